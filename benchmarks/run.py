@@ -1,0 +1,233 @@
+"""`make bench`: trace validation speed against its floor and DuckDB, and peak memory.
+
+For one 1 M-record gzip trace (the deterministic synth fixture), in one run:
+
+* floor  — SHA-256 + gunzip (python-isal, the fastest available) + bare typed msgspec decode
+  of every line, nothing else;
+* ours   — `parse_trace`: the same plus limits, validation, duplicate-key proof, purl checks
+  and aggregation by (symbol_id, purl, container);
+* duckdb — `read_json` with explicit columns + `GROUP BY`, threads=2.
+
+Each is timed best-of-N in this process. Peak RSS of `parse_trace` is measured in a fresh
+child process for 1 M and 10 M records. Results: `benchmarks/results/<stamp>.json`,
+`benchmarks/results/latest.json`, and the table in `benchmarks/README.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from isal import isal_zlib
+
+from stella_signals.synth import SynthSpec, write_trace
+from stella_signals.trace import Record, parse_trace, read_file_chunks
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def fixture(records: int) -> Path:
+    """The synth trace of ``records`` records (seed 1), generated once and cached."""
+    WORK.mkdir(exist_ok=True)
+    path = WORK / f"trace-{records}.ndjson.gz"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        write_trace(partial, SynthSpec(records, seed=1, symbols=20_000, purls=400))
+        partial.replace(path)
+    return path
+
+
+def floor(path: Path) -> int:
+    decode = msgspec.json.Decoder(Record).decode
+    hasher = hashlib.sha256()
+    inflater = isal_zlib.decompressobj(wbits=31)
+    carry = b""
+    records = 0
+    for chunk in read_file_chunks(path):
+        hasher.update(chunk)
+        data = carry + inflater.decompress(chunk)
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        lines = data[:cut].split(b"\n")
+        lines.pop()
+        records += len(list(map(decode, lines)))
+    return records
+
+
+def ours(path: Path) -> int:
+    report = parse_trace(read_file_chunks(path))
+    assert report.valid, report.errors[:3]
+    return report.records
+
+
+def duckdb_group_by(path: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads=2")
+    query = """
+        SELECT count(*) AS keys, sum(n) AS records FROM (
+          SELECT symbol_id, purl, container, sum("count") AS hits,
+                 min("timestamp") AS first_seen, max("timestamp") AS last_seen, count(*) AS n
+          FROM read_json(?, format='newline_delimited', compression='gzip',
+                columns={symbol_id: 'VARCHAR', purl: 'VARCHAR', "timestamp": 'TIMESTAMPTZ',
+                         pid: 'BIGINT', container: 'VARCHAR', "count": 'BIGINT',
+                         code_id: 'VARCHAR', process_name: 'VARCHAR'})
+          GROUP BY ALL)
+    """
+    row = con.execute(query, [str(path)]).fetchone()
+    assert row is not None
+    return int(row[1])
+
+
+def best_of(fn: Callable[[Path], int], path: Path, repeat: int) -> tuple[float, int]:
+    times = []
+    records = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        records = fn(path)
+        times.append(time.perf_counter() - start)
+    return min(times), records
+
+
+def peak_rss_mib(path: Path) -> float:
+    """Peak RSS of a fresh process that parses ``path`` (imports included)."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve from the parent.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from stella_signals.trace import parse_trace, read_file_chunks\n"
+        "r = parse_trace(read_file_chunks(Path(sys.argv[1])))\n"
+        "assert r.valid\n"
+        "status = Path('/proc/self/status').read_text().splitlines()\n"
+        "print(next(x.split()[1] for x in status if x.startswith('VmHWM:')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True
+    )
+    return int(out.stdout.strip()) / 1024
+
+
+def decompressed_size(path: Path) -> int:
+    inflater = isal_zlib.decompressobj(wbits=31)
+    return sum(len(inflater.decompress(c)) for c in read_file_chunks(path))
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--rss-records", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    path = fixture(args.records)
+    size = path.stat().st_size
+    plain = decompressed_size(path)
+    speed: dict[str, Any] = {}
+    for name, fn in (("floor", floor), ("ours", ours), ("duckdb", duckdb_group_by)):
+        seconds, records = best_of(fn, path, args.repeat)
+        assert records == args.records, (name, records)
+        speed[name] = {
+            "seconds": round(seconds, 4),
+            "records_per_s": round(records / seconds),
+            "mb_per_s_decompressed": round(plain / seconds / 1e6, 1),
+            "mb_per_s_compressed": round(size / seconds / 1e6, 1),
+        }
+        print(f"{name:7} {seconds:7.3f} s  {records / seconds / 1e6:6.2f} M records/s", flush=True)
+    rss = {}
+    for records in args.rss_records:
+        rss[str(records)] = round(peak_rss_mib(fixture(records)), 1)
+        print(f"peak RSS, {records} records: {rss[str(records)]} MiB", flush=True)
+
+    result = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": git_commit(),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+        },
+        "trace": {
+            "records": args.records,
+            "gzip_bytes": size,
+            "decompressed_bytes": plain,
+            "bytes_per_line": round(plain / args.records, 1),
+        },
+        "speed": speed,
+        "ratios": {
+            "ours_vs_floor": round(speed["floor"]["seconds"] / speed["ours"]["seconds"], 3),
+            "ours_vs_duckdb": round(speed["duckdb"]["seconds"] / speed["ours"]["seconds"], 3),
+        },
+        "peak_rss_mib": rss,
+        "targets": {
+            "ours_records_per_s_min": 1_000_000,
+            "ours_vs_floor_min": 0.5,
+            "peak_rss_mib_10m_max": 200,
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("-", "")
+    for target in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
+        target.write_text(json.dumps(result, indent=2) + "\n")
+    write_table(result)
+    print(json.dumps(result["ratios"]))
+
+
+def write_table(result: dict[str, Any]) -> None:
+    speed = result["speed"]
+    rows = [
+        "| run | seconds | M records/s | MB/s (decompressed) | vs ours |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ("floor", "ours", "duckdb"):
+        s = speed[name]
+        ratio = speed["ours"]["seconds"] / s["seconds"]
+        rows.append(
+            f"| {name} | {s['seconds']:.3f} | {s['records_per_s'] / 1e6:.2f} | "
+            f"{s['mb_per_s_decompressed']:.0f} | {ratio:.2f}x |"
+        )
+    rss = ", ".join(f"{int(k):,} records: {v} MiB" for k, v in result["peak_rss_mib"].items())
+    trace = result["trace"]
+    body = "\n".join(
+        [
+            f"Last run {result['when']} at {result['commit']} "
+            f"({result['machine']['cpus']} CPUs, Python {result['machine']['python']}); "
+            f"trace: {trace['records']:,} records, {trace['gzip_bytes']:,} bytes gzip, "
+            f"{trace['bytes_per_line']} bytes per line.",
+            "",
+            *rows,
+            "",
+            f"ours / floor = {result['ratios']['ours_vs_floor']}; peak RSS: {rss}.",
+        ]
+    )
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Air-gap bundle manifest ``manifest.json`` (SPEC §10), parsed once at the edge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Annotated
+
+import msgspec
+
+from stella_signals.errors import HashMismatch, InvalidManifest
+from stella_signals.strictjson import loads_strict
+
+__all__ = ["MANIFEST_SCHEMA", "BundleManifest", "ManifestEntry", "parse_manifest"]
+
+MANIFEST_SCHEMA = "stella.reach.runtime-bundle/v1"
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+class _Entry(msgspec.Struct, forbid_unknown_fields=False):
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    sha256: Annotated[str, msgspec.Meta(pattern=_HEX64)]
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Manifest(msgspec.Struct, forbid_unknown_fields=False):
+    schema: str
+    tenant: str
+    graph_hash: str
+    generated_at: str
+    files: list[_Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    path: str
+    sha256: str
+    size: int
+
+    def check(self, *, sha256: str, size: int) -> None:
+        """Raise `HashMismatch` unless ``sha256`` and ``size`` are what this entry lists."""
+        if sha256 != self.sha256:
+            raise HashMismatch(
+                f"{self.path}: sha256 is {sha256} but manifest.json lists {self.sha256}"
+            )
+        if size != self.size:
+            raise HashMismatch(
+                f"{self.path}: size is {size} bytes but manifest.json lists {self.size}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class BundleManifest:
+    tenant: str
+    graph_hash: str
+    generated_at: str
+    files: tuple[ManifestEntry, ...]
+
+    def entry_for(self, file_name: str) -> ManifestEntry:
+        """The entry of a file given on the command line, matched by its base name."""
+        base = PurePosixPath(file_name.replace("\\", "/")).name
+        matches = [e for e in self.files if PurePosixPath(e.path).name == base]
+        if not matches:
+            raise HashMismatch(f"{base} is not listed in manifest.json", reason="hash_mismatch")
+        if len(matches) > 1:
+            raise InvalidManifest(f"manifest.json lists {base} more than once")
+        return matches[0]
+
+
+def _check_path(path: str) -> None:
+    pure = PurePosixPath(path)
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
+        raise InvalidManifest(f"manifest.json: absolute path {path!r} is not allowed")
+    if ".." in pure.parts or "\\" in path or path in (".", ""):
+        raise InvalidManifest(f"manifest.json: path {path!r} leaves the bundle")
+    if path == "manifest.json":
+        raise InvalidManifest("manifest.json must not list itself")
+
+
+def parse_manifest(data: bytes) -> BundleManifest:
+    """``manifest.json`` bytes → `BundleManifest`, or `InvalidManifest` saying what is wrong."""
+    try:
+        raw = msgspec.convert(loads_strict(data), _Manifest, strict=True)
+    except (ValueError, msgspec.ValidationError) as exc:
+        raise InvalidManifest(f"manifest.json: {exc}") from None
+    if raw.schema != MANIFEST_SCHEMA:
+        raise InvalidManifest(
+            f"manifest.json: schema is {raw.schema!r}, expected {MANIFEST_SCHEMA!r}"
+        )
+    for entry in raw.files:
+        _check_path(entry.path)
+    _no_duplicates(entry.path for entry in raw.files)
+    return BundleManifest(
+        tenant=raw.tenant,
+        graph_hash=raw.graph_hash,
+        generated_at=raw.generated_at,
+        files=tuple(ManifestEntry(e.path, e.sha256, e.size) for e in raw.files),
+    )
+
+
+def _no_duplicates(paths: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise InvalidManifest(f"manifest.json lists {path!r} twice")
+        seen.add(path)

@@ -1,0 +1,1 @@
+"""Command-line front doors: `stella`, `signals`, `signals-offline`."""

@@ -1,0 +1,78 @@
+"""Options and helpers shared by the command-line front doors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from stella_signals.cli._exit import ExitCode, exit_code_for
+from stella_signals.errors import StellaError
+from stella_signals.tenancy import TenantId, parse_tenant
+
+__all__ = [
+    "DataDirOption",
+    "TenantOption",
+    "blob_root",
+    "fail",
+    "run_guarded",
+    "stderr",
+    "tenant_from",
+]
+
+T = TypeVar("T")
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_DATA_DIR = Path("data")
+
+DataDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="STELLA_DATA_DIR",
+        help="State directory of the embedded default (SQLite + filesystem CAS).",
+        file_okay=False,
+    ),
+]
+TenantOption = Annotated[
+    str,
+    typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1)."),
+]
+
+
+def blob_root(data_dir: Path) -> Path:
+    """Where the filesystem CAS lives inside a data dir."""
+    return data_dir / "cas"
+
+
+def tenant_from(text: str) -> TenantId:
+    return run_guarded(lambda: parse_tenant(text))
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(int(code))
+
+
+def run_guarded(action: Callable[[], T]) -> T:
+    """Run ``action``; a `StellaError` becomes a message on stderr and its exit code."""
+    try:
+        return action()
+    except StellaError as exc:
+        fail(f"{exc.reason}: {exc}", exit_code_for(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,40 @@
+"""`stella`: the operator / client command line."""
+
+from __future__ import annotations
+
+import typer
+
+from stella_signals import __version__
+from stella_signals.cli import _cas_cmds, _dev_cmds, _trace_cmds
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stella",
+    help="Runtime reachability evidence: validate, stage, verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(_trace_cmds.app, name="trace")
+app.add_typer(_cas_cmds.app, name="cas")
+app.add_typer(_dev_cmds.app, name="dev")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stella {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """stella-signals operator CLI."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,125 @@
+"""The one error tree of stella-signals, split by whose fault it is.
+
+::
+
+    StellaError                      reason: stable snake_case code, message: for humans
+    ├── InvalidInput                 the client sent something we cannot accept
+    │   ├── InvalidTrace             a runtime trace breaks SPEC §2 (carries line diagnostics)
+    │   ├── InvalidDigest            a digest string is malformed
+    │   ├── InvalidCasUri            a cas:// URI is malformed
+    │   ├── InvalidTenant            a tenant id is malformed
+    │   └── InvalidManifest          a bundle manifest is malformed
+    ├── VerificationFailed           the evidence does not check out
+    │   └── HashMismatch             bytes differ from the digest or size they were declared with
+    ├── NotFound                     no such object (for this tenant)
+    ├── Conflict                     the object exists with other content
+    ├── LimitExceeded                an input passed one of the named `Limits`
+    └── Unavailable                  our side cannot serve now (storage, time source)
+
+The CLI maps this tree to exit codes in one place (``stella_signals.cli._exit``); the API maps
+it to problem+json in one place. Bugs (``TypeError``, ``RuntimeError``...) are never caught
+as ``StellaError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stella_signals.trace import Diagnostic
+
+__all__ = [
+    "Conflict",
+    "HashMismatch",
+    "InvalidCasUri",
+    "InvalidDigest",
+    "InvalidInput",
+    "InvalidManifest",
+    "InvalidTenant",
+    "InvalidTrace",
+    "LimitExceeded",
+    "NotFound",
+    "StellaError",
+    "Unavailable",
+    "VerificationFailed",
+]
+
+
+class StellaError(Exception):
+    """Base of every error stella-signals raises on purpose."""
+
+    #: Stable reason code; subclasses override, instances may refine.
+    default_reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(StellaError):
+    default_reason = "schema_invalid"
+
+
+class InvalidTrace(InvalidInput):
+    """A runtime trace is invalid; ``diagnostics`` holds the first errors (line, field, reason)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        diagnostics: Sequence[Diagnostic] = (),
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.diagnostics = tuple(diagnostics)
+
+
+class InvalidDigest(InvalidInput):
+    default_reason = "invalid_digest"
+
+
+class InvalidCasUri(InvalidInput):
+    default_reason = "invalid_cas_uri"
+
+
+class InvalidTenant(InvalidInput):
+    default_reason = "invalid_tenant"
+
+
+class InvalidManifest(InvalidInput):
+    default_reason = "manifest_invalid"
+
+
+class VerificationFailed(StellaError):
+    default_reason = "verification_failed"
+
+
+class HashMismatch(VerificationFailed):
+    default_reason = "hash_mismatch"
+
+
+class NotFound(StellaError):
+    default_reason = "not_found"
+
+
+class Conflict(StellaError):
+    default_reason = "conflict"
+
+
+class LimitExceeded(StellaError):
+    """An input passed a named limit; ``limit`` is the `Limits` field name."""
+
+    default_reason = "too_large"
+
+    def __init__(self, message: str, *, limit: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.limit = limit
+
+
+class Unavailable(StellaError):
+    default_reason = "unavailable"

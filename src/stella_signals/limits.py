@@ -1,0 +1,42 @@
+"""Every input stella-signals accepts has a named limit, all of them here (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Limits enforced while streaming; every value is configurable."""
+
+    #: Largest accepted trace as sent (gzip or plain), in bytes.
+    max_compressed_bytes: int = 512 * MiB
+    #: Largest trace after decompression, in bytes.
+    max_decompressed_bytes: int = 8 * GiB
+    #: Largest decompressed : compressed ratio, checked once past `ratio_grace_bytes`.
+    max_compression_ratio: int = 200
+    #: Decompressed bytes below which the ratio is not checked.
+    ratio_grace_bytes: int = 1 * MiB
+    #: Longest line (bytes, without its line end).
+    max_line_bytes: int = 64 * KiB
+    #: Most records (data lines) in one trace.
+    max_records: int = 50_000_000
+    #: Diagnostics kept in memory per trace (all of them still reach a sink).
+    max_kept_diagnostics: int = 1000
+    #: Longest `symbol_id`, in UTF-8 bytes.
+    max_symbol_id_bytes: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
+
+
+DEFAULT_LIMITS = Limits()

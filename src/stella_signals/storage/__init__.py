@@ -1,0 +1,6 @@
+"""Storage adapters: implementations of the ports in `stella_signals.ports`."""
+
+from stella_signals.storage._fs_blobs import FilesystemBlobStore
+from stella_signals.storage._memory_blobs import MemoryBlobStore
+
+__all__ = ["FilesystemBlobStore", "MemoryBlobStore"]

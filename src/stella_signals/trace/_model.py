@@ -1,0 +1,221 @@
+"""Typed runtime-trace records, diagnostics and the parse report (SPEC §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any
+
+import msgspec
+
+from stella_signals.errors import InvalidTrace
+
+__all__ = [
+    "MAX_COUNT",
+    "MAX_PID",
+    "Diagnostic",
+    "Reason",
+    "Record",
+    "RuntimeFact",
+    "Severity",
+    "TraceReport",
+]
+
+#: Largest `count` a record may carry: 2^53 - 1, exact in every JSON implementation.
+MAX_COUNT = 2**53 - 1
+#: Largest `pid`: a signed 64-bit integer.
+MAX_PID = 2**63 - 1
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Reason(StrEnum):
+    """Stable reason codes of trace diagnostics."""
+
+    # errors
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    DUPLICATE_KEY = "duplicate_key"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_PURL = "invalid_purl"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    INVALID_SYMBOL_ID = "invalid_symbol_id"
+    LINE_TOO_LONG = "line_too_long"
+    EMPTY_TRACE = "empty_trace"
+    DECOMPRESSION_FAILED = "decompression_failed"
+    TOO_LARGE = "too_large"
+    # warnings
+    BOM = "bom"
+    NOT_GZIP = "not_gzip"
+    MISSING_OPTIONAL_FIELD = "missing_optional_field"
+    UNKNOWN_FIELD = "unknown_field"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in a trace: where (1-based line, field), what (reason code) and why."""
+
+    severity: Severity
+    line: int | None
+    field: str | None
+    reason: Reason
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "severity": self.severity.value,
+            "line": self.line,
+            "field": self.field,
+            "reason": self.reason.value,
+            "message": self.message,
+        }
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        return f"{where}: {self.field or '-'}: {self.reason.value}: {self.message}"
+
+
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One trace line, typed. Unknown fields are ignored here and reported by the parser."""
+
+    symbol_id: Annotated[str, msgspec.Meta(min_length=1)]
+    purl: str
+    timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+    pid: Annotated[int, msgspec.Meta(ge=0, le=MAX_PID)] | msgspec.UnsetType = msgspec.UNSET
+    container: str | msgspec.UnsetType = msgspec.UNSET
+    code_id: str | msgspec.UnsetType = msgspec.UNSET
+    build_id: str | msgspec.UnsetType = msgspec.UNSET
+    loader_base: str | msgspec.UnsetType = msgspec.UNSET
+    process_name: str | msgspec.UnsetType = msgspec.UNSET
+
+
+#: Field → JSON type name, in SPEC order; the parser's single source of field rules.
+REQUIRED_FIELDS: Mapping[str, str] = {
+    "symbol_id": "string",
+    "purl": "string",
+    "timestamp": "string",
+    "count": "integer",
+}
+OPTIONAL_FIELDS: Mapping[str, str] = {
+    "pid": "integer",
+    "container": "string",
+    "code_id": "string",
+    "build_id": "string",
+    "loader_base": "string",
+    "process_name": "string",
+}
+#: Optional fields whose absence is worth a warning.
+WARN_IF_ABSENT = ("pid", "container")
+
+#: The typed rule of each field, as `Record` declares it (without the UNSET default).
+FIELD_TYPES: Mapping[str, Any] = {
+    "symbol_id": Annotated[str, msgspec.Meta(min_length=1)],
+    "purl": str,
+    "timestamp": Annotated[datetime, msgspec.Meta(tz=True)],
+    "count": Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)],
+    "pid": Annotated[int, msgspec.Meta(ge=0, le=MAX_PID)],
+    "container": str,
+    "code_id": str,
+    "build_id": str,
+    "loader_base": str,
+    "process_name": str,
+}
+
+
+@lru_cache(maxsize=64)
+def shaped_record(present: frozenset[str]) -> type[msgspec.Struct]:
+    """A record type for lines that carry exactly the optional fields ``present``.
+
+    Those fields are required, the other optional fields default to UNSET, and unknown fields
+    are refused: a batch of one shape then needs no per-record presence check.
+    """
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        (name, FIELD_TYPES[name]) for name in REQUIRED_FIELDS
+    ]
+    fields += [(name, FIELD_TYPES[name]) for name in OPTIONAL_FIELDS if name in present]
+    fields += [
+        (name, FIELD_TYPES[name] | msgspec.UnsetType, msgspec.UNSET)
+        for name in OPTIONAL_FIELDS
+        if name not in present
+    ]
+    return msgspec.defstruct(
+        "ShapedRecord", fields, frozen=True, gc=False, forbid_unknown_fields=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeFact:
+    """Records aggregated by (`symbol_id`, `purl`, `container`); times in UTC."""
+
+    symbol_id: str
+    purl: str
+    container: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceReport:
+    """What parsing one trace found. ``check`` face: never raises for a bad trace."""
+
+    name: str | None
+    sha256: str
+    size: int
+    gzip: bool
+    lines: int
+    records: int
+    error_count: int
+    warning_count: int
+    #: The first `Limits.max_kept_diagnostics` diagnostics, in line order.
+    diagnostics: tuple[Diagnostic, ...]
+    #: Aggregated facts, sorted by (symbol_id, purl, container).
+    facts: tuple[RuntimeFact, ...]
+    #: symbol_id → code_id, for records that carried a code_id (first one seen).
+    code_ids: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def unique_symbols(self) -> int:
+        return len({fact.symbol_id for fact in self.facts})
+
+    @property
+    def first_seen(self) -> datetime | None:
+        return min((f.first_seen for f in self.facts), default=None)
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return max((f.last_seen for f in self.facts), default=None)
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    def raise_for_errors(self) -> None:
+        """``verify`` face: raise `InvalidTrace` carrying the kept errors."""
+        if self.valid:
+            return
+        errors = self.errors
+        first = f"; first: {errors[0]}" if errors else ""
+        raise InvalidTrace(
+            f"runtime trace {self.name or '<stream>'} has {self.error_count} error(s){first}",
+            diagnostics=errors,
+        )

@@ -1,0 +1,419 @@
+"""Streaming runtime-trace parser: one pass, bounded memory, every problem named (SPEC §2).
+
+Two paths give the same answer:
+
+* the fast path decodes each line of a batch straight into a typed `Record` (msgspec) and
+  proves, with one quote count over the batch, that no line had a duplicate or unknown key;
+* the slow path parses line by line with the standard library, detecting duplicate keys and
+  classifying every error; it runs for any batch the fast path cannot vouch for.
+
+A property test holds the two paths equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import chain
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+
+from stella_signals.errors import LimitExceeded
+from stella_signals.limits import DEFAULT_LIMITS, Limits
+from stella_signals.strictjson import DuplicateKeyError, loads_strict
+from stella_signals.trace._model import (
+    MAX_COUNT,
+    MAX_PID,
+    OPTIONAL_FIELDS,
+    REQUIRED_FIELDS,
+    WARN_IF_ABSENT,
+    Diagnostic,
+    Reason,
+    Record,
+    RuntimeFact,
+    Severity,
+    TraceReport,
+    shaped_record,
+)
+from stella_signals.trace._purl import purl_problem
+from stella_signals.trace._stream import (
+    DecompressionFailed,
+    LineBatch,
+    StreamStats,
+    decompressed_chunks,
+    line_batches,
+)
+
+__all__ = ["DiagnosticSink", "parse_trace"]
+
+DiagnosticSink = Callable[[Diagnostic], None]
+
+_decode_record = msgspec.json.Decoder(Record).decode
+#: (records, optional fields present, line offsets without pid, without container)
+_Decoded = tuple[list[Any], frozenset[str], Sequence[int], Sequence[int]]
+_purl_of = attrgetter("purl")
+_optional_fields_of = attrgetter(*OPTIONAL_FIELDS)
+_UNSET = msgspec.UNSET
+
+#: Quotes a record's known fields put on a line: 2 per key, 2 more per string value.
+_QUOTES_REQUIRED = sum(2 + (2 if t == "string" else 0) for t in REQUIRED_FIELDS.values())
+_QUOTES_OPTIONAL = {name: 2 + (2 if t == "string" else 0) for name, t in OPTIONAL_FIELDS.items()}
+
+
+@lru_cache(maxsize=64)
+def _quotes_of(present: frozenset[str]) -> int:
+    return _QUOTES_REQUIRED + sum(_QUOTES_OPTIONAL[name] for name in present)
+
+
+@lru_cache(maxsize=64)
+def _shaped_decoder(present: frozenset[str]) -> Callable[[bytes], Any]:
+    return msgspec.json.Decoder(shaped_record(present)).decode
+
+
+class _TraceParser:
+    def __init__(self, limits: Limits, sink: DiagnosticSink | None, *, fast: bool = True) -> None:
+        self.limits = limits
+        self.fast = fast
+        self.sink = sink
+        self.kept: list[Diagnostic] = []
+        self.error_count = 0
+        self.warning_count = 0
+        self.records = 0
+        self.lines = 0
+        # (symbol_id, purl, container) → [count, first, last]
+        self.aggregates: dict[tuple[str, str, object], list[Any]] = {}
+        self.code_ids: dict[str, str] = {}
+        self.good_purls: set[str] = set()
+
+    # -- diagnostics ---------------------------------------------------------------------
+    def report(
+        self, severity: Severity, line: int | None, field: str | None, reason: Reason, msg: str
+    ) -> None:
+        diagnostic = Diagnostic(severity, line, field, reason, msg)
+        if severity is Severity.ERROR:
+            self.error_count += 1
+        else:
+            self.warning_count += 1
+        if len(self.kept) < self.limits.max_kept_diagnostics:
+            self.kept.append(diagnostic)
+        if self.sink is not None:
+            self.sink(diagnostic)
+
+    def error(self, line: int | None, field: str | None, reason: Reason, msg: str) -> None:
+        self.report(Severity.ERROR, line, field, reason, msg)
+
+    def warn(self, line: int | None, field: str | None, reason: Reason, msg: str) -> None:
+        self.report(Severity.WARNING, line, field, reason, msg)
+
+    # -- batches -------------------------------------------------------------------------
+    def feed(self, batch: LineBatch) -> None:
+        self.lines += len(batch.lines)
+        if batch.overlong or not self.fast or not self._fast(batch):
+            self._slow(batch)
+
+    def _fast(self, batch: LineBatch) -> bool:
+        """Decode a batch with a typed decoder; False when the slow path must decide."""
+        block = batch.block
+        if b"\\" in block:
+            return False  # escapes could hide quotes from the quote accounting
+        decoded = self._decode_shaped(batch) or self._decode_mixed(batch)
+        if decoded is None:
+            return False
+        records, present, pid_missing, container_missing = decoded
+        if max(map(len, batch.lines)) > self.limits.max_symbol_id_bytes and any(
+            not self._symbol_id_ok(r.symbol_id) for r in records
+        ):
+            return False
+        if not self.good_purls.issuperset(map(_purl_of, records)):
+            if any(purl_problem(p) for p in set(map(_purl_of, records))):
+                return False
+            self.good_purls.update(map(_purl_of, records))
+        first = batch.first_line
+        if pid_missing or container_missing:
+            no_pid, no_container = set(pid_missing), set(container_missing)
+            for i in sorted(no_pid | no_container):
+                if i in no_pid:
+                    self._warn_absent(first + i, "pid")
+                if i in no_container:
+                    self._warn_absent(first + i, "container")
+        if "code_id" in present:
+            for record in records:
+                if record.code_id is not _UNSET:
+                    self.code_ids.setdefault(record.symbol_id, record.code_id)
+        self._aggregate(records)
+        return True
+
+    def _decode_shaped(self, batch: LineBatch) -> _Decoded | None:
+        """All lines with the first line's set of fields: one decoder, one quote count."""
+        try:
+            head = _decode_record(batch.lines[0])
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return None
+        present = frozenset(n for n in OPTIONAL_FIELDS if getattr(head, n) is not _UNSET)
+        decode = _shaped_decoder(present)
+        try:
+            records = list(map(decode, batch.lines))
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return None
+        # Every quote of a backslash-free line delimits a string, and these records account
+        # for all their keys and string values: any surplus is a duplicate key.
+        if batch.block.count(b'"') != _quotes_of(present) * len(records):
+            return None
+        everyone = range(len(records))
+        pid_missing = () if "pid" in present else everyone
+        container_missing = () if "container" in present else everyone
+        return records, present, pid_missing, container_missing
+
+    def _decode_mixed(self, batch: LineBatch) -> _Decoded | None:
+        """Lines with differing optional fields: presence is counted record by record."""
+        try:
+            records = list(map(_decode_record, batch.lines))
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return None
+        count = len(records)
+        # One C-level pass fetches every optional field of every record; slicing the flat list
+        # per field then counts the absent ones without a Python loop per record.
+        flat = list(chain.from_iterable(map(_optional_fields_of, records)))
+        width = len(OPTIONAL_FIELDS)
+        expected = _QUOTES_REQUIRED * count
+        present: set[str] = set()
+        missing: dict[str, list[int]] = {"pid": [], "container": []}
+        for j, name in enumerate(OPTIONAL_FIELDS):
+            column = flat[j::width]
+            absent = column.count(_UNSET)
+            expected += _QUOTES_OPTIONAL[name] * (count - absent)
+            if absent < count:
+                present.add(name)
+            if absent and name in missing:
+                missing[name] = [i for i, value in enumerate(column) if value is _UNSET]
+        if batch.block.count(b'"') != expected:
+            return None  # a duplicate or unknown key somewhere: the careful path names it
+        return records, frozenset(present), missing["pid"], missing["container"]
+
+    def _slow(self, batch: LineBatch) -> None:
+        overlong = set(batch.overlong)
+        accepted: list[Record] = []
+        for offset, line in enumerate(batch.lines):
+            number = batch.first_line + offset
+            if number in overlong:
+                self.error(
+                    number,
+                    None,
+                    Reason.LINE_TOO_LONG,
+                    f"line is longer than {self.limits.max_line_bytes} bytes",
+                )
+                continue
+            record = self._parse_line(line, number)
+            if record is not None:
+                accepted.append(record)
+                if record.code_id is not _UNSET:
+                    self.code_ids.setdefault(record.symbol_id, record.code_id)
+        self._aggregate(accepted)
+
+    def _warn_absent(self, line: int, field: str) -> None:
+        self.warn(line, field, Reason.MISSING_OPTIONAL_FIELD, f"optional field {field} is absent")
+
+    def _symbol_id_ok(self, symbol_id: str) -> bool:
+        limit = self.limits.max_symbol_id_bytes
+        return len(symbol_id) <= limit // 4 or len(symbol_id.encode("utf-8")) <= limit
+
+    def _aggregate(self, records: Sequence[Any]) -> None:
+        self.records += len(records)
+        if self.records > self.limits.max_records:
+            raise LimitExceeded(
+                f"more than {self.limits.max_records} records in one trace",
+                limit="max_records",
+            )
+        aggregates = self.aggregates
+        get = aggregates.get
+        for record in records:
+            key = (record.symbol_id, record.purl, record.container)
+            entry = get(key)
+            seen = record.timestamp
+            if entry is None:
+                aggregates[key] = [record.count, seen, seen]
+            else:
+                entry[0] += record.count
+                if seen < entry[1]:
+                    entry[1] = seen
+                elif seen > entry[2]:
+                    entry[2] = seen
+
+    # -- one line, carefully -------------------------------------------------------------
+    def _parse_line(self, raw: bytes, line: int) -> Record | None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.error(
+                line,
+                None,
+                Reason.INVALID_UTF8,
+                f"invalid UTF-8 at byte {exc.start + 1}: {exc.reason}",
+            )
+            return None
+        if not text.strip():
+            return None  # blank lines are ignored
+        try:
+            obj = loads_strict(text)
+        except DuplicateKeyError as exc:
+            self.error(line, exc.key, Reason.DUPLICATE_KEY, f"key {exc.key!r} appears twice")
+            return None
+        except ValueError as exc:
+            self.error(line, None, Reason.INVALID_JSON, f"not valid JSON: {exc}")
+            return None
+        if not isinstance(obj, dict):
+            kind = type(obj).__name__ if obj is not None else "null"
+            self.error(line, None, Reason.NOT_AN_OBJECT, f"expected a JSON object, got {kind}")
+            return None
+        ok = True
+        for field, kind in REQUIRED_FIELDS.items():
+            if field not in obj:
+                self.error(line, field, Reason.MISSING_FIELD, f"required field {field} is absent")
+                ok = False
+            elif not self._field_ok(line, field, kind, obj[field]):
+                ok = False
+        for field, kind in OPTIONAL_FIELDS.items():
+            if field in obj:
+                ok = self._field_ok(line, field, kind, obj[field]) and ok
+            elif field in WARN_IF_ABSENT and ok:
+                pass  # warned about below, once the line is known to be a record
+        for field in obj:
+            if field not in REQUIRED_FIELDS and field not in OPTIONAL_FIELDS:
+                self.warn(line, field, Reason.UNKNOWN_FIELD, f"unknown field {field} (kept)")
+        if not ok:
+            return None
+        try:
+            record = msgspec.convert(obj, Record, strict=True, from_attributes=False)
+        except msgspec.ValidationError as exc:  # pragma: no cover - the checks above agree
+            self.error(line, None, Reason.WRONG_TYPE, str(exc))
+            return None
+        for field in WARN_IF_ABSENT:
+            if field not in obj:
+                self._warn_absent(line, field)
+        return record
+
+    def _field_ok(self, line: int, field: str, kind: str, value: Any) -> bool:
+        if kind == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.error(line, field, Reason.WRONG_TYPE, f"{field} must be an integer")
+                return False
+            low = 1 if field == "count" else 0
+            high = MAX_COUNT if field == "count" else MAX_PID
+            if not low <= value <= high:
+                self.error(
+                    line, field, Reason.OUT_OF_RANGE, f"{field} must be in {low}..{high}: {value}"
+                )
+                return False
+            return True
+        if not isinstance(value, str):
+            self.error(line, field, Reason.WRONG_TYPE, f"{field} must be a string")
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.error(line, field, Reason.INVALID_UTF8, f"{field} holds an unpaired surrogate")
+            return False
+        if field == "symbol_id" and (not value or not self._symbol_id_ok(value)):
+            self.error(
+                line,
+                field,
+                Reason.INVALID_SYMBOL_ID,
+                f"symbol_id must be 1..{self.limits.max_symbol_id_bytes} bytes of UTF-8",
+            )
+            return False
+        if field == "purl":
+            problem = purl_problem(value)
+            if problem is not None:
+                self.error(line, field, Reason.INVALID_PURL, f"invalid package URL: {problem}")
+                return False
+        if field == "timestamp":
+            return self._timestamp_ok(line, value)
+        return True
+
+    def _timestamp_ok(self, line: int, value: str) -> bool:
+        try:
+            moment = msgspec.convert(value, datetime, strict=True)
+        except msgspec.ValidationError:
+            self.error(line, "timestamp", Reason.INVALID_TIMESTAMP, f"not RFC 3339: {value!r}")
+            return False
+        if moment.tzinfo is None:
+            self.error(
+                line,
+                "timestamp",
+                Reason.NAIVE_TIMESTAMP,
+                f"timestamp needs Z or an offset: {value!r}",
+            )
+            return False
+        return True
+
+    # -- result --------------------------------------------------------------------------
+    def facts(self) -> tuple[RuntimeFact, ...]:
+        facts = [
+            RuntimeFact(
+                symbol_id=symbol_id,
+                purl=purl,
+                container=None if container is _UNSET else str(container),
+                count=entry[0],
+                first_seen=_utc(entry[1]),
+                last_seen=_utc(entry[2]),
+            )
+            for (symbol_id, purl, container), entry in self.aggregates.items()
+        ]
+        facts.sort(key=lambda f: (f.symbol_id, f.purl, f.container or ""))
+        return tuple(facts)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def parse_trace(
+    chunks: Iterable[bytes],
+    *,
+    name: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    on_diagnostic: DiagnosticSink | None = None,
+    _fast: bool = True,
+) -> TraceReport:
+    """Parse a runtime trace (gzip sniffed from its magic bytes) in one streaming pass.
+
+    Returns a `TraceReport` for valid and invalid traces alike (``report.valid``); every
+    diagnostic also goes to ``on_diagnostic`` as it is found. Raises `LimitExceeded` as soon
+    as a stream-wide limit is passed (size, decompressed size, ratio, record count).
+    ``_fast=False`` forces the careful path everywhere (tests compare the two).
+    """
+    stats = StreamStats()
+    parser = _TraceParser(limits, on_diagnostic, fast=_fast)
+    batches: Iterator[LineBatch] = line_batches(
+        decompressed_chunks(chunks, stats, limits), stats, limits
+    )
+    bom_reported = False
+    try:
+        for batch in batches:
+            if stats.bom and not bom_reported:
+                bom_reported = True
+                parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+            parser.feed(batch)
+    except DecompressionFailed as exc:
+        parser.error(parser.lines + 1, None, Reason.DECOMPRESSION_FAILED, str(exc))
+    if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
+        parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
+    if parser.records == 0 and parser.error_count == 0:
+        parser.error(None, None, Reason.EMPTY_TRACE, "the trace holds no records")
+    diagnostics = sorted(parser.kept, key=lambda d: (d.line or 0, d.severity != Severity.ERROR))
+    return TraceReport(
+        name=name,
+        sha256=stats.sha256,
+        size=stats.compressed_bytes,
+        gzip=stats.gzip,
+        lines=parser.lines,
+        records=parser.records,
+        error_count=parser.error_count,
+        warning_count=parser.warning_count,
+        diagnostics=tuple(diagnostics),
+        facts=parser.facts(),
+        code_ids=dict(parser.code_ids),
+    )

@@ -1,0 +1,210 @@
+"""Raw bytes → decompressed bytes → line batches, with every limit enforced while streaming.
+
+Nothing here holds more than one chunk plus one partial line in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from isal import isal_zlib
+
+from stella_signals.errors import LimitExceeded
+from stella_signals.limits import Limits
+
+__all__ = ["GZIP_MAGIC", "DecompressionFailed", "LineBatch", "StreamStats", "read_file_chunks"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+#: Most decompressed bytes produced per inflate call (bounds memory on a gzip bomb).
+INFLATE_STEP = 1 << 20
+READ_CHUNK = 1 << 20
+
+
+class DecompressionFailed(Exception):
+    """The gzip stream is corrupt or truncated (turned into a diagnostic by the parser)."""
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Counters filled in while streaming; final once the stream is exhausted."""
+
+    compressed_bytes: int = 0
+    decompressed_bytes: int = 0
+    gzip: bool = False
+    bom: bool = False
+    _hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    @property
+    def sha256(self) -> str:
+        return self._hasher.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LineBatch:
+    """Complete lines (no line ends) starting at 1-based line ``first_line``.
+
+    ``block`` is the same lines joined by ``\\n`` (cheap whole-batch scans); ``overlong``
+    lists the line numbers that were over the limit, whose bytes were dropped (their slot in
+    ``lines`` is empty).
+    """
+
+    first_line: int
+    lines: list[bytes]
+    block: bytes
+    overlong: tuple[int, ...] = ()
+
+
+def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+def _metered(raw: Iterable[bytes], stats: StreamStats, limits: Limits) -> Iterator[bytes]:
+    update = stats._hasher.update
+    for chunk in raw:
+        if not chunk:
+            continue
+        stats.compressed_bytes += len(chunk)
+        if stats.compressed_bytes > limits.max_compressed_bytes:
+            raise LimitExceeded(
+                f"trace is larger than {limits.max_compressed_bytes} bytes as sent",
+                limit="max_compressed_bytes",
+            )
+        update(chunk)
+        yield chunk
+
+
+def _sniffed(raw: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
+    """Read at least two bytes (or to the end) to look at the magic number."""
+    head = b""
+    for chunk in raw:
+        head += chunk
+        if len(head) >= 2:
+            break
+    return head, raw
+
+
+def _inflate(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """gzip → bytes, members concatenated (RFC 1952 §2.2), never more than INFLATE_STEP a call."""
+    inflater = isal_zlib.decompressobj(wbits=31)
+    member_done = False
+    data = first
+    while True:
+        while data:
+            if member_done:  # the previous member ended: these bytes start the next one
+                inflater = isal_zlib.decompressobj(wbits=31)
+                member_done = False
+            try:
+                out = inflater.decompress(data, INFLATE_STEP)
+            except isal_zlib.error as exc:  # type: ignore[misc]  # untyped C module
+                raise DecompressionFailed(f"corrupt gzip stream: {exc}") from None
+            if out:
+                yield out
+            if inflater.eof:
+                member_done = True
+                data = inflater.unused_data
+            else:
+                data = inflater.unconsumed_tail
+        chunk = next(rest, None)
+        if chunk is None:
+            if not member_done:
+                raise DecompressionFailed("truncated gzip stream (ended before its trailer)")
+            return
+        data = chunk
+
+
+def decompressed_chunks(
+    raw: Iterable[bytes], stats: StreamStats, limits: Limits
+) -> Iterator[bytes]:
+    """Hash and count ``raw``; inflate it if it starts with the gzip magic; enforce limits."""
+    metered = _metered(raw, stats, limits)
+    head, rest = _sniffed(metered)
+    if not head:
+        return
+    stats.gzip = head.startswith(GZIP_MAGIC)
+    produced = _inflate(head, rest) if stats.gzip else _chain(head, rest)
+    for chunk in produced:
+        stats.decompressed_bytes += len(chunk)
+        if stats.decompressed_bytes > limits.max_decompressed_bytes:
+            raise LimitExceeded(
+                f"trace is larger than {limits.max_decompressed_bytes} bytes decompressed",
+                limit="max_decompressed_bytes",
+            )
+        if (
+            stats.gzip
+            and stats.decompressed_bytes > limits.ratio_grace_bytes
+            and stats.decompressed_bytes > limits.max_compression_ratio * stats.compressed_bytes
+        ):
+            raise LimitExceeded(
+                f"compression ratio above {limits.max_compression_ratio}:1 "
+                f"({stats.decompressed_bytes} bytes from {stats.compressed_bytes}): "
+                "refusing a likely gzip bomb",
+                limit="max_compression_ratio",
+            )
+        yield chunk
+
+
+def _chain(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
+
+
+def line_batches(
+    chunks: Iterable[bytes], stats: StreamStats, limits: Limits
+) -> Iterator[LineBatch]:
+    """Split decompressed bytes into batches of complete lines; overlong lines are dropped
+    (and named) without ever being buffered past the limit."""
+    max_line = limits.max_line_bytes
+    carry = b""
+    skipping = False  # inside an overlong line: drop bytes until its newline
+    line_no = 1
+    first_chunk = True
+    for chunk in chunks:
+        if first_chunk:
+            first_chunk = False
+            if chunk.startswith(UTF8_BOM):
+                stats.bom = True
+                chunk = chunk[len(UTF8_BOM) :]
+        if skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                continue
+            chunk = chunk[newline + 1 :]
+            skipping = False
+            line_no += 1
+        data = carry + chunk if carry else chunk
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            if _too_long(data, max_line):
+                yield LineBatch(line_no, [b""], b"", (line_no,))
+                carry, skipping = b"", True
+            else:
+                carry = data
+            continue
+        block = data[:last_newline]
+        carry = data[last_newline + 1 :]
+        lines = block.split(b"\n")
+        overlong: tuple[int, ...] = ()
+        if len(block) > max_line and max(map(len, lines)) > max_line:
+            overlong = tuple(line_no + i for i, ln in enumerate(lines) if _too_long(ln, max_line))
+            for number in overlong:
+                lines[number - line_no] = b""
+            block = b"\n".join(lines)
+        yield LineBatch(line_no, lines, block, overlong)
+        line_no += len(lines)
+        if _too_long(carry, max_line):
+            yield LineBatch(line_no, [b""], b"", (line_no,))
+            carry, skipping = b"", True
+    if carry and not skipping:
+        yield LineBatch(line_no, [carry], carry)
+
+
+def _too_long(line: bytes, max_line: int) -> bool:
+    """Over the limit, not counting a CR of a CRLF line end."""
+    excess = len(line) - max_line
+    return excess > 1 or (excess == 1 and not line.endswith(b"\r"))

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Public conformance vectors live beside the repository, in the shared folder.
+VECTORS = REPO.parent / "shared" / "vectors"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.is_dir():  # pragma: no cover - the shared folder is part of the set-up
+        pytest.fail(f"conformance vectors not found at {VECTORS}")
+    return VECTORS

@@ -1,0 +1,68 @@
+"""STYLE habit 1: the core never reaches up into services or adapters; front doors stay apart."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "stella_signals"
+
+#: Layer of each top-level module or package; a module may import its own layer or lower.
+LAYERS = {
+    "errors": 0,
+    "limits": 0,
+    "clock": 0,
+    "digests": 0,
+    "canonical": 0,
+    "tenancy": 0,
+    "strictjson": 0,
+    "cas": 0,
+    "trace": 0,
+    "bundle": 0,
+    "synth": 0,
+    "ports": 1,
+    "storage": 3,
+    "cli": 4,
+}
+FRONT_DOORS = {"cli", "api"}
+
+
+def stella_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "stella_signals" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def top_level(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+MODULES = [p for p in PACKAGE.rglob("*.py") if top_level(p) != "__init__"]
+
+
+def test_every_module_has_a_layer() -> None:
+    assert {top_level(p) for p in MODULES} <= set(LAYERS), "add new modules to LAYERS"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
+def test_imports_point_down(path: Path) -> None:
+    own = top_level(path)
+    for target in stella_imports(path):
+        if target == "__init__" or target == own:
+            continue
+        assert LAYERS[target] <= LAYERS[own], f"{own} (layer {LAYERS[own]}) imports {target}"
+        assert not (own in FRONT_DOORS and target in FRONT_DOORS), f"{own} imports {target}"
