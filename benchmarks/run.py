@@ -199,7 +199,7 @@ def main() -> None:
 def write_table(result: dict[str, Any]) -> None:
     speed = result["speed"]
     rows = [
-        "| run | seconds | M records/s | MB/s (decompressed) | vs ours |",
+        "| run | seconds | M records/s | MB/s (decompressed) | speed relative to ours |",
         "|---|---:|---:|---:|---:|",
     ]
     for name in ("floor", "ours", "duckdb"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 import msgspec
@@ -21,6 +21,8 @@ __all__ = [
     "Record",
     "RuntimeFact",
     "Severity",
+    "Tallies",
+    "Tally",
     "TraceReport",
 ]
 
@@ -154,8 +156,7 @@ def shaped_record(present: frozenset[str]) -> type[msgspec.Struct]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeFact:
+class RuntimeFact(msgspec.Struct, frozen=True, gc=False):
     """Records aggregated by (`symbol_id`, `purl`, `container`); times in UTC."""
 
     symbol_id: str
@@ -166,7 +167,29 @@ class RuntimeFact:
     last_seen: datetime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+class Tally(msgspec.Struct, gc=False):
+    """Running aggregate of one (symbol_id, purl, container); not GC-tracked, so millions of
+    them cost the cyclic collector nothing."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+
+#: (symbol_id, purl, container or UNSET) → its tally.
+Tallies = Mapping[tuple[str, str, object], Tally]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def _sort_key(key: tuple[str, str, object]) -> tuple[str, str, str]:
+    container = key[2]
+    return (key[0], key[1], "" if container is msgspec.UNSET else str(container))
+
+
+@dataclass(frozen=True, kw_only=True)
 class TraceReport:
     """What parsing one trace found. ``check`` face: never raises for a bad trace."""
 
@@ -180,26 +203,36 @@ class TraceReport:
     warning_count: int
     #: The first `Limits.max_kept_diagnostics` diagnostics, in line order.
     diagnostics: tuple[Diagnostic, ...]
-    #: Aggregated facts, sorted by (symbol_id, purl, container).
-    facts: tuple[RuntimeFact, ...]
+    unique_symbols: int
+    first_seen: datetime | None
+    last_seen: datetime | None
     #: symbol_id → code_id, for records that carried a code_id (first one seen).
     code_ids: Mapping[str, str] = field(default_factory=dict)
+    tallies: Tallies = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def facts(self) -> tuple[RuntimeFact, ...]:
+        """Aggregated facts, sorted by (symbol_id, purl, container); built on first use."""
+        tallies = self.tallies
+        facts = []
+        for key in sorted(tallies, key=_sort_key):
+            tally = tallies[key]
+            container = key[2]
+            facts.append(
+                RuntimeFact(
+                    key[0],
+                    key[1],
+                    None if container is msgspec.UNSET else str(container),
+                    tally.count,
+                    _utc(tally.first),
+                    _utc(tally.last),
+                )
+            )
+        return tuple(facts)
 
     @property
     def valid(self) -> bool:
         return self.error_count == 0
-
-    @property
-    def unique_symbols(self) -> int:
-        return len({fact.symbol_id for fact in self.facts})
-
-    @property
-    def first_seen(self) -> datetime | None:
-        return min((f.first_seen for f in self.facts), default=None)
-
-    @property
-    def last_seen(self) -> datetime | None:
-        return max((f.last_seen for f in self.facts), default=None)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -33,8 +32,8 @@ from stella_signals.trace._model import (
     Diagnostic,
     Reason,
     Record,
-    RuntimeFact,
     Severity,
+    Tally,
     TraceReport,
     shaped_record,
 )
@@ -55,7 +54,8 @@ _decode_record = msgspec.json.Decoder(Record).decode
 #: (records, optional fields present, line offsets without pid, without container)
 _Decoded = tuple[list[Any], frozenset[str], Sequence[int], Sequence[int]]
 _purl_of = attrgetter("purl")
-_optional_fields_of = attrgetter(*OPTIONAL_FIELDS)
+_FIELD_GETTERS = {name: attrgetter(name) for name in OPTIONAL_FIELDS}
+_KEY_BYTES = {name: f'"{name}"'.encode() for name in OPTIONAL_FIELDS}
 _UNSET = msgspec.UNSET
 
 #: Quotes a record's known fields put on a line: 2 per key, 2 more per string value.
@@ -83,8 +83,11 @@ class _TraceParser:
         self.warning_count = 0
         self.records = 0
         self.lines = 0
-        # (symbol_id, purl, container) → [count, first, last]
-        self.aggregates: dict[tuple[str, str, object], list[Any]] = {}
+        self.tallies: dict[tuple[str, str, object], Tally] = {}
+        # Mixed-shape traces skip the single-shape attempt after two misses (retried now and
+        # then): a speed choice only, both decoders give the same records.
+        self.shaped_misses = 0
+        self.batches = 0
         self.code_ids: dict[str, str] = {}
         self.good_purls: set[str] = set()
 
@@ -111,6 +114,7 @@ class _TraceParser:
     # -- batches -------------------------------------------------------------------------
     def feed(self, batch: LineBatch) -> None:
         self.lines += len(batch.lines)
+        self.batches += 1
         if batch.overlong or not self.fast or not self._fast(batch):
             self._slow(batch)
 
@@ -119,7 +123,11 @@ class _TraceParser:
         block = batch.block
         if b"\\" in block:
             return False  # escapes could hide quotes from the quote accounting
-        decoded = self._decode_shaped(batch) or self._decode_mixed(batch)
+        decoded = None
+        if self.shaped_misses < 2 or self.batches % 16 == 0:
+            decoded = self._decode_shaped(batch)
+            self.shaped_misses = 0 if decoded is not None else self.shaped_misses + 1
+        decoded = decoded or self._decode_mixed(batch)
         if decoded is None:
             return False
         records, present, pid_missing, container_missing = decoded
@@ -174,21 +182,22 @@ class _TraceParser:
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             return None
         count = len(records)
-        # One C-level pass fetches every optional field of every record; slicing the flat list
-        # per field then counts the absent ones without a Python loop per record.
-        flat = list(chain.from_iterable(map(_optional_fields_of, records)))
-        width = len(OPTIONAL_FIELDS)
         expected = _QUOTES_REQUIRED * count
         present: set[str] = set()
         missing: dict[str, list[int]] = {"pid": [], "container": []}
-        for j, name in enumerate(OPTIONAL_FIELDS):
-            column = flat[j::width]
+        for name in OPTIONAL_FIELDS:
+            if _KEY_BYTES[name] not in batch.block:
+                continue  # no record of this batch can have it
+            column = list(map(_FIELD_GETTERS[name], records))
             absent = column.count(_UNSET)
             expected += _QUOTES_OPTIONAL[name] * (count - absent)
             if absent < count:
                 present.add(name)
             if absent and name in missing:
                 missing[name] = [i for i, value in enumerate(column) if value is _UNSET]
+        for name in WARN_IF_ABSENT:
+            if _KEY_BYTES[name] not in batch.block:
+                missing[name] = list(range(count))
         if batch.block.count(b'"') != expected:
             return None  # a duplicate or unknown key somewhere: the careful path names it
         return records, frozenset(present), missing["pid"], missing["container"]
@@ -227,20 +236,20 @@ class _TraceParser:
                 f"more than {self.limits.max_records} records in one trace",
                 limit="max_records",
             )
-        aggregates = self.aggregates
-        get = aggregates.get
+        tallies = self.tallies
+        get = tallies.get
         for record in records:
             key = (record.symbol_id, record.purl, record.container)
-            entry = get(key)
+            tally = get(key)
             seen = record.timestamp
-            if entry is None:
-                aggregates[key] = [record.count, seen, seen]
+            if tally is None:
+                tallies[key] = Tally(record.count, seen, seen)
             else:
-                entry[0] += record.count
-                if seen < entry[1]:
-                    entry[1] = seen
-                elif seen > entry[2]:
-                    entry[2] = seen
+                tally.count += record.count
+                if seen < tally.first:
+                    tally.first = seen
+                elif seen > tally.last:
+                    tally.last = seen
 
     # -- one line, carefully -------------------------------------------------------------
     def _parse_line(self, raw: bytes, line: int) -> Record | None:
@@ -350,24 +359,15 @@ class _TraceParser:
         return True
 
     # -- result --------------------------------------------------------------------------
-    def facts(self) -> tuple[RuntimeFact, ...]:
-        facts = [
-            RuntimeFact(
-                symbol_id=symbol_id,
-                purl=purl,
-                container=None if container is _UNSET else str(container),
-                count=entry[0],
-                first_seen=_utc(entry[1]),
-                last_seen=_utc(entry[2]),
-            )
-            for (symbol_id, purl, container), entry in self.aggregates.items()
-        ]
-        facts.sort(key=lambda f: (f.symbol_id, f.purl, f.container or ""))
-        return tuple(facts)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    def summary(self) -> tuple[int, datetime | None, datetime | None]:
+        """(unique symbols, first seen, last seen), in UTC."""
+        tallies = self.tallies.values()
+        if not self.tallies:
+            return 0, None, None
+        first = min(t.first for t in tallies)
+        last = max(t.last for t in tallies)
+        symbols = len({key[0] for key in self.tallies})
+        return symbols, first.astimezone(UTC), last.astimezone(UTC)
 
 
 def parse_trace(
@@ -403,6 +403,7 @@ def parse_trace(
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
     if parser.records == 0 and parser.error_count == 0:
         parser.error(None, None, Reason.EMPTY_TRACE, "the trace holds no records")
+    unique_symbols, first_seen, last_seen = parser.summary()
     diagnostics = sorted(parser.kept, key=lambda d: (d.line or 0, d.severity != Severity.ERROR))
     return TraceReport(
         name=name,
@@ -414,6 +415,9 @@ def parse_trace(
         error_count=parser.error_count,
         warning_count=parser.warning_count,
         diagnostics=tuple(diagnostics),
-        facts=parser.facts(),
+        unique_symbols=unique_symbols,
+        first_seen=first_seen,
+        last_seen=last_seen,
         code_ids=dict(parser.code_ids),
+        tallies=parser.tallies,
     )
