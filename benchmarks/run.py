@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import platform
+import random
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from typing import Any
 import msgspec
 from isal import isal_zlib
 
-from stella_signals.synth import SynthSpec, write_trace
+from stella_signals.synth import SYNTH_VERSION, SynthSpec, SynthSymbol, symbol_table, write_trace
 from stella_signals.trace import Record, parse_trace, read_file_chunks
 
 HERE = Path(__file__).resolve().parent
@@ -43,12 +44,115 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 def fixture(records: int) -> Path:
     """The synth trace of ``records`` records (seed 1), generated once and cached."""
     WORK.mkdir(exist_ok=True)
-    path = WORK / f"trace-{records}.ndjson.gz"
+    path = WORK / f"trace-{records}-synth{SYNTH_VERSION}.ndjson.gz"
     if not path.exists():
         partial = path.with_suffix(".partial")
         write_trace(partial, SynthSpec(records, seed=1, symbols=20_000, purls=400))
         partial.replace(path)
     return path
+
+
+def big_graph(
+    nodes: int, edges_per_node: int, *, seed: int = 7, symbols: tuple[SynthSymbol, ...] = ()
+) -> Path:
+    """A richgraph-v1 file of ``nodes`` nodes and ``nodes * edges_per_node`` edges, written
+    streaming and cached. The first nodes take the synth symbols (so synth traces map)."""
+    WORK.mkdir(exist_ok=True)
+    path = WORK / f"graph-{nodes}-{edges_per_node}-{seed}-{len(symbols)}-synth{SYNTH_VERSION}.json"
+    if path.exists():
+        return path
+    rng = random.Random(seed)  # noqa: S311 - fixture data, not security
+    partial = path.with_suffix(".partial")
+    with partial.open("w") as out:
+        out.write('{"schema":"richgraph-v1","analyzer":{"name":"bench","version":"1"},"nodes":[')
+        for i in range(nodes):
+            if i < len(symbols) and symbols[i].node_symbol_id is not None:
+                sym, purl = symbols[i].node_symbol_id, symbols[i].purl
+                code = symbols[i].code_id
+            else:
+                sym, purl, code = f"sym:c:{i:x}", f"pkg:generic/lib{i % 997}@1.{i % 13}", None
+            extra = f',"code_id":"{code}"' if code else ""
+            out.write(
+                ("," if i else "")
+                + f'{{"id":"n{i}","symbol_id":"{sym}","lang":"c","kind":"function",'
+                f'"purl":"{purl}","evidence":["static"]{extra}}}'
+            )
+        out.write('],"edges":[')
+        first = True
+        for i in range(nodes):
+            for j in range(edges_per_node):
+                target = rng.randrange(nodes)
+                out.write(
+                    ("" if first else ",")
+                    + f'{{"from":"n{i}","to":"n{target}","kind":"call","confidence":0.{j + 5}}}'
+                )
+                first = False
+        out.write('],"roots":[')
+        out.write(
+            ",".join(
+                f'{{"id":"n{i}","phase":"runtime","source":"main"}}' for i in range(0, nodes, 1000)
+            )
+        )
+        out.write("]}")
+    partial.replace(path)
+    return path
+
+
+def child_measure(code: str, *args: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; it prints a JSON object; VmHWM is added."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across execve from the parent.
+    tail = (
+        "\nimport json as _j\nfrom pathlib import Path as _P\n"
+        "_s = _P('/proc/self/status').read_text().splitlines()\n"
+        "RESULT['peak_rss_mib'] = round(int(next(x.split()[1] for x in _s "
+        "if x.startswith('VmHWM:'))) / 1024, 1)\n"
+        "print(_j.dumps(RESULT))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code + tail, *args], check=True, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+GRAPH_INDEX_CODE = """
+import sys, time
+from pathlib import Path
+from stella_signals.graph import build_index, canonical_graph, parse_graph
+start = time.perf_counter()
+data = Path(sys.argv[1]).read_bytes()
+graph = parse_graph(data)
+parsed = time.perf_counter()
+canonical = canonical_graph(graph)
+hashed = time.perf_counter()
+index = build_index(canonical.document, canonical.hash)
+blob = index.to_bytes()
+done = time.perf_counter()
+RESULT = {"nodes": index.nodes_total, "edges": index.edges_total,
+          "parse_s": round(parsed - start, 2), "canonical_hash_s": round(hashed - parsed, 2),
+          "index_s": round(done - hashed, 2), "total_s": round(done - start, 2),
+          "graph_bytes": len(data), "index_bytes": len(blob)}
+"""
+
+VERIFY_CODE = """
+import sys, time
+from pathlib import Path
+from stella_signals.graph import build_index, canonical_graph, parse_graph, map_trace
+from stella_signals.trace import parse_trace, read_file_chunks
+canonical = canonical_graph(parse_graph(Path(sys.argv[1]).read_bytes()))
+index = build_index(canonical.document, canonical.hash)
+start = time.perf_counter()
+trace = parse_trace(read_file_chunks(Path(sys.argv[2])))
+parsed = time.perf_counter()
+report = map_trace(trace, index, graph_hash_ok=True)
+done = time.perf_counter()
+RESULT = {"records": report.records, "unique_symbols": report.unique_symbols,
+          "mapped_symbols": report.mapped_symbols, "edges_confirmed": report.edges_confirmed,
+          "parse_s": round(parsed - start, 3), "map_s": round(done - parsed, 3),
+          "total_s": round(done - start, 3),
+          "records_per_s": round(report.records / (done - start)),
+          "map_records_per_s": round(report.records / (done - parsed))}
+"""
 
 
 def floor(path: Path) -> int:
@@ -141,6 +245,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--rss-records", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--graph-nodes", type=int, default=1_000_000)
+    parser.add_argument("--verify-nodes", type=int, default=100_000)
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -162,6 +268,17 @@ def main() -> None:
         rss[str(records)] = round(peak_rss_mib(fixture(records)), 1)
         print(f"peak RSS, {records} records: {rss[str(records)]} MiB", flush=True)
 
+    graphs: dict[str, Any] = {}
+    if args.graph_nodes:
+        nodes = args.graph_nodes
+        graphs["hash_index"] = child_measure(GRAPH_INDEX_CODE, str(big_graph(nodes, 5)))
+        print(f"graph hash+index {nodes} nodes: {graphs['hash_index']}", flush=True)
+    if args.verify_nodes:
+        spec = SynthSpec(args.records, seed=1, symbols=20_000, purls=400)
+        graph_path = big_graph(args.verify_nodes, 5, symbols=symbol_table(spec))
+        graphs["verify"] = child_measure(VERIFY_CODE, str(graph_path), str(path))
+        print(f"verify {args.records} records vs {args.verify_nodes} nodes: {graphs['verify']}")
+
     result = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
@@ -182,10 +299,14 @@ def main() -> None:
             "ours_vs_duckdb": round(speed["duckdb"]["seconds"] / speed["ours"]["seconds"], 3),
         },
         "peak_rss_mib": rss,
+        "graphs": graphs,
         "targets": {
             "ours_records_per_s_min": 1_000_000,
             "ours_vs_floor_min": 0.5,
             "peak_rss_mib_10m_max": 200,
+            "verify_records_per_s_min": 1_000_000,
+            "graph_1m_nodes_hash_index_seconds_max": 60,
+            "graph_1m_nodes_peak_rss_mib_max": 4096,
         },
     }
     RESULTS.mkdir(exist_ok=True)
@@ -221,12 +342,35 @@ def write_table(result: dict[str, Any]) -> None:
             *rows,
             "",
             f"ours / floor = {result['ratios']['ours_vs_floor']}; peak RSS: {rss}.",
+            "",
+            *graph_lines(result.get("graphs", {})),
         ]
     )
     text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+
+
+def graph_lines(graphs: dict[str, Any]) -> list[str]:
+    lines = []
+    if "hash_index" in graphs:
+        g = graphs["hash_index"]
+        lines.append(
+            f"Graph parse + hash + index, {g['nodes']:,} nodes / {g['edges']:,} edges "
+            f"({g['graph_bytes']:,} bytes): {g['total_s']} s (parse {g['parse_s']} s, "
+            f"canonical + hash {g['canonical_hash_s']} s, index {g['index_s']} s), "
+            f"peak RSS {g['peak_rss_mib']} MiB."
+        )
+    if "verify" in graphs:
+        v = graphs["verify"]
+        lines.append(
+            f"Verify {v['records']:,} records against an indexed graph: {v['total_s']} s "
+            f"({v['records_per_s']:,} records/s end to end; mapping alone "
+            f"{v['map_s']} s = {v['map_records_per_s']:,} records/s), "
+            f"{v['mapped_symbols']:,}/{v['unique_symbols']:,} symbols mapped."
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ LAYERS = {
     "trace": 0,
     "bundle": 0,
     "synth": 0,
+    "graph": 0,
+    "symbols": 0,
     "ports": 1,
+    "ingest": 2,
     "storage": 3,
     "cli": 4,
 }

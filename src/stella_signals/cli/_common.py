@@ -65,6 +65,10 @@ def run_guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except StellaError as exc:
+        # Errors about a document list where it is wrong (graph problems, trace diagnostics).
+        details = getattr(exc, "problems", ()) or getattr(exc, "diagnostics", ())
+        for detail in details:
+            stderr.print(str(detail), markup=False)
         fail(f"{exc.reason}: {exc}", exit_code_for(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}", ExitCode.USAGE)

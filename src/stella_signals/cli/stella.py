@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stella_signals import __version__
-from stella_signals.cli import _cas_cmds, _dev_cmds, _trace_cmds
+from stella_signals.cli import _cas_cmds, _dev_cmds, _graph_cmds, _symbols_cmds, _trace_cmds
 
 __all__ = ["app", "main"]
 
@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 app.add_typer(_trace_cmds.app, name="trace")
 app.add_typer(_cas_cmds.app, name="cas")
+app.add_typer(_graph_cmds.app, name="graph")
+app.add_typer(_symbols_cmds.app, name="symbols")
 app.add_typer(_dev_cmds.app, name="dev")
 
 

@@ -1,0 +1,214 @@
+"""`stella graph hash|import|verify`: static graphs and the runbook's step 6 (SPEC §3, §9)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stella_signals.cli._common import (
+    DataDirOption,
+    blob_root,
+    fail,
+    run_guarded,
+    tenant_from,
+)
+from stella_signals.cli._exit import ExitCode
+from stella_signals.errors import HashMismatch, LimitExceeded, NotFound, StellaError
+from stella_signals.graph import (
+    VerifyReport,
+    build_index,
+    canonical_graph,
+    map_trace,
+    parse_graph,
+)
+from stella_signals.ingest import GraphCatalog, parse_graph_hash
+from stella_signals.storage import FilesystemBlobStore
+from stella_signals.trace import parse_trace, read_file_chunks
+
+__all__ = ["app", "catalog_for"]
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Static call graphs (richgraph-v1).", no_args_is_help=True)
+
+#: How many items of each list the human report shows.
+SHOWN = 50
+
+
+def catalog_for(data_dir: Path) -> GraphCatalog:
+    return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+@app.command("hash")
+def hash_command(file: Annotated[Path, typer.Argument(help="richgraph-v1 JSON")]) -> None:
+    """Print the graph hash (blake3:<hex>) of a richgraph-v1 document."""
+    data = _read(file)
+    canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
+    sys.stdout.write(f"{canonical.hash}\n")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="richgraph-v1 JSON")],
+    tenant: Annotated[str, typer.Option("--tenant", envvar="STELLA_TENANT")],
+    data_dir: DataDirOption = Path("data"),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate, hash, store (cas://reachability/graphs/<hex>) and index a graph."""
+    tenant_id = tenant_from(tenant)
+    data = _read(file)
+    imported = run_guarded(lambda: catalog_for(data_dir).import_graph(tenant_id, data))
+    body = {
+        "graph_hash": str(imported.graph_hash),
+        "cas_uri": str(imported.uri),
+        "size": imported.size,
+        "created": imported.created,
+        "nodes": imported.index.nodes_total,
+        "edges": imported.index.edges_total,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(body, sort_keys=True) + "\n")
+    else:
+        sys.stderr.write(
+            f"{'stored' if imported.created else 'already stored'}: {imported.uri} "
+            f"({body['nodes']} nodes, {body['edges']} edges)\n"
+        )
+        sys.stdout.write(f"{imported.graph_hash}\n")
+
+
+def _graph_from_file(file: Path) -> tuple[str, bool, Any]:
+    """(hash, hash_ok, index) for a graph given as a file; hash_ok is False when the document
+    claims a top-level graph_hash that differs from its real one."""
+    data = _read(file)
+    graph = _input(lambda: parse_graph(data))
+    canonical = canonical_graph(graph)
+    claimed = graph.claimed_hash
+    ok = claimed is None or _same_hash(claimed, str(canonical.hash))
+    return str(canonical.hash), ok, build_index(canonical.document, canonical.hash)
+
+
+def _input(action: Callable[[], T]) -> T:
+    """For verify every bad input is exit 2 (SPEC §9), whatever its kind."""
+    try:
+        return action()
+    except StellaError as exc:
+        for detail in getattr(exc, "problems", ()):
+            sys.stderr.write(f"{detail}\n")
+        fail(f"{exc.reason}: {exc}", ExitCode.USAGE)
+
+
+def _same_hash(claimed: str, actual: str) -> bool:
+    try:
+        return str(parse_graph_hash(claimed)) == actual
+    except StellaError:
+        return False
+
+
+@app.command("verify")
+def verify_command(
+    runtime: Annotated[Path, typer.Option("--runtime", help="runtime-trace.ndjson[.gz]")],
+    graph: Annotated[str, typer.Option("--graph", help="graph hash, or a richgraph-v1 file")],
+    tenant: Annotated[str | None, typer.Option("--tenant", envvar="STELLA_TENANT")] = None,
+    data_dir: DataDirOption = Path("data"),
+    server: Annotated[
+        str | None, typer.Option("--server", envvar="STELLA_SERVER", help="Signals API URL")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the SPEC §9 report")] = False,
+) -> None:
+    """Which runtime symbols and edges map onto the static graph (runbook §2 step 6).
+
+    Exit 0 all mapped, 1 some unmapped, 2 input error (bad trace, graph not found, hash
+    mismatch).
+    """
+    if server:
+        fail(
+            "--server needs the Signals API, which this version does not have yet; "
+            "verify against the local store (--data-dir) instead",
+            ExitCode.USAGE,
+        )
+    graph_file = Path(graph)
+    if graph_file.is_file():
+        graph_hash, hash_ok, index = _graph_from_file(graph_file)
+    else:
+        if tenant is None:
+            fail("--tenant is needed to find a graph by hash in the store", ExitCode.USAGE)
+        tenant_id = tenant_from(tenant)
+        digest = _input(lambda: parse_graph_hash(graph))
+        try:
+            loaded = catalog_for(data_dir).load(tenant_id, digest)
+        except NotFound as exc:
+            fail(f"graph not found: {exc}", ExitCode.USAGE)
+        except HashMismatch as exc:
+            fail(f"graph hash mismatch: {exc}", ExitCode.USAGE)
+        except StellaError as exc:
+            fail(f"{exc.reason}: {exc}", ExitCode.USAGE)
+        graph_hash, hash_ok, index = str(digest), True, loaded.index
+    if not runtime.is_file():
+        fail(f"{runtime}: no such file", ExitCode.USAGE)
+    try:
+        trace = parse_trace(read_file_chunks(runtime), name=runtime.name)
+    except LimitExceeded as exc:
+        fail(f"{runtime}: {exc}", ExitCode.USAGE)
+    if not trace.valid:
+        for error in trace.errors[:SHOWN]:
+            sys.stderr.write(f"{error}\n")
+        fail(f"{runtime}: invalid trace ({trace.error_count} errors)", ExitCode.USAGE)
+    report = map_trace(trace, index, graph_hash_ok=hash_ok)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _print_report(report)
+    if not hash_ok:
+        if not as_json:
+            sys.stderr.write(
+                f"graph hash mismatch: the document claims another hash than {graph_hash}\n"
+            )
+        raise typer.Exit(int(ExitCode.USAGE))
+    raise typer.Exit(int(ExitCode.OK if report.all_mapped else ExitCode.CHECK_FAILED))
+
+
+def _print_report(report: VerifyReport) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table(title=f"graph {report.graph_hash}", show_header=True)
+    table.add_column("", style="bold")
+    table.add_column("observed", justify="right")
+    table.add_column("total", justify="right")
+    table.add_row("symbols mapped", str(report.mapped_symbols), str(report.unique_symbols))
+    table.add_row("nodes", str(report.nodes_observed), str(report.nodes_total))
+    table.add_row("edges confirmed", str(report.edges_confirmed), str(report.edges_total))
+    table.add_row("roots", str(report.roots_observed), str(report.roots_total))
+    console.print(table)
+    console.print(
+        f"records: {report.records}   unique symbols: {report.unique_symbols}   "
+        f"unmapped: {report.unmapped_symbols}   purl mismatches: {len(report.purl_mismatches)}   "
+        f"graph hash ok: {'yes' if report.graph_hash_ok else 'NO'}"
+    )
+    if report.unmapped:
+        console.print("\n[bold]unmapped symbols[/] (symbol_id, purl, count)")
+        for item in report.unmapped[:SHOWN]:
+            console.print(f"  {item.symbol_id}  {item.purl}  {item.count}", markup=False)
+        _rest(console, len(report.unmapped))
+    if report.purl_mismatches:
+        console.print("\n[bold]purl mismatches[/] (symbol_id: trace purl ≠ graph purl)")
+        for m in report.purl_mismatches[:SHOWN]:
+            console.print(f"  {m.symbol_id}: {m.trace_purl} ≠ {m.graph_purl}", markup=False)
+        _rest(console, len(report.purl_mismatches))
+
+
+def _rest(console: Console, total: int) -> None:
+    if total > SHOWN:
+        console.print(f"  ... and {total - SHOWN} more (--json lists them all)")

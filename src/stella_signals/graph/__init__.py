@@ -1,0 +1,34 @@
+"""Static call graphs (richgraph-v1, SPEC §3), their hash, index and the verify report (§9)."""
+
+from stella_signals.graph._canonical import CanonicalGraph, canonical_graph, canonicalise
+from stella_signals.graph._index import INDEX_FORMAT, GraphIndex, build_index
+from stella_signals.graph._model import (
+    GRAPH_SCHEMA,
+    ROOT_PHASES,
+    GraphProblem,
+    InvalidGraph,
+    RichGraph,
+    check_graph,
+    parse_graph,
+)
+from stella_signals.graph._verify import PurlMismatch, UnmappedSymbol, VerifyReport, map_trace
+
+__all__ = [
+    "GRAPH_SCHEMA",
+    "INDEX_FORMAT",
+    "ROOT_PHASES",
+    "CanonicalGraph",
+    "GraphIndex",
+    "GraphProblem",
+    "InvalidGraph",
+    "PurlMismatch",
+    "RichGraph",
+    "UnmappedSymbol",
+    "VerifyReport",
+    "build_index",
+    "canonical_graph",
+    "canonicalise",
+    "check_graph",
+    "map_trace",
+    "parse_graph",
+]

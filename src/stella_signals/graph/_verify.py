@@ -1,0 +1,126 @@
+"""Map a runtime trace onto an indexed graph: the `stella graph verify` report (SPEC §9)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from stella_signals.graph._index import GraphIndex
+from stella_signals.trace import TraceReport
+
+__all__ = ["PurlMismatch", "UnmappedSymbol", "VerifyReport", "map_trace"]
+
+
+@dataclass(frozen=True, slots=True)
+class UnmappedSymbol:
+    symbol_id: str
+    purl: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurlMismatch:
+    symbol_id: str
+    trace_purl: str
+    graph_purl: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyReport:
+    graph_hash: str
+    graph_hash_ok: bool
+    records: int
+    unique_symbols: int
+    mapped_symbols: int
+    unmapped_symbols: int
+    unmapped: tuple[UnmappedSymbol, ...]
+    purl_mismatches: tuple[PurlMismatch, ...]
+    nodes_total: int
+    nodes_observed: int
+    edges_total: int
+    edges_confirmed: int
+    roots_total: int
+    roots_observed: int
+    #: Node numbers (canonical order) that the trace observed, for storage of facts.
+    observed_nodes: frozenset[int] = frozenset()
+
+    @property
+    def all_mapped(self) -> bool:
+        return self.unmapped_symbols == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat SPEC §9 JSON object."""
+        return {
+            "graph_hash": self.graph_hash,
+            "graph_hash_ok": self.graph_hash_ok,
+            "records": self.records,
+            "unique_symbols": self.unique_symbols,
+            "mapped_symbols": self.mapped_symbols,
+            "unmapped_symbols": self.unmapped_symbols,
+            "unmapped": [
+                {"symbol_id": u.symbol_id, "purl": u.purl, "count": u.count} for u in self.unmapped
+            ],
+            "purl_mismatches": [
+                {"symbol_id": m.symbol_id, "trace_purl": m.trace_purl, "graph_purl": m.graph_purl}
+                for m in self.purl_mismatches
+            ],
+            "nodes_total": self.nodes_total,
+            "nodes_observed": self.nodes_observed,
+            "edges_total": self.edges_total,
+            "edges_confirmed": self.edges_confirmed,
+            "roots_total": self.roots_total,
+            "roots_observed": self.roots_observed,
+        }
+
+
+def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> VerifyReport:
+    """Resolve every distinct symbol of ``trace``: exact ``symbol_id`` (node symbol_id or id),
+    else the record's ``code_id``, else unmapped. Work is per distinct key, not per record."""
+    by_symbol, by_code, code_ids = index.by_symbol, index.by_code, trace.code_ids
+    node_purls = index.node_purls
+    resolved: dict[str, int | None] = {}
+    unmapped_counts: dict[tuple[str, str], int] = defaultdict(int)
+    mismatches: set[tuple[str, str, str]] = set()
+    for (symbol_id, purl, _container), tally in trace.tallies.items():
+        if symbol_id in resolved:
+            node = resolved[symbol_id]
+        else:
+            node = by_symbol.get(symbol_id)
+            if node is None and symbol_id in code_ids:
+                node = by_code.get(code_ids[symbol_id])
+            resolved[symbol_id] = node
+        if node is None:
+            unmapped_counts[(symbol_id, purl)] += tally.count
+            continue
+        graph_purl = node_purls[node]
+        if graph_purl is not None and graph_purl != purl:
+            mismatches.add((symbol_id, purl, graph_purl))
+    observed = frozenset(node for node in resolved.values() if node is not None)
+    flags = bytearray(index.nodes_total)
+    for node in observed:
+        flags[node] = 1
+    edges_confirmed = sum(
+        1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if flags[a] and flags[b]
+    )
+    mapped = sum(1 for node in resolved.values() if node is not None)
+    return VerifyReport(
+        graph_hash=index.graph_hash,
+        graph_hash_ok=graph_hash_ok,
+        records=trace.records,
+        unique_symbols=len(resolved),
+        mapped_symbols=mapped,
+        unmapped_symbols=len(resolved) - mapped,
+        unmapped=tuple(
+            UnmappedSymbol(symbol_id, purl, count)
+            for (symbol_id, purl), count in sorted(unmapped_counts.items())
+        ),
+        purl_mismatches=tuple(PurlMismatch(*m) for m in sorted(mismatches)),
+        nodes_total=index.nodes_total,
+        nodes_observed=len(observed),
+        edges_total=index.edges_total,
+        edges_confirmed=edges_confirmed,
+        roots_total=len(index.roots),
+        roots_observed=sum(1 for root in index.roots if flags[root]),
+        observed_nodes=observed,
+    )

@@ -1,0 +1,35 @@
+"""Symbol manifests ``SYMBOL_MANIFEST/v1`` (SPEC §4): parse and validate, naming every problem."""
+
+from stella_signals.symbols._manifest import (
+    DEFAULT_MAX_BYTES,
+    MAX_PROBLEMS,
+    SYMBOL_MANIFEST_SCHEMA,
+    InvalidSymbolManifest,
+    ManifestProblem,
+    ManifestReason,
+    SourceKind,
+    SymbolEntry,
+    SymbolFormat,
+    SymbolManifest,
+    SymbolManifestReport,
+    check_symbol_manifest,
+    json_pointer,
+    parse_symbol_manifest,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "MAX_PROBLEMS",
+    "SYMBOL_MANIFEST_SCHEMA",
+    "InvalidSymbolManifest",
+    "ManifestProblem",
+    "ManifestReason",
+    "SourceKind",
+    "SymbolEntry",
+    "SymbolFormat",
+    "SymbolManifest",
+    "SymbolManifestReport",
+    "check_symbol_manifest",
+    "json_pointer",
+    "parse_symbol_manifest",
+]
