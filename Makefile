@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: venv
-	$(BIN)/stella dev demo --data-dir $(DATA_DIR)
+	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)
 
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts

@@ -8,9 +8,12 @@
     │   ├── InvalidDigest            a digest string is malformed
     │   ├── InvalidCasUri            a cas:// URI is malformed
     │   ├── InvalidTenant            a tenant id is malformed
-    │   └── InvalidManifest          a bundle manifest is malformed
+    │   ├── InvalidManifest          a bundle manifest is malformed
+    │   └── UnsupportedMediaType     a body of a type we do not take
     ├── VerificationFailed           the evidence does not check out
     │   └── HashMismatch             bytes differ from the digest or size they were declared with
+    ├── NotAuthenticated             no valid bearer token
+    ├── Forbidden                    the token does not allow this tenant or scope
     ├── NotFound                     no such object (for this tenant)
     ├── Conflict                     the object exists with other content
     ├── LimitExceeded                an input passed one of the named `Limits`
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "HashMismatch",
     "InvalidCasUri",
     "InvalidDigest",
@@ -39,9 +43,11 @@ __all__ = [
     "InvalidTenant",
     "InvalidTrace",
     "LimitExceeded",
+    "NotAuthenticated",
     "NotFound",
     "StellaError",
     "Unavailable",
+    "UnsupportedMediaType",
     "VerificationFailed",
 ]
 
@@ -95,12 +101,24 @@ class InvalidManifest(InvalidInput):
     default_reason = "manifest_invalid"
 
 
+class UnsupportedMediaType(InvalidInput):
+    default_reason = "unsupported_media_type"
+
+
 class VerificationFailed(StellaError):
     default_reason = "verification_failed"
 
 
 class HashMismatch(VerificationFailed):
     default_reason = "hash_mismatch"
+
+
+class NotAuthenticated(StellaError):
+    default_reason = "unauthenticated"
+
+
+class Forbidden(StellaError):
+    default_reason = "forbidden"
 
 
 class NotFound(StellaError):

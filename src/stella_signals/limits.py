@@ -31,6 +31,10 @@ class Limits:
     max_kept_diagnostics: int = 1000
     #: Longest `symbol_id`, in UTF-8 bytes.
     max_symbol_id_bytes: int = 1024
+    #: Largest richgraph-v1 document accepted over HTTP (held in memory to be validated).
+    max_graph_bytes: int = 1 * GiB
+    #: Largest SYMBOL_MANIFEST/v1 document.
+    max_symbol_manifest_bytes: int = 64 * MiB
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -5,14 +5,26 @@ Every method takes the tenant explicitly; implementations must keep tenants apar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.tenancy import TenantId
+from stella_signals.timeline import TimelineEvent
 
-__all__ = ["BlobStore", "StagedBlob", "StoredBlob"]
+__all__ = [
+    "BlobStore",
+    "EventDraft",
+    "FactRow",
+    "GraphRecord",
+    "IngestRecord",
+    "Repository",
+    "StagedBlob",
+    "StoredBlob",
+    "TokenRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +109,134 @@ class BlobStore(Protocol):
         """Stream the blob, verifying its digest; `HashMismatch` at the end if it was altered,
         `NotFound` when absent for this tenant."""
         ...
+
+
+# -- metadata: tokens, graphs, ingests, facts, timeline -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A bearer token as stored: only its SHA-256 is kept, never the token."""
+
+    token_id: str
+    tenants: frozenset[str]
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRecord:
+    tenant: TenantId
+    graph_hash: str
+    cas_uri: str
+    size: int
+    nodes: int
+    edges: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRecord:
+    """One runtime ingest (also failed ones: they keep their id, reason and detail)."""
+
+    ingest_id: str
+    tenant: TenantId
+    status: str  # ingested | orphaned | expired | failed
+    received_at: datetime
+    content_sha256: str | None = None
+    graph_hash: str | None = None
+    size: int | None = None
+    reason: str | None = None
+    detail: str | None = None
+    #: The receipt (SPEC §8) as a JSON object, and its DSSE envelope (JSON bytes).
+    receipt: Mapping[str, Any] | None = None
+    receipt_dsse: bytes | None = None
+    timeline_event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactRow:
+    """Aggregated runtime fact of one ingest; ``node`` is the graph node id it mapped to."""
+
+    symbol_id: str
+    purl: str
+    container: str | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """A timeline event before the repository chains it (seq, prev_hash, hash)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    source: str
+    correlation_id: str | None
+    attributes: Mapping[str, Any]
+
+
+class Repository(Protocol):
+    """Metadata of every tenant. Methods that take an `EventDraft` append that event to the
+    tenant's timeline in the same transaction as the rest: all or nothing."""
+
+    def migrate(self) -> None: ...
+
+    def add_token(
+        self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
+    ) -> str: ...
+
+    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+
+    def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
+        """Record a graph; False (and no event) when the tenant already has it."""
+        ...
+
+    def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None: ...
+
+    def commit_ingest(
+        self, ingest: IngestRecord, facts: Sequence[FactRow], event: EventDraft
+    ) -> TimelineEvent:
+        """Record an accepted ingest with its facts; `Conflict` when the same tenant already
+        has an accepted ingest of the same bytes for the same graph."""
+        ...
+
+    def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent: ...
+
+    def find_duplicate(
+        self, tenant: TenantId, content_sha256: str, graph_hash: str
+    ) -> IngestRecord | None: ...
+
+    def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None: ...
+
+    def list_ingests(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        status: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[IngestRecord]: ...
+
+    def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]: ...
+
+    def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent: ...
+
+    def list_events(
+        self,
+        tenant: TenantId,
+        *,
+        event_type: str | None,
+        since: datetime | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[TimelineEvent]: ...
+
+    def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None: ...
+
+    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]: ...

@@ -1,36 +1,187 @@
-"""`signals`: the Signals service (server, workers, administration).
-
-The HTTP API arrives with the online-ingest issue; until then this front door only answers
-``--version`` and ``--help``.
-"""
+"""`signals`: the Signals service — server, migrations, tokens (SPEC §13)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from stella_signals import __version__
+from stella_signals.auth import Scope, new_token, token_hash
+from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._exit import ExitCode
+from stella_signals.wiring import Services, Settings, load_settings
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="signals",
     help="The Signals service.",
+    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State directory (env STELLA_DATA_DIR; default ./data)"),
+]
+Config = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
+Database = Annotated[
+    str | None,
+    typer.Option("--database", help="SQLAlchemy URL (env STELLA_DATABASE_URL; default SQLite)"),
+]
 
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", help="Print the version."),
-) -> None:
-    """The Signals service (the HTTP API is not built yet)."""
-    if version:
+
+def _settings(data_dir: Path | None, config: Path | None, database: str | None) -> Settings:
+    return run_guarded(
+        lambda: load_settings(config_file=config, data_dir=data_dir, database_url=database)
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
         typer.echo(f"signals {__version__}")
         raise typer.Exit()
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """The Signals service."""
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    data_dir: DataDir = None,
+    config: Config = None,
+    database: Database = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Also create a demo token, graph and trace, print a curl"),
+    ] = False,
+) -> None:
+    """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
+    import uvicorn
+
+    from stella_signals.api import create_app
+
+    settings = run_guarded(
+        lambda: load_settings(
+            config_file=config, data_dir=data_dir, database_url=database, host=host, port=port
+        )
+    )
+    services = run_guarded(lambda: Services.open(settings))
+    if demo:
+        _print_demo(services)
+    try:
+        uvicorn.run(
+            create_app(services),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        services.close()
+
+
+@app.command("migrate")
+def migrate_command(
+    data_dir: DataDir = None, config: Config = None, database: Database = None
+) -> None:
+    """Create or upgrade the metadata schema."""
+    settings = _settings(data_dir, config, database)
+    services = run_guarded(lambda: Services.open(settings))
+    services.close()
+    sys.stderr.write(f"migrated {settings.effective_database_url.split('://')[0]} schema\n")
+
+
+tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    tenant: Annotated[list[str], typer.Option("--tenant", help="Tenant the token allows")],
+    scope: Annotated[list[str], typer.Option("--scope", help="signals:read|write|admin")],
+    data_dir: DataDir = None,
+    config: Config = None,
+    database: Database = None,
+) -> None:
+    """Create a bearer token; it is printed once, alone on the last line of stdout."""
+    tenants = frozenset(tenant_from(t) for t in tenant)
+    known = {s.value for s in Scope}
+    for item in scope:
+        if item not in known:
+            fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
+    settings = _settings(data_dir, config, database)
+    services = run_guarded(lambda: Services.open(settings))
+    try:
+        token = new_token()
+        token_id = services.repo.add_token(
+            token_hash=token_hash(token),
+            tenants=tenants,
+            scopes=frozenset(scope),
+            at=services.clock.now(),
+        )
+    finally:
+        services.close()
+    sys.stderr.write(
+        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scope))}); "
+        "it is shown once:\n"
+    )
+    sys.stdout.write(f"{token}\n")
+
+
+def _print_demo(services: Services) -> None:
+    """Seed the demo tenant and print a ready-to-paste ingest (the runbook's curl)."""
+    from stella_signals.ingest import ingest_graph
+    from stella_signals.synth import SynthSpec, graph_bytes, write_trace
+    from stella_signals.tenancy import parse_tenant
+
+    tenant = parse_tenant("demo")
+    spec = SynthSpec(100_000, seed=42)
+    graph = ingest_graph(services.ingest_context("signals-demo"), tenant, graph_bytes(spec))
+    work = services.settings.data_dir / "demo"
+    work.mkdir(parents=True, exist_ok=True)
+    trace = write_trace(work / "runtime-trace.ndjson.gz", spec)
+    token = new_token()
+    services.repo.add_token(
+        token_hash=token_hash(token),
+        tenants=frozenset({tenant}),
+        scopes=frozenset({Scope.READ.value, Scope.WRITE.value}),
+        at=services.clock.now(),
+    )
+    token_file = work / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    url = f"http://{services.settings.host}:{services.settings.port}"
+    sys.stdout.write(
+        f"""
+Demo tenant 'demo' is ready: graph {graph.graph_hash} ({graph.nodes} nodes), a
+{trace.records}-record trace at {trace.path}, and a token in {token_file}.
+Ingest it (runbook §2 step 4):
+
+  curl -sS -H "Authorization: Bearer $(cat {token_file})" -H "X-Stella-Tenant: demo" \\
+       -H "Content-Type: application/x-ndjson" --data-binary @{trace.path} \\
+       "{url}/api/v1/runtime-facts?graph_hash={graph.graph_hash}"
+
+or with the client:
+
+  .venv/bin/stella ingest {trace.path} --graph-hash {graph.graph_hash} \\
+       --server {url} --tenant demo --token-file {token_file}
+
+"""
+    )
+    sys.stdout.flush()
 
 
 def main() -> None:

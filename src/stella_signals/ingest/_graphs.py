@@ -25,7 +25,10 @@ __all__ = ["GraphCatalog", "ImportedGraph", "LoadedGraph", "parse_graph_hash"]
 
 def parse_graph_hash(text: str) -> Digest:
     """``blake3:<hex>`` or bare hex (SPEC §1); anything else is `InvalidDigest`."""
-    digest = parse_digest(text, default=Algorithm.BLAKE3)
+    try:
+        digest = parse_digest(text, default=Algorithm.BLAKE3)
+    except InvalidDigest as exc:
+        raise InvalidDigest(f"malformed graph hash {text!r}: {exc}") from None
     if digest.algorithm is not Algorithm.BLAKE3:
         raise InvalidDigest(f"a graph hash is blake3:<64 hex>, got {text!r}")
     return digest

@@ -1,0 +1,74 @@
+"""The Signals HTTP API (SPEC §6): the app factory and the error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from stella_signals import __version__
+from stella_signals.api import _routes, _runtime
+from stella_signals.api._problems import problem, problem_for
+from stella_signals.errors import StellaError
+from stella_signals.wiring import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services) -> FastAPI:
+    """An app over already-opened services (the caller owns their lifetime)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="stella-signals",
+        version=__version__,
+        description="Runtime reachability evidence: ingest, map, prove.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.include_router(_runtime.router)
+    app.include_router(_routes.router)
+
+    @app.exception_handler(StellaError)
+    async def _stella_error(request: Request, exc: StellaError) -> Response:
+        return problem_for(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        return problem(400, "Invalid request", "the request is malformed", reason="invalid_request",
+                       errors=errors)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), reason=reason)
+
+    @app.get("/healthz", include_in_schema=True, summary="Liveness")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", summary="Readiness: metadata store and data dir usable")
+    def readyz() -> Response:
+        try:
+            with services.repo.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        if not services.settings.data_dir.is_dir():
+            return JSONResponse({"status": "unavailable", "detail": "no data dir"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return app

@@ -1,0 +1,39 @@
+"""Opaque page tokens (SPEC §6: ``page_size`` default 50, max 500; ``page_token``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from stella_signals.errors import InvalidInput
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_token", "encode_token", "page_size"]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def encode_token(position: str) -> str:
+    return base64.urlsafe_b64encode(f"v1:{position}".encode()).rstrip(b"=").decode()
+
+
+def decode_token(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidInput("malformed page_token", reason="invalid_page_token") from None
+    version, sep, position = text.partition(":")
+    if version != "v1" or not sep or not position or len(position) > 64:
+        raise InvalidInput("malformed page_token", reason="invalid_page_token")
+    return position
+
+
+def page_size(value: int | None) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size must be 1..{MAX_PAGE_SIZE}", reason="invalid_page_size")
+    return value

@@ -1,0 +1,100 @@
+"""RFC 9457 problem details: every error the API returns, mapped from the error tree in one
+table (STYLE habit 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from stella_signals.errors import (
+    Conflict,
+    Forbidden,
+    HashMismatch,
+    InvalidInput,
+    LimitExceeded,
+    NotAuthenticated,
+    NotFound,
+    StellaError,
+    Unavailable,
+    UnsupportedMediaType,
+    VerificationFailed,
+)
+
+__all__ = ["PROBLEM_JSON", "ProblemBody", "problem", "problem_for"]
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://stella-ops.org/problems/"
+MAX_ERRORS = 100
+
+#: Most specific first: (error kind, HTTP status, title).
+_TABLE: tuple[tuple[type[StellaError], int, str], ...] = (
+    (NotAuthenticated, 401, "Authentication required"),
+    (Forbidden, 403, "Forbidden"),
+    (NotFound, 404, "Not found"),
+    (UnsupportedMediaType, 415, "Unsupported media type"),
+    (LimitExceeded, 413, "Payload too large"),
+    (HashMismatch, 422, "Hash mismatch"),
+    (VerificationFailed, 422, "Verification failed"),
+    (InvalidInput, 400, "Invalid input"),
+    (Conflict, 409, "Conflict"),
+    (Unavailable, 503, "Service unavailable"),
+)
+
+
+def status_for(error: StellaError) -> tuple[int, str]:
+    for kind, status, title in _TABLE:
+        if isinstance(error, kind):
+            return status, title
+    return 500, "Internal error"  # pragma: no cover - every StellaError kind is listed
+
+
+ProblemBody = dict[str, Any]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    reason: str,
+    ingest_id: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: ProblemBody = {
+        "type": TYPE_BASE + reason.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "reason": reason,
+    }
+    if ingest_id is not None:
+        body["ingest_id"] = ingest_id
+    if errors:
+        body["errors"] = list(errors)[:MAX_ERRORS]
+    response = JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return response
+
+
+def problem_for(
+    error: StellaError,
+    *,
+    ingest_id: str | None = None,
+    errors: Sequence[dict[str, Any]] = (),
+    reason: str | None = None,
+) -> JSONResponse:
+    status, title = status_for(error)
+    headers = {"WWW-Authenticate": 'Bearer realm="stella-signals"'} if status == 401 else None
+    if ingest_id is not None:
+        headers = {**(headers or {}), "X-Ingest-Id": ingest_id}
+    return problem(
+        status,
+        title,
+        error.message,
+        reason=reason or error.reason,
+        ingest_id=ingest_id,
+        errors=errors,
+        headers=headers,
+    )

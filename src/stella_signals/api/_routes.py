@@ -1,0 +1,284 @@
+"""The other routes of SPEC §6 for this version: graphs, ingests, symbols, timeline, keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from stella_signals.api._auth import require
+from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._problems import PROBLEM_JSON, problem_for
+from stella_signals.auth import Principal, Scope
+from stella_signals.cas import Namespace
+from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
+from stella_signals.graph import InvalidGraph, map_trace
+from stella_signals.ids import new_ulid, parse_ulid
+from stella_signals.ingest import ingest_graph, parse_graph_hash
+from stella_signals.ports import EventDraft, IngestRecord
+from stella_signals.symbols import InvalidSymbolManifest, parse_symbol_manifest
+from stella_signals.timeline import EventType, events_to_ndjson
+from stella_signals.trace import parse_trace
+
+__all__ = ["router"]
+
+router = APIRouter()
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
+_COMMON: dict[int | str, dict[str, Any]] = {
+    400: _PROBLEM,
+    401: _PROBLEM,
+    403: _PROBLEM,
+    404: _PROBLEM,
+}
+
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise LimitExceeded(f"body is larger than {limit} bytes", limit="max_graph_bytes")
+    return bytes(data)
+
+
+def _ingest_view(record: IngestRecord) -> dict[str, Any]:
+    if record.receipt is not None:
+        return dict(record.receipt)
+    return {
+        "ingest_id": record.ingest_id,
+        "tenant": record.tenant,
+        "status": record.status,
+        "received_at": record.received_at.isoformat().replace("+00:00", "Z"),
+        "reason": record.reason,
+        "detail": record.detail,
+        "content_sha256": record.content_sha256,
+        "graph_hash": record.graph_hash,
+    }
+
+
+# -- graphs ---------------------------------------------------------------------------------
+@router.post(
+    "/api/v1/graphs",
+    status_code=201,
+    responses=_COMMON | {200: {"description": "graph already known"}, 413: _PROBLEM},
+    summary="Ingest a richgraph-v1 static graph",
+)
+async def post_graph(request: Request, principal: Writer) -> Response:
+    services = request.app.state.services
+    data = await _read_body(request, services.settings.limits.max_graph_bytes)
+    ctx = services.ingest_context("signals-api")
+    try:
+        result = await anyio.to_thread.run_sync(ingest_graph, ctx, principal.tenant, data)
+    except InvalidGraph as exc:
+        errors = [p.to_dict() for p in exc.problems]
+        return problem_for(exc, errors=errors)
+    return JSONResponse(
+        {
+            "graph_hash": str(result.graph_hash),
+            "cas_uri": str(result.cas_uri),
+            "nodes": result.nodes,
+            "edges": result.edges,
+            "created": result.created,
+        },
+        status_code=201 if result.created else 200,
+        headers={"X-Graph-Hash": str(result.graph_hash)},
+    )
+
+
+@router.get("/api/v1/graphs/{graph_hash}", responses=_COMMON, summary="A graph's record")
+def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
+    digest = parse_graph_hash(graph_hash)
+    record = request.app.state.services.repo.get_graph(principal.tenant, str(digest))
+    if record is None:
+        raise NotFound(f"no graph {digest}")
+    return JSONResponse(
+        {
+            "graph_hash": record.graph_hash,
+            "cas_uri": record.cas_uri,
+            "size": record.size,
+            "nodes": record.nodes,
+            "edges": record.edges,
+            "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
+        },
+        headers={"X-Graph-Hash": record.graph_hash},
+    )
+
+
+@router.post(
+    "/api/v1/graphs/{graph_hash}/verify",
+    responses=_COMMON | {413: _PROBLEM},
+    summary="Verify a trace against a graph (SPEC §9 report); nothing is stored",
+)
+async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
+    services = request.app.state.services
+    digest = parse_graph_hash(graph_hash)
+    if services.repo.get_graph(principal.tenant, str(digest)) is None:
+        raise NotFound(f"no graph {digest}")
+    limits = services.settings.limits
+    stream = blocking_chunks(request.stream())
+
+    def run() -> dict[str, Any]:
+        loaded = services.graphs.load(principal.tenant, digest)
+        report = parse_trace(stream, limits=limits)
+        report.raise_for_errors()
+        return map_trace(report, loaded.index, graph_hash_ok=True).to_dict()
+
+    return JSONResponse(await anyio.to_thread.run_sync(run))
+
+
+# -- ingests --------------------------------------------------------------------------------
+@router.get("/api/v1/ingests/{ingest_id}", responses=_COMMON, summary="An ingest's receipt")
+def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
+    ingest_id = parse_ulid(ingest_id)
+    record = request.app.state.services.repo.get_ingest(principal.tenant, ingest_id)
+    if record is None:
+        raise NotFound(f"no ingest {ingest_id}")
+    return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
+
+
+@router.get("/api/v1/ingests", responses=_COMMON, summary="Ingests of the tenant")
+def list_ingests(
+    request: Request,
+    principal: Reader,
+    graph_hash: str | None = None,
+    status: str | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    after = decode_token(page_token)
+    if after is not None:
+        parse_ulid(after)
+    graph = str(parse_graph_hash(graph_hash)) if graph_hash is not None else None
+    if status is not None and status not in {"ingested", "orphaned", "expired", "failed"}:
+        raise InvalidInput(f"unknown status {status!r}", reason="invalid_status")
+    records = request.app.state.services.repo.list_ingests(
+        principal.tenant, graph_hash=graph, status=status, after=after, limit=size + 1
+    )
+    more = len(records) > size
+    records = records[:size]
+    return JSONResponse(
+        {
+            "items": [_ingest_view(r) for r in records],
+            "next_page_token": encode_token(records[-1].ingest_id) if more else None,
+        }
+    )
+
+
+# -- symbols --------------------------------------------------------------------------------
+@router.post(
+    "/api/v1/symbols/ingest",
+    status_code=201,
+    responses=_COMMON | {200: {"description": "manifest already stored"}, 413: _PROBLEM},
+    summary="Ingest a SYMBOL_MANIFEST/v1",
+)
+async def post_symbols(request: Request, principal: Writer) -> Response:
+    services = request.app.state.services
+    limits = services.settings.limits
+    data = await _read_body(request, limits.max_symbol_manifest_bytes)
+
+    def run() -> tuple[dict[str, Any], bool]:
+        manifest = parse_symbol_manifest(
+            data, tenant=principal.tenant, max_bytes=limits.max_symbol_manifest_bytes
+        )
+        stored = services.blobs.put(principal.tenant, Namespace.SYMBOLS, [data])
+        if stored.created:
+            services.repo.append_event(
+                principal.tenant,
+                EventDraft(
+                    event_id=new_ulid(services.clock),
+                    event_type=EventType.SYMBOLS_MANIFEST_INGESTED.value,
+                    occurred_at=services.clock.now(),
+                    source="signals-api",
+                    correlation_id=stored.sha256,
+                    attributes={
+                        "cas_uri": str(stored.uri),
+                        "sha256": stored.sha256,
+                        "entries": len(manifest.entries),
+                    },
+                ),
+            )
+        body = {
+            "cas_uri": str(stored.uri),
+            "sha256": stored.sha256,
+            "entries": len(manifest.entries),
+        }
+        return body, stored.created
+
+    try:
+        body, created = await anyio.to_thread.run_sync(run)
+    except InvalidSymbolManifest as exc:
+        return problem_for(exc, errors=[p.to_dict() for p in exc.problems])
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+# -- timeline -------------------------------------------------------------------------------
+@router.get("/api/v1/timeline/events", responses=_COMMON, summary="Timeline events")
+def list_events(
+    request: Request,
+    principal: Reader,
+    type_: Annotated[str | None, Query(alias="type")] = None,
+    since: datetime | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    after = decode_token(page_token)
+    after_seq = None
+    if after is not None:
+        if not after.isdigit():
+            raise InvalidInput("malformed page_token", reason="invalid_page_token")
+        after_seq = int(after)
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput("since needs Z or an offset", reason="invalid_since")
+    events = request.app.state.services.repo.list_events(
+        principal.tenant, event_type=type_, since=since, after_seq=after_seq, limit=size + 1
+    )
+    more = len(events) > size
+    events = events[:size]
+    return JSONResponse(
+        {
+            "items": [e.to_dict() for e in events],
+            "next_page_token": encode_token(str(events[-1].seq)) if more else None,
+        }
+    )
+
+
+@router.get("/api/v1/timeline/events/{event_id}", responses=_COMMON, summary="One event")
+def get_event(request: Request, principal: Reader, event_id: str) -> Response:
+    event = request.app.state.services.repo.get_event(principal.tenant, parse_ulid(event_id))
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    return JSONResponse(event.to_dict())
+
+
+@router.get(
+    "/api/v1/timeline/export",
+    responses=_COMMON | {200: {"content": {"application/x-ndjson": {}}}},
+    summary="The tenant's whole timeline as NDJSON (one canonical event per line)",
+)
+def export_events(request: Request, principal: Reader) -> Response:
+    repo = request.app.state.services.repo
+    return StreamingResponse(
+        events_to_ndjson(repo.iter_events(principal.tenant)), media_type="application/x-ndjson"
+    )
+
+
+# -- keys -----------------------------------------------------------------------------------
+@router.get("/api/v1/keys/service", responses=_COMMON, summary="The service's receipt keys")
+def service_keys(request: Request, principal: Reader) -> Response:
+    key = request.app.state.services.service_key
+    return JSONResponse(
+        {
+            "keys": [
+                {"keyid": key.keyid, "public_key_pem": key.public_pem.decode(), "status": "current"}
+            ]
+        }
+    )

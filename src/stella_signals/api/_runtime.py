@@ -1,0 +1,175 @@
+"""POST /api/v1/runtime-facts (SPEC §6): the runbook's online ingest, §2 step 4."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+
+from stella_signals.api._auth import require
+from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._problems import PROBLEM_JSON, problem, problem_for
+from stella_signals.auth import Principal, Scope
+from stella_signals.errors import (
+    InvalidInput,
+    LimitExceeded,
+    StellaError,
+    UnsupportedMediaType,
+)
+from stella_signals.ids import new_ulid
+from stella_signals.ingest import (
+    IngestFailed,
+    IngestResult,
+    Outcome,
+    RuntimeUpload,
+    ingest_runtime,
+    parse_graph_hash,
+    record_rejection,
+)
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+#: Media types of a trace body (gzip is sniffed from the bytes, whatever the type says).
+TRACE_MEDIA_TYPES = frozenset(
+    {"application/x-ndjson", "application/gzip", "application/x-gzip", "application/octet-stream"}
+)
+_SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):\s*(?:,|$)")
+
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "duplicate: the original receipt with `duplicate: true`"},
+    202: {"description": "orphan: graph unknown to the tenant; kept and queued for retry"},
+    400: _PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
+    401: _PROBLEM | {"description": "missing, malformed or unknown token"},
+    403: _PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
+    413: _PROBLEM | {"description": "body over a limit (reason too_large)"},
+    415: _PROBLEM | {"description": "not application/x-ndjson (reason unsupported_media_type)"},
+    422: _PROBLEM | {"description": "Content-Digest mismatch (reason hash_mismatch)"},
+    503: _PROBLEM | {"description": "metadata store unavailable"},
+}
+
+
+def declared_sha256(header: str | None) -> str | None:
+    """The sha-256 of an RFC 9530 ``Content-Digest`` header as hex (None when absent)."""
+    if header is None:
+        return None
+    match = _SHA256_DIGEST.search(header)
+    if match is None:
+        if "sha-256" in header.lower():
+            raise InvalidInput("malformed Content-Digest header", reason="invalid_content_digest")
+        return None  # only algorithms we do not check
+    try:
+        raw = base64.b64decode(match.group(1), validate=True)
+    except binascii.Error:
+        raise InvalidInput(
+            "malformed Content-Digest header", reason="invalid_content_digest"
+        ) from None
+    if len(raw) != 32:
+        raise InvalidInput(
+            "Content-Digest sha-256 must be 32 bytes", reason="invalid_content_digest"
+        )
+    return raw.hex()
+
+
+def receipt_response(result: IngestResult) -> JSONResponse:
+    status = {Outcome.INGESTED: 201, Outcome.DUPLICATE: 200, Outcome.ORPHANED: 202}[result.outcome]
+    body = dict(result.receipt)
+    if result.receipt_dsse is not None:
+        import json
+
+        body["receipt_dsse"] = json.loads(result.receipt_dsse)
+    return JSONResponse(
+        body,
+        status_code=status,
+        headers={
+            "Content-SHA256": result.content_sha256,
+            "X-Graph-Hash": result.graph_hash,
+            "X-Ingest-Id": result.ingest_id,
+            "Location": f"/api/v1/ingests/{result.ingest_id}",
+        },
+    )
+
+
+@router.post(
+    "/api/v1/runtime-facts",
+    status_code=201,
+    responses=RESPONSES,
+    summary="Ingest a runtime trace (gzip or plain NDJSON)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def post_runtime_facts(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Scope.WRITE))],
+    graph_hash: Annotated[str, Query(description="blake3:<hex> of the static graph")],
+) -> Response:
+    services = request.app.state.services
+    ctx = services.ingest_context("signals-api")
+    ingest_id = new_ulid(services.clock)
+    received_at = services.clock.now()
+
+    def refuse(error: StellaError) -> Response:
+        failed = record_rejection(
+            ctx,
+            tenant=principal.tenant,
+            ingest_id=ingest_id,
+            error=error,
+            received_at=received_at,
+        )
+        return problem_for(error, ingest_id=ingest_id, reason=failed.reason)
+
+    try:
+        digest = parse_graph_hash(graph_hash)
+        declared = declared_sha256(request.headers.get("content-digest"))
+        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media not in TRACE_MEDIA_TYPES:
+            raise UnsupportedMediaType(
+                f"content type {media or '(none)'!r} is not a trace: send application/x-ndjson"
+                " (gzip or plain)"
+            )
+        length = request.headers.get("content-length")
+        if (
+            length is not None
+            and length.isdigit()
+            and int(length) > ctx.limits.max_compressed_bytes
+        ):
+            raise LimitExceeded(
+                f"body of {length} bytes is over {ctx.limits.max_compressed_bytes}",
+                limit="max_compressed_bytes",
+            )
+    except StellaError as error:
+        return await anyio.to_thread.run_sync(refuse, error)
+
+    upload = RuntimeUpload(
+        tenant=principal.tenant,
+        ingest_id=ingest_id,
+        graph_hash=digest,
+        body=blocking_chunks(request.stream()),
+        declared_sha256=declared,
+        name=None,
+    )
+    try:
+        result = await anyio.to_thread.run_sync(ingest_runtime, ctx, upload)
+    except IngestFailed as failed:
+        errors = [
+            {"line": d.line, "field": d.field, "reason": d.reason.value} for d in failed.diagnostics
+        ]
+        return problem_for(failed.cause, ingest_id=ingest_id, errors=errors, reason=failed.reason)
+    except ClientDisconnect:
+        return problem(
+            400, "Client disconnected", "the body ended early", reason="client_disconnected",
+            ingest_id=ingest_id,
+        )  # fmt: skip
+    return receipt_response(result)

@@ -1,0 +1,289 @@
+"""Signing keys: PEM files, securesystemslib signers and keyids, the service key (SPEC §5, §13).
+
+Only Ed25519 and ECDSA P-256 keys are accepted. A keyid is what securesystemslib computes for
+an `SSlibKey`: the SHA-256 hex of the canonical JSON of ``{keytype, scheme, keyval}``.
+Errors of pyca/cryptography and securesystemslib are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    SECP256R1,
+    EllipticCurvePrivateKey,
+    EllipticCurvePublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
+from securesystemslib.exceptions import UnverifiedSignatureError
+
+# securesystemslib.signer re-exports these without ``__all__``, which --strict's
+# no_implicit_reexport rejects; they are its documented public API.
+from securesystemslib.signer import (  # type: ignore[attr-defined]
+    CryptoSigner,
+    Signature,
+    SSlibKey,
+)
+from securesystemslib.signer import Signer as SslibSigner  # type: ignore[attr-defined]
+
+from stella_signals.errors import InvalidInput, Unavailable
+
+__all__ = [
+    "SERVICE_KEY_ENV",
+    "InvalidKey",
+    "KeyKind",
+    "PublicKey",
+    "ServiceKey",
+    "Signer",
+    "generate_private_key_pem",
+    "load_or_create_service_key",
+    "load_public_key",
+    "load_signer",
+    "public_key_pem",
+    "write_private_key",
+]
+
+KeyKind = Literal["ed25519", "ecdsa-p256"]
+
+#: Environment variable naming the service's private key file (SPEC §13).
+SERVICE_KEY_ENV = "STELLA_SERVICE_KEY_FILE"
+#: Where the service key lives under the data directory when the variable is unset.
+SERVICE_KEY_PATH = Path("keys") / "service.pem"
+
+_MAX_PEM_BYTES = 64 * 1024
+
+
+class InvalidKey(InvalidInput):
+    """A key file is not an unencrypted Ed25519 or ECDSA P-256 PEM key of the expected kind."""
+
+    default_reason = "invalid_key"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A trusted-key candidate; equal when keyids are equal. Build with `load_public_key`."""
+
+    keyid: str
+    kind: KeyKind
+    #: SubjectPublicKeyInfo PEM, as re-serialised by pyca/cryptography.
+    pem: bytes = field(repr=False, compare=False)
+    _sslib: SSlibKey = field(repr=False, compare=False)
+
+    def verify(self, sig: bytes, data: bytes) -> bool:
+        """True when ``sig`` is this key's signature over ``data``; never raises for a bad one."""
+        try:
+            # securesystemslib refuses a Signature whose keyid differs from the key's own, so
+            # the envelope's keyid hint is never passed in: the key's id is used instead.
+            self._sslib.verify_signature(Signature(self.keyid, sig.hex()), data)
+        except UnverifiedSignatureError:  # also its subclass VerificationError
+            return False
+        return True
+
+
+class Signer:
+    """Signs bytes with one private key; ``keyid`` is the securesystemslib keyid.
+
+    Build with `load_signer`; the constructor wraps any securesystemslib signer (file, HSM,
+    cloud KMS) together with its public key.
+    """
+
+    __slots__ = ("_inner", "_public_key")
+
+    def __init__(self, inner: SslibSigner, public_key: PublicKey) -> None:
+        self._inner = inner
+        self._public_key = public_key
+
+    @property
+    def keyid(self) -> str:
+        return self._public_key.keyid
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public_key
+
+    def sign(self, data: bytes) -> bytes:
+        """The raw signature over ``data`` (Ed25519: 64 bytes; ECDSA: DER, SHA-256)."""
+        return bytes.fromhex(self._inner.sign(data).signature)
+
+    def __repr__(self) -> str:
+        return f"Signer(keyid={self.keyid!r}, kind={self._public_key.kind!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    """The key the service signs receipts with, and the file it came from."""
+
+    signer: Signer
+    path: Path
+
+    @property
+    def keyid(self) -> str:
+        return self.signer.keyid
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.signer.public_key.pem
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.signer.public_key
+
+
+def generate_private_key_pem(kind: KeyKind = "ed25519") -> bytes:
+    """A new private key as unencrypted PKCS#8 PEM."""
+    if kind == "ed25519":
+        return CryptoSigner.generate_ed25519().private_bytes
+    if kind == "ecdsa-p256":
+        return CryptoSigner.generate_ecdsa().private_bytes  # P-256 is its default scheme
+    raise ValueError(f"unknown key kind {kind!r}; expected 'ed25519' or 'ecdsa-p256'")
+
+
+def public_key_pem(private_pem: bytes) -> bytes:
+    """The SubjectPublicKeyInfo PEM of a private key PEM."""
+    return _spki_pem(_load_private(private_pem).public_key())
+
+
+def load_signer(private_pem: bytes) -> Signer:
+    """A `Signer` for an unencrypted Ed25519 or ECDSA P-256 private key PEM."""
+    private_key = _load_private(private_pem)
+    public_key = _public_key(private_key.public_key())
+    return Signer(CryptoSigner(private_key, public_key._sslib), public_key)
+
+
+def load_public_key(pem: bytes) -> PublicKey:
+    """A `PublicKey` for an Ed25519 or ECDSA P-256 SubjectPublicKeyInfo PEM."""
+    if len(pem) > _MAX_PEM_BYTES:
+        raise InvalidKey(f"public key PEM is larger than {_MAX_PEM_BYTES} bytes")
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InvalidKey(f"not a PEM public key: {exc}") from None
+    _check_kind(key)
+    return _public_key(key)
+
+
+def write_private_key(path: Path, pem: bytes) -> None:
+    """Write ``pem`` to ``path`` with mode 0600, atomically; `FileExistsError` if it exists.
+
+    The key is written to a private temporary file in the same directory and hard-linked
+    into place, so ``path`` is either absent or complete, and never replaced.
+    """
+    _load_private(pem)  # never write something we could not load back
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file with mode 0600
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # atomic, and fails with FileExistsError instead of replacing
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def load_or_create_service_key(data_dir: Path, *, env_file: str | None) -> ServiceKey:
+    """The service key: from ``env_file`` (the value of ``STELLA_SERVICE_KEY_FILE``) when
+    given, else ``DATA_DIR/keys/service.pem``, generated there (Ed25519) on first use.
+
+    Raises `Unavailable` (reason ``service_key_unavailable``) when the key cannot be read
+    or is not a usable private key.
+    """
+    if env_file:
+        return _load_service_key(Path(env_file))
+    path = Path(data_dir) / SERVICE_KEY_PATH
+    if not path.exists():
+        _make_private_dir(path.parent)
+        # Several processes may race here: the first link wins, the others load its key.
+        with contextlib.suppress(FileExistsError):
+            write_private_key(path, generate_private_key_pem("ed25519"))
+    return _load_service_key(path)
+
+
+def _load_service_key(path: Path) -> ServiceKey:
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise Unavailable(
+            f"service key {path} cannot be read: {exc.strerror or exc}",
+            reason="service_key_unavailable",
+        ) from exc
+    try:
+        signer = load_signer(pem)
+    except InvalidKey as exc:
+        raise Unavailable(
+            f"service key {path} is not usable: {exc}", reason="service_key_unavailable"
+        ) from exc
+    return ServiceKey(signer=signer, path=path)
+
+
+def _make_private_dir(directory: Path) -> None:
+    existed = directory.is_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not existed:
+        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new directory entry durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _load_private(pem: bytes) -> PrivateKeyTypes:
+    if len(pem) > _MAX_PEM_BYTES:
+        raise InvalidKey(f"private key PEM is larger than {_MAX_PEM_BYTES} bytes")
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except TypeError:
+        # pyca/cryptography reports an encrypted key with no password as a TypeError.
+        raise InvalidKey(
+            "private key is encrypted; an unencrypted PKCS#8 PEM is required"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InvalidKey(f"not a PEM private key: {exc}") from None
+    _check_kind(key)
+    return key
+
+
+def _check_kind(key: PrivateKeyTypes | PublicKeyTypes) -> None:
+    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        return
+    if isinstance(key, EllipticCurvePrivateKey | EllipticCurvePublicKey):
+        if isinstance(key.curve, SECP256R1):
+            return
+        raise InvalidKey(f"unsupported ECDSA curve {key.curve.name}; only P-256 is accepted")
+    raise InvalidKey(f"unsupported key type {type(key).__name__}; use Ed25519 or ECDSA P-256")
+
+
+def _public_key(key: PublicKeyTypes) -> PublicKey:
+    """Wrap a checked pyca public key; securesystemslib computes its default keyid."""
+    sslib = SSlibKey.from_crypto(key)
+    kind: KeyKind = "ed25519" if isinstance(key, Ed25519PublicKey) else "ecdsa-p256"
+    return PublicKey(keyid=sslib.keyid, kind=kind, pem=_spki_pem(key), _sslib=sslib)
+
+
+def _spki_pem(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)

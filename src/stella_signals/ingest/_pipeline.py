@@ -1,0 +1,496 @@
+"""THE ingest pipeline: receive → verify → parse → map → commit (DESIGN.md, STYLE habit 2).
+
+The HTTP API and `signals-offline` both call `ingest_runtime`; they differ only in the
+`IngestContext` they build (stores, clock, limits, key, ``source``) and in how they render
+the `IngestResult` or the `IngestFailed` error. Every rejection after the tenant is known is
+recorded: an ``ingests`` row with status ``failed`` and a ``runtime.ingest.failed`` event.
+
+Commit point: the metadata transaction (ingest row, facts, timeline event, signed receipt).
+The trace blob is published just before it; a crash in between leaves an unreferenced,
+content-addressed blob that no API shows and that a retry of the same bytes reuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from stella_signals.attest import RECEIPT_PAYLOAD_TYPE, ServiceKey, sign_envelope
+from stella_signals.canonical import canonical_json
+from stella_signals.cas import CasUri, Namespace
+from stella_signals.clock import Clock, format_utc
+from stella_signals.digests import Digest
+from stella_signals.errors import (
+    Conflict,
+    HashMismatch,
+    InvalidTrace,
+    LimitExceeded,
+    StellaError,
+)
+from stella_signals.graph import VerifyReport, map_trace
+from stella_signals.ingest._graphs import GraphCatalog
+from stella_signals.limits import Limits
+from stella_signals.ports import (
+    BlobStore,
+    EventDraft,
+    FactRow,
+    GraphRecord,
+    IngestRecord,
+    Repository,
+    StagedBlob,
+)
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import EventType, FailureReason, TimelineEvent
+from stella_signals.trace import Diagnostic, TraceReport, parse_trace
+
+__all__ = [
+    "RECEIPT_SCHEMA",
+    "GraphIngestResult",
+    "IngestContext",
+    "IngestFailed",
+    "IngestResult",
+    "Outcome",
+    "RuntimeUpload",
+    "ingest_graph",
+    "ingest_runtime",
+    "record_rejection",
+]
+
+RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
+#: First orphan retry (SPEC §12: 1 min doubling to 1 h).
+ORPHAN_FIRST_RETRY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestContext:
+    """Everything an ingest needs, built by a front door. ``source`` names it in events."""
+
+    blobs: BlobStore
+    repo: Repository
+    graphs: GraphCatalog
+    clock: Clock
+    limits: Limits
+    service_key: ServiceKey
+    source: str
+    time_mode: str = "system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeUpload:
+    tenant: TenantId
+    ingest_id: str
+    graph_hash: Digest
+    body: Iterable[bytes]
+    #: SHA-256 hex the client declared (``Content-Digest``), if any.
+    declared_sha256: str | None = None
+    name: str | None = None
+
+
+class Outcome(StrEnum):
+    INGESTED = "ingested"
+    DUPLICATE = "duplicate"
+    ORPHANED = "orphaned"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestResult:
+    outcome: Outcome
+    ingest_id: str
+    content_sha256: str
+    graph_hash: str
+    receipt: Mapping[str, Any]
+    receipt_dsse: bytes | None
+    verify: VerifyReport | None = None
+
+
+class IngestFailed(StellaError):
+    """An ingest was refused and the refusal recorded; ``cause`` is the original error."""
+
+    def __init__(
+        self,
+        cause: StellaError,
+        *,
+        ingest_id: str,
+        reason: str,
+        diagnostics: Sequence[Diagnostic] = (),
+        event: TimelineEvent | None = None,
+    ) -> None:
+        super().__init__(cause.message, reason=reason)
+        self.cause = cause
+        self.ingest_id = ingest_id
+        self.diagnostics = tuple(diagnostics)
+        self.event = event
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphIngestResult:
+    graph_hash: Digest
+    cas_uri: CasUri
+    created: bool
+    nodes: int
+    edges: int
+    event: TimelineEvent | None = field(default=None)
+
+
+def _failure_reason(error: StellaError) -> str:
+    if isinstance(error, LimitExceeded):
+        return FailureReason.TOO_LARGE.value
+    if isinstance(error, HashMismatch):
+        return FailureReason.HASH_MISMATCH.value
+    if error.reason in {r.value for r in FailureReason}:
+        return error.reason
+    return FailureReason.SCHEMA_INVALID.value
+
+
+def record_rejection(
+    ctx: IngestContext,
+    *,
+    tenant: TenantId,
+    ingest_id: str,
+    error: StellaError,
+    received_at: datetime,
+    content_sha256: str | None = None,
+    graph_hash: str | None = None,
+    size: int | None = None,
+    diagnostics: Sequence[Diagnostic] = (),
+) -> IngestFailed:
+    """Record a refused ingest (row + ``runtime.ingest.failed``) and return the error to
+    raise. Used by the pipeline and by front doors for what they refuse themselves (415)."""
+    reason = _failure_reason(error)
+    attributes: dict[str, Any] = {"ingest_id": ingest_id, "reason": reason, "detail": error.message}
+    if content_sha256 is not None:
+        attributes["content_sha256"] = content_sha256
+    if graph_hash is not None:
+        attributes["graph_hash"] = graph_hash
+    event = ctx.repo.record_failure(
+        IngestRecord(
+            ingest_id=ingest_id,
+            tenant=tenant,
+            status="failed",
+            received_at=received_at,
+            content_sha256=content_sha256,
+            graph_hash=graph_hash,
+            size=size,
+            reason=reason,
+            detail=error.message,
+        ),
+        EventDraft(
+            event_id=_event_id(ctx),
+            event_type=EventType.RUNTIME_INGEST_FAILED.value,
+            occurred_at=received_at,
+            source=ctx.source,
+            correlation_id=ingest_id,
+            attributes=attributes,
+        ),
+    )
+    return IngestFailed(
+        error, ingest_id=ingest_id, reason=reason, diagnostics=diagnostics, event=event
+    )
+
+
+def _event_id(ctx: IngestContext) -> str:
+    from stella_signals.ids import new_ulid
+
+    return new_ulid(ctx.clock)
+
+
+def _time_block(ctx: IngestContext) -> dict[str, Any]:
+    return {"mode": ctx.time_mode, "anchor_time": None, "staleness_seconds": None, "drift_ms": None}
+
+
+def _sign(ctx: IngestContext, receipt: Mapping[str, Any]) -> bytes:
+    envelope = sign_envelope(
+        canonical_json(dict(receipt)), RECEIPT_PAYLOAD_TYPE, [ctx.service_key.signer]
+    )
+    return envelope.to_json()
+
+
+def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
+    """Ingest one runtime trace for ``upload.tenant``. Raises `IngestFailed` (recorded)."""
+    received_at = ctx.clock.now()
+    tenant, ingest_id = upload.tenant, upload.ingest_id
+    graph_hash = str(upload.graph_hash)
+    staged: StagedBlob | None = None
+    report: TraceReport | None = None
+    try:
+        staged = ctx.blobs.stage(
+            tenant, Namespace.RUNTIME, upload.body, max_bytes=ctx.limits.max_compressed_bytes
+        )
+        if upload.declared_sha256 is not None and upload.declared_sha256 != staged.sha256:
+            raise HashMismatch(
+                f"Content-Digest says sha-256 {upload.declared_sha256}, the body is {staged.sha256}"
+            )
+        duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
+        if duplicate is not None:
+            staged.discard()
+            return _duplicate_result(duplicate)
+        report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
+        report.raise_for_errors()
+        if ctx.repo.get_graph(tenant, graph_hash) is None:
+            return _orphan(ctx, upload, staged, report, received_at)
+        return _ingest(ctx, upload, staged, report, received_at)
+    except IngestFailed:
+        raise
+    except StellaError as error:
+        if isinstance(error, InvalidTrace) and any(
+            d.reason.value == "decompression_failed" for d in error.diagnostics
+        ):
+            error.reason = FailureReason.DECOMPRESSION_FAILED.value
+        if staged is not None:
+            staged.discard()
+        raise record_rejection(
+            ctx,
+            tenant=tenant,
+            ingest_id=ingest_id,
+            error=error,
+            received_at=received_at,
+            content_sha256=staged.sha256 if staged is not None else None,
+            graph_hash=graph_hash,
+            size=staged.size if staged is not None else None,
+            diagnostics=error.diagnostics if isinstance(error, InvalidTrace) else (),
+        ) from error
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+
+
+def _duplicate_result(original: IngestRecord) -> IngestResult:
+    receipt = dict(original.receipt or {})
+    receipt["duplicate"] = True
+    return IngestResult(
+        outcome=Outcome.DUPLICATE,
+        ingest_id=original.ingest_id,
+        content_sha256=original.content_sha256 or "",
+        graph_hash=original.graph_hash or "",
+        receipt=receipt,
+        receipt_dsse=original.receipt_dsse,
+    )
+
+
+def _receipt(
+    ctx: IngestContext,
+    upload: RuntimeUpload,
+    report: TraceReport,
+    *,
+    status: str,
+    sha256: str,
+    received_at: datetime,
+    verify: VerifyReport | None,
+    event_id: str,
+) -> dict[str, Any]:
+    return {
+        "schema": RECEIPT_SCHEMA,
+        "ingest_id": upload.ingest_id,
+        "tenant": upload.tenant,
+        "status": status,
+        "duplicate": False,
+        "received_at": format_utc(received_at),
+        "content_sha256": sha256,
+        "cas_uri": str(CasUri.of(Namespace.RUNTIME, sha256)),
+        "graph_hash": str(upload.graph_hash),
+        "dsse_digest": None,
+        "counts": {
+            "lines": report.lines,
+            "records": report.records,
+            "unique_symbols": report.unique_symbols,
+            "mapped_symbols": verify.mapped_symbols if verify else None,
+            "unmapped_symbols": verify.unmapped_symbols if verify else None,
+            "edges_confirmed": verify.edges_confirmed if verify else None,
+        },
+        "time": _time_block(ctx),
+        "timeline_event_id": event_id,
+    }
+
+
+def _ingest(
+    ctx: IngestContext,
+    upload: RuntimeUpload,
+    staged: StagedBlob,
+    report: TraceReport,
+    received_at: datetime,
+) -> IngestResult:
+    loaded = ctx.graphs.load(upload.tenant, upload.graph_hash)
+    verify = map_trace(report, loaded.index, graph_hash_ok=True)
+    resolved = _node_of_symbols(report, loaded.index)
+    event_id = _event_id(ctx)
+    receipt = _receipt(
+        ctx,
+        upload,
+        report,
+        status="ingested",
+        sha256=staged.sha256,
+        received_at=received_at,
+        verify=verify,
+        event_id=event_id,
+    )
+    dsse = _sign(ctx, receipt)
+    stored = staged.publish()
+    facts = [
+        FactRow(
+            symbol_id=fact.symbol_id,
+            purl=fact.purl,
+            container=fact.container,
+            count=fact.count,
+            first_seen=fact.first_seen,
+            last_seen=fact.last_seen,
+            node=resolved.get(fact.symbol_id),
+        )
+        for fact in report.facts
+    ]
+    event = EventDraft(
+        event_id=event_id,
+        event_type=EventType.RUNTIME_INGESTED.value,
+        occurred_at=received_at,
+        source=ctx.source,
+        correlation_id=upload.ingest_id,
+        attributes={
+            "ingest_id": upload.ingest_id,
+            "cas_uri": str(stored.uri),
+            "content_sha256": stored.sha256,
+            "graph_hash": str(upload.graph_hash),
+            "records": report.records,
+            "mapped_symbols": verify.mapped_symbols,
+            "unmapped_symbols": verify.unmapped_symbols,
+            "staleness_seconds": None,
+            "drift_ms": None,
+        },
+    )
+    return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, facts, event,
+                   Outcome.INGESTED, received_at, verify)  # fmt: skip
+
+
+def _orphan(
+    ctx: IngestContext,
+    upload: RuntimeUpload,
+    staged: StagedBlob,
+    report: TraceReport,
+    received_at: datetime,
+) -> IngestResult:
+    event_id = _event_id(ctx)
+    receipt = _receipt(
+        ctx,
+        upload,
+        report,
+        status="orphaned",
+        sha256=staged.sha256,
+        received_at=received_at,
+        verify=None,
+        event_id=event_id,
+    )
+    dsse = _sign(ctx, receipt)
+    stored = staged.publish()
+    event = EventDraft(
+        event_id=event_id,
+        event_type=EventType.RUNTIME_ORPHANED.value,
+        occurred_at=received_at,
+        source=ctx.source,
+        correlation_id=upload.ingest_id,
+        attributes={
+            "ingest_id": upload.ingest_id,
+            "cas_uri": str(stored.uri),
+            "graph_hash": str(upload.graph_hash),
+            "next_retry_at": format_utc(received_at + ORPHAN_FIRST_RETRY),
+        },
+    )
+    return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, [], event,
+                   Outcome.ORPHANED, received_at, None)  # fmt: skip
+
+
+def _commit(
+    ctx: IngestContext,
+    upload: RuntimeUpload,
+    sha256: str,
+    size: int,
+    receipt: dict[str, Any],
+    dsse: bytes,
+    facts: Sequence[FactRow],
+    event: EventDraft,
+    outcome: Outcome,
+    received_at: datetime,
+    verify: VerifyReport | None,
+) -> IngestResult:
+    record = IngestRecord(
+        ingest_id=upload.ingest_id,
+        tenant=upload.tenant,
+        status=receipt["status"],
+        received_at=received_at,
+        content_sha256=sha256,
+        graph_hash=str(upload.graph_hash),
+        size=size,
+        receipt=receipt,
+        receipt_dsse=dsse,
+        timeline_event_id=event.event_id,
+    )
+    try:
+        ctx.repo.commit_ingest(record, facts, event)
+    except Conflict:
+        # Another request committed the same bytes for the same graph first: answer as a
+        # duplicate of that one (one ingest, one duplicate).
+        original = ctx.repo.find_duplicate(upload.tenant, sha256, str(upload.graph_hash))
+        if original is None:  # pragma: no cover - the conflicting row exists by definition
+            raise
+        return _duplicate_result(original)
+    return IngestResult(
+        outcome=outcome,
+        ingest_id=upload.ingest_id,
+        content_sha256=sha256,
+        graph_hash=str(upload.graph_hash),
+        receipt=receipt,
+        receipt_dsse=dsse,
+        verify=verify,
+    )
+
+
+def _node_of_symbols(report: TraceReport, index: Any) -> dict[str, str]:
+    """symbol_id → graph node id, by the SPEC §9 resolution rule."""
+    nodes: dict[str, str] = {}
+    for symbol_id in {key[0] for key in report.tallies}:
+        number = index.by_symbol.get(symbol_id)
+        if number is None and symbol_id in report.code_ids:
+            number = index.by_code.get(report.code_ids[symbol_id])
+        if number is not None:
+            nodes[symbol_id] = index.node_ids[number]
+    return nodes
+
+
+def ingest_graph(ctx: IngestContext, tenant: TenantId, data: bytes) -> GraphIngestResult:
+    """Validate, store, index and record a graph (``reach.graph.ingested`` when new).
+
+    `InvalidGraph` (nothing written) when the document is invalid.
+    """
+    imported = ctx.graphs.import_graph(tenant, data)
+    now = ctx.clock.now()
+    record = GraphRecord(
+        tenant=tenant,
+        graph_hash=str(imported.graph_hash),
+        cas_uri=str(imported.uri),
+        size=imported.size,
+        nodes=imported.index.nodes_total,
+        edges=imported.index.edges_total,
+        created_at=now,
+    )
+    draft = EventDraft(
+        event_id=_event_id(ctx),
+        event_type=EventType.GRAPH_INGESTED.value,
+        occurred_at=now,
+        source=ctx.source,
+        correlation_id=str(imported.graph_hash),
+        attributes={
+            "graph_hash": str(imported.graph_hash),
+            "cas_uri": str(imported.uri),
+            "nodes": record.nodes,
+            "edges": record.edges,
+        },
+    )
+    created = ctx.repo.add_graph(record, draft)
+    return GraphIngestResult(
+        graph_hash=imported.graph_hash,
+        cas_uri=imported.uri,
+        created=created,
+        nodes=record.nodes,
+        edges=record.edges,
+    )

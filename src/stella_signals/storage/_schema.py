@@ -1,0 +1,93 @@
+"""The metadata schema, as SQLAlchemy Core tables (one schema for SQLite and PostgreSQL).
+
+Migrations under ``migrations/`` create exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["facts", "graphs", "ingests", "metadata", "timeline_events", "tokens"]
+
+metadata = sa.MetaData()
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_id", sa.String(26), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("tenants", sa.Text, nullable=False),  # JSON array
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON array
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+graphs = sa.Table(
+    "graphs",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("graph_hash", sa.String(71), primary_key=True),
+    sa.Column("cas_uri", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("nodes", sa.BigInteger, nullable=False),
+    sa.Column("edges", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+ingests = sa.Table(
+    "ingests",
+    metadata,
+    sa.Column("ingest_id", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("content_sha256", sa.String(64)),
+    sa.Column("graph_hash", sa.String(71)),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("reason", sa.String(64)),
+    sa.Column("detail", sa.Text),
+    sa.Column("receipt", sa.Text),  # JSON object
+    sa.Column("receipt_dsse", sa.LargeBinary),
+    sa.Column("timeline_event_id", sa.String(26)),
+    sa.Index("ix_ingests_tenant_id", "tenant", "ingest_id"),
+    # One accepted ingest per (tenant, bytes, graph): the duplicate rule of SPEC §6.
+    sa.Index(
+        "ux_ingests_accepted",
+        "tenant",
+        "content_sha256",
+        "graph_hash",
+        unique=True,
+        sqlite_where=sa.text("status IN ('ingested', 'orphaned')"),
+        postgresql_where=sa.text("status IN ('ingested', 'orphaned')"),
+    ),
+)
+
+facts = sa.Table(
+    "facts",
+    metadata,
+    sa.Column("ingest_id", sa.String(26), sa.ForeignKey("ingests.ingest_id"), nullable=False),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("symbol_id", sa.Text, nullable=False),
+    sa.Column("purl", sa.Text, nullable=False),
+    sa.Column("container", sa.Text),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("node", sa.Text),
+    sa.PrimaryKeyConstraint("ingest_id", "seq"),
+    sa.Index("ix_facts_tenant_ingest", "tenant", "ingest_id"),
+)
+
+timeline_events = sa.Table(
+    "timeline_events",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("event_id", sa.String(26), nullable=False, unique=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("hash", sa.String(71), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the event exactly as hashed (JSON)
+    sa.Index("ix_events_tenant_type", "tenant", "event_type", "seq"),
+)

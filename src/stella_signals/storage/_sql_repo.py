@@ -1,0 +1,408 @@
+"""`Repository` on SQLAlchemy Core: SQLite (WAL) on the embedded default, PostgreSQL at scale.
+
+Every write that appends a timeline event runs in one transaction that first takes the
+tenant's last event (SQLite: ``BEGIN IMMEDIATE`` serialises writers; PostgreSQL: the
+``(tenant, seq)`` primary key makes a concurrent append fail and retry), so the chain never
+forks and an ingest is recorded with its facts and event, or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+
+from stella_signals.clock import FixedClock
+from stella_signals.errors import Conflict, Unavailable
+from stella_signals.ids import new_ulid
+from stella_signals.ports import (
+    EventDraft,
+    FactRow,
+    GraphRecord,
+    IngestRecord,
+    TokenRecord,
+)
+from stella_signals.storage._schema import facts, graphs, ingests, timeline_events, tokens
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import EventType, TimelineEvent, next_event, parse_event
+
+__all__ = ["SqlRepository", "sqlite_url"]
+
+#: Rows per INSERT batch for facts (bounded memory whatever the trace).
+_FACT_BATCH = 5000
+#: Attempts of a timeline append that lost a race for the next seq (PostgreSQL).
+_APPEND_ATTEMPTS = 5
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+pysqlite:///{path}"
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class SqlRepository:
+    """The metadata store. Construct with a SQLAlchemy URL; call `migrate` once."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+
+    # -- schema ------------------------------------------------------------------------
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option(
+            "script_location", str(files("stella_signals.storage") / "migrations")
+        )
+        with self.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions ------------------------------------------------------------------
+    def _write(self) -> Any:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self.engine.connect().execution_options(stella_write=True)
+
+    # -- tokens ------------------------------------------------------------------------
+    def add_token(
+        self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
+    ) -> str:
+        token_id = new_ulid(FixedClock(at))
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                tokens.insert().values(
+                    token_id=token_id,
+                    token_hash=token_hash,
+                    tenants=json.dumps(sorted(tenants)),
+                    scopes=json.dumps(sorted(scopes)),
+                    created_at=at,
+                )
+            )
+        return token_id
+
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        return TokenRecord(
+            token_id=row.token_id,
+            tenants=frozenset(json.loads(row.tenants)),
+            scopes=frozenset(json.loads(row.scopes)),
+            created_at=_utc(row.created_at),
+            revoked=row.revoked_at is not None,
+        )
+
+    # -- timeline ----------------------------------------------------------------------
+    def _append(self, conn: Connection, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
+        row = conn.execute(
+            sa.select(timeline_events.c.body)
+            .where(timeline_events.c.tenant == tenant)
+            .order_by(timeline_events.c.seq.desc())
+            .limit(1)
+        ).first()
+        previous = parse_event(row.body.encode()) if row is not None else None
+        event = next_event(
+            previous=previous,
+            tenant=tenant,
+            event_type=EventType(draft.event_type),
+            occurred_at=draft.occurred_at,
+            source=draft.source,
+            correlation_id=draft.correlation_id,
+            attributes=draft.attributes,
+            event_id=draft.event_id,
+        )
+        conn.execute(
+            timeline_events.insert().values(
+                tenant=tenant,
+                seq=event.seq,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                occurred_at=draft.occurred_at,
+                hash=event.hash,
+                body=event.canonical_bytes().decode(),
+            )
+        )
+        return event
+
+    def _in_tx(self, work: Any) -> Any:
+        """Run ``work(conn)`` in a write transaction, retrying lost timeline races."""
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                with self._write() as conn, conn.begin():
+                    return work(conn)
+            except sa.exc.IntegrityError as exc:
+                if "timeline_events" not in str(exc.orig) or attempt == _APPEND_ATTEMPTS - 1:
+                    raise
+            except sa.exc.OperationalError as exc:
+                raise Unavailable(f"metadata store unavailable: {exc.orig}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent:
+        result: TimelineEvent = self._in_tx(lambda conn: self._append(conn, tenant, event))
+        return result
+
+    def list_events(
+        self,
+        tenant: TenantId,
+        *,
+        event_type: str | None,
+        since: datetime | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[TimelineEvent]:
+        query = sa.select(timeline_events.c.body).where(timeline_events.c.tenant == tenant)
+        if event_type is not None:
+            query = query.where(timeline_events.c.event_type == event_type)
+        if since is not None:
+            query = query.where(timeline_events.c.occurred_at >= since)
+        if after_seq is not None:
+            query = query.where(timeline_events.c.seq > after_seq)
+        query = query.order_by(timeline_events.c.seq).limit(limit)
+        with self.engine.connect() as conn:
+            return [parse_event(row.body.encode()) for row in conn.execute(query)]
+
+    def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(timeline_events.c.body).where(
+                    timeline_events.c.tenant == tenant, timeline_events.c.event_id == event_id
+                )
+            ).first()
+        return parse_event(row.body.encode()) if row is not None else None
+
+    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]:
+        after = 0
+        while True:
+            page = self.list_events(
+                tenant, event_type=None, since=None, after_seq=after, limit=1000
+            )
+            yield from page
+            if len(page) < 1000:
+                return
+            after = page[-1].seq
+
+    # -- graphs ------------------------------------------------------------------------
+    def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
+        def work(conn: Connection) -> bool:
+            exists = conn.execute(
+                sa.select(graphs.c.graph_hash).where(
+                    graphs.c.tenant == record.tenant, graphs.c.graph_hash == record.graph_hash
+                )
+            ).first()
+            if exists is not None:
+                return False
+            conn.execute(
+                graphs.insert().values(
+                    tenant=record.tenant,
+                    graph_hash=record.graph_hash,
+                    cas_uri=record.cas_uri,
+                    size=record.size,
+                    nodes=record.nodes,
+                    edges=record.edges,
+                    created_at=record.created_at,
+                )
+            )
+            self._append(conn, record.tenant, event)
+            return True
+
+        created: bool = self._in_tx(work)
+        return created
+
+    def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(graphs).where(
+                    graphs.c.tenant == tenant, graphs.c.graph_hash == graph_hash
+                )
+            ).first()
+        if row is None:
+            return None
+        return GraphRecord(
+            tenant=TenantId(row.tenant),
+            graph_hash=row.graph_hash,
+            cas_uri=row.cas_uri,
+            size=row.size,
+            nodes=row.nodes,
+            edges=row.edges,
+            created_at=_utc(row.created_at),
+        )
+
+    # -- ingests -----------------------------------------------------------------------
+    def commit_ingest(
+        self, ingest: IngestRecord, facts_: Sequence[FactRow], event: EventDraft
+    ) -> TimelineEvent:
+        def work(conn: Connection) -> TimelineEvent:
+            conn.execute(ingests.insert().values(**_ingest_values(ingest)))
+            for start in range(0, len(facts_), _FACT_BATCH):
+                conn.execute(
+                    facts.insert(),
+                    [
+                        _fact_values(ingest, start + i, fact)
+                        for i, fact in enumerate(facts_[start : start + _FACT_BATCH])
+                    ],
+                )
+            return self._append(conn, ingest.tenant, event)
+
+        try:
+            result: TimelineEvent = self._in_tx(work)
+        except sa.exc.IntegrityError as exc:
+            if "ux_ingests_accepted" in str(exc.orig) or "ingests.tenant" in str(exc.orig):
+                raise Conflict("an ingest of these bytes for this graph already exists") from exc
+            raise
+        return result
+
+    def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:
+        def work(conn: Connection) -> TimelineEvent:
+            conn.execute(ingests.insert().values(**_ingest_values(ingest)))
+            return self._append(conn, ingest.tenant, event)
+
+        result: TimelineEvent = self._in_tx(work)
+        return result
+
+    def find_duplicate(
+        self, tenant: TenantId, content_sha256: str, graph_hash: str
+    ) -> IngestRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ingests).where(
+                    ingests.c.tenant == tenant,
+                    ingests.c.content_sha256 == content_sha256,
+                    ingests.c.graph_hash == graph_hash,
+                    ingests.c.status.in_(("ingested", "orphaned")),
+                )
+            ).first()
+        return _ingest_of(row) if row is not None else None
+
+    def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ingests).where(
+                    ingests.c.tenant == tenant, ingests.c.ingest_id == ingest_id
+                )
+            ).first()
+        return _ingest_of(row) if row is not None else None
+
+    def list_ingests(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        status: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[IngestRecord]:
+        query = sa.select(ingests).where(ingests.c.tenant == tenant)
+        if graph_hash is not None:
+            query = query.where(ingests.c.graph_hash == graph_hash)
+        if status is not None:
+            query = query.where(ingests.c.status == status)
+        if after is not None:
+            query = query.where(ingests.c.ingest_id > after)
+        query = query.order_by(ingests.c.ingest_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_ingest_of(row) for row in conn.execute(query)]
+
+    def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(facts)
+                .where(facts.c.tenant == tenant, facts.c.ingest_id == ingest_id)
+                .order_by(facts.c.seq)
+            )
+            return [
+                FactRow(
+                    symbol_id=row.symbol_id,
+                    purl=row.purl,
+                    container=row.container,
+                    count=row._mapping["count"],
+                    first_seen=_utc(row.first_seen),
+                    last_seen=_utc(row.last_seen),
+                    node=row.node,
+                )
+                for row in rows
+            ]
+
+
+def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:
+    return {
+        "ingest_id": ingest.ingest_id,
+        "tenant": ingest.tenant,
+        "status": ingest.status,
+        "received_at": ingest.received_at,
+        "content_sha256": ingest.content_sha256,
+        "graph_hash": ingest.graph_hash,
+        "size": ingest.size,
+        "reason": ingest.reason,
+        "detail": ingest.detail,
+        "receipt": json.dumps(dict(ingest.receipt)) if ingest.receipt is not None else None,
+        "receipt_dsse": ingest.receipt_dsse,
+        "timeline_event_id": ingest.timeline_event_id,
+    }
+
+
+def _fact_values(ingest: IngestRecord, seq: int, fact: FactRow) -> dict[str, Any]:
+    return {
+        "ingest_id": ingest.ingest_id,
+        "tenant": ingest.tenant,
+        "seq": seq,
+        "symbol_id": fact.symbol_id,
+        "purl": fact.purl,
+        "container": fact.container,
+        "count": fact.count,
+        "first_seen": fact.first_seen,
+        "last_seen": fact.last_seen,
+        "node": fact.node,
+    }
+
+
+def _ingest_of(row: Any) -> IngestRecord:
+    receipt: Mapping[str, Any] | None = json.loads(row.receipt) if row.receipt else None
+    return IngestRecord(
+        ingest_id=row.ingest_id,
+        tenant=TenantId(row.tenant),
+        status=row.status,
+        received_at=_utc(row.received_at),
+        content_sha256=row.content_sha256,
+        graph_hash=row.graph_hash,
+        size=row.size,
+        reason=row.reason,
+        detail=row.detail,
+        receipt=receipt,
+        receipt_dsse=row.receipt_dsse,
+        timeline_event_id=row.timeline_event_id,
+    )
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("stella_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

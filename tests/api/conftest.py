@@ -1,0 +1,97 @@
+"""An API over a real embedded default (SQLite + filesystem CAS) in a temp data dir."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from stella_signals.api import create_app
+from stella_signals.auth import new_token, token_hash
+from stella_signals.limits import Limits
+from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
+from stella_signals.wiring import Services, load_settings
+
+SPEC = SynthSpec(2000, seed=5, symbols=300, purls=20)
+
+
+@dataclass
+class Api:
+    client: TestClient
+    services: Services
+    tokens: dict[str, str]
+    data_dir: Path
+
+    def headers(self, who: str = "acme", tenant: str | None = None, **extra: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.tokens[who]}",
+            "X-Stella-Tenant": tenant or who.split("-")[0],
+            **extra,
+        }
+
+    def post_graph(self, who: str = "acme", data: bytes | None = None) -> str:
+        response = self.client.post(
+            "/api/v1/graphs", content=data or graph_bytes(SPEC), headers=self.headers(who)
+        )
+        assert response.status_code in (200, 201), response.text
+        graph_hash: str = response.json()["graph_hash"]
+        return graph_hash
+
+    def post_trace(self, body: bytes, graph_hash: str, who: str = "acme", **headers: str):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            f"/api/v1/runtime-facts?graph_hash={graph_hash}",
+            content=body,
+            headers=self.headers(who, **{"Content-Type": "application/x-ndjson", **headers}),
+        )
+
+    def events(self, who: str = "acme", type_: str | None = None) -> list[dict[str, object]]:
+        params = {"type": type_} if type_ else {}
+        response = self.client.get(
+            "/api/v1/timeline/events", params=params | {"page_size": 500}, headers=self.headers(who)
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, object]] = response.json()["items"]
+        return items
+
+    def runtime_blobs(self, tenant: str = "acme") -> list[Path]:
+        root = self.data_dir / "cas" / tenant / "reachability" / "runtime"
+        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def make_api(tmp_path: Path, limits: Limits | None = None) -> Iterator[Api]:
+    settings = load_settings(data_dir=tmp_path / "data", environ={})
+    if limits is not None:
+        settings = replace(settings, limits=limits)
+    services = Services.open(settings)
+    tokens: dict[str, str] = {}
+    grants = {
+        "acme": ({"acme"}, {"signals:read", "signals:write"}),
+        "globex": ({"globex"}, {"signals:read", "signals:write"}),
+        "acme-reader": ({"acme"}, {"signals:read"}),
+    }
+    for name, (tenants, scopes) in grants.items():
+        token = new_token()
+        services.repo.add_token(
+            token_hash=token_hash(token),
+            tenants=frozenset(tenants),
+            scopes=frozenset(scopes),
+            at=services.clock.now(),
+        )
+        tokens[name] = token
+    with TestClient(create_app(services)) as client:
+        yield Api(client, services, tokens, tmp_path / "data")
+    services.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    yield from make_api(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trace_gz() -> bytes:
+    return gzip.compress(trace_bytes(SPEC), mtime=0)
