@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals import __version__
 from stella_signals.api import _routes, _runtime
+from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import problem, problem_for
 from stella_signals.errors import StellaError
 from stella_signals.wiring import Services
@@ -37,6 +38,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.include_router(_runtime.router)
     app.include_router(_routes.router)
+    install_openapi(app)
 
     @app.exception_handler(StellaError)
     async def _stella_error(request: Request, exc: StellaError) -> Response:

@@ -28,9 +28,10 @@ from stella_signals.graph import (
     map_trace,
     parse_graph,
 )
-from stella_signals.ingest import GraphCatalog, parse_graph_hash
+from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.storage import FilesystemBlobStore
 from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "catalog_for"]
 
@@ -68,23 +69,30 @@ def import_command(
     data_dir: DataDirOption = Path("data"),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Validate, hash, store (cas://reachability/graphs/<hex>) and index a graph."""
+    """Validate, hash, store (cas://reachability/graphs/<hex>) and index a graph, and record
+    it (reach.graph.ingested) in the local store, as POST /api/v1/graphs does."""
     tenant_id = tenant_from(tenant)
     data = _read(file)
-    imported = run_guarded(lambda: catalog_for(data_dir).import_graph(tenant_id, data))
+    services = run_guarded(lambda: Services.open(load_settings(data_dir=data_dir)))
+    try:
+        imported = run_guarded(
+            lambda: ingest_graph(services.ingest_context("stella-cli"), tenant_id, data)
+        )
+    finally:
+        services.close()
     body = {
         "graph_hash": str(imported.graph_hash),
-        "cas_uri": str(imported.uri),
-        "size": imported.size,
+        "cas_uri": str(imported.cas_uri),
+        "size": len(data),
         "created": imported.created,
-        "nodes": imported.index.nodes_total,
-        "edges": imported.index.edges_total,
+        "nodes": imported.nodes,
+        "edges": imported.edges,
     }
     if as_json:
         sys.stdout.write(json.dumps(body, sort_keys=True) + "\n")
     else:
         sys.stderr.write(
-            f"{'stored' if imported.created else 'already stored'}: {imported.uri} "
+            f"{'stored' if imported.created else 'already stored'}: {imported.cas_uri} "
             f"({body['nodes']} nodes, {body['edges']} edges)\n"
         )
         sys.stdout.write(f"{imported.graph_hash}\n")

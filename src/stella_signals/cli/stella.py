@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from stella_signals import __version__
-from stella_signals.cli import _cas_cmds, _dev_cmds, _graph_cmds, _symbols_cmds, _trace_cmds
+from stella_signals.cli import (
+    _cas_cmds,
+    _dev_cmds,
+    _graph_cmds,
+    _ingest_cmds,
+    _symbols_cmds,
+    _timeline_cmds,
+    _trace_cmds,
+)
 
 __all__ = ["app", "main"]
 
@@ -20,6 +28,8 @@ app.add_typer(_trace_cmds.app, name="trace")
 app.add_typer(_cas_cmds.app, name="cas")
 app.add_typer(_graph_cmds.app, name="graph")
 app.add_typer(_symbols_cmds.app, name="symbols")
+app.add_typer(_timeline_cmds.app, name="timeline")
+app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 
 

@@ -1,0 +1,90 @@
+"""The published OpenAPI document: FastAPI's, corrected to what the API really answers.
+
+FastAPI documents a 422 ``HTTPValidationError`` on every route with parameters; this API
+answers malformed requests with 400 problem+json instead (SPEC §6), so those entries are
+replaced, and the bearer-token scheme is declared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+__all__ = ["install_openapi"]
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_PROBLEM_CONTENT = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+}
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "reason": {"type": "string", "description": "stable reason code"},
+        "ingest_id": {"type": "string", "description": "ULID of the refused ingest"},
+        "errors": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {"type": "object", "description": "line/field/reason or pointer/reason"},
+        },
+    },
+}
+
+
+def _fix_operation(path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    default_422 = responses.get("422", {}).get("content", {}).get("application/json")
+    if default_422 is not None:
+        if "application/problem+json" in responses["422"].get("content", {}):
+            responses["422"]["content"] = dict(_PROBLEM_CONTENT)
+        else:
+            del responses["422"]
+    if path in PUBLIC_PATHS:
+        return
+    operation["security"] = [{"bearer": []}]
+    defaults = {
+        "400": "malformed request, id, digest, page token or tenant header",
+        "401": "missing, malformed or unknown bearer token",
+        "403": "the token does not allow this tenant or lacks the scope",
+        "503": "the metadata store is unavailable",
+    }
+    for status, description in defaults.items():
+        responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        if status[0] in "45":
+            response["content"] = dict(_PROBLEM_CONTENT)
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                _fix_operation(path, operation)
+        components = schema.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = _PROBLEM_SCHEMA
+        components["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "`signals tokens create`; send X-Stella-Tenant with it",
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
