@@ -224,7 +224,8 @@ def test_a_server_killed_mid_ingest_leaves_all_or_nothing(server: Server, tmp_pa
     # every accepted ingest is whole: its blob, facts and event; nothing else exists
     with sqlite3.connect(server.data_dir / "signals.db") as db:
         accepted = db.execute(
-            "SELECT ingest_id, content_sha256, timeline_event_id FROM ingests WHERE status='ingested'"
+            "SELECT ingest_id, content_sha256, timeline_event_id FROM ingests"
+            " WHERE status = 'ingested'"
         ).fetchall()
         for ingest_id, sha, event_id in accepted:
             assert (
