@@ -247,6 +247,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--graph-nodes", type=int, default=1_000_000)
     parser.add_argument("--verify-nodes", type=int, default=100_000)
+    parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -279,6 +282,18 @@ def main() -> None:
         graphs["verify"] = child_measure(VERIFY_CODE, str(graph_path), str(path))
         print(f"verify {args.records} records vs {args.verify_nodes} nodes: {graphs['verify']}")
 
+    http: dict[str, Any] = {}
+    if args.http:
+        from http_ingest import http_benchmarks  # benchmarks/ is on sys.path when run as a script
+
+        http = http_benchmarks(
+            SynthSpec(args.records, seed=1, symbols=20_000, purls=400),
+            path,
+            fixture(10_000_000) if 10_000_000 in args.rss_records else None,
+            clients=args.clients,
+            seconds=args.seconds,
+        )
+
     result = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
@@ -300,6 +315,7 @@ def main() -> None:
         },
         "peak_rss_mib": rss,
         "graphs": graphs,
+        "http": http,
         "targets": {
             "ours_records_per_s_min": 1_000_000,
             "ours_vs_floor_min": 0.5,
@@ -344,12 +360,40 @@ def write_table(result: dict[str, Any]) -> None:
             f"ours / floor = {result['ratios']['ours_vs_floor']}; peak RSS: {rss}.",
             "",
             *graph_lines(result.get("graphs", {})),
+            "",
+            *http_lines(result.get("http", {}), speed["floor"]["records_per_s"]),
         ]
     )
     text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+
+
+def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:
+    lines = []
+    if "single_1m" in http:
+        one = http["single_1m"]
+        lines.append(
+            f"HTTP ingest of the 1 M-record trace (validated, mapped, persisted, receipted): "
+            f"{one['seconds']} s = {one['records_per_s']:,} records/s "
+            f"(floor in the same run: {floor_rps:,} records/s)."
+        )
+    if "concurrent" in http:
+        c = http["concurrent"]
+        lines.append(
+            f"{c['clients']} concurrent clients posting 1,000-record traces for {c['seconds']} s: "
+            f"{c['ingests_per_s']} ingests/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
+            f"(statuses {c['statuses']})."
+        )
+    if "single_10m" in http:
+        ten = http["single_10m"]
+        lines.append(
+            f"HTTP ingest of a 10 M-record trace: {ten['seconds']} s "
+            f"({ten['records_per_s']:,} records/s), "
+            f"server peak RSS {ten['server_peak_rss_mib']} MiB."
+        )
+    return lines
 
 
 def graph_lines(graphs: dict[str, Any]) -> list[str]:

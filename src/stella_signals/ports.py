@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.tenancy import TenantId
@@ -155,14 +155,16 @@ class IngestRecord:
     timeline_event_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FactRow:
-    """Aggregated runtime fact of one ingest; ``node`` is the graph node id it mapped to."""
+class FactRow(NamedTuple):
+    """Aggregated runtime fact of one ingest; ``node`` is the graph node id it mapped to.
+
+    A tuple: an ingest writes one per distinct (symbol, purl, container), often 10^5 of them.
+    """
 
     symbol_id: str
     purl: str
     container: str | None
-    count: int
+    hits: int
     first_seen: datetime
     last_seen: datetime
     node: str | None

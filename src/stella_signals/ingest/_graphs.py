@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +54,14 @@ class LoadedGraph:
 class GraphCatalog:
     """Graphs of every tenant, over a `BlobStore` and a local index cache directory."""
 
+    #: Indexes kept in memory (most recently used), for ingests against the same graphs.
+    MEMORY_SLOTS = 8
+
     def __init__(self, blobs: BlobStore, index_dir: Path) -> None:
         self._blobs = blobs
         self._index_dir = index_dir
+        self._memory: OrderedDict[tuple[str, str], GraphIndex] = OrderedDict()
+        self._lock = threading.Lock()
 
     def import_graph(self, tenant: TenantId, data: bytes) -> ImportedGraph:
         """Validate, hash, store and index; `InvalidGraph` (nothing written) when invalid."""
@@ -69,9 +76,27 @@ class GraphCatalog:
     def exists(self, tenant: TenantId, graph_hash: Digest) -> bool:
         return self._blobs.exists(tenant, CasUri(Namespace.GRAPHS, graph_hash))
 
-    def load(self, tenant: TenantId, graph_hash: Digest) -> LoadedGraph:
-        """The graph's index, after re-hashing its stored bytes (`HashMismatch` if altered,
-        `NotFound` if this tenant has no such graph)."""
+    def load(self, tenant: TenantId, graph_hash: Digest, *, rehash: bool = True) -> LoadedGraph:
+        """The graph's index (`NotFound` if this tenant has no such graph).
+
+        ``rehash=True`` (what `stella graph verify` does) re-hashes the stored bytes first
+        (`HashMismatch` if altered); ingests use ``rehash=False`` and an index kept in memory:
+        the bytes were verified when the graph was imported and the index first built.
+        """
+        key = (str(tenant), graph_hash.hex)
+        if not rehash:
+            with self._lock:
+                if key in self._memory:
+                    self._memory.move_to_end(key)
+                    return LoadedGraph(graph_hash, self._memory[key])
+        loaded = self._load(tenant, graph_hash)
+        with self._lock:
+            self._memory[key] = loaded.index
+            while len(self._memory) > self.MEMORY_SLOTS:
+                self._memory.popitem(last=False)
+        return loaded
+
+    def _load(self, tenant: TenantId, graph_hash: Digest) -> LoadedGraph:
         uri = CasUri(Namespace.GRAPHS, graph_hash)
         if not self._blobs.exists(tenant, uri):
             raise NotFound(f"tenant {tenant} has no graph {graph_hash}")

@@ -313,7 +313,7 @@ def _ingest(
     report: TraceReport,
     received_at: datetime,
 ) -> IngestResult:
-    loaded = ctx.graphs.load(upload.tenant, upload.graph_hash)
+    loaded = ctx.graphs.load(upload.tenant, upload.graph_hash, rehash=False)
     verify = map_trace(report, loaded.index, graph_hash_ok=True)
     resolved = _node_of_symbols(report, loaded.index)
     event_id = _event_id(ctx)
@@ -334,7 +334,7 @@ def _ingest(
             symbol_id=fact.symbol_id,
             purl=fact.purl,
             container=fact.container,
-            count=fact.count,
+            hits=fact.count,
             first_seen=fact.first_seen,
             last_seen=fact.last_seen,
             node=resolved.get(fact.symbol_id),
