@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 from stella_signals.cas import CasUri, Namespace
@@ -20,10 +21,13 @@ __all__ = [
     "FactRow",
     "GraphRecord",
     "IngestRecord",
+    "KeyPurpose",
     "Repository",
     "StagedBlob",
     "StoredBlob",
+    "TenantPolicy",
     "TokenRecord",
+    "TrustedKey",
 ]
 
 
@@ -170,6 +174,32 @@ class FactRow(NamedTuple):
     node: str | None
 
 
+class KeyPurpose(StrEnum):
+    """What a tenant trusts a key for."""
+
+    ATTEST = "attest"  # DSSE over runtime traces and graphs
+    TIME = "time"  # signed time anchors (air-gap)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    tenant: TenantId
+    purpose: KeyPurpose
+    keyid: str
+    public_pem: bytes
+    added_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    """Per-tenant ingest policy: must every trace come with a DSSE, and how many distinct
+    trusted keys must sign it."""
+
+    require_dsse: bool = False
+    dsse_threshold: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class EventDraft:
     """A timeline event before the repository chains it (seq, prev_hash, hash)."""
@@ -242,3 +272,19 @@ class Repository(Protocol):
     def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None: ...
 
     def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]: ...
+
+    def add_trusted_key(self, key: TrustedKey) -> bool:
+        """Trust a key (again, if it was revoked); False when already trusted."""
+        ...
+
+    def list_trusted_keys(
+        self, tenant: TenantId, purpose: KeyPurpose, *, include_revoked: bool = False
+    ) -> list[TrustedKey]: ...
+
+    def revoke_trusted_key(
+        self, tenant: TenantId, purpose: KeyPurpose, keyid: str, at: datetime
+    ) -> bool: ...
+
+    def get_policy(self, tenant: TenantId) -> TenantPolicy: ...
+
+    def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...

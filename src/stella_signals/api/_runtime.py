@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message
 
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
 from stella_signals.api._problems import PROBLEM_JSON, problem, problem_for
 from stella_signals.auth import Principal, Scope
+from stella_signals.digests import Digest
 from stella_signals.errors import (
+    HashMismatch,
     InvalidInput,
     LimitExceeded,
     StellaError,
@@ -24,6 +31,7 @@ from stella_signals.errors import (
 )
 from stella_signals.ids import new_ulid
 from stella_signals.ingest import (
+    IngestContext,
     IngestFailed,
     IngestResult,
     Outcome,
@@ -32,6 +40,7 @@ from stella_signals.ingest import (
     parse_graph_hash,
     record_rejection,
 )
+from stella_signals.limits import Limits
 
 __all__ = ["router"]
 
@@ -51,8 +60,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _PROBLEM | {"description": "missing, malformed or unknown token"},
     403: _PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
     413: _PROBLEM | {"description": "body over a limit (reason too_large)"},
-    415: _PROBLEM | {"description": "not application/x-ndjson (reason unsupported_media_type)"},
-    422: _PROBLEM | {"description": "Content-Digest mismatch (reason hash_mismatch)"},
+    415: _PROBLEM | {"description": "neither NDJSON nor multipart (unsupported_media_type)"},
+    422: _PROBLEM
+    | {
+        "description": "Content-Digest or DSSE subject mismatch (hash_mismatch); DSSE invalid"
+        " (dsse_invalid) or required but missing (dsse_required)"
+    },
     503: _PROBLEM | {"description": "metadata store unavailable"},
 }
 
@@ -98,6 +111,76 @@ def receipt_response(result: IngestResult) -> JSONResponse:
     )
 
 
+MULTIPART = "multipart/form-data"
+#: Largest DSSE envelope part.
+MAX_DSSE_BYTES = 1 << 20
+
+
+async def _multipart(
+    request: Request, limits: Limits
+) -> tuple[FormData, BinaryIO, bytes | None, str]:
+    """Parts ``runtime`` (the trace) and ``dsse`` (the envelope) of a multipart upload.
+
+    The body is counted and hashed as it arrives, and refused past the trace limit (plus room
+    for the envelope) before the parser can spool it to disk.
+    """
+    hasher = hashlib.sha256()
+    received = 0
+    ceiling = limits.max_compressed_bytes + MAX_DSSE_BYTES + (64 << 10)
+    receive = request.receive
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > ceiling:
+                raise LimitExceeded(
+                    f"multipart body is larger than {ceiling} bytes", limit="max_compressed_bytes"
+                )
+            hasher.update(chunk)
+        return message
+
+    limited_request = Request(request.scope, limited)
+    try:
+        form = await limited_request.form(max_files=2, max_fields=1, max_part_size=MAX_DSSE_BYTES)
+    except MultiPartException as exc:
+        raise InvalidInput(f"malformed multipart body: {exc.message}") from None
+    try:
+        runtime, dsse = await _parts(form)
+        return form, runtime, dsse, hasher.hexdigest()
+    except BaseException:
+        await form.close()
+        raise
+
+
+async def _parts(form: FormData) -> tuple[BinaryIO, bytes | None]:
+    runtime = form.get("runtime")
+    if not isinstance(runtime, UploadFile):
+        raise InvalidInput("multipart upload needs a file part named 'runtime'")
+    dsse_part = form.get("dsse")
+    dsse: bytes | None
+    if dsse_part is None:
+        dsse = None
+    elif isinstance(dsse_part, UploadFile):
+        dsse = await dsse_part.read(MAX_DSSE_BYTES + 1)
+        if len(dsse) > MAX_DSSE_BYTES:
+            raise LimitExceeded("the dsse part is larger than 1 MiB", limit="max_dsse_bytes")
+    else:
+        dsse = dsse_part.encode("utf-8")
+    unknown = set(form.keys()) - {"runtime", "dsse"}
+    if unknown:
+        raise InvalidInput(f"unknown multipart parts: {', '.join(sorted(unknown))}")
+    return runtime.file, dsse
+
+
+def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    handle.seek(0)
+    while chunk := handle.read(1 << 20):
+        yield chunk
+
+
 @router.post(
     "/api/v1/runtime-facts",
     status_code=201,
@@ -134,7 +217,7 @@ async def post_runtime_facts(
         digest = parse_graph_hash(graph_hash)
         declared = declared_sha256(request.headers.get("content-digest"))
         media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if media not in TRACE_MEDIA_TYPES:
+        if media not in TRACE_MEDIA_TYPES and media != MULTIPART:
             raise UnsupportedMediaType(
                 f"content type {media or '(none)'!r} is not a trace: send application/x-ndjson"
                 " (gzip or plain)"
@@ -152,13 +235,46 @@ async def post_runtime_facts(
     except StellaError as error:
         return await anyio.to_thread.run_sync(refuse, error)
 
+    dsse: bytes | None = None
+    body: Iterator[bytes] = blocking_chunks(request.stream())
+    form: FormData | None = None
+    if media == MULTIPART:
+        try:
+            form, runtime_file, dsse, whole_sha256 = await _multipart(request, ctx.limits)
+        except StellaError as error:
+            return await anyio.to_thread.run_sync(refuse, error)
+        if declared is not None and declared != whole_sha256:
+            await form.close()
+            return await anyio.to_thread.run_sync(
+                refuse,
+                HashMismatch(f"Content-Digest says sha-256 {declared}, the body is {whole_sha256}"),
+            )
+        declared = None  # it was about the whole multipart body, checked above
+        body = _file_chunks(runtime_file)
+    try:
+        return await _ingest_and_answer(ctx, principal, ingest_id, digest, body, declared, dsse)
+    finally:
+        if form is not None:
+            await form.close()
+
+
+async def _ingest_and_answer(
+    ctx: IngestContext,
+    principal: Principal,
+    ingest_id: str,
+    digest: Digest,
+    body: Iterator[bytes],
+    declared: str | None,
+    dsse: bytes | None,
+) -> Response:
     upload = RuntimeUpload(
         tenant=principal.tenant,
         ingest_id=ingest_id,
         graph_hash=digest,
-        body=blocking_chunks(request.stream()),
+        body=body,
         declared_sha256=declared,
         name=None,
+        dsse=dsse,
     )
     try:
         result = await anyio.to_thread.run_sync(ingest_runtime, ctx, upload)

@@ -10,6 +10,7 @@ import typer
 
 from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
+from stella_signals.cli import _trust_cmds
 from stella_signals.cli._common import fail, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.wiring import Services, Settings, load_settings
@@ -139,6 +140,10 @@ def tokens_create(
         "it is shown once:\n"
     )
     sys.stdout.write(f"{token}\n")
+
+
+app.add_typer(_trust_cmds.keys_app, name="keys")
+app.add_typer(_trust_cmds.policy_app, name="policy")
 
 
 def _print_demo(services: Services) -> None:

@@ -6,6 +6,7 @@ import typer
 
 from stella_signals import __version__
 from stella_signals.cli import (
+    _attest_cmds,
     _cas_cmds,
     _dev_cmds,
     _graph_cmds,
@@ -25,6 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(_trace_cmds.app, name="trace")
+app.add_typer(_attest_cmds.keys_app, name="keys")
+app.add_typer(_attest_cmds.attest_app, name="attest")
 app.add_typer(_cas_cmds.app, name="cas")
 app.add_typer(_graph_cmds.app, name="graph")
 app.add_typer(_symbols_cmds.app, name="symbols")

@@ -18,11 +18,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from stella_signals.attest import RECEIPT_PAYLOAD_TYPE, ServiceKey, sign_envelope
+from stella_signals.attest import (
+    RECEIPT_PAYLOAD_TYPE,
+    InvalidEnvelope,
+    ServiceKey,
+    SignatureInvalid,
+    load_public_key,
+    parse_envelope,
+    sign_envelope,
+    verify_runtime_attestation,
+)
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import Clock, format_utc
-from stella_signals.digests import Digest
+from stella_signals.digests import Digest, sha256_hex
 from stella_signals.errors import (
     Conflict,
     HashMismatch,
@@ -39,8 +48,10 @@ from stella_signals.ports import (
     FactRow,
     GraphRecord,
     IngestRecord,
+    KeyPurpose,
     Repository,
     StagedBlob,
+    StoredBlob,
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, FailureReason, TimelineEvent
@@ -87,6 +98,8 @@ class RuntimeUpload:
     #: SHA-256 hex the client declared (``Content-Digest``), if any.
     declared_sha256: str | None = None
     name: str | None = None
+    #: The DSSE envelope sent with the trace (multipart ``dsse`` part), exact bytes.
+    dsse: bytes | None = None
 
 
 class Outcome(StrEnum):
@@ -223,6 +236,7 @@ def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
             raise HashMismatch(
                 f"Content-Digest says sha-256 {upload.declared_sha256}, the body is {staged.sha256}"
             )
+        dsse_digest = _check_attestation(ctx, upload, staged.sha256)
         duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
         if duplicate is not None:
             staged.discard()
@@ -230,8 +244,8 @@ def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
         report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
         report.raise_for_errors()
         if ctx.repo.get_graph(tenant, graph_hash) is None:
-            return _orphan(ctx, upload, staged, report, received_at)
-        return _ingest(ctx, upload, staged, report, received_at)
+            return _orphan(ctx, upload, staged, report, received_at, dsse_digest)
+        return _ingest(ctx, upload, staged, report, received_at, dsse_digest)
     except IngestFailed:
         raise
     except StellaError as error:
@@ -258,6 +272,40 @@ def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
         raise
 
 
+def _check_attestation(ctx: IngestContext, upload: RuntimeUpload, sha256: str) -> str | None:
+    """Enforce the runbook's imposed rule: a trace never bypasses DSSE verification.
+
+    With an envelope: it must verify with keys the tenant trusts (policy threshold) and its
+    subject must be these bytes. Without one: refused when the tenant requires DSSE.
+    Returns the envelope's ``sha256:`` digest (None without an envelope).
+    """
+    policy = ctx.repo.get_policy(upload.tenant)
+    if upload.dsse is None:
+        if policy.require_dsse:
+            raise SignatureInvalid(
+                f"tenant {upload.tenant} requires a DSSE attestation with every trace "
+                "(multipart part 'dsse')",
+                reason=FailureReason.DSSE_REQUIRED.value,
+            )
+        return None
+    try:
+        envelope = parse_envelope(upload.dsse)
+    except InvalidEnvelope as exc:
+        raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
+    trusted = [
+        load_public_key(key.public_pem)
+        for key in ctx.repo.list_trusted_keys(upload.tenant, KeyPurpose.ATTEST)
+    ]
+    verify_runtime_attestation(
+        envelope,
+        trusted=trusted,
+        threshold=policy.dsse_threshold,
+        trace_sha256=sha256,
+        tenant=upload.tenant,
+    )
+    return "sha256:" + sha256_hex(upload.dsse)
+
+
 def _duplicate_result(original: IngestRecord) -> IngestResult:
     receipt = dict(original.receipt or {})
     receipt["duplicate"] = True
@@ -281,6 +329,7 @@ def _receipt(
     received_at: datetime,
     verify: VerifyReport | None,
     event_id: str,
+    dsse_digest: str | None,
 ) -> dict[str, Any]:
     return {
         "schema": RECEIPT_SCHEMA,
@@ -292,7 +341,7 @@ def _receipt(
         "content_sha256": sha256,
         "cas_uri": str(CasUri.of(Namespace.RUNTIME, sha256)),
         "graph_hash": str(upload.graph_hash),
-        "dsse_digest": None,
+        "dsse_digest": dsse_digest,
         "counts": {
             "lines": report.lines,
             "records": report.records,
@@ -312,6 +361,7 @@ def _ingest(
     staged: StagedBlob,
     report: TraceReport,
     received_at: datetime,
+    dsse_digest: str | None,
 ) -> IngestResult:
     loaded = ctx.graphs.load(upload.tenant, upload.graph_hash, rehash=False)
     verify = map_trace(report, loaded.index, graph_hash_ok=True)
@@ -326,9 +376,10 @@ def _ingest(
         received_at=received_at,
         verify=verify,
         event_id=event_id,
+        dsse_digest=dsse_digest,
     )
     dsse = _sign(ctx, receipt)
-    stored = staged.publish()
+    stored = _publish(ctx, upload, staged)
     facts = [
         FactRow(
             symbol_id=fact.symbol_id,
@@ -355,6 +406,7 @@ def _ingest(
             "records": report.records,
             "mapped_symbols": verify.mapped_symbols,
             "unmapped_symbols": verify.unmapped_symbols,
+            "dsse_digest": dsse_digest,
             "staleness_seconds": None,
             "drift_ms": None,
         },
@@ -369,6 +421,7 @@ def _orphan(
     staged: StagedBlob,
     report: TraceReport,
     received_at: datetime,
+    dsse_digest: str | None,
 ) -> IngestResult:
     event_id = _event_id(ctx)
     receipt = _receipt(
@@ -380,9 +433,10 @@ def _orphan(
         received_at=received_at,
         verify=None,
         event_id=event_id,
+        dsse_digest=dsse_digest,
     )
     dsse = _sign(ctx, receipt)
-    stored = staged.publish()
+    stored = _publish(ctx, upload, staged)
     event = EventDraft(
         event_id=event_id,
         event_type=EventType.RUNTIME_ORPHANED.value,
@@ -394,10 +448,18 @@ def _orphan(
             "cas_uri": str(stored.uri),
             "graph_hash": str(upload.graph_hash),
             "next_retry_at": format_utc(received_at + ORPHAN_FIRST_RETRY),
+            "dsse_digest": dsse_digest,
         },
     )
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, [], event,
                    Outcome.ORPHANED, received_at, None)  # fmt: skip
+
+
+def _publish(ctx: IngestContext, upload: RuntimeUpload, staged: StagedBlob) -> StoredBlob:
+    """Publish the trace, and its envelope at cas://reachability/attestations/<sha256>."""
+    if upload.dsse is not None:
+        ctx.blobs.put(upload.tenant, Namespace.ATTESTATIONS, [upload.dsse])
+    return staged.publish()
 
 
 def _commit(

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["facts", "graphs", "ingests", "metadata", "timeline_events", "tokens"]
+__all__ = [
+    "facts",
+    "graphs",
+    "ingests",
+    "metadata",
+    "tenant_policies",
+    "timeline_events",
+    "tokens",
+    "trusted_keys",
+]
 
 metadata = sa.MetaData()
 
@@ -90,4 +99,24 @@ timeline_events = sa.Table(
     sa.Column("hash", sa.String(71), nullable=False),
     sa.Column("body", sa.Text, nullable=False),  # the event exactly as hashed (JSON)
     sa.Index("ix_events_tenant_type", "tenant", "event_type", "seq"),
+)
+
+trusted_keys = sa.Table(
+    "trusted_keys",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("purpose", sa.String(16), primary_key=True),
+    sa.Column("keyid", sa.String(128), primary_key=True),
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+tenant_policies = sa.Table(
+    "tenant_policies",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("require_dsse", sa.Boolean, nullable=False),
+    sa.Column("dsse_threshold", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

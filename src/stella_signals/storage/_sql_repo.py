@@ -30,9 +30,20 @@ from stella_signals.ports import (
     FactRow,
     GraphRecord,
     IngestRecord,
+    KeyPurpose,
+    TenantPolicy,
     TokenRecord,
+    TrustedKey,
 )
-from stella_signals.storage._schema import facts, graphs, ingests, timeline_events, tokens
+from stella_signals.storage._schema import (
+    facts,
+    graphs,
+    ingests,
+    tenant_policies,
+    timeline_events,
+    tokens,
+    trusted_keys,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, TimelineEvent, next_event, parse_event
 
@@ -360,6 +371,109 @@ class SqlRepository:
                 )
                 for row in rows
             ]
+
+    # -- trust ---------------------------------------------------------------------------
+    def add_trusted_key(self, key: TrustedKey) -> bool:
+        def work(conn: Connection) -> bool:
+            row = conn.execute(
+                sa.select(trusted_keys.c.revoked_at).where(
+                    trusted_keys.c.tenant == key.tenant,
+                    trusted_keys.c.purpose == key.purpose.value,
+                    trusted_keys.c.keyid == key.keyid,
+                )
+            ).first()
+            if row is not None and row.revoked_at is None:
+                return False
+            if row is not None:
+                conn.execute(
+                    trusted_keys.update()
+                    .where(
+                        trusted_keys.c.tenant == key.tenant,
+                        trusted_keys.c.purpose == key.purpose.value,
+                        trusted_keys.c.keyid == key.keyid,
+                    )
+                    .values(
+                        revoked_at=None, added_at=key.added_at, public_pem=key.public_pem.decode()
+                    )
+                )
+                return True
+            conn.execute(
+                trusted_keys.insert().values(
+                    tenant=key.tenant,
+                    purpose=key.purpose.value,
+                    keyid=key.keyid,
+                    public_pem=key.public_pem.decode(),
+                    added_at=key.added_at,
+                )
+            )
+            return True
+
+        created: bool = self._in_tx(work)
+        return created
+
+    def list_trusted_keys(
+        self, tenant: TenantId, purpose: KeyPurpose, *, include_revoked: bool = False
+    ) -> list[TrustedKey]:
+        query = sa.select(trusted_keys).where(
+            trusted_keys.c.tenant == tenant, trusted_keys.c.purpose == purpose.value
+        )
+        if not include_revoked:
+            query = query.where(trusted_keys.c.revoked_at.is_(None))
+        with self.engine.connect() as conn:
+            return [_key_of(row) for row in conn.execute(query.order_by(trusted_keys.c.keyid))]
+
+    def revoke_trusted_key(
+        self, tenant: TenantId, purpose: KeyPurpose, keyid: str, at: datetime
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                trusted_keys.update()
+                .where(
+                    trusted_keys.c.tenant == tenant,
+                    trusted_keys.c.purpose == purpose.value,
+                    trusted_keys.c.keyid == keyid,
+                    trusted_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=at)
+            )
+            return bool(result.rowcount)
+
+        revoked: bool = self._in_tx(work)
+        return revoked
+
+    def get_policy(self, tenant: TenantId) -> TenantPolicy:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(tenant_policies).where(tenant_policies.c.tenant == tenant)
+            ).first()
+        if row is None:
+            return TenantPolicy()
+        return TenantPolicy(require_dsse=bool(row.require_dsse), dsse_threshold=row.dsse_threshold)
+
+    def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(tenant_policies.delete().where(tenant_policies.c.tenant == tenant))
+            conn.execute(
+                tenant_policies.insert().values(
+                    tenant=tenant,
+                    require_dsse=policy.require_dsse,
+                    dsse_threshold=policy.dsse_threshold,
+                    updated_at=at,
+                )
+            )
+
+        self._in_tx(work)
+
+
+def _key_of(row: Any) -> TrustedKey:
+    return TrustedKey(
+        tenant=TenantId(row.tenant),
+        purpose=KeyPurpose(row.purpose),
+        keyid=row.keyid,
+        public_pem=row.public_pem.encode(),
+        added_at=_utc(row.added_at),
+        revoked_at=_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )
 
 
 def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Admin routes (scope ``signals:admin``): a tenant's trusted keys and ingest policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from stella_signals.api._auth import require
+from stella_signals.api._problems import PROBLEM_JSON
+from stella_signals.attest import load_public_key
+from stella_signals.auth import Principal, Scope
+from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
+from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
+
+__all__ = ["router"]
+
+router = APIRouter()
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
+_COMMON: dict[int | str, dict[str, Any]] = {400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM}
+MAX_PEM_BYTES = 64 << 10
+
+
+class _PolicyBody(msgspec.Struct, forbid_unknown_fields=True):
+    require_dsse: bool
+    dsse_threshold: int = 1
+
+
+def _key_view(key: TrustedKey) -> dict[str, Any]:
+    return {
+        "keyid": key.keyid,
+        "purpose": key.purpose.value,
+        "public_key_pem": key.public_pem.decode(),
+        "added_at": key.added_at.isoformat().replace("+00:00", "Z"),
+        "revoked_at": key.revoked_at.isoformat().replace("+00:00", "Z") if key.revoked_at else None,
+    }
+
+
+@router.get("/api/v1/keys", responses=_COMMON, summary="The tenant's trusted keys")
+def list_keys(
+    request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
+) -> Response:
+    keys = request.app.state.services.repo.list_trusted_keys(
+        principal.tenant, purpose, include_revoked=True
+    )
+    return JSONResponse({"items": [_key_view(k) for k in keys], "next_page_token": None})
+
+
+@router.post(
+    "/api/v1/keys",
+    status_code=201,
+    responses=_COMMON | {200: {"description": "already trusted"}},
+    summary="Trust a public key (PEM body) for the tenant; effective at once",
+)
+async def add_key(
+    request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
+) -> Response:
+    pem = b""
+    async for chunk in request.stream():
+        pem += chunk
+        if len(pem) > MAX_PEM_BYTES:
+            raise LimitExceeded("a public key PEM is at most 64 KiB", limit="max_pem_bytes")
+    key = load_public_key(pem)
+    services = request.app.state.services
+    created = services.repo.add_trusted_key(
+        TrustedKey(
+            tenant=principal.tenant,
+            purpose=purpose,
+            keyid=key.keyid,
+            public_pem=key.pem,
+            added_at=services.clock.now(),
+        )
+    )
+    return JSONResponse(
+        {"keyid": key.keyid, "purpose": purpose.value}, status_code=201 if created else 200
+    )
+
+
+@router.delete(
+    "/api/v1/keys/{keyid}",
+    status_code=204,
+    responses=_COMMON | {404: _PROBLEM},
+    summary="Revoke a trusted key",
+)
+def revoke_key(
+    request: Request, principal: Admin, keyid: str, purpose: KeyPurpose = KeyPurpose.ATTEST
+) -> Response:
+    services = request.app.state.services
+    if not services.repo.revoke_trusted_key(principal.tenant, purpose, keyid, services.clock.now()):
+        raise NotFound(f"no trusted {purpose.value} key {keyid}")
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/policy", responses=_COMMON, summary="The tenant's ingest policy")
+def get_policy(request: Request, principal: Admin) -> Response:
+    policy = request.app.state.services.repo.get_policy(principal.tenant)
+    return JSONResponse(
+        {"require_dsse": policy.require_dsse, "dsse_threshold": policy.dsse_threshold}
+    )
+
+
+@router.put("/api/v1/policy", responses=_COMMON, summary="Set the tenant's ingest policy")
+async def put_policy(request: Request, principal: Admin) -> Response:
+    try:
+        body = msgspec.json.decode(await request.body(), type=_PolicyBody)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidInput(f"policy body: {exc}") from None
+    if not 1 <= body.dsse_threshold <= 16:
+        raise InvalidInput("dsse_threshold must be 1..16")
+    services = request.app.state.services
+    services.repo.set_policy(
+        principal.tenant,
+        TenantPolicy(require_dsse=body.require_dsse, dsse_threshold=body.dsse_threshold),
+        services.clock.now(),
+    )
+    return JSONResponse({"require_dsse": body.require_dsse, "dsse_threshold": body.dsse_threshold})

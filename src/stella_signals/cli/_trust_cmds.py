@@ -1,0 +1,158 @@
+"""`signals keys ...` and `signals policy ...`: what a tenant trusts (SPEC §5, §13).
+
+Changes are read by every ingest, so they apply at once on a running server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stella_signals.attest import load_public_key
+from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._exit import ExitCode
+from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
+from stella_signals.wiring import Services, load_settings
+
+__all__ = ["keys_app", "policy_app"]
+
+keys_app = typer.Typer(help="Keys a tenant trusts (DSSE attestations, time anchors).")
+policy_app = typer.Typer(help="Per-tenant ingest policy (require DSSE, threshold).")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory")]
+Database = Annotated[str | None, typer.Option("--database", help="SQLAlchemy URL")]
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id")]
+Purpose = Annotated[
+    KeyPurpose, typer.Option("--purpose", help="attest (traces, graphs) or time (anchors)")
+]
+
+
+def _services(data_dir: Path | None, database: str | None) -> Services:
+    settings = run_guarded(lambda: load_settings(data_dir=data_dir, database_url=database))
+    return run_guarded(lambda: Services.open(settings))
+
+
+@keys_app.command("add")
+def keys_add(
+    file: Annotated[Path, typer.Argument(help="Public key PEM (Ed25519 or ECDSA P-256)")],
+    tenant: Tenant,
+    purpose: Purpose = KeyPurpose.ATTEST,
+    data_dir: DataDir = None,
+    database: Database = None,
+) -> None:
+    """Trust a public key for a tenant; prints its keyid."""
+    tenant_id = tenant_from(tenant)
+    try:
+        pem = file.read_bytes()
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
+    key = run_guarded(lambda: load_public_key(pem))
+    services = _services(data_dir, database)
+    try:
+        created = services.repo.add_trusted_key(
+            TrustedKey(
+                tenant=tenant_id,
+                purpose=purpose,
+                keyid=key.keyid,
+                public_pem=key.pem,
+                added_at=services.clock.now(),
+            )
+        )
+    finally:
+        services.close()
+    sys.stderr.write(f"{'trusted' if created else 'already trusted'} for {tenant_id} ({purpose})\n")
+    sys.stdout.write(f"{key.keyid}\n")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Tenant,
+    purpose: Purpose = KeyPurpose.ATTEST,
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys")] = False,
+    data_dir: DataDir = None,
+    database: Database = None,
+) -> None:
+    """List a tenant's trusted keys as JSON lines."""
+    tenant_id = tenant_from(tenant)
+    services = _services(data_dir, database)
+    try:
+        keys = services.repo.list_trusted_keys(tenant_id, purpose, include_revoked=all_keys)
+    finally:
+        services.close()
+    for key in keys:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "keyid": key.keyid,
+                    "purpose": key.purpose.value,
+                    "added_at": key.added_at.isoformat(),
+                    "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+                }
+            )
+            + "\n"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    keyid: Annotated[str, typer.Argument()],
+    tenant: Tenant,
+    purpose: Purpose = KeyPurpose.ATTEST,
+    data_dir: DataDir = None,
+    database: Database = None,
+) -> None:
+    """Stop trusting a key (exit 1 when it was not trusted)."""
+    tenant_id = tenant_from(tenant)
+    services = _services(data_dir, database)
+    try:
+        revoked = services.repo.revoke_trusted_key(tenant_id, purpose, keyid, services.clock.now())
+    finally:
+        services.close()
+    if not revoked:
+        fail(f"{keyid} is not a trusted {purpose} key of {tenant_id}", ExitCode.CHECK_FAILED)
+    sys.stderr.write(f"revoked {keyid}\n")
+
+
+@policy_app.command("set")
+def policy_set(
+    tenant: Tenant,
+    require_dsse: Annotated[
+        bool, typer.Option("--require-dsse/--no-require-dsse", help="Refuse traces without DSSE")
+    ] = False,
+    threshold: Annotated[
+        int, typer.Option("--threshold", min=1, help="Distinct trusted keys that must sign")
+    ] = 1,
+    data_dir: DataDir = None,
+    database: Database = None,
+) -> None:
+    """Set a tenant's ingest policy."""
+    tenant_id = tenant_from(tenant)
+    services = _services(data_dir, database)
+    try:
+        services.repo.set_policy(
+            tenant_id,
+            TenantPolicy(require_dsse=require_dsse, dsse_threshold=threshold),
+            services.clock.now(),
+        )
+    finally:
+        services.close()
+    sys.stdout.write(json.dumps({"require_dsse": require_dsse, "dsse_threshold": threshold}) + "\n")
+
+
+@policy_app.command("show")
+def policy_show(tenant: Tenant, data_dir: DataDir = None, database: Database = None) -> None:
+    """Print a tenant's ingest policy."""
+    tenant_id = tenant_from(tenant)
+    services = _services(data_dir, database)
+    try:
+        policy = services.repo.get_policy(tenant_id)
+    finally:
+        services.close()
+    sys.stdout.write(
+        json.dumps({"require_dsse": policy.require_dsse, "dsse_threshold": policy.dsse_threshold})
+        + "\n"
+    )
