@@ -138,6 +138,8 @@ class GraphRecord:
     nodes: int
     edges: int
     created_at: datetime
+    #: ``sha256:<hex>`` of the graph's DSSE envelope, when one was verified at import.
+    dsse_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._multipart import MULTIPART, read_multipart
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import PROBLEM_JSON, problem_for
 from stella_signals.auth import Principal, Scope
@@ -48,6 +49,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(data)
 
 
+def _read_all(handle: BinaryIO, limit: int) -> bytes:
+    handle.seek(0)
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise LimitExceeded(f"graph is larger than {limit} bytes", limit="max_graph_bytes")
+    return data
+
+
 def _ingest_view(record: IngestRecord) -> dict[str, Any]:
     if record.receipt is not None:
         return dict(record.receipt)
@@ -67,15 +76,32 @@ def _ingest_view(record: IngestRecord) -> dict[str, Any]:
 @router.post(
     "/api/v1/graphs",
     status_code=201,
-    responses=_COMMON | {200: {"description": "graph already known"}, 413: _PROBLEM},
-    summary="Ingest a richgraph-v1 static graph",
+    responses=_COMMON
+    | {
+        200: {"description": "graph already known"},
+        413: _PROBLEM,
+        422: _PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"},
+    },
+    summary="Ingest a richgraph-v1 static graph (JSON, or multipart `graph` + `dsse`)",
 )
 async def post_graph(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
-    data = await _read_body(request, services.settings.limits.max_graph_bytes)
+    limit = services.settings.limits.max_graph_bytes
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    dsse: bytes | None = None
+    if media == MULTIPART:
+        upload = await read_multipart(request, main="graph", max_bytes=limit)
+        try:
+            data, dsse = await anyio.to_thread.run_sync(_read_all, upload.main, limit), upload.dsse
+        finally:
+            await upload.close()
+    else:
+        data = await _read_body(request, limit)
     ctx = services.ingest_context("signals-api")
     try:
-        result = await anyio.to_thread.run_sync(ingest_graph, ctx, principal.tenant, data)
+        result = await anyio.to_thread.run_sync(
+            lambda: ingest_graph(ctx, principal.tenant, data, dsse=dsse)
+        )
     except InvalidGraph as exc:
         errors = [p.to_dict() for p in exc.problems]
         return problem_for(exc, errors=errors)
@@ -106,6 +132,8 @@ def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
             "nodes": record.nodes,
             "edges": record.edges,
             "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
+            "dsse_digest": record.dsse_digest,
+            "dsse_uri": f"{record.cas_uri}.dsse" if record.dsse_digest else None,
         },
         headers={"X-Graph-Hash": record.graph_hash},
     )

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message
 
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
 from stella_signals.api._problems import PROBLEM_JSON, problem, problem_for
 from stella_signals.auth import Principal, Scope
 from stella_signals.digests import Digest
@@ -40,7 +37,6 @@ from stella_signals.ingest import (
     parse_graph_hash,
     record_rejection,
 )
-from stella_signals.limits import Limits
 
 __all__ = ["router"]
 
@@ -111,76 +107,6 @@ def receipt_response(result: IngestResult) -> JSONResponse:
     )
 
 
-MULTIPART = "multipart/form-data"
-#: Largest DSSE envelope part.
-MAX_DSSE_BYTES = 1 << 20
-
-
-async def _multipart(
-    request: Request, limits: Limits
-) -> tuple[FormData, BinaryIO, bytes | None, str]:
-    """Parts ``runtime`` (the trace) and ``dsse`` (the envelope) of a multipart upload.
-
-    The body is counted and hashed as it arrives, and refused past the trace limit (plus room
-    for the envelope) before the parser can spool it to disk.
-    """
-    hasher = hashlib.sha256()
-    received = 0
-    ceiling = limits.max_compressed_bytes + MAX_DSSE_BYTES + (64 << 10)
-    receive = request.receive
-
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > ceiling:
-                raise LimitExceeded(
-                    f"multipart body is larger than {ceiling} bytes", limit="max_compressed_bytes"
-                )
-            hasher.update(chunk)
-        return message
-
-    limited_request = Request(request.scope, limited)
-    try:
-        form = await limited_request.form(max_files=2, max_fields=1, max_part_size=MAX_DSSE_BYTES)
-    except MultiPartException as exc:
-        raise InvalidInput(f"malformed multipart body: {exc.message}") from None
-    try:
-        runtime, dsse = await _parts(form)
-        return form, runtime, dsse, hasher.hexdigest()
-    except BaseException:
-        await form.close()
-        raise
-
-
-async def _parts(form: FormData) -> tuple[BinaryIO, bytes | None]:
-    runtime = form.get("runtime")
-    if not isinstance(runtime, UploadFile):
-        raise InvalidInput("multipart upload needs a file part named 'runtime'")
-    dsse_part = form.get("dsse")
-    dsse: bytes | None
-    if dsse_part is None:
-        dsse = None
-    elif isinstance(dsse_part, UploadFile):
-        dsse = await dsse_part.read(MAX_DSSE_BYTES + 1)
-        if len(dsse) > MAX_DSSE_BYTES:
-            raise LimitExceeded("the dsse part is larger than 1 MiB", limit="max_dsse_bytes")
-    else:
-        dsse = dsse_part.encode("utf-8")
-    unknown = set(form.keys()) - {"runtime", "dsse"}
-    if unknown:
-        raise InvalidInput(f"unknown multipart parts: {', '.join(sorted(unknown))}")
-    return runtime.file, dsse
-
-
-def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
-    handle.seek(0)
-    while chunk := handle.read(1 << 20):
-        yield chunk
-
-
 @router.post(
     "/api/v1/runtime-facts",
     status_code=201,
@@ -237,25 +163,29 @@ async def post_runtime_facts(
 
     dsse: bytes | None = None
     body: Iterator[bytes] = blocking_chunks(request.stream())
-    form: FormData | None = None
+    upload: MultipartUpload | None = None
     if media == MULTIPART:
         try:
-            form, runtime_file, dsse, whole_sha256 = await _multipart(request, ctx.limits)
+            upload = await read_multipart(
+                request, main="runtime", max_bytes=ctx.limits.max_compressed_bytes
+            )
         except StellaError as error:
             return await anyio.to_thread.run_sync(refuse, error)
-        if declared is not None and declared != whole_sha256:
-            await form.close()
+        if declared is not None and declared != upload.sha256:
+            await upload.close()
             return await anyio.to_thread.run_sync(
                 refuse,
-                HashMismatch(f"Content-Digest says sha-256 {declared}, the body is {whole_sha256}"),
+                HashMismatch(
+                    f"Content-Digest says sha-256 {declared}, the body is {upload.sha256}"
+                ),
             )
         declared = None  # it was about the whole multipart body, checked above
-        body = _file_chunks(runtime_file)
+        body, dsse = file_chunks(upload.main), upload.dsse
     try:
         return await _ingest_and_answer(ctx, principal, ingest_id, digest, body, declared, dsse)
     finally:
-        if form is not None:
-            await form.close()
+        if upload is not None:
+            await upload.close()
 
 
 async def _ingest_and_answer(

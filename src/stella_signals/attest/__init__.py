@@ -12,6 +12,11 @@ from stella_signals.attest._dsse import (
     pae,
     parse_envelope,
 )
+from stella_signals.attest._graph_attest import (
+    graph_statement,
+    sign_graph,
+    verify_graph_attestation,
+)
 from stella_signals.attest._keys import (
     SERVICE_KEY_ENV,
     InvalidKey,
@@ -82,6 +87,7 @@ __all__ = [
     "check_envelope",
     "check_runtime_attestation",
     "generate_private_key_pem",
+    "graph_statement",
     "load_or_create_service_key",
     "load_public_key",
     "load_signer",
@@ -91,9 +97,11 @@ __all__ = [
     "public_key_pem",
     "runtime_trace_statement",
     "sign_envelope",
+    "sign_graph",
     "sign_runtime_trace",
     "statement_bytes",
     "verify_envelope",
+    "verify_graph_attestation",
     "verify_runtime_attestation",
     "write_private_key",
 ]

@@ -26,11 +26,13 @@ from stella_signals.attest import (
     Signer,
     check_runtime_attestation,
     generate_private_key_pem,
+    graph_statement,
     load_public_key,
     load_signer,
     parse_envelope,
     public_key_pem,
     runtime_trace_statement,
+    sign_graph,
     sign_runtime_trace,
     write_private_key,
 )
@@ -38,6 +40,7 @@ from stella_signals.cli._common import fail, run_guarded, stderr, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.digests import Algorithm, new_hasher, parse_digest
 from stella_signals.errors import InvalidDigest, LimitExceeded
+from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.trace import parse_trace, read_file_chunks
 
 __all__ = ["attest_app", "keys_app"]
@@ -159,6 +162,40 @@ def runtime_command(
     out.write(f"keyid:   {signer.keyid}\n")
     out.write(f"subject: {trace.name} sha256:{report.sha256}\n")
     out.write(f"wrote:   {bundle}\n")
+
+
+@attest_app.command("graph")
+def graph_command(
+    graph: Annotated[Path, typer.Argument(help="richgraph-v1 JSON to attest")],
+    key: Annotated[Path, typer.Option("--key", help="Private key PEM (Ed25519 or ECDSA P-256).")],
+    bundle: Annotated[Path, typer.Option("--bundle", help="Where to write graph.dsse.json.")],
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1); required."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
+) -> None:
+    """Sign an in-toto Statement about a graph's canonical form (subject: its blake3 hash,
+    predicate https://stella-ops.org/attestations/richgraph/v1). Exit 0, 6 invalid graph,
+    2 unreadable input or usage."""
+    if tenant is None:
+        fail("a tenant is required: --tenant or STELLA_TENANT", ExitCode.USAGE)
+    tenant_id = tenant_from(tenant)
+    if not force and (bundle.exists() or bundle.is_symlink()):
+        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
+    signer = _load_signer(key)
+    data = _read(graph)
+    canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
+    statement = graph_statement(graph_hash=canonical.hash, tenant=tenant_id, name=graph.name)
+    envelope = sign_graph(statement=statement, signers=[signer])
+    try:
+        _write_file(bundle, envelope.to_json(), replace=force)
+    except FileExistsError:
+        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
+    except OSError as exc:
+        fail(f"{bundle}: {exc.strerror or exc}", ExitCode.USAGE)
+    sys.stdout.write(f"keyid:   {signer.keyid}\nsubject: {graph.name} {canonical.hash}\n")
+    sys.stdout.write(f"wrote:   {bundle}\n")
 
 
 # --- stella attest verify ---------------------------------------------------------------------

@@ -68,15 +68,21 @@ def import_command(
     tenant: Annotated[str, typer.Option("--tenant", envvar="STELLA_TENANT")],
     data_dir: DataDirOption = Path("data"),
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    dsse: Annotated[
+        Path | None, typer.Option("--dsse", help="DSSE envelope attesting the graph")
+    ] = None,
 ) -> None:
     """Validate, hash, store (cas://reachability/graphs/<hex>) and index a graph, and record
     it (reach.graph.ingested) in the local store, as POST /api/v1/graphs does."""
     tenant_id = tenant_from(tenant)
     data = _read(file)
+    envelope = _read(dsse) if dsse is not None else None
     services = run_guarded(lambda: Services.open(load_settings(data_dir=data_dir)))
     try:
         imported = run_guarded(
-            lambda: ingest_graph(services.ingest_context("stella-cli"), tenant_id, data)
+            lambda: ingest_graph(
+                services.ingest_context("stella-cli"), tenant_id, data, dsse=envelope
+            )
         )
     finally:
         services.close()

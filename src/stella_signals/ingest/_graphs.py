@@ -18,7 +18,13 @@ from pathlib import Path
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import Algorithm, Digest, parse_digest
 from stella_signals.errors import InvalidDigest, NotFound
-from stella_signals.graph import GraphIndex, build_index, canonical_graph, parse_graph
+from stella_signals.graph import (
+    CanonicalGraph,
+    GraphIndex,
+    build_index,
+    canonical_graph,
+    parse_graph,
+)
 from stella_signals.ports import BlobStore
 from stella_signals.tenancy import TenantId
 
@@ -65,7 +71,10 @@ class GraphCatalog:
 
     def import_graph(self, tenant: TenantId, data: bytes) -> ImportedGraph:
         """Validate, hash, store and index; `InvalidGraph` (nothing written) when invalid."""
-        canonical = canonical_graph(parse_graph(data))
+        return self.store(tenant, canonical_graph(parse_graph(data)))
+
+    def store(self, tenant: TenantId, canonical: CanonicalGraph) -> ImportedGraph:
+        """Store and index a graph already validated and canonicalised."""
         stored = self._blobs.put(
             tenant, Namespace.GRAPHS, [canonical.data], expected_hex=canonical.hash.hex
         )

@@ -26,6 +26,7 @@ from stella_signals.attest import (
     load_public_key,
     parse_envelope,
     sign_envelope,
+    verify_graph_attestation,
     verify_runtime_attestation,
 )
 from stella_signals.canonical import canonical_json
@@ -39,7 +40,7 @@ from stella_signals.errors import (
     LimitExceeded,
     StellaError,
 )
-from stella_signals.graph import VerifyReport, map_trace
+from stella_signals.graph import VerifyReport, canonical_graph, map_trace, parse_graph
 from stella_signals.ingest._graphs import GraphCatalog
 from stella_signals.limits import Limits
 from stella_signals.ports import (
@@ -519,12 +520,34 @@ def _node_of_symbols(report: TraceReport, index: Any) -> dict[str, str]:
     return nodes
 
 
-def ingest_graph(ctx: IngestContext, tenant: TenantId, data: bytes) -> GraphIngestResult:
+def ingest_graph(
+    ctx: IngestContext, tenant: TenantId, data: bytes, *, dsse: bytes | None = None
+) -> GraphIngestResult:
     """Validate, store, index and record a graph (``reach.graph.ingested`` when new).
 
-    `InvalidGraph` (nothing written) when the document is invalid.
+    With ``dsse``, the envelope must attest this graph (subject blake3 = its hash) with the
+    tenant's trusted keys; it is stored at cas://reachability/attestations/<sha256>.
+    `InvalidGraph`, `SignatureInvalid` or `HashMismatch`: nothing is written.
     """
-    imported = ctx.graphs.import_graph(tenant, data)
+    dsse_digest = None
+    canonical = canonical_graph(parse_graph(data))
+    if dsse is not None:
+        try:
+            envelope = parse_envelope(dsse)
+        except InvalidEnvelope as exc:
+            raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
+        verify_graph_attestation(
+            envelope,
+            trusted=[
+                load_public_key(key.public_pem)
+                for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
+            ],
+            threshold=ctx.repo.get_policy(tenant).dsse_threshold,
+            graph_hash=canonical.hash,
+            tenant=tenant,
+        )
+        dsse_digest = "sha256:" + ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [dsse]).sha256
+    imported = ctx.graphs.store(tenant, canonical)
     now = ctx.clock.now()
     record = GraphRecord(
         tenant=tenant,
@@ -534,6 +557,7 @@ def ingest_graph(ctx: IngestContext, tenant: TenantId, data: bytes) -> GraphInge
         nodes=imported.index.nodes_total,
         edges=imported.index.edges_total,
         created_at=now,
+        dsse_digest=dsse_digest,
     )
     draft = EventDraft(
         event_id=_event_id(ctx),
@@ -546,6 +570,7 @@ def ingest_graph(ctx: IngestContext, tenant: TenantId, data: bytes) -> GraphInge
             "cas_uri": str(imported.uri),
             "nodes": record.nodes,
             "edges": record.edges,
+            "dsse_digest": dsse_digest,
         },
     )
     created = ctx.repo.add_graph(record, draft)

@@ -41,6 +41,7 @@ graphs = sa.Table(
     sa.Column("nodes", sa.BigInteger, nullable=False),
     sa.Column("edges", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("dsse_digest", sa.String(71)),
 )
 
 ingests = sa.Table(

@@ -237,6 +237,7 @@ class SqlRepository:
                     nodes=record.nodes,
                     edges=record.edges,
                     created_at=record.created_at,
+                    dsse_digest=record.dsse_digest,
                 )
             )
             self._append(conn, record.tenant, event)
@@ -262,6 +263,7 @@ class SqlRepository:
             nodes=row.nodes,
             edges=row.edges,
             created_at=_utc(row.created_at),
+            dsse_digest=row.dsse_digest,
         )
 
     # -- ingests -----------------------------------------------------------------------
