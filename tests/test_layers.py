@@ -28,6 +28,8 @@ LAYERS = {
     "timeline": 0,
     "ids": 0,
     "auth": 0,
+    "metrics": 1,
+    "locker": 0,
     "ports": 1,
     "ingest": 2,
     "storage": 3,

@@ -22,6 +22,7 @@ __all__ = [
     "GraphRecord",
     "IngestRecord",
     "KeyPurpose",
+    "OrphanItem",
     "Repository",
     "StagedBlob",
     "StoredBlob",
@@ -203,6 +204,18 @@ class TenantPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class OrphanItem:
+    """A queued orphan trace, leased to one worker until ``lease_until``."""
+
+    ingest_id: str
+    tenant: TenantId
+    graph_hash: str
+    queued_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventDraft:
     """A timeline event before the repository chains it (seq, prev_hash, hash)."""
 
@@ -288,5 +301,41 @@ class Repository(Protocol):
     ) -> bool: ...
 
     def get_policy(self, tenant: TenantId) -> TenantPolicy: ...
+
+    # -- orphan queue (SPEC §12); every method is safe with several workers at once --------
+    def claim_orphans(
+        self,
+        now: datetime,
+        *,
+        worker: str,
+        lease_seconds: float,
+        limit: int,
+        tenant: TenantId | None = None,
+        graph_hash: str | None = None,
+    ) -> list[OrphanItem]:
+        """Lease due items (or every item of one graph) no live lease holds."""
+        ...
+
+    def finish_orphan(
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        facts: Sequence[FactRow],
+        event: EventDraft,
+    ) -> TimelineEvent | None:
+        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost."""
+        ...
+
+    def expire_orphan(
+        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
+    ) -> TimelineEvent | None: ...
+
+    def reschedule_orphan(
+        self, item: OrphanItem, *, worker: str, next_attempt_at: datetime
+    ) -> bool: ...
+
+    def orphan_queue_depth(self) -> int: ...
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...

@@ -3,7 +3,9 @@ services built from them. Front doors (`api`, `cli`) build everything through he
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -13,11 +15,18 @@ from typing import Any
 from stella_signals.attest import ServiceKey, load_or_create_service_key
 from stella_signals.clock import Clock, SystemClock
 from stella_signals.errors import InvalidInput
-from stella_signals.ingest import GraphCatalog, IngestContext
+from stella_signals.ingest import (
+    GraphCatalog,
+    IngestContext,
+    RetryStats,
+    retry_orphans,
+    worker_name,
+)
 from stella_signals.limits import DEFAULT_LIMITS, Limits
+from stella_signals.metrics import Metrics
 from stella_signals.storage import FilesystemBlobStore, SqlRepository, sqlite_url
 
-__all__ = ["Services", "Settings", "load_settings"]
+__all__ = ["OrphanRetrier", "Services", "Settings", "load_settings"]
 
 #: Settings: name → (config-file key, environment variable).
 _KEYS = {
@@ -27,6 +36,7 @@ _KEYS = {
     "service_key_file": ("service_key_file", "STELLA_SERVICE_KEY_FILE"),
     "host": ("server.host", "STELLA_HOST"),
     "port": ("server.port", "STELLA_PORT"),
+    "orphan_retry_seconds": ("orphans.retry_seconds", "STELLA_ORPHAN_RETRY_SECONDS"),
 }
 
 
@@ -38,6 +48,8 @@ class Settings:
     service_key_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    #: How often the server (embedded default) and `signals worker` retry orphans; 0 = never.
+    orphan_retry_seconds: float = 5.0
     limits: Limits = field(default=DEFAULT_LIMITS)
 
     @property
@@ -78,11 +90,12 @@ def load_settings(
                 break
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
-    if "port" in values:
-        try:
-            values["port"] = int(values["port"])
-        except ValueError as exc:
-            raise InvalidInput(f"port must be a number: {values['port']!r}") from exc
+    for name, kind in (("port", int), ("orphan_retry_seconds", float)):
+        if name in values:
+            try:
+                values[name] = kind(values[name])
+            except ValueError as exc:
+                raise InvalidInput(f"{name} must be a number: {values[name]!r}") from exc
     return replace(Settings(), **values)
 
 
@@ -96,6 +109,7 @@ class Services:
     graphs: GraphCatalog
     service_key: ServiceKey
     clock: Clock
+    metrics: Metrics = field(default_factory=Metrics.create)
 
     @classmethod
     def open(
@@ -132,7 +146,35 @@ class Services:
             limits=self.settings.limits,
             service_key=self.service_key,
             source=source,
+            metrics=self.metrics,
         )
 
     def close(self) -> None:
         self.repo.close()
+
+
+class OrphanRetrier:
+    """A background thread retrying due orphans every ``orphan_retry_seconds``."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="orphan-retrier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self) -> RetryStats:
+        return retry_orphans(self._services.ingest_context("signals-worker"), worker=worker_name())
+
+    def _run(self) -> None:
+        interval = self._services.settings.orphan_retry_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.run_once()
+            except Exception:
+                logging.getLogger(__name__).exception("orphan retry pass failed")

@@ -63,7 +63,7 @@ class Api:
 
 
 def make_api(tmp_path: Path, limits: Limits | None = None) -> Iterator[Api]:
-    settings = load_settings(data_dir=tmp_path / "data", environ={})
+    settings = load_settings(data_dir=tmp_path / "data", environ={}, orphan_retry_seconds=0)
     if limits is not None:
         settings = replace(settings, limits=limits)
     services = Services.open(settings)

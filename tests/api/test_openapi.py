@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.api.conftest import Api
 
-PUBLIC = {"/healthz", "/readyz"}
+PUBLIC = {"/healthz", "/readyz", "/metrics"}
 
 
 def test_openapi_is_complete(api: Api) -> None:

@@ -88,3 +88,28 @@ def test_lists_paginate(api: Api) -> None:
         == 400
     )
     assert api.client.get("/api/v1/ingests/not-a-ulid", headers=api.headers()).status_code == 400
+
+
+def test_metrics_count_ingests_by_result_for_operators(api: Api, trace_gz: bytes) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    graph = api.post_graph()
+    api.post_trace(trace_gz, graph)
+    api.post_trace(trace_gz, graph)
+    api.post_trace(b"nope", graph)
+    api.post_trace(trace_gz, "blake3:" + "1" * 64)
+    response = api.client.get("/metrics")  # no token: the endpoint is for operators
+    assert response.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    ingest = "signals_runtime_ingest_total"
+    assert samples[(ingest, (("result", "ingested"),))] == 1
+    assert samples[(ingest, (("result", "duplicate"),))] == 1
+    assert samples[(ingest, (("result", "schema_invalid"),))] == 1
+    assert samples[(ingest, (("result", "orphaned"),))] == 1
+    assert samples[("reachability_orphan_traces_total", (("tenant", "acme"),))] == 1
+    assert samples[("reachability_orphan_queue_depth", ())] == 1
+    assert samples[("signals_runtime_ingest_records_total", ())] == 2 * SPEC.records

@@ -17,7 +17,7 @@ from stella_signals.api import _admin, _routes, _runtime
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import problem, problem_for
 from stella_signals.errors import StellaError
-from stella_signals.wiring import Services
+from stella_signals.wiring import OrphanRetrier, Services
 
 __all__ = ["create_app"]
 
@@ -27,7 +27,16 @@ def create_app(services: Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Embedded default: orphans are retried in-process (SPEC §13); `signals worker`
+        # processes may run beside it, the queue leases keep them apart.
+        retrier = OrphanRetrier(services) if services.settings.orphan_retry_seconds > 0 else None
+        if retrier is not None:
+            retrier.start()
+        try:
+            yield
+        finally:
+            if retrier is not None:
+                retrier.stop()
 
     app = FastAPI(
         title="stella-signals",
@@ -58,6 +67,17 @@ def create_app(services: Services) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, str(exc.detail), str(exc.detail), reason=reason)
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (operators: scrape on the service network; no token)",
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    def metrics() -> Response:
+        services.metrics.set_orphan_queue_depth(services.repo.orphan_queue_depth())
+        services.metrics.set_time(None, None)
+        body, content_type = services.metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", include_in_schema=True, summary="Liveness")
     def healthz() -> dict[str, Any]:

@@ -105,6 +105,49 @@ def migrate_command(
     sys.stderr.write(f"migrated {settings.effective_database_url.split('://')[0]} schema\n")
 
 
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option("--once", help="Drain the due queue, then exit")] = False,
+    data_dir: DataDir = None,
+    config: Config = None,
+    database: Database = None,
+) -> None:
+    """Retry orphan traces until SIGTERM (safe to run several at once)."""
+    import signal
+    import time
+
+    from stella_signals.wiring import OrphanRetrier
+
+    settings = _settings(data_dir, config, database)
+    services = run_guarded(lambda: Services.open(settings))
+    retrier = OrphanRetrier(services)
+    stop = {"now": False}
+
+    def on_term(_signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        while True:
+            stats = retrier.run_once()
+            busy = stats.ingested + stats.expired + stats.rescheduled
+            if busy:
+                sys.stderr.write(
+                    f"orphans: {stats.ingested} ingested, {stats.rescheduled} rescheduled, "
+                    f"{stats.expired} expired\n"
+                )
+            if once and not busy:
+                break
+            if stop["now"]:
+                break
+            if not busy:
+                deadline = time.monotonic() + max(settings.orphan_retry_seconds, 0.5)
+                while time.monotonic() < deadline and not stop["now"]:
+                    time.sleep(0.2)
+    finally:
+        services.close()
+
+
 tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 

@@ -1,10 +1,18 @@
 """Services: THE ingest pipeline and what it writes to (graph catalog, ...)."""
 
+from stella_signals.ingest._graph_ingest import ingest_graph
 from stella_signals.ingest._graphs import (
     GraphCatalog,
     ImportedGraph,
     LoadedGraph,
     parse_graph_hash,
+)
+from stella_signals.ingest._orphans import (
+    ORPHAN_LIFETIME,
+    RetryStats,
+    backoff,
+    retry_orphans,
+    worker_name,
 )
 from stella_signals.ingest._pipeline import (
     RECEIPT_SCHEMA,
@@ -14,12 +22,12 @@ from stella_signals.ingest._pipeline import (
     IngestResult,
     Outcome,
     RuntimeUpload,
-    ingest_graph,
     ingest_runtime,
     record_rejection,
 )
 
 __all__ = [
+    "ORPHAN_LIFETIME",
     "RECEIPT_SCHEMA",
     "GraphCatalog",
     "GraphIngestResult",
@@ -29,9 +37,13 @@ __all__ = [
     "IngestResult",
     "LoadedGraph",
     "Outcome",
+    "RetryStats",
     "RuntimeUpload",
+    "backoff",
     "ingest_graph",
     "ingest_runtime",
     "parse_graph_hash",
     "record_rejection",
+    "retry_orphans",
+    "worker_name",
 ]

@@ -12,6 +12,7 @@ content-addressed blob that no API shows and that a retry of the same bytes reus
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,6 @@ from stella_signals.attest import (
     load_public_key,
     parse_envelope,
     sign_envelope,
-    verify_graph_attestation,
     verify_runtime_attestation,
 )
 from stella_signals.canonical import canonical_json
@@ -40,14 +40,14 @@ from stella_signals.errors import (
     LimitExceeded,
     StellaError,
 )
-from stella_signals.graph import VerifyReport, canonical_graph, map_trace, parse_graph
+from stella_signals.graph import VerifyReport, map_trace
 from stella_signals.ingest._graphs import GraphCatalog
 from stella_signals.limits import Limits
+from stella_signals.metrics import Metrics
 from stella_signals.ports import (
     BlobStore,
     EventDraft,
     FactRow,
-    GraphRecord,
     IngestRecord,
     KeyPurpose,
     Repository,
@@ -66,7 +66,6 @@ __all__ = [
     "IngestResult",
     "Outcome",
     "RuntimeUpload",
-    "ingest_graph",
     "ingest_runtime",
     "record_rejection",
 ]
@@ -88,6 +87,7 @@ class IngestContext:
     service_key: ServiceKey
     source: str
     time_mode: str = "system"
+    metrics: Metrics | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +118,8 @@ class IngestResult:
     receipt: Mapping[str, Any]
     receipt_dsse: bytes | None
     verify: VerifyReport | None = None
+    #: Bytes of the trace as received.
+    size: int = 0
 
 
 class IngestFailed(StellaError):
@@ -179,6 +181,8 @@ def record_rejection(
         attributes["content_sha256"] = content_sha256
     if graph_hash is not None:
         attributes["graph_hash"] = graph_hash
+    if ctx.metrics is not None:
+        ctx.metrics.ingest_finished(reason, records=0, size=size or 0, seconds=0.0)
     event = ctx.repo.record_failure(
         IngestRecord(
             ingest_id=ingest_id,
@@ -224,6 +228,24 @@ def _sign(ctx: IngestContext, receipt: Mapping[str, Any]) -> bytes:
 
 def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
     """Ingest one runtime trace for ``upload.tenant``. Raises `IngestFailed` (recorded)."""
+    started = time.perf_counter()
+    result = _ingest_runtime(ctx, upload)
+    if ctx.metrics is not None:
+        counts = result.receipt.get("counts", {})
+        ctx.metrics.ingest_finished(
+            result.outcome.value,
+            records=int(counts.get("records") or 0)
+            if result.outcome is not Outcome.DUPLICATE
+            else 0,
+            size=result.size,
+            seconds=time.perf_counter() - started,
+        )
+        if result.outcome is Outcome.ORPHANED:
+            ctx.metrics.orphan_queued(upload.tenant)
+    return result
+
+
+def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
     received_at = ctx.clock.now()
     tenant, ingest_id = upload.tenant, upload.ingest_id
     graph_hash = str(upload.graph_hash)
@@ -317,6 +339,7 @@ def _duplicate_result(original: IngestRecord) -> IngestResult:
         graph_hash=original.graph_hash or "",
         receipt=receipt,
         receipt_dsse=original.receipt_dsse,
+        size=original.size or 0,
     )
 
 
@@ -505,6 +528,7 @@ def _commit(
         receipt=receipt,
         receipt_dsse=dsse,
         verify=verify,
+        size=size,
     )
 
 
@@ -518,66 +542,3 @@ def _node_of_symbols(report: TraceReport, index: Any) -> dict[str, str]:
         if number is not None:
             nodes[symbol_id] = index.node_ids[number]
     return nodes
-
-
-def ingest_graph(
-    ctx: IngestContext, tenant: TenantId, data: bytes, *, dsse: bytes | None = None
-) -> GraphIngestResult:
-    """Validate, store, index and record a graph (``reach.graph.ingested`` when new).
-
-    With ``dsse``, the envelope must attest this graph (subject blake3 = its hash) with the
-    tenant's trusted keys; it is stored at cas://reachability/attestations/<sha256>.
-    `InvalidGraph`, `SignatureInvalid` or `HashMismatch`: nothing is written.
-    """
-    dsse_digest = None
-    canonical = canonical_graph(parse_graph(data))
-    if dsse is not None:
-        try:
-            envelope = parse_envelope(dsse)
-        except InvalidEnvelope as exc:
-            raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
-        verify_graph_attestation(
-            envelope,
-            trusted=[
-                load_public_key(key.public_pem)
-                for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
-            ],
-            threshold=ctx.repo.get_policy(tenant).dsse_threshold,
-            graph_hash=canonical.hash,
-            tenant=tenant,
-        )
-        dsse_digest = "sha256:" + ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [dsse]).sha256
-    imported = ctx.graphs.store(tenant, canonical)
-    now = ctx.clock.now()
-    record = GraphRecord(
-        tenant=tenant,
-        graph_hash=str(imported.graph_hash),
-        cas_uri=str(imported.uri),
-        size=imported.size,
-        nodes=imported.index.nodes_total,
-        edges=imported.index.edges_total,
-        created_at=now,
-        dsse_digest=dsse_digest,
-    )
-    draft = EventDraft(
-        event_id=_event_id(ctx),
-        event_type=EventType.GRAPH_INGESTED.value,
-        occurred_at=now,
-        source=ctx.source,
-        correlation_id=str(imported.graph_hash),
-        attributes={
-            "graph_hash": str(imported.graph_hash),
-            "cas_uri": str(imported.uri),
-            "nodes": record.nodes,
-            "edges": record.edges,
-            "dsse_digest": dsse_digest,
-        },
-    )
-    created = ctx.repo.add_graph(record, draft)
-    return GraphIngestResult(
-        graph_hash=imported.graph_hash,
-        cas_uri=imported.uri,
-        created=created,
-        nodes=record.nodes,
-        edges=record.edges,
-    )

@@ -12,6 +12,7 @@ __all__ = [
     "graphs",
     "ingests",
     "metadata",
+    "orphan_queue",
     "tenant_policies",
     "timeline_events",
     "tokens",
@@ -120,4 +121,19 @@ tenant_policies = sa.Table(
     sa.Column("require_dsse", sa.Boolean, nullable=False),
     sa.Column("dsse_threshold", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+orphan_queue = sa.Table(
+    "orphan_queue",
+    metadata,
+    sa.Column("ingest_id", sa.String(26), sa.ForeignKey("ingests.ingest_id"), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("graph_hash", sa.String(71), nullable=False),
+    sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("leased_by", sa.String(64)),
+    sa.Index("ix_orphans_due", "next_attempt_at"),
+    sa.Index("ix_orphans_graph", "tenant", "graph_hash"),
 )

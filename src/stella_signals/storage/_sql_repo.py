@@ -12,7 +12,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from stella_signals.ports import (
     GraphRecord,
     IngestRecord,
     KeyPurpose,
+    OrphanItem,
     TenantPolicy,
     TokenRecord,
     TrustedKey,
@@ -39,6 +40,7 @@ from stella_signals.storage._schema import (
     facts,
     graphs,
     ingests,
+    orphan_queue,
     tenant_policies,
     timeline_events,
     tokens,
@@ -51,6 +53,8 @@ __all__ = ["SqlRepository", "sqlite_url"]
 
 #: Rows per INSERT batch for facts (bounded memory whatever the trace).
 _FACT_BATCH = 5000
+#: First retry of an orphan trace (SPEC §12: 1 min doubling to 1 h).
+ORPHAN_FIRST_DELAY = timedelta(minutes=1)
 #: Attempts of a timeline append that lost a race for the next seq (PostgreSQL).
 _APPEND_ATTEMPTS = 5
 
@@ -273,6 +277,17 @@ class SqlRepository:
         def work(conn: Connection) -> TimelineEvent:
             conn.execute(ingests.insert().values(**_ingest_values(ingest)))
             self._insert_facts(conn, ingest, facts_)
+            if ingest.status == "orphaned":
+                conn.execute(
+                    orphan_queue.insert().values(
+                        ingest_id=ingest.ingest_id,
+                        tenant=ingest.tenant,
+                        graph_hash=ingest.graph_hash,
+                        queued_at=ingest.received_at,
+                        next_attempt_at=ingest.received_at + ORPHAN_FIRST_DELAY,
+                        attempts=0,
+                    )
+                )
             return self._append(conn, ingest.tenant, event)
 
         try:
@@ -465,6 +480,129 @@ class SqlRepository:
             )
 
         self._in_tx(work)
+
+    # -- orphan queue ------------------------------------------------------------------
+    def claim_orphans(
+        self,
+        now: datetime,
+        *,
+        worker: str,
+        lease_seconds: float,
+        limit: int,
+        tenant: TenantId | None = None,
+        graph_hash: str | None = None,
+    ) -> list[OrphanItem]:
+        q = orphan_queue.c
+
+        def work(conn: Connection) -> list[OrphanItem]:
+            query = sa.select(orphan_queue).where(
+                sa.or_(q.lease_until.is_(None), q.lease_until < now)
+            )
+            if graph_hash is not None and tenant is not None:
+                query = query.where(q.tenant == tenant, q.graph_hash == graph_hash)
+            else:
+                query = query.where(q.next_attempt_at <= now)
+            query = query.order_by(q.next_attempt_at).limit(limit)
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(conn.execute(query))
+            if rows:
+                conn.execute(
+                    orphan_queue.update()
+                    .where(q.ingest_id.in_([r.ingest_id for r in rows]))
+                    .values(lease_until=now + timedelta(seconds=lease_seconds), leased_by=worker)
+                )
+            return [
+                OrphanItem(
+                    ingest_id=r.ingest_id,
+                    tenant=TenantId(r.tenant),
+                    graph_hash=r.graph_hash,
+                    queued_at=_utc(r.queued_at),
+                    next_attempt_at=_utc(r.next_attempt_at),
+                    attempts=r.attempts,
+                )
+                for r in rows
+            ]
+
+        claimed: list[OrphanItem] = self._in_tx(work)
+        return claimed
+
+    def _release(self, conn: Connection, item: OrphanItem, worker: str) -> bool:
+        """Delete a leased queue row; False when another worker holds it now."""
+        result = conn.execute(
+            orphan_queue.delete().where(
+                orphan_queue.c.ingest_id == item.ingest_id, orphan_queue.c.leased_by == worker
+            )
+        )
+        return bool(result.rowcount)
+
+    def _update_ingest(self, conn: Connection, ingest: IngestRecord) -> None:
+        values = _ingest_values(ingest)
+        del values["ingest_id"], values["tenant"]
+        conn.execute(
+            ingests.update()
+            .where(ingests.c.ingest_id == ingest.ingest_id, ingests.c.tenant == ingest.tenant)
+            .values(**values)
+        )
+
+    def finish_orphan(
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        facts: Sequence[FactRow],
+        event: EventDraft,
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            if not self._release(conn, item, worker):
+                return None
+            self._update_ingest(conn, ingest)
+            self._insert_facts(conn, ingest, facts)
+            return self._append(conn, ingest.tenant, event)
+
+        result: TimelineEvent | None = self._in_tx(work)
+        return result
+
+    def expire_orphan(
+        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            if not self._release(conn, item, worker):
+                return None
+            self._update_ingest(conn, ingest)
+            return self._append(conn, ingest.tenant, event)
+
+        result: TimelineEvent | None = self._in_tx(work)
+        return result
+
+    def reschedule_orphan(
+        self, item: OrphanItem, *, worker: str, next_attempt_at: datetime
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                orphan_queue.update()
+                .where(
+                    orphan_queue.c.ingest_id == item.ingest_id,
+                    orphan_queue.c.leased_by == worker,
+                )
+                .values(
+                    next_attempt_at=next_attempt_at,
+                    attempts=item.attempts + 1,
+                    lease_until=None,
+                    leased_by=None,
+                )
+            )
+            return bool(result.rowcount)
+
+        done: bool = self._in_tx(work)
+        return done
+
+    def orphan_queue_depth(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(orphan_queue)).scalar_one()
+            )
 
 
 def _key_of(row: Any) -> TrustedKey:

@@ -1,0 +1,86 @@
+"""Graph ingest: validate, attest, store, index, record — then release the orphan traces
+that were waiting for this graph (SPEC §12: retried at once when their graph arrives)."""
+
+from __future__ import annotations
+
+from stella_signals.attest import (
+    InvalidEnvelope,
+    SignatureInvalid,
+    load_public_key,
+    parse_envelope,
+    verify_graph_attestation,
+)
+from stella_signals.cas import Namespace
+from stella_signals.graph import canonical_graph, parse_graph
+from stella_signals.ingest._orphans import retry_orphans, worker_name
+from stella_signals.ingest._pipeline import GraphIngestResult, IngestContext, _event_id
+from stella_signals.ports import EventDraft, GraphRecord, KeyPurpose
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import EventType
+
+__all__ = ["ingest_graph"]
+
+
+def ingest_graph(
+    ctx: IngestContext, tenant: TenantId, data: bytes, *, dsse: bytes | None = None
+) -> GraphIngestResult:
+    """Validate, store, index and record a graph (``reach.graph.ingested`` when new).
+
+    With ``dsse``, the envelope must attest this graph (subject blake3 = its hash) with the
+    tenant's trusted keys; it is stored at cas://reachability/attestations/<sha256>.
+    `InvalidGraph`, `SignatureInvalid` or `HashMismatch`: nothing is written.
+    """
+    dsse_digest = None
+    canonical = canonical_graph(parse_graph(data))
+    if dsse is not None:
+        try:
+            envelope = parse_envelope(dsse)
+        except InvalidEnvelope as exc:
+            raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
+        verify_graph_attestation(
+            envelope,
+            trusted=[
+                load_public_key(key.public_pem)
+                for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
+            ],
+            threshold=ctx.repo.get_policy(tenant).dsse_threshold,
+            graph_hash=canonical.hash,
+            tenant=tenant,
+        )
+        dsse_digest = "sha256:" + ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [dsse]).sha256
+    imported = ctx.graphs.store(tenant, canonical)
+    now = ctx.clock.now()
+    record = GraphRecord(
+        tenant=tenant,
+        graph_hash=str(imported.graph_hash),
+        cas_uri=str(imported.uri),
+        size=imported.size,
+        nodes=imported.index.nodes_total,
+        edges=imported.index.edges_total,
+        created_at=now,
+        dsse_digest=dsse_digest,
+    )
+    draft = EventDraft(
+        event_id=_event_id(ctx),
+        event_type=EventType.GRAPH_INGESTED.value,
+        occurred_at=now,
+        source=ctx.source,
+        correlation_id=str(imported.graph_hash),
+        attributes={
+            "graph_hash": str(imported.graph_hash),
+            "cas_uri": str(imported.uri),
+            "nodes": record.nodes,
+            "edges": record.edges,
+            "dsse_digest": dsse_digest,
+        },
+    )
+    created = ctx.repo.add_graph(record, draft)
+    if created:
+        retry_orphans(ctx, worker=worker_name(), tenant=tenant, graph_hash=record.graph_hash)
+    return GraphIngestResult(
+        graph_hash=imported.graph_hash,
+        cas_uri=imported.uri,
+        created=created,
+        nodes=record.nodes,
+        edges=record.edges,
+    )
