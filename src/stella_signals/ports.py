@@ -22,6 +22,7 @@ __all__ = [
     "GraphRecord",
     "IngestRecord",
     "KeyPurpose",
+    "NodeObservation",
     "OrphanItem",
     "Repository",
     "StagedBlob",
@@ -216,6 +217,18 @@ class OrphanItem:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeObservation:
+    """What ran of one graph node, over every ingest of the graph."""
+
+    node: str
+    hits: int
+    first_seen: datetime
+    last_seen: datetime
+    containers: tuple[str, ...] = ()
+    ingest_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class EventDraft:
     """A timeline event before the repository chains it (seq, prev_hash, hash)."""
 
@@ -337,5 +350,15 @@ class Repository(Protocol):
     ) -> bool: ...
 
     def orphan_queue_depth(self) -> int: ...
+
+    def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
+        """Per observed node of the graph: hits, first and last seen (no details)."""
+        ...
+
+    def node_details(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """node → (containers, ingest ids), for a page of nodes."""
+        ...
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...

@@ -270,3 +270,29 @@ def _post_quietly(server: Server, graph: str, path: Path) -> None:
         )
     except httpx.HTTPError:
         pass
+
+
+def test_stella_graph_verify_against_the_server(server: Server, tmp_path: Path) -> None:
+    graph = post_graph(server)
+    trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
+    args = [
+        *("graph", "verify", "--runtime", str(trace.path), "--graph", graph, "--json"),
+        *("--server", server.url, "--tenant", "acme", "--token-file", str(server.token_file)),
+    ]
+    result = subprocess.run([str(BIN / "stella"), *args], capture_output=True, text=True)
+    report = json.loads(result.stdout)
+    assert result.returncode == (0 if report["unmapped_symbols"] == 0 else 1), result.stderr
+    assert report["records"] == SPEC.records and report["graph_hash"] == graph
+    local = tmp_path / "graph.json"
+    local.write_bytes(graph_bytes(SPEC))
+    offline_args = [
+        "graph",
+        "verify",
+        "--runtime",
+        str(trace.path),
+        "--graph",
+        str(local),
+        "--json",
+    ]
+    offline = subprocess.run([str(BIN / "stella"), *offline_args], capture_output=True, text=True)
+    assert json.loads(offline.stdout) == report

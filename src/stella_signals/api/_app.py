@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from stella_signals import __version__
-from stella_signals.api import _admin, _routes, _runtime
+from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import problem, problem_for
 from stella_signals.errors import StellaError
@@ -48,6 +48,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(_runtime.router)
     app.include_router(_routes.router)
     app.include_router(_admin.router)
+    app.include_router(_evidence.router)
+    app.include_router(_runtime_view.router)
     install_openapi(app)
 
     @app.exception_handler(StellaError)

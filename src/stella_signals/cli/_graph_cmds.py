@@ -6,12 +6,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from stella_signals.cli._client import TokenFileOption, client_for
 from stella_signals.cli._common import (
     DataDirOption,
     blob_root,
@@ -22,6 +24,8 @@ from stella_signals.cli._common import (
 from stella_signals.cli._exit import ExitCode
 from stella_signals.errors import HashMismatch, LimitExceeded, NotFound, StellaError
 from stella_signals.graph import (
+    PurlMismatch,
+    UnmappedSymbol,
     VerifyReport,
     build_index,
     canonical_graph,
@@ -142,6 +146,7 @@ def verify_command(
         str | None, typer.Option("--server", envvar="STELLA_SERVER", help="Signals API URL")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the SPEC §9 report")] = False,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Which runtime symbols and edges map onto the static graph (runbook §2 step 6).
 
@@ -149,11 +154,7 @@ def verify_command(
     mismatch).
     """
     if server:
-        fail(
-            "--server needs the Signals API, which this version does not have yet; "
-            "verify against the local store (--data-dir) instead",
-            ExitCode.USAGE,
-        )
+        _verify_on_server(runtime, graph, server, tenant, token_file, as_json)
     graph_file = Path(graph)
     if graph_file.is_file():
         graph_hash, hash_ok, index = _graph_from_file(graph_file)
@@ -192,6 +193,60 @@ def verify_command(
                 f"graph hash mismatch: the document claims another hash than {graph_hash}\n"
             )
         raise typer.Exit(int(ExitCode.USAGE))
+    raise typer.Exit(int(ExitCode.OK if report.all_mapped else ExitCode.CHECK_FAILED))
+
+
+def _verify_on_server(
+    runtime: Path,
+    graph: str,
+    server: str,
+    tenant: str | None,
+    token_file: Path | None,
+    as_json: bool,
+) -> NoReturn:
+    """POST /api/v1/graphs/{hash}/verify: the server maps the trace onto its indexed graph."""
+    if tenant is None:
+        fail("--tenant is needed with --server", ExitCode.USAGE)
+    digest = _input(lambda: parse_graph_hash(graph))
+    if not runtime.is_file():
+        fail(f"{runtime}: no such file", ExitCode.USAGE)
+    with client_for(server, tenant, token_file) as client:
+        try:
+            response = client.post(
+                f"/api/v1/graphs/{digest}/verify",
+                content=read_file_chunks(runtime),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {server}: {exc}", ExitCode.USAGE)
+    if response.status_code != 200:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        fail(f"HTTP {response.status_code} {body.get('reason', '')}: {body.get('detail', '')}",
+             ExitCode.USAGE)  # fmt: skip
+    data: dict[str, Any] = response.json()
+    report = VerifyReport(
+        graph_hash=data["graph_hash"],
+        graph_hash_ok=data["graph_hash_ok"],
+        records=data["records"],
+        unique_symbols=data["unique_symbols"],
+        mapped_symbols=data["mapped_symbols"],
+        unmapped_symbols=data["unmapped_symbols"],
+        unmapped=tuple(UnmappedSymbol(**u) for u in data["unmapped"]),
+        purl_mismatches=tuple(PurlMismatch(**m) for m in data["purl_mismatches"]),
+        nodes_total=data["nodes_total"],
+        nodes_observed=data["nodes_observed"],
+        edges_total=data["edges_total"],
+        edges_confirmed=data["edges_confirmed"],
+        roots_total=data["roots_total"],
+        roots_observed=data["roots_observed"],
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _print_report(report)
     raise typer.Exit(int(ExitCode.OK if report.all_mapped else ExitCode.CHECK_FAILED))
 
 

@@ -9,6 +9,7 @@ from stella_signals.cli import (
     _attest_cmds,
     _cas_cmds,
     _dev_cmds,
+    _evidence_cmds,
     _graph_cmds,
     _ingest_cmds,
     _symbols_cmds,
@@ -32,6 +33,7 @@ app.add_typer(_cas_cmds.app, name="cas")
 app.add_typer(_graph_cmds.app, name="graph")
 app.add_typer(_symbols_cmds.app, name="symbols")
 app.add_typer(_timeline_cmds.app, name="timeline")
+app.add_typer(_evidence_cmds.app, name="evidence")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 

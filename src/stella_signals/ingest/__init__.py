@@ -1,5 +1,6 @@
 """Services: THE ingest pipeline and what it writes to (graph catalog, ...)."""
 
+from stella_signals.ingest._evidence import evidence_record
 from stella_signals.ingest._graph_ingest import ingest_graph
 from stella_signals.ingest._graphs import (
     GraphCatalog,
@@ -40,6 +41,7 @@ __all__ = [
     "RetryStats",
     "RuntimeUpload",
     "backoff",
+    "evidence_record",
     "ingest_graph",
     "ingest_runtime",
     "parse_graph_hash",

@@ -31,6 +31,7 @@ from stella_signals.ports import (
     GraphRecord,
     IngestRecord,
     KeyPurpose,
+    NodeObservation,
     OrphanItem,
     TenantPolicy,
     TokenRecord,
@@ -604,6 +605,63 @@ class SqlRepository:
                 conn.execute(sa.select(sa.func.count()).select_from(orphan_queue)).scalar_one()
             )
 
+    # -- what ran ------------------------------------------------------------------------
+    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Any:
+        return (
+            sa.select(facts)
+            .join(ingests, ingests.c.ingest_id == facts.c.ingest_id)
+            .where(
+                facts.c.tenant == tenant,
+                ingests.c.tenant == tenant,
+                ingests.c.graph_hash == graph_hash,
+                ingests.c.status == "ingested",
+                facts.c.node.is_not(None),
+            )
+            .subquery()
+        )
+
+    def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
+        f = self._graph_facts(tenant, graph_hash)
+        query = sa.select(
+            f.c.node,
+            sa.func.sum(f.c["count"]).label("hits"),
+            sa.func.min(f.c.first_seen).label("first_seen"),
+            sa.func.max(f.c.last_seen).label("last_seen"),
+        ).group_by(f.c.node)
+        with self.engine.connect() as conn:
+            return {
+                row.node: NodeObservation(
+                    node=row.node,
+                    hits=int(row.hits),
+                    first_seen=_parsed_time(row.first_seen),
+                    last_seen=_parsed_time(row.last_seen),
+                )
+                for row in conn.execute(query)
+            }
+
+    def node_details(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        if not nodes:
+            return {}
+        f = self._graph_facts(tenant, graph_hash)
+        query = (
+            sa.select(f.c.node, f.c.container, f.c.ingest_id)
+            .where(f.c.node.in_(list(nodes)))
+            .distinct()
+        )
+        containers: dict[str, set[str]] = {}
+        ingest_ids: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.container is not None:
+                    containers.setdefault(row.node, set()).add(row.container)
+                ingest_ids.setdefault(row.node, set()).add(row.ingest_id)
+        return {
+            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
+            for node in nodes
+        }
+
 
 def _key_of(row: Any) -> TrustedKey:
     return TrustedKey(
@@ -631,6 +689,13 @@ def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:
         "receipt_dsse": ingest.receipt_dsse,
         "timeline_event_id": ingest.timeline_event_id,
     }
+
+
+def _parsed_time(value: Any) -> datetime:
+    """Aggregates over DateTime columns come back as text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return _utc(value)
 
 
 def _sqlite_time(moment: datetime) -> str:

@@ -1,0 +1,106 @@
+"""Evidence Locker and CAS reads (SPEC §6, §8): tenant-scoped, digests verified."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from stella_signals.api._auth import require
+from stella_signals.api._problems import PROBLEM_JSON
+from stella_signals.auth import Principal, Scope
+from stella_signals.cas import CasUri, Namespace
+from stella_signals.errors import NotFound
+from stella_signals.ids import parse_ulid
+from stella_signals.ingest import evidence_record
+from stella_signals.locker import export_bundle
+
+__all__ = ["router"]
+
+router = APIRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
+_COMMON: dict[int | str, dict[str, Any]] = {
+    400: _PROBLEM,
+    401: _PROBLEM,
+    403: _PROBLEM,
+    404: _PROBLEM,
+}
+
+
+def _file(path: str, data: bytes) -> dict[str, Any]:
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+@router.get("/api/v1/evidence/{ingest_id}", responses=_COMMON, summary="An ingest's evidence")
+async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> Response:
+    ingest_id = parse_ulid(ingest_id)
+    ctx = request.app.state.services.ingest_context("signals-api")
+    record = await anyio.to_thread.run_sync(evidence_record, ctx, principal.tenant, ingest_id)
+    receipt = ctx.repo.get_ingest(principal.tenant, ingest_id).receipt
+    files = [
+        _file(record.trace_name, record.trace),
+        _file("receipt.dsse.json", record.receipt_dsse),
+    ]
+    if record.runtime_dsse is not None:
+        files.append(_file("runtime.dsse.json", record.runtime_dsse))
+    return JSONResponse(
+        {
+            "ingest_id": ingest_id,
+            "tenant": principal.tenant,
+            "receipt": receipt,
+            "files": files,
+            "bundle": f"/api/v1/evidence/{ingest_id}/bundle",
+        }
+    )
+
+
+@router.get(
+    "/api/v1/evidence/{ingest_id}/bundle",
+    responses=_COMMON | {200: {"content": {"application/gzip": {}}}},
+    summary="The ingest's evidence as a deterministic tar.gz (byte-identical on every export)",
+)
+async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Response:
+    ingest_id = parse_ulid(ingest_id)
+    ctx = request.app.state.services.ingest_context("signals-api")
+
+    def build() -> bytes:
+        return export_bundle(evidence_record(ctx, principal.tenant, ingest_id))
+
+    data = await anyio.to_thread.run_sync(build)
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-{ingest_id}.tar.gz"',
+            "Content-SHA256": hashlib.sha256(data).hexdigest(),
+        },
+    )
+
+
+@router.get(
+    "/api/v1/cas/{namespace:path}/{digest}",
+    responses=_COMMON | {200: {"content": {"application/octet-stream": {}}}},
+    summary="Download a blob of the tenant's CAS; its digest is verified while streaming",
+)
+def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -> Response:
+    services = request.app.state.services
+    if namespace == Namespace.GRAPHS.value and digest.endswith(".dsse"):
+        # SPEC §1 names a graph's envelope cas://reachability/graphs/<hex>.dsse; it is
+        # stored content-addressed under attestations and named by the graph record.
+        record = services.repo.get_graph(principal.tenant, f"blake3:{digest.removesuffix('.dsse')}")
+        if record is None or record.dsse_digest is None:
+            raise NotFound(f"no attestation for graph {digest.removesuffix('.dsse')}")
+        uri = CasUri.of(Namespace.ATTESTATIONS, record.dsse_digest.removeprefix("sha256:"))
+    else:
+        uri = CasUri.of(Namespace.parse(namespace), digest)
+    # NotFound comes before the first byte. A blob altered on disk fails its digest check
+    # at the end of the stream: the transfer is then cut short (a status code has already
+    # gone out), so no client mistakes altered bytes for the blob it asked for.
+    chunks = services.blobs.open(principal.tenant, uri)
+    return StreamingResponse(
+        chunks, media_type="application/octet-stream", headers={"X-Cas-Uri": str(uri)}
+    )

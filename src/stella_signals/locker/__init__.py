@@ -1,0 +1,54 @@
+"""Evidence Locker core (SPEC §8): deterministic bundle export and offline verification.
+
+Pure functions over bytes: `export_bundle` turns an `EvidenceRecord` into a reproducible
+``.tar.gz``; `check_bundle` reports on one (never raising for a bad bundle) and
+`verify_bundle` raises `BundleInvalid` from that report.
+"""
+
+from stella_signals.locker._bundle import (
+    BUNDLE_SCHEMA,
+    CHECKSUMS_NAME,
+    DEFAULT_MAX_EXTRACTED_BYTES,
+    DEFAULT_MAX_MEMBERS,
+    MANIFEST_NAME,
+    RECEIPT_DSSE_NAME,
+    RECEIPT_NAME,
+    RECEIPT_SCHEMA,
+    RUNTIME_DSSE_NAME,
+    SOURCE_MANIFEST_NAME,
+    BundleCheck,
+    BundleFile,
+    BundleInvalid,
+    BundleProblem,
+    BundleReport,
+    CheckResult,
+    EvidenceRecord,
+    check_bundle,
+    default_trace_name,
+    export_bundle,
+    verify_bundle,
+)
+
+__all__ = [
+    "BUNDLE_SCHEMA",
+    "CHECKSUMS_NAME",
+    "DEFAULT_MAX_EXTRACTED_BYTES",
+    "DEFAULT_MAX_MEMBERS",
+    "MANIFEST_NAME",
+    "RECEIPT_DSSE_NAME",
+    "RECEIPT_NAME",
+    "RECEIPT_SCHEMA",
+    "RUNTIME_DSSE_NAME",
+    "SOURCE_MANIFEST_NAME",
+    "BundleCheck",
+    "BundleFile",
+    "BundleInvalid",
+    "BundleProblem",
+    "BundleReport",
+    "CheckResult",
+    "EvidenceRecord",
+    "check_bundle",
+    "default_trace_name",
+    "export_bundle",
+    "verify_bundle",
+]
