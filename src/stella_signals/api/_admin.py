@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
-from stella_signals.api._problems import PROBLEM_JSON
+from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.attest import load_public_key
 from stella_signals.auth import Principal, Scope
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
@@ -19,8 +19,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
-_COMMON: dict[int | str, dict[str, Any]] = {400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM}
 MAX_PEM_BYTES = 64 << 10
 
 
@@ -39,7 +37,7 @@ def _key_view(key: TrustedKey) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/keys", responses=_COMMON, summary="The tenant's trusted keys")
+@router.get("/api/v1/keys", responses=COMMON_RESPONSES, summary="The tenant's trusted keys")
 def list_keys(
     request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> Response:
@@ -52,7 +50,7 @@ def list_keys(
 @router.post(
     "/api/v1/keys",
     status_code=201,
-    responses=_COMMON | {200: {"description": "already trusted"}},
+    responses=COMMON_RESPONSES | {200: {"description": "already trusted"}},
     summary="Trust a public key (PEM body) for the tenant; effective at once",
 )
 async def add_key(
@@ -82,7 +80,7 @@ async def add_key(
 @router.delete(
     "/api/v1/keys/{keyid}",
     status_code=204,
-    responses=_COMMON | {404: _PROBLEM},
+    responses=COMMON_RESPONSES | {404: PROBLEM},
     summary="Revoke a trusted key",
 )
 def revoke_key(
@@ -94,7 +92,7 @@ def revoke_key(
     return Response(status_code=204)
 
 
-@router.get("/api/v1/policy", responses=_COMMON, summary="The tenant's ingest policy")
+@router.get("/api/v1/policy", responses=COMMON_RESPONSES, summary="The tenant's ingest policy")
 def get_policy(request: Request, principal: Admin) -> Response:
     policy = request.app.state.services.repo.get_policy(principal.tenant)
     return JSONResponse(
@@ -102,7 +100,7 @@ def get_policy(request: Request, principal: Admin) -> Response:
     )
 
 
-@router.put("/api/v1/policy", responses=_COMMON, summary="Set the tenant's ingest policy")
+@router.put("/api/v1/policy", responses=COMMON_RESPONSES, summary="Set the tenant's ingest policy")
 async def put_policy(request: Request, principal: Admin) -> Response:
     try:
         body = msgspec.json.decode(await request.body(), type=_PolicyBody)

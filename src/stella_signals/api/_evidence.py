@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from stella_signals.api._auth import require
-from stella_signals.api._problems import PROBLEM_JSON
+from stella_signals.api._problems import COMMON_RESPONSES
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import NotFound
@@ -22,20 +22,15 @@ __all__ = ["router"]
 
 router = APIRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
-_COMMON: dict[int | str, dict[str, Any]] = {
-    400: _PROBLEM,
-    401: _PROBLEM,
-    403: _PROBLEM,
-    404: _PROBLEM,
-}
 
 
 def _file(path: str, data: bytes) -> dict[str, Any]:
     return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-@router.get("/api/v1/evidence/{ingest_id}", responses=_COMMON, summary="An ingest's evidence")
+@router.get(
+    "/api/v1/evidence/{ingest_id}", responses=COMMON_RESPONSES, summary="An ingest's evidence"
+)
 async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
     ctx = request.app.state.services.ingest_context("signals-api")
@@ -60,7 +55,7 @@ async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> R
 
 @router.get(
     "/api/v1/evidence/{ingest_id}/bundle",
-    responses=_COMMON | {200: {"content": {"application/gzip": {}}}},
+    responses=COMMON_RESPONSES | {200: {"content": {"application/gzip": {}}}},
     summary="The ingest's evidence as a deterministic tar.gz (byte-identical on every export)",
 )
 async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Response:
@@ -83,7 +78,7 @@ async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Res
 
 @router.get(
     "/api/v1/cas/{namespace:path}/{digest}",
-    responses=_COMMON | {200: {"content": {"application/octet-stream": {}}}},
+    responses=COMMON_RESPONSES | {200: {"content": {"application/octet-stream": {}}}},
     summary="Download a blob of the tenant's CAS; its digest is verified while streaming",
 )
 def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -> Response:

@@ -22,9 +22,20 @@ from stella_signals.errors import (
     VerificationFailed,
 )
 
-__all__ = ["PROBLEM_JSON", "ProblemBody", "problem", "problem_for"]
+__all__ = ["COMMON_RESPONSES", "PROBLEM", "PROBLEM_JSON", "ProblemBody", "problem", "problem_for"]
 
 PROBLEM_JSON = "application/problem+json"
+#: OpenAPI description of a problem response, and the ones every authenticated route has.
+PROBLEM: dict[str, Any] = {
+    "content": {PROBLEM_JSON: {}},
+    "description": "problem details (RFC 9457)",
+}
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM,
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+}
 TYPE_BASE = "https://stella-ops.org/problems/"
 MAX_ERRORS = 100
 

@@ -13,7 +13,7 @@ from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
 from stella_signals.api._multipart import MULTIPART, read_multipart
 from stella_signals.api._pagination import decode_token, encode_token, page_size
-from stella_signals.api._problems import PROBLEM_JSON, problem_for
+from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import Namespace
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
@@ -28,13 +28,6 @@ from stella_signals.trace import parse_trace
 __all__ = ["router"]
 
 router = APIRouter()
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
-_COMMON: dict[int | str, dict[str, Any]] = {
-    400: _PROBLEM,
-    401: _PROBLEM,
-    403: _PROBLEM,
-    404: _PROBLEM,
-}
 
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
@@ -76,11 +69,11 @@ def _ingest_view(record: IngestRecord) -> dict[str, Any]:
 @router.post(
     "/api/v1/graphs",
     status_code=201,
-    responses=_COMMON
+    responses=COMMON_RESPONSES
     | {
         200: {"description": "graph already known"},
-        413: _PROBLEM,
-        422: _PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"},
+        413: PROBLEM,
+        422: PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"},
     },
     summary="Ingest a richgraph-v1 static graph (JSON, or multipart `graph` + `dsse`)",
 )
@@ -118,7 +111,7 @@ async def post_graph(request: Request, principal: Writer) -> Response:
     )
 
 
-@router.get("/api/v1/graphs/{graph_hash}", responses=_COMMON, summary="A graph's record")
+@router.get("/api/v1/graphs/{graph_hash}", responses=COMMON_RESPONSES, summary="A graph's record")
 def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     digest = parse_graph_hash(graph_hash)
     record = request.app.state.services.repo.get_graph(principal.tenant, str(digest))
@@ -141,7 +134,7 @@ def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
 
 @router.post(
     "/api/v1/graphs/{graph_hash}/verify",
-    responses=_COMMON | {413: _PROBLEM},
+    responses=COMMON_RESPONSES | {413: PROBLEM},
     summary="Verify a trace against a graph (SPEC §9 report); nothing is stored",
 )
 async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
@@ -162,7 +155,9 @@ async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> 
 
 
 # -- ingests --------------------------------------------------------------------------------
-@router.get("/api/v1/ingests/{ingest_id}", responses=_COMMON, summary="An ingest's receipt")
+@router.get(
+    "/api/v1/ingests/{ingest_id}", responses=COMMON_RESPONSES, summary="An ingest's receipt"
+)
 def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
     record = request.app.state.services.repo.get_ingest(principal.tenant, ingest_id)
@@ -171,7 +166,7 @@ def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
 
 
-@router.get("/api/v1/ingests", responses=_COMMON, summary="Ingests of the tenant")
+@router.get("/api/v1/ingests", responses=COMMON_RESPONSES, summary="Ingests of the tenant")
 def list_ingests(
     request: Request,
     principal: Reader,
@@ -204,7 +199,7 @@ def list_ingests(
 @router.post(
     "/api/v1/symbols/ingest",
     status_code=201,
-    responses=_COMMON | {200: {"description": "manifest already stored"}, 413: _PROBLEM},
+    responses=COMMON_RESPONSES | {200: {"description": "manifest already stored"}, 413: PROBLEM},
     summary="Ingest a SYMBOL_MANIFEST/v1",
 )
 async def post_symbols(request: Request, principal: Writer) -> Response:
@@ -248,7 +243,7 @@ async def post_symbols(request: Request, principal: Writer) -> Response:
 
 
 # -- timeline -------------------------------------------------------------------------------
-@router.get("/api/v1/timeline/events", responses=_COMMON, summary="Timeline events")
+@router.get("/api/v1/timeline/events", responses=COMMON_RESPONSES, summary="Timeline events")
 def list_events(
     request: Request,
     principal: Reader,
@@ -279,7 +274,7 @@ def list_events(
     )
 
 
-@router.get("/api/v1/timeline/events/{event_id}", responses=_COMMON, summary="One event")
+@router.get("/api/v1/timeline/events/{event_id}", responses=COMMON_RESPONSES, summary="One event")
 def get_event(request: Request, principal: Reader, event_id: str) -> Response:
     event = request.app.state.services.repo.get_event(principal.tenant, parse_ulid(event_id))
     if event is None:
@@ -289,7 +284,7 @@ def get_event(request: Request, principal: Reader, event_id: str) -> Response:
 
 @router.get(
     "/api/v1/timeline/export",
-    responses=_COMMON | {200: {"content": {"application/x-ndjson": {}}}},
+    responses=COMMON_RESPONSES | {200: {"content": {"application/x-ndjson": {}}}},
     summary="The tenant's whole timeline as NDJSON (one canonical event per line)",
 )
 def export_events(request: Request, principal: Reader) -> Response:
@@ -300,7 +295,9 @@ def export_events(request: Request, principal: Reader) -> Response:
 
 
 # -- keys -----------------------------------------------------------------------------------
-@router.get("/api/v1/keys/service", responses=_COMMON, summary="The service's receipt keys")
+@router.get(
+    "/api/v1/keys/service", responses=COMMON_RESPONSES, summary="The service's receipt keys"
+)
 def service_keys(request: Request, principal: Reader) -> Response:
     key = request.app.state.services.service_key
     return JSONResponse(

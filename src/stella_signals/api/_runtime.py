@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
 from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
-from stella_signals.api._problems import PROBLEM_JSON, problem, problem_for
+from stella_signals.api._problems import PROBLEM, problem, problem_for
 from stella_signals.auth import Principal, Scope
 from stella_signals.digests import Digest
 from stella_signals.errors import (
@@ -48,21 +48,20 @@ TRACE_MEDIA_TYPES = frozenset(
 )
 _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):\s*(?:,|$)")
 
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "duplicate: the original receipt with `duplicate: true`"},
     202: {"description": "orphan: graph unknown to the tenant; kept and queued for retry"},
-    400: _PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
-    401: _PROBLEM | {"description": "missing, malformed or unknown token"},
-    403: _PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
-    413: _PROBLEM | {"description": "body over a limit (reason too_large)"},
-    415: _PROBLEM | {"description": "neither NDJSON nor multipart (unsupported_media_type)"},
-    422: _PROBLEM
+    400: PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
+    401: PROBLEM | {"description": "missing, malformed or unknown token"},
+    403: PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
+    413: PROBLEM | {"description": "body over a limit (reason too_large)"},
+    415: PROBLEM | {"description": "neither NDJSON nor multipart (unsupported_media_type)"},
+    422: PROBLEM
     | {
         "description": "Content-Digest or DSSE subject mismatch (hash_mismatch); DSSE invalid"
         " (dsse_invalid) or required but missing (dsse_required)"
     },
-    503: _PROBLEM | {"description": "metadata store unavailable"},
+    503: PROBLEM | {"description": "metadata store unavailable"},
 }
 
 

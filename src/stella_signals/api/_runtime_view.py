@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
 from stella_signals.api._pagination import decode_token, encode_token, page_size
-from stella_signals.api._problems import PROBLEM_JSON
+from stella_signals.api._problems import COMMON_RESPONSES
 from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.errors import NotFound
@@ -22,13 +22,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
-_PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "problem details (RFC 9457)"}
-_COMMON: dict[int | str, dict[str, Any]] = {
-    400: _PROBLEM,
-    401: _PROBLEM,
-    403: _PROBLEM,
-    404: _PROBLEM,
-}
 
 
 def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any, Any]:
@@ -42,7 +35,7 @@ def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any,
 
 @router.get(
     "/api/v1/graphs/{graph_hash}/runtime",
-    responses=_COMMON,
+    responses=COMMON_RESPONSES,
     summary="What ran: per node, hits, first/last seen, containers and ingest ids",
 )
 async def graph_runtime(
@@ -114,7 +107,7 @@ async def graph_runtime(
 
 @router.get(
     "/api/v1/graphs/{graph_hash}/coverage",
-    responses=_COMMON,
+    responses=COMMON_RESPONSES,
     summary="Coverage: nodes observed / total, edges confirmed / total, by purl",
 )
 async def graph_coverage(request: Request, principal: Reader, graph_hash: str) -> Response:

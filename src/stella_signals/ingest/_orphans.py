@@ -22,8 +22,10 @@ from stella_signals.ingest._pipeline import (
     _node_of_symbols,
     _receipt,
     _sign,
+    fact_rows,
+    ingested_event,
 )
-from stella_signals.ports import EventDraft, FactRow, IngestRecord, OrphanItem
+from stella_signals.ports import EventDraft, IngestRecord, OrphanItem
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, FailureReason
 from stella_signals.trace import parse_trace
@@ -132,31 +134,9 @@ def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats
         event_id=event_id,
         dsse_digest=receipt_before.get("dsse_digest"),
     )
-    facts = [
-        FactRow(f.symbol_id, f.purl, f.container, f.count, f.first_seen, f.last_seen,
-                resolved.get(f.symbol_id))
-        for f in report.facts
-    ]  # fmt: skip
-    now = ctx.clock.now()
-    event = EventDraft(
-        event_id=event_id,
-        event_type=EventType.RUNTIME_INGESTED.value,
-        occurred_at=now,
-        source=ctx.source,
-        correlation_id=item.ingest_id,
-        attributes={
-            "ingest_id": item.ingest_id,
-            "cas_uri": receipt["cas_uri"],
-            "content_sha256": sha256,
-            "graph_hash": item.graph_hash,
-            "records": report.records,
-            "mapped_symbols": verify.mapped_symbols,
-            "unmapped_symbols": verify.unmapped_symbols,
-            "dsse_digest": receipt["dsse_digest"],
-            "staleness_seconds": None,
-            "drift_ms": None,
-            "retried_orphan": True,
-        },
+    facts = fact_rows(report, resolved)
+    event = ingested_event(
+        ctx, receipt, report, verify, occurred_at=ctx.clock.now(), retried_orphan=True
     )
     updated = IngestRecord(
         ingest_id=item.ingest_id,

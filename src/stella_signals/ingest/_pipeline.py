@@ -404,37 +404,8 @@ def _ingest(
     )
     dsse = _sign(ctx, receipt)
     stored = _publish(ctx, upload, staged)
-    facts = [
-        FactRow(
-            symbol_id=fact.symbol_id,
-            purl=fact.purl,
-            container=fact.container,
-            hits=fact.count,
-            first_seen=fact.first_seen,
-            last_seen=fact.last_seen,
-            node=resolved.get(fact.symbol_id),
-        )
-        for fact in report.facts
-    ]
-    event = EventDraft(
-        event_id=event_id,
-        event_type=EventType.RUNTIME_INGESTED.value,
-        occurred_at=received_at,
-        source=ctx.source,
-        correlation_id=upload.ingest_id,
-        attributes={
-            "ingest_id": upload.ingest_id,
-            "cas_uri": str(stored.uri),
-            "content_sha256": stored.sha256,
-            "graph_hash": str(upload.graph_hash),
-            "records": report.records,
-            "mapped_symbols": verify.mapped_symbols,
-            "unmapped_symbols": verify.unmapped_symbols,
-            "dsse_digest": dsse_digest,
-            "staleness_seconds": None,
-            "drift_ms": None,
-        },
-    )
+    facts = fact_rows(report, resolved)
+    event = ingested_event(ctx, receipt, report, verify, occurred_at=received_at)
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, facts, event,
                    Outcome.INGESTED, received_at, verify)  # fmt: skip
 
@@ -529,6 +500,47 @@ def _commit(
         receipt_dsse=dsse,
         verify=verify,
         size=size,
+    )
+
+
+def fact_rows(report: TraceReport, resolved: Mapping[str, str]) -> list[FactRow]:
+    """The facts to store: one row per (symbol, purl, container), with its graph node."""
+    return [
+        FactRow(f.symbol_id, f.purl, f.container, f.count, f.first_seen, f.last_seen,
+                resolved.get(f.symbol_id))
+        for f in report.facts
+    ]  # fmt: skip
+
+
+def ingested_event(
+    ctx: IngestContext,
+    receipt: Mapping[str, Any],
+    report: TraceReport,
+    verify: VerifyReport,
+    *,
+    occurred_at: datetime,
+    **extra: Any,
+) -> EventDraft:
+    """``reach.runtime.ingested`` for a receipt (runbook §2 step 5: CAS digest, ingest id)."""
+    return EventDraft(
+        event_id=receipt["timeline_event_id"],
+        event_type=EventType.RUNTIME_INGESTED.value,
+        occurred_at=occurred_at,
+        source=ctx.source,
+        correlation_id=receipt["ingest_id"],
+        attributes={
+            "ingest_id": receipt["ingest_id"],
+            "cas_uri": receipt["cas_uri"],
+            "content_sha256": receipt["content_sha256"],
+            "graph_hash": receipt["graph_hash"],
+            "records": report.records,
+            "mapped_symbols": verify.mapped_symbols,
+            "unmapped_symbols": verify.unmapped_symbols,
+            "dsse_digest": receipt["dsse_digest"],
+            "staleness_seconds": receipt["time"]["staleness_seconds"],
+            "drift_ms": receipt["time"]["drift_ms"],
+            **extra,
+        },
     )
 
 

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Self
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import NotFound, Unavailable
 from stella_signals.ports import StoredBlob
-from stella_signals.storage._memory_blobs import READ_CHUNK, StreamMeter, valid_tenant, verifying
+from stella_signals.storage._memory_blobs import (
+    READ_CHUNK,
+    PutByStaging,
+    StreamMeter,
+    valid_tenant,
+    verifying,
+)
 from stella_signals.tenancy import TenantId
 
 if TYPE_CHECKING:
@@ -127,7 +133,7 @@ def _read_file(path: Path) -> Iterator[bytes]:
                 yield chunk
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(PutByStaging):
     """A tenant-scoped, content-addressed, write-once blob store under ``root``."""
 
     def __init__(self, root: Path) -> None:
@@ -172,20 +178,6 @@ class FilesystemBlobStore:
         except BaseException:
             _unlink_quietly(path)
             raise
-
-    def put(
-        self,
-        tenant: TenantId,
-        namespace: Namespace,
-        chunks: Iterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        expected_hex: str | None = None,
-    ) -> StoredBlob:
-        with self.stage(
-            tenant, namespace, chunks, max_bytes=max_bytes, expected_hex=expected_hex
-        ) as staged:
-            return staged.publish()
 
     def exists(self, tenant: TenantId, uri: CasUri) -> bool:
         try:

@@ -13,7 +13,7 @@ from typing import Self
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import Algorithm, Digest, Hasher, new_hasher
 from stella_signals.errors import HashMismatch, LimitExceeded, NotFound
-from stella_signals.ports import StoredBlob
+from stella_signals.ports import StagedBlob, StoredBlob
 from stella_signals.tenancy import TenantId, parse_tenant
 
 __all__ = ["MemoryBlobStore"]
@@ -135,7 +135,36 @@ class _MemoryStagedBlob:
             self.discard()
 
 
-class MemoryBlobStore:
+class PutByStaging:
+    """`BlobStore.put` for backends that implement `stage`: stage, then publish."""
+
+    def stage(
+        self,
+        tenant: TenantId,
+        namespace: Namespace,
+        chunks: Iterable[bytes],
+        *,
+        max_bytes: int | None = None,
+        expected_hex: str | None = None,
+    ) -> StagedBlob:
+        raise NotImplementedError
+
+    def put(
+        self,
+        tenant: TenantId,
+        namespace: Namespace,
+        chunks: Iterable[bytes],
+        *,
+        max_bytes: int | None = None,
+        expected_hex: str | None = None,
+    ) -> StoredBlob:
+        with self.stage(
+            tenant, namespace, chunks, max_bytes=max_bytes, expected_hex=expected_hex
+        ) as staged:
+            return staged.publish()
+
+
+class MemoryBlobStore(PutByStaging):
     """A tenant-scoped, content-addressed, write-once blob store held in a dict."""
 
     def __init__(self) -> None:
@@ -159,20 +188,6 @@ class MemoryBlobStore:
             parts.append(bytes(chunk))
         uri, sha256 = meter.finish()
         return _MemoryStagedBlob(self, tenant, uri, sha256, b"".join(parts))
-
-    def put(
-        self,
-        tenant: TenantId,
-        namespace: Namespace,
-        chunks: Iterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        expected_hex: str | None = None,
-    ) -> StoredBlob:
-        with self.stage(
-            tenant, namespace, chunks, max_bytes=max_bytes, expected_hex=expected_hex
-        ) as staged:
-            return staged.publish()
 
     def exists(self, tenant: TenantId, uri: CasUri) -> bool:
         return (valid_tenant(tenant), uri) in self._blobs
