@@ -1,36 +1,274 @@
-"""`signals-offline`: air-gap tools (SPEC §10).
+"""`signals-offline`: the air-gap path (runbook §3, SPEC §10).
 
-The offline ingest arrives with the air-gap issue; until then this front door only answers
-``--version`` and ``--help``.
+A runtime bundle (`runtime-trace.ndjson.gz`, `manifest.json`, optional `runtime.dsse.json`,
+optional `graph.richgraph.json`) is checked against its manifest and ingested through the
+same pipeline as the API; only the context differs (``source: signals-offline``).
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
 from stella_signals import __version__
+from stella_signals.bundle import BundleManifest, parse_manifest
+from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._exit import ExitCode, exit_code_for
+from stella_signals.digests import sha256_hex
+from stella_signals.errors import HashMismatch, StellaError
+from stella_signals.ids import new_ulid
+from stella_signals.ingest import (
+    IngestFailed,
+    Outcome,
+    RuntimeUpload,
+    ingest_graph,
+    ingest_runtime,
+    parse_graph_hash,
+    record_rejection,
+)
+from stella_signals.symbols import parse_symbol_manifest
+from stella_signals.tenancy import TenantId
+from stella_signals.trace import read_file_chunks
+from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "main"]
 
+SOURCE = "signals-offline"
+
 app = typer.Typer(
     name="signals-offline",
-    help="Air-gap tools for runtime bundles.",
+    help="Air-gap tools: runtime bundles, offline ingest, receipts.",
+    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
+Tenant = Annotated[str, typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="State directory (env STELLA_DATA_DIR)")
+]
 
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", help="Print the version."),
-) -> None:
-    """Air-gap tools (not built yet)."""
-    if version:
+
+def _version(value: bool) -> None:
+    if value:
         typer.echo(f"signals-offline {__version__}")
         raise typer.Exit()
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Air-gap tools (SPEC §10). Exit codes: 0 ok, 1 check failed, 2 usage or unreadable,
+    3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan."""
+
+
+def _open(data_dir: Path | None) -> Services:
+    return run_guarded(lambda: Services.open(load_settings(data_dir=data_dir)))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
+    manifest = run_guarded(lambda: parse_manifest(_read(path)))
+    if manifest.tenant != tenant:
+        fail(f"{path}: bundle is for tenant {manifest.tenant!r}, not {tenant}", ExitCode.USAGE)
+    if graph_hash is not None and manifest.graph_hash:
+        same = run_guarded(lambda: str(parse_graph_hash(manifest.graph_hash))) == graph_hash
+        if not same:
+            fail(
+                f"{path}: bundle is for graph {manifest.graph_hash}, not {graph_hash}",
+                ExitCode.USAGE,
+            )
+    return manifest
+
+
+@app.command("ingest-runtime")
+def ingest_runtime_command(
+    tenant: Tenant,
+    graph_hash: Annotated[str, typer.Option("--graph-hash", help="blake3:<hex>")],
+    runtime: Annotated[Path, typer.Option("--runtime", help="runtime-trace.ndjson[.gz]")],
+    manifest: Annotated[Path, typer.Option("--manifest", help="The bundle's manifest.json")],
+    dsse: Annotated[Path | None, typer.Option("--dsse", help="runtime.dsse.json")] = None,
+    data_dir: DataDir = None,
+    receipt_out: Annotated[
+        Path | None, typer.Option("--receipt-out", help="Write the receipt here")
+    ] = None,
+) -> None:
+    """Check a runtime bundle against its manifest, then ingest it (runbook §3 steps 2-5)."""
+    tenant_id = tenant_from(tenant)
+    digest = run_guarded(lambda: parse_graph_hash(graph_hash))
+    bundle = _manifest(manifest, tenant_id, str(digest))
+    if not runtime.is_file():
+        fail(f"{runtime}: no such file", ExitCode.USAGE)
+    trace_entry = run_guarded(lambda: bundle.entry_for(runtime.name))
+    envelope = _read(dsse) if dsse is not None else None
+    services = _open(data_dir)
+    ctx = services.ingest_context(SOURCE)
+    ingest_id = new_ulid(services.clock)
+    try:
+        try:
+            if runtime.stat().st_size != trace_entry.size:
+                raise HashMismatch(
+                    f"{runtime.name}: size is {runtime.stat().st_size} bytes but manifest.json "
+                    f"lists {trace_entry.size}"
+                )
+            if dsse is not None and envelope is not None:
+                entry = bundle.entry_for(dsse.name)
+                entry.check(sha256=sha256_hex(envelope), size=len(envelope))
+        except StellaError as error:
+            failed = record_rejection(
+                ctx,
+                tenant=tenant_id,
+                ingest_id=ingest_id,
+                error=error,
+                received_at=services.clock.now(),
+                graph_hash=str(digest),
+            )
+            fail(f"{failed.reason}: {error}", exit_code_for(error))
+        upload = RuntimeUpload(
+            tenant=tenant_id,
+            ingest_id=ingest_id,
+            graph_hash=digest,
+            body=read_file_chunks(runtime),
+            declared_sha256=trace_entry.sha256,
+            name=runtime.name,
+            dsse=envelope,
+        )
+        try:
+            result = ingest_runtime(ctx, upload)
+        except IngestFailed as failed:
+            for diagnostic in failed.diagnostics[:50]:
+                sys.stderr.write(f"{diagnostic}\n")
+            fail(f"{failed.reason}: {failed.cause}", exit_code_for(failed.cause))
+    finally:
+        services.close()
+    receipt: dict[str, Any] = dict(result.receipt)
+    if result.receipt_dsse is not None:
+        receipt["receipt_dsse"] = json.loads(result.receipt_dsse)
+    text = json.dumps(receipt, indent=2) + "\n"
+    if receipt_out is not None:
+        receipt_out.write_text(text)
+    sys.stdout.write(text)
+    sys.stderr.write(f"{result.outcome.value}: ingest {result.ingest_id}\n")
+    raise typer.Exit(int(ExitCode.ORPHAN if result.outcome is Outcome.ORPHANED else ExitCode.OK))
+
+
+@app.command("verify-bundle")
+def verify_bundle_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory (with manifest.json)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check every file of a runtime bundle against its manifest.json: listed files present
+    with their size and sha256, no unlisted file. Exit 0 ok, 3 hash or size mismatch,
+    6 manifest invalid (incl. missing, unlisted or escaping paths), 2 unreadable."""
+    if not bundle.is_dir():
+        fail(f"{bundle}: not a bundle directory", ExitCode.USAGE)
+    manifest = run_guarded(lambda: parse_manifest(_read(bundle / "manifest.json")))
+    problems: list[dict[str, str]] = []
+    listed = {entry.path for entry in manifest.files}
+    present = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file()} - {
+        "manifest.json"
+    }
+    for path in sorted(present - listed):
+        problems.append({"path": path, "reason": "not_listed", "detail": "file not in manifest"})
+    code = ExitCode.OK
+    for entry in manifest.files:
+        file = bundle / entry.path
+        if not file.is_file():
+            problems.append({"path": entry.path, "reason": "missing", "detail": "listed, absent"})
+            continue
+        try:
+            data = file.read_bytes()
+            entry.check(sha256=sha256_hex(data), size=len(data))
+        except HashMismatch as exc:
+            problems.append({"path": entry.path, "reason": "hash_mismatch", "detail": str(exc)})
+            code = ExitCode.HASH_MISMATCH
+    if problems and code is ExitCode.OK:
+        code = ExitCode.SCHEMA_INVALID
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": not problems, "problems": problems}, indent=2) + "\n")
+    else:
+        for problem in problems:
+            sys.stdout.write(f"{problem['path']}: {problem['reason']}: {problem['detail']}\n")
+        verdict = "ok" if not problems else f"{len(problems)} problem(s)"
+        sys.stdout.write(f"{bundle}: {verdict}\n")
+    raise typer.Exit(int(code))
+
+
+@app.command("import-graph")
+def import_graph_command(
+    file: Annotated[Path, typer.Argument(help="richgraph-v1 JSON")],
+    tenant: Tenant,
+    dsse: Annotated[Path | None, typer.Option("--dsse", help="Envelope attesting it")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a static graph (orphans waiting for it are ingested at once)."""
+    tenant_id = tenant_from(tenant)
+    data, envelope = _read(file), (_read(dsse) if dsse is not None else None)
+    services = _open(data_dir)
+    try:
+        result = run_guarded(
+            lambda: ingest_graph(services.ingest_context(SOURCE), tenant_id, data, dsse=envelope)
+        )
+    finally:
+        services.close()
+    sys.stdout.write(f"{result.graph_hash}\n")
+
+
+@app.command("import-symbols")
+def import_symbols_command(
+    file: Annotated[Path, typer.Argument(help="SYMBOL_MANIFEST/v1 JSON")],
+    tenant: Tenant,
+    data_dir: DataDir = None,
+) -> None:
+    """Validate a symbol manifest for the tenant and store it in the CAS."""
+    from stella_signals.cas import Namespace
+
+    tenant_id = tenant_from(tenant)
+    data = _read(file)
+    run_guarded(lambda: parse_symbol_manifest(data, tenant=tenant_id))
+    services = _open(data_dir)
+    try:
+        stored = services.blobs.put(tenant_id, Namespace.SYMBOLS, [data])
+    finally:
+        services.close()
+    sys.stdout.write(f"{stored.uri}\n")
+
+
+@app.command("export-receipt")
+def export_receipt_command(
+    ingest_id: Annotated[str, typer.Argument(help="Ingest id (ULID)")],
+    tenant: Tenant,
+    data_dir: DataDir = None,
+) -> None:
+    """Print an ingest's signed receipt (for the Evidence Locker once reconnected)."""
+    from stella_signals.ids import parse_ulid
+
+    tenant_id = tenant_from(tenant)
+    ingest_id = run_guarded(lambda: parse_ulid(ingest_id))
+    services = _open(data_dir)
+    try:
+        record = services.repo.get_ingest(tenant_id, ingest_id)
+    finally:
+        services.close()
+    if record is None or record.receipt is None:
+        fail(f"no receipt for ingest {ingest_id} of {tenant_id}", ExitCode.USAGE)
+    receipt: dict[str, Any] = dict(record.receipt)
+    if record.receipt_dsse is not None:
+        receipt["receipt_dsse"] = json.loads(record.receipt_dsse)
+    sys.stdout.write(json.dumps(receipt, indent=2) + "\n")
 
 
 def main() -> None:
