@@ -27,6 +27,19 @@ BROKEN: list[tuple[str, bytes, str, str]] = [
         "duplicate_key",
     ),
     ("not an object", b"[]", "", "not_an_object"),
+    (
+        "duplicate key, valid last",
+        b'{"schema":"x","schema":"richgraph-v1","nodes":[],"edges":[]}',
+        "",
+        "duplicate_key",
+    ),
+    (
+        "duplicate node field",
+        b'{"schema":"richgraph-v1","nodes":[{"id":"a","id":"b","symbol_id":"s","lang":"c",'
+        b'"kind":"f"}],"edges":[]}',
+        "",
+        "duplicate_key",
+    ),
     ("wrong schema", as_bytes(graph(schema="richgraph-v2")), "/schema", "wrong_schema"),
     ("schema missing", as_bytes(graph(schema=...)), "/schema", "missing_field"),
     ("nodes missing", as_bytes(graph(nodes=...)), "/nodes", "missing_field"),

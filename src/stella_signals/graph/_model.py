@@ -370,40 +370,47 @@ def _float_in_place(parent: Any, slot: Any, value: float) -> bool:
     return 1e-5 <= abs(value) < 1e16  # msgspec writes exponents below 1e-5
 
 
-def _prepare(doc: dict[str, Any], data: bytes) -> bool:
+def _prepare(doc: dict[str, Any], data: bytes) -> tuple[bool, int]:
     """One walk over a valid document, in place: sort every all-strings array, turn integral
     doubles into ints (the same JSON number), refuse unsafe integers (`_BigInteger`).
 
-    Returns whether msgspec's sorted encoding is provably the RFC 8785 encoding of it.
+    Returns whether msgspec's sorted encoding is provably the RFC 8785 encoding of it, and
+    how many quotes its keys and strings account for (2 each): on input without escapes,
+    a surplus in the bytes means a duplicate key that a lenient parser collapsed.
     """
     fast = b"\\u" not in data and _HIGH_CHARS.search(data) is None
+    quotes = 0
     stack: list[Any] = [doc]
     pop, push = stack.pop, stack.append
     while stack:
         item = pop()
         if type(item) is dict:
+            quotes += 2 * len(item)
             for key, child in item.items():
                 kind = type(child)
                 if kind is str:
-                    continue
-                if kind is dict or kind is list:
+                    quotes += 2
+                elif kind is dict or kind is list:
                     push(child)
                 elif kind is float:
                     fast = _float_in_place(item, key, child) and fast
                 elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
                     raise _BigInteger
         elif item and all(type(element) is str for element in item):
+            quotes += 2 * len(item)
             item.sort()
         else:
             for index, child in enumerate(item):
                 kind = type(child)
-                if kind is dict or kind is list:
+                if kind is str:
+                    quotes += 2
+                elif kind is dict or kind is list:
                     push(child)
                 elif kind is float:
                     fast = _float_in_place(item, index, child) and fast
                 elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
                     raise _BigInteger
-    return fast
+    return fast, quotes
 
 
 def _normalise_aliases(doc: dict[str, Any], data: bytes) -> bool:
@@ -426,6 +433,27 @@ def _normalise_aliases(doc: dict[str, Any], data: bytes) -> bool:
     return clean
 
 
+def _quick_graph(data: bytes) -> RichGraph | None:
+    """The common case, fast: no escapes in the bytes, msgspec's parser (it keeps the last of
+    duplicate keys silently, so the quote count proves there were none), the typed check.
+    None means "take the strict path", which names whatever is wrong."""
+    try:
+        doc = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(doc, dict) or not _normalise_aliases(doc, data):
+        return None
+    if not _surely_valid(doc, data):
+        return None
+    try:
+        fast, quotes = _prepare(doc, data)
+    except _BigInteger:
+        return None
+    if quotes != data.count(b'"'):
+        return None  # a duplicate key somewhere
+    return RichGraph(doc, fast)
+
+
 def check_graph(
     data: bytes, *, max_bytes: int = DEFAULT_MAX_GRAPH_BYTES, _fast: bool = True
 ) -> tuple[RichGraph | None, tuple[GraphProblem, ...]]:
@@ -435,6 +463,10 @@ def check_graph(
         raise LimitExceeded(
             f"graph document is larger than {max_bytes} bytes", limit="max_graph_bytes"
         )
+    if _fast and b"\\" not in data:
+        quick = _quick_graph(data)
+        if quick is not None:
+            return quick, ()
     c = _Checker()
     try:
         doc = loads_strict(data)
@@ -446,7 +478,7 @@ def check_graph(
         return None, (GraphProblem("", "not_an_object", "a graph must be a JSON object"),)
     if _normalise_aliases(doc, data) and _fast and _surely_valid(doc, data):
         try:
-            return RichGraph(doc, _prepare(doc, data)), ()
+            return RichGraph(doc, _prepare(doc, data)[0]), ()
         except _BigInteger:
             pass  # the detailed checker names it
     schema = c.string(doc, "schema", (), required=True)
@@ -467,7 +499,7 @@ def check_graph(
     c.values(doc, ())
     if c.problems:
         return None, tuple(c.problems)
-    return RichGraph(doc, _prepare(doc, data)), ()
+    return RichGraph(doc, _prepare(doc, data)[0]), ()
 
 
 def parse_graph(data: bytes, *, max_bytes: int = DEFAULT_MAX_GRAPH_BYTES) -> RichGraph:
