@@ -351,6 +351,24 @@ class Repository(Protocol):
 
     def orphan_queue_depth(self) -> int: ...
 
+    # -- time anchors (SPEC §11) -----------------------------------------------------------
+    def add_time_anchor(
+        self,
+        tenant: TenantId,
+        *,
+        counter: int,
+        anchor_time: datetime,
+        envelope: bytes,
+        at: datetime,
+    ) -> bool:
+        """Keep an anchor verified by the caller; False when its counter is not above the
+        highest kept (a replay)."""
+        ...
+
+    def latest_time_anchor(self, tenant: TenantId) -> tuple[int, bytes] | None:
+        """(counter, envelope) of the tenant's newest anchor."""
+        ...
+
     def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
         """Per observed node of the graph: hits, first and last seen (no details)."""
         ...

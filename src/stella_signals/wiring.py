@@ -19,12 +19,15 @@ from stella_signals.ingest import (
     GraphCatalog,
     IngestContext,
     RetryStats,
+    TimeKeeper,
+    TimeSettings,
     retry_orphans,
     worker_name,
 )
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
 from stella_signals.storage import FilesystemBlobStore, SqlRepository, sqlite_url
+from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
 __all__ = ["OrphanRetrier", "Services", "Settings", "load_settings"]
 
@@ -37,6 +40,10 @@ _KEYS = {
     "host": ("server.host", "STELLA_HOST"),
     "port": ("server.port", "STELLA_PORT"),
     "orphan_retry_seconds": ("orphans.retry_seconds", "STELLA_ORPHAN_RETRY_SECONDS"),
+    "time_mode": ("time.mode", "STELLA_TIME_MODE"),
+    "ntp_servers": ("time.ntp_servers", "STELLA_NTP_SERVERS"),
+    "max_drift_ms": ("time.max_drift_ms", "STELLA_MAX_DRIFT_MS"),
+    "anchor_budget_seconds": ("time.anchor_budget_seconds", "STELLA_ANCHOR_BUDGET_SECONDS"),
 }
 
 
@@ -50,6 +57,11 @@ class Settings:
     port: int = 8080
     #: How often the server (embedded default) and `signals worker` retry orphans; 0 = never.
     orphan_retry_seconds: float = 5.0
+    #: SPEC §11: system (default, untrusted local clock), ntp or anchor.
+    time_mode: TimeMode = TimeMode.SYSTEM
+    ntp_servers: tuple[str, ...] = ()
+    max_drift_ms: float = 200.0
+    anchor_budget_seconds: int = 86_400
     limits: Limits = field(default=DEFAULT_LIMITS)
 
     @property
@@ -90,7 +102,27 @@ def load_settings(
                 break
     if "data_dir" in values:
         values["data_dir"] = Path(values["data_dir"])
-    for name, kind in (("port", int), ("orphan_retry_seconds", float)):
+    if "time_mode" in values:
+        try:
+            values["time_mode"] = TimeMode(str(values["time_mode"]))
+        except ValueError as exc:
+            raise InvalidInput(f"time.mode must be system, ntp or anchor: {exc}") from exc
+    if "ntp_servers" in values:
+        servers = values["ntp_servers"]
+        if isinstance(servers, str):
+            servers = [part.strip() for part in servers.split(",") if part.strip()]
+        for server in servers:
+            try:
+                parse_ntp_server(str(server))
+            except ValueError as exc:
+                raise InvalidInput(f"time.ntp_servers: {exc}") from exc
+        values["ntp_servers"] = tuple(str(x) for x in servers)
+    for name, kind in (
+        ("port", int),
+        ("orphan_retry_seconds", float),
+        ("max_drift_ms", float),
+        ("anchor_budget_seconds", int),
+    ):
         if name in values:
             try:
                 values[name] = kind(values[name])
@@ -109,6 +141,7 @@ class Services:
     graphs: GraphCatalog
     service_key: ServiceKey
     clock: Clock
+    time: TimeKeeper
     metrics: Metrics = field(default_factory=Metrics.create)
 
     @classmethod
@@ -126,6 +159,22 @@ class Services:
         if migrate:
             repo.migrate()
         blobs = FilesystemBlobStore(settings.data_dir / "cas")
+        clock = clock or SystemClock()
+        monitor = None
+        if settings.time_mode is TimeMode.NTP:
+            monitor = DriftMonitor(settings.ntp_servers, clock=clock)
+            monitor.start()
+        time = TimeKeeper(
+            settings=TimeSettings(
+                mode=settings.time_mode,
+                ntp_servers=settings.ntp_servers,
+                max_drift_ms=settings.max_drift_ms,
+                anchor_budget_seconds=settings.anchor_budget_seconds,
+            ),
+            repo=repo,
+            clock=clock,
+            monitor=monitor,
+        )
         return cls(
             settings=settings,
             repo=repo,
@@ -134,7 +183,8 @@ class Services:
             service_key=load_or_create_service_key(
                 settings.data_dir, env_file=settings.service_key_file
             ),
-            clock=clock or SystemClock(),
+            clock=clock,
+            time=time,
         )
 
     def ingest_context(self, source: str) -> IngestContext:
@@ -147,9 +197,12 @@ class Services:
             service_key=self.service_key,
             source=source,
             metrics=self.metrics,
+            time=self.time,
         )
 
     def close(self) -> None:
+        if self.time.monitor is not None:
+            self.time.monitor.stop()
         self.repo.close()
 
 

@@ -73,6 +73,7 @@ def problem(
     ingest_id: str | None = None,
     errors: Sequence[dict[str, Any]] = (),
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: ProblemBody = {
         "type": TYPE_BASE + reason.replace("_", "-"),
@@ -85,6 +86,7 @@ def problem(
         body["ingest_id"] = ingest_id
     if errors:
         body["errors"] = list(errors)[:MAX_ERRORS]
+    body.update(extra or {})
     response = JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     return response
 
@@ -97,9 +99,20 @@ def problem_for(
     reason: str | None = None,
 ) -> JSONResponse:
     status, title = status_for(error)
-    headers = {"WWW-Authenticate": 'Bearer realm="stella-signals"'} if status == 401 else None
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="stella-signals"'
     if ingest_id is not None:
-        headers = {**(headers or {}), "X-Ingest-Id": ingest_id}
+        headers["X-Ingest-Id"] = ingest_id
+    retry_after = getattr(error, "retry_after_seconds", None)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        headers["Retry-After"] = str(int(retry_after))
+    extra: dict[str, Any] = {}
+    time_status = getattr(error, "status", None)
+    if time_status is not None and hasattr(time_status, "staleness_seconds"):
+        # SPEC §6: a refusal for stale time or drift carries staleness_seconds (and drift_ms).
+        extra["staleness_seconds"] = time_status.staleness_seconds
+        extra["drift_ms"] = time_status.drift_ms
     return problem(
         status,
         title,
@@ -107,5 +120,6 @@ def problem_for(
         reason=reason or error.reason,
         ingest_id=ingest_id,
         errors=errors,
-        headers=headers,
+        headers=headers or None,
+        extra=extra,
     )

@@ -307,3 +307,10 @@ def service_keys(request: Request, principal: Reader) -> Response:
             ]
         }
     )
+
+
+# -- time -----------------------------------------------------------------------------------
+@router.get("/api/v1/time/status", responses=COMMON_RESPONSES, summary="Which time ingest trusts")
+def time_status(request: Request, principal: Reader) -> Response:
+    status = request.app.state.services.time.status(principal.tenant)
+    return JSONResponse(status.to_dict())

@@ -18,6 +18,7 @@ from stella_signals import __version__
 from stella_signals.bundle import BundleManifest, parse_manifest
 from stella_signals.cli._common import fail, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode, exit_code_for
+from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, StellaError
 from stella_signals.ids import new_ulid
@@ -25,6 +26,7 @@ from stella_signals.ingest import (
     IngestFailed,
     Outcome,
     RuntimeUpload,
+    import_anchor,
     ingest_graph,
     ingest_runtime,
     parse_graph_hash,
@@ -269,6 +271,48 @@ def export_receipt_command(
     if record.receipt_dsse is not None:
         receipt["receipt_dsse"] = json.loads(record.receipt_dsse)
     sys.stdout.write(json.dumps(receipt, indent=2) + "\n")
+
+
+time_app = typer.Typer(help="Signed time anchors (air-gap time, SPEC §11).", no_args_is_help=True)
+app.add_typer(time_app, name="time-anchor")
+
+
+@time_app.command("import")
+def time_anchor_import(
+    file: Annotated[Path, typer.Argument(help="Time anchor (DSSE envelope)")],
+    tenant: Tenant,
+    data_dir: DataDir = None,
+) -> None:
+    """Verify an anchor with the tenant's trusted time keys and keep it. A replayed (not
+    newer) anchor or an untrusted signature is refused (exit 4)."""
+    tenant_id = tenant_from(tenant)
+    data = _read(file)
+    services = _open(data_dir)
+    try:
+        anchor = run_guarded(lambda: import_anchor(services.repo, services.clock, tenant_id, data))
+    finally:
+        services.close()
+    sys.stdout.write(
+        json.dumps(
+            {"counter": anchor.counter, "anchor_time": format_utc(anchor.anchor_time),
+             "source": anchor.source, "keyids": list(anchor.keyids)}
+        )
+        + "\n"
+    )  # fmt: skip
+
+
+@time_app.command("status")
+def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
+    """Print the tenant's time status (mode, staleness, drift; blocked or not).
+    Exit 5 when ingest would be blocked."""
+    tenant_id = tenant_from(tenant)
+    services = _open(data_dir)
+    try:
+        status = services.time.status(tenant_id)
+    finally:
+        services.close()
+    sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")
+    raise typer.Exit(int(ExitCode.TIME_UNTRUSTED if status.blocked else ExitCode.OK))
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from stella_signals.ingest._pipeline import (
     ingest_runtime,
     record_rejection,
 )
+from stella_signals.ingest._time import TimeKeeper, TimeSettings, import_anchor
 
 __all__ = [
     "ORPHAN_LIFETIME",
@@ -40,8 +41,11 @@ __all__ = [
     "Outcome",
     "RetryStats",
     "RuntimeUpload",
+    "TimeKeeper",
+    "TimeSettings",
     "backoff",
     "evidence_record",
+    "import_anchor",
     "ingest_graph",
     "ingest_runtime",
     "parse_graph_hash",

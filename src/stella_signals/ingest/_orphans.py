@@ -133,6 +133,7 @@ def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats
         verify=verify,
         event_id=event_id,
         dsse_digest=receipt_before.get("dsse_digest"),
+        time_status=ctx.time_status(item.tenant),
     )
     facts = fact_rows(report, resolved)
     event = ingested_event(

@@ -42,6 +42,7 @@ from stella_signals.errors import (
 )
 from stella_signals.graph import VerifyReport, map_trace
 from stella_signals.ingest._graphs import GraphCatalog
+from stella_signals.ingest._time import TimeKeeper
 from stella_signals.limits import Limits
 from stella_signals.metrics import Metrics
 from stella_signals.ports import (
@@ -55,6 +56,7 @@ from stella_signals.ports import (
     StoredBlob,
 )
 from stella_signals.tenancy import TenantId
+from stella_signals.timeanchor import TimeStatus, TimeUntrusted, system_status
 from stella_signals.timeline import EventType, FailureReason, TimelineEvent
 from stella_signals.trace import Diagnostic, TraceReport, parse_trace
 
@@ -86,8 +88,14 @@ class IngestContext:
     limits: Limits
     service_key: ServiceKey
     source: str
-    time_mode: str = "system"
     metrics: Metrics | None = None
+    #: Decides which time an ingest may trust; None = the local clock, untrusted.
+    time: TimeKeeper | None = None
+
+    def time_status(self, tenant: TenantId) -> TimeStatus:
+        return (
+            self.time.status(tenant) if self.time is not None else system_status(self.clock.now())
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,8 +223,13 @@ def _event_id(ctx: IngestContext) -> str:
     return new_ulid(ctx.clock)
 
 
-def _time_block(ctx: IngestContext) -> dict[str, Any]:
-    return {"mode": ctx.time_mode, "anchor_time": None, "staleness_seconds": None, "drift_ms": None}
+def _time_block(status: TimeStatus) -> dict[str, Any]:
+    return {
+        "mode": status.mode.value,
+        "anchor_time": format_utc(status.anchor_time) if status.anchor_time else None,
+        "staleness_seconds": status.staleness_seconds,
+        "drift_ms": status.drift_ms,
+    }
 
 
 def _sign(ctx: IngestContext, receipt: Mapping[str, Any]) -> bytes:
@@ -252,6 +265,9 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
     staged: StagedBlob | None = None
     report: TraceReport | None = None
     try:
+        time_status = ctx.time_status(tenant)
+        if time_status.blocked:  # refuse early, before reading the body (SPEC §11)
+            raise TimeUntrusted(time_status)
         staged = ctx.blobs.stage(
             tenant, Namespace.RUNTIME, upload.body, max_bytes=ctx.limits.max_compressed_bytes
         )
@@ -267,8 +283,8 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
         report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
         report.raise_for_errors()
         if ctx.repo.get_graph(tenant, graph_hash) is None:
-            return _orphan(ctx, upload, staged, report, received_at, dsse_digest)
-        return _ingest(ctx, upload, staged, report, received_at, dsse_digest)
+            return _orphan(ctx, upload, staged, report, received_at, dsse_digest, time_status)
+        return _ingest(ctx, upload, staged, report, received_at, dsse_digest, time_status)
     except IngestFailed:
         raise
     except StellaError as error:
@@ -354,6 +370,7 @@ def _receipt(
     verify: VerifyReport | None,
     event_id: str,
     dsse_digest: str | None,
+    time_status: TimeStatus,
 ) -> dict[str, Any]:
     return {
         "schema": RECEIPT_SCHEMA,
@@ -374,7 +391,7 @@ def _receipt(
             "unmapped_symbols": verify.unmapped_symbols if verify else None,
             "edges_confirmed": verify.edges_confirmed if verify else None,
         },
-        "time": _time_block(ctx),
+        "time": _time_block(time_status),
         "timeline_event_id": event_id,
     }
 
@@ -386,6 +403,7 @@ def _ingest(
     report: TraceReport,
     received_at: datetime,
     dsse_digest: str | None,
+    time_status: TimeStatus,
 ) -> IngestResult:
     loaded = ctx.graphs.load(upload.tenant, upload.graph_hash, rehash=False)
     verify = map_trace(report, loaded.index, graph_hash_ok=True)
@@ -401,6 +419,7 @@ def _ingest(
         verify=verify,
         event_id=event_id,
         dsse_digest=dsse_digest,
+        time_status=time_status,
     )
     dsse = _sign(ctx, receipt)
     stored = _publish(ctx, upload, staged)
@@ -417,6 +436,7 @@ def _orphan(
     report: TraceReport,
     received_at: datetime,
     dsse_digest: str | None,
+    time_status: TimeStatus,
 ) -> IngestResult:
     event_id = _event_id(ctx)
     receipt = _receipt(
@@ -429,6 +449,7 @@ def _orphan(
         verify=None,
         event_id=event_id,
         dsse_digest=dsse_digest,
+        time_status=time_status,
     )
     dsse = _sign(ctx, receipt)
     stored = _publish(ctx, upload, staged)
@@ -444,6 +465,8 @@ def _orphan(
             "graph_hash": str(upload.graph_hash),
             "next_retry_at": format_utc(received_at + ORPHAN_FIRST_RETRY),
             "dsse_digest": dsse_digest,
+            "staleness_seconds": time_status.staleness_seconds,
+            "drift_ms": time_status.drift_ms,
         },
     )
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, [], event,

@@ -14,6 +14,7 @@ __all__ = [
     "metadata",
     "orphan_queue",
     "tenant_policies",
+    "time_anchors",
     "timeline_events",
     "tokens",
     "trusted_keys",
@@ -136,4 +137,14 @@ orphan_queue = sa.Table(
     sa.Column("leased_by", sa.String(64)),
     sa.Index("ix_orphans_due", "next_attempt_at"),
     sa.Index("ix_orphans_graph", "tenant", "graph_hash"),
+)
+
+time_anchors = sa.Table(
+    "time_anchors",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("counter", sa.BigInteger, primary_key=True),
+    sa.Column("anchor_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -43,6 +43,7 @@ from stella_signals.storage._schema import (
     ingests,
     orphan_queue,
     tenant_policies,
+    time_anchors,
     timeline_events,
     tokens,
     trusted_keys,
@@ -661,6 +662,48 @@ class SqlRepository:
             node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
             for node in nodes
         }
+
+    # -- time anchors ----------------------------------------------------------------------
+    def add_time_anchor(
+        self,
+        tenant: TenantId,
+        *,
+        counter: int,
+        anchor_time: datetime,
+        envelope: bytes,
+        at: datetime,
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            highest = conn.execute(
+                sa.select(sa.func.max(time_anchors.c.counter)).where(
+                    time_anchors.c.tenant == tenant
+                )
+            ).scalar_one()
+            if highest is not None and counter <= highest:
+                return False
+            conn.execute(
+                time_anchors.insert().values(
+                    tenant=tenant,
+                    counter=counter,
+                    anchor_time=anchor_time,
+                    envelope=envelope,
+                    imported_at=at,
+                )
+            )
+            return True
+
+        added: bool = self._in_tx(work)
+        return added
+
+    def latest_time_anchor(self, tenant: TenantId) -> tuple[int, bytes] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(time_anchors.c.counter, time_anchors.c.envelope)
+                .where(time_anchors.c.tenant == tenant)
+                .order_by(time_anchors.c.counter.desc())
+                .limit(1)
+            ).first()
+        return (int(row.counter), bytes(row.envelope)) if row is not None else None
 
 
 def _key_of(row: Any) -> TrustedKey:
