@@ -183,6 +183,7 @@ class KeyPurpose(StrEnum):
 
     ATTEST = "attest"  # DSSE over runtime traces and graphs
     TIME = "time"  # signed time anchors (air-gap)
+    RECEIPT = "receipt"  # service keys of offline sites whose receipts sync may import
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +368,26 @@ class Repository(Protocol):
 
     def latest_time_anchor(self, tenant: TenantId) -> tuple[int, bytes] | None:
         """(counter, envelope) of the tenant's newest anchor."""
+        ...
+
+    # -- sync from offline sites -----------------------------------------------------------
+    def import_event(
+        self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
+    ) -> TimelineEvent | None:
+        """Append an offline site's event once; None when that origin was imported before."""
+        ...
+
+    def import_evidence(
+        self,
+        tenant: TenantId,
+        *,
+        ingest_id: str,
+        bundle_sha256: str,
+        receipt: Mapping[str, Any],
+        receipt_dsse: bytes,
+        at: datetime,
+    ) -> bool:
+        """Keep an offline ingest's evidence record once; False when already imported."""
         ...
 
     def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:

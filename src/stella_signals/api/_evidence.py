@@ -10,18 +10,19 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from stella_signals.api._auth import require
-from stella_signals.api._problems import COMMON_RESPONSES
+from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
-from stella_signals.errors import NotFound
+from stella_signals.errors import LimitExceeded, NotFound
 from stella_signals.ids import parse_ulid
-from stella_signals.ingest import evidence_record
+from stella_signals.ingest import evidence_record, import_evidence_bundle
 from stella_signals.locker import export_bundle
 
 __all__ = ["router"]
 
 router = APIRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _file(path: str, data: bytes) -> dict[str, Any]:
@@ -98,4 +99,27 @@ def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -
     chunks = services.blobs.open(principal.tenant, uri)
     return StreamingResponse(
         chunks, media_type="application/octet-stream", headers={"X-Cas-Uri": str(uri)}
+    )
+
+
+@router.post(
+    "/api/v1/evidence/import",
+    status_code=201,
+    responses=COMMON_RESPONSES | {200: {"description": "already imported"}, 422: PROBLEM},
+    summary="Import an offline site's Evidence Locker bundle (sync on reconnect)",
+)
+async def import_evidence(request: Request, principal: Writer) -> Response:
+    services = request.app.state.services
+    limit = services.settings.limits.max_compressed_bytes + (8 << 20)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise LimitExceeded(f"bundle is larger than {limit} bytes", limit="max_bundle_bytes")
+    ctx = services.ingest_context("signals-sync")
+    ingest_id, added = await anyio.to_thread.run_sync(
+        import_evidence_bundle, ctx, principal.tenant, bytes(data)
+    )
+    return JSONResponse(
+        {"ingest_id": ingest_id, "imported": added}, status_code=201 if added else 200
     )

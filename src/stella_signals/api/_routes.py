@@ -19,10 +19,10 @@ from stella_signals.cas import Namespace
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
 from stella_signals.ids import new_ulid, parse_ulid
-from stella_signals.ingest import ingest_graph, parse_graph_hash
+from stella_signals.ingest import import_events, ingest_graph, parse_graph_hash
 from stella_signals.ports import EventDraft, IngestRecord
 from stella_signals.symbols import InvalidSymbolManifest, parse_symbol_manifest
-from stella_signals.timeline import EventType, events_to_ndjson
+from stella_signals.timeline import EventType, events_to_ndjson, read_events_ndjson
 from stella_signals.trace import parse_trace
 
 __all__ = ["router"]
@@ -292,6 +292,24 @@ def export_events(request: Request, principal: Reader) -> Response:
     return StreamingResponse(
         events_to_ndjson(repo.iter_events(principal.tenant)), media_type="application/x-ndjson"
     )
+
+
+@router.post(
+    "/api/v1/timeline/import",
+    responses=COMMON_RESPONSES | {413: PROBLEM, 422: PROBLEM},
+    summary="Import an offline site's events (NDJSON, as exported); each once",
+)
+async def import_timeline(request: Request, principal: Writer) -> Response:
+    services = request.app.state.services
+    data = await _read_body(request, services.settings.limits.max_graph_bytes)
+    ctx = services.ingest_context("signals-sync")
+
+    def run() -> dict[str, int]:
+        events = list(read_events_ndjson(data.splitlines()))
+        stats = import_events(ctx, principal.tenant, events)
+        return {"appended": stats.appended, "skipped": stats.skipped}
+
+    return JSONResponse(await anyio.to_thread.run_sync(run))
 
 
 # -- keys -----------------------------------------------------------------------------------

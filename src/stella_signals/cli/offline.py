@@ -12,10 +12,17 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from stella_signals import __version__
 from stella_signals.bundle import BundleManifest, parse_manifest
+from stella_signals.cli._client import (
+    ServerOption,
+    TokenFileOption,
+    client_for,
+    fail_from_problem,
+)
 from stella_signals.cli._common import fail, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
@@ -26,14 +33,18 @@ from stella_signals.ingest import (
     IngestFailed,
     Outcome,
     RuntimeUpload,
+    evidence_record,
     import_anchor,
     ingest_graph,
     ingest_runtime,
     parse_graph_hash,
     record_rejection,
 )
+from stella_signals.locker import export_bundle
+from stella_signals.ports import IngestRecord
 from stella_signals.symbols import parse_symbol_manifest
 from stella_signals.tenancy import TenantId
+from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import read_file_chunks
 from stella_signals.wiring import Services, load_settings
 
@@ -271,6 +282,94 @@ def export_receipt_command(
     if record.receipt_dsse is not None:
         receipt["receipt_dsse"] = json.loads(record.receipt_dsse)
     sys.stdout.write(json.dumps(receipt, indent=2) + "\n")
+
+
+@app.command("sync")
+def sync_command(
+    tenant: Tenant,
+    server: ServerOption = None,
+    token_file: TokenFileOption = None,
+    data_dir: DataDir = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=500)] = 200,
+    max_batches: Annotated[
+        int | None, typer.Option("--max-batches", min=1, help="Stop after N requests")
+    ] = None,
+) -> None:
+    """Push this site's events and evidence to the Signals API once reconnected (runbook §3
+    step 5). Idempotent: what the server has is skipped; an interrupted sync resumes."""
+    tenant_id = tenant_from(tenant)
+    services = _open(data_dir)
+    state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
+    state = _load_state(state_file)
+    sent = 0
+    try:
+        with client_for(server, tenant_id, token_file) as client:
+            events = [e for e in services.repo.iter_events(tenant_id) if e.seq > state["last_seq"]]
+            for start in range(0, len(events), batch_size):
+                if max_batches is not None and sent >= max_batches:
+                    break
+                batch = events[start : start + batch_size]
+                _post(client, "/api/v1/timeline/import", b"".join(events_to_ndjson(batch)),
+                      "application/x-ndjson")  # fmt: skip
+                state["last_seq"] = batch[-1].seq
+                _save_state(state_file, state)
+                sent += 1
+            ctx = services.ingest_context(SOURCE)
+            for record in _all_ingests(services, tenant_id):
+                if max_batches is not None and sent >= max_batches:
+                    break
+                if record.ingest_id in state["evidence"] or record.receipt_dsse is None:
+                    continue
+                bundle = export_bundle(evidence_record(ctx, tenant_id, record.ingest_id))
+                _post(client, "/api/v1/evidence/import", bundle, "application/gzip")
+                state["evidence"].append(record.ingest_id)
+                _save_state(state_file, state)
+                sent += 1
+    finally:
+        services.close()
+    sys.stderr.write(
+        f"synced: events up to seq {state['last_seq']}, {len(state['evidence'])} evidence "
+        f"records ({sent} requests)\n"
+    )
+
+
+def _post(client: httpx.Client, path: str, data: bytes, media: str) -> None:
+    try:
+        response = client.post(path, content=data, headers={"Content-Type": media})
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the server: {exc} (run sync again to resume)", ExitCode.USAGE)
+    if response.status_code not in (200, 201):
+        fail_from_problem(response)
+
+
+def _all_ingests(services: Services, tenant: TenantId) -> list[IngestRecord]:
+    records: list[IngestRecord] = []
+    after = None
+    while True:
+        page = services.repo.list_ingests(
+            tenant, graph_hash=None, status=None, after=after, limit=500
+        )
+        records += page
+        if len(page) < 500:
+            return records
+        after = page[-1].ingest_id
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"last_seq": 0, "evidence": []}
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: unreadable sync state ({exc})", ExitCode.USAGE)
+    return state
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(state))
+    partial.replace(path)
 
 
 time_app = typer.Typer(help="Signed time anchors (air-gap time, SPEC §11).", no_args_is_help=True)

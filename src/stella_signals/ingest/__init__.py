@@ -26,6 +26,7 @@ from stella_signals.ingest._pipeline import (
     ingest_runtime,
     record_rejection,
 )
+from stella_signals.ingest._sync import ImportStats, import_events, import_evidence_bundle
 from stella_signals.ingest._time import TimeKeeper, TimeSettings, import_anchor
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "RECEIPT_SCHEMA",
     "GraphCatalog",
     "GraphIngestResult",
+    "ImportStats",
     "ImportedGraph",
     "IngestContext",
     "IngestFailed",
@@ -46,6 +48,8 @@ __all__ = [
     "backoff",
     "evidence_record",
     "import_anchor",
+    "import_events",
+    "import_evidence_bundle",
     "ingest_graph",
     "ingest_runtime",
     "parse_graph_hash",

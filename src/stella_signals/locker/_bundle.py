@@ -353,6 +353,8 @@ class BundleReport:
     receipt_keyids: tuple[str, ...]
     #: Attestation keys that signed runtime.dsse.json (empty when none were given).
     attestation_keyids: tuple[str, ...]
+    #: The files' bytes, only when the bundle checked out (``ok``); for importing it.
+    contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def problems_of(self, check: str) -> tuple[BundleProblem, ...]:
         return tuple(p for p in self.problems if p.check == check)
@@ -521,6 +523,7 @@ class _Checker:
             receipt_verified=receipt_verified,
             receipt_keyids=self.receipt_report.keyids if self.receipt_report else (),
             attestation_keyids=self.attestation_keyids,
+            contents=MappingProxyType(dict(self.files)) if not self.problems else {},
         )
 
     # --- archive ------------------------------------------------------------------------------

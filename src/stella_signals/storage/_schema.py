@@ -10,6 +10,8 @@ import sqlalchemy as sa
 __all__ = [
     "facts",
     "graphs",
+    "imported_events",
+    "imported_evidence",
     "ingests",
     "metadata",
     "orphan_queue",
@@ -146,5 +148,25 @@ time_anchors = sa.Table(
     sa.Column("counter", sa.BigInteger, primary_key=True),
     sa.Column("anchor_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("envelope", sa.LargeBinary, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+imported_events = sa.Table(
+    "imported_events",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("origin_event_id", sa.String(26), primary_key=True),
+    sa.Column("event_id", sa.String(26), nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+imported_evidence = sa.Table(
+    "imported_evidence",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("ingest_id", sa.String(26), primary_key=True),
+    sa.Column("bundle_sha256", sa.String(64), nullable=False),
+    sa.Column("receipt", sa.Text, nullable=False),
+    sa.Column("receipt_dsse", sa.LargeBinary, nullable=False),
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -40,6 +40,8 @@ from stella_signals.ports import (
 from stella_signals.storage._schema import (
     facts,
     graphs,
+    imported_events,
+    imported_evidence,
     ingests,
     orphan_queue,
     tenant_policies,
@@ -704,6 +706,67 @@ class SqlRepository:
                 .limit(1)
             ).first()
         return (int(row.counter), bytes(row.envelope)) if row is not None else None
+
+    # -- sync ------------------------------------------------------------------------------
+    def import_event(
+        self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            seen = conn.execute(
+                sa.select(imported_events.c.event_id).where(
+                    imported_events.c.tenant == tenant,
+                    imported_events.c.origin_event_id == origin_event_id,
+                )
+            ).first()
+            if seen is not None:
+                return None
+            appended = self._append(conn, tenant, event)
+            conn.execute(
+                imported_events.insert().values(
+                    tenant=tenant,
+                    origin_event_id=origin_event_id,
+                    event_id=appended.event_id,
+                    imported_at=at,
+                )
+            )
+            return appended
+
+        result: TimelineEvent | None = self._in_tx(work)
+        return result
+
+    def import_evidence(
+        self,
+        tenant: TenantId,
+        *,
+        ingest_id: str,
+        bundle_sha256: str,
+        receipt: Mapping[str, Any],
+        receipt_dsse: bytes,
+        at: datetime,
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            seen = conn.execute(
+                sa.select(imported_evidence.c.ingest_id).where(
+                    imported_evidence.c.tenant == tenant,
+                    imported_evidence.c.ingest_id == ingest_id,
+                )
+            ).first()
+            if seen is not None:
+                return False
+            conn.execute(
+                imported_evidence.insert().values(
+                    tenant=tenant,
+                    ingest_id=ingest_id,
+                    bundle_sha256=bundle_sha256,
+                    receipt=json.dumps(dict(receipt)),
+                    receipt_dsse=receipt_dsse,
+                    imported_at=at,
+                )
+            )
+            return True
+
+        added: bool = self._in_tx(work)
+        return added
 
 
 def _key_of(row: Any) -> TrustedKey:

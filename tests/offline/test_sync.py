@@ -1,0 +1,108 @@
+"""Sync on reconnect (runbook §3 step 5): the offline site's events and evidence reach the
+online tenant once, whatever number of times sync runs, and an interrupted sync resumes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from stella_signals.synth import SynthSpec, trace_bytes
+from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
+from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
+
+
+def offline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "signals-offline"), *args], capture_output=True, text=True)
+
+
+def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    site = tmp_path / "site"
+    data = ["--data-dir", str(site)]
+    (tmp_path / "g.json").write_bytes(GRAPH)
+    assert (
+        offline("import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data).returncode == 0
+    )
+    ids = []
+    for seed in (1, 2, 3):
+        trace = gzip.compress(trace_bytes(SynthSpec(300, seed=seed, symbols=50, purls=5)))
+        bundle = make_bundle(tmp_path / f"b{seed}", trace)
+        done = offline(*ingest_args(bundle), *data)
+        assert done.returncode == 0, done.stderr
+        ids.append(json.loads(done.stdout)["ingest_id"])
+    # the site's service key must be trusted online for its receipts
+    key = tmp_path / "site.pub.pem"
+    subprocess.run(
+        [str(BIN / "python"), "-c",
+         "import sys; from pathlib import Path; from stella_signals.attest import public_key_pem;"
+         f"Path(sys.argv[1]).write_bytes(public_key_pem(Path('{site}/keys/service.pem').read_bytes()))",
+         str(key)], check=True,
+    )  # fmt: skip
+    trust = ["keys", "add", str(key), "--tenant", "acme", "--purpose", "receipt"]
+    subprocess.run(
+        [str(BIN / "signals"), *trust, "--data-dir", str(server.data_dir)],
+        check=True,
+        capture_output=True,
+    )
+    common = [
+        "--tenant",
+        "acme",
+        "--server",
+        server.url,
+        "--token-file",
+        str(server.token_file),
+        *data,
+    ]
+    first = offline("sync", *common, "--batch-size", "2", "--max-batches", "2")  # interrupted
+    assert first.returncode == 0, first.stderr
+    rest = offline("sync", *common, "--batch-size", "2")
+    assert rest.returncode == 0, rest.stderr
+    again = offline("sync", *common)
+    assert again.returncode == 0
+
+    events = httpx.get(
+        f"{server.url}/api/v1/timeline/export", headers=server.headers()
+    ).text.splitlines()
+    imported = [json.loads(line) for line in events]
+    site_events = 1 + 3 * 1  # graph + three ingests
+    assert len(imported) == site_events
+    assert [e["attributes"]["origin"]["seq"] for e in imported] == list(range(1, site_events + 1))
+    assert all(e["source"] == "signals-offline" for e in imported)
+    verify = subprocess.run([str(BIN / "stella"), "timeline", "verify", "--server", server.url,
+                             "--tenant", "acme", "--token-file", str(server.token_file)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+    # evidence: every offline ingest's trace is now in the online CAS
+    for ingest_id in ids:
+        receipt = json.loads(offline("export-receipt", ingest_id, "--tenant", "acme", *data).stdout)
+        sha = receipt["content_sha256"]
+        blob = httpx.get(
+            f"{server.url}/api/v1/cas/reachability/runtime/{sha}", headers=server.headers()
+        )
+        assert blob.status_code == 200
+        assert hashlib.sha256(blob.content).hexdigest() == receipt["content_sha256"]
+
+
+def test_unknown_site_key_is_refused(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    site = tmp_path / "site"
+    data = ["--data-dir", str(site)]
+    (tmp_path / "g.json").write_bytes(GRAPH)
+    offline("import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data)
+    trace = gzip.compress(trace_bytes(SynthSpec(100, seed=9, symbols=20, purls=3)))
+    assert offline(*ingest_args(make_bundle(tmp_path / "b", trace)), *data).returncode == 0
+    common = [
+        "--tenant",
+        "acme",
+        "--server",
+        server.url,
+        "--token-file",
+        str(server.token_file),
+        *data,
+    ]
+    result = offline("sync", *common)
+    assert result.returncode != 0
+    assert GRAPH_HASH.startswith("blake3:")
