@@ -180,3 +180,30 @@ def test_verify_bundle(tmp_path: Path, trace: bytes, case: str, code: int) -> No
         bundle = make_bundle(tmp_path, trace, listed={"runtime-trace.ndjson.gz": b"other"})
     result = runner.invoke(app, ["verify-bundle", str(bundle)])
     assert result.exit_code == code, result.output
+
+
+def tarball(bundle: Path, *, extra: dict[str, bytes] | None = None) -> Path:
+    import io
+    import tarfile
+
+    out = bundle.parent / "bundle.tar.gz"
+    with tarfile.open(out, "w:gz") as archive:
+        for path in sorted(bundle.iterdir()):
+            archive.add(path, arcname=path.name)
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return out
+
+
+def test_verify_bundle_as_tar_gz(tmp_path: Path, trace: bytes) -> None:
+    bundle = make_bundle(tmp_path, trace)
+    assert runner.invoke(app, ["verify-bundle", str(tarball(bundle))]).exit_code == 0
+    unlisted = runner.invoke(app, ["verify-bundle", str(tarball(bundle, extra={"x.txt": b"x"}))])
+    assert unlisted.exit_code == 6
+    escaping = runner.invoke(app, ["verify-bundle", str(tarball(bundle, extra={"../x": b"x"}))])
+    assert escaping.exit_code == 6
+    garbage = tmp_path / "junk.tar.gz"
+    garbage.write_bytes(b"not gzip")
+    assert runner.invoke(app, ["verify-bundle", str(garbage)]).exit_code == 6

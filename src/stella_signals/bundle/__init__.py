@@ -1,5 +1,6 @@
 """Air-gap runtime bundles (SPEC §10)."""
 
+from stella_signals.bundle._archive import DEFAULT_MAX_BUNDLE_BYTES, read_bundle_archive
 from stella_signals.bundle._manifest import (
     MANIFEST_SCHEMA,
     BundleManifest,
@@ -7,4 +8,11 @@ from stella_signals.bundle._manifest import (
     parse_manifest,
 )
 
-__all__ = ["MANIFEST_SCHEMA", "BundleManifest", "ManifestEntry", "parse_manifest"]
+__all__ = [
+    "DEFAULT_MAX_BUNDLE_BYTES",
+    "MANIFEST_SCHEMA",
+    "BundleManifest",
+    "ManifestEntry",
+    "parse_manifest",
+    "read_bundle_archive",
+]

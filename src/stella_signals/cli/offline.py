@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from stella_signals import __version__
-from stella_signals.bundle import BundleManifest, parse_manifest
+from stella_signals.bundle import BundleManifest, parse_manifest, read_bundle_archive
 from stella_signals.cli._client import (
     ServerOption,
     TokenFileOption,
@@ -93,6 +95,22 @@ def _read(path: Path) -> bytes:
         fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
+def _with_progress(path: Path) -> Iterator[bytes]:
+    """The file's chunks, with a progress bar on a terminal for long imports."""
+    size = path.stat().st_size
+    if not sys.stderr.isatty() or size < (64 << 20):
+        yield from read_file_chunks(path)
+        return
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task(f"import {path.name}", total=size)
+        for chunk in read_file_chunks(path):
+            progress.update(task, advance=len(chunk))
+            yield chunk
+
+
 def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
     manifest = run_guarded(lambda: parse_manifest(_read(path)))
     if manifest.tenant != tenant:
@@ -154,7 +172,7 @@ def ingest_runtime_command(
             tenant=tenant_id,
             ingest_id=ingest_id,
             graph_hash=digest,
-            body=read_file_chunks(runtime),
+            body=_with_progress(runtime),
             declared_sha256=trace_entry.sha256,
             name=runtime.name,
             dsse=envelope,
@@ -180,30 +198,27 @@ def ingest_runtime_command(
 
 @app.command("verify-bundle")
 def verify_bundle_command(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory (with manifest.json)")],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check every file of a runtime bundle against its manifest.json: listed files present
     with their size and sha256, no unlisted file. Exit 0 ok, 3 hash or size mismatch,
-    6 manifest invalid (incl. missing, unlisted or escaping paths), 2 unreadable."""
-    if not bundle.is_dir():
-        fail(f"{bundle}: not a bundle directory", ExitCode.USAGE)
-    manifest = run_guarded(lambda: parse_manifest(_read(bundle / "manifest.json")))
+    6 manifest or archive invalid (incl. missing, unlisted or escaping paths), 2 unreadable."""
+    files = run_guarded(lambda: _bundle_files(bundle))
+    if "manifest.json" not in files:
+        fail(f"{bundle}: no manifest.json", ExitCode.SCHEMA_INVALID)
+    manifest = run_guarded(lambda: parse_manifest(files["manifest.json"]))
     problems: list[dict[str, str]] = []
     listed = {entry.path for entry in manifest.files}
-    present = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file()} - {
-        "manifest.json"
-    }
-    for path in sorted(present - listed):
+    for path in sorted(set(files) - listed - {"manifest.json"}):
         problems.append({"path": path, "reason": "not_listed", "detail": "file not in manifest"})
     code = ExitCode.OK
     for entry in manifest.files:
-        file = bundle / entry.path
-        if not file.is_file():
+        if entry.path not in files:
             problems.append({"path": entry.path, "reason": "missing", "detail": "listed, absent"})
             continue
+        data = files[entry.path]
         try:
-            data = file.read_bytes()
             entry.check(sha256=sha256_hex(data), size=len(data))
         except HashMismatch as exc:
             problems.append({"path": entry.path, "reason": "hash_mismatch", "detail": str(exc)})
@@ -218,6 +233,17 @@ def verify_bundle_command(
         verdict = "ok" if not problems else f"{len(problems)} problem(s)"
         sys.stdout.write(f"{bundle}: {verdict}\n")
     raise typer.Exit(int(code))
+
+
+def _bundle_files(bundle: Path) -> Mapping[str, bytes]:
+    """The files of a bundle directory or .tar.gz, by path relative to the bundle."""
+    if bundle.is_dir():
+        return {
+            str(p.relative_to(bundle)): p.read_bytes() for p in bundle.rglob("*") if p.is_file()
+        }
+    if not bundle.is_file():
+        fail(f"{bundle}: no such bundle", ExitCode.USAGE)
+    return read_bundle_archive(_read(bundle))
 
 
 @app.command("import-graph")

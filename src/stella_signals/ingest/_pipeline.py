@@ -531,7 +531,7 @@ def fact_rows(report: TraceReport, resolved: Mapping[str, str]) -> list[FactRow]
     return [
         FactRow(f.symbol_id, f.purl, f.container, f.count, f.first_seen, f.last_seen,
                 resolved.get(f.symbol_id))
-        for f in report.facts
+        for f in report.iter_facts()
     ]  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -213,22 +213,22 @@ class TraceReport:
     @cached_property
     def facts(self) -> tuple[RuntimeFact, ...]:
         """Aggregated facts, sorted by (symbol_id, purl, container); built on first use."""
+        return tuple(self.iter_facts())
+
+    def iter_facts(self) -> Iterator[RuntimeFact]:
+        """The same facts, one at a time and not kept (a 10 M-record trace may have 10^6)."""
         tallies = self.tallies
-        facts = []
         for key in sorted(tallies, key=_sort_key):
             tally = tallies[key]
             container = key[2]
-            facts.append(
-                RuntimeFact(
-                    key[0],
-                    key[1],
-                    None if container is msgspec.UNSET else str(container),
-                    tally.count,
-                    _utc(tally.first),
-                    _utc(tally.last),
-                )
+            yield RuntimeFact(
+                key[0],
+                key[1],
+                None if container is msgspec.UNSET else str(container),
+                tally.count,
+                _utc(tally.first),
+                _utc(tally.last),
             )
-        return tuple(facts)
 
     @property
     def valid(self) -> bool:
