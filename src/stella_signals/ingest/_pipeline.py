@@ -408,21 +408,9 @@ def _ingest(
     loaded = ctx.graphs.load(upload.tenant, upload.graph_hash, rehash=False)
     verify = map_trace(report, loaded.index, graph_hash_ok=True)
     resolved = _node_of_symbols(report, loaded.index)
-    event_id = _event_id(ctx)
-    receipt = _receipt(
-        ctx,
-        upload,
-        report,
-        status="ingested",
-        sha256=staged.sha256,
-        received_at=received_at,
-        verify=verify,
-        event_id=event_id,
-        dsse_digest=dsse_digest,
-        time_status=time_status,
+    receipt, dsse, stored = _sign_and_publish(
+        ctx, upload, staged, report, received_at, dsse_digest, time_status, verify
     )
-    dsse = _sign(ctx, receipt)
-    stored = _publish(ctx, upload, staged)
     facts = fact_rows(report, resolved)
     event = ingested_event(ctx, receipt, report, verify, occurred_at=received_at)
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, facts, event,
@@ -438,23 +426,11 @@ def _orphan(
     dsse_digest: str | None,
     time_status: TimeStatus,
 ) -> IngestResult:
-    event_id = _event_id(ctx)
-    receipt = _receipt(
-        ctx,
-        upload,
-        report,
-        status="orphaned",
-        sha256=staged.sha256,
-        received_at=received_at,
-        verify=None,
-        event_id=event_id,
-        dsse_digest=dsse_digest,
-        time_status=time_status,
+    receipt, dsse, stored = _sign_and_publish(
+        ctx, upload, staged, report, received_at, dsse_digest, time_status, None
     )
-    dsse = _sign(ctx, receipt)
-    stored = _publish(ctx, upload, staged)
     event = EventDraft(
-        event_id=event_id,
+        event_id=receipt["timeline_event_id"],
         event_type=EventType.RUNTIME_ORPHANED.value,
         occurred_at=received_at,
         source=ctx.source,
@@ -471,6 +447,33 @@ def _orphan(
     )
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, [], event,
                    Outcome.ORPHANED, received_at, None)  # fmt: skip
+
+
+def _sign_and_publish(
+    ctx: IngestContext,
+    upload: RuntimeUpload,
+    staged: StagedBlob,
+    report: TraceReport,
+    received_at: datetime,
+    dsse_digest: str | None,
+    time_status: TimeStatus,
+    verify: VerifyReport | None,
+) -> tuple[dict[str, Any], bytes, StoredBlob]:
+    """The receipt (``ingested`` with a mapping, ``orphaned`` without), its signature, and
+    the published blobs: everything before the commit."""
+    receipt = _receipt(
+        ctx,
+        upload,
+        report,
+        status="ingested" if verify is not None else "orphaned",
+        sha256=staged.sha256,
+        received_at=received_at,
+        verify=verify,
+        event_id=_event_id(ctx),
+        dsse_digest=dsse_digest,
+        time_status=time_status,
+    )
+    return receipt, _sign(ctx, receipt), _publish(ctx, upload, staged)
 
 
 def _publish(ctx: IngestContext, upload: RuntimeUpload, staged: StagedBlob) -> StoredBlob:
