@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
+from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.attest import load_public_key
 from stella_signals.auth import Principal, Scope
-from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
+from stella_signals.errors import InvalidInput, NotFound
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 
 __all__ = ["router"]
@@ -56,12 +57,7 @@ def list_keys(
 async def add_key(
     request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> Response:
-    pem = b""
-    async for chunk in request.stream():
-        pem += chunk
-        if len(pem) > MAX_PEM_BYTES:
-            raise LimitExceeded("a public key PEM is at most 64 KiB", limit="max_pem_bytes")
-    key = load_public_key(pem)
+    key = load_public_key(await read_body(request, MAX_PEM_BYTES, limit_name="max_pem_bytes"))
     services = request.app.state.services
     created = services.repo.add_trusted_key(
         TrustedKey(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import anyio.from_thread
+from starlette.requests import Request
 
-__all__ = ["blocking_chunks"]
+from stella_signals.errors import LimitExceeded
+
+__all__ = ["blocking_chunks", "read_body"]
 
 
 def blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
@@ -24,3 +27,14 @@ def blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             return
         if chunk:
             yield chunk
+
+
+async def read_body(request: Request, limit: int, *, limit_name: str) -> bytes:
+    """A whole (small) request body, refused as soon as it passes ``limit`` bytes; for
+    documents that must be held to be validated (graphs, manifests, keys, bundles)."""
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise LimitExceeded(f"body is larger than {limit} bytes", limit=limit_name)
+    return bytes(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -10,10 +9,12 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from stella_signals.api._auth import require
+from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
-from stella_signals.errors import LimitExceeded, NotFound
+from stella_signals.digests import sha256_hex
+from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import evidence_record, import_evidence_bundle
 from stella_signals.locker import export_bundle
@@ -26,7 +27,7 @@ Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _file(path: str, data: bytes) -> dict[str, Any]:
-    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return {"path": path, "sha256": sha256_hex(data), "size": len(data)}
 
 
 @router.get(
@@ -72,7 +73,7 @@ async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Res
         media_type="application/gzip",
         headers={
             "Content-Disposition": f'attachment; filename="evidence-{ingest_id}.tar.gz"',
-            "Content-SHA256": hashlib.sha256(data).hexdigest(),
+            "Content-SHA256": sha256_hex(data),
         },
     )
 
@@ -111,14 +112,10 @@ def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -
 async def import_evidence(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
     limit = services.settings.limits.max_compressed_bytes + (8 << 20)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise LimitExceeded(f"bundle is larger than {limit} bytes", limit="max_bundle_bytes")
+    data = await read_body(request, limit, limit_name="max_bundle_bytes")
     ctx = services.ingest_context("signals-sync")
     ingest_id, added = await anyio.to_thread.run_sync(
-        import_evidence_bundle, ctx, principal.tenant, bytes(data)
+        import_evidence_bundle, ctx, principal.tenant, data
     )
     return JSONResponse(
         {"ingest_id": ingest_id, "imported": added}, status_code=201 if added else 200

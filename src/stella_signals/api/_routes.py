@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from stella_signals.api._auth import require
-from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
@@ -31,15 +31,6 @@ router = APIRouter()
 
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise LimitExceeded(f"body is larger than {limit} bytes", limit="max_graph_bytes")
-    return bytes(data)
 
 
 def _read_all(handle: BinaryIO, limit: int) -> bytes:
@@ -89,7 +80,7 @@ async def post_graph(request: Request, principal: Writer) -> Response:
         finally:
             await upload.close()
     else:
-        data = await _read_body(request, limit)
+        data = await read_body(request, limit, limit_name="max_graph_bytes")
     ctx = services.ingest_context("signals-api")
     try:
         result = await anyio.to_thread.run_sync(
@@ -205,7 +196,9 @@ def list_ingests(
 async def post_symbols(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
     limits = services.settings.limits
-    data = await _read_body(request, limits.max_symbol_manifest_bytes)
+    data = await read_body(
+        request, limits.max_symbol_manifest_bytes, limit_name="max_symbol_manifest_bytes"
+    )
 
     def run() -> tuple[dict[str, Any], bool]:
         manifest = parse_symbol_manifest(
@@ -301,7 +294,9 @@ def export_events(request: Request, principal: Reader) -> Response:
 )
 async def import_timeline(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
-    data = await _read_body(request, services.settings.limits.max_graph_bytes)
+    data = await read_body(
+        request, services.settings.limits.max_graph_bytes, limit_name="max_timeline_import_bytes"
+    )
     ctx = services.ingest_context("signals-sync")
 
     def run() -> dict[str, int]:

@@ -36,7 +36,7 @@ from stella_signals.attest import (
     sign_runtime_trace,
     write_private_key,
 )
-from stella_signals.cli._common import fail, run_guarded, stderr, tenant_from
+from stella_signals.cli._common import fail, read_input, run_guarded, stderr, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.digests import Algorithm, new_hasher, parse_digest
 from stella_signals.errors import InvalidDigest, LimitExceeded
@@ -184,7 +184,7 @@ def graph_command(
     if not force and (bundle.exists() or bundle.is_symlink()):
         fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
     signer = _load_signer(key)
-    data = _read(graph)
+    data = read_input(graph)
     canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
     statement = graph_statement(graph_hash=canonical.hash, tenant=tenant_id, name=graph.name)
     envelope = sign_graph(statement=statement, signers=[signer])
@@ -335,20 +335,13 @@ def _blake3(text: str) -> str:
     return str(digest)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
-
-
 def _load_signer(path: Path) -> Signer:
-    pem = _read(path)
+    pem = read_input(path)
     return _usage_guarded(lambda: load_signer(pem))
 
 
 def _load_public_key(path: Path) -> PublicKey:
-    pem = _read(path)
+    pem = read_input(path)
     return _usage_guarded(lambda: load_public_key(pem))
 
 

@@ -14,12 +14,15 @@ from rich.console import Console
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wiring import Services, load_settings
 
 __all__ = [
     "DataDirOption",
     "TenantOption",
     "blob_root",
     "fail",
+    "open_services",
+    "read_input",
     "run_guarded",
     "stderr",
     "tenant_from",
@@ -72,6 +75,24 @@ def run_guarded(action: Callable[[], T]) -> T:
         fail(f"{exc.reason}: {exc}", exit_code_for(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+def read_input(path: Path) -> bytes:
+    """A file named on the command line; unreadable input is a usage error (exit 2)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+def open_services(
+    data_dir: Path | None, *, database: str | None = None, config: Path | None = None
+) -> Services:
+    """The embedded services of a data dir (settings from flags, STELLA_* and config)."""
+    settings = run_guarded(
+        lambda: load_settings(config_file=config, data_dir=data_dir, database_url=database)
+    )
+    return run_guarded(lambda: Services.open(settings))
 
 
 def env_flag(name: str) -> bool:

@@ -18,6 +18,8 @@ from stella_signals.cli._common import (
     DataDirOption,
     blob_root,
     fail,
+    open_services,
+    read_input,
     run_guarded,
     tenant_from,
 )
@@ -35,7 +37,6 @@ from stella_signals.graph import (
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.storage import FilesystemBlobStore
 from stella_signals.trace import parse_trace, read_file_chunks
-from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "catalog_for"]
 
@@ -51,17 +52,10 @@ def catalog_for(data_dir: Path) -> GraphCatalog:
     return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
 
 
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
-
-
 @app.command("hash")
 def hash_command(file: Annotated[Path, typer.Argument(help="richgraph-v1 JSON")]) -> None:
     """Print the graph hash (blake3:<hex>) of a richgraph-v1 document."""
-    data = _read(file)
+    data = read_input(file)
     canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
     sys.stdout.write(f"{canonical.hash}\n")
 
@@ -79,9 +73,9 @@ def import_command(
     """Validate, hash, store (cas://reachability/graphs/<hex>) and index a graph, and record
     it (reach.graph.ingested) in the local store, as POST /api/v1/graphs does."""
     tenant_id = tenant_from(tenant)
-    data = _read(file)
-    envelope = _read(dsse) if dsse is not None else None
-    services = run_guarded(lambda: Services.open(load_settings(data_dir=data_dir)))
+    data = read_input(file)
+    envelope = read_input(dsse) if dsse is not None else None
+    services = open_services(data_dir)
     try:
         imported = run_guarded(
             lambda: ingest_graph(
@@ -111,7 +105,7 @@ def import_command(
 def _graph_from_file(file: Path) -> tuple[str, bool, Any]:
     """(hash, hash_ok, index) for a graph given as a file; hash_ok is False when the document
     claims a top-level graph_hash that differs from its real one."""
-    data = _read(file)
+    data = read_input(file)
     graph = _input(lambda: parse_graph(data))
     canonical = canonical_graph(graph)
     claimed = graph.claimed_hash

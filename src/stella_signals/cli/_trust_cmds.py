@@ -13,10 +13,9 @@ from typing import Annotated
 import typer
 
 from stella_signals.attest import load_public_key
-from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._common import fail, open_services, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
-from stella_signals.wiring import Services, load_settings
 
 __all__ = ["keys_app", "policy_app"]
 
@@ -29,11 +28,6 @@ Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id")]
 Purpose = Annotated[
     KeyPurpose, typer.Option("--purpose", help="attest (traces, graphs) or time (anchors)")
 ]
-
-
-def _services(data_dir: Path | None, database: str | None) -> Services:
-    settings = run_guarded(lambda: load_settings(data_dir=data_dir, database_url=database))
-    return run_guarded(lambda: Services.open(settings))
 
 
 @keys_app.command("add")
@@ -51,7 +45,7 @@ def keys_add(
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
     key = run_guarded(lambda: load_public_key(pem))
-    services = _services(data_dir, database)
+    services = open_services(data_dir, database=database)
     try:
         created = services.repo.add_trusted_key(
             TrustedKey(
@@ -78,7 +72,7 @@ def keys_list(
 ) -> None:
     """List a tenant's trusted keys as JSON lines."""
     tenant_id = tenant_from(tenant)
-    services = _services(data_dir, database)
+    services = open_services(data_dir, database=database)
     try:
         keys = services.repo.list_trusted_keys(tenant_id, purpose, include_revoked=all_keys)
     finally:
@@ -107,7 +101,7 @@ def keys_revoke(
 ) -> None:
     """Stop trusting a key (exit 1 when it was not trusted)."""
     tenant_id = tenant_from(tenant)
-    services = _services(data_dir, database)
+    services = open_services(data_dir, database=database)
     try:
         revoked = services.repo.revoke_trusted_key(tenant_id, purpose, keyid, services.clock.now())
     finally:
@@ -131,7 +125,7 @@ def policy_set(
 ) -> None:
     """Set a tenant's ingest policy."""
     tenant_id = tenant_from(tenant)
-    services = _services(data_dir, database)
+    services = open_services(data_dir, database=database)
     try:
         services.repo.set_policy(
             tenant_id,
@@ -147,7 +141,7 @@ def policy_set(
 def policy_show(tenant: Tenant, data_dir: DataDir = None, database: Database = None) -> None:
     """Print a tenant's ingest policy."""
     tenant_id = tenant_from(tenant)
-    services = _services(data_dir, database)
+    services = open_services(data_dir, database=database)
     try:
         policy = services.repo.get_policy(tenant_id)
     finally:

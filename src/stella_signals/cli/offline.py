@@ -25,7 +25,7 @@ from stella_signals.cli._client import (
     client_for,
     fail_from_problem,
 )
-from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._common import fail, open_services, read_input, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
@@ -48,7 +48,7 @@ from stella_signals.symbols import parse_symbol_manifest
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import read_file_chunks
-from stella_signals.wiring import Services, load_settings
+from stella_signals.wiring import Services
 
 __all__ = ["app", "main"]
 
@@ -84,17 +84,6 @@ def _root(
     3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan."""
 
 
-def _open(data_dir: Path | None) -> Services:
-    return run_guarded(lambda: Services.open(load_settings(data_dir=data_dir)))
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
-
-
 def _with_progress(path: Path) -> Iterator[bytes]:
     """The file's chunks, with a progress bar on a terminal for long imports."""
     size = path.stat().st_size
@@ -112,7 +101,7 @@ def _with_progress(path: Path) -> Iterator[bytes]:
 
 
 def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
-    manifest = run_guarded(lambda: parse_manifest(_read(path)))
+    manifest = run_guarded(lambda: parse_manifest(read_input(path)))
     if manifest.tenant != tenant:
         fail(f"{path}: bundle is for tenant {manifest.tenant!r}, not {tenant}", ExitCode.USAGE)
     if graph_hash is not None and manifest.graph_hash:
@@ -144,8 +133,8 @@ def ingest_runtime_command(
     if not runtime.is_file():
         fail(f"{runtime}: no such file", ExitCode.USAGE)
     trace_entry = run_guarded(lambda: bundle.entry_for(runtime.name))
-    envelope = _read(dsse) if dsse is not None else None
-    services = _open(data_dir)
+    envelope = read_input(dsse) if dsse is not None else None
+    services = open_services(data_dir)
     ctx = services.ingest_context(SOURCE)
     ingest_id = new_ulid(services.clock)
     try:
@@ -243,7 +232,7 @@ def _bundle_files(bundle: Path) -> Mapping[str, bytes]:
         }
     if not bundle.is_file():
         fail(f"{bundle}: no such bundle", ExitCode.USAGE)
-    return read_bundle_archive(_read(bundle))
+    return read_bundle_archive(read_input(bundle))
 
 
 @app.command("import-graph")
@@ -255,8 +244,8 @@ def import_graph_command(
 ) -> None:
     """Import a static graph (orphans waiting for it are ingested at once)."""
     tenant_id = tenant_from(tenant)
-    data, envelope = _read(file), (_read(dsse) if dsse is not None else None)
-    services = _open(data_dir)
+    data, envelope = read_input(file), (read_input(dsse) if dsse is not None else None)
+    services = open_services(data_dir)
     try:
         result = run_guarded(
             lambda: ingest_graph(services.ingest_context(SOURCE), tenant_id, data, dsse=envelope)
@@ -276,9 +265,9 @@ def import_symbols_command(
     from stella_signals.cas import Namespace
 
     tenant_id = tenant_from(tenant)
-    data = _read(file)
+    data = read_input(file)
     run_guarded(lambda: parse_symbol_manifest(data, tenant=tenant_id))
-    services = _open(data_dir)
+    services = open_services(data_dir)
     try:
         stored = services.blobs.put(tenant_id, Namespace.SYMBOLS, [data])
     finally:
@@ -297,7 +286,7 @@ def export_receipt_command(
 
     tenant_id = tenant_from(tenant)
     ingest_id = run_guarded(lambda: parse_ulid(ingest_id))
-    services = _open(data_dir)
+    services = open_services(data_dir)
     try:
         record = services.repo.get_ingest(tenant_id, ingest_id)
     finally:
@@ -324,7 +313,7 @@ def sync_command(
     """Push this site's events and evidence to the Signals API once reconnected (runbook §3
     step 5). Idempotent: what the server has is skipped; an interrupted sync resumes."""
     tenant_id = tenant_from(tenant)
-    services = _open(data_dir)
+    services = open_services(data_dir)
     state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
     state = _load_state(state_file)
     sent = 0
@@ -411,8 +400,8 @@ def time_anchor_import(
     """Verify an anchor with the tenant's trusted time keys and keep it. A replayed (not
     newer) anchor or an untrusted signature is refused (exit 4)."""
     tenant_id = tenant_from(tenant)
-    data = _read(file)
-    services = _open(data_dir)
+    data = read_input(file)
+    services = open_services(data_dir)
     try:
         anchor = run_guarded(lambda: import_anchor(services.repo, services.clock, tenant_id, data))
     finally:
@@ -431,7 +420,7 @@ def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
     """Print the tenant's time status (mode, staleness, drift; blocked or not).
     Exit 5 when ingest would be blocked."""
     tenant_id = tenant_from(tenant)
-    services = _open(data_dir)
+    services = open_services(data_dir)
     try:
         status = services.time.status(tenant_id)
     finally:

@@ -11,9 +11,9 @@ import typer
 from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
 from stella_signals.cli import _trust_cmds
-from stella_signals.cli._common import fail, run_guarded, tenant_from
+from stella_signals.cli._common import fail, open_services, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode
-from stella_signals.wiring import Services, Settings, load_settings
+from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "main"]
 
@@ -34,12 +34,6 @@ Database = Annotated[
     str | None,
     typer.Option("--database", help="SQLAlchemy URL (env STELLA_DATABASE_URL; default SQLite)"),
 ]
-
-
-def _settings(data_dir: Path | None, config: Path | None, database: str | None) -> Settings:
-    return run_guarded(
-        lambda: load_settings(config_file=config, data_dir=data_dir, database_url=database)
-    )
 
 
 def _version(value: bool) -> None:
@@ -99,8 +93,8 @@ def migrate_command(
     data_dir: DataDir = None, config: Config = None, database: Database = None
 ) -> None:
     """Create or upgrade the metadata schema."""
-    settings = _settings(data_dir, config, database)
-    services = run_guarded(lambda: Services.open(settings))
+    services = open_services(data_dir, database=database, config=config)
+    settings = services.settings
     services.close()
     sys.stderr.write(f"migrated {settings.effective_database_url.split('://')[0]} schema\n")
 
@@ -118,8 +112,8 @@ def worker_command(
 
     from stella_signals.wiring import OrphanRetrier
 
-    settings = _settings(data_dir, config, database)
-    services = run_guarded(lambda: Services.open(settings))
+    services = open_services(data_dir, database=database, config=config)
+    settings = services.settings
     retrier = OrphanRetrier(services)
     stop = {"now": False}
 
@@ -166,8 +160,7 @@ def tokens_create(
     for item in scope:
         if item not in known:
             fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
-    settings = _settings(data_dir, config, database)
-    services = run_guarded(lambda: Services.open(settings))
+    services = open_services(data_dir, database=database, config=config)
     try:
         token = new_token()
         token_id = services.repo.add_token(
