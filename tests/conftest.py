@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.realservers.postgres import postgres, postgres_url  # noqa: F401 - fixtures
+
 REPO = Path(__file__).resolve().parents[1]
 #: Public conformance vectors live beside the repository, in the shared folder.
 VECTORS = REPO.parent / "shared" / "vectors"

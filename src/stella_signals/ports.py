@@ -5,7 +5,7 @@ Every method takes the tenant explicitly; implementations must keep tenants apar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +25,7 @@ __all__ = [
     "NodeObservation",
     "OrphanItem",
     "Repository",
+    "ServiceKeyRecord",
     "StagedBlob",
     "StoredBlob",
     "TenantPolicy",
@@ -194,6 +195,16 @@ class TrustedKey:
     public_pem: bytes
     added_at: datetime
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKeyRecord:
+    """A receipt key of the service: current (``retired_at`` None) or retired."""
+
+    keyid: str
+    public_pem: bytes
+    created_at: datetime
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,3 +412,18 @@ class Repository(Protocol):
         ...
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...
+
+    # -- the service's own receipt keys (shared by every server of a deployment) -----------
+    def current_service_key(
+        self, generate: Callable[[], tuple[str, bytes, bytes]], at: datetime
+    ) -> bytes:
+        """The private PEM kept in the database; the first caller stores ``generate()``'s
+        (keyid, public PEM, private PEM) — exactly one key wins however many race."""
+        ...
+
+    def register_service_key(self, keyid: str, public_pem: bytes, at: datetime) -> None:
+        """Record a key from a file as current (its private half stays in the file) and
+        retire every other key."""
+        ...
+
+    def list_service_keys(self) -> list[ServiceKeyRecord]: ...

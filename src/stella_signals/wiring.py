@@ -12,7 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stella_signals.attest import ServiceKey, load_or_create_service_key
+from stella_signals.attest import (
+    ServiceKey,
+    load_or_create_service_key,
+    new_service_key_pem,
+    service_key_from_pem,
+)
 from stella_signals.clock import Clock, SystemClock
 from stella_signals.errors import InvalidInput
 from stella_signals.ingest import (
@@ -180,9 +185,7 @@ class Services:
             repo=repo,
             blobs=blobs,
             graphs=GraphCatalog(blobs, settings.data_dir / "index"),
-            service_key=load_or_create_service_key(
-                settings.data_dir, env_file=settings.service_key_file
-            ),
+            service_key=_service_key(settings, repo, clock),
             clock=clock,
             time=time,
         )
@@ -204,6 +207,19 @@ class Services:
         if self.time.monitor is not None:
             self.time.monitor.stop()
         self.repo.close()
+
+
+def _service_key(settings: Settings, repo: SqlRepository, clock: Clock) -> ServiceKey:
+    """SPEC §13: ``STELLA_SERVICE_KEY_FILE`` when set; else on the embedded default a key file
+    under the data dir; else (scale-out) one key generated once and kept in the database, so
+    every server of the deployment signs with it. The key in use is recorded as current and
+    the one before it as retired, for ``GET /api/v1/keys/service``."""
+    if settings.service_key_file or settings.database_url is None:
+        key = load_or_create_service_key(settings.data_dir, env_file=settings.service_key_file)
+        repo.register_service_key(key.keyid, key.public_pem, clock.now())
+        return key
+    pem = repo.current_service_key(new_service_key_pem, clock.now())
+    return service_key_from_pem(pem, source="database")
 
 
 class OrphanRetrier:

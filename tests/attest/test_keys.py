@@ -216,7 +216,7 @@ def test_service_key_is_created_once_and_reused(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = load_or_create_service_key(data_dir, env_file=None)
     path = data_dir / "keys" / "service.pem"
-    assert first.path == path
+    assert first.source == str(path)
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
     assert first.public_key.kind == "ed25519"
@@ -250,7 +250,7 @@ def test_service_key_file_variable_is_honoured(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
 
     service = load_or_create_service_key(data_dir, env_file=str(key_file))
-    assert service.path == key_file
+    assert service.source == str(key_file)
     assert service.keyid == load_signer(pem).keyid
     assert service.public_key.kind == "ecdsa-p256"
     assert not data_dir.exists()  # nothing generated when the operator names a key
@@ -287,5 +287,5 @@ def test_service_key_mode_ignores_a_loose_umask(tmp_path: Path) -> None:
         service = load_or_create_service_key(tmp_path / "data", env_file=None)
     finally:
         os.umask(old)
-    assert mode(service.path) == 0o600
-    assert mode(service.path.parent) == 0o700
+    assert mode(Path(service.source)) == 0o600
+    assert mode(Path(service.source).parent) == 0o700

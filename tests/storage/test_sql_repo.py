@@ -1,9 +1,11 @@
-"""The SQLite metadata store: migrations create exactly the declared schema, the timeline is
-append-only in the database itself, tenants are kept apart."""
+"""The metadata store on SQLite and on PostgreSQL: migrations create exactly the declared
+schema, the timeline is append-only in the database itself, tenants are kept apart."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from stella_signals.ports import EventDraft, IngestRecord
+from stella_signals.attest import new_service_key_pem
+from stella_signals.ports import EventDraft, GraphRecord, IngestRecord
 from stella_signals.storage import SqlRepository, sqlite_url
 from stella_signals.storage._schema import metadata
 from stella_signals.tenancy import TenantId
@@ -21,11 +24,16 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ACME, GLOBEX = TenantId("acme"), TenantId("globex")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> SqlRepository:
-    repository = SqlRepository(sqlite_url(tmp_path / "signals.db"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlRepository]:
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path / "signals.db")
+    else:
+        url = request.getfixturevalue("postgres_url")
+    repository = SqlRepository(url)
     repository.migrate()
-    return repository
+    yield repository
+    repository.close()
 
 
 def draft(n: int, kind: str = "reach.graph.ingested") -> EventDraft:
@@ -82,3 +90,52 @@ def test_a_failed_ingest_is_recorded_with_its_event(repo: SqlRepository) -> None
     assert event.seq == 1
     assert repo.get_ingest(ACME, record.ingest_id) == record
     assert repo.get_ingest(GLOBEX, record.ingest_id) is None
+
+
+def test_servers_racing_for_the_service_key_share_one(repo: SqlRepository) -> None:
+    generated: list[str] = []
+
+    def generate() -> tuple[str, bytes, bytes]:
+        keyid, public, private = new_service_key_pem()
+        generated.append(keyid)
+        return keyid, public, private
+
+    with ThreadPoolExecutor(4) as pool:
+        pems = set(pool.map(lambda _: repo.current_service_key(generate, NOW), range(8)))
+    assert len(pems) == 1 and len(generated) == 1
+    [record] = repo.list_service_keys()
+    assert record.keyid == generated[0] and record.retired_at is None
+
+
+def test_a_new_key_file_retires_the_previous_key(repo: SqlRepository) -> None:
+    first, second = new_service_key_pem(), new_service_key_pem()
+    repo.register_service_key(first[0], first[1], NOW)
+    repo.register_service_key(first[0], first[1], NOW)  # a restart changes nothing
+    repo.register_service_key(second[0], second[1], NOW + timedelta(days=1))
+    keys = {k.keyid: k for k in repo.list_service_keys()}
+    assert keys[first[0]].retired_at == NOW + timedelta(days=1)
+    assert keys[second[0]].retired_at is None and keys[second[0]].public_pem == second[1]
+
+
+def orphan(n: int, graph: str) -> IngestRecord:
+    return IngestRecord(
+        ingest_id=f"01M8EF{n:020d}",
+        tenant=ACME,
+        status="orphaned",
+        received_at=NOW,
+        content_sha256=f"{n:064x}",
+        graph_hash=graph,
+        size=1,
+    )
+
+
+def test_an_orphan_whose_graph_arrived_meanwhile_is_due_at_once(repo: SqlRepository) -> None:
+    """The graph's release pass cannot see a trace still parsing when the graph commits; the
+    trace's own commit sees the graph and queues itself as due now, not in a minute."""
+    arrived, absent = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    graph = GraphRecord(ACME, arrived, "cas://x", 1, 1, 0, NOW)
+    repo.add_graph(graph, draft(100))
+    repo.commit_ingest(orphan(1, arrived), [], draft(101, "reach.runtime.orphaned"))
+    repo.commit_ingest(orphan(2, absent), [], draft(102, "reach.runtime.orphaned"))
+    due = repo.claim_orphans(NOW, worker="w", lease_seconds=60, limit=10)
+    assert [item.graph_hash for item in due] == [arrived]

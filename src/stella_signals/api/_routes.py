@@ -16,6 +16,7 @@ from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import Namespace
+from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
 from stella_signals.ids import new_ulid, parse_ulid
@@ -312,14 +313,23 @@ async def import_timeline(request: Request, principal: Writer) -> Response:
     "/api/v1/keys/service", responses=COMMON_RESPONSES, summary="The service's receipt keys"
 )
 def service_keys(request: Request, principal: Reader) -> Response:
-    key = request.app.state.services.service_key
-    return JSONResponse(
+    """Every key receipts were signed with: the current one and the retired ones, by keyid
+    (SPEC §13), so receipts issued before a rotation still verify."""
+    services = request.app.state.services
+    current = services.service_key.keyid
+    records = services.repo.list_service_keys()
+    keys = [
         {
-            "keys": [
-                {"keyid": key.keyid, "public_key_pem": key.public_pem.decode(), "status": "current"}
-            ]
+            "keyid": record.keyid,
+            "public_key_pem": record.public_pem.decode(),
+            "status": "current" if record.keyid == current else "retired",
+            "created_at": format_utc(record.created_at),
+            "retired_at": format_utc(record.retired_at) if record.retired_at else None,
         }
-    )
+        for record in records
+    ]
+    keys.sort(key=lambda k: (k["status"] != "current", k["keyid"]))
+    return JSONResponse({"keys": keys})
 
 
 # -- time -----------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from stella_signals.attest._keys import (
     load_or_create_service_key,
     load_public_key,
     load_signer,
+    new_service_key_pem,
     public_key_pem,
+    service_key_from_pem,
     write_private_key,
 )
 from stella_signals.attest._sign import IN_TOTO_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, sign_envelope
@@ -91,11 +93,13 @@ __all__ = [
     "load_or_create_service_key",
     "load_public_key",
     "load_signer",
+    "new_service_key_pem",
     "pae",
     "parse_envelope",
     "parse_statement",
     "public_key_pem",
     "runtime_trace_statement",
+    "service_key_from_pem",
     "sign_envelope",
     "sign_graph",
     "sign_runtime_trace",

@@ -124,10 +124,11 @@ class Signer:
 
 @dataclass(frozen=True, slots=True)
 class ServiceKey:
-    """The key the service signs receipts with, and the file it came from."""
+    """The key the service signs receipts with, and where it came from (a file's path, or
+    ``database`` on a scale-out deployment)."""
 
     signer: Signer
-    path: Path
+    source: str
 
     @property
     def keyid(self) -> str:
@@ -228,7 +229,24 @@ def _load_service_key(path: Path) -> ServiceKey:
         raise Unavailable(
             f"service key {path} is not usable: {exc}", reason="service_key_unavailable"
         ) from exc
-    return ServiceKey(signer=signer, path=path)
+    return ServiceKey(signer=signer, source=str(path))
+
+
+def service_key_from_pem(pem: bytes, *, source: str) -> ServiceKey:
+    """The service key kept in the database (scale-out: one key for every server)."""
+    try:
+        return ServiceKey(signer=load_signer(pem), source=source)
+    except InvalidKey as exc:
+        raise Unavailable(
+            f"service key from {source} is not usable: {exc}", reason="service_key_unavailable"
+        ) from exc
+
+
+def new_service_key_pem() -> tuple[str, bytes, bytes]:
+    """(keyid, public PEM, private PEM) of a fresh Ed25519 service key."""
+    private_pem = generate_private_key_pem("ed25519")
+    signer = load_signer(private_pem)
+    return signer.keyid, signer.public_key.pem, private_pem
 
 
 def _make_private_dir(directory: Path) -> None:

@@ -17,7 +17,11 @@ from stella_signals.tenancy import TenantId, parse_tenant
 from stella_signals.wiring import Services, load_settings
 
 __all__ = [
+    "CasOption",
+    "ConfigOption",
     "DataDirOption",
+    "DatabaseOption",
+    "ServiceDataDir",
     "TenantOption",
     "blob_root",
     "fail",
@@ -85,12 +89,42 @@ def read_input(path: Path) -> bytes:
         fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
+#: The deployment options every `signals` subcommand accepts (SPEC §13).
+ServiceDataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State directory (env STELLA_DATA_DIR; default ./data)"),
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="postgresql://user:pass@host:port/db (env STELLA_DATABASE_URL; default SQLite "
+        "in the data dir)",
+    ),
+]
+CasOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cas",
+        help="s3://bucket/prefix?endpoint_url=... (env STELLA_CAS_URL; credentials from AWS_*; "
+        "default the data dir)",
+    ),
+]
+
+
 def open_services(
-    data_dir: Path | None, *, database: str | None = None, config: Path | None = None
+    data_dir: Path | None,
+    *,
+    database: str | None = None,
+    cas: str | None = None,
+    config: Path | None = None,
 ) -> Services:
-    """The embedded services of a data dir (settings from flags, STELLA_* and config)."""
+    """The services of a deployment (settings from flags, STELLA_* and the config file)."""
     settings = run_guarded(
-        lambda: load_settings(config_file=config, data_dir=data_dir, database_url=database)
+        lambda: load_settings(
+            config_file=config, data_dir=data_dir, database_url=database, cas_url=cas
+        )
     )
     return run_guarded(lambda: Services.open(settings))
 

@@ -13,7 +13,16 @@ from typing import Annotated
 import typer
 
 from stella_signals.attest import load_public_key
-from stella_signals.cli._common import fail, open_services, run_guarded, tenant_from
+from stella_signals.cli._common import (
+    CasOption,
+    ConfigOption,
+    DatabaseOption,
+    ServiceDataDir,
+    fail,
+    open_services,
+    run_guarded,
+    tenant_from,
+)
 from stella_signals.cli._exit import ExitCode
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 
@@ -22,8 +31,6 @@ __all__ = ["keys_app", "policy_app"]
 keys_app = typer.Typer(help="Keys a tenant trusts (DSSE attestations, time anchors).")
 policy_app = typer.Typer(help="Per-tenant ingest policy (require DSSE, threshold).")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory")]
-Database = Annotated[str | None, typer.Option("--database", help="SQLAlchemy URL")]
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id")]
 Purpose = Annotated[
     KeyPurpose, typer.Option("--purpose", help="attest (traces, graphs) or time (anchors)")
@@ -35,8 +42,10 @@ def keys_add(
     file: Annotated[Path, typer.Argument(help="Public key PEM (Ed25519 or ECDSA P-256)")],
     tenant: Tenant,
     purpose: Purpose = KeyPurpose.ATTEST,
-    data_dir: DataDir = None,
-    database: Database = None,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
 ) -> None:
     """Trust a public key for a tenant; prints its keyid."""
     tenant_id = tenant_from(tenant)
@@ -45,7 +54,7 @@ def keys_add(
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
     key = run_guarded(lambda: load_public_key(pem))
-    services = open_services(data_dir, database=database)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         created = services.repo.add_trusted_key(
             TrustedKey(
@@ -67,12 +76,14 @@ def keys_list(
     tenant: Tenant,
     purpose: Purpose = KeyPurpose.ATTEST,
     all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys")] = False,
-    data_dir: DataDir = None,
-    database: Database = None,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
 ) -> None:
     """List a tenant's trusted keys as JSON lines."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         keys = services.repo.list_trusted_keys(tenant_id, purpose, include_revoked=all_keys)
     finally:
@@ -96,12 +107,14 @@ def keys_revoke(
     keyid: Annotated[str, typer.Argument()],
     tenant: Tenant,
     purpose: Purpose = KeyPurpose.ATTEST,
-    data_dir: DataDir = None,
-    database: Database = None,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
 ) -> None:
     """Stop trusting a key (exit 1 when it was not trusted)."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         revoked = services.repo.revoke_trusted_key(tenant_id, purpose, keyid, services.clock.now())
     finally:
@@ -120,12 +133,14 @@ def policy_set(
     threshold: Annotated[
         int, typer.Option("--threshold", min=1, help="Distinct trusted keys that must sign")
     ] = 1,
-    data_dir: DataDir = None,
-    database: Database = None,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
 ) -> None:
     """Set a tenant's ingest policy."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         services.repo.set_policy(
             tenant_id,
@@ -138,10 +153,16 @@ def policy_set(
 
 
 @policy_app.command("show")
-def policy_show(tenant: Tenant, data_dir: DataDir = None, database: Database = None) -> None:
+def policy_show(
+    tenant: Tenant,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
+) -> None:
     """Print a tenant's ingest policy."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         policy = services.repo.get_policy(tenant_id)
     finally:

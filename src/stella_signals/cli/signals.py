@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +10,16 @@ import typer
 from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
 from stella_signals.cli import _trust_cmds
-from stella_signals.cli._common import fail, open_services, run_guarded, tenant_from
+from stella_signals.cli._common import (
+    CasOption,
+    ConfigOption,
+    DatabaseOption,
+    ServiceDataDir,
+    fail,
+    open_services,
+    run_guarded,
+    tenant_from,
+)
 from stella_signals.cli._exit import ExitCode
 from stella_signals.wiring import Services, load_settings
 
@@ -25,15 +33,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="State directory (env STELLA_DATA_DIR; default ./data)"),
-]
-Config = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
-Database = Annotated[
-    str | None,
-    typer.Option("--database", help="SQLAlchemy URL (env STELLA_DATABASE_URL; default SQLite)"),
-]
+DataDir = ServiceDataDir
+Config = ConfigOption
+Database = DatabaseOption
+Cas = CasOption
 
 
 def _version(value: bool) -> None:
@@ -58,6 +61,7 @@ def serve_command(
     data_dir: DataDir = None,
     config: Config = None,
     database: Database = None,
+    cas: Cas = None,
     demo: Annotated[
         bool,
         typer.Option("--demo", help="Also create a demo token, graph and trace, print a curl"),
@@ -70,7 +74,12 @@ def serve_command(
 
     settings = run_guarded(
         lambda: load_settings(
-            config_file=config, data_dir=data_dir, database_url=database, host=host, port=port
+            config_file=config,
+            data_dir=data_dir,
+            database_url=database,
+            cas_url=cas,
+            host=host,
+            port=port,
         )
     )
     services = run_guarded(lambda: Services.open(settings))
@@ -90,10 +99,10 @@ def serve_command(
 
 @app.command("migrate")
 def migrate_command(
-    data_dir: DataDir = None, config: Config = None, database: Database = None
+    data_dir: DataDir = None, config: Config = None, database: Database = None, cas: Cas = None
 ) -> None:
     """Create or upgrade the metadata schema."""
-    services = open_services(data_dir, database=database, config=config)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     settings = services.settings
     services.close()
     sys.stderr.write(f"migrated {settings.effective_database_url.split('://')[0]} schema\n")
@@ -105,6 +114,7 @@ def worker_command(
     data_dir: DataDir = None,
     config: Config = None,
     database: Database = None,
+    cas: Cas = None,
 ) -> None:
     """Retry orphan traces until SIGTERM (safe to run several at once)."""
     import signal
@@ -112,7 +122,7 @@ def worker_command(
 
     from stella_signals.wiring import OrphanRetrier
 
-    services = open_services(data_dir, database=database, config=config)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     settings = services.settings
     retrier = OrphanRetrier(services)
     stop = {"now": False}
@@ -153,6 +163,7 @@ def tokens_create(
     data_dir: DataDir = None,
     config: Config = None,
     database: Database = None,
+    cas: Cas = None,
 ) -> None:
     """Create a bearer token; it is printed once, alone on the last line of stdout."""
     tenants = frozenset(tenant_from(t) for t in tenant)
@@ -160,7 +171,7 @@ def tokens_create(
     for item in scope:
         if item not in known:
             fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
-    services = open_services(data_dir, database=database, config=config)
+    services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         token = new_token()
         token_id = services.repo.add_token(

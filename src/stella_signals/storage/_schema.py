@@ -15,6 +15,7 @@ __all__ = [
     "ingests",
     "metadata",
     "orphan_queue",
+    "service_keys",
     "tenant_policies",
     "time_anchors",
     "timeline_events",
@@ -169,4 +170,14 @@ imported_evidence = sa.Table(
     sa.Column("receipt", sa.Text, nullable=False),
     sa.Column("receipt_dsse", sa.LargeBinary, nullable=False),
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+service_keys = sa.Table(
+    "service_keys",
+    metadata,
+    sa.Column("keyid", sa.String(128), primary_key=True),
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("private_pem", sa.LargeBinary),  # only when no key file is configured
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("retired_at", sa.DateTime(timezone=True)),
 )

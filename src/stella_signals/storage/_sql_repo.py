@@ -1,9 +1,10 @@
 """`Repository` on SQLAlchemy Core: SQLite (WAL) on the embedded default, PostgreSQL at scale.
 
 Every write that appends a timeline event runs in one transaction that first takes the
-tenant's last event (SQLite: ``BEGIN IMMEDIATE`` serialises writers; PostgreSQL: the
-``(tenant, seq)`` primary key makes a concurrent append fail and retry), so the chain never
-forks and an ingest is recorded with its facts and event, or not at all.
+tenant's chain lock (SQLite: ``BEGIN IMMEDIATE`` serialises writers; PostgreSQL: a
+transaction-scoped advisory lock per tenant, so servers append to different tenants in
+parallel), reads the tenant's last event and appends the next one. The chain never forks,
+and an ingest is recorded with its facts and event, or not at all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -23,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from stella_signals.clock import FixedClock
-from stella_signals.errors import Conflict, Unavailable
+from stella_signals.errors import Conflict, InvalidInput, Unavailable
 from stella_signals.ids import new_ulid
 from stella_signals.ports import (
     EventDraft,
@@ -33,6 +34,7 @@ from stella_signals.ports import (
     KeyPurpose,
     NodeObservation,
     OrphanItem,
+    ServiceKeyRecord,
     TenantPolicy,
     TokenRecord,
     TrustedKey,
@@ -44,6 +46,7 @@ from stella_signals.storage._schema import (
     imported_evidence,
     ingests,
     orphan_queue,
+    service_keys,
     tenant_policies,
     time_anchors,
     timeline_events,
@@ -53,18 +56,50 @@ from stella_signals.storage._schema import (
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, TimelineEvent, next_event, parse_event
 
-__all__ = ["SqlRepository", "sqlite_url"]
+__all__ = ["SqlRepository", "engine_url", "sqlite_url"]
 
 #: Rows per INSERT batch for facts (bounded memory whatever the trace).
 _FACT_BATCH = 5000
 #: First retry of an orphan trace (SPEC §12: 1 min doubling to 1 h).
 ORPHAN_FIRST_DELAY = timedelta(minutes=1)
-#: Attempts of a timeline append that lost a race for the next seq (PostgreSQL).
+#: Attempts of a write that lost a race (a unique key taken by a concurrent writer).
 _APPEND_ATTEMPTS = 5
+#: PostgreSQL advisory lock keys: migrations (one key), tenant chains (a namespace).
+_MIGRATION_LOCK = 0x5374656C6C61  # "Stella"
+_CHAIN_LOCK_NAMESPACE = 0x5354  # "ST"
+_SERVICE_KEY_LOCK = 0x5354454C4B  # "STELK"
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
+
+
+def engine_url(url: str) -> str:
+    """An operator's database URL as SQLAlchemy takes it: ``postgresql://`` (and
+    ``postgres://``) mean psycopg 3; ``sqlite:///path`` the standard library driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidInput(
+            "database URL must look like postgresql://user:password@host:port/db or sqlite:///path",
+            reason="config_invalid",
+        )
+    driver = {
+        "postgresql": "postgresql+psycopg",
+        "postgres": "postgresql+psycopg",
+        "postgresql+psycopg": "postgresql+psycopg",
+        "sqlite": "sqlite+pysqlite",
+        "sqlite+pysqlite": "sqlite+pysqlite",
+    }.get(scheme)
+    if driver is None:
+        raise InvalidInput(
+            f"database URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://",
+            reason="config_invalid",
+        )
+    return f"{driver}://{rest}"
+
+
+def _redacted(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -76,13 +111,23 @@ class SqlRepository:
     """The metadata store. Construct with a SQLAlchemy URL; call `migrate` once."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.url = engine_url(url)
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.url.startswith("postgresql"):
+            # A bounded pool per process; connection attempts fail fast so a database outage
+            # answers 503 at once instead of hanging the request.
+            options |= {"pool_size": 8, "max_overflow": 8, "pool_timeout": 10}
+            options["connect_args"] = {"connect_timeout": 5, "application_name": "stella-signals"}
+        self.engine: Engine = sa.create_engine(self.url, **options)
         self.dialect = self.engine.dialect.name
         self._writer_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
+        _unavailable_on_connection_errors(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
             self._writer_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqlRepository({_redacted(self.url)!r})"
 
     # -- schema ------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -91,9 +136,20 @@ class SqlRepository:
             "script_location", str(files("stella_signals.storage") / "migrations")
         )
         with self.engine.connect() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+            if self.dialect == "postgresql":
+                # Servers starting together: one migrates, the others wait and find it done.
+                connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK}
+                    )
+                    connection.commit()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -134,7 +190,19 @@ class SqlRepository:
         )
 
     # -- timeline ----------------------------------------------------------------------
+    def _lock_tenant(self, conn: Connection, tenant: TenantId) -> None:
+        """The tenant's write lock, held until the transaction ends (PostgreSQL; on SQLite
+        ``BEGIN IMMEDIATE`` already serialises every writer). Check-then-insert writes take it
+        first so concurrent servers never race to the same key; `_append` takes it so the
+        next seq is allocated inside the committing transaction."""
+        if self.dialect == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tenant))"),
+                {"ns": _CHAIN_LOCK_NAMESPACE, "tenant": tenant},
+            )
+
     def _append(self, conn: Connection, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
+        self._lock_tenant(conn, tenant)
         row = conn.execute(
             sa.select(timeline_events.c.body)
             .where(timeline_events.c.tenant == tenant)
@@ -229,6 +297,7 @@ class SqlRepository:
     # -- graphs ------------------------------------------------------------------------
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
         def work(conn: Connection) -> bool:
+            self._lock_tenant(conn, record.tenant)
             exists = conn.execute(
                 sa.select(graphs.c.graph_hash).where(
                     graphs.c.tenant == record.tenant, graphs.c.graph_hash == record.graph_hash
@@ -281,18 +350,28 @@ class SqlRepository:
         def work(conn: Connection) -> TimelineEvent:
             conn.execute(ingests.insert().values(**_ingest_values(ingest)))
             self._insert_facts(conn, ingest, facts_)
+            appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
             if ingest.status == "orphaned":
+                # Under the tenant's lock a graph is either committed already (it arrived
+                # while this trace was parsed, and its release pass cannot see this row: make
+                # the orphan due at once) or it commits after us and its pass releases us.
+                arrived = conn.execute(
+                    sa.select(graphs.c.graph_hash).where(
+                        graphs.c.tenant == ingest.tenant, graphs.c.graph_hash == ingest.graph_hash
+                    )
+                ).first()
+                delay = timedelta(0) if arrived is not None else ORPHAN_FIRST_DELAY
                 conn.execute(
                     orphan_queue.insert().values(
                         ingest_id=ingest.ingest_id,
                         tenant=ingest.tenant,
                         graph_hash=ingest.graph_hash,
                         queued_at=ingest.received_at,
-                        next_attempt_at=ingest.received_at + ORPHAN_FIRST_DELAY,
+                        next_attempt_at=ingest.received_at + delay,
                         attempts=0,
                     )
                 )
-            return self._append(conn, ingest.tenant, event)
+            return appended
 
         try:
             result: TimelineEvent = self._in_tx(work)
@@ -305,19 +384,31 @@ class SqlRepository:
     def _insert_facts(
         self, conn: Connection, ingest: IngestRecord, rows: Sequence[FactRow]
     ) -> None:
-        """Driver-level executemany: SQLAlchemy's per-row parameter processing cost more
-        than the inserts themselves for 10^5 facts."""
+        """Facts in bulk: COPY on PostgreSQL, a driver-level executemany on SQLite
+        (SQLAlchemy's per-row parameter processing cost more than the inserts themselves
+        for 10^5 facts)."""
+        if not rows:
+            return
         columns = [c.name for c in facts.columns]
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        marks = ", ".join([mark] * len(columns))
+        ingest_id, tenant = ingest.ingest_id, ingest.tenant
+        if self.dialect == "postgresql":
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            # Column names come from our own schema; the rows travel as COPY data.
+            statement = f"COPY facts ({', '.join(columns)}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for i, f in enumerate(rows):
+                    copy.write_row(
+                        (ingest_id, tenant, i, f.symbol_id, f.purl, f.container, f.hits,
+                         f.first_seen, f.last_seen, f.node)
+                    )  # fmt: skip
+            return
+        marks = ", ".join(["?"] * len(columns))
         # Column names come from our own schema; every value is a bound parameter.
         sql = f"INSERT INTO facts ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        as_time = _sqlite_time if self.dialect == "sqlite" else _aware_utc
-        ingest_id, tenant = ingest.ingest_id, ingest.tenant
         for start in range(0, len(rows), _FACT_BATCH):
             batch = [
                 (ingest_id, tenant, start + i, f.symbol_id, f.purl, f.container, f.hits,
-                 as_time(f.first_seen), as_time(f.last_seen), f.node)
+                 _sqlite_time(f.first_seen), _sqlite_time(f.last_seen), f.node)
                 for i, f in enumerate(rows[start : start + _FACT_BATCH])
             ]  # fmt: skip
             conn.exec_driver_sql(sql, batch)
@@ -396,6 +487,7 @@ class SqlRepository:
     # -- trust ---------------------------------------------------------------------------
     def add_trusted_key(self, key: TrustedKey) -> bool:
         def work(conn: Connection) -> bool:
+            self._lock_tenant(conn, key.tenant)
             row = conn.execute(
                 sa.select(trusted_keys.c.revoked_at).where(
                     trusted_keys.c.tenant == key.tenant,
@@ -473,6 +565,7 @@ class SqlRepository:
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None:
         def work(conn: Connection) -> None:
+            self._lock_tenant(conn, tenant)
             conn.execute(tenant_policies.delete().where(tenant_policies.c.tenant == tenant))
             conn.execute(
                 tenant_policies.insert().values(
@@ -484,6 +577,81 @@ class SqlRepository:
             )
 
         self._in_tx(work)
+
+    # -- service keys ----------------------------------------------------------------------
+    def current_service_key(
+        self, generate: Callable[[], tuple[str, bytes, bytes]], at: datetime
+    ) -> bytes:
+        k = service_keys.c
+
+        def work(conn: Connection) -> bytes:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SERVICE_KEY_LOCK})
+            row = conn.execute(
+                sa.select(k.private_pem)
+                .where(k.private_pem.is_not(None), k.retired_at.is_(None))
+                .order_by(k.created_at)
+                .limit(1)
+            ).first()
+            if row is not None:
+                return bytes(row.private_pem)
+            keyid, public_pem, private_pem = generate()
+            conn.execute(service_keys.update().where(k.retired_at.is_(None)).values(retired_at=at))
+            conn.execute(
+                service_keys.insert().values(
+                    keyid=keyid,
+                    public_pem=public_pem.decode(),
+                    private_pem=private_pem,
+                    created_at=at,
+                )
+            )
+            return private_pem
+
+        pem: bytes = self._in_tx(work)
+        return pem
+
+    def register_service_key(self, keyid: str, public_pem: bytes, at: datetime) -> None:
+        k = service_keys.c
+
+        def work(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SERVICE_KEY_LOCK})
+            current = conn.execute(
+                sa.select(k.keyid).where(k.keyid == keyid, k.retired_at.is_(None))
+            ).first()
+            if current is not None:
+                return
+            conn.execute(
+                service_keys.update()
+                .where(k.retired_at.is_(None), k.keyid != keyid)
+                .values(retired_at=at)
+            )
+            if conn.execute(sa.select(k.keyid).where(k.keyid == keyid)).first() is None:
+                conn.execute(
+                    service_keys.insert().values(
+                        keyid=keyid, public_pem=public_pem.decode(), created_at=at
+                    )
+                )
+            else:  # a retired key brought back
+                conn.execute(service_keys.update().where(k.keyid == keyid).values(retired_at=None))
+
+        self._in_tx(work)
+
+    def list_service_keys(self) -> list[ServiceKeyRecord]:
+        k = service_keys.c
+        query = sa.select(k.keyid, k.public_pem, k.created_at, k.retired_at).order_by(
+            k.created_at, k.keyid
+        )
+        with self.engine.connect() as conn:
+            return [
+                ServiceKeyRecord(
+                    keyid=row.keyid,
+                    public_pem=row.public_pem.encode(),
+                    created_at=_utc(row.created_at),
+                    retired_at=_utc(row.retired_at) if row.retired_at is not None else None,
+                )
+                for row in conn.execute(query)
+            ]
 
     # -- orphan queue ------------------------------------------------------------------
     def claim_orphans(
@@ -676,6 +844,7 @@ class SqlRepository:
         at: datetime,
     ) -> bool:
         def work(conn: Connection) -> bool:
+            self._lock_tenant(conn, tenant)
             highest = conn.execute(
                 sa.select(sa.func.max(time_anchors.c.counter)).where(
                     time_anchors.c.tenant == tenant
@@ -712,6 +881,7 @@ class SqlRepository:
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
     ) -> TimelineEvent | None:
         def work(conn: Connection) -> TimelineEvent | None:
+            self._lock_tenant(conn, tenant)
             seen = conn.execute(
                 sa.select(imported_events.c.event_id).where(
                     imported_events.c.tenant == tenant,
@@ -745,6 +915,7 @@ class SqlRepository:
         at: datetime,
     ) -> bool:
         def work(conn: Connection) -> bool:
+            self._lock_tenant(conn, tenant)
             seen = conn.execute(
                 sa.select(imported_evidence.c.ingest_id).where(
                     imported_evidence.c.tenant == tenant,
@@ -811,10 +982,6 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _aware_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
 def _ingest_of(row: Any) -> IngestRecord:
     receipt: Mapping[str, Any] | None = json.loads(row.receipt) if row.receipt else None
     return IngestRecord(
@@ -831,6 +998,23 @@ def _ingest_of(row: Any) -> IngestRecord:
         receipt_dsse=row.receipt_dsse,
         timeline_event_id=row.timeline_event_id,
     )
+
+
+def _unavailable_on_connection_errors(engine: Engine) -> None:
+    """A database that cannot be reached (down, restarting, refusing connections, locked
+    past the busy timeout) is `Unavailable` — HTTP 503 with Retry-After — wherever the
+    query was issued. The pool drops the broken connections (``is_disconnect``)."""
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _handle(context: sa.engine.ExceptionContext) -> None:
+        original = context.original_exception
+        if context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, sa.exc.OperationalError
+        ):
+            raise Unavailable(
+                f"metadata store unavailable: {type(original).__name__}: "
+                f"{str(original).strip().splitlines()[0] if str(original).strip() else ''}"
+            ) from context.sqlalchemy_exception
 
 
 def _sqlite_setup(engine: Engine) -> None:
