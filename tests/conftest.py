@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.realservers.postgres import postgres, postgres_url  # noqa: F401 - fixtures
+from tests.realservers.backends import backend  # noqa: F401 - fixtures
+from tests.realservers.fixtures import seaweed  # noqa: F401
+from tests.realservers.postgres import postgres, postgres_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 #: Public conformance vectors live beside the repository, in the shared folder.

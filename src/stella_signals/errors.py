@@ -140,4 +140,8 @@ class LimitExceeded(StellaError):
 
 
 class Unavailable(StellaError):
+    """A store or dependency of ours cannot be used right now (HTTP 503 + Retry-After): the
+    same request, retried later, is safe."""
+
     default_reason = "unavailable"
+    retry_after_seconds: int = 5

@@ -18,8 +18,9 @@ they are not SPEC series, and scrapers do not need them.
 
 Labels are closed sets, so a bug cannot explode cardinality:
 
-* ``result`` is one of `INGEST_RESULTS`: ``ingested``, ``duplicate``, ``orphaned`` and every
-  SPEC §7 failure reason (`stella_signals.timeline.FailureReason`); anything else is refused
+* ``result`` is one of `INGEST_RESULTS`: ``ingested``, ``duplicate``, ``orphaned``,
+  ``unavailable`` (our own store was down: 503, nothing recorded) and every SPEC §7 failure
+  reason (`stella_signals.timeline.FailureReason`); anything else is refused
   with `ValueError` before any series changes.
 * ``tenant`` is a validated tenant id (SPEC §1), and it appears on
   ``reachability_orphan_traces_total`` only, because SPEC §12 names it so. Nothing else is
@@ -55,14 +56,18 @@ from prometheus_client import (
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline import FailureReason
 
-__all__ = ["DURATION_BUCKETS", "INGEST_RESULTS", "Metrics"]
+__all__ = ["DURATION_BUCKETS", "INGEST_RESULTS", "UNAVAILABLE_RESULT", "Metrics"]
 
 #: Outcomes of an ingest that are not failures (SPEC §6 table).
 _SUCCESS_RESULTS: Final = ("ingested", "duplicate", "orphaned")
 
+#: A store of ours was down (503, nothing recorded; the client retries). Not a SPEC §7
+#: failure reason: the trace was not refused.
+UNAVAILABLE_RESULT: Final = "unavailable"
+
 #: The closed set of values of ``signals_runtime_ingest_total{result}``.
 INGEST_RESULTS: Final[frozenset[str]] = frozenset(
-    (*_SUCCESS_RESULTS, *(reason.value for reason in FailureReason))
+    (*_SUCCESS_RESULTS, UNAVAILABLE_RESULT, *(reason.value for reason in FailureReason))
 )
 
 #: Upper bounds (seconds) of ``signals_ingest_duration_seconds``: 1 ms to 10 min, roughly

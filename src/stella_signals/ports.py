@@ -108,6 +108,11 @@ class BlobStore(Protocol):
 
     def exists(self, tenant: TenantId, uri: CasUri) -> bool: ...
 
+    def iter_uris(self, tenant: TenantId, namespace: Namespace) -> Iterator[CasUri]:
+        """Every published blob of ``tenant`` in ``namespace``, in digest order (inventory,
+        backup checks); staged blobs are never listed."""
+        ...
+
     def size(self, tenant: TenantId, uri: CasUri) -> int:
         """Size in bytes; `NotFound` when absent for this tenant."""
         ...

@@ -18,6 +18,7 @@ from stella_signals.attest import (
     new_service_key_pem,
     service_key_from_pem,
 )
+from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import Clock, SystemClock
 from stella_signals.errors import InvalidInput
 from stella_signals.ingest import (
@@ -31,10 +32,19 @@ from stella_signals.ingest import (
 )
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
-from stella_signals.storage import FilesystemBlobStore, SqlRepository, sqlite_url
+from stella_signals.ports import BlobStore
+from stella_signals.storage import FilesystemBlobStore, S3BlobStore, SqlRepository, sqlite_url
+from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
-__all__ = ["OrphanRetrier", "Services", "Settings", "load_settings"]
+__all__ = [
+    "OrphanRetrier",
+    "Services",
+    "Settings",
+    "check_ready",
+    "load_settings",
+    "open_blob_store",
+]
 
 #: Settings: name → (config-file key, environment variable).
 _KEYS = {
@@ -142,7 +152,7 @@ class Services:
 
     settings: Settings
     repo: SqlRepository
-    blobs: FilesystemBlobStore
+    blobs: BlobStore
     graphs: GraphCatalog
     service_key: ServiceKey
     clock: Clock
@@ -153,17 +163,11 @@ class Services:
     def open(
         cls, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
     ) -> Services:
-        if settings.cas_url is not None:
-            raise InvalidInput(
-                "an S3 CAS (--cas s3://...) arrives with the scale-out issue; "
-                "this version stores blobs under --data-dir",
-                reason="config_invalid",
-            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        blobs = open_blob_store(settings)
         repo = SqlRepository(settings.effective_database_url)
         if migrate:
             repo.migrate()
-        blobs = FilesystemBlobStore(settings.data_dir / "cas")
         clock = clock or SystemClock()
         monitor = None
         if settings.time_mode is TimeMode.NTP:
@@ -207,6 +211,25 @@ class Services:
         if self.time.monitor is not None:
             self.time.monitor.stop()
         self.repo.close()
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The CAS: an S3-compatible bucket when ``cas_url`` is set (scale-out; uploads are
+    spooled under the local data dir first), else the filesystem under the data dir."""
+    if settings.cas_url is not None:
+        return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
+    return FilesystemBlobStore(settings.data_dir / "cas")
+
+
+def check_ready(services: Services) -> None:
+    """Raise `Unavailable` unless the metadata store and the CAS both answer."""
+    services.repo.ping()
+    # A lookup of a blob nobody has: False when the store answers, Unavailable when not.
+    services.blobs.exists(_PROBE_TENANT, _PROBE_URI)
+
+
+_PROBE_TENANT = TenantId("readyz")
+_PROBE_URI = CasUri.of(Namespace.RUNTIME, "0" * 64)
 
 
 def _service_key(settings: Settings, repo: SqlRepository, clock: Clock) -> ServiceKey:

@@ -12,9 +12,12 @@ from starlette.testclient import TestClient
 
 from stella_signals.api import create_app
 from stella_signals.auth import new_token, token_hash
+from stella_signals.cas import Namespace
 from stella_signals.limits import Limits
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
-from stella_signals.wiring import Services, load_settings
+from stella_signals.tenancy import TenantId
+from stella_signals.wiring import Services
+from tests.realservers.backends import Backend
 
 SPEC = SynthSpec(2000, seed=5, symbols=300, purls=20)
 
@@ -57,13 +60,20 @@ class Api:
         items: list[dict[str, object]] = response.json()["items"]
         return items
 
-    def runtime_blobs(self, tenant: str = "acme") -> list[Path]:
-        root = self.data_dir / "cas" / tenant / "reachability" / "runtime"
-        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    def blobs(self, namespace: Namespace, tenant: str = "acme") -> list[bytes]:
+        """Every published blob of a namespace, read back (and verified) through the store."""
+        store, who = self.services.blobs, TenantId(tenant)
+        return [b"".join(store.open(who, uri)) for uri in store.iter_uris(who, namespace)]
+
+    def runtime_blobs(self, tenant: str = "acme") -> list[bytes]:
+        return self.blobs(Namespace.RUNTIME, tenant)
 
 
-def make_api(tmp_path: Path, limits: Limits | None = None) -> Iterator[Api]:
-    settings = load_settings(data_dir=tmp_path / "data", environ={}, orphan_retry_seconds=0)
+def make_api(
+    tmp_path: Path, limits: Limits | None = None, backend: Backend | None = None
+) -> Iterator[Api]:
+    backend = backend or Backend("embedded")
+    settings = backend.settings(tmp_path / "data", orphan_retry_seconds=0)
     if limits is not None:
         settings = replace(settings, limits=limits)
     services = Services.open(settings)
@@ -88,8 +98,8 @@ def make_api(tmp_path: Path, limits: Limits | None = None) -> Iterator[Api]:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    yield from make_api(tmp_path)
+def api(tmp_path: Path, backend: Backend) -> Iterator[Api]:
+    yield from make_api(tmp_path, backend=backend)
 
 
 @pytest.fixture(scope="session")

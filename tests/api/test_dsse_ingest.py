@@ -19,8 +19,10 @@ from stella_signals.attest import (
     runtime_trace_statement,
     sign_runtime_trace,
 )
+from stella_signals.cas import Namespace
 from stella_signals.trace import parse_trace
 from tests.api.conftest import Api, make_api
+from tests.realservers.backends import Backend
 
 NO_GRAPH = "blake3:" + "0" * 64
 
@@ -40,8 +42,8 @@ class Signing:
 
 
 @pytest.fixture
-def admin_api(tmp_path: Path):  # type: ignore[no-untyped-def]
-    for api in make_api(tmp_path):
+def admin_api(tmp_path: Path, backend: Backend):  # type: ignore[no-untyped-def]
+    for api in make_api(tmp_path, backend=backend):
         from stella_signals.auth import new_token, token_hash
 
         token = new_token()
@@ -84,10 +86,7 @@ def test_signed_trace_is_accepted_and_its_envelope_kept(admin_api: Api, trace_gz
     receipt = response.json()
     assert receipt["dsse_digest"] == f"sha256:{digest}"
     assert response.headers["Content-SHA256"] == hashlib.sha256(trace_gz).hexdigest()
-    stored = (
-        admin_api.data_dir / "cas" / "acme" / "reachability" / "attestations" / digest[:2] / digest
-    )
-    assert stored.read_bytes() == dsse
+    assert admin_api.blobs(Namespace.ATTESTATIONS) == [dsse]
     event = admin_api.events(type_="reach.runtime.ingested")[-1]
     assert event["attributes"]["dsse_digest"] == f"sha256:{digest}"  # type: ignore[index]
 

@@ -15,6 +15,7 @@ from stella_signals.attest import (
     public_key_pem,
     sign_graph,
 )
+from stella_signals.cas import Namespace
 from stella_signals.cli.signals import app as signals_app
 from stella_signals.cli.stella import app as stella_app
 from stella_signals.graph import canonical_graph, parse_graph
@@ -57,8 +58,7 @@ def test_attested_graph_is_stored_with_its_envelope(admin_api: Api) -> None:  # 
     digest = hashlib.sha256(dsse).hexdigest()
     assert record["dsse_digest"] == f"sha256:{digest}"
     assert record["dsse_uri"] == f"cas://reachability/graphs/{graph_hash.split(':')[1]}.dsse"
-    stored = admin_api.data_dir / "cas/acme/reachability/attestations" / digest[:2] / digest
-    assert stored.read_bytes() == dsse
+    assert admin_api.blobs(Namespace.ATTESTATIONS) == [dsse]
 
 
 def test_untrusted_or_wrong_graph_envelopes_write_nothing(admin_api: Api) -> None:  # noqa: F811
@@ -71,7 +71,7 @@ def test_untrusted_or_wrong_graph_envelopes_write_nothing(admin_api: Api) -> Non
     assert wrong_tenant.status_code == 422
     other_graph = post(admin_api, graph, envelope_for(graph, private, other=True))
     assert other_graph.status_code == 422 and other_graph.json()["reason"] == "hash_mismatch"
-    assert not (admin_api.data_dir / "cas/acme/reachability/graphs").exists()
+    assert admin_api.blobs(Namespace.GRAPHS) == []
 
 
 def test_cli_attest_graph_then_import(tmp_path: Path) -> None:

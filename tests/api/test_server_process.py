@@ -7,11 +7,8 @@ import gzip
 import json
 import random
 import shutil
-import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,64 +17,45 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from stella_signals.cas import CasUri, Namespace
+from stella_signals.storage import SqlRepository
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes, write_trace
-from stella_signals.timeline import check_chain, parse_event
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import check_chain
+from stella_signals.wiring import Settings, open_blob_store
+from tests.realservers.backends import Backend
+from tests.realservers.signals_process import BIN, SignalsProcess, create_token, free_port
 
-BIN = Path(sys.executable).parent
+ACME = TenantId("acme")
+
 SPEC = SynthSpec(3000, seed=11, symbols=400, purls=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
 class Server:
+    """One `signals serve` process on a deployment (embedded, or PostgreSQL + S3)."""
+
+    process: SignalsProcess
+    backend: Backend
     data_dir: Path
-    port: int
     token_file: Path
-    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
+
+    @property
+    def port(self) -> int:
+        assert self.process.port is not None
+        return self.process.port
 
     def start(self) -> None:
-        with (self.data_dir.parent / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(BIN / "signals"),
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.process.start()
 
     def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        self.process.kill()
 
     def headers(self) -> dict[str, str]:
         return {
@@ -85,21 +63,42 @@ class Server:
             "X-Stella-Tenant": "acme",
         }
 
+    def settings(self) -> Settings:
+        return self.backend.settings(self.data_dir)
+
+    def counts(self) -> dict[str, int]:
+        repo = SqlRepository(self.settings().effective_database_url)
+        try:
+            with repo.engine.connect() as db:
+                return {
+                    table: db.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()  # noqa: S608
+                    for table in ("ingests", "facts", "timeline_events")
+                }
+        finally:
+            repo.close()
+
+    def runtime_uris(self) -> list[CasUri]:
+        store = open_blob_store(self.settings())
+        return list(store.iter_uris(ACME, Namespace.RUNTIME))
+
+    def staged_files(self) -> list[Path]:
+        """Uploads not yet published (spooled or staged) under the server's data dir."""
+        return [p for p in self.data_dir.rglob("*") if p.is_file() and ".staging" in p.parts]
+
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, backend: Backend) -> Iterator[Server]:
     data_dir = tmp_path / "data"
-    token = subprocess.run(
-        [str(BIN / "signals"), "tokens", "create", "--tenant", "acme",
-         "--scope", "signals:write", "--scope", "signals:read", "--data-dir", str(data_dir)],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    deployment = ["--data-dir", str(data_dir), *backend.flags()]
     token_file = tmp_path / "token"
-    token_file.write_text(token + "\n")
-    instance = Server(data_dir, free_port(), token_file)
+    token_file.write_text(create_token("acme", *deployment, env=backend.environ) + "\n")
+    process = SignalsProcess(
+        ["serve", *deployment], tmp_path / "server.log", env=backend.environ, port=free_port()
+    )
+    instance = Server(process, backend, data_dir, token_file)
     instance.start()
     yield instance
-    instance.stop()
+    process.stop()
 
 
 def post_graph(server: Server) -> str:
@@ -172,17 +171,9 @@ def test_stella_ingest_and_timeline_verify(server: Server, tmp_path: Path) -> No
     assert json.loads(broken.stdout)["first_break"]["seq"] == 2
 
 
-def counts(data_dir: Path) -> dict[str, int]:
-    with sqlite3.connect(data_dir / "signals.db") as db:
-        return {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-            for table in ("ingests", "facts", "timeline_events")
-        }
-
-
 def test_a_client_that_stops_mid_body_leaves_nothing(server: Server) -> None:
     graph = post_graph(server)
-    before = counts(server.data_dir)
+    before = server.counts()
     body = gzip.compress(trace_bytes(SPEC))
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         request = (
@@ -193,14 +184,12 @@ def test_a_client_that_stops_mid_body_leaves_nothing(server: Server) -> None:
         ).encode()
         sock.sendall(request + body[: len(body) // 2])
         time.sleep(0.5)
-    staging = server.data_dir / "cas" / ".staging"
     deadline = time.monotonic() + 20  # the server notices the disconnect on its own time
-    while staging.exists() and any(staging.iterdir()) and time.monotonic() < deadline:
+    while server.staged_files() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not staging.exists() or not any(staging.iterdir())
-    assert counts(server.data_dir) == before
-    runtime = server.data_dir / "cas" / "acme" / "reachability" / "runtime"
-    assert not runtime.exists() or not any(p.is_file() for p in runtime.rglob("*"))
+    assert server.staged_files() == []
+    assert server.counts() == before
+    assert server.runtime_uris() == []
 
 
 def test_a_server_killed_mid_ingest_leaves_all_or_nothing(server: Server, tmp_path: Path) -> None:
@@ -224,33 +213,27 @@ def test_a_server_killed_mid_ingest_leaves_all_or_nothing(server: Server, tmp_pa
         sender.join(10)
         server.start()
     # every accepted ingest is whole: its blob, facts and event; nothing else exists
-    with sqlite3.connect(server.data_dir / "signals.db") as db:
-        accepted = db.execute(
-            "SELECT ingest_id, content_sha256, timeline_event_id FROM ingests"
-            " WHERE status = 'ingested'"
-        ).fetchall()
-        for ingest_id, sha, event_id in accepted:
-            assert (
-                db.execute("SELECT count(*) FROM facts WHERE ingest_id=?", (ingest_id,)).fetchone()[
-                    0
-                ]
-                > 0
-            )
-            assert (
-                db.execute(
-                    "SELECT count(*) FROM timeline_events WHERE event_id=?", (event_id,)
-                ).fetchone()[0]
-                == 1
-            )
-            assert (
-                server.data_dir / "cas" / "acme" / "reachability" / "runtime" / sha[:2] / sha
-            ).is_file()
-        orphan_facts = db.execute(
-            "SELECT count(*) FROM facts WHERE ingest_id NOT IN (SELECT ingest_id FROM ingests)"
-        ).fetchone()[0]
-        assert orphan_facts == 0
-        bodies = [row[0] for row in db.execute("SELECT body FROM timeline_events ORDER BY seq")]
-    events = [parse_event(body.encode()) for body in bodies]
+    repo = SqlRepository(server.settings().effective_database_url)
+    store = open_blob_store(server.settings())
+    try:
+        with repo.engine.connect() as db:
+            accepted = db.exec_driver_sql(
+                "SELECT ingest_id, content_sha256, timeline_event_id FROM ingests"
+                " WHERE status = 'ingested'"
+            ).all()
+            for ingest_id, sha, event_id in accepted:
+                facts = sa.text("SELECT count(*) FROM facts WHERE ingest_id = :i")
+                assert db.execute(facts, {"i": ingest_id}).scalar_one() > 0
+                events = sa.text("SELECT count(*) FROM timeline_events WHERE event_id = :e")
+                assert db.execute(events, {"e": event_id}).scalar_one() == 1
+                assert store.exists(ACME, CasUri.of(Namespace.RUNTIME, sha))
+            orphan_facts = db.exec_driver_sql(
+                "SELECT count(*) FROM facts WHERE ingest_id NOT IN (SELECT ingest_id FROM ingests)"
+            ).scalar_one()
+            assert orphan_facts == 0
+        events = list(repo.iter_events(ACME))
+    finally:
+        repo.close()
     assert check_chain(events, tenant="acme").ok
     # and the service still ingests after the crashes
     again = write_trace(tmp_path / "after.ndjson.gz", SPEC)

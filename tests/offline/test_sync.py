@@ -14,6 +14,7 @@ import httpx
 from stella_signals.synth import SynthSpec, trace_bytes
 from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
+from tests.realservers.signals_process import signals
 
 
 def offline(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,11 +44,10 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
          str(key)], check=True,
     )  # fmt: skip
     trust = ["keys", "add", str(key), "--tenant", "acme", "--purpose", "receipt"]
-    subprocess.run(
-        [str(BIN / "signals"), *trust, "--data-dir", str(server.data_dir)],
-        check=True,
-        capture_output=True,
-    )
+    signals(
+        *trust, "--data-dir", str(server.data_dir), *server.backend.flags(),
+        env=server.backend.environ,
+    )  # fmt: skip
     common = [
         "--tenant",
         "acme",

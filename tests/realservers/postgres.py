@@ -11,7 +11,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.realservers.signals_process import free_port
 
 
 def postgres_bindir() -> Path:
@@ -35,13 +36,6 @@ def postgres_bindir() -> Path:
             "`make test` installs them (apt-get install postgresql)"
         )
     return candidates[-1].parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PostgresServer:

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,7 +16,7 @@ from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_vi
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import problem, problem_for
 from stella_signals.errors import StellaError
-from stella_signals.wiring import OrphanRetrier, Services
+from stella_signals.wiring import OrphanRetrier, Services, check_ready
 
 __all__ = ["create_app"]
 
@@ -88,12 +87,11 @@ def create_app(services: Services) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", summary="Readiness: metadata store and data dir usable")
+    @app.get("/readyz", summary="Readiness: metadata store, CAS and data dir usable")
     def readyz() -> Response:
         try:
-            with services.repo.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as exc:
+            check_ready(services)
+        except StellaError as exc:
             return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
         if not services.settings.data_dir.is_dir():
             return JSONResponse({"status": "unavailable", "detail": "no data dir"}, status_code=503)

@@ -12,6 +12,7 @@ content-addressed blob that no API shows and that a retry of the same bytes reus
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,12 +40,13 @@ from stella_signals.errors import (
     InvalidTrace,
     LimitExceeded,
     StellaError,
+    Unavailable,
 )
 from stella_signals.graph import VerifyReport, map_trace
 from stella_signals.ingest._graphs import GraphCatalog
 from stella_signals.ingest._time import TimeKeeper
 from stella_signals.limits import Limits
-from stella_signals.metrics import Metrics
+from stella_signals.metrics import UNAVAILABLE_RESULT, Metrics
 from stella_signals.ports import (
     BlobStore,
     EventDraft,
@@ -263,52 +265,61 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
     tenant, ingest_id = upload.tenant, upload.ingest_id
     graph_hash = str(upload.graph_hash)
     staged: StagedBlob | None = None
-    report: TraceReport | None = None
-    try:
-        time_status = ctx.time_status(tenant)
-        if time_status.blocked:  # refuse early, before reading the body (SPEC §11)
-            raise TimeUntrusted(time_status)
-        staged = ctx.blobs.stage(
-            tenant, Namespace.RUNTIME, upload.body, max_bytes=ctx.limits.max_compressed_bytes
-        )
-        if upload.declared_sha256 is not None and upload.declared_sha256 != staged.sha256:
-            raise HashMismatch(
-                f"Content-Digest says sha-256 {upload.declared_sha256}, the body is {staged.sha256}"
+    # Leaving this block discards the staged bytes unless they were published, whatever
+    # happened (refusal, outage, crash of a step, duplicate).
+    with contextlib.ExitStack() as cleanup:
+        try:
+            time_status = ctx.time_status(tenant)
+            if time_status.blocked:  # refuse early, before reading the body (SPEC §11)
+                raise TimeUntrusted(time_status)
+            staged = cleanup.enter_context(
+                ctx.blobs.stage(
+                    tenant,
+                    Namespace.RUNTIME,
+                    upload.body,
+                    max_bytes=ctx.limits.max_compressed_bytes,
+                )
             )
-        dsse_digest = _check_attestation(ctx, upload, staged.sha256)
-        duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
-        if duplicate is not None:
-            staged.discard()
-            return _duplicate_result(duplicate)
-        report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
-        report.raise_for_errors()
-        if ctx.repo.get_graph(tenant, graph_hash) is None:
-            return _orphan(ctx, upload, staged, report, received_at, dsse_digest, time_status)
-        return _ingest(ctx, upload, staged, report, received_at, dsse_digest, time_status)
-    except IngestFailed:
-        raise
-    except StellaError as error:
-        if isinstance(error, InvalidTrace) and any(
-            d.reason.value == "decompression_failed" for d in error.diagnostics
-        ):
-            error.reason = FailureReason.DECOMPRESSION_FAILED.value
-        if staged is not None:
-            staged.discard()
-        raise record_rejection(
-            ctx,
-            tenant=tenant,
-            ingest_id=ingest_id,
-            error=error,
-            received_at=received_at,
-            content_sha256=staged.sha256 if staged is not None else None,
-            graph_hash=graph_hash,
-            size=staged.size if staged is not None else None,
-            diagnostics=error.diagnostics if isinstance(error, InvalidTrace) else (),
-        ) from error
-    except BaseException:
-        if staged is not None:
-            staged.discard()
-        raise
+            if upload.declared_sha256 is not None and upload.declared_sha256 != staged.sha256:
+                raise HashMismatch(
+                    f"Content-Digest says sha-256 {upload.declared_sha256}, "
+                    f"the body is {staged.sha256}"
+                )
+            dsse_digest = _check_attestation(ctx, upload, staged.sha256)
+            duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
+            if duplicate is not None:
+                return _duplicate_result(duplicate)
+            report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
+            report.raise_for_errors()
+            if ctx.repo.get_graph(tenant, graph_hash) is None:
+                return _orphan(ctx, upload, staged, report, received_at, dsse_digest, time_status)
+            return _ingest(ctx, upload, staged, report, received_at, dsse_digest, time_status)
+        except IngestFailed:
+            raise
+        except StellaError as error:
+            if isinstance(error, Unavailable) and not isinstance(error, TimeUntrusted):
+                # An outage of our own stores is not the trace's fault and not a refusal:
+                # nothing is recorded (the store may be the one that is down); the client
+                # retries the same bytes after Retry-After and gets the ingest or its
+                # duplicate.
+                if ctx.metrics is not None:
+                    ctx.metrics.ingest_finished(UNAVAILABLE_RESULT, records=0, size=0, seconds=0)
+                raise
+            if isinstance(error, InvalidTrace) and any(
+                d.reason.value == "decompression_failed" for d in error.diagnostics
+            ):
+                error.reason = FailureReason.DECOMPRESSION_FAILED.value
+            raise record_rejection(
+                ctx,
+                tenant=tenant,
+                ingest_id=ingest_id,
+                error=error,
+                received_at=received_at,
+                content_sha256=staged.sha256 if staged is not None else None,
+                graph_hash=graph_hash,
+                size=staged.size if staged is not None else None,
+                diagnostics=error.diagnostics if isinstance(error, InvalidTrace) else (),
+            ) from error
 
 
 def _check_attestation(ctx: IngestContext, upload: RuntimeUpload, sha256: str) -> str | None:

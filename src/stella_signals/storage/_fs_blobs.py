@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from stella_signals.cas import CasUri, Namespace
-from stella_signals.errors import NotFound, Unavailable
+from stella_signals.errors import InvalidCasUri, NotFound, Unavailable
 from stella_signals.ports import StoredBlob
 from stella_signals.storage._memory_blobs import (
     READ_CHUNK,
@@ -184,6 +184,16 @@ class FilesystemBlobStore(PutByStaging):
             return stat.S_ISREG(os.lstat(self.path_of(tenant, uri)).st_mode)
         except FileNotFoundError:
             return False
+
+    def iter_uris(self, tenant: TenantId, namespace: Namespace) -> Iterator[CasUri]:
+        root = self._root / valid_tenant(tenant) / namespace.value
+        if not root.is_dir():
+            return
+        for shard in sorted(p for p in root.iterdir() if p.is_dir() and len(p.name) == 2):
+            for path in sorted(shard.iterdir()):
+                if path.name.startswith(shard.name) and stat.S_ISREG(os.lstat(path).st_mode):
+                    with contextlib.suppress(InvalidCasUri):
+                        yield CasUri.of(namespace, path.name)
 
     def size(self, tenant: TenantId, uri: CasUri) -> int:
         return self._lstat(tenant, uri).st_size

@@ -192,6 +192,12 @@ class MemoryBlobStore(PutByStaging):
     def exists(self, tenant: TenantId, uri: CasUri) -> bool:
         return (valid_tenant(tenant), uri) in self._blobs
 
+    def iter_uris(self, tenant: TenantId, namespace: Namespace) -> Iterator[CasUri]:
+        tenant = valid_tenant(tenant)
+        with self._lock:
+            uris = [u for (t, u) in self._blobs if t == tenant and u.namespace is namespace]
+        yield from sorted(uris, key=lambda u: u.digest.hex)
+
     def size(self, tenant: TenantId, uri: CasUri) -> int:
         return len(self._get(tenant, uri))
 

@@ -154,6 +154,14 @@ class SqlRepository:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """`Unavailable` unless the database answers a trivial query."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise Unavailable(f"metadata store unavailable: {type(exc).__name__}") from exc
+
     # -- transactions ------------------------------------------------------------------
     def _write(self) -> Any:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""

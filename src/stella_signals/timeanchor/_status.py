@@ -111,7 +111,8 @@ class TimeUntrusted(Unavailable):
             raise ValueError("TimeUntrusted needs a blocked TimeStatus")
         super().__init__(status.message, reason=status.reason)
         self.status = status
-        self.retry_after_seconds = status.retry_after_seconds
+        if status.retry_after_seconds is not None:
+            self.retry_after_seconds = status.retry_after_seconds
 
 
 def anchor_status(

@@ -1,0 +1,98 @@
+"""Real `signals` processes (serve, worker) on a deployment, for tests that need them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def signals(
+    *args: str, env: Mapping[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one `signals` command to completion."""
+    return subprocess.run(
+        [str(BIN / "signals"), *args],
+        check=check,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def create_token(
+    tenant: str, *deployment: str, scopes: Sequence[str] = ("signals:read", "signals:write"),
+    env: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
+    scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
+    out = signals("tokens", "create", "--tenant", tenant, *scope_args, *deployment, env=env)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@dataclass
+class SignalsProcess:
+    """``signals serve`` (with a port) or ``signals worker`` (without)."""
+
+    command: list[str]
+    log: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 60) -> None:
+        argv = [str(BIN / "signals"), *self.command]
+        if self.port is not None:
+            argv += ["--port", str(self.port)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=log, env={**os.environ, **self.env}
+            )
+        if self.port is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{argv} exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{argv} did not become ready: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
