@@ -1,14 +1,21 @@
-"""HTTP ingest benchmarks (issue 4): a real `signals serve` process on loopback.
+"""HTTP ingest benchmarks (issues 4 and 8): real `signals serve` processes on loopback, on the
+embedded default (SQLite + filesystem CAS) and on PostgreSQL + S3 (SeaweedFS).
 
 (a) one 1 M-record gzip trace posted end to end (validated, mapped, persisted, receipted);
-(b) N concurrent clients posting distinct 1,000-record traces for S seconds;
-(c) the server's peak RSS (VmHWM) after ingesting a 10 M-record trace.
+(b) N concurrent clients posting distinct 1,000-record traces for S seconds — on PostgreSQL +
+    S3 once against one server and once spread over two (a round-robin "load balancer");
+(c) the server's peak RSS (VmHWM) after ingesting a 10 M-record trace;
+(d) PostgreSQL only: writing 200,000 fact rows with COPY vs a driver-level executemany.
+
+The PostgreSQL cluster is durable (fsync on, the defaults), unlike the tests' throwaway one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import socket
+import itertools
+import os
 import statistics
 import subprocess
 import sys
@@ -16,6 +23,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +33,37 @@ import httpx
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the real-server helpers live with the tests
+    sys.path.insert(0, str(REPO))
+
+from tests.realservers.postgres import running_postgres  # noqa: E402
+from tests.realservers.seaweed import SeaweedServer  # noqa: E402
+from tests.realservers.signals_process import free_port  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@dataclass
+class Deployment:
+    """Where the servers keep their state: ``signals`` flags and environment."""
+
+    name: str
+    flags: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
 
 
 class _Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, deployment: Deployment, headers: dict[str, str]) -> None:
         self.data_dir = data_dir
-        self.port = _free_port()
-        token = subprocess.run(
-            [str(BIN / "signals"), "tokens", "create", "--tenant", "bench", "--scope",
-             "signals:write", "--scope", "signals:read", "--data-dir", str(data_dir)],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]  # fmt: skip
-        self.headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "bench"}
+        self.port = free_port()
+        self.headers = headers
         self.process = subprocess.Popen(
-            [str(BIN / "signals"), "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+            [str(BIN / "signals"), "serve", "--port", str(self.port),
+             "--data-dir", str(data_dir), *deployment.flags],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )
+            env={**os.environ, **deployment.env, "STELLA_ORPHAN_RETRY_SECONDS": "0"},
+        )  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
         for _ in range(300):
             try:
@@ -64,6 +80,16 @@ class _Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(30)
+
+
+def _token(work: Path, deployment: Deployment) -> dict[str, str]:
+    token = subprocess.run(
+        [str(BIN / "signals"), "tokens", "create", "--tenant", "bench", "--scope",
+         "signals:write", "--scope", "signals:read", "--data-dir", str(work / "server0"),
+         *deployment.flags],
+        check=True, capture_output=True, text=True, env={**os.environ, **deployment.env},
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    return {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "bench"}
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -87,9 +113,11 @@ def _post_file(server: _Server, graph: str, path: Path) -> tuple[float, dict[str
     return elapsed, receipt
 
 
-def _concurrent(server: _Server, graph: str, clients: int, seconds: float) -> dict[str, Any]:
+def _concurrent(
+    servers: list[_Server], graph: str, clients: int, seconds: float, seed: int
+) -> dict[str, Any]:
     bodies = [
-        gzip.compress(trace_bytes(SynthSpec(1000, seed=10_000 + i, symbols=2000)), 1, mtime=0)
+        gzip.compress(trace_bytes(SynthSpec(1000, seed=seed + i, symbols=2000)), 1, mtime=0)
         for i in range(clients * 60)
     ]
     latencies: list[float] = []
@@ -97,8 +125,10 @@ def _concurrent(server: _Server, graph: str, clients: int, seconds: float) -> di
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     next_body = iter(range(len(bodies)))
+    # Client n talks to server n mod N: a round-robin load balancer.
+    targets = itertools.cycle(servers)
 
-    def client() -> None:
+    def client(server: _Server) -> None:
         with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as http:
             while time.monotonic() < stop_at:
                 with lock:
@@ -117,15 +147,24 @@ def _concurrent(server: _Server, graph: str, clients: int, seconds: float) -> di
                     latencies.append(elapsed)
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+    busy_before, servers_before = _machine_busy_seconds(), _cpu_seconds(servers)
+    client_before = time.process_time()
     started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(next(targets),)) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
     latencies.sort()
+    cpus = os.cpu_count() or 1
     return {
+        # Where the CPU went: all of the machine's cores, the servers, this client process.
+        "machine_cpu_busy": round((_machine_busy_seconds() - busy_before) / (wall * cpus), 3),
+        "server_cpu_s": round(_cpu_seconds(servers) - servers_before, 2),
+        "client_cpu_s": round(time.process_time() - client_before, 2),
+        "cpu_s_available": round(wall * cpus, 2),
+        "servers": len(servers),
         "clients": clients,
         "seconds": round(wall, 2),
         "ingests": len(latencies),
@@ -136,19 +175,53 @@ def _concurrent(server: _Server, graph: str, clients: int, seconds: float) -> di
     }
 
 
-def http_benchmarks(
-    spec: SynthSpec, trace_1m: Path, trace_10m: Path | None, *, clients: int, seconds: float
+def _cpu_seconds(servers: list[_Server]) -> float:
+    """User + system CPU seconds the server processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for server in servers:
+        fields = Path(f"/proc/{server.process.pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle (``/proc/stat``)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _post_graph(server: _Server, spec: SynthSpec) -> str:
+    response = httpx.post(
+        f"{server.url}/api/v1/graphs", content=graph_bytes(spec), headers=server.headers,
+        timeout=600,
+    )  # fmt: skip
+    assert response.status_code in (200, 201), response.text[:500]
+    graph_hash: str = response.json()["graph_hash"]
+    return graph_hash
+
+
+def deployment_benchmarks(
+    deployment: Deployment,
+    spec: SynthSpec,
+    trace_1m: Path,
+    trace_10m: Path | None,
+    *,
+    clients: int,
+    seconds: float,
+    max_servers: int,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="stella-bench-") as work:
-        server = _Server(Path(work) / "data")
+    label = deployment.name
+    with tempfile.TemporaryDirectory(prefix="stella-bench-") as tmp:
+        work = Path(tmp)
+        headers = _token(work, deployment)
+        servers = [_Server(work / f"server{n}", deployment, headers) for n in range(max_servers)]
         try:
-            response = httpx.post(
-                f"{server.url}/api/v1/graphs", content=graph_bytes(spec), headers=server.headers,
-                timeout=600,
-            )  # fmt: skip
-            graph = response.json()["graph_hash"]
-            elapsed, receipt = _post_file(server, graph, trace_1m)
+            first = servers[0]
+            graph = _post_graph(first, spec)
+            elapsed, receipt = _post_file(first, graph, trace_1m)
             records = receipt["counts"]["records"]
             results["single_1m"] = {
                 "seconds": round(elapsed, 3),
@@ -156,23 +229,141 @@ def http_benchmarks(
                 "records_per_s": round(records / elapsed),
                 "mapped_symbols": receipt["counts"]["mapped_symbols"],
             }
-            print(f"HTTP ingest 1 M: {results['single_1m']}", flush=True)
+            print(f"[{label}] HTTP ingest 1 M: {results['single_1m']}", flush=True)
             if clients:
-                small = SynthSpec(1000, seed=10_000, symbols=2000)
-                small_graph = httpx.post(
-                    f"{server.url}/api/v1/graphs", content=graph_bytes(small),
-                    headers=server.headers, timeout=600,
-                ).json()["graph_hash"]  # fmt: skip
-                results["concurrent"] = _concurrent(server, small_graph, clients, seconds)
-                print(f"HTTP concurrent: {results['concurrent']}", flush=True)
+                small_graph = _post_graph(first, SynthSpec(1000, seed=10_000, symbols=2000))
+                for count in range(1, max_servers + 1):
+                    key = "concurrent" if count == 1 else f"concurrent_{count}_servers"
+                    results[key] = _concurrent(
+                        servers[:count], small_graph, clients, seconds, seed=10_000 * count
+                    )
+                    print(f"[{label}] HTTP concurrent, {count} server(s): {results[key]}")
             if trace_10m is not None:
-                elapsed, receipt = _post_file(server, graph, trace_10m)
+                elapsed, receipt = _post_file(first, graph, trace_10m)
                 results["single_10m"] = {
                     "seconds": round(elapsed, 1),
                     "records_per_s": round(receipt["counts"]["records"] / elapsed),
-                    "server_peak_rss_mib": round(server.peak_rss_mib(), 1),
+                    "server_peak_rss_mib": round(first.peak_rss_mib(), 1),
                 }
-                print(f"HTTP ingest 10 M: {results['single_10m']}", flush=True)
+                print(f"[{label}] HTTP ingest 10 M: {results['single_10m']}", flush=True)
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
+    return results
+
+
+def facts_insert_benchmark(database_url: str, rows: int = 200_000) -> dict[str, Any]:
+    """COPY (what the repository uses on PostgreSQL) against a driver-level executemany of
+    the same rows, each in its own transaction, on a durable cluster."""
+    from stella_signals.clock import SystemClock
+    from stella_signals.ids import new_ulid
+    from stella_signals.ports import FactRow, IngestRecord
+    from stella_signals.storage import SqlRepository
+    from stella_signals.storage._schema import facts, ingests
+    from stella_signals.tenancy import TenantId
+
+    repo = SqlRepository(database_url)
+    repo.migrate()
+    now = datetime.now(UTC)
+    tenant = TenantId("bench")
+    sample = [
+        FactRow(f"sym:py/pkg{n % 400}/mod/fn{n}", f"pkg:pypi/pkg{n % 400}@1.0.{n % 7}",
+                f"sha256:{n % 50:064x}", n % 1000 + 1, now, now + timedelta(seconds=n % 60),
+                f"n{n}" if n % 3 else None)
+        for n in range(rows)
+    ]  # fmt: skip
+    columns = [c.name for c in facts.columns]
+    sql = f"INSERT INTO facts ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+    timings: dict[str, float] = {}
+    try:
+        for method in ("copy", "executemany", "copy", "executemany"):
+            ingest = IngestRecord(new_ulid(SystemClock()), tenant, "ingested", now)
+            with repo.engine.begin() as conn:
+                conn.execute(
+                    ingests.insert().values(
+                        ingest_id=ingest.ingest_id,
+                        tenant=tenant,
+                        status="ingested",
+                        received_at=now,
+                    )
+                )
+                start = time.perf_counter()
+                if method == "copy":
+                    repo._insert_facts(conn, ingest, sample)
+                else:
+                    conn.exec_driver_sql(
+                        sql,
+                        [
+                            (
+                                ingest.ingest_id,
+                                tenant,
+                                i,
+                                f.symbol_id,
+                                f.purl,
+                                f.container,
+                                f.hits,
+                                f.first_seen,
+                                f.last_seen,
+                                f.node,
+                            )
+                            for i, f in enumerate(sample)
+                        ],
+                    )
+                elapsed = time.perf_counter() - start
+            timings[method] = min(timings.get(method, elapsed), elapsed)
+    finally:
+        repo.close()
+    return {
+        "rows": rows,
+        "copy_s": round(timings["copy"], 3),
+        "executemany_s": round(timings["executemany"], 3),
+        "copy_rows_per_s": round(rows / timings["copy"]),
+        "executemany_rows_per_s": round(rows / timings["executemany"]),
+    }  # fmt: skip
+
+
+@contextlib.contextmanager
+def scaleout_deployment() -> Iterator[Deployment]:
+    """A durable PostgreSQL cluster and a SeaweedFS bucket, both on loopback."""
+    with running_postgres(durable=True) as postgres, tempfile.TemporaryDirectory() as tmp:
+        seaweed = SeaweedServer(Path(tmp))
+        seaweed.start()
+        try:
+            url = postgres.create_database("bench")
+            yield Deployment(
+                "postgres-s3",
+                flags=["--database", url,
+                       "--cas", f"s3://{seaweed.bucket}/bench?endpoint_url={seaweed.endpoint_url}"],
+                env={"AWS_ACCESS_KEY_ID": seaweed.access_key,
+                     "AWS_SECRET_ACCESS_KEY": seaweed.secret_key, "AWS_REGION": "us-east-1"},
+                database_url=url,
+            )  # fmt: skip
+        finally:
+            seaweed.stop()
+
+
+def http_benchmarks(
+    spec: SynthSpec,
+    trace_1m: Path,
+    trace_10m: Path | None,
+    *,
+    clients: int,
+    seconds: float,
+    scaleout: bool = True,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "embedded": deployment_benchmarks(
+            Deployment("embedded"), spec, trace_1m, trace_10m,
+            clients=clients, seconds=seconds, max_servers=1,
+        )
+    }  # fmt: skip
+    if scaleout:
+        with scaleout_deployment() as deployment:
+            results["postgres-s3"] = deployment_benchmarks(
+                deployment, spec, trace_1m, trace_10m,
+                clients=clients, seconds=seconds, max_servers=2,
+            )  # fmt: skip
+            assert deployment.database_url is not None
+            results["facts_insert"] = facts_insert_benchmark(deployment.database_url)
+            print(f"[postgres] facts insert: {results['facts_insert']}", flush=True)
     return results

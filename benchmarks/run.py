@@ -250,6 +250,12 @@ def main() -> None:
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--scaleout",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the HTTP benchmarks on PostgreSQL + S3 (SeaweedFS)",
+    )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -292,6 +298,7 @@ def main() -> None:
             fixture(10_000_000) if 10_000_000 in args.rss_records else None,
             clients=args.clients,
             seconds=args.seconds,
+            scaleout=args.scaleout,
         )
 
     result = {
@@ -372,26 +379,48 @@ def write_table(result: dict[str, Any]) -> None:
 
 def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:
     lines = []
-    if "single_1m" in http:
-        one = http["single_1m"]
+    embedded = http.get("embedded", http)  # results before issue 8 had one deployment
+    for name, runs in (("embedded", embedded), ("postgres-s3", http.get("postgres-s3", {}))):
+        if not runs:
+            continue
+        where = "SQLite + filesystem" if name == "embedded" else "PostgreSQL + S3"
+        if "single_1m" in runs:
+            one = runs["single_1m"]
+            lines.append(
+                f"[{where}] HTTP ingest of the 1 M-record trace (validated, mapped, persisted, "
+                f"receipted): {one['seconds']} s = {one['records_per_s']:,} records/s "
+                f"(floor in the same run: {floor_rps:,} records/s)."
+            )
+        for key in sorted(k for k in runs if k.startswith("concurrent")):
+            c = runs[key]
+            lines.append(
+                f"[{where}] {c['clients']} concurrent clients on {c.get('servers', 1)} "
+                f"server(s) posting 1,000-record traces for {c['seconds']} s: "
+                f"{c['ingests_per_s']} ingests/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
+                f"(statuses {c['statuses']})."
+            )
+        if "single_10m" in runs:
+            ten = runs["single_10m"]
+            lines.append(
+                f"[{where}] HTTP ingest of a 10 M-record trace: {ten['seconds']} s "
+                f"({ten['records_per_s']:,} records/s), "
+                f"server peak RSS {ten['server_peak_rss_mib']} MiB."
+            )
+    scale = http.get("postgres-s3", {})
+    if "single_1m" in scale and "single_1m" in embedded:
+        ratio = scale["single_1m"]["records_per_s"] / embedded["single_1m"]["records_per_s"]
         lines.append(
-            f"HTTP ingest of the 1 M-record trace (validated, mapped, persisted, receipted): "
-            f"{one['seconds']} s = {one['records_per_s']:,} records/s "
-            f"(floor in the same run: {floor_rps:,} records/s)."
+            f"Large-trace ingest, PostgreSQL + S3 / embedded: {ratio:.2f}x (target ≥ 0.7)."
         )
-    if "concurrent" in http:
-        c = http["concurrent"]
+    if "concurrent" in scale and "concurrent_2_servers" in scale:
+        gain = scale["concurrent_2_servers"]["ingests_per_s"] / scale["concurrent"]["ingests_per_s"]
+        lines.append(f"Small ingests, 2 servers / 1 server: {gain:.2f}x (target ≥ 1.6).")
+    if "facts_insert" in http:
+        f = http["facts_insert"]
         lines.append(
-            f"{c['clients']} concurrent clients posting 1,000-record traces for {c['seconds']} s: "
-            f"{c['ingests_per_s']} ingests/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
-            f"(statuses {c['statuses']})."
-        )
-    if "single_10m" in http:
-        ten = http["single_10m"]
-        lines.append(
-            f"HTTP ingest of a 10 M-record trace: {ten['seconds']} s "
-            f"({ten['records_per_s']:,} records/s), "
-            f"server peak RSS {ten['server_peak_rss_mib']} MiB."
+            f"PostgreSQL facts insert, {f['rows']:,} rows: COPY {f['copy_s']} s "
+            f"({f['copy_rows_per_s']:,} rows/s), executemany {f['executemany_s']} s "
+            f"({f['executemany_rows_per_s']:,} rows/s)."
         )
     return lines
 
