@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres run test lint typecheck pytest bench clean lock
+.PHONY: venv postgres run test lint typecheck pytest bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -30,8 +30,8 @@ run: venv
 	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)
 
 lint: venv
-	$(BIN)/ruff format --check src tests benchmarks scripts
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
+	$(BIN)/ruff check src tests benchmarks scripts reliability fuzz
 
 typecheck: venv
 	$(BIN)/mypy --strict src
@@ -43,6 +43,30 @@ test: lint typecheck pytest
 
 bench: venv postgres
 	$(BIN)/python benchmarks/run.py
+
+# Parser fuzzing (atheris): every harness for FUZZ_SECONDS each; results in
+# fuzz/results/latest.json. `make test` replays the regressions and runs a short pass.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# The long reliability runs behind docs/reliability.md (about an hour on 2 CPUs): fuzzing,
+# API fuzzing, the authorisation matrix, SIGKILL rounds, a full disk (tmpfs: needs root),
+# 10-minute loads on both deployments. A run that finds a violation still writes its figures
+# (the report shows them) and makes the target fail at the end.
+LOAD_SECONDS ?= 600
+reliability: venv postgres
+	status=0; \
+	$(BIN)/python fuzz/run.py --seconds 120 || status=1; \
+	$(BIN)/python reliability/api_fuzz.py || status=1; \
+	$(BIN)/python reliability/authz.py || status=1; \
+	$(BIN)/python reliability/crash.py --rounds 20 --backend embedded || status=1; \
+	$(BIN)/python reliability/crash.py --rounds 20 --backend postgres-s3 || status=1; \
+	$(BIN)/python reliability/disk_full.py || status=1; \
+	$(BIN)/python reliability/load.py --seconds $(LOAD_SECONDS) --backend embedded || status=1; \
+	$(BIN)/python reliability/load.py --seconds $(LOAD_SECONDS) --backend postgres-s3 || status=1; \
+	$(BIN)/python reliability/report.py; \
+	exit $$status
 
 # Regenerate the pinned lock from a clean resolve of pyproject.toml.
 lock:

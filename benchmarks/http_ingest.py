@@ -37,8 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the real-server helpers live with the tests
     sys.path.insert(0, str(REPO))
 
-from tests.realservers.postgres import running_postgres  # noqa: E402
-from tests.realservers.seaweed import SeaweedServer  # noqa: E402
+from tests.realservers.backends import standalone_scaleout  # noqa: E402
 from tests.realservers.signals_process import free_port  # noqa: E402
 
 
@@ -325,21 +324,11 @@ def facts_insert_benchmark(database_url: str, rows: int = 200_000) -> dict[str, 
 @contextlib.contextmanager
 def scaleout_deployment() -> Iterator[Deployment]:
     """A durable PostgreSQL cluster and a SeaweedFS bucket, both on loopback."""
-    with running_postgres(durable=True) as postgres, tempfile.TemporaryDirectory() as tmp:
-        seaweed = SeaweedServer(Path(tmp))
-        seaweed.start()
-        try:
-            url = postgres.create_database("bench")
-            yield Deployment(
-                "postgres-s3",
-                flags=["--database", url,
-                       "--cas", f"s3://{seaweed.bucket}/bench?endpoint_url={seaweed.endpoint_url}"],
-                env={"AWS_ACCESS_KEY_ID": seaweed.access_key,
-                     "AWS_SECRET_ACCESS_KEY": seaweed.secret_key, "AWS_REGION": "us-east-1"},
-                database_url=url,
-            )  # fmt: skip
-        finally:
-            seaweed.stop()
+    with standalone_scaleout(durable=True) as backend:
+        yield Deployment(
+            "postgres-s3", flags=backend.flags(), env=dict(backend.environ),
+            database_url=backend.database_url,
+        )  # fmt: skip
 
 
 def http_benchmarks(

@@ -36,6 +36,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "HashMismatch",
+    "InsufficientStorage",
     "InvalidCasUri",
     "InvalidDigest",
     "InvalidInput",
@@ -145,3 +146,11 @@ class Unavailable(StellaError):
 
     default_reason = "unavailable"
     retry_after_seconds: int = 5
+
+
+class InsufficientStorage(Unavailable):
+    """Our disk (or database volume) is full: HTTP 507 + Retry-After. Nothing was kept; the
+    same request succeeds once space is freed."""
+
+    default_reason = "insufficient_storage"
+    retry_after_seconds: int = 60

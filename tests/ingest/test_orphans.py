@@ -25,7 +25,8 @@ from stella_signals.ingest import (
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline import check_chain
-from stella_signals.wiring import Services, load_settings
+from stella_signals.wiring import Services
+from tests.realservers.backends import Backend
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACME = parse_tenant("acme")
@@ -33,9 +34,10 @@ SPEC = SynthSpec(500, seed=21, symbols=100, purls=10)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Services, FixedClock, IngestContext]]:
+def world(tmp_path: Path, backend: Backend) -> Iterator[tuple[Services, FixedClock, IngestContext]]:
+    """On both deployments: the queue is claimed with FOR UPDATE SKIP LOCKED on PostgreSQL."""
     clock = FixedClock(T0)
-    services = Services.open(load_settings(data_dir=tmp_path, environ={}), clock=clock)
+    services = Services.open(backend.settings(tmp_path), clock=clock)
     yield services, clock, services.ingest_context("test")
     services.close()
 

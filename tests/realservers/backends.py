@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,31 @@ def open_backend(name: str, request: pytest.FixtureRequest) -> Backend:
         cas_url=f"s3://{seaweed.bucket}/{prefix}?endpoint_url={seaweed.endpoint_url}",
         environ=environ,
     )
+
+
+@contextlib.contextmanager
+def standalone_scaleout(*, durable: bool = False) -> Iterator[Backend]:
+    """PostgreSQL + S3 outside pytest (benchmarks, reliability runs): a fresh cluster and a
+    fresh `weed mini`, both on loopback, gone afterwards."""
+    from tests.realservers.postgres import running_postgres
+    from tests.realservers.seaweed import SeaweedServer
+
+    with running_postgres(durable=durable) as postgres, tempfile.TemporaryDirectory() as tmp:
+        seaweed = SeaweedServer(Path(tmp))
+        seaweed.start()
+        try:
+            yield Backend(
+                "postgres-s3",
+                database_url=postgres.create_database("signals"),
+                cas_url=f"s3://{seaweed.bucket}/signals?endpoint_url={seaweed.endpoint_url}",
+                environ={
+                    "AWS_ACCESS_KEY_ID": seaweed.access_key,
+                    "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
+                    "AWS_REGION": "us-east-1",
+                },
+            )
+        finally:
+            seaweed.stop()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -439,7 +439,7 @@ def _quick_graph(data: bytes) -> RichGraph | None:
     None means "take the strict path", which names whatever is wrong."""
     try:
         doc = msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bad UTF-8
         return None
     if not isinstance(doc, dict) or not _normalise_aliases(doc, data):
         return None

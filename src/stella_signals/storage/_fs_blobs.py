@@ -13,6 +13,7 @@ under ``.staging/``, which `FilesystemBlobStore.sweep_staging` removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from stella_signals.cas import CasUri, Namespace
-from stella_signals.errors import InvalidCasUri, NotFound, Unavailable
+from stella_signals.errors import InsufficientStorage, InvalidCasUri, NotFound, Unavailable
 from stella_signals.ports import StoredBlob
 from stella_signals.storage._memory_blobs import (
     READ_CHUNK,
@@ -47,11 +48,16 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 @contextlib.contextmanager
 def _storage_errors(action: str) -> Iterator[None]:
-    """Our own file-system failures (disk full, I/O error) are `Unavailable`."""
+    """Our own file-system failures are `Unavailable`; a full disk `InsufficientStorage`."""
     try:
         yield
     except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise InsufficientStorage(f"blob store: {action} failed: disk full") from exc
         raise Unavailable(f"blob store: {action} failed: {exc}") from exc
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _fsync_dir(path: Path) -> None:

@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from stella_signals.clock import FixedClock
-from stella_signals.errors import Conflict, InvalidInput, Unavailable
+from stella_signals.errors import Conflict, InsufficientStorage, InvalidInput, Unavailable
 from stella_signals.ids import new_ulid
 from stella_signals.ports import (
     EventDraft,
@@ -1008,6 +1008,13 @@ def _ingest_of(row: Any) -> IngestRecord:
     )
 
 
+def _disk_full(error: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's ``disk_full`` (SQLSTATE 53100)."""
+    if getattr(error, "sqlstate", None) == "53100":
+        return True
+    return "database or disk is full" in str(error)
+
+
 def _unavailable_on_connection_errors(engine: Engine) -> None:
     """A database that cannot be reached (down, restarting, refusing connections, locked
     past the busy timeout) is `Unavailable` — HTTP 503 with Retry-After — wherever the
@@ -1016,6 +1023,8 @@ def _unavailable_on_connection_errors(engine: Engine) -> None:
     @sa.event.listens_for(engine, "handle_error")
     def _handle(context: sa.engine.ExceptionContext) -> None:
         original = context.original_exception
+        if _disk_full(original):
+            raise InsufficientStorage("metadata store: disk full") from context.sqlalchemy_exception
         if context.is_disconnect or isinstance(
             context.sqlalchemy_exception, sa.exc.OperationalError
         ):

@@ -43,6 +43,7 @@ from stella_signals.trace._stream import (
     LineBatch,
     StreamStats,
     decompressed_chunks,
+    drain,
     line_batches,
 )
 
@@ -387,8 +388,9 @@ def parse_trace(
     """
     stats = StreamStats()
     parser = _TraceParser(limits, on_diagnostic, fast=_fast)
+    raw = iter(chunks)
     batches: Iterator[LineBatch] = line_batches(
-        decompressed_chunks(chunks, stats, limits), stats, limits
+        decompressed_chunks(raw, stats, limits), stats, limits
     )
     bom_reported = False
     try:
@@ -399,6 +401,7 @@ def parse_trace(
             parser.feed(batch)
     except DecompressionFailed as exc:
         parser.error(parser.lines + 1, None, Reason.DECOMPRESSION_FAILED, str(exc))
+        drain(raw, stats, limits)  # sha256 and size are of the whole trace as sent
     if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
     if parser.records == 0 and parser.error_count == 0:

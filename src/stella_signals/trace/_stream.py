@@ -15,7 +15,14 @@ from isal import isal_zlib
 from stella_signals.errors import LimitExceeded
 from stella_signals.limits import Limits
 
-__all__ = ["GZIP_MAGIC", "DecompressionFailed", "LineBatch", "StreamStats", "read_file_chunks"]
+__all__ = [
+    "GZIP_MAGIC",
+    "DecompressionFailed",
+    "LineBatch",
+    "StreamStats",
+    "drain",
+    "read_file_chunks",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -77,6 +84,13 @@ def _metered(raw: Iterable[bytes], stats: StreamStats, limits: Limits) -> Iterat
             )
         update(chunk)
         yield chunk
+
+
+def drain(raw: Iterator[bytes], stats: StreamStats, limits: Limits) -> None:
+    """Hash and count what is left of ``raw`` unread (after a corrupt gzip stream), so that
+    ``stats`` describe every byte as sent, whatever the chunking."""
+    for _ in _metered(raw, stats, limits):
+        pass
 
 
 def _sniffed(raw: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:

@@ -1,0 +1,332 @@
+"""Crash consistency (issue #9, item 3): SIGKILL at random points, restart, check.
+
+* ``server``  — `signals serve` killed while clients post traces (new ones, duplicates);
+  after each restart the invariants of `reliability.state` hold, and at the end every
+  interrupted request, retried, is ingested or reported a duplicate.
+* ``offline`` — `signals-offline ingest-runtime` killed mid-ingest, then run again.
+* ``sync``    — `signals-offline sync` killed mid-push, then run again: the online tenant
+  holds each offline event exactly once.
+
+    python reliability/crash.py [--rounds N] [--backend embedded|postgres-s3] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import hashlib
+import json
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from reliability.state import check_state  # noqa: E402
+from stella_signals.graph import canonical_graph, parse_graph  # noqa: E402
+from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
+from stella_signals.tenancy import TenantId  # noqa: E402
+from tests.realservers.backends import Backend, standalone_scaleout  # noqa: E402
+from tests.realservers.signals_process import (  # noqa: E402
+    BIN,
+    SignalsProcess,
+    create_token,
+    free_port,
+    signals,
+)
+
+ACME = TenantId("acme")
+GRAPH_SPEC = SynthSpec(20_000, seed=7, symbols=400, purls=30)
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def trace_pool(count: int, seed: int) -> list[bytes]:
+    """Distinct gzip traces of mixed sizes (5 k to 120 k records)."""
+    rng = random.Random(seed)
+    sizes = [5_000, 30_000, 120_000]
+    return [
+        gzip.compress(
+            trace_bytes(SynthSpec(rng.choice(sizes), seed=seed * 1000 + n, symbols=400, purls=30)),
+            1,
+            mtime=0,
+        )
+        for n in range(count)
+    ]
+
+
+def _post(url: str, headers: dict[str, str], graph: str, body: bytes) -> int | None:
+    try:
+        response = httpx.post(
+            f"{url}/api/v1/runtime-facts?graph_hash={graph}",
+            content=body,
+            headers=headers | {"Content-Type": "application/x-ndjson"},
+            timeout=60,
+        )
+    except httpx.HTTPError:
+        return None
+    return response.status_code
+
+
+def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> dict[str, Any]:
+    rng = random.Random(seed)
+    flags = ["--data-dir", str(work / "data"), *backend.flags()]
+    token = create_token("acme", *flags, env=backend.environ)
+    headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "acme"}
+    server = SignalsProcess(
+        ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
+    )
+    server.start()
+    pool = trace_pool(12, seed)
+    stats: dict[str, Any] = {"rounds": rounds, "answered": {}, "interrupted": 0}
+    violations: list[str] = []
+    interrupted: list[bytes] = []
+    unreferenced_max = 0
+    try:
+        graph = httpx.post(
+            f"{server.url}/api/v1/graphs", content=graph_bytes(GRAPH_SPEC), headers=headers,
+            timeout=120,
+        ).json()["graph_hash"]  # fmt: skip
+        for round_ in range(rounds):
+            bodies = rng.sample(pool, 3)
+            outcomes: list[int | None] = [None] * len(bodies)
+
+            def send(i: int, body: bytes, outcomes: list[int | None] = outcomes) -> None:
+                outcomes[i] = _post(server.url, headers, graph, body)
+
+            senders = [
+                threading.Thread(target=send, args=(i, body)) for i, body in enumerate(bodies)
+            ]
+            for sender in senders:
+                sender.start()
+            time.sleep(rng.uniform(0.05, 2.0))
+            server.kill()
+            for sender in senders:
+                sender.join(60)
+            for body, status in zip(bodies, outcomes, strict=True):
+                if status is None:
+                    stats["interrupted"] += 1
+                    interrupted.append(body)
+                else:
+                    stats["answered"][str(status)] = stats["answered"].get(str(status), 0) + 1
+                    if status >= 500:
+                        violations.append(f"round {round_}: answered {status}")
+            server.start()
+            state = check_state(backend.settings(work / "data"), ACME)
+            unreferenced_max = max(unreferenced_max, state.unreferenced_blobs)
+            violations += [f"round {round_}: {v}" for v in state.violations]
+        retried: dict[str, int] = {}
+        for body in interrupted:
+            status = _post(server.url, headers, graph, body)
+            retried[str(status)] = retried.get(str(status), 0) + 1
+            if status not in (200, 201, 202):
+                violations.append(f"retry of an interrupted request answered {status}")
+        final = check_state(backend.settings(work / "data"), ACME)
+        violations += [f"final: {v}" for v in final.violations]
+        if final.unreferenced_blobs:
+            violations.append(f"final: {final.unreferenced_blobs} blobs never adopted")
+    finally:
+        server.stop()
+    return stats | {
+        "retried": retried,
+        "unreferenced_blobs_max_between_rounds": unreferenced_max,
+        "final": final.to_dict(),
+        "violations": violations,
+    }
+
+
+def offline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "signals-offline"), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _bundle(root: Path, trace: bytes, graph_hash: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "runtime-trace.ndjson.gz").write_bytes(trace)
+    manifest = {
+        "schema": "stella.reach.runtime-bundle/v1",
+        "tenant": "acme",
+        "graph_hash": graph_hash,
+        "generated_at": "2026-03-01T00:00:00Z",
+        "files": [
+            {
+                "path": "runtime-trace.ndjson.gz",
+                "sha256": hashlib.sha256(trace).hexdigest(),
+                "size": len(trace),
+            }
+        ],
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def _ingest_args(bundle: Path, graph_hash: str, data_dir: Path) -> list[str]:
+    return ["ingest-runtime", "--tenant", "acme", "--graph-hash", graph_hash,
+            "--runtime", str(bundle / "runtime-trace.ndjson.gz"),
+            "--manifest", str(bundle / "manifest.json"), "--data-dir", str(data_dir)]  # fmt: skip
+
+
+def _site(work: Path) -> tuple[Path, str]:
+    """An offline site's data dir with the graph imported."""
+    site = work / "site"
+    work.mkdir(parents=True, exist_ok=True)
+    graph = work / "graph.json"
+    graph.write_bytes(graph_bytes(GRAPH_SPEC))
+    done = offline("import-graph", str(graph), "--tenant", "acme", "--data-dir", str(site))
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return site, str(canonical_graph(parse_graph(graph_bytes(GRAPH_SPEC))).hash)
+
+
+def offline_rounds(work: Path, rounds: int, seed: int = 2) -> dict[str, Any]:
+    rng = random.Random(seed)
+    site, graph_hash = _site(work)
+    pool = trace_pool(rounds, seed)
+    violations: list[str] = []
+    results: dict[str, int] = {}
+    for round_, trace in enumerate(pool):
+        bundle = _bundle(work / f"bundle{round_}", trace, graph_hash)
+        process = subprocess.Popen(
+            [str(BIN / "signals-offline"), *_ingest_args(bundle, graph_hash, site)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 2.5))
+        killed = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+        again = offline(*_ingest_args(bundle, graph_hash, site))
+        key = f"killed, rerun exit {again.returncode}" if killed else "finished before the kill"
+        results[key] = results.get(key, 0) + 1
+        if again.returncode != 0:
+            violations.append(f"round {round_}: rerun exited {again.returncode}: {again.stderr}")
+        state = check_state(Backend("embedded").settings(site), ACME)
+        violations += [f"round {round_}: {v}" for v in state.violations]
+    final = check_state(Backend("embedded").settings(site), ACME)
+    if final.accepted != rounds:
+        violations.append(f"{final.accepted} ingests for {rounds} bundles")
+    if final.unreferenced_blobs:
+        violations.append(f"{final.unreferenced_blobs} blobs never adopted")
+    return {
+        "rounds": rounds,
+        "outcomes": results,
+        "final": final.to_dict(),
+        "violations": violations,
+    }
+
+
+def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dict[str, Any]:
+    rng = random.Random(seed)
+    site, graph_hash = _site(work)
+    for n, trace in enumerate(trace_pool(6, seed)):
+        done = offline(*_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site))
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+    flags = ["--data-dir", str(work / "online"), *backend.flags()]
+    token_file = work / "token"
+    token_file.write_text(create_token("acme", *flags, env=backend.environ) + "\n")
+    key = work / "site.pub.pem"
+    subprocess.run(
+        [str(BIN / "python"), "-c",
+         "import sys; from pathlib import Path; from stella_signals.attest import public_key_pem;"
+         "Path(sys.argv[2]).write_bytes(public_key_pem(Path(sys.argv[1]).read_bytes()))",
+         str(site / "keys" / "service.pem"), str(key)], check=True,
+    )  # fmt: skip
+    signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "receipt", *flags,
+            env=backend.environ)  # fmt: skip
+    server = SignalsProcess(
+        ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
+    )
+    server.start()
+    common = ["--tenant", "acme", "--server", server.url, "--token-file", str(token_file),
+              "--data-dir", str(site), "--batch-size", "3"]  # fmt: skip
+    violations: list[str] = []
+    kills = 0
+    try:
+        for _ in range(rounds):
+            process = subprocess.Popen(
+                [str(BIN / "signals-offline"), "sync", *common],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(rng.uniform(0.2, 1.5))
+            if process.poll() is None:
+                kills += 1
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        done = offline("sync", *common)
+        if done.returncode != 0:
+            violations.append(f"final sync exited {done.returncode}: {done.stderr}")
+        site_events = check_state(Backend("embedded").settings(site), ACME).events
+        export = httpx.get(
+            f"{server.url}/api/v1/timeline/export",
+            headers={"Authorization": f"Bearer {token_file.read_text().strip()}",
+                     "X-Stella-Tenant": "acme"},
+        ).text.splitlines()  # fmt: skip
+        origins = [
+            json.loads(line)["attributes"]["origin"]["event_id"]
+            for line in export
+            if "origin" in json.loads(line)["attributes"]
+        ]
+        if len(origins) != len(set(origins)):
+            violations.append("an offline event was imported twice")
+        if len(set(origins)) != site_events:
+            violations.append(f"{len(set(origins))} of {site_events} offline events arrived")
+        online = check_state(backend.settings(work / "online"), ACME)
+        violations += [f"online: {v}" for v in online.violations]
+    finally:
+        server.stop()
+    return {
+        "rounds": rounds,
+        "killed_mid_sync": kills,
+        "offline_events": site_events,
+        "imported_once": len(set(origins)),
+        "violations": violations,
+    }
+
+
+@contextlib.contextmanager
+def deployment(name: str) -> Iterator[Backend]:
+    if name == "embedded":
+        yield Backend("embedded")
+    else:
+        with standalone_scaleout() as backend:
+            yield backend
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--backend", choices=["embedded", "postgres-s3"], default="embedded")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    result: dict[str, Any] = {"backend": args.backend}
+    with deployment(args.backend) as backend, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result["server"] = server_rounds(backend, work / "server", args.rounds)
+        print("server:", json.dumps(result["server"]), flush=True)
+        result["offline"] = offline_rounds(work / "offline", max(3, args.rounds // 2))
+        print("offline:", json.dumps(result["offline"]), flush=True)
+        result["sync"] = sync_rounds(backend, work / "sync", max(3, args.rounds // 2))
+        print("sync:", json.dumps(result["sync"]), flush=True)
+    out = args.out or RESULTS / f"crash-{args.backend}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    failed = [v for part in ("server", "offline", "sync") for v in result[part]["violations"]]
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
