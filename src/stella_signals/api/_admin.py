@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
+from stella_signals.api._schemas import KEY_ADDED, KEY_PAGE, POLICY, binary_body, json_response
 from stella_signals.attest import load_public_key
 from stella_signals.auth import Principal, Scope
 from stella_signals.errors import InvalidInput, NotFound
@@ -21,6 +22,8 @@ __all__ = ["router"]
 router = APIRouter()
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 MAX_PEM_BYTES = 64 << 10
+#: A policy is a few fields; the body is read whole, so it is bounded (413 past this).
+MAX_POLICY_BYTES = 16 << 10
 
 
 class _PolicyBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,7 +41,11 @@ def _key_view(key: TrustedKey) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/keys", responses=COMMON_RESPONSES, summary="The tenant's trusted keys")
+@router.get(
+    "/api/v1/keys",
+    responses=COMMON_RESPONSES | {200: json_response(KEY_PAGE, "trusted keys, revoked ones too")},
+    summary="The tenant's trusted keys",
+)
 def list_keys(
     request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> Response:
@@ -51,8 +58,14 @@ def list_keys(
 @router.post(
     "/api/v1/keys",
     status_code=201,
-    responses=COMMON_RESPONSES | {200: {"description": "already trusted"}},
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(KEY_ADDED, "already trusted"),
+        201: json_response(KEY_ADDED, "trusted from now on"),
+        413: PROBLEM,
+    },
     summary="Trust a public key (PEM body) for the tenant; effective at once",
+    openapi_extra=binary_body("application/x-pem-file", description="a PEM public key"),
 )
 async def add_key(
     request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
@@ -88,7 +101,11 @@ def revoke_key(
     return Response(status_code=204)
 
 
-@router.get("/api/v1/policy", responses=COMMON_RESPONSES, summary="The tenant's ingest policy")
+@router.get(
+    "/api/v1/policy",
+    responses=COMMON_RESPONSES | {200: json_response(POLICY, "the tenant's ingest policy")},
+    summary="The tenant's ingest policy",
+)
 def get_policy(request: Request, principal: Admin) -> Response:
     policy = request.app.state.services.repo.get_policy(principal.tenant)
     return JSONResponse(
@@ -96,11 +113,20 @@ def get_policy(request: Request, principal: Admin) -> Response:
     )
 
 
-@router.put("/api/v1/policy", responses=COMMON_RESPONSES, summary="Set the tenant's ingest policy")
+@router.put(
+    "/api/v1/policy",
+    responses=COMMON_RESPONSES
+    | {200: json_response(POLICY, "the policy now in force"), 413: PROBLEM},
+    summary="Set the tenant's ingest policy",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": POLICY}}}
+    },
+)
 async def put_policy(request: Request, principal: Admin) -> Response:
+    data = await read_body(request, MAX_POLICY_BYTES, limit_name="max_policy_bytes")
     try:
-        body = msgspec.json.decode(await request.body(), type=_PolicyBody)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        body = msgspec.json.decode(data, type=_PolicyBody)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"policy body: {exc}") from None
     if not 1 <= body.dsse_threshold <= 16:
         raise InvalidInput("dsse_threshold must be 1..16")

@@ -8,17 +8,67 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stella_signals import __version__
 from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view
 from stella_signals.api._openapi import install_openapi
-from stella_signals.api._problems import problem, problem_for
+from stella_signals.api._problems import PROBLEM, problem, problem_for
+from stella_signals.api._schemas import HEALTH, READY, json_response
 from stella_signals.errors import StellaError
 from stella_signals.wiring import OrphanRetrier, Services, check_ready
 
 __all__ = ["create_app"]
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method some route takes at the request's path."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+class _ConcretePathsFirst:
+    """OpenAPI matches a concrete path before a templated one: ``GET /api/v1/evidence/import``
+    is the import operation, which only takes POST (405, ``Allow: POST``), not the evidence of
+    an ingest called "import"; ``DELETE /api/v1/keys/service`` is no key revocation. The
+    router alone would hand both to the templated route."""
+
+    def __init__(self, app: ASGIApp, *, routes_of: FastAPI) -> None:
+        self.app = app
+        self.routes_of = routes_of
+        self._methods: dict[str, frozenset[str]] | None = None
+
+    def methods(self) -> dict[str, frozenset[str]]:
+        if self._methods is None:
+            found: dict[str, set[str]] = {}
+            for context in iter_route_contexts(self.routes_of.routes):
+                path = context.path_format
+                if path and "{" not in path and context.methods:
+                    found.setdefault(path, set()).update(context.methods)
+            self._methods = {path: frozenset(methods) for path, methods in found.items()}
+        return self._methods
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self.methods().get(scope["path"])
+            if allowed is not None and scope["method"] not in allowed:
+                response = problem(
+                    405, "Method Not Allowed", "Method Not Allowed", reason="method_not_allowed",
+                    headers={"Allow": ", ".join(sorted(allowed))},
+                )  # fmt: skip
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -50,6 +100,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(_evidence.router)
     app.include_router(_runtime_view.router)
     install_openapi(app)
+    app.add_middleware(_ConcretePathsFirst, routes_of=app)
 
     @app.exception_handler(StellaError)
     async def _stella_error(request: Request, exc: StellaError) -> Response:
@@ -64,15 +115,35 @@ def create_app(services: Services) -> FastAPI:
         return problem(400, "Invalid request", "the request is malformed", reason="invalid_request",
                        errors=errors)  # fmt: skip
 
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> Response:
+        # A bug: the server logs the traceback (Starlette re-raises after this answer); the
+        # client gets a generic problem, never the exception text, a stack or a file path.
+        return problem(500, "Internal error", "an internal error occurred", reason="internal_error")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         reason = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), reason=reason)
+        # Keep the exception's headers; a 405 says every method the path allows (RFC 9110),
+        # where Starlette names those of the first route that matched the path only.
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request) or headers.get("Allow", "")
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            str(exc.detail),
+            reason=reason,
+            headers=headers or None,
+        )
 
     @app.get(
         "/metrics",
         summary="Prometheus metrics (operators: scrape on the service network; no token)",
-        responses={200: {"content": {"text/plain": {}}}},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            503: PROBLEM | {"description": "the metadata store is unavailable"},
+        },
     )
     def metrics() -> Response:
         services.metrics.set_orphan_queue_depth(services.repo.orphan_queue_depth())
@@ -83,11 +154,22 @@ def create_app(services: Services) -> FastAPI:
         body, content_type = services.metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/healthz", include_in_schema=True, summary="Liveness")
+    @app.get(
+        "/healthz",
+        summary="Liveness",
+        responses={200: json_response(HEALTH, "the process serves")},
+    )
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", summary="Readiness: metadata store, CAS and data dir usable")
+    @app.get(
+        "/readyz",
+        summary="Readiness: metadata store, CAS and data dir usable",
+        responses={
+            200: json_response(READY, "ready"),
+            503: json_response(READY, "not ready: the metadata store, CAS or data dir"),
+        },
+    )
     def readyz() -> Response:
         try:
             check_ready(services)

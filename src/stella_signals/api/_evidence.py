@@ -11,6 +11,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
+from stella_signals.api._schemas import (
+    EVIDENCE,
+    EVIDENCE_IMPORT,
+    SHA256_HEX,
+    binary_body,
+    header,
+    json_response,
+)
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
@@ -31,7 +39,9 @@ def _file(path: str, data: bytes) -> dict[str, Any]:
 
 
 @router.get(
-    "/api/v1/evidence/{ingest_id}", responses=COMMON_RESPONSES, summary="An ingest's evidence"
+    "/api/v1/evidence/{ingest_id}",
+    responses=COMMON_RESPONSES | {200: json_response(EVIDENCE, "the ingest's evidence record")},
+    summary="An ingest's evidence",
 )
 async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
@@ -57,7 +67,17 @@ async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> R
 
 @router.get(
     "/api/v1/evidence/{ingest_id}/bundle",
-    responses=COMMON_RESPONSES | {200: {"content": {"application/gzip": {}}}},
+    responses=COMMON_RESPONSES
+    | {
+        200: {
+            "description": "the bundle (tar.gz)",
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
+                "Content-Disposition": header("attachment; filename=evidence-<id>.tar.gz"),
+            },
+        }
+    },
     summary="The ingest's evidence as a deterministic tar.gz (byte-identical on every export)",
 )
 async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Response:
@@ -80,7 +100,16 @@ async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Res
 
 @router.get(
     "/api/v1/cas/{namespace:path}/{digest}",
-    responses=COMMON_RESPONSES | {200: {"content": {"application/octet-stream": {}}}},
+    responses=COMMON_RESPONSES
+    | {
+        200: {
+            "description": "the blob's bytes, verified while streamed",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "headers": {"X-Cas-Uri": header("cas:// URI of the blob")},
+        }
+    },
     summary="Download a blob of the tenant's CAS; its digest is verified while streaming",
 )
 def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -> Response:
@@ -106,8 +135,15 @@ def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -
 @router.post(
     "/api/v1/evidence/import",
     status_code=201,
-    responses=COMMON_RESPONSES | {200: {"description": "already imported"}, 422: PROBLEM},
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(EVIDENCE_IMPORT, "already imported"),
+        201: json_response(EVIDENCE_IMPORT, "imported"),
+        413: PROBLEM,
+        422: PROBLEM,
+    },
     summary="Import an offline site's Evidence Locker bundle (sync on reconnect)",
+    openapi_extra=binary_body("application/gzip", description="an evidence bundle, as exported"),
 )
 async def import_evidence(request: Request, principal: Writer) -> Response:
     services = request.app.state.services

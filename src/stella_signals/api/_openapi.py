@@ -2,7 +2,10 @@
 
 FastAPI documents a 422 ``HTTPValidationError`` on every route with parameters; this API
 answers malformed requests with 400 problem+json instead (SPEC §6), so those entries are
-replaced, and the bearer-token scheme is declared.
+replaced, and the bearer-token scheme is declared. Parameters the routes parse themselves
+(ids, graph hashes, page sizes, the tenant header) get the format they are checked against,
+every error answer the Problem schema, 401 its ``WWW-Authenticate`` and 503 its
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,41 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from stella_signals.api._pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from stella_signals.api._schemas import GRAPH_HASH_PATTERN, ULID_PATTERN
+
 __all__ = ["install_openapi"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: What the routes check these parameters against (a mismatch is a 400 problem).
+_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "graph_hash": {"type": "string", "pattern": GRAPH_HASH_PATTERN},
+    "ingest_id": {"type": "string", "pattern": ULID_PATTERN},
+    "event_id": {"type": "string", "pattern": ULID_PATTERN},
+    "page_size": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_PAGE_SIZE,
+        "default": DEFAULT_PAGE_SIZE,
+    },
+    "x-stella-tenant": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+}
+_STATUS_VALUES = ["ingested", "orphaned", "expired", "failed"]
+_RETRY_AFTER: dict[str, Any] = {
+    "description": "seconds after which the same request is safe to retry",
+    "schema": {"type": "integer", "minimum": 1},
+}
+_HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "Bearer challenge",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^Bearer"},
+        }
+    },
+    "503": {"Retry-After": _RETRY_AFTER},
+    "507": {"Retry-After": _RETRY_AFTER},
+}
 _PROBLEM_CONTENT = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
 }
@@ -38,8 +73,22 @@ _PROBLEM_SCHEMA = {
 }
 
 
+def _fix_parameters(path: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        name = parameter["name"]
+        schema = _PARAMETER_SCHEMAS.get(name.lower())
+        if name == "status" and path == "/api/v1/ingests":
+            schema = {"type": "string", "enum": _STATUS_VALUES}
+        if schema is None:
+            continue
+        parameter["schema"] = {**schema, "title": parameter.get("schema", {}).get("title", name)}
+        if name.lower() == "x-stella-tenant":
+            parameter["required"] = True
+
+
 def _fix_operation(path: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    _fix_parameters(path, operation)
     default_422 = responses.get("422", {}).get("content", {}).get("application/json")
     if default_422 is not None:
         if "application/problem+json" in responses["422"].get("content", {}):
@@ -53,13 +102,16 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
         "400": "malformed request, id, digest, page token or tenant header",
         "401": "missing, malformed or unknown bearer token",
         "403": "the token does not allow this tenant or lacks the scope",
-        "503": "the metadata store is unavailable",
+        "503": "the metadata store or the CAS is unavailable (retry after Retry-After)",
+        "507": "the server's disk is full; nothing was kept (retry after Retry-After)",
     }
     for status, description in defaults.items():
         responses.setdefault(status, {"description": description})
     for status, response in responses.items():
         if status[0] in "45":
             response["content"] = dict(_PROBLEM_CONTENT)
+        if status in _HEADERS:
+            response["headers"] = {**_HEADERS[status], **response.get("headers", {})}
 
 
 def install_openapi(app: FastAPI) -> None:

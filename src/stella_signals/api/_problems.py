@@ -12,6 +12,7 @@ from stella_signals.errors import (
     Conflict,
     Forbidden,
     HashMismatch,
+    InsufficientStorage,
     InvalidInput,
     LimitExceeded,
     NotAuthenticated,
@@ -50,6 +51,7 @@ _TABLE: tuple[tuple[type[StellaError], int, str], ...] = (
     (VerificationFailed, 422, "Verification failed"),
     (InvalidInput, 400, "Invalid input"),
     (Conflict, 409, "Conflict"),
+    (InsufficientStorage, 507, "Insufficient storage"),
     (Unavailable, 503, "Service unavailable"),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
@@ -14,6 +15,26 @@ from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
+from stella_signals.api._runtime import TRACE_BODY
+from stella_signals.api._schemas import (
+    EVENT,
+    EVENT_PAGE,
+    GRAPH_CREATED,
+    GRAPH_HASH,
+    GRAPH_RECORD,
+    INGEST_PAGE,
+    INGEST_VIEW,
+    SERVICE_KEYS,
+    SYMBOLS_STORED,
+    TIME_STATUS,
+    TIMELINE_IMPORT,
+    ULID,
+    VERIFY_REPORT,
+    binary_body,
+    header,
+    json_body,
+    json_response,
+)
 from stella_signals.auth import Principal, Scope
 from stella_signals.cas import Namespace
 from stella_signals.clock import format_utc
@@ -29,6 +50,9 @@ from stella_signals.trace import parse_trace
 __all__ = ["router"]
 
 router = APIRouter()
+#: Timeline page tokens carry the last seq served; seqs stay within 1..2^53-1 (SPEC §7).
+_SEQ_TOKEN = re.compile(r"[0-9]{1,16}")
+MAX_SEQ = 2**53 - 1
 
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
@@ -58,16 +82,39 @@ def _ingest_view(record: IngestRecord) -> dict[str, Any]:
 
 
 # -- graphs ---------------------------------------------------------------------------------
+_GRAPH_HEADERS = {"X-Graph-Hash": header("the graph's hash", GRAPH_HASH)}
+_GRAPH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "richgraph-v1"}},
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "required": ["graph"],
+                    "properties": {
+                        "graph": {"type": "string", "format": "binary"},
+                        "dsse": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/api/v1/graphs",
     status_code=201,
     responses=COMMON_RESPONSES
     | {
-        200: {"description": "graph already known"},
+        200: json_response(GRAPH_CREATED, "graph already known", headers=_GRAPH_HEADERS),
+        201: json_response(GRAPH_CREATED, "graph stored", headers=_GRAPH_HEADERS),
         413: PROBLEM,
         422: PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"},
     },
     summary="Ingest a richgraph-v1 static graph (JSON, or multipart `graph` + `dsse`)",
+    openapi_extra=_GRAPH_BODY,
 )
 async def post_graph(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
@@ -103,7 +150,12 @@ async def post_graph(request: Request, principal: Writer) -> Response:
     )
 
 
-@router.get("/api/v1/graphs/{graph_hash}", responses=COMMON_RESPONSES, summary="A graph's record")
+@router.get(
+    "/api/v1/graphs/{graph_hash}",
+    responses=COMMON_RESPONSES
+    | {200: json_response(GRAPH_RECORD, "the graph's record", headers=_GRAPH_HEADERS)},
+    summary="A graph's record",
+)
 def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     digest = parse_graph_hash(graph_hash)
     record = request.app.state.services.repo.get_graph(principal.tenant, str(digest))
@@ -124,10 +176,24 @@ def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     )
 
 
+_VERIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: schema
+            for media, schema in TRACE_BODY["requestBody"]["content"].items()
+            if media != MULTIPART
+        },
+    }
+}
+
+
 @router.post(
     "/api/v1/graphs/{graph_hash}/verify",
-    responses=COMMON_RESPONSES | {413: PROBLEM},
+    responses=COMMON_RESPONSES
+    | {200: json_response(VERIFY_REPORT, "the SPEC §9 verify report"), 413: PROBLEM},
     summary="Verify a trace against a graph (SPEC §9 report); nothing is stored",
+    openapi_extra=_VERIFY_BODY,
 )
 async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     services = request.app.state.services
@@ -148,7 +214,16 @@ async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> 
 
 # -- ingests --------------------------------------------------------------------------------
 @router.get(
-    "/api/v1/ingests/{ingest_id}", responses=COMMON_RESPONSES, summary="An ingest's receipt"
+    "/api/v1/ingests/{ingest_id}",
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(
+            INGEST_VIEW,
+            "the receipt as it stands now, or the refusal",
+            headers={"X-Ingest-Id": header("the ingest", ULID)},
+        )
+    },
+    summary="An ingest's receipt",
 )
 def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
@@ -158,7 +233,11 @@ def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
 
 
-@router.get("/api/v1/ingests", responses=COMMON_RESPONSES, summary="Ingests of the tenant")
+@router.get(
+    "/api/v1/ingests",
+    responses=COMMON_RESPONSES | {200: json_response(INGEST_PAGE, "a page of ingests")},
+    summary="Ingests of the tenant",
+)
 def list_ingests(
     request: Request,
     principal: Reader,
@@ -191,8 +270,14 @@ def list_ingests(
 @router.post(
     "/api/v1/symbols/ingest",
     status_code=201,
-    responses=COMMON_RESPONSES | {200: {"description": "manifest already stored"}, 413: PROBLEM},
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(SYMBOLS_STORED, "manifest already stored"),
+        201: json_response(SYMBOLS_STORED, "manifest stored"),
+        413: PROBLEM,
+    },
     summary="Ingest a SYMBOL_MANIFEST/v1",
+    openapi_extra=json_body(description="SYMBOL_MANIFEST/v1"),
 )
 async def post_symbols(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
@@ -237,7 +322,11 @@ async def post_symbols(request: Request, principal: Writer) -> Response:
 
 
 # -- timeline -------------------------------------------------------------------------------
-@router.get("/api/v1/timeline/events", responses=COMMON_RESPONSES, summary="Timeline events")
+@router.get(
+    "/api/v1/timeline/events",
+    responses=COMMON_RESPONSES | {200: json_response(EVENT_PAGE, "a page of events, by seq")},
+    summary="Timeline events",
+)
 def list_events(
     request: Request,
     principal: Reader,
@@ -250,7 +339,9 @@ def list_events(
     after = decode_token(page_token)
     after_seq = None
     if after is not None:
-        if not after.isdigit():
+        # ASCII digits only (str.isdigit() takes "²"), and no further than a seq can go:
+        # the database refuses integers past 64 bits, which was a 500.
+        if not _SEQ_TOKEN.fullmatch(after) or int(after) > MAX_SEQ:
             raise InvalidInput("malformed page_token", reason="invalid_page_token")
         after_seq = int(after)
     if since is not None and since.tzinfo is None:
@@ -268,7 +359,11 @@ def list_events(
     )
 
 
-@router.get("/api/v1/timeline/events/{event_id}", responses=COMMON_RESPONSES, summary="One event")
+@router.get(
+    "/api/v1/timeline/events/{event_id}",
+    responses=COMMON_RESPONSES | {200: json_response(EVENT, "the event, exactly as hashed")},
+    summary="One event",
+)
 def get_event(request: Request, principal: Reader, event_id: str) -> Response:
     event = request.app.state.services.repo.get_event(principal.tenant, parse_ulid(event_id))
     if event is None:
@@ -278,7 +373,13 @@ def get_event(request: Request, principal: Reader, event_id: str) -> Response:
 
 @router.get(
     "/api/v1/timeline/export",
-    responses=COMMON_RESPONSES | {200: {"content": {"application/x-ndjson": {}}}},
+    responses=COMMON_RESPONSES
+    | {
+        200: {
+            "description": "one RFC 8785 event per line",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
     summary="The tenant's whole timeline as NDJSON (one canonical event per line)",
 )
 def export_events(request: Request, principal: Reader) -> Response:
@@ -290,8 +391,14 @@ def export_events(request: Request, principal: Reader) -> Response:
 
 @router.post(
     "/api/v1/timeline/import",
-    responses=COMMON_RESPONSES | {413: PROBLEM, 422: PROBLEM},
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(TIMELINE_IMPORT, "events appended and skipped"),
+        413: PROBLEM,
+        422: PROBLEM,
+    },
     summary="Import an offline site's events (NDJSON, as exported); each once",
+    openapi_extra=binary_body("application/x-ndjson", description="an export, as served"),
 )
 async def import_timeline(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
@@ -310,7 +417,9 @@ async def import_timeline(request: Request, principal: Writer) -> Response:
 
 # -- keys -----------------------------------------------------------------------------------
 @router.get(
-    "/api/v1/keys/service", responses=COMMON_RESPONSES, summary="The service's receipt keys"
+    "/api/v1/keys/service",
+    responses=COMMON_RESPONSES | {200: json_response(SERVICE_KEYS, "current key first")},
+    summary="The service's receipt keys",
 )
 def service_keys(request: Request, principal: Reader) -> Response:
     """Every key receipts were signed with: the current one and the retired ones, by keyid
@@ -333,7 +442,11 @@ def service_keys(request: Request, principal: Reader) -> Response:
 
 
 # -- time -----------------------------------------------------------------------------------
-@router.get("/api/v1/time/status", responses=COMMON_RESPONSES, summary="Which time ingest trusts")
+@router.get(
+    "/api/v1/time/status",
+    responses=COMMON_RESPONSES | {200: json_response(TIME_STATUS, "the tenant's time status")},
+    summary="Which time ingest trusts",
+)
 def time_status(request: Request, principal: Reader) -> Response:
     status = request.app.state.services.time.status(principal.tenant)
     return JSONResponse(status.to_dict())

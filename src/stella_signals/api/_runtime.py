@@ -17,6 +17,13 @@ from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks
 from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
 from stella_signals.api._problems import PROBLEM, problem, problem_for
+from stella_signals.api._schemas import (
+    RECEIPT,
+    SHA256_HEX,
+    ULID,
+    header,
+    json_response,
+)
 from stella_signals.auth import Principal, Scope
 from stella_signals.digests import Digest
 from stella_signals.errors import (
@@ -46,11 +53,49 @@ router = APIRouter()
 TRACE_MEDIA_TYPES = frozenset(
     {"application/x-ndjson", "application/gzip", "application/x-gzip", "application/octet-stream"}
 )
+#: The request body of a trace upload (also of a graph verify, without multipart).
+TRACE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **{
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in sorted(TRACE_MEDIA_TYPES)
+            },
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "required": ["runtime"],
+                    "properties": {
+                        "runtime": {"type": "string", "format": "binary"},
+                        "dsse": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
 _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):\s*(?:,|$)")
 
+#: Headers of every receipt answer (200, 201, 202).
+RECEIPT_HEADERS = {
+    "Content-SHA256": header("hex SHA-256 of the trace bytes as received", SHA256_HEX),
+    "X-Graph-Hash": header("the graph the trace was posted for"),
+    "X-Ingest-Id": header("the ingest (for a duplicate: the original one)", ULID),
+    "Location": header("/api/v1/ingests/<id>"),
+}
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "duplicate: the original receipt with `duplicate: true`"},
-    202: {"description": "orphan: graph unknown to the tenant; kept and queued for retry"},
+    200: json_response(
+        RECEIPT,
+        "duplicate: the original receipt with `duplicate: true`",
+        headers=RECEIPT_HEADERS,
+    ),
+    201: json_response(RECEIPT, "ingested: the signed receipt", headers=RECEIPT_HEADERS),
+    202: json_response(
+        RECEIPT,
+        "orphan: graph unknown to the tenant; kept and queued for retry",
+        headers=RECEIPT_HEADERS,
+    ),
     400: PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
     401: PROBLEM | {"description": "missing, malformed or unknown token"},
     403: PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
@@ -111,12 +156,7 @@ def receipt_response(result: IngestResult) -> JSONResponse:
     status_code=201,
     responses=RESPONSES,
     summary="Ingest a runtime trace (gzip or plain NDJSON)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
-        }
-    },
+    openapi_extra=TRACE_BODY,
 )
 async def post_runtime_facts(
     request: Request,

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from stella_signals.api._auth import require
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES
+from stella_signals.api._schemas import COVERAGE, RUNTIME_PAGE, json_response
 from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.errors import NotFound
@@ -35,7 +36,7 @@ def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any,
 
 @router.get(
     "/api/v1/graphs/{graph_hash}/runtime",
-    responses=COMMON_RESPONSES,
+    responses=COMMON_RESPONSES | {200: json_response(RUNTIME_PAGE, "a page of nodes, by node id")},
     summary="What ran: per node, hits, first/last seen, containers and ingest ids",
 )
 async def graph_runtime(
@@ -107,7 +108,7 @@ async def graph_runtime(
 
 @router.get(
     "/api/v1/graphs/{graph_hash}/coverage",
-    responses=COMMON_RESPONSES,
+    responses=COMMON_RESPONSES | {200: json_response(COVERAGE, "the graph's coverage")},
     summary="Coverage: nodes observed / total, edges confirmed / total, by purl",
 )
 async def graph_coverage(request: Request, principal: Reader, graph_hash: str) -> Response:

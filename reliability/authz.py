@@ -1,0 +1,282 @@
+"""The authorisation matrix (issue #9, item 6): every route of the app by every kind of
+caller → the exact status it must get, asked of a real app (embedded default).
+
+Callers: no token, a malformed header (a valid token under another scheme), a token never
+issued, a revoked token (every scope), a token of another tenant (every scope), one token per
+scope alone (``signals:read``, ``signals:write``, ``signals:admin``), and a token with every
+scope whose X-Stella-Tenant header is missing or malformed.
+
+Rules (SPEC §6, docs/api.md): ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json`` and
+the documentation pages are open to anyone. Every other route needs its scope — scopes do not
+imply each other: a missing, malformed, unknown or revoked token is 401 with
+``WWW-Authenticate: Bearer``; a token that does not allow the tenant, or lacks the scope, is
+403; a missing tenant header 403, a malformed one 400; a caller that is allowed gets anything
+but 401/403 (and no 5xx). Routes are enumerated from the app itself, so a route added without
+an entry in `ROUTES` fails the matrix.
+
+    python reliability/authz.py [--out FILE]
+
+writes ``reliability/results/authz.json`` and exits 1 when an expectation is not met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from fastapi import FastAPI  # noqa: E402
+from fastapi.routing import iter_route_contexts  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from reliability.api_fuzz import ALL_SCOPES, LiveApp, open_app, write_result  # noqa: E402
+from stella_signals.auth import new_token  # noqa: E402
+
+READ, WRITE, ADMIN = "signals:read", "signals:write", "signals:admin"
+PUBLIC = "public"
+
+#: Who may call what: (method, path as in the app) -> the scope it needs, or PUBLIC.
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("POST", "/api/v1/runtime-facts"): WRITE,
+    ("POST", "/api/v1/graphs"): WRITE,
+    ("GET", "/api/v1/graphs/{graph_hash}"): READ,
+    ("POST", "/api/v1/graphs/{graph_hash}/verify"): READ,
+    ("GET", "/api/v1/graphs/{graph_hash}/runtime"): READ,
+    ("GET", "/api/v1/graphs/{graph_hash}/coverage"): READ,
+    ("GET", "/api/v1/ingests/{ingest_id}"): READ,
+    ("GET", "/api/v1/ingests"): READ,
+    ("POST", "/api/v1/symbols/ingest"): WRITE,
+    ("GET", "/api/v1/timeline/events"): READ,
+    ("GET", "/api/v1/timeline/events/{event_id}"): READ,
+    ("GET", "/api/v1/timeline/export"): READ,
+    ("POST", "/api/v1/timeline/import"): WRITE,
+    ("GET", "/api/v1/keys/service"): READ,
+    ("GET", "/api/v1/time/status"): READ,
+    ("GET", "/api/v1/keys"): ADMIN,
+    ("POST", "/api/v1/keys"): ADMIN,
+    ("DELETE", "/api/v1/keys/{keyid}"): ADMIN,
+    ("GET", "/api/v1/policy"): ADMIN,
+    ("PUT", "/api/v1/policy"): ADMIN,
+    ("GET", "/api/v1/evidence/{ingest_id}"): READ,
+    ("GET", "/api/v1/evidence/{ingest_id}/bundle"): READ,
+    ("GET", "/api/v1/cas/{namespace}/{digest}"): READ,
+    ("POST", "/api/v1/evidence/import"): WRITE,
+}
+
+#: The document and its viewers: routes, but not operations of the document.
+DOCUMENTATION = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+TENANT = "acme"
+#: Tokens granted on the app: name -> (tenants, scopes).
+GRANTS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "revoked": ([TENANT], ALL_SCOPES),
+    "other_tenant": (["globex"], ALL_SCOPES),
+    "read": ([TENANT], (READ,)),
+    "write": ([TENANT], (WRITE,)),
+    "admin": ([TENANT], (ADMIN,)),
+    "all": ([TENANT], ALL_SCOPES),
+}
+CALLERS = (
+    "none",
+    "malformed",
+    "unknown",
+    "revoked",
+    "other_tenant",
+    "read",
+    "write",
+    "admin",
+    "no_tenant_header",
+    "bad_tenant_header",
+)
+#: Path parameters of the right form, naming nothing: an allowed caller gets past
+#: authorisation and is answered 4xx by the route itself.
+PATH_VALUES = {
+    "graph_hash": "blake3:" + "0" * 64,
+    "ingest_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "keyid": "no-such-key",
+    "namespace": "reachability/runtime",
+    "digest": "0" * 64,
+}
+QUERY = {("POST", "/api/v1/runtime-facts"): {"graph_hash": "blake3:" + "0" * 64}}
+_PARAM = re.compile(r"\{([a-z_]+)(?::[a-z]+)?\}")
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves (HEAD, which mirrors GET, left out)."""
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        path = context.path_format or context.path
+        for method in context.methods or ():
+            if method != "HEAD" and path is not None:
+                found.add((method, path))
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+def headers_for(caller: str, tokens: dict[str, str]) -> dict[str, str]:
+    tenant = {"X-Stella-Tenant": TENANT}
+    if caller == "none":
+        return tenant
+    if caller == "malformed":  # a valid token, under another scheme
+        return {"Authorization": f"Basic {tokens['all']}", **tenant}
+    if caller == "unknown":
+        return {"Authorization": f"Bearer {new_token()}", **tenant}
+    if caller == "no_tenant_header":
+        return {"Authorization": f"Bearer {tokens['all']}"}
+    if caller == "bad_tenant_header":
+        return {"Authorization": f"Bearer {tokens['all']}", "X-Stella-Tenant": "Not A Tenant"}
+    return {"Authorization": f"Bearer {tokens[caller]}", **tenant}
+
+
+def expected(requires: str, caller: str) -> int | str:
+    """The status ``caller`` must get on a route needing ``requires``; "allowed" means
+    anything but 401, 403 and 5xx."""
+    if requires == PUBLIC:
+        return 200
+    if caller in ("none", "malformed", "unknown", "revoked"):
+        return 401
+    if caller in ("other_tenant", "no_tenant_header"):
+        return 403
+    if caller == "bad_tenant_header":
+        return 400
+    return "allowed" if caller == requires.removeprefix("signals:") else 403
+
+
+@dataclass
+class Outcome:
+    route: str
+    caller: str
+    expected: int | str
+    status: int
+    problems: list[str]
+
+
+def _check(expect: int | str, response: Any) -> list[str]:
+    problems = []
+    status = response.status_code
+    content_type = response.headers.get("content-type", "")
+    challenge = response.headers.get("www-authenticate", "")
+    if expect == "allowed":
+        if status in (401, 403) or status >= 500:
+            problems.append(f"allowed caller got {status}: {response.text[:300]}")
+    elif status != expect:
+        problems.append(f"expected {expect}, got {status}: {response.text[:300]}")
+    if status == 401 and not challenge.startswith("Bearer"):
+        problems.append(f"401 without WWW-Authenticate: Bearer (got {challenge!r})")
+    if status != 401 and challenge:
+        problems.append(f"WWW-Authenticate on a {status}")
+    if status in (400, 401, 403) and not content_type.startswith("application/problem+json"):
+        problems.append(f"{status} is not problem+json but {content_type!r}")
+    return problems
+
+
+def ask(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
+    url = _PARAM.sub(lambda m: PATH_VALUES[m.group(1)], path)
+    body = b"" if method in ("POST", "PUT") else None
+    if body is not None:
+        headers = {**headers, "Content-Type": "application/x-ndjson"}
+    return client.request(
+        method, url, params=QUERY.get((method, path)), content=body, headers=headers
+    )
+
+
+def matrix(live: LiveApp) -> dict[str, Any]:
+    """Ask every route as every caller; the result as written to authz.json."""
+    started = time.monotonic()
+    live.revoke("revoked")
+    routes = app_routes(live.app)
+    unlisted = [f"{m} {p}" for m, p in routes if (m, p) not in ROUTES]
+    stale = [f"{m} {p}" for m, p in ROUTES if (m, p) not in routes]
+    outcomes: list[Outcome] = []
+    table: dict[str, Any] = {}
+    with TestClient(live.app, raise_server_exceptions=False) as client:
+        documented = set(client.get("/openapi.json").json()["paths"])
+        undocumented = sorted({p for _, p in routes} - documented - DOCUMENTATION)
+        for method, path in routes:
+            requires = ROUTES.get((method, path))
+            if requires is None:
+                continue
+            label = f"{method} {path}"
+            row: dict[str, Any] = {"requires": requires, "statuses": {}}
+            for caller in CALLERS:
+                expect = expected(requires, caller)
+                response = ask(client, method, path, headers_for(caller, live.tokens))
+                problems = _check(expect, response)
+                outcomes.append(Outcome(label, caller, expect, response.status_code, problems))
+                row["statuses"][caller] = response.status_code
+            table[label] = row
+    violations = [
+        {"route": o.route, "caller": o.caller, "expected": o.expected, "problem": problem}
+        for o in outcomes
+        for problem in o.problems
+    ]
+    return {
+        "routes": len(table),
+        "callers": len(CALLERS),
+        "cases": len(outcomes),
+        "expectations_met": sum(1 for o in outcomes if not o.problems),
+        "violations_total": len(violations) + len(unlisted) + len(stale) + len(undocumented),
+        "seconds": round(time.monotonic() - started, 1),
+        "caller_kinds": list(CALLERS),
+        "routes_without_expectation": unlisted,
+        "expectations_without_route": stale,
+        "routes_not_in_openapi": undocumented,
+        "violations": violations,
+        "matrix": table,
+    }
+
+
+def run(data_dir: Path) -> dict[str, Any]:
+    with open_app(data_dir, GRANTS) as live:
+        return matrix(live)
+
+
+def iter_lines(result: dict[str, Any]) -> Iterator[str]:
+    callers = result["caller_kinds"]
+    yield f"{'route':58} {'needs':13} " + " ".join(f"{c[:9]:>9}" for c in callers)
+    for label, row in result["matrix"].items():
+        statuses = " ".join(f"{row['statuses'][c]:>9}" for c in callers)
+        yield f"{label:58} {row['requires']:13} {statuses}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(Path(tmp) / "data")
+    path = write_result("authz", result, args.out)
+    for line in iter_lines(result):
+        print(line)
+    summary = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
+    print(json.dumps(summary, indent=2))
+    for item in (
+        result["routes_without_expectation"]
+        + result["expectations_without_route"]
+        + result["routes_not_in_openapi"]
+        + result["violations"]
+    ):
+        print("VIOLATION", item)
+    print(f"wrote {path}")
+    sys.exit(1 if result["violations_total"] else 0)
+
+
+if __name__ == "__main__":
+    main()
