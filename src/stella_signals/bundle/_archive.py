@@ -60,6 +60,10 @@ def read_bundle_archive(
                 if extracted is None:  # pragma: no cover - regular files always extract
                     raise InvalidManifest(f"bundle: {name!r} cannot be read")
                 files[name] = extracted.read()
-    except tarfile.TarError as exc:
+    except InvalidManifest:
+        raise
+    except (tarfile.TarError, ValueError, OverflowError, EOFError) as exc:
+        # tarfile trusts header fields: a forged size or offset surfaces as ValueError
+        # ("negative seek value") or OverflowError deep inside it (found by fuzzing).
         raise InvalidManifest(f"bundle: damaged tar archive ({exc})") from None
     return files

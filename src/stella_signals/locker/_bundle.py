@@ -113,7 +113,7 @@ DEFAULT_MAX_MEMBERS = 64
 
 _GZIP_MAGIC = b"\x1f\x8b"
 #: What tarfile raises for a damaged archive (names are decoded as it reads them).
-_TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, EOFError)
+_TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, OverflowError, EOFError)
 #: ID1 ID2, CM deflate, FLG none, MTIME 0, XFL 2 (max compression), OS 255 (unknown).
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 _COMPRESS_LEVEL = 9
