@@ -17,6 +17,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -52,9 +53,9 @@ GRAPH_SPEC = SynthSpec(20_000, seed=7, symbols=400, purls=30)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def trace_pool(count: int, seed: int) -> list[bytes]:
+def trace_pool(count: int, seed: int, *, first: int = 0) -> list[bytes]:
     """Distinct gzip traces of mixed sizes (5 k to 120 k records)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed * 7919 + first)
     sizes = [5_000, 30_000, 120_000]
     return [
         gzip.compress(
@@ -62,7 +63,7 @@ def trace_pool(count: int, seed: int) -> list[bytes]:
             1,
             mtime=0,
         )
-        for n in range(count)
+        for n in range(first, first + count)
     ]
 
 
@@ -88,7 +89,7 @@ def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> d
         ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
     )
     server.start()
-    pool = trace_pool(12, seed)
+    sent: list[bytes] = []
     stats: dict[str, Any] = {"rounds": rounds, "answered": {}, "interrupted": 0}
     violations: list[str] = []
     interrupted: list[bytes] = []
@@ -99,7 +100,11 @@ def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> d
             timeout=120,
         ).json()["graph_hash"]  # fmt: skip
         for round_ in range(rounds):
-            bodies = rng.sample(pool, 3)
+            # Two new traces and, after the first round, one sent before (a duplicate).
+            bodies = trace_pool(2, seed, first=2 * round_)
+            if sent:
+                bodies.append(rng.choice(sent))
+            sent += bodies[:2]
             outcomes: list[int | None] = [None] * len(bodies)
 
             def send(i: int, body: bytes, outcomes: list[int | None] = outcomes) -> None:
@@ -299,11 +304,22 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
 
 @contextlib.contextmanager
 def deployment(name: str) -> Iterator[Backend]:
+    """The deployment a standalone run works on; this process (which reads the stores to
+    check them) gets the backend's credentials in its environment, like its servers."""
     if name == "embedded":
         yield Backend("embedded")
-    else:
-        with standalone_scaleout() as backend:
+        return
+    with standalone_scaleout() as backend:
+        saved = {key: os.environ.get(key) for key in backend.environ}
+        os.environ.update(backend.environ)
+        try:
             yield backend
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def main() -> None:

@@ -54,7 +54,11 @@ def fuzz_section() -> list[str]:
             "Crashes found and fixed, each kept as a regression input under "
             "`fuzz/regressions/` (replayed by `tests/fuzz/`):",
             "",
-            *[line for line in FINDINGS.read_text().splitlines() if line.startswith("- ")],
+            *[
+                line
+                for line in FINDINGS.read_text().partition("Known and kept")[0].splitlines()
+                if line.startswith("- ")
+            ],
             "",
         ]
     lines += [
