@@ -45,6 +45,7 @@ from tests.realservers.signals_process import (  # noqa: E402
     SignalsProcess,
     create_token,
     free_port,
+    serve_with_token,
     signals,
 )
 
@@ -82,13 +83,9 @@ def _post(url: str, headers: dict[str, str], graph: str, body: bytes) -> int | N
 
 def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
-    flags = ["--data-dir", str(work / "data"), *backend.flags()]
-    token = create_token("acme", *flags, env=backend.environ)
-    headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "acme"}
-    server = SignalsProcess(
-        ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
+    server, headers = serve_with_token(
+        backend.flags(), work / "data", work / "server.log", env=backend.environ
     )
-    server.start()
     sent: list[bytes] = []
     stats: dict[str, Any] = {"rounds": rounds, "answered": {}, "interrupted": 0}
     violations: list[str] = []

@@ -35,7 +35,7 @@ from reliability.state import check_state  # noqa: E402
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from tests.realservers.backends import Backend  # noqa: E402
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port  # noqa: E402
+from tests.realservers.signals_process import serve_with_token  # noqa: E402
 
 ACME = TenantId("acme")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,13 +56,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[str, Any]:
-    flags = ["--data-dir", str(work / "data"), *backend.flags()]
-    token = create_token("acme", *flags, env=backend.environ)
-    headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "acme"}
-    server = SignalsProcess(
-        ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
+    server, headers = serve_with_token(
+        backend.flags(), work / "data", work / "server.log", env=backend.environ
     )
-    server.start()
     assert server.process is not None
     lock = threading.Lock()
     statuses: dict[str, dict[str, int]] = {kind: {} for kind in EXPECTED}

@@ -96,3 +96,20 @@ class SignalsProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def serve_with_token(
+    backend_flags: Sequence[str],
+    data_dir: Path,
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    tenant: str = "acme",
+) -> tuple[SignalsProcess, dict[str, str]]:
+    """A started `signals serve` on a deployment, and request headers for a read+write
+    token of ``tenant`` on it."""
+    flags = ["--data-dir", str(data_dir), *backend_flags]
+    token = create_token(tenant, *flags, env=env)
+    server = SignalsProcess(["serve", *flags], log, env=dict(env or {}), port=free_port())
+    server.start()
+    return server, {"Authorization": f"Bearer {token}", "X-Stella-Tenant": tenant}
