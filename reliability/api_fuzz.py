@@ -68,10 +68,11 @@ from starlette.testclient import TestClient  # noqa: E402
 from stella_signals.api import create_app  # noqa: E402
 from stella_signals.api._admin import MAX_PEM_BYTES, MAX_POLICY_BYTES  # noqa: E402
 from stella_signals.api._pagination import encode_token  # noqa: E402
-from stella_signals.auth import new_token, token_hash  # noqa: E402
+from stella_signals.auth import token_hash  # noqa: E402
 from stella_signals.limits import KiB, Limits  # noqa: E402
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.wiring import Services, load_settings  # noqa: E402
+from tests.realservers.backends import grant_tokens  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "acme"
@@ -132,24 +133,14 @@ def open_app(
     limits: Limits | None = None,
 ) -> Iterator[LiveApp]:
     """The app on a fresh embedded data dir, with one token per ``name -> (tenants, scopes)``
-    created through the repository as ``signals tokens create`` does (tests/api/conftest.py
-    builds its app the same way)."""
+    created through the repository as ``signals tokens create`` does (`grant_tokens`, which
+    tests/api/conftest.py uses too)."""
     settings_ = load_settings(data_dir=data_dir, environ={}, orphan_retry_seconds=0)
     if limits is not None:
         settings_ = replace(settings_, limits=limits)
     services = Services.open(settings_)
     try:
-        tokens: dict[str, str] = {}
-        for name, (tenants, scopes) in grants.items():
-            token = new_token()
-            services.repo.add_token(
-                token_hash=token_hash(token),
-                tenants=frozenset(tenants),
-                scopes=frozenset(scopes),
-                at=services.clock.now(),
-            )
-            tokens[name] = token
-        yield LiveApp(create_app(services), services, tokens, data_dir)
+        yield LiveApp(create_app(services), services, grant_tokens(services, grants), data_dir)
     finally:
         services.close()
 

@@ -34,6 +34,15 @@ def _not_run(what: str, command: str) -> list[str]:
     return [f"_Not run yet: `{command}` writes {what}._", ""]
 
 
+def _summary(result: dict[str, Any]) -> list[str]:
+    """One bullet per scalar figure of a result file."""
+    return [
+        f"- {key.replace('_', ' ')}: {value}"
+        for key, value in result.items()
+        if not isinstance(value, dict | list)
+    ]
+
+
 def fuzz_section() -> list[str]:
     lines = ["## 1. Parser fuzzing (atheris, libFuzzer)", ""]
     result = _load(FUZZ)
@@ -78,8 +87,7 @@ def api_fuzz_section() -> list[str]:
         return lines + _not_run(
             "reliability/results/api_fuzz.json", "python reliability/api_fuzz.py"
         )
-    summary = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-    lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in summary.items()]
+    lines += _summary(result)
     for key, value in result.items():
         if (
             isinstance(value, dict)
@@ -193,8 +201,7 @@ def authz_section() -> list[str]:
     result = _load(RESULTS / "authz.json")
     if result is None:
         return lines + _not_run("reliability/results/authz.json", "python reliability/authz.py")
-    summary = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-    lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in summary.items()]
+    lines += _summary(result)
     return [*lines, ""]
 
 

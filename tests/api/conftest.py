@@ -11,13 +11,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from stella_signals.api import create_app
-from stella_signals.auth import new_token, token_hash
 from stella_signals.cas import Namespace
 from stella_signals.limits import Limits
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services
-from tests.realservers.backends import Backend
+from tests.realservers.backends import Backend, grant_tokens
 
 SPEC = SynthSpec(2000, seed=5, symbols=300, purls=20)
 
@@ -77,21 +76,12 @@ def make_api(
     if limits is not None:
         settings = replace(settings, limits=limits)
     services = Services.open(settings)
-    tokens: dict[str, str] = {}
     grants = {
         "acme": ({"acme"}, {"signals:read", "signals:write"}),
         "globex": ({"globex"}, {"signals:read", "signals:write"}),
         "acme-reader": ({"acme"}, {"signals:read"}),
     }
-    for name, (tenants, scopes) in grants.items():
-        token = new_token()
-        services.repo.add_token(
-            token_hash=token_hash(token),
-            tenants=frozenset(tenants),
-            scopes=frozenset(scopes),
-            at=services.clock.now(),
-        )
-        tokens[name] = token
+    tokens = grant_tokens(services, grants)
     with TestClient(create_app(services)) as client:
         yield Api(client, services, tokens, tmp_path / "data")
     services.close()

@@ -10,14 +10,15 @@ from __future__ import annotations
 import contextlib
 import secrets
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stella_signals.wiring import Settings, load_settings
+from stella_signals.auth import new_token, token_hash
+from stella_signals.wiring import Services, Settings, load_settings
 
 BACKENDS = ["embedded", "postgres-s3"]
 
@@ -47,6 +48,24 @@ class Backend:
         if self.cas_url:
             flags += ["--cas", self.cas_url]
         return flags
+
+
+def grant_tokens(
+    services: Services, grants: Mapping[str, tuple[Iterable[str], Iterable[str]]]
+) -> dict[str, str]:
+    """One bearer token per ``name -> (tenants, scopes)``, stored as ``signals tokens create``
+    stores it (its hash only); returns name -> token."""
+    tokens: dict[str, str] = {}
+    for name, (tenants, scopes) in grants.items():
+        token = new_token()
+        services.repo.add_token(
+            token_hash=token_hash(token),
+            tenants=frozenset(tenants),
+            scopes=frozenset(scopes),
+            at=services.clock.now(),
+        )
+        tokens[name] = token
+    return tokens
 
 
 def open_backend(name: str, request: pytest.FixtureRequest) -> Backend:
