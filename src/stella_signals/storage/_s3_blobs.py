@@ -57,6 +57,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -313,6 +314,14 @@ class S3BlobStore(PutByStaging):
             raise ValueError("single_put_max_bytes must be >= 0 and max_concurrency >= 1")
         self._location = location
         self._single_put_max = single_put_max_bytes
+        # Publishers of one key in this process take turns: the second finds the object and
+        # skips its upload. SeaweedFS was seen to let several concurrent conditional
+        # CompleteMultipartUploads of one key all succeed (same bytes, so no harm to the
+        # content, but each reported created=True).
+        self._key_locks: weakref.WeakValueDictionary[str, threading.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._key_locks_guard = threading.Lock()
         self._part_size = part_size
         self._max_concurrency = max_concurrency
         if staging_dir is None:
@@ -407,6 +416,16 @@ class S3BlobStore(PutByStaging):
     def _publish(self, tenant: TenantId, uri: CasUri, size: int, spool: Path) -> bool:
         """Create ``uri``'s object from ``spool``; False if it was already there (dedup)."""
         key = self.key_of(tenant, uri)
+        with self._key_locks_guard:
+            lock = self._key_locks.get(key)
+            if lock is None:
+                lock = self._key_locks[key] = threading.Lock()
+        with lock:
+            return self._publish_once(tenant, uri, size, spool, key)
+
+    def _publish_once(
+        self, tenant: TenantId, uri: CasUri, size: int, spool: Path, key: str
+    ) -> bool:
         for _ in range(_PUBLISH_ATTEMPTS):
             if size <= self._single_put_max:
                 with _s3_errors(f"uploading {uri}"):
