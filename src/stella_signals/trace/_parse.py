@@ -91,6 +91,9 @@ class _TraceParser:
         self.batches = 0
         self.code_ids: dict[str, str] = {}
         self.good_purls: set[str] = set()
+        # One string object per distinct symbol_id, purl and container among the tally keys:
+        # a symbol seen in many containers keeps its bytes once.
+        self.strings: dict[Any, Any] = {}
 
     # -- diagnostics ---------------------------------------------------------------------
     def report(
@@ -132,7 +135,7 @@ class _TraceParser:
         if decoded is None:
             return False
         records, present, pid_missing, container_missing = decoded
-        if max(map(len, batch.lines)) > self.limits.max_symbol_id_bytes and any(
+        if batch.longest > self.limits.max_symbol_id_bytes and any(
             not self._symbol_id_ok(r.symbol_id) for r in records
         ):
             return False
@@ -244,13 +247,18 @@ class _TraceParser:
             tally = get(key)
             seen = record.timestamp
             if tally is None:
-                tallies[key] = Tally(record.count, seen, seen)
+                tallies[self._interned(key)] = Tally(record.count, seen, seen)
             else:
                 tally.count += record.count
                 if seen < tally.first:
                     tally.first = seen
                 elif seen > tally.last:
                     tally.last = seen
+
+    def _interned(self, key: tuple[str, str, object]) -> tuple[str, str, object]:
+        intern = self.strings.setdefault
+        symbol_id, purl, container = key
+        return (intern(symbol_id, symbol_id), intern(purl, purl), intern(container, container))
 
     # -- one line, carefully -------------------------------------------------------------
     def _parse_line(self, raw: bytes, line: int) -> Record | None:

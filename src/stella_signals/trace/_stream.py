@@ -56,13 +56,14 @@ class LineBatch:
 
     ``block`` is the same lines joined by ``\\n`` (cheap whole-batch scans); ``overlong``
     lists the line numbers that were over the limit, whose bytes were dropped (their slot in
-    ``lines`` is empty).
+    ``lines`` is empty). ``longest`` is the length of the longest line kept.
     """
 
     first_line: int
     lines: list[bytes]
     block: bytes
     overlong: tuple[int, ...] = ()
+    longest: int = 0
 
 
 def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
@@ -204,18 +205,20 @@ def line_batches(
         carry = data[last_newline + 1 :]
         lines = block.split(b"\n")
         overlong: tuple[int, ...] = ()
-        if len(block) > max_line and max(map(len, lines)) > max_line:
+        longest = max(map(len, lines))
+        if longest > max_line:
             overlong = tuple(line_no + i for i, ln in enumerate(lines) if _too_long(ln, max_line))
             for number in overlong:
                 lines[number - line_no] = b""
             block = b"\n".join(lines)
-        yield LineBatch(line_no, lines, block, overlong)
+            longest = max(map(len, lines))
+        yield LineBatch(line_no, lines, block, overlong, longest)
         line_no += len(lines)
         if _too_long(carry, max_line):
             yield LineBatch(line_no, [b""], b"", (line_no,))
             carry, skipping = b"", True
     if carry and not skipping:
-        yield LineBatch(line_no, [carry], carry)
+        yield LineBatch(line_no, [carry], carry, (), len(carry))
 
 
 def _too_long(line: bytes, max_line: int) -> bool:
