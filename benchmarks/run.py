@@ -4,6 +4,8 @@ For one 1 M-record gzip trace (the deterministic synth fixture), in one run:
 
 * floor  — SHA-256 + gunzip (python-isal, the fastest available) + bare typed msgspec decode
   of every line, nothing else;
+* checks — `parse_trace`'s parser with every limit and check but no aggregation (what the
+  checks cost, and by difference what aggregating costs);
 * ours   — `parse_trace`: the same plus limits, validation, duplicate-key proof, purl checks
   and aggregation by (symbol_id, purl, container);
 * duckdb — `read_json` with explicit columns + `GROUP BY`, threads=2.
@@ -23,7 +25,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,11 @@ from typing import Any
 import msgspec
 from isal import isal_zlib
 
+from stella_signals.limits import DEFAULT_LIMITS
 from stella_signals.synth import SYNTH_VERSION, SynthSpec, SynthSymbol, symbol_table, write_trace
 from stella_signals.trace import Record, parse_trace, read_file_chunks
+from stella_signals.trace._parse import TraceParser
+from stella_signals.trace._stream import StreamStats, decompressed_chunks, line_batches
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -172,6 +177,23 @@ def floor(path: Path) -> int:
     return records
 
 
+class _Unaggregated(TraceParser):
+    """The parser with every check but without aggregation: what aggregating costs."""
+
+    def _aggregate(self, records: Sequence[Any]) -> None:
+        self.records += len(records)
+
+
+def checks(path: Path) -> int:
+    stats = StreamStats()
+    parser = _Unaggregated(DEFAULT_LIMITS, None)
+    chunks = decompressed_chunks(read_file_chunks(path), stats, DEFAULT_LIMITS)
+    for batch in line_batches(chunks, stats, DEFAULT_LIMITS):
+        parser.feed(batch)
+    assert parser.error_count == 0
+    return parser.records
+
+
 def ours(path: Path) -> int:
     report = parse_trace(read_file_chunks(path))
     assert report.valid, report.errors[:3]
@@ -262,7 +284,8 @@ def main() -> None:
     size = path.stat().st_size
     plain = decompressed_size(path)
     speed: dict[str, Any] = {}
-    for name, fn in (("floor", floor), ("ours", ours), ("duckdb", duckdb_group_by)):
+    runs = (("floor", floor), ("checks", checks), ("ours", ours), ("duckdb", duckdb_group_by))
+    for name, fn in runs:
         seconds, records = best_of(fn, path, args.repeat)
         assert records == args.records, (name, records)
         speed[name] = {
@@ -340,13 +363,24 @@ def main() -> None:
     print(json.dumps(result["ratios"]))
 
 
+def anatomy_line(speed: dict[str, Any], records: int) -> str:
+    """Where a record's time goes, by difference between the runs."""
+    if "checks" not in speed:
+        return ""
+    per = {name: speed[name]["seconds"] / records * 1e6 for name in ("floor", "checks", "ours")}
+    return (
+        f"Per record: floor {per['floor']:.2f} µs, checks +{per['checks'] - per['floor']:.2f} µs, "
+        f"aggregation +{per['ours'] - per['checks']:.2f} µs = ours {per['ours']:.2f} µs."
+    )
+
+
 def write_table(result: dict[str, Any]) -> None:
     speed = result["speed"]
     rows = [
         "| run | seconds | M records/s | MB/s (decompressed) | speed relative to ours |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name in ("floor", "ours", "duckdb"):
+    for name in ("floor", "checks", "ours", "duckdb"):
         s = speed[name]
         ratio = speed["ours"]["seconds"] / s["seconds"]
         rows.append(
@@ -365,6 +399,8 @@ def write_table(result: dict[str, Any]) -> None:
             *rows,
             "",
             f"ours / floor = {result['ratios']['ours_vs_floor']}; peak RSS: {rss}.",
+            "",
+            anatomy_line(speed, trace["records"]),
             "",
             *graph_lines(result.get("graphs", {})),
             "",

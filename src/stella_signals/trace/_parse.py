@@ -47,7 +47,7 @@ from stella_signals.trace._stream import (
     line_batches,
 )
 
-__all__ = ["DiagnosticSink", "parse_trace"]
+__all__ = ["DiagnosticSink", "TraceParser", "parse_trace"]
 
 DiagnosticSink = Callable[[Diagnostic], None]
 
@@ -74,7 +74,9 @@ def _shaped_decoder(present: frozenset[str]) -> Callable[[bytes], Any]:
     return msgspec.json.Decoder(shaped_record(present)).decode
 
 
-class _TraceParser:
+class TraceParser:
+    """Parses a trace batch by batch, keeping counts, diagnostics and tallies."""
+
     def __init__(self, limits: Limits, sink: DiagnosticSink | None, *, fast: bool = True) -> None:
         self.limits = limits
         self.fast = fast
@@ -395,7 +397,7 @@ def parse_trace(
     ``_fast=False`` forces the careful path everywhere (tests compare the two).
     """
     stats = StreamStats()
-    parser = _TraceParser(limits, on_diagnostic, fast=_fast)
+    parser = TraceParser(limits, on_diagnostic, fast=_fast)
     raw = iter(chunks)
     batches: Iterator[LineBatch] = line_batches(
         decompressed_chunks(raw, stats, limits), stats, limits
