@@ -28,6 +28,7 @@ __all__ = [
     "ServiceKeyRecord",
     "StagedBlob",
     "StoredBlob",
+    "SymbolManifestRecord",
     "TenantPolicy",
     "TokenRecord",
     "TrustedKey",
@@ -151,6 +152,17 @@ class GraphRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolManifestRecord:
+    """A SYMBOL_MANIFEST/v1 stored for a tenant (SPEC §4)."""
+
+    tenant: TenantId
+    sha256: str
+    cas_uri: str
+    entries: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IngestRecord:
     """One runtime ingest (also failed ones: they keep their id, reason and detail)."""
 
@@ -261,7 +273,7 @@ class Repository(Protocol):
     """Metadata of every tenant. Methods that take an `EventDraft` append that event to the
     tenant's timeline in the same transaction as the rest: all or nothing."""
 
-    def migrate(self) -> None: ...
+    def migrate(self, revision: str = "head") -> None: ...
 
     def add_token(
         self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
@@ -274,6 +286,10 @@ class Repository(Protocol):
         ...
 
     def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None: ...
+
+    def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
+        """Record a symbol manifest; False (and no event) when the tenant already has it."""
+        ...
 
     def commit_ingest(
         self, ingest: IngestRecord, facts: Sequence[FactRow], event: EventDraft

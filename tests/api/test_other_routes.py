@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from stella_signals.cas import Namespace
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
+from stella_signals.tenancy import TenantId
 from tests.api.conftest import SPEC, Api
 from tests.symbols.test_symbol_manifest import valid_manifest
 
@@ -52,6 +54,17 @@ def test_symbol_manifest_ingest(api: Api) -> None:
     other = api.client.post("/api/v1/symbols/ingest", content=body, headers=api.headers("globex"))
     assert other.status_code == 400
     assert other.json()["errors"][0]["reason"] == "tenant_mismatch"
+
+
+def test_a_manifest_stored_before_a_crash_is_announced_when_retried(api: Api) -> None:
+    """A crash between storing the blob and recording it must not lose the event: whether a
+    manifest is new is the database's answer, not the CAS's."""
+    body = json.dumps(valid_manifest()).encode()
+    api.services.blobs.put(TenantId("acme"), Namespace.SYMBOLS, [body])  # then the crash
+    retry = api.client.post("/api/v1/symbols/ingest", content=body, headers=api.headers())
+    assert retry.status_code == 201, retry.text
+    [event] = api.events(type_="symbols.manifest.ingested")
+    assert event["attributes"] == retry.json()  # type: ignore[comparison-overlap]
 
 
 def test_lists_paginate(api: Api) -> None:

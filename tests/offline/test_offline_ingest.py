@@ -18,6 +18,7 @@ from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wiring import Services, load_settings
 from tests.api.conftest import Api
+from tests.symbols.test_symbol_manifest import valid_manifest
 
 runner = CliRunner()
 SPEC = SynthSpec(1500, seed=31, symbols=200, purls=20)
@@ -207,3 +208,22 @@ def test_verify_bundle_as_tar_gz(tmp_path: Path, trace: bytes) -> None:
     garbage = tmp_path / "junk.tar.gz"
     garbage.write_bytes(b"not gzip")
     assert runner.invoke(app, ["verify-bundle", str(garbage)]).exit_code == 6
+
+
+def test_import_symbols_records_and_announces_a_manifest_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = tmp_path / "symbols.json"
+    path.write_text(json.dumps(valid_manifest()))
+    first = offline(data_dir, "import-symbols", str(path), "--tenant", "acme")
+    again = offline(data_dir, "import-symbols", str(path), "--tenant", "acme")
+    assert first.exit_code == again.exit_code == 0, first.output
+    assert first.stdout == again.stdout
+    assert first.stdout.startswith("cas://reachability/symbols/")
+    services = Services.open(load_settings(data_dir=data_dir, environ={}))
+    try:
+        events = list(services.repo.iter_events(parse_tenant("acme")))
+    finally:
+        services.close()
+    [event] = [e for e in events if e.event_type == "symbols.manifest.ingested"]
+    assert event.attributes["cas_uri"] == first.stdout.strip()
+    assert event.source == "signals-offline"

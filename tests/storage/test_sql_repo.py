@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from stella_signals.attest import new_service_key_pem
-from stella_signals.ports import EventDraft, GraphRecord, IngestRecord
+from stella_signals.ports import EventDraft, GraphRecord, IngestRecord, SymbolManifestRecord
 from stella_signals.storage import SqlRepository, sqlite_url
 from stella_signals.storage._schema import metadata
 from stella_signals.tenancy import TenantId
@@ -139,3 +139,54 @@ def test_an_orphan_whose_graph_arrived_meanwhile_is_due_at_once(repo: SqlReposit
     repo.commit_ingest(orphan(2, absent), [], draft(102, "reach.runtime.orphaned"))
     due = repo.claim_orphans(NOW, worker="w", lease_seconds=60, limit=10)
     assert [item.graph_hash for item in due] == [arrived]
+
+
+def test_a_symbol_manifest_is_announced_once_whoever_races(repo: SqlRepository) -> None:
+    def record(tenant: TenantId) -> SymbolManifestRecord:
+        return SymbolManifestRecord(tenant, "c" * 64, "cas://reachability/symbols/c", 2, NOW)
+
+    with ThreadPoolExecutor(4) as pool:
+        created = list(
+            pool.map(lambda n: repo.add_symbol_manifest(record(ACME), draft(200 + n)), range(8))
+        )
+    assert created.count(True) == 1
+    assert repo.add_symbol_manifest(record(GLOBEX), draft(300))  # tenants are apart
+    for tenant in (ACME, GLOBEX):
+        events = list(repo.iter_events(tenant))
+        assert [e.event_type for e in events] == ["reach.graph.ingested"]  # draft()'s type
+        assert check_chain(events, tenant=tenant).ok
+
+
+def test_manifests_announced_before_0008_are_on_record_after_it(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    old = SqlRepository(url)
+    old.migrate("0007")
+
+    def announced(n: int, sha: str, **extra: object) -> EventDraft:
+        attributes = {"cas_uri": f"cas://reachability/symbols/{sha}", "sha256": sha, "entries": 3}
+        return EventDraft(
+            event_id=f"01M8EF{n:020d}",
+            event_type="symbols.manifest.ingested",
+            occurred_at=NOW,
+            source="signals-api",
+            correlation_id=sha,
+            attributes={**attributes, **extra},
+        )
+
+    here, imported = "d" * 64, "e" * 64
+    old.append_event(ACME, announced(1, here))
+    old.append_event(ACME, announced(2, here))  # the race this revision closes
+    old.append_event(ACME, announced(3, imported, origin={"event_id": "x"}))
+    old.close()
+    repo = SqlRepository(url)
+    repo.migrate()
+    try:
+
+        def again(sha: str, n: int) -> bool:
+            record = SymbolManifestRecord(ACME, sha, f"cas://reachability/symbols/{sha}", 3, NOW)
+            return repo.add_symbol_manifest(record, draft(n))
+
+        assert not again(here, 10)  # on record: no second announcement
+        assert again(imported, 11)  # stored offline, not here: recorded when stored here
+    finally:
+        repo.close()

@@ -36,15 +36,19 @@ from stella_signals.api._schemas import (
     json_response,
 )
 from stella_signals.auth import Principal, Scope
-from stella_signals.cas import Namespace
 from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
-from stella_signals.ids import new_ulid, parse_ulid
-from stella_signals.ingest import import_events, ingest_graph, parse_graph_hash
-from stella_signals.ports import EventDraft, IngestRecord
-from stella_signals.symbols import InvalidSymbolManifest, parse_symbol_manifest
-from stella_signals.timeline import EventType, events_to_ndjson, read_events_ndjson
+from stella_signals.ids import parse_ulid
+from stella_signals.ingest import (
+    import_events,
+    ingest_graph,
+    ingest_symbol_manifest,
+    parse_graph_hash,
+)
+from stella_signals.ports import IngestRecord
+from stella_signals.symbols import InvalidSymbolManifest
+from stella_signals.timeline import events_to_ndjson, read_events_ndjson
 from stella_signals.trace import parse_trace
 
 __all__ = ["router"]
@@ -286,39 +290,14 @@ async def post_symbols(request: Request, principal: Writer) -> Response:
         request, limits.max_symbol_manifest_bytes, limit_name="max_symbol_manifest_bytes"
     )
 
-    def run() -> tuple[dict[str, Any], bool]:
-        manifest = parse_symbol_manifest(
-            data, tenant=principal.tenant, max_bytes=limits.max_symbol_manifest_bytes
-        )
-        stored = services.blobs.put(principal.tenant, Namespace.SYMBOLS, [data])
-        if stored.created:
-            services.repo.append_event(
-                principal.tenant,
-                EventDraft(
-                    event_id=new_ulid(services.clock),
-                    event_type=EventType.SYMBOLS_MANIFEST_INGESTED.value,
-                    occurred_at=services.clock.now(),
-                    source="signals-api",
-                    correlation_id=stored.sha256,
-                    attributes={
-                        "cas_uri": str(stored.uri),
-                        "sha256": stored.sha256,
-                        "entries": len(manifest.entries),
-                    },
-                ),
-            )
-        body = {
-            "cas_uri": str(stored.uri),
-            "sha256": stored.sha256,
-            "entries": len(manifest.entries),
-        }
-        return body, stored.created
-
+    ctx = services.ingest_context("signals-api")
     try:
-        body, created = await anyio.to_thread.run_sync(run)
+        result = await anyio.to_thread.run_sync(
+            lambda: ingest_symbol_manifest(ctx, principal.tenant, data)
+        )
     except InvalidSymbolManifest as exc:
         return problem_for(exc, errors=[p.to_dict() for p in exc.problems])
-    return JSONResponse(body, status_code=201 if created else 200)
+    return JSONResponse(result.to_dict(), status_code=201 if result.created else 200)
 
 
 # -- timeline -------------------------------------------------------------------------------

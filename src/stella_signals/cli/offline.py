@@ -39,12 +39,12 @@ from stella_signals.ingest import (
     import_anchor,
     ingest_graph,
     ingest_runtime,
+    ingest_symbol_manifest,
     parse_graph_hash,
     record_rejection,
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
-from stella_signals.symbols import parse_symbol_manifest
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import read_file_chunks
@@ -261,18 +261,18 @@ def import_symbols_command(
     tenant: Tenant,
     data_dir: DataDir = None,
 ) -> None:
-    """Validate a symbol manifest for the tenant and store it in the CAS."""
-    from stella_signals.cas import Namespace
-
+    """Validate a symbol manifest for the tenant, store it in the CAS and record it (a
+    ``symbols.manifest.ingested`` event the first time)."""
     tenant_id = tenant_from(tenant)
     data = read_input(file)
-    run_guarded(lambda: parse_symbol_manifest(data, tenant=tenant_id))
     services = open_services(data_dir)
     try:
-        stored = services.blobs.put(tenant_id, Namespace.SYMBOLS, [data])
+        result = run_guarded(
+            lambda: ingest_symbol_manifest(services.ingest_context(SOURCE), tenant_id, data)
+        )
     finally:
         services.close()
-    sys.stdout.write(f"{stored.uri}\n")
+    sys.stdout.write(f"{result.cas_uri}\n")
 
 
 @app.command("export-receipt")

@@ -26,6 +26,7 @@ from stella_signals.ingest._pipeline import (
     ingest_runtime,
     record_rejection,
 )
+from stella_signals.ingest._symbols import SymbolsIngestResult, ingest_symbol_manifest
 from stella_signals.ingest._sync import ImportStats, import_events, import_evidence_bundle
 from stella_signals.ingest._time import TimeKeeper, TimeSettings, import_anchor
 
@@ -43,6 +44,7 @@ __all__ = [
     "Outcome",
     "RetryStats",
     "RuntimeUpload",
+    "SymbolsIngestResult",
     "TimeKeeper",
     "TimeSettings",
     "backoff",
@@ -52,6 +54,7 @@ __all__ = [
     "import_evidence_bundle",
     "ingest_graph",
     "ingest_runtime",
+    "ingest_symbol_manifest",
     "parse_graph_hash",
     "record_rejection",
     "retry_orphans",

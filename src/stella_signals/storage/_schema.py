@@ -49,6 +49,16 @@ graphs = sa.Table(
     sa.Column("dsse_digest", sa.String(71)),
 )
 
+symbol_manifests = sa.Table(
+    "symbol_manifests",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("cas_uri", sa.Text, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 ingests = sa.Table(
     "ingests",
     metadata,

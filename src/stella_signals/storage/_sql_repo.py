@@ -35,6 +35,7 @@ from stella_signals.ports import (
     NodeObservation,
     OrphanItem,
     ServiceKeyRecord,
+    SymbolManifestRecord,
     TenantPolicy,
     TokenRecord,
     TrustedKey,
@@ -47,6 +48,7 @@ from stella_signals.storage._schema import (
     ingests,
     orphan_queue,
     service_keys,
+    symbol_manifests,
     tenant_policies,
     time_anchors,
     timeline_events,
@@ -130,7 +132,8 @@ class SqlRepository:
         return f"SqlRepository({_redacted(self.url)!r})"
 
     # -- schema ------------------------------------------------------------------------
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (Alembic), whoever else is starting."""
         config = Config()
         config.set_main_option(
             "script_location", str(files("stella_signals.storage") / "migrations")
@@ -142,7 +145,7 @@ class SqlRepository:
                 connection.commit()
             try:
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
                 connection.commit()
             finally:
                 if self.dialect == "postgresql":
@@ -304,28 +307,48 @@ class SqlRepository:
 
     # -- graphs ------------------------------------------------------------------------
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
+        return self._add_once(
+            graphs,
+            record.tenant,
+            {"graph_hash": record.graph_hash},
+            {
+                "cas_uri": record.cas_uri,
+                "size": record.size,
+                "nodes": record.nodes,
+                "edges": record.edges,
+                "created_at": record.created_at,
+                "dsse_digest": record.dsse_digest,
+            },
+            event,
+        )
+
+    def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
+        return self._add_once(
+            symbol_manifests,
+            record.tenant,
+            {"sha256": record.sha256},
+            {"cas_uri": record.cas_uri, "entries": record.entries, "created_at": record.created_at},
+            event,
+        )
+
+    def _add_once(
+        self,
+        table: sa.Table,
+        tenant: TenantId,
+        key: dict[str, Any],
+        values: dict[str, Any],
+        event: EventDraft,
+    ) -> bool:
+        """Insert a tenant's row keyed by ``key`` and append ``event``, in one transaction
+        under the tenant lock; False (nothing written) when the row exists."""
+
         def work(conn: Connection) -> bool:
-            self._lock_tenant(conn, record.tenant)
-            exists = conn.execute(
-                sa.select(graphs.c.graph_hash).where(
-                    graphs.c.tenant == record.tenant, graphs.c.graph_hash == record.graph_hash
-                )
-            ).first()
-            if exists is not None:
+            self._lock_tenant(conn, tenant)
+            where = [table.c.tenant == tenant] + [table.c[k] == v for k, v in key.items()]
+            if conn.execute(sa.select(table.c.tenant).where(*where)).first() is not None:
                 return False
-            conn.execute(
-                graphs.insert().values(
-                    tenant=record.tenant,
-                    graph_hash=record.graph_hash,
-                    cas_uri=record.cas_uri,
-                    size=record.size,
-                    nodes=record.nodes,
-                    edges=record.edges,
-                    created_at=record.created_at,
-                    dsse_digest=record.dsse_digest,
-                )
-            )
-            self._append(conn, record.tenant, event)
+            conn.execute(table.insert().values(tenant=tenant, **key, **values))
+            self._append(conn, tenant, event)
             return True
 
         created: bool = self._in_tx(work)
