@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,19 @@ def test_script_wrapper_runs_the_same_code(bad_trace: Path) -> None:
     )
     assert proc.returncode == 6, proc.stderr
     assert json.loads(proc.stdout)["error_count"] == 2
+
+
+def test_script_runs_as_written_with_a_python_outside_the_venv(bad_trace: Path) -> None:
+    """Runbook §5 says "run scripts/reachability/validate_runtime_trace.py": an operator's
+    python3 has none of our dependencies, so the script hands over to the checkout's venv."""
+    script = REPO / "scripts" / "reachability" / "validate_runtime_trace.py"
+    outside = Path(sys.base_prefix) / "bin" / "python3"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    proc = subprocess.run(
+        [str(outside), str(script), str(bad_trace)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 6, proc.stderr
+    assert "error" in proc.stdout
 
 
 def test_console_script_is_installed() -> None:
