@@ -13,9 +13,19 @@ import msgspec
 from stella_signals.errors import HashMismatch, InvalidManifest
 from stella_signals.strictjson import loads_strict
 
-__all__ = ["MANIFEST_SCHEMA", "BundleManifest", "ManifestEntry", "parse_manifest"]
+__all__ = [
+    "BUNDLE_DSSE_NAME",
+    "BUNDLE_GRAPH_NAME",
+    "MANIFEST_SCHEMA",
+    "BundleManifest",
+    "ManifestEntry",
+    "parse_manifest",
+]
 
 MANIFEST_SCHEMA = "stella.reach.runtime-bundle/v1"
+#: The optional files of a runtime bundle (SPEC §10), at its root.
+BUNDLE_DSSE_NAME = "runtime.dsse.json"
+BUNDLE_GRAPH_NAME = "graph.richgraph.json"
 _HEX64 = r"^[0-9a-f]{64}$"
 
 
@@ -57,6 +67,10 @@ class BundleManifest:
     graph_hash: str
     generated_at: str
     files: tuple[ManifestEntry, ...]
+
+    def listed(self, path: str) -> ManifestEntry | None:
+        """The entry of the bundle file at ``path`` (relative to the bundle), if listed."""
+        return next((e for e in self.files if e.path == path), None)
 
     def entry_for(self, file_name: str) -> ManifestEntry:
         """The entry of a file given on the command line, matched by its base name."""

@@ -18,7 +18,14 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from stella_signals import __version__
-from stella_signals.bundle import BundleManifest, parse_manifest, read_bundle_archive
+from stella_signals.bundle import (
+    BUNDLE_DSSE_NAME,
+    BUNDLE_GRAPH_NAME,
+    BundleManifest,
+    ManifestEntry,
+    parse_manifest,
+    read_bundle_archive,
+)
 from stella_signals.cli._client import (
     ServerOption,
     TokenFileOption,
@@ -29,12 +36,13 @@ from stella_signals.cli._common import fail, open_services, read_input, run_guar
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
-from stella_signals.errors import HashMismatch, StellaError
+from stella_signals.errors import HashMismatch, InvalidManifest, StellaError
 from stella_signals.ids import new_ulid
 from stella_signals.ingest import (
     IngestFailed,
     Outcome,
     RuntimeUpload,
+    check_runtime_attestation,
     evidence_record,
     import_anchor,
     ingest_graph,
@@ -100,6 +108,15 @@ def _with_progress(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _bundled(path: Path, entry: ManifestEntry) -> bytes:
+    """A bundle file's bytes, checked against its manifest entry."""
+    if not path.is_file():
+        raise InvalidManifest(f"{entry.path} is listed in manifest.json but {path} is absent")
+    data = path.read_bytes()
+    entry.check(sha256=sha256_hex(data), size=len(data))
+    return data
+
+
 def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
     manifest = run_guarded(lambda: parse_manifest(read_input(path)))
     if manifest.tenant != tenant:
@@ -126,17 +143,27 @@ def ingest_runtime_command(
         Path | None, typer.Option("--receipt-out", help="Write the receipt here")
     ] = None,
 ) -> None:
-    """Check a runtime bundle against its manifest, then ingest it (runbook §3 steps 2-5)."""
+    """Check a runtime bundle against its manifest, then ingest it (runbook §3 steps 2-5).
+
+    The bundle's own runtime.dsse.json and graph.richgraph.json, when its manifest lists
+    them, are used too: the envelope is verified (unless --dsse names another), and the
+    graph is imported first when the tenant does not have it yet."""
     tenant_id = tenant_from(tenant)
     digest = run_guarded(lambda: parse_graph_hash(graph_hash))
     bundle = _manifest(manifest, tenant_id, str(digest))
     if not runtime.is_file():
         fail(f"{runtime}: no such file", ExitCode.USAGE)
     trace_entry = run_guarded(lambda: bundle.entry_for(runtime.name))
-    envelope = read_input(dsse) if dsse is not None else None
+    if dsse is not None and not dsse.is_file():
+        fail(f"{dsse}: no such file", ExitCode.USAGE)
+    if dsse is None and bundle.listed(BUNDLE_DSSE_NAME) is not None:
+        dsse = manifest.parent / BUNDLE_DSSE_NAME
+    graph_file = manifest.parent / BUNDLE_GRAPH_NAME
+    graph_entry = bundle.listed(BUNDLE_GRAPH_NAME)
     services = open_services(data_dir)
     ctx = services.ingest_context(SOURCE)
     ingest_id = new_ulid(services.clock)
+    envelope = None
     try:
         try:
             if runtime.stat().st_size != trace_entry.size:
@@ -144,9 +171,11 @@ def ingest_runtime_command(
                     f"{runtime.name}: size is {runtime.stat().st_size} bytes but manifest.json "
                     f"lists {trace_entry.size}"
                 )
-            if dsse is not None and envelope is not None:
-                entry = bundle.entry_for(dsse.name)
-                entry.check(sha256=sha256_hex(envelope), size=len(envelope))
+            if dsse is not None:
+                envelope = _bundled(dsse, bundle.entry_for(dsse.name))
+            if graph_entry is not None and ctx.repo.get_graph(tenant_id, str(digest)) is None:
+                graph = _bundled(graph_file, graph_entry)
+                ingest_graph(ctx, tenant_id, graph, expect=digest)
         except StellaError as error:
             failed = record_rejection(
                 ctx,
@@ -188,15 +217,26 @@ def ingest_runtime_command(
 @app.command("verify-bundle")
 def verify_bundle_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz")],
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", envvar="STELLA_TENANT", help="Also check it is this tenant's"),
+    ] = None,
+    data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check every file of a runtime bundle against its manifest.json: listed files present
-    with their size and sha256, no unlisted file. Exit 0 ok, 3 hash or size mismatch,
-    6 manifest or archive invalid (incl. missing, unlisted or escaping paths), 2 unreadable."""
+    with their size and sha256, no unlisted file. With --tenant, the bundle must be that
+    tenant's and its runtime.dsse.json, if any, must verify with the keys the tenant trusts
+    here (--data-dir). Exit 0 ok, 3 hash or size mismatch, 4 signature invalid,
+    6 manifest or archive invalid (incl. missing, unlisted or escaping paths), 2 unreadable
+    or another tenant's."""
     files = run_guarded(lambda: _bundle_files(bundle))
     if "manifest.json" not in files:
         fail(f"{bundle}: no manifest.json", ExitCode.SCHEMA_INVALID)
     manifest = run_guarded(lambda: parse_manifest(files["manifest.json"]))
+    tenant_id = tenant_from(tenant) if tenant is not None else None
+    if tenant_id is not None and manifest.tenant != tenant_id:
+        fail(f"{bundle}: bundle is for tenant {manifest.tenant!r}, not {tenant_id}", ExitCode.USAGE)
     problems: list[dict[str, str]] = []
     listed = {entry.path for entry in manifest.files}
     for path in sorted(set(files) - listed - {"manifest.json"}):
@@ -214,6 +254,11 @@ def verify_bundle_command(
             code = ExitCode.HASH_MISMATCH
     if problems and code is ExitCode.OK:
         code = ExitCode.SCHEMA_INVALID
+    if not problems and tenant_id is not None and BUNDLE_DSSE_NAME in files:
+        problem = _bundle_signature_problem(manifest, files, tenant_id, data_dir)
+        if problem is not None:
+            problems.append(problem)
+            code = ExitCode.SIGNATURE_INVALID
     if as_json:
         sys.stdout.write(json.dumps({"ok": not problems, "problems": problems}, indent=2) + "\n")
     else:
@@ -222,6 +267,27 @@ def verify_bundle_command(
         verdict = "ok" if not problems else f"{len(problems)} problem(s)"
         sys.stdout.write(f"{bundle}: {verdict}\n")
     raise typer.Exit(int(code))
+
+
+def _bundle_signature_problem(
+    manifest: BundleManifest, files: Mapping[str, bytes], tenant: TenantId, data_dir: Path | None
+) -> dict[str, str] | None:
+    """Why the bundle's runtime.dsse.json does not attest its trace for ``tenant`` with the
+    keys trusted here, or None when it does."""
+    others = (BUNDLE_DSSE_NAME, BUNDLE_GRAPH_NAME)
+    traces = [entry for entry in manifest.files if entry.path not in others]
+    if len(traces) != 1:
+        detail = f"the bundle lists {len(traces)} trace files: which one does it attest?"
+        return {"path": BUNDLE_DSSE_NAME, "reason": "signature_invalid", "detail": detail}
+    services = open_services(data_dir)
+    try:
+        ctx = services.ingest_context(SOURCE)
+        check_runtime_attestation(ctx, tenant, files[BUNDLE_DSSE_NAME], traces[0].sha256)
+    except StellaError as exc:
+        return {"path": BUNDLE_DSSE_NAME, "reason": exc.reason, "detail": str(exc)}
+    finally:
+        services.close()
+    return None
 
 
 def _bundle_files(bundle: Path) -> Mapping[str, bytes]:

@@ -23,6 +23,7 @@ from stella_signals.ingest._pipeline import (
     IngestResult,
     Outcome,
     RuntimeUpload,
+    check_runtime_attestation,
     ingest_runtime,
     record_rejection,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "TimeKeeper",
     "TimeSettings",
     "backoff",
+    "check_runtime_attestation",
     "evidence_record",
     "import_anchor",
     "import_events",

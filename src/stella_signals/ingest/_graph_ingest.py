@@ -11,6 +11,8 @@ from stella_signals.attest import (
     verify_graph_attestation,
 )
 from stella_signals.cas import Namespace
+from stella_signals.digests import Digest
+from stella_signals.errors import HashMismatch
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.ingest._orphans import retry_orphans, worker_name
 from stella_signals.ingest._pipeline import GraphIngestResult, IngestContext, _event_id
@@ -22,16 +24,24 @@ __all__ = ["ingest_graph"]
 
 
 def ingest_graph(
-    ctx: IngestContext, tenant: TenantId, data: bytes, *, dsse: bytes | None = None
+    ctx: IngestContext,
+    tenant: TenantId,
+    data: bytes,
+    *,
+    dsse: bytes | None = None,
+    expect: Digest | None = None,
 ) -> GraphIngestResult:
     """Validate, store, index and record a graph (``reach.graph.ingested`` when new).
 
     With ``dsse``, the envelope must attest this graph (subject blake3 = its hash) with the
     tenant's trusted keys; it is stored at cas://reachability/attestations/<sha256>.
+    With ``expect``, the graph must have that hash (`HashMismatch` otherwise).
     `InvalidGraph`, `SignatureInvalid` or `HashMismatch`: nothing is written.
     """
     dsse_digest = None
     canonical = canonical_graph(parse_graph(data))
+    if expect is not None and canonical.hash != expect:
+        raise HashMismatch(f"the graph's hash is {canonical.hash}, expected {expect}")
     if dsse is not None:
         try:
             envelope = parse_envelope(dsse)

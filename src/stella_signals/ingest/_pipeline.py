@@ -70,6 +70,7 @@ __all__ = [
     "IngestResult",
     "Outcome",
     "RuntimeUpload",
+    "check_runtime_attestation",
     "ingest_runtime",
     "record_rejection",
 ]
@@ -285,7 +286,7 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
                     f"Content-Digest says sha-256 {upload.declared_sha256}, "
                     f"the body is {staged.sha256}"
                 )
-            dsse_digest = _check_attestation(ctx, upload, staged.sha256)
+            dsse_digest = check_runtime_attestation(ctx, upload.tenant, upload.dsse, staged.sha256)
             duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
             if duplicate is not None:
                 return _duplicate_result(duplicate)
@@ -322,38 +323,41 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
             ) from error
 
 
-def _check_attestation(ctx: IngestContext, upload: RuntimeUpload, sha256: str) -> str | None:
+def check_runtime_attestation(
+    ctx: IngestContext, tenant: TenantId, dsse: bytes | None, sha256: str
+) -> str | None:
     """Enforce the runbook's imposed rule: a trace never bypasses DSSE verification.
 
     With an envelope: it must verify with keys the tenant trusts (policy threshold) and its
-    subject must be these bytes. Without one: refused when the tenant requires DSSE.
-    Returns the envelope's ``sha256:`` digest (None without an envelope).
+    subject must be the trace whose SHA-256 is ``sha256``. Without one: refused when the
+    tenant requires DSSE. Returns the envelope's ``sha256:`` digest (None without one);
+    raises `SignatureInvalid`.
     """
-    policy = ctx.repo.get_policy(upload.tenant)
-    if upload.dsse is None:
+    policy = ctx.repo.get_policy(tenant)
+    if dsse is None:
         if policy.require_dsse:
             raise SignatureInvalid(
-                f"tenant {upload.tenant} requires a DSSE attestation with every trace "
+                f"tenant {tenant} requires a DSSE attestation with every trace "
                 "(multipart part 'dsse')",
                 reason=FailureReason.DSSE_REQUIRED.value,
             )
         return None
     try:
-        envelope = parse_envelope(upload.dsse)
+        envelope = parse_envelope(dsse)
     except InvalidEnvelope as exc:
         raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
     trusted = [
         load_public_key(key.public_pem)
-        for key in ctx.repo.list_trusted_keys(upload.tenant, KeyPurpose.ATTEST)
+        for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
     ]
     verify_runtime_attestation(
         envelope,
         trusted=trusted,
         threshold=policy.dsse_threshold,
         trace_sha256=sha256,
-        tenant=upload.tenant,
+        tenant=tenant,
     )
-    return "sha256:" + sha256_hex(upload.dsse)
+    return "sha256:" + sha256_hex(dsse)
 
 
 def _duplicate_result(original: IngestRecord) -> IngestResult:
