@@ -8,7 +8,7 @@ import os
 import threading
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "Services",
     "Settings",
     "check_ready",
+    "limit_keys",
     "load_settings",
     "open_blob_store",
 ]
@@ -143,7 +144,39 @@ def load_settings(
                 values[name] = kind(values[name])
             except ValueError as exc:
                 raise InvalidInput(f"{name} must be a number: {values[name]!r}") from exc
+    values["limits"] = _limits(doc, env, flags.get("limits"))
     return replace(Settings(), **values)
+
+
+def limit_keys(name: str) -> tuple[str, str]:
+    """A `Limits` field's config-file key and environment variable (SPEC §2, §11)."""
+    return f"limits.{name}", f"STELLA_{name.upper()}"
+
+
+def _limits(doc: Mapping[str, Any], env: Mapping[str, str], given: Limits | None) -> Limits:
+    """`Limits` from the environment over the config file over the defaults; a `Limits`
+    given as a flag wins whole."""
+    if given is not None:
+        return given
+    changes: dict[str, int] = {}
+    for name in (f.name for f in fields(Limits)):
+        key, variable = limit_keys(name)
+        for where, candidate in ((variable, env.get(variable)), (key, _lookup(doc, key))):
+            if candidate is None:
+                continue
+            try:
+                if isinstance(candidate, bool | float):
+                    raise ValueError
+                changes[name] = int(candidate)
+            except ValueError:
+                raise InvalidInput(
+                    f"{where} must be a whole number: {candidate!r}", reason="config_invalid"
+                ) from None
+            break
+    try:
+        return replace(DEFAULT_LIMITS, **changes)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), reason="config_invalid") from None
 
 
 @dataclass(kw_only=True)
