@@ -606,7 +606,8 @@ def fuzz(
     started = time.monotonic()
     token = live.tokens[who]
     headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": TENANT}
-    schema = schemathesis.openapi.from_asgi("/openapi.json", live.app)
+    # The document needs a token too (SPEC §6): only /healthz, /readyz, /metrics are open.
+    schema = schemathesis.openapi.from_asgi("/openapi.json", live.app, headers=headers)
     fuzzer = Fuzzer(live.app, headers, token)
     operations = {}
     for result in schema.get_all_operations():

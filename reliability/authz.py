@@ -6,9 +6,10 @@ issued, a revoked token (every scope), a token of another tenant (every scope), 
 scope alone (``signals:read``, ``signals:write``, ``signals:admin``), and a token with every
 scope whose X-Stella-Tenant header is missing or malformed.
 
-Rules (SPEC §6, docs/api.md): ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json`` and
-the documentation pages are open to anyone. Every other route needs its scope — scopes do not
-imply each other: a missing, malformed, unknown or revoked token is 401 with
+Rules (SPEC §6, docs/api.md): ``/healthz``, ``/readyz`` and ``/metrics`` are open to anyone;
+there are no documentation pages. ``/openapi.json`` needs a valid token, of any tenant and any
+scope (the tenant header is not looked at). Every other route needs its scope — scopes do not
+imply each other. A missing, malformed, unknown or revoked token is 401 with
 ``WWW-Authenticate: Bearer``; a token that does not allow the tenant, or lacks the scope, is
 403; a missing tenant header 403, a malformed one 400; a caller that is allowed gets anything
 but 401/403 (and no 5xx). Routes are enumerated from the app itself, so a route added without
@@ -45,16 +46,15 @@ from stella_signals.auth import new_token  # noqa: E402
 
 READ, WRITE, ADMIN = "signals:read", "signals:write", "signals:admin"
 PUBLIC = "public"
+#: Any token issued and not revoked, whatever its tenants and scopes.
+AUTHENTICATED = "authenticated"
 
 #: Who may call what: (method, path as in the app) -> the scope it needs, or PUBLIC.
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
-    ("GET", "/openapi.json"): PUBLIC,
-    ("GET", "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/openapi.json"): AUTHENTICATED,
     ("POST", "/api/v1/runtime-facts"): WRITE,
     ("POST", "/api/v1/graphs"): WRITE,
     ("GET", "/api/v1/graphs/{graph_hash}"): READ,
@@ -81,8 +81,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/evidence/import"): WRITE,
 }
 
-#: The document and its viewers: routes, but not operations of the document.
-DOCUMENTATION = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+#: The document itself: a route, but not an operation of the document.
+DOCUMENTATION = frozenset({"/openapi.json"})
 TENANT = "acme"
 #: Tokens granted on the app: name -> (tenants, scopes).
 GRANTS: dict[str, tuple[list[str], tuple[str, ...]]] = {
@@ -152,6 +152,8 @@ def expected(requires: str, caller: str) -> int | str:
         return 200
     if caller in ("none", "malformed", "unknown", "revoked"):
         return 401
+    if requires == AUTHENTICATED:
+        return 200
     if caller in ("other_tenant", "no_tenant_header"):
         return 403
     if caller == "bad_tenant_header":
@@ -207,7 +209,8 @@ def matrix(live: LiveApp) -> dict[str, Any]:
     outcomes: list[Outcome] = []
     table: dict[str, Any] = {}
     with TestClient(live.app, raise_server_exceptions=False) as client:
-        documented = set(client.get("/openapi.json").json()["paths"])
+        document = client.get("/openapi.json", headers=headers_for("read", live.tokens))
+        documented = set(document.json()["paths"])
         undocumented = sorted({p for _, p in routes} - documented - DOCUMENTATION)
         for method, path in routes:
             requires = ROUTES.get((method, path))

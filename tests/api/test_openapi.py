@@ -1,4 +1,5 @@
-"""/openapi.json documents every route, with its error statuses as problem+json."""
+"""/openapi.json documents every route, with its error statuses as problem+json; it needs a
+bearer token like every route but /healthz, /readyz and /metrics (SPEC §6)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ PUBLIC = {"/healthz", "/readyz", "/metrics"}
 
 
 def test_openapi_is_complete(api: Api) -> None:
-    spec = api.client.get("/openapi.json").json()
+    response = api.client.get("/openapi.json", headers=api.headers())
+    assert response.status_code == 200, response.text
+    spec = response.json()
     paths = spec["paths"]
     for route in [
         "/api/v1/runtime-facts",
@@ -46,3 +49,33 @@ def test_errors_outside_routes_are_problems_too(api: Api) -> None:
     no_query = api.client.post("/api/v1/runtime-facts", headers=api.headers(), content=b"x")
     assert no_query.status_code == 400
     assert no_query.json()["reason"] == "invalid_request"
+
+
+def test_the_document_needs_a_valid_token_of_any_tenant_and_scope(api: Api) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer stl_" + "r" * 43},  # well-formed, never issued
+        {"Authorization": f"Basic {api.tokens['acme']}"},
+    ):
+        refused = api.client.get("/openapi.json", headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["status"] == 401
+    # any tenant, any scope; the tenant header is not looked at
+    for headers in (
+        api.headers("acme-reader"),
+        api.headers("globex"),
+        {"Authorization": f"Bearer {api.tokens['globex']}"},
+        {"Authorization": f"Bearer {api.tokens['globex']}", "X-Stella-Tenant": "acme"},
+    ):
+        allowed = api.client.get("/openapi.json", headers=headers)
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.json()["openapi"].startswith("3.")
+    assert "/openapi.json" not in allowed.json()["paths"]
+
+
+def test_there_are_no_documentation_pages(api: Api) -> None:
+    for path in ("/docs", "/docs/oauth2-redirect", "/redoc"):
+        for headers in ({}, api.headers()):
+            assert api.client.get(path, headers=headers).status_code == 404, path

@@ -205,3 +205,20 @@ def test_hash_command(files: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_bytes(b"{}")
     assert runner.invoke(app, ["graph", "hash", str(bad)]).exit_code == 6
+
+
+def test_an_index_of_an_older_format_is_rebuilt_with_node_symbols(tmp_path: Path) -> None:
+    import msgspec
+
+    catalog = GraphCatalog(FilesystemBlobStore(tmp_path / "cas"), tmp_path / "index")
+    result = catalog.import_graph(ACME, as_bytes(BASE))
+    index_file = tmp_path / "index" / "acme" / f"{result.graph_hash.hex}.index"
+    v1 = msgspec.msgpack.decode(index_file.read_bytes())
+    v1["format"] = "stella.graph-index/v1"
+    del v1["node_symbols"]
+    index_file.write_bytes(msgspec.msgpack.encode(v1))
+    fresh = GraphCatalog(FilesystemBlobStore(tmp_path / "cas"), tmp_path / "index")
+    loaded = fresh.load(ACME, result.graph_hash)
+    symbol_of = {node["id"]: node["symbol_id"] for node in BASE["nodes"]}
+    assert loaded.index.node_symbols == [symbol_of[n] for n in loaded.index.node_ids]
+    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v2"

@@ -92,6 +92,11 @@ def create_app(services: Services) -> FastAPI:
         version=__version__,
         description="Runtime reachability evidence: ingest, map, prove.",
         lifespan=lifespan,
+        # SPEC §6: only /healthz, /readyz and /metrics answer without a token; the document
+        # is served by `install_openapi` behind one, and there are no documentation pages.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.include_router(_runtime.router)

@@ -6,21 +6,30 @@ replaced, and the bearer-token scheme is declared. Parameters the routes parse t
 (ids, graph hashes, page sizes, the tenant header) get the format they are checked against,
 every error answer the Problem schema, 401 its ``WWW-Authenticate`` and 503 its
 ``Retry-After``.
+
+``GET /openapi.json`` needs a valid bearer token (SPEC §6: every request but ``/healthz``,
+``/readyz`` and ``/metrics``), of any tenant and any scope: it describes the API, not a
+tenant's data, so no ``X-Stella-Tenant`` is asked for. Without one it is the same 401 as
+every other route. It is not an operation of the document it serves.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import JSONResponse
 
 from stella_signals.api._pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from stella_signals.api._schemas import GRAPH_HASH_PATTERN, ULID_PATTERN
+from stella_signals.auth import bearer_token, token_hash
+from stella_signals.errors import NotAuthenticated
 
 __all__ = ["install_openapi"]
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPENAPI_PATH = "/openapi.json"
 #: What the routes check these parameters against (a mismatch is a 400 problem).
 _PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "graph_hash": {"type": "string", "pattern": GRAPH_HASH_PATTERN},
@@ -114,7 +123,19 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
             response["headers"] = {**_HEADERS[status], **response.get("headers", {})}
 
 
+def _any_valid_token(
+    request: Request, authorization: str | None = Header(default=None, include_in_schema=False)
+) -> None:
+    """Admit any token issued and not revoked, whatever its tenants and scopes."""
+    record = request.app.state.services.repo.find_token(token_hash(bearer_token(authorization)))
+    if record is None or record.revoked:
+        raise NotAuthenticated("unknown or revoked token")
+
+
 def install_openapi(app: FastAPI) -> None:
+    """Serve the corrected document at ``GET /openapi.json``, behind a bearer token (the app
+    is created with ``openapi_url=None``: FastAPI's own route would answer anyone)."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
@@ -140,3 +161,7 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=[Depends(_any_valid_token)])
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())

@@ -1,5 +1,5 @@
-"""What ran (issue 5, item 4): per graph node, the runtime evidence of every ingest, and a
-coverage summary per graph."""
+"""What ran (issue 5, item 4): per graph node, its symbol id and the runtime evidence of every
+ingest, and a coverage summary per graph."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any,
 @router.get(
     "/api/v1/graphs/{graph_hash}/runtime",
     responses=COMMON_RESPONSES | {200: json_response(RUNTIME_PAGE, "a page of nodes, by node id")},
-    summary="What ran: per node, hits, first/last seen, containers and ingest ids",
+    summary="What ran: per node, its symbol id, hits, first/last seen, containers, ingest ids",
 )
 async def graph_runtime(
     request: Request,
@@ -79,6 +79,7 @@ async def graph_runtime(
             node_id = index.node_ids[number]
             row: dict[str, Any] = {
                 "node": node_id,
+                "symbol_id": index.node_symbols[number],
                 "purl": index.node_purls[number],
                 "observed": observation is not None,
                 "hits": 0,

@@ -279,6 +279,7 @@ EVIDENCE_IMPORT = _object({"ingest_id": ULID, "imported": _BOOL})
 _RUNTIME_NODE = _object(
     {
         "node": _STR,
+        "symbol_id": {**_STR, "minLength": 1, "description": "the graph node's symbol_id"},
         "purl": _NULLABLE_STR,
         "observed": _BOOL,
         "hits": _COUNT,

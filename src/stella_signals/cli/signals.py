@@ -156,34 +156,56 @@ tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 
 
+def _scopes(values: list[str]) -> frozenset[str]:
+    """The scopes named by ``--scope`` values and the words after them: each may hold several,
+    comma-separated (``--scope a,b``); every one must be a known scope (else exit 2)."""
+    known = {s.value for s in Scope}
+    found = set()
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if item not in known:
+                fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
+            found.add(item)
+    return frozenset(found)
+
+
 @tokens_app.command("create")
 def tokens_create(
     tenant: Annotated[list[str], typer.Option("--tenant", help="Tenant the token allows")],
-    scope: Annotated[list[str], typer.Option("--scope", help="signals:read|write|admin")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            help="signals:read|write|admin; repeat it, list several after it, or comma-separate",
+        ),
+    ],
+    more_scopes: Annotated[
+        list[str] | None,
+        typer.Argument(hidden=True, metavar="SCOPE", help="more scopes: --scope a b"),
+    ] = None,
     data_dir: DataDir = None,
     config: Config = None,
     database: Database = None,
     cas: Cas = None,
 ) -> None:
-    """Create a bearer token; it is printed once, alone on the last line of stdout."""
+    """Create a bearer token; it is printed once, alone on the last line of stdout.
+
+    Scopes: --scope a --scope b, --scope a b or --scope a,b (SPEC §13)."""
     tenants = frozenset(tenant_from(t) for t in tenant)
-    known = {s.value for s in Scope}
-    for item in scope:
-        if item not in known:
-            fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
+    scopes = _scopes([*scope, *(more_scopes or [])])
     services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
         token = new_token()
         token_id = services.repo.add_token(
             token_hash=token_hash(token),
             tenants=tenants,
-            scopes=frozenset(scope),
+            scopes=scopes,
             at=services.clock.now(),
         )
     finally:
         services.close()
     sys.stderr.write(
-        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scope))}); "
+        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scopes))}); "
         "it is shown once:\n"
     )
     sys.stdout.write(f"{token}\n")

@@ -18,13 +18,15 @@ from stella_signals.digests import Digest
 
 __all__ = ["INDEX_FORMAT", "GraphIndex", "build_index"]
 
-INDEX_FORMAT = "stella.graph-index/v1"
+#: v2 added each node's symbol_id; an older index is rebuilt from the graph in the CAS.
+INDEX_FORMAT = "stella.graph-index/v2"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class GraphIndex:
     graph_hash: str
     node_ids: list[str]
+    node_symbols: list[str]
     node_purls: list[str | None]
     by_symbol: Mapping[str, int]
     by_code: Mapping[str, int]
@@ -46,6 +48,7 @@ class GraphIndex:
                 "format": INDEX_FORMAT,
                 "graph_hash": self.graph_hash,
                 "node_ids": self.node_ids,
+                "node_symbols": self.node_symbols,
                 "node_purls": self.node_purls,
                 "by_symbol": self.by_symbol,
                 "by_code": self.by_code,
@@ -74,6 +77,7 @@ class GraphIndex:
             return cls(
                 graph_hash=graph_hash,
                 node_ids=list(raw["node_ids"]),
+                node_symbols=list(raw["node_symbols"]),
                 node_purls=list(raw["node_purls"]),
                 by_symbol=dict(raw["by_symbol"]),
                 by_code=dict(raw["by_code"]),
@@ -103,6 +107,7 @@ def build_index(canonical_document: Mapping[str, Any], graph_hash: Digest) -> Gr
     return GraphIndex(
         graph_hash=str(graph_hash),
         node_ids=node_ids,
+        node_symbols=[node["symbol_id"] for node in nodes],
         node_purls=[node.get("purl") for node in nodes],
         by_symbol=by_symbol,
         by_code=by_code,
