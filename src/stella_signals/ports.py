@@ -287,6 +287,11 @@ class Repository(Protocol):
 
     def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None: ...
 
+    def tenants_with_graph(self, graph_hash: str) -> list[TenantId]:
+        """Every tenant that has ``graph_hash``, sorted. Across tenants: only for operators'
+        local tools (`stella graph verify` without ``--tenant``), never over HTTP."""
+        ...
+
     def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
         """Record a symbol manifest; False (and no event) when the tenant already has it."""
         ...

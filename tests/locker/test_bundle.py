@@ -1220,7 +1220,7 @@ def test_cli_garbage_bundle_exits_1(files: dict[str, Path], tmp_path: Path) -> N
         pytest.param(["BUNDLE", "--service-key", "MISSING"], id="missing-service-key"),
         pytest.param(["BUNDLE", "--service-key", "BUNDLE"], id="service-key-not-pem"),
         pytest.param(["BUNDLE", "--service-key", "SERVICE", "--key", "BUNDLE"], id="key-not-pem"),
-        pytest.param(["BUNDLE"], id="no-service-key"),
+        pytest.param(["BUNDLE", "--data-dir", "EMPTY"], id="no-service-key-anywhere"),
         pytest.param([], id="no-bundle"),
     ],
 )
@@ -1232,6 +1232,7 @@ def test_cli_unreadable_input_or_usage_exits_2(
         "DIR": tmp_path,
         "BUNDLE": files["bundle"],
         "SERVICE": files["service"],
+        "EMPTY": tmp_path / "no-deployment-here",
     }
     result = run(*[names.get(arg, arg) for arg in args])
     assert result.exit_code == 2, result.output

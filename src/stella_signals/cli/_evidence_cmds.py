@@ -1,8 +1,11 @@
 """`stella evidence verify`: check an exported Evidence Locker bundle offline (SPEC §8).
 
+Without ``--service-key`` the receipt must be signed by a service key of the local deployment:
+the current and retired keys its database lists, and ``STELLA_SERVICE_KEY_FILE``'s.
+
 Exit codes (SPEC §10): 0 every check passed, 1 a check failed (the bundle is damaged or
-tampered with), 2 unreadable input or usage (a file that cannot be read, a key that is not a
-PEM public key).
+tampered with, or signed by a key that is not trusted), 2 unreadable input or usage (a file
+that cannot be read, a key that is not a PEM public key, no service key to check against).
 """
 
 from __future__ import annotations
@@ -15,15 +18,27 @@ from typing import Annotated
 import httpx
 import typer
 
-from stella_signals.attest import InvalidKey, PublicKey, load_public_key
+from stella_signals.attest import InvalidKey, PublicKey, load_public_key, load_signer
 from stella_signals.cli._client import ServerOption, TokenFileOption, client_for, fail_from_problem
-from stella_signals.cli._common import fail
+from stella_signals.cli._common import (
+    ConfigOption,
+    DatabaseOption,
+    ServiceDataDir,
+    fail,
+    local_settings,
+    open_local_repository,
+    stderr,
+)
 from stella_signals.cli._exit import ExitCode
+from stella_signals.errors import StellaError
 from stella_signals.locker import DEFAULT_MAX_EXTRACTED_BYTES, BundleReport, check_bundle
 
 __all__ = ["app"]
 
 _MAX_KEY_FILE_BYTES = 64 * 1024
+_SERVICE_KEY_HINT = (
+    "pass --service-key PEM (the service's public key, from GET /api/v1/keys/service)"
+)
 
 app = typer.Typer(help="Evidence Locker bundles (tar.gz per ingest).", no_args_is_help=True)
 
@@ -32,11 +47,14 @@ app = typer.Typer(help="Evidence Locker bundles (tar.gz per ingest).", no_args_i
 def verify_command(
     bundle: Annotated[Path, typer.Argument(help="Evidence bundle (.tar.gz) to check.")],
     service_keys: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
-            "--service-key", help="Service public key PEM that signs receipts; repeatable."
+            "--service-key",
+            help="Service public key PEM that signs receipts; repeatable. Without one, the "
+            "service keys of the local deployment (current and retired, and "
+            "STELLA_SERVICE_KEY_FILE's).",
         ),
-    ],
+    ] = None,
     keys: Annotated[
         list[Path] | None,
         typer.Option(
@@ -46,10 +64,16 @@ def verify_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine report.")] = False,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Check BUNDLE: archive safety, checksums.txt, manifest.json, the signed receipt, the
     trace digest and runtime.dsse.json. Exit 0 ok, 1 a check failed, 2 unreadable input."""
-    trusted_service = [_load_public_key(path) for path in service_keys]
+    if service_keys:
+        trusted_service = [_load_public_key(path) for path in service_keys]
+    else:
+        trusted_service = _local_service_keys(data_dir, database=database, config=config)
     trusted_attest = [_load_public_key(path) for path in keys or []]
     data = _read_capped(bundle, DEFAULT_MAX_EXTRACTED_BYTES)
     report = check_bundle(data, service_keys=trusted_service, attestation_keys=trusted_attest)
@@ -89,6 +113,46 @@ def _read_capped(path: Path, limit: int) -> bytes:
             return handle.read(limit + 1)
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
+def _local_service_keys(
+    data_dir: Path | None, *, database: str | None, config: Path | None
+) -> list[PublicKey]:
+    """The receipt keys of the local deployment, read without creating anything: every key
+    its database lists (current and retired), and the public half of STELLA_SERVICE_KEY_FILE."""
+    try:
+        settings = local_settings(data_dir, database=database, config=config)
+        repo = open_local_repository(settings)
+        if repo is None:
+            where, records = f"data dir {settings.data_dir}", []
+        else:
+            try:
+                where, records = repr(repo), repo.list_service_keys()
+            finally:
+                repo.close()
+        found = {key.keyid: key for key in (load_public_key(r.public_pem) for r in records)}
+    except StellaError as exc:
+        fail(f"{exc.reason}: {exc}; or {_SERVICE_KEY_HINT}", ExitCode.USAGE)
+    if settings.service_key_file:
+        key = _service_key_file(Path(settings.service_key_file))
+        found[key.keyid] = key
+    if not found:
+        fail(
+            f"no service key to check the receipt against: no --service-key, none in {where}, "
+            f"and STELLA_SERVICE_KEY_FILE unset; {_SERVICE_KEY_HINT}",
+            ExitCode.USAGE,
+        )
+    stderr.print(f"service keys of the local deployment: {', '.join(sorted(found))}", markup=False)
+    return list(found.values())
+
+
+def _service_key_file(path: Path) -> PublicKey:
+    """The public half of the service's private key file (STELLA_SERVICE_KEY_FILE)."""
+    pem = _read_capped(path, _MAX_KEY_FILE_BYTES)
+    try:
+        return load_signer(pem).public_key
+    except InvalidKey as exc:
+        fail(f"{path} (STELLA_SERVICE_KEY_FILE): {exc.reason}: {exc}", ExitCode.USAGE)
 
 
 def _load_public_key(path: Path) -> PublicKey:

@@ -15,15 +15,21 @@ from rich.table import Table
 
 from stella_signals.cli._client import TokenFileOption, client_for
 from stella_signals.cli._common import (
+    ConfigOption,
+    DatabaseOption,
     DataDirOption,
     blob_root,
     fail,
+    local_settings,
+    open_local_repository,
     open_services,
     read_input,
     run_guarded,
+    stderr,
     tenant_from,
 )
 from stella_signals.cli._exit import ExitCode
+from stella_signals.digests import Digest
 from stella_signals.errors import HashMismatch, LimitExceeded, NotFound, StellaError
 from stella_signals.graph import (
     PurlMismatch,
@@ -36,6 +42,7 @@ from stella_signals.graph import (
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.storage import FilesystemBlobStore
+from stella_signals.tenancy import TenantId
 from stella_signals.trace import parse_trace, read_file_chunks
 
 __all__ = ["app", "catalog_for"]
@@ -141,11 +148,16 @@ def verify_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the SPEC §9 report")] = False,
     token_file: TokenFileOption = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Which runtime symbols and edges map onto the static graph (runbook §2 step 6).
 
+    A graph hash without --tenant is looked up across the tenants of the local deployment
+    (the data dir, or --database): the one tenant that has it is used.
+
     Exit 0 all mapped, 1 some unmapped, 2 input error (bad trace, graph not found, hash
-    mismatch).
+    mismatch, a graph several tenants have and no --tenant).
     """
     if server:
         _verify_on_server(runtime, graph, server, tenant, token_file, as_json)
@@ -153,10 +165,11 @@ def verify_command(
     if graph_file.is_file():
         graph_hash, hash_ok, index = _graph_from_file(graph_file)
     else:
-        if tenant is None:
-            fail("--tenant is needed to find a graph by hash in the store", ExitCode.USAGE)
-        tenant_id = tenant_from(tenant)
         digest = _input(lambda: parse_graph_hash(graph))
+        if tenant is None:
+            tenant_id = _only_tenant_with(digest, data_dir, database=database, config=config)
+        else:
+            tenant_id = tenant_from(tenant)
         try:
             loaded = catalog_for(data_dir).load(tenant_id, digest)
         except NotFound as exc:
@@ -188,6 +201,32 @@ def verify_command(
             )
         raise typer.Exit(int(ExitCode.USAGE))
     raise typer.Exit(int(ExitCode.OK if report.all_mapped else ExitCode.CHECK_FAILED))
+
+
+def _only_tenant_with(
+    graph_hash: Digest, data_dir: Path, *, database: str | None, config: Path | None
+) -> TenantId:
+    """The one tenant of the local deployment that has ``graph_hash``: with no --tenant (and
+    no --server: across tenants only locally, never over HTTP). None or several is exit 2."""
+    settings = _input(lambda: local_settings(data_dir, database=database, config=config))
+    repo = _input(lambda: open_local_repository(settings))
+    where = f"data dir {settings.data_dir}" if repo is None else repr(repo)
+    tenants: list[TenantId] = []
+    if repo is not None:
+        try:
+            tenants = _input(lambda: repo.tenants_with_graph(str(graph_hash)))
+        finally:
+            repo.close()
+    if not tenants:
+        fail(f"graph not found: no tenant of {where} has graph {graph_hash}", ExitCode.USAGE)
+    if len(tenants) > 1:
+        fail(
+            f"graph {graph_hash} is held by several tenants ({', '.join(tenants)}): "
+            "pass --tenant to say which",
+            ExitCode.USAGE,
+        )
+    stderr.print(f"tenant {tenants[0]}: the only one with graph {graph_hash}", markup=False)
+    return tenants[0]
 
 
 def _verify_on_server(

@@ -374,6 +374,15 @@ class SqlRepository:
             dsse_digest=row.dsse_digest,
         )
 
+    def tenants_with_graph(self, graph_hash: str) -> list[TenantId]:
+        query = (
+            sa.select(graphs.c.tenant)
+            .where(graphs.c.graph_hash == graph_hash)
+            .order_by(graphs.c.tenant)
+        )
+        with self.engine.connect() as conn:
+            return [TenantId(row.tenant) for row in conn.execute(query)]
+
     # -- ingests -----------------------------------------------------------------------
     def commit_ingest(
         self, ingest: IngestRecord, facts_: Sequence[FactRow], event: EventDraft
