@@ -202,3 +202,48 @@ def test_no_ntp_answer_blocks(tmp_path: Path) -> None:
         assert status.blocked and status.reason == "clock_drift"
     finally:
         services.close()
+
+
+def test_a_sealed_site_mints_its_anchor_with_stella_and_imports_it(tmp_path: Path) -> None:
+    """The time authority's side of runbook §3: `stella keys generate`, `stella attest
+    time-anchor`, then `signals keys add --purpose time` and `signals-offline time-anchor
+    import` on the sealed site; a replayed counter and an untrusted key are refused."""
+    from stella_signals.cli.signals import app as signals_app
+    from stella_signals.cli.stella import app as stella_app
+
+    data = ["--data-dir", str(tmp_path / "site")]
+    assert (
+        runner.invoke(stella_app, ["keys", "generate", "--out", str(tmp_path / "tsa")]).exit_code
+        == 0
+    )
+    key, public = tmp_path / "tsa" / "key.pem", tmp_path / "tsa" / "key.pub.pem"
+    trusted = runner.invoke(
+        signals_app, ["keys", "add", str(public), "--tenant", "acme", "--purpose", "time", *data]
+    )
+    assert trusted.exit_code == 0, trusted.output
+
+    def mint(name: str, *args: str) -> Path:
+        out = tmp_path / name
+        minted = runner.invoke(stella_app, ["attest", "time-anchor", "--key", str(key),
+                                            "--out", str(out), *args])  # fmt: skip
+        assert minted.exit_code == 0, minted.output
+        return out
+
+    def imported(anchor: Path) -> int:
+        args = ["time-anchor", "import", str(anchor), "--tenant", "acme", *data]
+        return runner.invoke(offline_app, args).exit_code
+
+    assert imported(mint("a1.json", "--counter", "1")) == 0
+    status = runner.invoke(
+        offline_app, ["time-anchor", "status", "--tenant", "acme", *data],
+        env={"STELLA_TIME_MODE": "anchor"},
+    )  # fmt: skip
+    assert status.exit_code == 0, status.output
+    assert imported(mint("a0.json", "--counter", "1")) == 4  # counter not above the last
+    old = mint("a2.json", "--counter", "2", "--time", "2020-01-01T00:00:00+02:00")
+    assert imported(old) == 0
+    assert json.loads(old.read_text())["payloadType"] == "application/vnd.stella.time-anchor+json"
+    usage = runner.invoke(stella_app, ["attest", "time-anchor", "--key", str(key), "--out",
+                                       str(tmp_path / "x.json"), "--counter", "3",
+                                       "--time", "2020-01-01T00:00:00"])  # fmt: skip
+    assert usage.exit_code == 2  # a naive time is refused

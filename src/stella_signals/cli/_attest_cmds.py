@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -38,9 +39,11 @@ from stella_signals.attest import (
 )
 from stella_signals.cli._common import fail, read_input, run_guarded, stderr, tenant_from
 from stella_signals.cli._exit import ExitCode
+from stella_signals.clock import format_utc
 from stella_signals.digests import Algorithm, new_hasher, parse_digest
 from stella_signals.errors import InvalidDigest, LimitExceeded
 from stella_signals.graph import canonical_graph, parse_graph
+from stella_signals.timeanchor import mint_anchor
 from stella_signals.trace import parse_trace, read_file_chunks
 
 __all__ = ["attest_app", "keys_app"]
@@ -315,6 +318,62 @@ def _report_lines(report: RuntimeAttestationReport, trusted: list[PublicKey]) ->
             f"tenant:    MISMATCH: statement says {claimed!r}, expected {report.expected_tenant}"
         )
     return lines
+
+
+@attest_app.command("time-anchor")
+def time_anchor_command(
+    key: Annotated[Path, typer.Option("--key", help="The time authority's private key PEM.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the anchor envelope.")],
+    counter: Annotated[
+        int, typer.Option("--counter", min=1, help="Must exceed every anchor minted before.")
+    ],
+    source: Annotated[
+        str, typer.Option("--source", help="Where the time came from.")
+    ] = "stella-attest",
+    at: Annotated[
+        str | None,
+        typer.Option("--time", help="RFC 3339 time to assert (default: this machine's clock)."),
+    ] = None,
+    valid_for: Annotated[
+        int, typer.Option("--valid-for", min=1, help="Seconds the anchor vouches for.")
+    ] = 86_400,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Sign a time anchor (SPEC §11) for a sealed site: the time authority's tool.
+
+    Import it with `signals-offline time-anchor import FILE --tenant T` where the key is
+    trusted with --purpose time. Exit 0 written, 2 unreadable key, bad time or usage.
+    """
+    if not force and (out.exists() or out.is_symlink()):
+        fail(f"{out}: already exists; use --force to replace it", ExitCode.USAGE)
+    signer = _load_signer(key)
+    try:
+        moment = datetime.now(UTC) if at is None else _aware(at)
+        envelope = mint_anchor(
+            anchor_time=moment,
+            source=source,
+            counter=counter,
+            valid_for_seconds=valid_for,
+            signer=signer,
+        )
+    except ValueError as exc:
+        fail(f"invalid anchor: {exc}", ExitCode.USAGE)
+    try:
+        _write_file(out, envelope, replace=force)
+    except FileExistsError:
+        fail(f"{out}: already exists; use --force to replace it", ExitCode.USAGE)
+    except OSError as exc:
+        fail(f"{out}: {exc.strerror or exc}", ExitCode.USAGE)
+    sys.stdout.write(f"keyid:   {signer.keyid}\n")
+    sys.stdout.write(f"time:    {format_utc(moment)} (counter {counter})\n")
+    sys.stdout.write(f"wrote:   {out}\n")
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"--time needs Z or an offset: {text!r}")
+    return moment
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -63,7 +63,9 @@ _FIELDS = frozenset(
 )
 _MAX_INT = 2**53 - 1  # exact in every JSON implementation
 _MAX_SOURCE = 256
-_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+_RFC3339_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
+)
 _FORMAT = re.compile(r"[a-z0-9][a-z0-9./+-]{0,63}")
 _TOKEN_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -316,7 +318,8 @@ def _unreadable(
 
 
 def _parse_payload(payload: bytes) -> AnchorClaims:
-    """Parse the payload strictly: canonical RFC 8785 bytes of exactly the six members."""
+    """Parse the payload: strict JSON (no duplicate members) of exactly the six members, in
+    any order and spacing (we mint canonical RFC 8785 bytes; an authority need not)."""
     try:
         document = loads_strict(payload.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -348,19 +351,14 @@ def _parse_payload(payload: bytes) -> AnchorClaims:
         raise _PayloadError("token_digest: required when format is rfc3161")
     counter = _integer(document["counter"], "counter", minimum=1)
     valid_for = _integer(document["valid_for_seconds"], "valid_for_seconds", minimum=1)
-    try:
-        canonical = canonical_json(document)
-    except ValueError as exc:  # pragma: no cover - the checks above leave only JSON values
-        raise _PayloadError(str(exc)) from None
-    if payload != canonical:
-        raise _PayloadError("not in RFC 8785 canonical form")
     return AnchorClaims(anchor_time, source, anchor_format, token_digest, counter, valid_for)
 
 
 def _anchor_time(value: object) -> datetime:
-    if not isinstance(value, str) or not _UTC_TIME.fullmatch(value):
+    if not isinstance(value, str) or not _RFC3339_TIME.fullmatch(value):
         raise _PayloadError(
-            f"anchor_time: must be RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z), got {value!r}"
+            "anchor_time: must be RFC 3339 with Z or an offset "
+            f"(YYYY-MM-DDTHH:MM:SS[.ffffff]Z), got {value!r}"
         )
     try:
         return datetime.fromisoformat(value).astimezone(UTC)
