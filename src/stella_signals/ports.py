@@ -20,6 +20,7 @@ __all__ = [
     "EventDraft",
     "FactRow",
     "GraphRecord",
+    "ImportedEvidence",
     "IngestRecord",
     "KeyPurpose",
     "NodeObservation",
@@ -202,6 +203,18 @@ class KeyPurpose(StrEnum):
     ATTEST = "attest"  # DSSE over runtime traces and graphs
     TIME = "time"  # signed time anchors (air-gap)
     RECEIPT = "receipt"  # service keys of offline sites whose receipts sync may import
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedEvidence:
+    """An offline site's Evidence Locker record, imported on sync: its signed receipt; the
+    trace and DSSE it names are in the tenant's CAS."""
+
+    ingest_id: str
+    receipt: Mapping[str, Any]
+    receipt_dsse: bytes
+    bundle_sha256: str
+    imported_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +439,10 @@ class Repository(Protocol):
     ) -> bool:
         """Keep an offline ingest's evidence record once; False when already imported."""
         ...
+
+    def get_imported_evidence(
+        self, tenant: TenantId, ingest_id: str
+    ) -> ImportedEvidence | None: ...
 
     def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
         """Per observed node of the graph: hits, first and last seen (no details)."""

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import httpx
 
+from stella_signals.ingest import evidence_record
+from stella_signals.locker import export_bundle
 from stella_signals.synth import SynthSpec, trace_bytes
+from stella_signals.tenancy import TenantId
+from stella_signals.wiring import Services, load_settings
 from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.realservers.signals_process import signals
@@ -85,6 +89,29 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
         )
         assert blob.status_code == 200
         assert hashlib.sha256(blob.content).hexdigest() == receipt["content_sha256"]
+    # ... and the Evidence Locker online serves each offline ingest's record and bundle: the
+    # very bytes the site would export, still verifiable with the site's key
+    site_services = Services.open(load_settings(data_dir=site, environ={}))
+    try:
+        ctx = site_services.ingest_context("test")
+        site_bundles = {i: export_bundle(evidence_record(ctx, TenantId("acme"), i)) for i in ids}
+    finally:
+        site_services.close()
+    for ingest_id in ids:
+        record = httpx.get(f"{server.url}/api/v1/evidence/{ingest_id}", headers=server.headers())
+        assert record.status_code == 200, record.text
+        assert record.json()["receipt"]["ingest_id"] == ingest_id
+        online = httpx.get(
+            f"{server.url}/api/v1/evidence/{ingest_id}/bundle", headers=server.headers()
+        )
+        assert online.status_code == 200
+        assert online.content == site_bundles[ingest_id]
+        (tmp_path / "online.tar.gz").write_bytes(online.content)
+        verified = subprocess.run(
+            [str(BIN / "stella"), "evidence", "verify", str(tmp_path / "online.tar.gz"),
+             "--service-key", str(key)], capture_output=True, text=True,
+        )  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_unknown_site_key_is_refused(server: Server, tmp_path: Path) -> None:  # noqa: F811

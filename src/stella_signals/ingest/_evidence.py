@@ -1,6 +1,10 @@
-"""The Evidence Locker record of an ingest (SPEC §8): trace, DSSE if any, signed receipt."""
+"""The Evidence Locker record of an ingest (SPEC §8): trace, DSSE if any, signed receipt —
+of an ingest made here, or of an offline site's ingest imported on sync (SPEC §10)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import NotFound
@@ -8,7 +12,7 @@ from stella_signals.ingest._pipeline import IngestContext
 from stella_signals.locker import EvidenceRecord
 from stella_signals.tenancy import TenantId
 
-__all__ = ["evidence_record"]
+__all__ = ["evidence_receipt", "evidence_record"]
 
 
 def evidence_record(ctx: IngestContext, tenant: TenantId, ingest_id: str) -> EvidenceRecord:
@@ -17,19 +21,35 @@ def evidence_record(ctx: IngestContext, tenant: TenantId, ingest_id: str) -> Evi
     `NotFound` for an ingest of another tenant, a refused ingest (it has no evidence), or an
     unknown id. The trace is read whole: an export is bounded by the trace size limit.
     """
-    record = ctx.repo.get_ingest(tenant, ingest_id)
-    if record is None or record.receipt_dsse is None or record.content_sha256 is None:
+    receipt, receipt_dsse = evidence_receipt(ctx, tenant, ingest_id)
+    content_sha256 = receipt.get("content_sha256")
+    if not isinstance(content_sha256, str):
         raise NotFound(f"no evidence for ingest {ingest_id}")
-    trace = b"".join(ctx.blobs.open(tenant, CasUri.of(Namespace.RUNTIME, record.content_sha256)))
+    trace = b"".join(ctx.blobs.open(tenant, CasUri.of(Namespace.RUNTIME, content_sha256)))
     runtime_dsse = None
-    dsse_digest = (record.receipt or {}).get("dsse_digest")
+    dsse_digest = receipt.get("dsse_digest")
     if isinstance(dsse_digest, str) and dsse_digest.startswith("sha256:"):
         uri = CasUri.of(Namespace.ATTESTATIONS, dsse_digest.removeprefix("sha256:"))
         runtime_dsse = b"".join(ctx.blobs.open(tenant, uri))
     return EvidenceRecord(
-        ingest_id=record.ingest_id,
+        ingest_id=ingest_id,
         tenant=tenant,
         trace=trace,
-        receipt_dsse=record.receipt_dsse,
+        receipt_dsse=receipt_dsse,
         runtime_dsse=runtime_dsse,
     )
+
+
+def evidence_receipt(
+    ctx: IngestContext, tenant: TenantId, ingest_id: str
+) -> tuple[Mapping[str, Any], bytes]:
+    """The ingest's receipt and its signed envelope: of an ingest made here, else of one
+    imported from an offline site. `NotFound` when neither has evidence."""
+    record = ctx.repo.get_ingest(tenant, ingest_id)
+    if record is not None and record.receipt is not None and record.receipt_dsse is not None:
+        if record.content_sha256 is not None:
+            return record.receipt, record.receipt_dsse
+    imported = ctx.repo.get_imported_evidence(tenant, ingest_id) if record is None else None
+    if imported is None:
+        raise NotFound(f"no evidence for ingest {ingest_id}")
+    return imported.receipt, imported.receipt_dsse

@@ -30,6 +30,7 @@ from stella_signals.ports import (
     EventDraft,
     FactRow,
     GraphRecord,
+    ImportedEvidence,
     IngestRecord,
     KeyPurpose,
     NodeObservation,
@@ -978,6 +979,24 @@ class SqlRepository:
 
         added: bool = self._in_tx(work)
         return added
+
+    def get_imported_evidence(self, tenant: TenantId, ingest_id: str) -> ImportedEvidence | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(imported_evidence).where(
+                    imported_evidence.c.tenant == tenant,
+                    imported_evidence.c.ingest_id == ingest_id,
+                )
+            ).first()
+        if row is None:
+            return None
+        return ImportedEvidence(
+            ingest_id=row.ingest_id,
+            receipt=json.loads(row.receipt),
+            receipt_dsse=bytes(row.receipt_dsse),
+            bundle_sha256=row.bundle_sha256,
+            imported_at=_utc(row.imported_at),
+        )
 
 
 def _key_of(row: Any) -> TrustedKey:
