@@ -470,8 +470,10 @@ def test_problems_render_for_operators_and_the_api() -> None:
         str(problem) == "(document): not_an_object: a symbol manifest is a JSON object, got number"
     )
     assert problem.to_dict() == {
-        "pointer": "",
+        "line": None,  # SPEC §6's {line, field, reason}; the document as a whole
+        "field": None,
         "reason": "not_an_object",
+        "pointer": "",
         "message": "a symbol manifest is a JSON object, got number",
     }
 

@@ -114,7 +114,11 @@ def create_app(services: Services) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("type", "")}
+            {
+                "line": None,
+                "field": ".".join(str(p) for p in err.get("loc", ())),
+                "reason": err.get("type", ""),
+            }
             for err in exc.errors()
         ]
         return problem(400, "Invalid request", "the request is malformed", reason="invalid_request",

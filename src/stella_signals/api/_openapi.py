@@ -76,7 +76,17 @@ _PROBLEM_SCHEMA = {
         "errors": {
             "type": "array",
             "maxItems": 100,
-            "items": {"type": "object", "description": "line/field/reason or pointer/reason"},
+            "items": {
+                "type": "object",
+                "description": "where and why: line (trace lines; null for JSON documents), "
+                "field (a JSON pointer for JSON documents) and reason",
+                "required": ["line", "field", "reason"],
+                "properties": {
+                    "line": {"type": ["integer", "null"]},
+                    "field": {"type": ["string", "null"]},
+                    "reason": {"type": "string"},
+                },
+            },
         },
     },
 }

@@ -96,8 +96,16 @@ class ManifestProblem:
     reason: str
     message: str
 
-    def to_dict(self) -> dict[str, str]:
-        return {"pointer": self.pointer, "reason": str(self.reason), "message": self.message}
+    def to_dict(self) -> dict[str, str | None]:
+        """SPEC §6's error entry ``{line, field, reason}``: a JSON document has no useful line,
+        so ``field`` is the JSON pointer of the offending member (also kept as ``pointer``)."""
+        return {
+            "line": None,
+            "field": self.pointer or None,
+            "reason": str(self.reason),
+            "pointer": self.pointer,
+            "message": self.message,
+        }
 
     def __str__(self) -> str:
         return f"{self.pointer or '(document)'}: {self.reason}: {self.message}"
