@@ -140,8 +140,7 @@ def runtime_command(
         graph_hash = _usage_guarded(lambda: _blake3(given))
     if not trace.is_file():
         fail(f"{trace}: no such file", ExitCode.USAGE)
-    if not force and (bundle.exists() or bundle.is_symlink()):
-        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
+    _refuse_to_overwrite(bundle, force=force)
     signer = _load_signer(key)
     try:
         report = parse_trace(read_file_chunks(trace), name=trace.name)
@@ -155,12 +154,7 @@ def runtime_command(
         )
     )
     envelope = sign_runtime_trace(statement=statement, signers=[signer])
-    try:
-        _write_file(bundle, envelope.to_json(), replace=force)
-    except FileExistsError:
-        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
-    except OSError as exc:
-        fail(f"{bundle}: {exc.strerror or exc}", ExitCode.USAGE)
+    _write_output(bundle, envelope.to_json(), force=force)
     out = sys.stdout
     out.write(f"keyid:   {signer.keyid}\n")
     out.write(f"subject: {trace.name} sha256:{report.sha256}\n")
@@ -184,19 +178,13 @@ def graph_command(
     if tenant is None:
         fail("a tenant is required: --tenant or STELLA_TENANT", ExitCode.USAGE)
     tenant_id = tenant_from(tenant)
-    if not force and (bundle.exists() or bundle.is_symlink()):
-        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
+    _refuse_to_overwrite(bundle, force=force)
     signer = _load_signer(key)
     data = read_input(graph)
     canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
     statement = graph_statement(graph_hash=canonical.hash, tenant=tenant_id, name=graph.name)
     envelope = sign_graph(statement=statement, signers=[signer])
-    try:
-        _write_file(bundle, envelope.to_json(), replace=force)
-    except FileExistsError:
-        fail(f"{bundle}: already exists; use --force to replace it", ExitCode.USAGE)
-    except OSError as exc:
-        fail(f"{bundle}: {exc.strerror or exc}", ExitCode.USAGE)
+    _write_output(bundle, envelope.to_json(), force=force)
     sys.stdout.write(f"keyid:   {signer.keyid}\nsubject: {graph.name} {canonical.hash}\n")
     sys.stdout.write(f"wrote:   {bundle}\n")
 
@@ -344,8 +332,7 @@ def time_anchor_command(
     Import it with `signals-offline time-anchor import FILE --tenant T` where the key is
     trusted with --purpose time. Exit 0 written, 2 unreadable key, bad time or usage.
     """
-    if not force and (out.exists() or out.is_symlink()):
-        fail(f"{out}: already exists; use --force to replace it", ExitCode.USAGE)
+    _refuse_to_overwrite(out, force=force)
     signer = _load_signer(key)
     try:
         moment = datetime.now(UTC) if at is None else _aware(at)
@@ -358,12 +345,7 @@ def time_anchor_command(
         )
     except ValueError as exc:
         fail(f"invalid anchor: {exc}", ExitCode.USAGE)
-    try:
-        _write_file(out, envelope, replace=force)
-    except FileExistsError:
-        fail(f"{out}: already exists; use --force to replace it", ExitCode.USAGE)
-    except OSError as exc:
-        fail(f"{out}: {exc.strerror or exc}", ExitCode.USAGE)
+    _write_output(out, envelope, force=force)
     sys.stdout.write(f"keyid:   {signer.keyid}\n")
     sys.stdout.write(f"time:    {format_utc(moment)} (counter {counter})\n")
     sys.stdout.write(f"wrote:   {out}\n")
@@ -412,6 +394,22 @@ def _sha256_of(path: Path) -> str:
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
     return hasher.hexdigest()
+
+
+def _refuse_to_overwrite(path: Path, *, force: bool) -> None:
+    """Exit 2 before any work when ``path`` exists and --force was not given."""
+    if not force and (path.exists() or path.is_symlink()):
+        fail(f"{path}: already exists; use --force to replace it", ExitCode.USAGE)
+
+
+def _write_output(path: Path, data: bytes, *, force: bool) -> None:
+    """`_write_file` for a command's output file; every failure is a usage error (exit 2)."""
+    try:
+        _write_file(path, data, replace=force)
+    except FileExistsError:
+        fail(f"{path}: already exists; use --force to replace it", ExitCode.USAGE)
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
 def _write_file(path: Path, data: bytes, *, replace: bool) -> None:
