@@ -32,7 +32,15 @@ from stella_signals.cli._client import (
     client_for,
     fail_from_problem,
 )
-from stella_signals.cli._common import fail, open_services, read_input, run_guarded, tenant_from
+from stella_signals.cli._common import (
+    fail,
+    local_settings,
+    open_local_repository,
+    open_services,
+    read_input,
+    run_guarded,
+    tenant_from,
+)
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
@@ -42,7 +50,7 @@ from stella_signals.ingest import (
     IngestFailed,
     Outcome,
     RuntimeUpload,
-    check_runtime_attestation,
+    enforce_trace_attestation,
     evidence_record,
     import_anchor,
     ingest_graph,
@@ -279,14 +287,16 @@ def _bundle_signature_problem(
     if len(traces) != 1:
         detail = f"the bundle lists {len(traces)} trace files: which one does it attest?"
         return {"path": BUNDLE_DSSE_NAME, "reason": "signature_invalid", "detail": detail}
-    services = open_services(data_dir)
+    repo = open_local_repository(local_settings(data_dir))
+    if repo is None:
+        detail = f"no deployment in {data_dir or 'the data dir'} to take {tenant}'s keys from"
+        return {"path": BUNDLE_DSSE_NAME, "reason": "dsse_invalid", "detail": detail}
     try:
-        ctx = services.ingest_context(SOURCE)
-        check_runtime_attestation(ctx, tenant, files[BUNDLE_DSSE_NAME], traces[0].sha256)
+        enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], traces[0].sha256)
     except StellaError as exc:
         return {"path": BUNDLE_DSSE_NAME, "reason": exc.reason, "detail": str(exc)}
     finally:
-        services.close()
+        repo.close()
     return None
 
 

@@ -23,7 +23,7 @@ from stella_signals.ingest._pipeline import (
     IngestResult,
     Outcome,
     RuntimeUpload,
-    check_runtime_attestation,
+    enforce_trace_attestation,
     ingest_runtime,
     record_rejection,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "TimeKeeper",
     "TimeSettings",
     "backoff",
-    "check_runtime_attestation",
+    "enforce_trace_attestation",
     "evidence_receipt",
     "evidence_record",
     "import_anchor",

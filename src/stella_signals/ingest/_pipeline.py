@@ -70,7 +70,7 @@ __all__ = [
     "IngestResult",
     "Outcome",
     "RuntimeUpload",
-    "check_runtime_attestation",
+    "enforce_trace_attestation",
     "ingest_runtime",
     "record_rejection",
 ]
@@ -286,7 +286,9 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
                     f"Content-Digest says sha-256 {upload.declared_sha256}, "
                     f"the body is {staged.sha256}"
                 )
-            dsse_digest = check_runtime_attestation(ctx, upload.tenant, upload.dsse, staged.sha256)
+            dsse_digest = enforce_trace_attestation(
+                ctx.repo, upload.tenant, upload.dsse, staged.sha256
+            )
             duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
             if duplicate is not None:
                 return _duplicate_result(duplicate)
@@ -323,8 +325,8 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
             ) from error
 
 
-def check_runtime_attestation(
-    ctx: IngestContext, tenant: TenantId, dsse: bytes | None, sha256: str
+def enforce_trace_attestation(
+    repo: Repository, tenant: TenantId, dsse: bytes | None, sha256: str
 ) -> str | None:
     """Enforce the runbook's imposed rule: a trace never bypasses DSSE verification.
 
@@ -333,7 +335,7 @@ def check_runtime_attestation(
     tenant requires DSSE. Returns the envelope's ``sha256:`` digest (None without one);
     raises `SignatureInvalid`.
     """
-    policy = ctx.repo.get_policy(tenant)
+    policy = repo.get_policy(tenant)
     if dsse is None:
         if policy.require_dsse:
             raise SignatureInvalid(
@@ -347,8 +349,7 @@ def check_runtime_attestation(
     except InvalidEnvelope as exc:
         raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
     trusted = [
-        load_public_key(key.public_pem)
-        for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
+        load_public_key(key.public_pem) for key in repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
     ]
     verify_runtime_attestation(
         envelope,
