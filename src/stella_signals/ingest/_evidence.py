@@ -46,10 +46,11 @@ def evidence_receipt(
     """The ingest's receipt and its signed envelope: of an ingest made here, else of one
     imported from an offline site. `NotFound` when neither has evidence."""
     record = ctx.repo.get_ingest(tenant, ingest_id)
-    if record is not None and record.receipt is not None and record.receipt_dsse is not None:
-        if record.content_sha256 is not None:
-            return record.receipt, record.receipt_dsse
-    imported = ctx.repo.get_imported_evidence(tenant, ingest_id) if record is None else None
+    if record is not None:  # made here: a refused ingest has no evidence
+        if record.receipt is None or record.receipt_dsse is None or not record.content_sha256:
+            raise NotFound(f"no evidence for ingest {ingest_id}")
+        return record.receipt, record.receipt_dsse
+    imported = ctx.repo.get_imported_evidence(tenant, ingest_id)
     if imported is None:
         raise NotFound(f"no evidence for ingest {ingest_id}")
     return imported.receipt, imported.receipt_dsse
