@@ -101,6 +101,8 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
         record = httpx.get(f"{server.url}/api/v1/evidence/{ingest_id}", headers=server.headers())
         assert record.status_code == 200, record.text
         assert record.json()["receipt"]["ingest_id"] == ingest_id
+        ingest = httpx.get(f"{server.url}/api/v1/ingests/{ingest_id}", headers=server.headers())
+        assert ingest.status_code == 200 and ingest.json() == record.json()["receipt"]
         online = httpx.get(
             f"{server.url}/api/v1/evidence/{ingest_id}/bundle", headers=server.headers()
         )

@@ -231,10 +231,14 @@ async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> 
 )
 def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
-    record = request.app.state.services.repo.get_ingest(principal.tenant, ingest_id)
-    if record is None:
+    repo = request.app.state.services.repo
+    record = repo.get_ingest(principal.tenant, ingest_id)
+    if record is not None:
+        return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
+    imported = repo.get_imported_evidence(principal.tenant, ingest_id)  # an offline site's
+    if imported is None:
         raise NotFound(f"no ingest {ingest_id}")
-    return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
+    return JSONResponse(dict(imported.receipt), headers={"X-Ingest-Id": ingest_id})
 
 
 @router.get(
