@@ -54,6 +54,16 @@ def test_the_bundles_graph_is_imported_so_the_trace_maps(tmp_path: Path) -> None
     assert event_types(data_dir).count("reach.graph.ingested") == 1
 
 
+def test_a_bundled_graph_is_checked_against_the_manifest_even_when_known(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    bundle = make_bundle(tmp_path, TRACE, extra={"graph.richgraph.json": GRAPH})
+    assert offline(data_dir, *ingest_args(bundle)).exit_code == 0
+    (bundle / "graph.richgraph.json").write_bytes(GRAPH.replace(b"richgraph-v1", b"richgraph-v2"))
+    again = offline(data_dir, *ingest_args(bundle))
+    assert again.exit_code == 3, again.output  # the tenant has the graph; the file still lies
+    assert event_types(data_dir)[-1] == "runtime.ingest.failed"
+
+
 def test_a_bundled_graph_that_is_not_the_named_graph_imports_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     other = graph_bytes(SynthSpec(100, seed=5, symbols=20, purls=4))

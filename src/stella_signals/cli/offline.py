@@ -181,9 +181,10 @@ def ingest_runtime_command(
                 )
             if dsse is not None:
                 envelope = _bundled(dsse, bundle.entry_for(dsse.name))
-            if graph_entry is not None and ctx.repo.get_graph(tenant_id, str(digest)) is None:
+            if graph_entry is not None:  # checked even when the tenant has the graph
                 graph = _bundled(graph_file, graph_entry)
-                ingest_graph(ctx, tenant_id, graph, expect=digest)
+                if ctx.repo.get_graph(tenant_id, str(digest)) is None:
+                    ingest_graph(ctx, tenant_id, graph, expect=digest)
         except StellaError as error:
             failed = record_rejection(
                 ctx,
