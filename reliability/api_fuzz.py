@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,10 +147,24 @@ def open_app(
 
 
 def write_result(name: str, result: Mapping[str, Any], out: Path | None = None) -> Path:
+    """Write a run's result, stamped with the commit it ran at (a run may be repeated alone,
+    after `make reliability`, and docs/reliability.md then says so)."""
     path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    stamped = {**result, "commit": _head_commit()}
+    path.write_text(json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def _head_commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
 
 
 # -- seeded state -------------------------------------------------------------------------
