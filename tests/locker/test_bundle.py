@@ -1085,7 +1085,11 @@ def test_damage_never_raises(world: World, data: st.DataObject) -> None:
     index = data.draw(st.integers(10, len(bundle) - 1), label="flip")
     truncated = world.check(bundle[:cut])
     assert truncated.ok == (cut == len(bundle))
-    assert not world.check(flip(bundle, index)).ok
+    damaged = flip(bundle, index)
+    if world.check(damaged).ok:
+        # A deflate stream has bits that change no output (seen in CI at byte 231): the
+        # evidence it holds is then the very same, which is all the checks vouch for.
+        assert gzip.decompress(damaged) == gzip.decompress(bundle)
 
 
 # --- the record -------------------------------------------------------------------------------
