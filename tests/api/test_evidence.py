@@ -3,6 +3,7 @@ deterministic bundles that verify offline, and nothing across tenants — even b
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -38,9 +39,11 @@ def test_bundle_is_deterministic_and_verifies_offline(
         stella_app, ["evidence", "verify", str(bundle), "--service-key", str(key_file)]
     )
     assert ok.exit_code == 0, ok.output
-    tampered = bytearray(first.content)
-    tampered[len(tampered) // 2] ^= 0xFF
-    bundle.write_bytes(bytes(tampered))
+    tar = bytearray(gzip.decompress(first.content))
+    assert tar.find(trace_gz) > 0
+    at = tar.find(trace_gz) + len(trace_gz) // 2  # a byte of the trace itself, not padding
+    tar[at] ^= 0xFF
+    bundle.write_bytes(gzip.compress(bytes(tar), mtime=0))
     bad = runner.invoke(
         stella_app, ["evidence", "verify", str(bundle), "--service-key", str(key_file)]
     )
