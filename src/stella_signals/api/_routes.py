@@ -34,6 +34,7 @@ from stella_signals.api._schemas import (
     header,
     json_body,
     json_response,
+    multipart_with_dsse,
 )
 from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
@@ -92,16 +93,7 @@ _GRAPH_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {"schema": {"type": "object", "description": "richgraph-v1"}},
-            MULTIPART: {
-                "schema": {
-                    "type": "object",
-                    "required": ["graph"],
-                    "properties": {
-                        "graph": {"type": "string", "format": "binary"},
-                        "dsse": {"type": "string", "format": "binary"},
-                    },
-                }
-            },
+            **multipart_with_dsse("graph"),
         },
     }
 }

@@ -23,6 +23,7 @@ from stella_signals.api._schemas import (
     ULID,
     header,
     json_response,
+    multipart_with_dsse,
 )
 from stella_signals.auth import Principal, Scope
 from stella_signals.digests import Digest
@@ -62,16 +63,7 @@ TRACE_BODY: dict[str, Any] = {
                 media: {"schema": {"type": "string", "format": "binary"}}
                 for media in sorted(TRACE_MEDIA_TYPES)
             },
-            MULTIPART: {
-                "schema": {
-                    "type": "object",
-                    "required": ["runtime"],
-                    "properties": {
-                        "runtime": {"type": "string", "format": "binary"},
-                        "dsse": {"type": "string", "format": "binary"},
-                    },
-                }
-            },
+            **multipart_with_dsse("runtime"),
         },
     }
 }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stella_signals.api._multipart import MULTIPART
+
 __all__ = [
     "COVERAGE",
     "DSSE_ENVELOPE",
@@ -337,6 +339,21 @@ def json_body(schema: dict[str, Any] | None = None, *, description: str = "") ->
     if description:
         body["description"] = description
     return {"requestBody": body}
+
+
+def multipart_with_dsse(main: str) -> dict[str, Any]:
+    """The ``multipart/form-data`` content of an upload: the required part ``main`` and an
+    optional ``dsse`` envelope part (traces and graphs alike)."""
+    part = {"type": "string", "format": "binary"}
+    return {
+        MULTIPART: {
+            "schema": {
+                "type": "object",
+                "required": [main],
+                "properties": {main: part, "dsse": part},
+            }
+        }
+    }
 
 
 def binary_body(*media_types: str, description: str = "") -> dict[str, Any]:
