@@ -24,7 +24,7 @@ from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
-from stella_signals.ingest import evidence_receipt, evidence_record, import_evidence_bundle
+from stella_signals.ingest import evidence_record, evidence_with_receipt, import_evidence_bundle
 from stella_signals.locker import export_bundle
 
 __all__ = ["router"]
@@ -46,8 +46,9 @@ def _file(path: str, data: bytes) -> dict[str, Any]:
 async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
     ctx = request.app.state.services.ingest_context("signals-api")
-    record = await anyio.to_thread.run_sync(evidence_record, ctx, principal.tenant, ingest_id)
-    receipt, _ = evidence_receipt(ctx, principal.tenant, ingest_id)
+    record, receipt = await anyio.to_thread.run_sync(
+        evidence_with_receipt, ctx, principal.tenant, ingest_id
+    )
     files = [
         _file(record.trace_name, record.trace),
         _file("receipt.dsse.json", record.receipt_dsse),

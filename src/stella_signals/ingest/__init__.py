@@ -1,6 +1,6 @@
 """Services: THE ingest pipeline and what it writes to (graph catalog, ...)."""
 
-from stella_signals.ingest._evidence import evidence_receipt, evidence_record
+from stella_signals.ingest._evidence import evidence_record, evidence_with_receipt
 from stella_signals.ingest._graph_ingest import ingest_graph
 from stella_signals.ingest._graphs import (
     GraphCatalog,
@@ -50,8 +50,8 @@ __all__ = [
     "TimeSettings",
     "backoff",
     "enforce_trace_attestation",
-    "evidence_receipt",
     "evidence_record",
+    "evidence_with_receipt",
     "import_anchor",
     "import_events",
     "import_evidence_bundle",

@@ -12,7 +12,7 @@ from stella_signals.ingest._pipeline import IngestContext
 from stella_signals.locker import EvidenceRecord
 from stella_signals.tenancy import TenantId
 
-__all__ = ["evidence_receipt", "evidence_record"]
+__all__ = ["evidence_record", "evidence_with_receipt"]
 
 
 def evidence_record(ctx: IngestContext, tenant: TenantId, ingest_id: str) -> EvidenceRecord:
@@ -21,7 +21,14 @@ def evidence_record(ctx: IngestContext, tenant: TenantId, ingest_id: str) -> Evi
     `NotFound` for an ingest of another tenant, a refused ingest (it has no evidence), or an
     unknown id. The trace is read whole: an export is bounded by the trace size limit.
     """
-    receipt, receipt_dsse = evidence_receipt(ctx, tenant, ingest_id)
+    return evidence_with_receipt(ctx, tenant, ingest_id)[0]
+
+
+def evidence_with_receipt(
+    ctx: IngestContext, tenant: TenantId, ingest_id: str
+) -> tuple[EvidenceRecord, Mapping[str, Any]]:
+    """`evidence_record` and the receipt it holds, from one lookup."""
+    receipt, receipt_dsse = _receipt_of(ctx, tenant, ingest_id)
     content_sha256 = receipt.get("content_sha256")
     if not isinstance(content_sha256, str):
         raise NotFound(f"no evidence for ingest {ingest_id}")
@@ -31,16 +38,17 @@ def evidence_record(ctx: IngestContext, tenant: TenantId, ingest_id: str) -> Evi
     if isinstance(dsse_digest, str) and dsse_digest.startswith("sha256:"):
         uri = CasUri.of(Namespace.ATTESTATIONS, dsse_digest.removeprefix("sha256:"))
         runtime_dsse = b"".join(ctx.blobs.open(tenant, uri))
-    return EvidenceRecord(
+    record = EvidenceRecord(
         ingest_id=ingest_id,
         tenant=tenant,
         trace=trace,
         receipt_dsse=receipt_dsse,
         runtime_dsse=runtime_dsse,
     )
+    return record, receipt
 
 
-def evidence_receipt(
+def _receipt_of(
     ctx: IngestContext, tenant: TenantId, ingest_id: str
 ) -> tuple[Mapping[str, Any], bytes]:
     """The ingest's receipt and its signed envelope: of an ingest made here, else of one
