@@ -120,7 +120,7 @@ def _bundled(path: Path, entry: ManifestEntry) -> bytes:
     """A bundle file's bytes, checked against its manifest entry."""
     if not path.is_file():
         raise InvalidManifest(f"{entry.path} is listed in manifest.json but {path} is absent")
-    data = path.read_bytes()
+    data = read_input(path)  # unreadable: a usage error, like any file named on the line
     entry.check(sha256=sha256_hex(data), size=len(data))
     return data
 
