@@ -74,6 +74,7 @@ from stella_signals.limits import KiB, Limits  # noqa: E402
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.wiring import Services, load_settings  # noqa: E402
 from tests.realservers.backends import grant_tokens  # noqa: E402
+from tests.symbols.test_symbol_manifest import valid_manifest  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TENANT = "acme"
@@ -169,27 +170,8 @@ def _head_commit() -> str:
 
 # -- seeded state -------------------------------------------------------------------------
 def symbol_manifest() -> bytes:
-    return json.dumps(
-        {
-            "schema": "SYMBOL_MANIFEST/v1",
-            "generated_at": "2025-11-26T20:23:28Z",
-            "generator": "api-fuzz",
-            "tenant": TENANT,
-            "entries": [
-                {
-                    "image_digest": "sha256:" + "a" * 64,
-                    "component": "libssl",
-                    "build_id": "0a1b2c3d",
-                    "file": "usr/lib/debug/.build-id/0a/1b2c3d.debug",
-                    "format": "elf-debug",
-                    "arch": "x86_64",
-                    "size": 1048576,
-                    "sha256": "1" * 64,
-                    "source": {"kind": "ci", "pipeline": "build-42"},
-                }
-            ],
-        }
-    ).encode()
+    """The tests' valid SYMBOL_MANIFEST/v1 (of tenant acme, the fuzzed tenant)."""
+    return json.dumps(valid_manifest()).encode()
 
 
 def key_pems() -> tuple[bytes, bytes]:
