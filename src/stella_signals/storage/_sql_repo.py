@@ -597,16 +597,26 @@ class SqlRepository:
 
     def get_policy(self, tenant: TenantId) -> TenantPolicy:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(tenant_policies).where(tenant_policies.c.tenant == tenant)
-            ).first()
+            return self._policy(conn, tenant)
+
+    @staticmethod
+    def _policy(conn: Connection, tenant: TenantId) -> TenantPolicy:
+        row = conn.execute(
+            sa.select(tenant_policies).where(tenant_policies.c.tenant == tenant)
+        ).first()
         if row is None:
             return TenantPolicy()
         return TenantPolicy(require_dsse=bool(row.require_dsse), dsse_threshold=row.dsse_threshold)
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None:
-        def work(conn: Connection) -> None:
+        self.update_policy(tenant, lambda _current: policy, at)
+
+    def update_policy(
+        self, tenant: TenantId, change: Callable[[TenantPolicy], TenantPolicy], at: datetime
+    ) -> TenantPolicy:
+        def work(conn: Connection) -> TenantPolicy:
             self._lock_tenant(conn, tenant)
+            policy = change(self._policy(conn, tenant))
             conn.execute(tenant_policies.delete().where(tenant_policies.c.tenant == tenant))
             conn.execute(
                 tenant_policies.insert().values(
@@ -616,8 +626,10 @@ class SqlRepository:
                     updated_at=at,
                 )
             )
+            return policy
 
-        self._in_tx(work)
+        result: TenantPolicy = self._in_tx(work)
+        return result
 
     # -- service keys ----------------------------------------------------------------------
     def current_service_key(
