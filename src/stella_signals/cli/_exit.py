@@ -13,9 +13,10 @@ from stella_signals.errors import (
     StellaError,
     VerificationFailed,
 )
+from stella_signals.locker import BundleReport, ProblemKind
 from stella_signals.timeanchor import TimeUntrusted
 
-__all__ = ["ExitCode", "exit_code_for"]
+__all__ = ["ExitCode", "exit_code_for", "exit_code_for_bundle"]
 
 
 class ExitCode(IntEnum):
@@ -44,5 +45,25 @@ _TABLE: tuple[tuple[type[StellaError], ExitCode], ...] = (
 def exit_code_for(error: StellaError) -> ExitCode:
     for kind, code in _TABLE:
         if isinstance(error, kind):
+            return code
+    return ExitCode.CHECK_FAILED
+
+
+#: An Evidence Locker bundle's problems, most specific first: the first kind found decides.
+_BUNDLE_TABLE: tuple[tuple[ProblemKind, ExitCode], ...] = (
+    (ProblemKind.UNREADABLE, ExitCode.USAGE),
+    (ProblemKind.HASH_MISMATCH, ExitCode.HASH_MISMATCH),
+    (ProblemKind.SIGNATURE, ExitCode.SIGNATURE_INVALID),
+)
+
+
+def exit_code_for_bundle(report: BundleReport) -> ExitCode:
+    """0 for a sound bundle; else 2 not a readable bundle, 3 a hash mismatch, 4 a signature
+    missing or invalid, 1 any other problem (the first that applies)."""
+    if report.ok:
+        return ExitCode.OK
+    kinds = {problem.kind for problem in report.problems}
+    for kind, code in _BUNDLE_TABLE:
+        if kind in kinds:
             return code
     return ExitCode.CHECK_FAILED
