@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
+#: `make run PORT=9090 HOST=0.0.0.0`; unset, STELLA_PORT / STELLA_HOST or 127.0.0.1:8080 apply.
+HOST ?=
+PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv postgres run test lint typecheck pytest bench fuzz reliability clean lock
@@ -27,7 +30,7 @@ postgres:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 run: venv
-	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)
+	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
 
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz

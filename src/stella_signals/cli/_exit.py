@@ -6,6 +6,7 @@ from enum import IntEnum
 
 from stella_signals.errors import (
     HashMismatch,
+    InvalidConfig,
     InvalidInput,
     InvalidTenant,
     LimitExceeded,
@@ -36,13 +37,18 @@ _TABLE: tuple[tuple[type[StellaError], ExitCode], ...] = (
     (HashMismatch, ExitCode.HASH_MISMATCH),
     (VerificationFailed, ExitCode.SIGNATURE_INVALID),
     (InvalidTenant, ExitCode.USAGE),
+    (InvalidConfig, ExitCode.USAGE),
     (InvalidInput, ExitCode.SCHEMA_INVALID),
     (LimitExceeded, ExitCode.SCHEMA_INVALID),
     (NotFound, ExitCode.USAGE),
 )
 
 
-def exit_code_for(error: StellaError) -> ExitCode:
+def exit_code_for(error: StellaError, *, argument: bool = False) -> ExitCode:
+    """The exit code for ``error``; with ``argument`` the error is about a value typed on the
+    command line (a URI, an id), so malformed input is a usage error (exit 2)."""
+    if argument and isinstance(error, InvalidInput):
+        return ExitCode.USAGE
     for kind, code in _TABLE:
         if isinstance(error, kind):
             return code

@@ -24,7 +24,12 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from stella_signals.clock import FixedClock
-from stella_signals.errors import Conflict, InsufficientStorage, InvalidInput, Unavailable
+from stella_signals.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidConfig,
+    Unavailable,
+)
 from stella_signals.ids import new_ulid
 from stella_signals.ports import (
     EventDraft,
@@ -82,9 +87,8 @@ def engine_url(url: str) -> str:
     ``postgres://``) mean psycopg 3; ``sqlite:///path`` the standard library driver."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise InvalidInput(
-            "database URL must look like postgresql://user:password@host:port/db or sqlite:///path",
-            reason="config_invalid",
+        raise InvalidConfig(
+            "database URL must look like postgresql://user:password@host:port/db or sqlite:///path"
         )
     driver = {
         "postgresql": "postgresql+psycopg",
@@ -94,9 +98,8 @@ def engine_url(url: str) -> str:
         "sqlite+pysqlite": "sqlite+pysqlite",
     }.get(scheme)
     if driver is None:
-        raise InvalidInput(
-            f"database URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://",
-            reason="config_invalid",
+        raise InvalidConfig(
+            f"database URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://"
         )
     return f"{driver}://{rest}"
 
