@@ -122,8 +122,10 @@ def tokens_list(
     database: DatabaseOption = None,
     cas: CasOption = None,
 ) -> None:
-    """List tokens as JSON lines: id, tenants, scopes, created_at, expires_at, revoked_at,
-    status. Never a secret nor its hash."""
+    """List tokens as JSON lines, never a secret nor its hash.
+
+    Fields: token_id, tenants, scopes, created_at, expires_at, revoked_at, status
+    (active|expired|revoked). Active tokens only, unless --all."""
     tenant_id = tenant_from(tenant) if tenant is not None else None
     services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
@@ -147,8 +149,10 @@ def tokens_revoke(
     database: DatabaseOption = None,
     cas: CasOption = None,
 ) -> None:
-    """Revoke a token: every server refuses it (401) from its next request on. Exit 1 when
-    there is no such token; revoking a revoked token changes nothing."""
+    """Revoke a token: every server refuses it (401) from its next request on.
+
+    Exit 0 also when it was already revoked (its first revocation time stays), 1 when there
+    is no such token, 2 for a malformed id."""
     if token_id.startswith(TOKEN_PREFIX):  # never echo a secret back
         fail("that is a token's secret, not its id: find the id with `signals tokens list`",
              ExitCode.USAGE)  # fmt: skip
