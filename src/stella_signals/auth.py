@@ -110,12 +110,16 @@ def parse_duration(text: str) -> timedelta:
         raise InvalidInput(f"duration {text!r} is too long", reason="invalid_expiry") from None
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def parse_expiry_time(text: str) -> datetime:
     """An RFC 3339 date-time with ``Z`` or an offset (a local time is ambiguous: refused)."""
     try:
-        moment = datetime.fromisoformat(text) if len(text) <= 64 else None
-        if moment is not None and moment.tzinfo is not None:
-            return moment.astimezone(UTC)
+        if _RFC3339.fullmatch(text):
+            return datetime.fromisoformat(text.upper()).astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: the UTC instant is outside 1..9999
         pass
     raise InvalidInput(

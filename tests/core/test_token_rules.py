@@ -70,3 +70,20 @@ def test_standing_at_an_instant() -> None:
     # revoked wins, whatever the expiry
     assert token_status(revoked_at=NOW, expires_at=at, now=NOW) is TokenStatus.REVOKED
     assert token_status(revoked_at=NOW, expires_at=NOW, now=at) is TokenStatus.REVOKED
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["20270101T000000Z", "2027-01-01T00:00Z", "2027-01-01T00:00:00.1234567Z",
+     "2027-01-01T00:00:00+0100", "2027-W01-1T00:00:00Z", "2027-01-01 00:00:00Z"],
+)  # fmt: skip
+def test_only_rfc3339_times_are_expiry_times(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_expiry_time(text)
+
+
+def test_rfc3339_spellings() -> None:
+    want = datetime(2027, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    for text in ("2027-01-01T00:00:00.5Z", "2027-01-01t00:00:00.500000z",
+                 "2027-01-01T01:00:00.5+01:00"):  # fmt: skip
+        assert parse_expiry_time(text) == want
