@@ -11,7 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from stella_signals.auth import TokenStatus, token_status
 from stella_signals.cas import CasUri, Namespace
+from stella_signals.clock import format_utc
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -130,13 +132,39 @@ class BlobStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
-    """A bearer token as stored: only its SHA-256 is kept, never the token."""
+    """A bearer token as stored: only its SHA-256 is kept, never the token. ``token_id`` is
+    its public id (a ULID, not derived from the secret)."""
 
     token_id: str
     tenants: frozenset[str]
     scopes: frozenset[str]
     created_at: datetime
-    revoked: bool = False
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def status(self, now: datetime) -> TokenStatus:
+        return token_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
+
+    def public_view(self, now: datetime) -> dict[str, Any]:
+        """What the API and ``signals tokens list`` show of a token: never its secret, nor
+        its hash (anyone holding the hash could test guesses offline)."""
+
+        def when(moment: datetime | None) -> str | None:
+            return None if moment is None else format_utc(moment)
+
+        return {
+            "token_id": self.token_id,
+            "tenants": sorted(self.tenants),
+            "scopes": sorted(self.scopes),
+            "created_at": format_utc(self.created_at),
+            "expires_at": when(self.expires_at),
+            "revoked_at": when(self.revoked_at),
+            "status": self.status(now).value,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,10 +317,40 @@ class Repository(Protocol):
     def migrate(self, revision: str = "head") -> None: ...
 
     def add_token(
-        self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
-    ) -> str: ...
+        self,
+        *,
+        token_hash: str,
+        tenants: frozenset[str],
+        scopes: frozenset[str],
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """Store a token's hash; its new public id."""
+        ...
 
-    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        """The token with this SHA-256, read from the store on every call (no cache: a
+        revocation by any process is seen by the next request everywhere)."""
+        ...
+
+    def list_tokens(
+        self, *, tenant: TenantId | None, after: str | None = None, limit: int | None = None
+    ) -> list[TokenRecord]:
+        """Tokens by id. ``tenant``: only the tokens that allow that tenant alone (what a
+        tenant's admin manages); None: every token (operators' local tools only)."""
+        ...
+
+    def get_token(self, token_id: str, *, tenant: TenantId | None) -> TokenRecord | None:
+        """The token ``token_id``, within ``tenant``'s tokens as `list_tokens` scopes them."""
+        ...
+
+    def revoke_token(
+        self, token_id: str, *, tenant: TenantId | None, at: datetime
+    ) -> TokenRecord | None:
+        """Revoke the token (``revoked_at`` = ``at``; a revoked token keeps its first
+        ``revoked_at``); the record as it now stands, None when there is no such token within
+        ``tenant``'s tokens."""
+        ...
 
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
         """Record a graph; False (and no event) when the tenant already has it."""

@@ -15,7 +15,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stella_signals import __version__
-from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view
+from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view, _tokens
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import PROBLEM, problem, problem_for
 from stella_signals.api._schemas import HEALTH, READY, json_response
@@ -102,6 +102,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(_runtime.router)
     app.include_router(_routes.router)
     app.include_router(_admin.router)
+    app.include_router(_tokens.router)
     app.include_router(_evidence.router)
     app.include_router(_runtime_view.router)
     install_openapi(app)

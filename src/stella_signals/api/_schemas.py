@@ -37,6 +37,10 @@ __all__ = [
     "SYMBOLS_STORED",
     "TIMELINE_IMPORT",
     "TIME_STATUS",
+    "TOKEN",
+    "TOKEN_CREATED",
+    "TOKEN_PAGE",
+    "TOKEN_REQUEST",
     "ULID",
     "ULID_PATTERN",
     "VERIFY_REPORT",
@@ -258,6 +262,34 @@ _TRUSTED_KEY = _object(
 )
 KEY_PAGE = _page(_TRUSTED_KEY)
 KEY_ADDED = _object({"keyid": _STR, "purpose": {"enum": ["attest", "time", "receipt"]}})
+_SCOPE: dict[str, Any] = {"enum": ["signals:read", "signals:write", "signals:admin"]}
+_TOKEN_FIELDS: dict[str, Any] = {
+    "token_id": ULID,
+    "tenants": {"type": "array", "items": _STR},
+    "scopes": {"type": "array", "items": _SCOPE},
+    "created_at": _TIME,
+    "expires_at": _NULLABLE_TIME,
+    "revoked_at": _NULLABLE_TIME,
+}
+#: A token as listed: its public id, never its secret nor its hash.
+TOKEN = _object(_TOKEN_FIELDS | {"status": {"enum": ["active", "expired", "revoked"]}})
+TOKEN_PAGE = _page(TOKEN)
+#: The one answer that carries the secret: to `POST /api/v1/tokens`, once.
+TOKEN_CREATED = _object(_TOKEN_FIELDS | {"token": {"type": "string", "pattern": "^stl_"}})
+TOKEN_REQUEST = {
+    **_object(
+        {"scopes": {"type": "array", "items": _SCOPE, "minItems": 1}},
+        {
+            "expires_in": {
+                "type": "string",
+                "pattern": "^([0-9]{1,9}[wdhms])+$",
+                "description": "a duration: 90d, 12h, 1h30m, 3600s, 2w",
+            },
+            "expires_at": {**_TIME, "description": "RFC 3339 with Z or an offset"},
+        },
+    ),
+    "additionalProperties": False,
+}
 POLICY = {
     **_object(
         {"require_dsse": _BOOL},

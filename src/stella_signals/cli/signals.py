@@ -9,18 +9,15 @@ import typer
 
 from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
-from stella_signals.cli import _trust_cmds
+from stella_signals.cli import _token_cmds, _trust_cmds
 from stella_signals.cli._common import (
     CasOption,
     ConfigOption,
     DatabaseOption,
     ServiceDataDir,
-    fail,
     open_services,
     run_guarded,
-    tenant_from,
 )
-from stella_signals.cli._exit import ExitCode
 from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "main"]
@@ -152,65 +149,7 @@ def worker_command(
         services.close()
 
 
-tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
-app.add_typer(tokens_app, name="tokens")
-
-
-def _scopes(values: list[str]) -> frozenset[str]:
-    """The scopes named by ``--scope`` values and the words after them: each may hold several,
-    comma-separated (``--scope a,b``); every one must be a known scope (else exit 2)."""
-    known = {s.value for s in Scope}
-    found = set()
-    for value in values:
-        for item in (part.strip() for part in value.split(",")):
-            if item not in known:
-                fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
-            found.add(item)
-    return frozenset(found)
-
-
-@tokens_app.command("create")
-def tokens_create(
-    tenant: Annotated[list[str], typer.Option("--tenant", help="Tenant the token allows")],
-    scope: Annotated[
-        list[str],
-        typer.Option(
-            "--scope",
-            help="signals:read|write|admin; repeat it, list several after it, or comma-separate",
-        ),
-    ],
-    more_scopes: Annotated[
-        list[str] | None,
-        typer.Argument(hidden=True, metavar="SCOPE", help="more scopes: --scope a b"),
-    ] = None,
-    data_dir: DataDir = None,
-    config: Config = None,
-    database: Database = None,
-    cas: Cas = None,
-) -> None:
-    """Create a bearer token; it is printed once, alone on the last line of stdout.
-
-    Scopes: --scope a --scope b, --scope a b or --scope a,b (SPEC §13)."""
-    tenants = frozenset(tenant_from(t) for t in tenant)
-    scopes = _scopes([*scope, *(more_scopes or [])])
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        token = new_token()
-        token_id = services.repo.add_token(
-            token_hash=token_hash(token),
-            tenants=tenants,
-            scopes=scopes,
-            at=services.clock.now(),
-        )
-    finally:
-        services.close()
-    sys.stderr.write(
-        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scopes))}); "
-        "it is shown once:\n"
-    )
-    sys.stdout.write(f"{token}\n")
-
-
+app.add_typer(_token_cmds.tokens_app, name="tokens")
 app.add_typer(_trust_cmds.keys_app, name="keys")
 app.add_typer(_trust_cmds.policy_app, name="policy")
 
