@@ -402,9 +402,9 @@ def _duplicate_or_attach(
     attestation: _Attestation | None,
     time_status: TimeStatus,
 ) -> IngestResult:
-    """The answer to known bytes: the original receipt, unless they came with a verified
-    envelope the newest receipt does not name: then that envelope is attached (stored, a new
-    receipt version that supersedes the last, ``reach.runtime.dsse.attached``).
+    """The answer to known bytes: their ingest's newest receipt, unless they came with a
+    verified envelope that receipt does not name: then the envelope is attached (stored, a
+    new receipt version that supersedes the last, ``reach.runtime.dsse.attached``).
 
     The receipt is replaced only if nobody superseded it since it was read (an orphan retry,
     another attach); else it is read again and the decision made anew."""
