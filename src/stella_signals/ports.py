@@ -376,6 +376,15 @@ class Repository(Protocol):
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent: ...
 
+    def supersede_receipt(
+        self, ingest: IngestRecord, event: EventDraft, *, previous_event_id: str
+    ) -> TimelineEvent | None:
+        """Replace an accepted ingest's receipt by a newer signed version (``ingest`` carries
+        it) and append ``event``; None, and nothing written, when the stored receipt is no
+        longer the one whose ``timeline_event_id`` is ``previous_event_id`` (someone else
+        superseded it first: read it again)."""
+        ...
+
     def find_duplicate(
         self, tenant: TenantId, content_sha256: str, graph_hash: str
     ) -> IngestRecord | None: ...
@@ -446,13 +455,24 @@ class Repository(Protocol):
         ingest: IngestRecord,
         facts: Sequence[FactRow],
         event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost."""
+        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost,
+        or if ``previous_event_id`` is given and the stored receipt is no longer that one
+        (then the item is released at once, to be retried from the newer receipt)."""
         ...
 
     def expire_orphan(
-        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
-    ) -> TimelineEvent | None: ...
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        event: EventDraft,
+        previous_event_id: str | None = None,
+    ) -> TimelineEvent | None:
+        """Expire a leased orphan; None as for `finish_orphan`."""
+        ...
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime

@@ -170,6 +170,7 @@ def test_enums_cover_spec() -> None:
         "reach.runtime.ingested",
         "runtime.ingest.failed",
         "reach.runtime.orphaned",
+        "reach.runtime.dsse.attached",
         "reach.graph.ingested",
         "symbols.manifest.ingested",
         "airgap.staleness.threshold",

@@ -79,7 +79,9 @@ RECEIPT_HEADERS = {
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: json_response(
         RECEIPT,
-        "duplicate: the original receipt with `duplicate: true`",
+        "duplicate: the newest receipt with `duplicate: true`; when the request brought a"
+        " valid DSSE envelope that receipt does not name, it is attached first (a new signed"
+        " receipt version, event `reach.runtime.dsse.attached`)",
         headers=RECEIPT_HEADERS,
     ),
     201: json_response(RECEIPT, "ingested: the signed receipt", headers=RECEIPT_HEADERS),

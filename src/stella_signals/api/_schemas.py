@@ -97,7 +97,8 @@ DSSE_ENVELOPE = _object(
     }
 )
 
-#: SPEC §8: the ingest receipt (``receipt_dsse``: its DSSE envelope, on ingest answers).
+#: SPEC §8: the ingest receipt (``receipt_dsse``: its DSSE envelope, on ingest answers;
+#: ``version`` and ``supersedes`` on a receipt that replaced an earlier version).
 RECEIPT = _object(
     {
         "schema": {"const": "stella.reach.runtime-ingest-receipt/v1"},
@@ -130,7 +131,20 @@ RECEIPT = _object(
         ),
         "timeline_event_id": ULID,
     },
-    {"receipt_dsse": DSSE_ENVELOPE},
+    {
+        "receipt_dsse": DSSE_ENVELOPE,
+        "version": {
+            "type": "integer",
+            "minimum": 2,
+            "description": "receipt version, on a receipt that superseded another (a DSSE "
+            "envelope attached later, an orphan's retry); absent on the first (version 1)",
+        },
+        "supersedes": _SHA256
+        | {
+            "description": "sha256 of the signed receipt envelope this one replaced, kept at "
+            "cas://evidence/receipts/<hex>"
+        },
+    },
 )
 
 #: An ingest that has no receipt: refused (``failed``), with the reason.

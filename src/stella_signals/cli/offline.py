@@ -219,7 +219,8 @@ def ingest_runtime_command(
     if receipt_out is not None:
         receipt_out.write_text(text)
     sys.stdout.write(text)
-    sys.stderr.write(f"{result.outcome.value}: ingest {result.ingest_id}\n")
+    attached = " (DSSE attached: a new receipt version)" if result.attached else ""
+    sys.stderr.write(f"{result.outcome.value}: ingest {result.ingest_id}{attached}\n")
     raise typer.Exit(int(ExitCode.ORPHAN if result.outcome is Outcome.ORPHANED else ExitCode.OK))
 
 

@@ -31,7 +31,7 @@ import re
 import struct
 import tarfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -825,7 +825,9 @@ class _Checker:
             not isinstance(dsse_digest, str) or not _DSSE_DIGEST.fullmatch(dsse_digest)
         ):
             self.problem(check, RECEIPT_NAME, "dsse_digest must be null or sha256:<64 hex>")
-        self.notes[check.value] = "agrees with the manifest and the trace"
+        self.notes[check.value] = "agrees with the manifest and the trace" + _version_note(
+            receipt, lambda message: self.problem(check, RECEIPT_NAME, message)
+        )
 
     # --- runtime.dsse.json --------------------------------------------------------------------
 
@@ -905,6 +907,22 @@ class _Checker:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _version_note(receipt: Mapping[str, Any], problem: Callable[[str], None]) -> str:
+    """A receipt that replaced an earlier one (a DSSE attached later, an orphan's retry)
+    carries ``version`` (2 and up) and ``supersedes`` (``sha256:`` of the signed envelope it
+    replaced); a first receipt has neither. Reports malformed ones through ``problem``."""
+    version, supersedes = receipt.get("version"), receipt.get("supersedes")
+    if version is None and supersedes is None:
+        return ""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 2:
+        problem("version must be an integer >= 2 when present")
+    elif not isinstance(supersedes, str) or not _DSSE_DIGEST.fullmatch(supersedes):
+        problem("supersedes must be sha256:<64 hex> when the receipt has a version")
+    else:
+        return f"; receipt version {version}, supersedes {supersedes}"
+    return ""
 
 
 def _entry_refusal(member: tarfile.TarInfo) -> str | None:

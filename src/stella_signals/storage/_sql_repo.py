@@ -73,6 +73,10 @@ _CHAIN_LOCK_NAMESPACE = 0x5354  # "ST"
 _SERVICE_KEY_LOCK = 0x5354454C4B  # "STELK"
 
 
+class _ReceiptChanged(Exception):
+    """Rolls back an orphan's finish: its receipt was superseded since the worker read it."""
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
@@ -783,14 +787,67 @@ class SqlRepository:
         )
         return bool(result.rowcount)
 
-    def _update_ingest(self, conn: Connection, ingest: IngestRecord) -> None:
+    def _update_ingest(
+        self, conn: Connection, ingest: IngestRecord, *, previous_event_id: str | None = None
+    ) -> bool:
+        """Write ``ingest`` over its row; with ``previous_event_id``, only while the row's
+        receipt is still that one (compare and swap). False when nothing was written."""
         values = _ingest_values(ingest)
         del values["ingest_id"], values["tenant"]
-        conn.execute(
-            ingests.update()
-            .where(ingests.c.ingest_id == ingest.ingest_id, ingests.c.tenant == ingest.tenant)
-            .values(**values)
+        query = ingests.update().where(
+            ingests.c.ingest_id == ingest.ingest_id, ingests.c.tenant == ingest.tenant
         )
+        if previous_event_id is not None:
+            query = query.where(ingests.c.timeline_event_id == previous_event_id)
+        return bool(conn.execute(query.values(**values)).rowcount)
+
+    def supersede_receipt(
+        self, ingest: IngestRecord, event: EventDraft, *, previous_event_id: str
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            self._lock_tenant(conn, ingest.tenant)
+            if not self._update_ingest(conn, ingest, previous_event_id=previous_event_id):
+                return None
+            return self._append(conn, ingest.tenant, event)
+
+        result: TimelineEvent | None = self._in_tx(work)
+        return result
+
+    def _finish_leased(
+        self,
+        item: OrphanItem,
+        worker: str,
+        ingest: IngestRecord,
+        previous_event_id: str | None,
+        rest: Any,
+    ) -> TimelineEvent | None:
+        """Release a leased orphan, write its ingest row, then ``rest(conn)`` (facts, event),
+        all in one transaction. When the receipt changed since the worker read it (a DSSE
+        was attached meanwhile), nothing is written and the item is unleased, due at once."""
+
+        def work(conn: Connection) -> TimelineEvent | None:
+            if not self._release(conn, item, worker):
+                return None
+            if not self._update_ingest(conn, ingest, previous_event_id=previous_event_id):
+                raise _ReceiptChanged
+            appended: TimelineEvent = rest(conn)
+            return appended
+
+        try:
+            result: TimelineEvent | None = self._in_tx(work)
+        except _ReceiptChanged:
+            self._in_tx(
+                lambda conn: conn.execute(
+                    orphan_queue.update()
+                    .where(
+                        orphan_queue.c.ingest_id == item.ingest_id,
+                        orphan_queue.c.leased_by == worker,
+                    )
+                    .values(lease_until=None, leased_by=None)
+                )
+            )
+            return None
+        return result
 
     def finish_orphan(
         self,
@@ -800,28 +857,30 @@ class SqlRepository:
         ingest: IngestRecord,
         facts: Sequence[FactRow],
         event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        def work(conn: Connection) -> TimelineEvent | None:
-            if not self._release(conn, item, worker):
-                return None
-            self._update_ingest(conn, ingest)
+        def rest(conn: Connection) -> TimelineEvent:
             self._insert_facts(conn, ingest, facts)
             return self._append(conn, ingest.tenant, event)
 
-        result: TimelineEvent | None = self._in_tx(work)
-        return result
+        return self._finish_leased(item, worker, ingest, previous_event_id, rest)
 
     def expire_orphan(
-        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        def work(conn: Connection) -> TimelineEvent | None:
-            if not self._release(conn, item, worker):
-                return None
-            self._update_ingest(conn, ingest)
-            return self._append(conn, ingest.tenant, event)
-
-        result: TimelineEvent | None = self._in_tx(work)
-        return result
+        return self._finish_leased(
+            item,
+            worker,
+            ingest,
+            previous_event_id,
+            lambda conn: self._append(conn, ingest.tenant, event),
+        )
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime

@@ -65,6 +65,7 @@ class EventType(StrEnum):
     RUNTIME_INGESTED = "reach.runtime.ingested"
     RUNTIME_INGEST_FAILED = "runtime.ingest.failed"
     RUNTIME_ORPHANED = "reach.runtime.orphaned"
+    RUNTIME_DSSE_ATTACHED = "reach.runtime.dsse.attached"
     GRAPH_INGESTED = "reach.graph.ingested"
     SYMBOLS_MANIFEST_INGESTED = "symbols.manifest.ingested"
     AIRGAP_STALENESS_THRESHOLD = "airgap.staleness.threshold"
