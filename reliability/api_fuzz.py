@@ -367,10 +367,11 @@ def explicit_cases(seeds: Seeds) -> list[Explicit]:
         Explicit("manifest of another schema", "POST /api/v1/symbols/ingest", x({400}),
                  b'{"schema": "x"}', "application/json"),
         # timeline
-        Explicit("timeline re-import of the own export", "POST /api/v1/timeline/import",
-                 x({200}), seeds.export, "application/x-ndjson"),
+        # imports must be signed by a site key the tenant trusts for sync (issue 14)
+        Explicit("timeline import of the own export, unsigned", "POST /api/v1/timeline/import",
+                 x({422}), seeds.export, "application/x-ndjson"),
         Explicit("timeline import that is not JSON", "POST /api/v1/timeline/import",
-                 x({400}), b"{nope\n", "application/x-ndjson"),
+                 x({422}), b"{nope\n", "application/json"),
         Explicit("timeline import of a tampered event", "POST /api/v1/timeline/import",
                  x({422}), seeds.export.replace(b'"seq":1', b'"seq":9', 1),
                  "application/x-ndjson"),

@@ -230,7 +230,9 @@ class KeyPurpose(StrEnum):
 
     ATTEST = "attest"  # DSSE over runtime traces and graphs
     TIME = "time"  # signed time anchors (air-gap)
-    RECEIPT = "receipt"  # service keys of offline sites whose receipts sync may import
+    #: Service keys of offline sites: their signed event batches and receipts may be
+    #: imported on sync (formerly ``receipt``; migration 0010 renames stored rows).
+    SYNC = "sync"
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +505,10 @@ class Repository(Protocol):
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
     ) -> TimelineEvent | None:
         """Append an offline site's event once; None when that origin was imported before."""
+        ...
+
+    def imported_event_id(self, tenant: TenantId, origin_event_id: str) -> str | None:
+        """The id under which an offline site's event was imported, or None."""
         ...
 
     def import_evidence(

@@ -231,7 +231,7 @@ EVENT = _object(
     }
 )
 EVENT_PAGE = _page(EVENT)
-TIMELINE_IMPORT = _object({"appended": _COUNT, "skipped": _COUNT})
+TIMELINE_IMPORT = _object({"appended": _COUNT, "skipped": _COUNT, "keyid": {"type": "string"}})
 
 SERVICE_KEYS = _object(
     {

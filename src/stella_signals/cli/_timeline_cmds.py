@@ -33,7 +33,8 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recompute every event hash and link. Exit 0 sound, 1 broken (the first break is
-    named), 2 unreadable input or usage."""
+    named), 2 unreadable input or usage. Each event imported from an offline site is listed
+    with the site key that vouched for it."""
     if (file is None) == (server is None):
         fail("give either an export FILE or --server URL", ExitCode.USAGE)
     if file is not None:
@@ -58,6 +59,8 @@ def verify_command(
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
+        for origin in report.imported:  # sync: which site key vouched for each import
+            sys.stdout.write(f"{origin.message}\n")
         sys.stdout.write(f"{report.message}\n")
     raise typer.Exit(int(ExitCode.OK if report.ok else ExitCode.CHECK_FAILED))
 

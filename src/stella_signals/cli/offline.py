@@ -58,11 +58,11 @@ from stella_signals.ingest import (
     ingest_symbol_manifest,
     parse_graph_hash,
     record_rejection,
+    sign_event_batch,
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import read_file_chunks
 from stella_signals.wiring import Services
 
@@ -389,7 +389,11 @@ def sync_command(
     ] = None,
 ) -> None:
     """Push this site's events and evidence to the Signals API once reconnected (runbook §3
-    step 5). Idempotent: what the server has is skipped; an interrupted sync resumes."""
+    step 5). Idempotent: what the server has is skipped; an interrupted sync resumes.
+
+    Evidence goes first, then the events, in batches signed with this site's service key:
+    the online tenant must trust that key for sync (`signals keys export-service` here,
+    then `signals keys add --purpose sync` there)."""
     tenant_id = tenant_from(tenant)
     services = open_services(data_dir)
     state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
@@ -397,16 +401,9 @@ def sync_command(
     sent = 0
     try:
         with client_for(server, tenant_id, token_file) as client:
+            # Events are taken before the evidence: each ingest event's evidence is then
+            # pushed before the event, as the server requires.
             events = [e for e in services.repo.iter_events(tenant_id) if e.seq > state["last_seq"]]
-            for start in range(0, len(events), batch_size):
-                if max_batches is not None and sent >= max_batches:
-                    break
-                batch = events[start : start + batch_size]
-                _post(client, "/api/v1/timeline/import", b"".join(events_to_ndjson(batch)),
-                      "application/x-ndjson")  # fmt: skip
-                state["last_seq"] = batch[-1].seq
-                _save_state(state_file, state)
-                sent += 1
             ctx = services.ingest_context(SOURCE)
             for record in _all_ingests(services, tenant_id):
                 if max_batches is not None and sent >= max_batches:
@@ -418,11 +415,20 @@ def sync_command(
                 state["evidence"].append(record.ingest_id)
                 _save_state(state_file, state)
                 sent += 1
+            for start in range(0, len(events), batch_size):
+                if max_batches is not None and sent >= max_batches:
+                    break
+                batch = events[start : start + batch_size]
+                signed = sign_event_batch(services.service_key.signer, batch)
+                _post(client, "/api/v1/timeline/import", signed, "application/json")
+                state["last_seq"] = batch[-1].seq
+                _save_state(state_file, state)
+                sent += 1
     finally:
         services.close()
     sys.stderr.write(
         f"synced: events up to seq {state['last_seq']}, {len(state['evidence'])} evidence "
-        f"records ({sent} requests)\n"
+        f"records ({sent} requests), signed by site key {services.service_key.keyid}\n"
     )
 
 

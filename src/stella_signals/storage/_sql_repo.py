@@ -1038,6 +1038,16 @@ class SqlRepository:
         result: TimelineEvent | None = self._in_tx(work)
         return result
 
+    def imported_event_id(self, tenant: TenantId, origin_event_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(imported_events.c.event_id).where(
+                    imported_events.c.tenant == tenant,
+                    imported_events.c.origin_event_id == origin_event_id,
+                )
+            ).first()
+        return None if row is None else str(row.event_id)
+
     def import_evidence(
         self,
         tenant: TenantId,
