@@ -5,6 +5,9 @@ a runtime.ingest.failed event, as for every other refusal (issue 14 item 10)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from tests.api.conftest import Api
@@ -182,3 +185,36 @@ def test_a_multipart_upload_without_its_runtime_part_names_it(api: Api) -> None:
     )
     problem = assert_refused(api, response, 400, "schema_invalid")
     assert field_of(problem) == ["runtime"]
+
+
+def digest_of(data: bytes) -> str:
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ":"
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("Content-Type", ["application/x-ndjson", "application/gzip"]),
+        ("Content-Digest", ["TRACE", "OTHER"]),
+        ("Content-Digest", ["TRACE, OTHER"]),
+        ("Content-Digest", ["TRACE", "TRACE"]),
+    ],
+    ids=["two-content-types", "two-digest-headers", "two-digests-in-one", "same-digest-twice"],
+)
+def test_a_repeated_content_header_is_refused(
+    api: Api, trace_gz: bytes, field: str, values: list[str]
+) -> None:
+    graph = api.post_graph()
+    named = {"TRACE": digest_of(trace_gz), "OTHER": digest_of(b"other")}
+    headers = [(k, v) for k, v in api.headers().items()]
+    if field != "Content-Type":
+        headers.append(("Content-Type", "application/x-ndjson"))
+    for value in values:
+        for name, digest in named.items():
+            value = value.replace(name, digest)
+        headers.append((field, value))
+    response = api.client.post(
+        f"/api/v1/runtime-facts?graph_hash={graph}", content=trace_gz, headers=headers
+    )
+    problem = assert_refused(api, response, 400, "ambiguous_input")
+    assert field_of(problem) == [field]

@@ -79,6 +79,7 @@ GRAPH_HASH_QUERY: dict[str, Any] = {
     "schema": {"type": "string", "pattern": GRAPH_HASH_PATTERN},
 }
 _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):\s*(?:,|$)")
+_SHA256_MEMBER = re.compile(r"(?:^|,)\s*sha-256\s*=", re.IGNORECASE)
 
 #: Headers of every receipt answer (200, 201, 202).
 RECEIPT_HEADERS = {
@@ -117,6 +118,12 @@ def declared_sha256(header: str | None) -> str | None:
     """The sha-256 of an RFC 9530 ``Content-Digest`` header as hex (None when absent)."""
     if header is None:
         return None
+    if len(_SHA256_MEMBER.findall(header)) > 1:
+        raise InvalidField(
+            "Content-Digest carries more than one sha-256 digest: which one is meant?",
+            field="Content-Digest",
+            reason=FailureReason.AMBIGUOUS_INPUT.value,
+        )
     match = _SHA256_DIGEST.search(header)
     if match is None:
         if "sha-256" in header.lower():
@@ -133,6 +140,18 @@ def declared_sha256(header: str | None) -> str | None:
             "Content-Digest sha-256 must be 32 bytes", reason="invalid_content_digest"
         )
     return raw.hex()
+
+
+def one_header(request: Request, name: str) -> str | None:
+    """The one value of header ``name`` (None when absent): `InvalidField` when repeated."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise InvalidField(
+            f"the {name} header is sent {len(values)} times: send it once",
+            field=name,
+            reason=FailureReason.AMBIGUOUS_INPUT.value,
+        )
+    return values[0] if values else None
 
 
 def one_query_value(request: Request, name: str) -> str:
@@ -200,8 +219,8 @@ async def post_runtime_facts(
         if admission.refusal is not None:
             raise admission.refusal
         digest = parse_graph_hash(one_query_value(request, "graph_hash"))
-        declared = declared_sha256(request.headers.get("content-digest"))
-        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        declared = declared_sha256(one_header(request, "Content-Digest"))
+        media = (one_header(request, "Content-Type") or "").split(";")[0].strip().lower()
         if media not in TRACE_MEDIA_TYPES and media != MULTIPART:
             raise UnsupportedMediaType(
                 f"content type {media or '(none)'!r} is not a trace: send application/x-ndjson"
