@@ -48,6 +48,9 @@ SPEC_RESULTS = {
     "unsupported_media_type",
     "decompression_failed",
     "orphan_expired",
+    # issue 14: a field given twice, a client gone mid-body (recorded, not guessed or lost)
+    "ambiguous_input",
+    "client_disconnected",
 }
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -9,6 +9,7 @@
     │   ├── InvalidCasUri            a cas:// URI is malformed
     │   ├── InvalidTenant            a tenant id is malformed
     │   ├── InvalidManifest          a bundle manifest is malformed
+    │   ├── InvalidField             a request field is missing, malformed or given twice
     │   └── UnsupportedMediaType     a body of a type we do not take
     ├── VerificationFailed           the evidence does not check out
     │   └── HashMismatch             bytes differ from the digest or size they were declared with
@@ -39,6 +40,7 @@ __all__ = [
     "InsufficientStorage",
     "InvalidCasUri",
     "InvalidDigest",
+    "InvalidField",
     "InvalidInput",
     "InvalidManifest",
     "InvalidTenant",
@@ -100,6 +102,16 @@ class InvalidTenant(InvalidInput):
 
 class InvalidManifest(InvalidInput):
     default_reason = "manifest_invalid"
+
+
+class InvalidField(InvalidInput):
+    """A field of a request (header, query parameter, multipart part) is missing, malformed
+    or given more than once (reason ``ambiguous_input``: refused, never guessed); ``field``
+    names it as the client sent it (``X-Stella-Tenant``, ``graph_hash``, ``runtime``)."""
+
+    def __init__(self, message: str, *, field: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.field = field
 
 
 class UnsupportedMediaType(InvalidInput):

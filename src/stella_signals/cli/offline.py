@@ -21,11 +21,13 @@ from stella_signals import __version__
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    MANIFEST_NAME,
     BundleManifest,
     ManifestEntry,
     parse_manifest,
     read_bundle_archive,
 )
+from stella_signals.cli._bundle_dir import directory_bundle_paths, read_bundle_directory
 from stella_signals.cli._client import (
     ServerOption,
     TokenFileOption,
@@ -125,6 +127,23 @@ def _bundled(path: Path, entry: ManifestEntry) -> bytes:
     return data
 
 
+def _check_bundle_directory(
+    bundle: BundleManifest, directory: Path, supplied: set[str], checked: set[str]
+) -> None:
+    """The manifest's directory is the bundle: it obeys verify-bundle's rules (regular files
+    only, none unlisted, none listed but absent unless ``supplied`` on the command line),
+    and its listed files but the ``checked`` ones match their entries."""
+    present = directory_bundle_paths(directory)
+    problems = bundle.layout_problems(present, supplied=supplied)
+    if problems:
+        raise InvalidManifest(
+            f"bundle {directory}: " + "; ".join(str(problem) for problem in problems)
+        )
+    for entry in bundle.files:
+        if entry.path in present and entry.path not in checked:
+            _bundled(directory / entry.path, entry)
+
+
 def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
     manifest = run_guarded(lambda: parse_manifest(read_input(path)))
     if manifest.tenant != tenant:
@@ -155,7 +174,10 @@ def ingest_runtime_command(
 
     The bundle's own runtime.dsse.json and graph.richgraph.json, when its manifest lists
     them, are used too: the envelope is verified (unless --dsse names another), and the
-    graph is imported first when the tenant does not have it yet."""
+    graph is imported first when the tenant does not have it yet. The manifest's directory
+    is the bundle and obeys verify-bundle's rules: regular files only (no links, devices or
+    FIFOs), every file listed, every listed file present (the trace and --dsse may be given
+    from elsewhere)."""
     tenant_id = tenant_from(tenant)
     digest = run_guarded(lambda: parse_graph_hash(graph_hash))
     bundle = _manifest(manifest, tenant_id, str(digest))
@@ -164,6 +186,10 @@ def ingest_runtime_command(
     trace_entry = run_guarded(lambda: bundle.entry_for(runtime.name))
     if dsse is not None and not dsse.is_file():
         fail(f"{dsse}: no such file", ExitCode.USAGE)
+    supplied = {trace_entry.path}
+    if dsse is not None:
+        explicit = dsse
+        supplied.add(run_guarded(lambda: bundle.entry_for(explicit.name)).path)
     if dsse is None and bundle.listed(BUNDLE_DSSE_NAME) is not None:
         dsse = manifest.parent / BUNDLE_DSSE_NAME
     graph_file = manifest.parent / BUNDLE_GRAPH_NAME
@@ -174,6 +200,8 @@ def ingest_runtime_command(
     envelope = None
     try:
         try:
+            # the trace is checked while it streams through the pipeline
+            _check_bundle_directory(bundle, manifest.parent, supplied, {trace_entry.path})
             if runtime.stat().st_size != trace_entry.size:
                 raise HashMismatch(
                     f"{runtime.name}: size is {runtime.stat().st_size} bytes but manifest.json "
@@ -241,20 +269,16 @@ def verify_bundle_command(
     6 manifest or archive invalid (incl. missing, unlisted or escaping paths), 2 unreadable
     or another tenant's."""
     files = run_guarded(lambda: _bundle_files(bundle))
-    if "manifest.json" not in files:
+    if MANIFEST_NAME not in files:
         fail(f"{bundle}: no manifest.json", ExitCode.SCHEMA_INVALID)
-    manifest = run_guarded(lambda: parse_manifest(files["manifest.json"]))
+    manifest = run_guarded(lambda: parse_manifest(files[MANIFEST_NAME]))
     tenant_id = tenant_from(tenant) if tenant is not None else None
     if tenant_id is not None and manifest.tenant != tenant_id:
         fail(f"{bundle}: bundle is for tenant {manifest.tenant!r}, not {tenant_id}", ExitCode.USAGE)
-    problems: list[dict[str, str]] = []
-    listed = {entry.path for entry in manifest.files}
-    for path in sorted(set(files) - listed - {"manifest.json"}):
-        problems.append({"path": path, "reason": "not_listed", "detail": "file not in manifest"})
+    problems = [problem.to_dict() for problem in manifest.layout_problems(files)]
     code = ExitCode.OK
     for entry in manifest.files:
         if entry.path not in files:
-            problems.append({"path": entry.path, "reason": "missing", "detail": "listed, absent"})
             continue
         data = files[entry.path]
         try:
@@ -303,11 +327,10 @@ def _bundle_signature_problem(
 
 
 def _bundle_files(bundle: Path) -> Mapping[str, bytes]:
-    """The files of a bundle directory or .tar.gz, by path relative to the bundle."""
+    """The files of a bundle directory or .tar.gz, by path relative to the bundle: one rule
+    for both (`stella_signals.bundle.BundleLayout`)."""
     if bundle.is_dir():
-        return {
-            str(p.relative_to(bundle)): p.read_bytes() for p in bundle.rglob("*") if p.is_file()
-        }
+        return read_bundle_directory(bundle)
     if not bundle.is_file():
         fail(f"{bundle}: no such bundle", ExitCode.USAGE)
     return read_bundle_archive(read_input(bundle))

@@ -84,6 +84,10 @@ class FailureReason(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     DECOMPRESSION_FAILED = "decompression_failed"
     ORPHAN_EXPIRED = "orphan_expired"
+    #: A request field given twice (header, query parameter, multipart part): never guessed.
+    AMBIGUOUS_INPUT = "ambiguous_input"
+    #: The client went away before the body ended: nothing was kept.
+    CLIENT_DISCONNECTED = "client_disconnected"
 
 
 class InvalidEvent(InvalidInput):
