@@ -59,6 +59,10 @@ _FIELD_GETTERS = {name: attrgetter(name) for name in OPTIONAL_FIELDS}
 _KEY_BYTES = {name: f'"{name}"'.encode() for name in OPTIONAL_FIELDS}
 _UNSET = msgspec.UNSET
 
+#: How a timestamp of year 1 or 9999 starts in a batch (escapes never reach the fast path):
+#: only those years can leave the datetime range once converted to UTC.
+_EDGE_YEARS = (b'"0001-', b'"9999-')
+
 #: Quotes a record's known fields put on a line: 2 per key, 2 more per string value.
 _QUOTES_REQUIRED = sum(2 + (2 if t == "string" else 0) for t in REQUIRED_FIELDS.values())
 _QUOTES_OPTIONAL = {name: 2 + (2 if t == "string" else 0) for name, t in OPTIONAL_FIELDS.items()}
@@ -137,6 +141,10 @@ class TraceParser:
         if decoded is None:
             return False
         records, present, pid_missing, container_missing = decoded
+        if any(year in block for year in _EDGE_YEARS) and not all(
+            _in_utc_range(r.timestamp) for r in records
+        ):
+            return False
         if batch.longest > self.limits.max_symbol_id_bytes and any(
             not self._symbol_id_ok(r.symbol_id) for r in records
         ):
@@ -367,6 +375,14 @@ class TraceParser:
                 f"timestamp needs Z or an offset: {value!r}",
             )
             return False
+        if not _in_utc_range(moment):
+            self.error(
+                line,
+                "timestamp",
+                Reason.OUT_OF_RANGE,
+                f"timestamp is outside 0001-01-01..9999-12-31 once in UTC: {value!r}",
+            )
+            return False
         return True
 
     # -- result --------------------------------------------------------------------------
@@ -379,6 +395,18 @@ class TraceParser:
         last = max(t.last for t in tallies)
         symbols = len({key[0] for key in self.tallies})
         return symbols, first.astimezone(UTC), last.astimezone(UTC)
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """Whether ``moment`` (aware) is still a datetime once converted to UTC, as it is stored:
+    ``0001-01-01T00:00:00+01:00`` and ``9999-12-31T23:59:59-01:00`` are not."""
+    if 1 < moment.year < 9999:
+        return True
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def parse_trace(
@@ -410,7 +438,8 @@ def parse_trace(
                 parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
             parser.feed(batch)
     except DecompressionFailed as exc:
-        parser.error(parser.lines + 1, None, Reason.DECOMPRESSION_FAILED, str(exc))
+        line = parser.lines + stats.blank_lines + 1
+        parser.error(line, None, Reason.DECOMPRESSION_FAILED, str(exc))
         drain(raw, stats, limits)  # sha256 and size are of the whole trace as sent
     if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
@@ -423,7 +452,7 @@ def parse_trace(
         sha256=stats.sha256,
         size=stats.compressed_bytes,
         gzip=stats.gzip,
-        lines=parser.lines,
+        lines=parser.lines + stats.blank_lines,
         records=parser.records,
         error_count=parser.error_count,
         warning_count=parser.warning_count,

@@ -6,7 +6,7 @@ Nothing here holds more than one chunk plus one partial line in memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,9 @@ __all__ = [
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
+#: Lines skipped in bulk: empty, or a lone CR (a blank CRLF line). Other whitespace-only
+#: lines reach the parser, which ignores them too.
+_BLANK = frozenset({b"", b"\r"})
 #: Most decompressed bytes produced per inflate call (bounds memory on a gzip bomb).
 INFLATE_STEP = 1 << 20
 READ_CHUNK = 1 << 20
@@ -40,7 +43,12 @@ class StreamStats:
     """Counters filled in while streaming; final once the stream is exhausted."""
 
     compressed_bytes: int = 0
+    #: Bytes of the gzip stream the inflater has consumed so far (<= compressed_bytes, which
+    #: also counts what was read ahead): the denominator of the compression ratio.
+    inflated_bytes: int = 0
     decompressed_bytes: int = 0
+    #: Blank lines skipped in bulk by `line_batches` (never handed to the parser).
+    blank_lines: int = 0
     gzip: bool = False
     bom: bool = False
     _hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
@@ -104,8 +112,9 @@ def _sniffed(raw: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
     return head, raw
 
 
-def _inflate(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """gzip → bytes, members concatenated (RFC 1952 §2.2), never more than INFLATE_STEP a call."""
+def _inflate(first: bytes, rest: Iterator[bytes], stats: StreamStats) -> Iterator[bytes]:
+    """gzip → bytes, members concatenated (RFC 1952 §2.2), never more than INFLATE_STEP a call;
+    counts in ``stats.inflated_bytes`` the input each call consumed."""
     inflater = isal_zlib.decompressobj(wbits=31)
     member_done = False
     data = first
@@ -118,13 +127,15 @@ def _inflate(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
                 out = inflater.decompress(data, INFLATE_STEP)
             except isal_zlib.error as exc:  # type: ignore[misc]  # untyped C module
                 raise DecompressionFailed(f"corrupt gzip stream: {exc}") from None
-            if out:
-                yield out
+            given = len(data)
             if inflater.eof:
                 member_done = True
                 data = inflater.unused_data
             else:
                 data = inflater.unconsumed_tail
+            stats.inflated_bytes += given - len(data)
+            if out:
+                yield out
         chunk = next(rest, None)
         if chunk is None:
             if not member_done:
@@ -142,7 +153,7 @@ def decompressed_chunks(
     if not head:
         return
     stats.gzip = head.startswith(GZIP_MAGIC)
-    produced = _inflate(head, rest) if stats.gzip else _chain(head, rest)
+    produced = _inflate(head, rest, stats) if stats.gzip else _chain(head, rest)
     for chunk in produced:
         stats.decompressed_bytes += len(chunk)
         if stats.decompressed_bytes > limits.max_decompressed_bytes:
@@ -150,15 +161,18 @@ def decompressed_chunks(
                 f"trace is larger than {limits.max_decompressed_bytes} bytes decompressed",
                 limit="max_decompressed_bytes",
             )
+        # The ratio is of the whole trace so far: every byte inflated over every byte of the
+        # gzip stream the inflater consumed to produce it (not what was read ahead, which
+        # would let a bomb that fits in one read inflate 200 times its size before it counts).
         if (
             stats.gzip
             and stats.decompressed_bytes > limits.ratio_grace_bytes
-            and stats.decompressed_bytes > limits.max_compression_ratio * stats.compressed_bytes
+            and stats.decompressed_bytes > limits.max_compression_ratio * stats.inflated_bytes
         ):
             raise LimitExceeded(
                 f"compression ratio above {limits.max_compression_ratio}:1 "
-                f"({stats.decompressed_bytes} bytes from {stats.compressed_bytes}): "
-                "refusing a likely gzip bomb",
+                f"({stats.decompressed_bytes} bytes from the first {stats.inflated_bytes} "
+                "bytes of the gzip stream): refusing a likely gzip bomb",
                 limit="max_compression_ratio",
             )
         yield chunk
@@ -173,7 +187,8 @@ def line_batches(
     chunks: Iterable[bytes], stats: StreamStats, limits: Limits
 ) -> Iterator[LineBatch]:
     """Split decompressed bytes into batches of complete lines; overlong lines are dropped
-    (and named) without ever being buffered past the limit."""
+    (and named) without ever being buffered past the limit; runs of blank lines are skipped
+    in bulk (counted in ``stats.blank_lines``), so a batch never holds an empty line."""
     max_line = limits.max_line_bytes
     carry = b""
     skipping = False  # inside an overlong line: drop bytes until its newline
@@ -203,22 +218,71 @@ def line_batches(
             continue
         block = data[:last_newline]
         carry = data[last_newline + 1 :]
-        lines = block.split(b"\n")
-        overlong: tuple[int, ...] = ()
-        longest = max(map(len, lines))
-        if longest > max_line:
-            overlong = tuple(line_no + i for i, ln in enumerate(lines) if _too_long(ln, max_line))
-            for number in overlong:
-                lines[number - line_no] = b""
-            block = b"\n".join(lines)
-            longest = max(map(len, lines))
-        yield LineBatch(line_no, lines, block, overlong, longest)
-        line_no += len(lines)
+        if _has_blank_line(block):
+            line_no += yield from _skipping_blanks(block, line_no, stats, max_line)
+        else:
+            batch = _batch(block.split(b"\n"), block, line_no, max_line)
+            yield batch
+            line_no += len(batch.lines)
         if _too_long(carry, max_line):
             yield LineBatch(line_no, [b""], b"", (line_no,))
             carry, skipping = b"", True
     if carry and not skipping:
         yield LineBatch(line_no, [carry], carry, (), len(carry))
+
+
+def _batch(lines: list[bytes], block: bytes, first_line: int, max_line: int) -> LineBatch:
+    """The lines of ``block`` as a batch, overlong ones emptied and named."""
+    overlong: tuple[int, ...] = ()
+    longest = max(map(len, lines))
+    if longest > max_line:
+        overlong = tuple(first_line + i for i, ln in enumerate(lines) if _too_long(ln, max_line))
+        for number in overlong:
+            lines[number - first_line] = b""
+        block = b"\n".join(lines)
+        longest = max(map(len, lines))
+    return LineBatch(first_line, lines, block, overlong, longest)
+
+
+def _has_blank_line(block: bytes) -> bool:
+    """Whether the lines of ``block`` include an empty one or a lone CR (a blank CRLF line):
+    two substring scans, so the common case (no blank line) stays cheap."""
+    return (
+        b"\n\n" in block
+        or b"\n\r\n" in block
+        or block in (b"", b"\r")
+        or block.startswith((b"\n", b"\r\n"))
+        or block.endswith((b"\n", b"\n\r"))
+    )
+
+
+def _skipping_blanks(
+    block: bytes, first_line: int, stats: StreamStats, max_line: int
+) -> Generator[LineBatch, None, int]:
+    """Batches of the non-blank stretches of ``block``; returns how many lines it held.
+
+    Blank lines are ignored (SPEC §2): a block of nothing else (a newline bomb, say) is
+    counted without being split, and the stretches between the blank lines of a mixed block go
+    to the parser each with its own first line number."""
+    if not block.strip(b"\n") or (not block.strip(b"\r\n") and b"\r\r" not in block):
+        count = block.count(b"\n") + 1
+        stats.blank_lines += count
+        return count
+    lines = block.split(b"\n")
+    count = len(lines)
+    end = 0
+    while end < count:
+        start = end
+        while start < count and lines[start] in _BLANK:
+            start += 1
+        stats.blank_lines += start - end
+        end = start
+        while end < count and lines[end] not in _BLANK:
+            end += 1
+        if end > start:
+            stretch = lines[start:end]
+            yield _batch(stretch, b"\n".join(stretch), first_line + start, max_line)
+    return count
 
 
 def _too_long(line: bytes, max_line: int) -> bool:
