@@ -45,6 +45,7 @@ from stella_signals.trace._stream import (
     decompressed_chunks,
     drain,
     line_batches,
+    without_blanks,
 )
 
 __all__ = ["DiagnosticSink", "TraceParser", "parse_trace"]
@@ -58,10 +59,6 @@ _purl_of = attrgetter("purl")
 _FIELD_GETTERS = {name: attrgetter(name) for name in OPTIONAL_FIELDS}
 _KEY_BYTES = {name: f'"{name}"'.encode() for name in OPTIONAL_FIELDS}
 _UNSET = msgspec.UNSET
-
-#: How a timestamp of year 1 or 9999 starts in a batch (escapes never reach the fast path):
-#: only those years can leave the datetime range once converted to UTC.
-_EDGE_YEARS = (b'"0001-', b'"9999-')
 
 #: Quotes a record's known fields put on a line: 2 per key, 2 more per string value.
 _QUOTES_REQUIRED = sum(2 + (2 if t == "string" else 0) for t in REQUIRED_FIELDS.values())
@@ -125,8 +122,15 @@ class TraceParser:
     def feed(self, batch: LineBatch) -> None:
         self.lines += len(batch.lines)
         self.batches += 1
-        if batch.overlong or not self.fast or not self._fast(batch):
+        if batch.overlong or not self.fast:
             self._slow(batch)
+        elif not self._fast(batch):
+            if b"" in batch.lines or b"\r" in batch.lines:  # blank lines: skip them in bulk
+                for stretch in without_blanks(batch):
+                    if not self._fast(stretch):
+                        self._slow(stretch)
+            else:
+                self._slow(batch)
 
     def _fast(self, batch: LineBatch) -> bool:
         """Decode a batch with a typed decoder; False when the slow path must decide."""
@@ -141,10 +145,6 @@ class TraceParser:
         if decoded is None:
             return False
         records, present, pid_missing, container_missing = decoded
-        if any(year in block for year in _EDGE_YEARS) and not all(
-            _in_utc_range(r.timestamp) for r in records
-        ):
-            return False
         if batch.longest > self.limits.max_symbol_id_bytes and any(
             not self._symbol_id_ok(r.symbol_id) for r in records
         ):
@@ -154,18 +154,23 @@ class TraceParser:
                 return False
             self.good_purls.update(map(_purl_of, records))
         first = batch.first_line
+        done = self._aggregate(records)
         if pid_missing or container_missing:
             no_pid, no_container = set(pid_missing), set(container_missing)
             for i in sorted(no_pid | no_container):
+                if i >= done:
+                    break
                 if i in no_pid:
                     self._warn_absent(first + i, "pid")
                 if i in no_container:
                     self._warn_absent(first + i, "container")
         if "code_id" in present:
-            for record in records:
+            for record in records[:done]:
                 if record.code_id is not _UNSET:
                     self.code_ids.setdefault(record.symbol_id, record.code_id)
-        self._aggregate(records)
+        if done < len(records):  # a timestamp out of the UTC range: the careful path names it
+            rest = batch.lines[done:]
+            self._slow(LineBatch(first + done, rest, b"\n".join(rest)))
         return True
 
     def _decode_shaped(self, batch: LineBatch) -> _Decoded | None:
@@ -243,27 +248,42 @@ class TraceParser:
         limit = self.limits.max_symbol_id_bytes
         return len(symbol_id) <= limit // 4 or len(symbol_id.encode("utf-8")) <= limit
 
-    def _aggregate(self, records: Sequence[Any]) -> None:
-        self.records += len(records)
-        if self.records > self.limits.max_records:
-            raise LimitExceeded(
-                f"more than {self.limits.max_records} records in one trace",
-                limit="max_records",
-            )
+    def _aggregate(self, records: Sequence[Any]) -> int:
+        """Add ``records`` to the tallies; returns how many it added: all of them, or those
+        before the first whose timestamp leaves the datetime range once in UTC.
+
+        Only the fast path can hand over such a record (the careful path refuses it). No
+        tally ever holds one, and such a time lies before or after every valid one, so the
+        record opens a tally or moves its first or last: the year is looked at only there."""
         tallies = self.tallies
         get = tallies.get
+        done = 0
         for record in records:
             key = (record.symbol_id, record.purl, record.container)
             tally = get(key)
             seen = record.timestamp
             if tally is None:
+                if not 1 < seen.year < 9999 and not _in_utc_range(seen):
+                    break
                 tallies[self._interned(key)] = Tally(record.count, seen, seen)
             else:
-                tally.count += record.count
                 if seen < tally.first:
+                    if seen.year == 1 and not _in_utc_range(seen):
+                        break
                     tally.first = seen
                 elif seen > tally.last:
+                    if seen.year == 9999 and not _in_utc_range(seen):
+                        break
                     tally.last = seen
+                tally.count += record.count
+            done += 1
+        self.records += done
+        if self.records > self.limits.max_records:
+            raise LimitExceeded(
+                f"more than {self.limits.max_records} records in one trace",
+                limit="max_records",
+            )
+        return done
 
     def _interned(self, key: tuple[str, str, object]) -> tuple[str, str, object]:
         intern = self.strings.setdefault

@@ -6,7 +6,7 @@ Nothing here holds more than one chunk plus one partial line in memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 #: Lines skipped in bulk: empty, or a lone CR (a blank CRLF line). Other whitespace-only
 #: lines reach the parser, which ignores them too.
 _BLANK = frozenset({b"", b"\r"})
+#: How a block of blank lines starts (checked before looking at the whole block).
+_BLANK_STARTS = frozenset({b"", b"\n", b"\r"})
 #: Most decompressed bytes produced per inflate call (bounds memory on a gzip bomb).
 INFLATE_STEP = 1 << 20
 READ_CHUNK = 1 << 20
@@ -187,8 +189,8 @@ def line_batches(
     chunks: Iterable[bytes], stats: StreamStats, limits: Limits
 ) -> Iterator[LineBatch]:
     """Split decompressed bytes into batches of complete lines; overlong lines are dropped
-    (and named) without ever being buffered past the limit; runs of blank lines are skipped
-    in bulk (counted in ``stats.blank_lines``), so a batch never holds an empty line."""
+    (and named) without ever being buffered past the limit; a block of nothing but blank
+    lines is counted (``stats.blank_lines``) without being split."""
     max_line = limits.max_line_bytes
     carry = b""
     skipping = False  # inside an overlong line: drop bytes until its newline
@@ -218,8 +220,10 @@ def line_batches(
             continue
         block = data[:last_newline]
         carry = data[last_newline + 1 :]
-        if _has_blank_line(block):
-            line_no += yield from _skipping_blanks(block, line_no, stats, max_line)
+        if block[:1] in _BLANK_STARTS and _all_blank(block):
+            skipped = block.count(b"\n") + 1  # a run of blank lines (a newline bomb, say)
+            stats.blank_lines += skipped
+            line_no += skipped
         else:
             batch = _batch(block.split(b"\n"), block, line_no, max_line)
             yield batch
@@ -244,45 +248,31 @@ def _batch(lines: list[bytes], block: bytes, first_line: int, max_line: int) -> 
     return LineBatch(first_line, lines, block, overlong, longest)
 
 
-def _has_blank_line(block: bytes) -> bool:
-    """Whether the lines of ``block`` include an empty one or a lone CR (a blank CRLF line):
-    two substring scans, so the common case (no blank line) stays cheap."""
-    return (
-        b"\n\n" in block
-        or b"\n\r\n" in block
-        or block in (b"", b"\r")
-        or block.startswith((b"\n", b"\r\n"))
-        or block.endswith((b"\n", b"\n\r"))
-    )
+def _all_blank(block: bytes) -> bool:
+    """Whether every line of ``block`` is blank: empty, or a lone CR."""
+    return not block.strip(b"\n") or (not block.strip(b"\r\n") and b"\r\r" not in block)
 
 
-def _skipping_blanks(
-    block: bytes, first_line: int, stats: StreamStats, max_line: int
-) -> Generator[LineBatch, None, int]:
-    """Batches of the non-blank stretches of ``block``; returns how many lines it held.
-
-    Blank lines are ignored (SPEC §2): a block of nothing else (a newline bomb, say) is
-    counted without being split, and the stretches between the blank lines of a mixed block go
-    to the parser each with its own first line number."""
-    if not block.strip(b"\n") or (not block.strip(b"\r\n") and b"\r\r" not in block):
-        count = block.count(b"\n") + 1
-        stats.blank_lines += count
-        return count
-    lines = block.split(b"\n")
+def without_blanks(batch: LineBatch) -> list[LineBatch]:
+    """The stretches of non-blank lines of ``batch`` (no overlong line), each a batch with its
+    own first line number: lets a batch with a few blank lines take the fast path."""
+    lines = batch.lines
     count = len(lines)
+    stretches = []
     end = 0
     while end < count:
         start = end
         while start < count and lines[start] in _BLANK:
             start += 1
-        stats.blank_lines += start - end
         end = start
         while end < count and lines[end] not in _BLANK:
             end += 1
         if end > start:
-            stretch = lines[start:end]
-            yield _batch(stretch, b"\n".join(stretch), first_line + start, max_line)
-    return count
+            part = lines[start:end]
+            stretches.append(
+                LineBatch(batch.first_line + start, part, b"\n".join(part), (), batch.longest)
+            )
+    return stretches
 
 
 def _too_long(line: bytes, max_line: int) -> bool:
