@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,14 @@ def _parse(path: Path) -> dict[str, Any]:
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cli(path: Path) -> dict[str, Any]:
-    started = time.perf_counter()
+    """Wall and CPU seconds of the command (CPU: robust on a busy machine)."""
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [str(BIN / "stella"), "trace", "validate", "--json", str(path)],
         capture_output=True,
@@ -79,9 +86,15 @@ def _cli(path: Path) -> dict[str, Any]:
         timeout=600,
     )
     seconds = round(time.perf_counter() - started, 3)
+    cpu_seconds = round(_children_cpu() - cpu, 3)
     body = json.loads(done.stdout)
     reasons = sorted({d["reason"] for d in body.get("diagnostics", []) if d["severity"] == "error"})
-    return {"seconds": seconds, "exit_code": done.returncode, "reasons": reasons}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "exit_code": done.returncode,
+        "reasons": reasons,
+    }
 
 
 def _http(url: str, headers: dict[str, str], graph: str, body: bytes) -> dict[str, Any]:
@@ -122,7 +135,9 @@ def run(work: Path) -> dict[str, Any]:
     control.write_bytes(gzip.compress(control_plain, 6))
     tiny = work / "one-record.ndjson"
     tiny.write_bytes(ndjson(line()))
-    result["cli_startup_seconds"] = _cli(tiny)["seconds"]
+    startup = _cli(tiny)
+    result["cli_startup_seconds"] = startup["seconds"]
+    result["cli_startup_cpu_seconds"] = startup["cpu_seconds"]
 
     data = work / "data"
     flags = ["--data-dir", str(data)]

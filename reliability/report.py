@@ -211,7 +211,7 @@ def bombs_section() -> list[str]:
     if result is None:
         return lines + _not_run("reliability/results/bombs.json", "python reliability/bombs.py")
     lines += [
-        "| bomb | gzip bytes | parse_trace s | `stella trace validate` s "
+        "| bomb | gzip bytes | parse_trace s | `stella trace validate` s (CPU s) "
         "| HTTP s (status, reason) |",
         "|---|---:|---:|---:|---|",
     ]
@@ -219,7 +219,8 @@ def bombs_section() -> list[str]:
         http = b["http"]
         lines.append(
             f"| {name} | {b['compressed_bytes']:,} | {b['parse']['seconds']} | "
-            f"{b['cli']['seconds']} (exit {b['cli']['exit_code']}) | {http['seconds']} "
+            f"{b['cli']['seconds']} ({b['cli'].get('cpu_seconds', '?')}), exit "
+            f"{b['cli']['exit_code']} | {http['seconds']} "
             f"({http['status']}, `{http['reason']}`) |"
         )
     control = result["control"]
@@ -230,7 +231,8 @@ def bombs_section() -> list[str]:
         "(`max_compression_ratio`, reason `too_large`) at the first check past 1 MiB of "
         f'output: "{message}". '
         f"`stella trace validate` times include the interpreter's start-up, "
-        f"{result['cli_startup_seconds']} s for a one-record trace in the same run. Before "
+        f"{result['cli_startup_seconds']} s ({result.get('cli_startup_cpu_seconds', '?')} s "
+        "CPU) for a one-record trace in the same run, on a VM shared with other jobs. Before "
         "issue 14 the same bombs took 31-53 s each (200 MiB inflated, then blank lines parsed "
         "one by one; 44.5 s for the 1 GiB one through `parse_trace` on this VM). "
         "Control: a 100,000-record trace "
