@@ -205,6 +205,46 @@ def authz_section() -> list[str]:
     return [*lines, ""]
 
 
+def bombs_section() -> list[str]:
+    lines = ["## 7. Newline gzip bombs", ""]
+    result = _load(RESULTS / "bombs.json")
+    if result is None:
+        return lines + _not_run("reliability/results/bombs.json", "python reliability/bombs.py")
+    lines += [
+        "| bomb | gzip bytes | parse_trace s | `stella trace validate` s (CPU s) "
+        "| HTTP s (status, reason) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, b in result["bombs"].items():
+        http = b["http"]
+        lines.append(
+            f"| {name} | {b['compressed_bytes']:,} | {b['parse']['seconds']} | "
+            f"{b['cli']['seconds']} ({b['cli'].get('cpu_seconds', '?')}), exit "
+            f"{b['cli']['exit_code']} | {http['seconds']} "
+            f"({http['status']}, `{http['reason']}`) |"
+        )
+    control = result["control"]
+    message = next(iter(result["bombs"].values()))["parse"]["message"]
+    lines += [
+        "",
+        f"Run at commit {result.get('commit', '?')}. Each bomb is refused by ratio "
+        "(`max_compression_ratio`, reason `too_large`) at the first check past 1 MiB of "
+        f'output: "{message}". '
+        f"`stella trace validate` times include the interpreter's start-up, "
+        f"{result['cli_startup_seconds']} s ({result.get('cli_startup_cpu_seconds', '?')} s "
+        "CPU) for a one-record trace in the same run, on a VM shared with other jobs. Before "
+        "issue 14 the same bombs took 31-53 s each (200 MiB inflated, then blank lines parsed "
+        "one by one; 44.5 s for the 1 GiB one through `parse_trace` on this VM). "
+        "Control: a 100,000-record trace "
+        f"({control['compressed_bytes']:,} bytes, {control['ratio']}:1) is accepted "
+        f"(parse {control['parse']['seconds']} s, HTTP {control['http']['status']} in "
+        f"{control['http']['seconds']} s). Goal: under {result['goal_seconds']} s to refuse, "
+        f"parse and HTTP; violations: {len(result['violations'])}.",
+        "",
+    ]
+    return lines
+
+
 def main() -> None:
     body = [
         "# Reliability figures",
@@ -221,6 +261,7 @@ def main() -> None:
         *disk_section(),
         *load_section(),
         *authz_section(),
+        *bombs_section(),
     ]
     OUT.write_text("\n".join(body).rstrip() + "\n")
     print(f"wrote {OUT}")
