@@ -247,3 +247,52 @@ def test_a_sealed_site_mints_its_anchor_with_stella_and_imports_it(tmp_path: Pat
                                        str(tmp_path / "x.json"), "--counter", "3",
                                        "--time", "2020-01-01T00:00:00"])  # fmt: skip
     assert usage.exit_code == 2  # a naive time is refused
+
+
+def test_ntp_mode_decides_on_the_first_round_at_start(tmp_path: Path) -> None:
+    """Issue 14 item 7: the first check of a freshly started process waits for the monitor's
+    first round (the server answers in 0.3 s, with a 50 ms offset) instead of refusing."""
+    with SntpResponder(offset_ms=50) as server:
+        server.delay = 0.3
+        settings = load_settings(
+            data_dir=tmp_path, environ={}, time_mode="ntp", ntp_servers=server.spec,
+            orphan_retry_seconds=0,
+        )  # fmt: skip
+        services = Services.open(settings)
+        try:
+            status = services.time.status(ACME)  # no refresh(): as a new process does
+            assert status.blocked is False, status
+            assert (
+                status.drift_ms is not None and abs(status.drift_ms + 50) < 50
+            )  # the server is ahead
+            assert post(services, 1).receipt["time"]["mode"] == "ntp"
+        finally:
+            services.close()
+
+
+def test_ntp_mode_first_round_without_answer_still_refuses_in_time(tmp_path: Path) -> None:
+    with SntpResponder() as server:
+        server.answer = False
+        settings = load_settings(
+            data_dir=tmp_path, environ={}, time_mode="ntp", ntp_servers=server.spec,
+            orphan_retry_seconds=0,
+        )  # fmt: skip
+        services = Services.open(settings)
+        try:
+            status = services.time.status(ACME)
+            assert status.blocked and status.message == "no NTP server answered recently"
+            assert server.requests >= 1  # it was asked before the refusal
+        finally:
+            services.close()
+
+
+def test_offline_status_in_ntp_mode_waits_for_the_first_answer(tmp_path: Path) -> None:
+    with SntpResponder(offset_ms=50) as server:
+        server.delay = 0.3
+        env = {"STELLA_TIME_MODE": "ntp", "STELLA_NTP_SERVERS": server.spec}
+        status = runner.invoke(
+            offline_app, ["time-anchor", "status", "--tenant", "acme", "--data-dir",
+                          str(tmp_path)], env=env,
+        )  # fmt: skip
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["mode"] == "ntp"
