@@ -45,6 +45,7 @@ __all__ = [
     "limit_keys",
     "load_settings",
     "open_blob_store",
+    "sweep_staging",
 ]
 
 #: Settings: name → (config-file key, environment variable).
@@ -60,6 +61,10 @@ _KEYS = {
     "ntp_servers": ("time.ntp_servers", "STELLA_NTP_SERVERS"),
     "max_drift_ms": ("time.max_drift_ms", "STELLA_MAX_DRIFT_MS"),
     "anchor_budget_seconds": ("time.anchor_budget_seconds", "STELLA_ANCHOR_BUDGET_SECONDS"),
+    "staging_max_age_seconds": (
+        "storage.staging_max_age_seconds",
+        "STELLA_STAGING_MAX_AGE_SECONDS",
+    ),
 }
 
 
@@ -78,6 +83,9 @@ class Settings:
     ntp_servers: tuple[str, ...] = ()
     max_drift_ms: float = 200.0
     anchor_budget_seconds: int = 86_400
+    #: Age past which an S3 ``.staging/`` object is abandoned (local staging files are
+    #: locked by their uploads and swept as soon as their process is gone).
+    staging_max_age_seconds: float = 3600.0
     limits: Limits = field(default=DEFAULT_LIMITS)
 
     @property
@@ -138,6 +146,7 @@ def load_settings(
         ("orphan_retry_seconds", float),
         ("max_drift_ms", float),
         ("anchor_budget_seconds", int),
+        ("staging_max_age_seconds", float),
     ):
         if name in values:
             try:
@@ -252,6 +261,25 @@ def open_blob_store(settings: Settings) -> BlobStore:
     if settings.cas_url is not None:
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
     return FilesystemBlobStore(settings.data_dir / "cas")
+
+
+def sweep_staging(services: Services) -> int:
+    """Remove the staging files crashed uploads left (any age: live uploads of every process
+    on the data dir hold a lock on theirs) and S3 staging objects older than
+    ``staging_max_age_seconds``; count them in ``signals_staging_swept_total``."""
+    blobs = services.blobs
+    if isinstance(blobs, S3BlobStore):
+        removed = blobs.sweep_staging(
+            0, objects_older_than_seconds=services.settings.staging_max_age_seconds
+        )
+    elif isinstance(blobs, FilesystemBlobStore):
+        removed = blobs.sweep_staging(0)
+    else:
+        return 0
+    services.metrics.staging_swept(removed)
+    if removed:
+        logging.getLogger(__name__).info("removed %d abandoned staging file(s)", removed)
+    return removed
 
 
 def check_ready(services: Services) -> None:

@@ -21,6 +21,7 @@ from stella_signals.cli._common import (
     tenant_from,
 )
 from stella_signals.cli._exit import ExitCode
+from stella_signals.errors import StellaError
 from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "main"]
@@ -116,11 +117,12 @@ def worker_command(
     database: Database = None,
     cas: Cas = None,
 ) -> None:
-    """Retry orphan traces until SIGTERM (safe to run several at once)."""
+    """Retry orphan traces until SIGTERM (safe to run several at once); also remove the
+    staging files crashed uploads left, at start and every minute."""
     import signal
     import time
 
-    from stella_signals.wiring import OrphanRetrier
+    from stella_signals.wiring import OrphanRetrier, sweep_staging
 
     services = open_services(data_dir, database=database, cas=cas, config=config)
     settings = services.settings
@@ -131,8 +133,18 @@ def worker_command(
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_term)
+    swept_at: float | None = None
     try:
         while True:
+            if swept_at is None or time.monotonic() - swept_at >= _SWEEP_EVERY_SECONDS:
+                swept_at = time.monotonic()
+                try:
+                    swept = sweep_staging(services)
+                except StellaError as exc:  # a store outage: the next sweep tries again
+                    sys.stderr.write(f"staging sweep failed: {exc}\n")
+                else:
+                    if swept:
+                        sys.stderr.write(f"staging: {swept} abandoned file(s) removed\n")
             stats = retrier.run_once()
             busy = stats.ingested + stats.expired + stats.rescheduled
             if busy:
@@ -151,6 +163,9 @@ def worker_command(
     finally:
         services.close()
 
+
+#: How often `signals worker` sweeps abandoned staging files.
+_SWEEP_EVERY_SECONDS = 60.0
 
 tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
