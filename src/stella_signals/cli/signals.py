@@ -71,7 +71,7 @@ def serve_command(
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     import uvicorn
 
-    from stella_signals.api import create_app
+    from stella_signals.api import create_app, uvicorn_options
 
     settings = run_guarded(
         lambda: load_settings(
@@ -83,6 +83,7 @@ def serve_command(
             port=port,
         )
     )
+    server_options = run_guarded(lambda: uvicorn_options(settings))
     services = run_guarded(lambda: Services.open(settings))
     if demo:
         _print_demo(services)
@@ -93,6 +94,7 @@ def serve_command(
             port=settings.port,
             log_level="info",
             access_log=False,
+            **server_options,  # header, connection and slow-client bounds (docs/deploy.md)
         )
     finally:
         services.close()
