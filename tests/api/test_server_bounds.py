@@ -139,3 +139,25 @@ def test_connections_past_the_limit_are_refused_503(tmp_path: Path) -> None:
                 sock.close()
         time.sleep(0.2)
         assert _status(_exchange(server, _get())) == 200
+
+
+def test_the_bounds_come_from_the_config_file_and_the_environment(tmp_path: Path) -> None:
+    from stella_signals.api import uvicorn_options
+    from stella_signals.errors import InvalidInput
+    from stella_signals.wiring import load_settings
+
+    config = tmp_path / "signals.toml"
+    config.write_text(
+        "[server]\nheader_timeout_seconds = 3\nbody_timeout_seconds = 7.5\n"
+        "keep_alive_seconds = 2\nmax_connections = 40\n"
+        "[limits]\nmax_header_bytes = 8192\nmax_headers = 20\n"
+    )
+    settings = load_settings(config_file=config, environ={"STELLA_MAX_CONNECTIONS": "50"})
+    bounds = uvicorn_options(settings)["http"].bounds
+    assert (bounds.header_timeout_seconds, bounds.body_timeout_seconds) == (3, 7.5)
+    assert (bounds.keep_alive_seconds, bounds.max_connections) == (2, 50)  # env wins
+    assert (bounds.max_header_bytes, bounds.max_headers) == (8192, 20)
+    assert uvicorn_options(settings)["timeout_keep_alive"] == 2
+    for variable in ("STELLA_HEADER_TIMEOUT_SECONDS", "STELLA_MAX_CONNECTIONS"):
+        with pytest.raises(InvalidInput, match="must be positive"):
+            load_settings(environ={variable: "0"})
