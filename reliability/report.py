@@ -245,6 +245,32 @@ def bombs_section() -> list[str]:
     return lines
 
 
+def header_flood_section() -> list[str]:
+    lines = ["## 8. Header flood (before authentication)", ""]
+    r = _load(RESULTS / "header-flood.json")
+    if r is None:
+        return lines + _not_run(
+            "reliability/results/header-flood.json", "python reliability/header_flood.py"
+        )
+    answers = ", ".join(f"{k} x{v}" for k, v in r["flood_answers"].items())
+    lines += [
+        f"`signals serve` (embedded default, default bounds) at commit {r['commit']}: "
+        f"{r['flood_connections']} connections each sending an unfinished "
+        f"{r['flood_header_mib_each']} MiB header at once; server RSS {r['rss_before_mib']} → "
+        f"peak {r['rss_peak_mib']} → {r['rss_after_mib']} MiB, growth **{r['rss_growth_mib']} "
+        f"MiB** (goal < {r['rss_growth_goal_mib']} MiB; issue 14 measured 170 → 328 MiB before "
+        f"the bounds); each was answered ({answers}) once past 64 KiB. A complete 5 MB header: "
+        f"**{r['status_complete_5mb_header']}** (was 200); 101 header fields: "
+        f"**{r['status_too_many_fields']}**; a client trickling its header a byte every 0.1 s: "
+        f"**{r['slow_client_status']}** after {r['slow_client_cut_after_seconds']} s "
+        f"(`server.header_timeout_seconds` {r['header_timeout_seconds']}); with "
+        f"{r['max_connections']} connections open, one more: "
+        f"**{r['status_one_connection_too_many']}**. Goals met: {r['ok']}.",
+        "",
+    ]
+    return lines
+
+
 def main() -> None:
     body = [
         "# Reliability figures",
@@ -262,6 +288,7 @@ def main() -> None:
         *load_section(),
         *authz_section(),
         *bombs_section(),
+        *header_flood_section(),
     ]
     OUT.write_text("\n".join(body).rstrip() + "\n")
     print(f"wrote {OUT}")

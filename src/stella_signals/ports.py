@@ -500,6 +500,14 @@ class Repository(Protocol):
         """(counter, envelope) of the tenant's newest anchor."""
         ...
 
+    def append_event_once(
+        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
+    ) -> TimelineEvent | None:
+        """Append ``event`` unless the tenant's timeline already holds an event of its type
+        whose attributes carry every item of ``same``; checked and appended in one
+        transaction, so concurrent processes write it once. None when it was there."""
+        ...
+
     # -- sync from offline sites -----------------------------------------------------------
     def import_event(
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime

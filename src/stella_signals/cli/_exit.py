@@ -13,7 +13,7 @@ from stella_signals.errors import (
     StellaError,
     VerificationFailed,
 )
-from stella_signals.timeanchor import TimeUntrusted
+from stella_signals.timeanchor import AnchorTimeRefused, TimeUntrusted
 
 __all__ = ["ExitCode", "exit_code_for"]
 
@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
 #: Most specific first: the first matching class decides.
 _TABLE: tuple[tuple[type[StellaError], ExitCode], ...] = (
     (TimeUntrusted, ExitCode.TIME_UNTRUSTED),
+    (AnchorTimeRefused, ExitCode.TIME_UNTRUSTED),
     (HashMismatch, ExitCode.HASH_MISMATCH),
     (VerificationFailed, ExitCode.SIGNATURE_INVALID),
     (InvalidTenant, ExitCode.USAGE),

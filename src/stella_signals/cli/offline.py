@@ -505,7 +505,8 @@ def time_anchor_import(
     data_dir: DataDir = None,
 ) -> None:
     """Verify an anchor with the tenant's trusted time keys and keep it. A replayed (not
-    newer) anchor or an untrusted signature is refused (exit 4)."""
+    newer) anchor or an untrusted signature is refused (exit 4); one dated ahead of this
+    host's clock or older than the current anchor too (exit 5)."""
     tenant_id = tenant_from(tenant)
     data = read_input(file)
     services = open_services(data_dir)
@@ -524,12 +525,12 @@ def time_anchor_import(
 
 @time_app.command("status")
 def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
-    """Print the tenant's time status (mode, staleness, drift; blocked or not).
-    Exit 5 when ingest would be blocked."""
+    """Print the tenant's time status (mode, staleness, drift; blocked or not); writes
+    nothing. Exit 5 when ingest would be blocked."""
     tenant_id = tenant_from(tenant)
     services = open_services(data_dir)
     try:
-        status = services.time.status(tenant_id)
+        status = services.time.status(tenant_id, record=False)
     finally:
         services.close()
     sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")

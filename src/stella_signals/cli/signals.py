@@ -18,9 +18,13 @@ from stella_signals.cli._common import (
     open_services,
     run_guarded,
 )
+from stella_signals.errors import StellaError
 from stella_signals.wiring import Services, load_settings
 
 __all__ = ["app", "main"]
+
+#: How often `signals worker` sweeps abandoned staging files.
+_SWEEP_EVERY_SECONDS = 60.0
 
 app = typer.Typer(
     name="signals",
@@ -67,7 +71,7 @@ def serve_command(
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     import uvicorn
 
-    from stella_signals.api import create_app
+    from stella_signals.api import create_app, uvicorn_options
 
     settings = run_guarded(
         lambda: load_settings(
@@ -79,6 +83,7 @@ def serve_command(
             port=port,
         )
     )
+    server_options = run_guarded(lambda: uvicorn_options(settings))
     services = run_guarded(lambda: Services.open(settings))
     if demo:
         _print_demo(services)
@@ -89,6 +94,7 @@ def serve_command(
             port=settings.port,
             log_level="info",
             access_log=False,
+            **server_options,  # header, connection and slow-client bounds (docs/deploy.md)
         )
     finally:
         services.close()
@@ -113,11 +119,12 @@ def worker_command(
     database: Database = None,
     cas: Cas = None,
 ) -> None:
-    """Retry orphan traces until SIGTERM (safe to run several at once)."""
+    """Retry orphan traces until SIGTERM (safe to run several at once); also remove the
+    staging files crashed uploads left, at start and every minute."""
     import signal
     import time
 
-    from stella_signals.wiring import OrphanRetrier
+    from stella_signals.wiring import OrphanRetrier, sweep_staging
 
     services = open_services(data_dir, database=database, cas=cas, config=config)
     settings = services.settings
@@ -128,8 +135,18 @@ def worker_command(
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_term)
+    swept_at: float | None = None
     try:
         while True:
+            if swept_at is None or time.monotonic() - swept_at >= _SWEEP_EVERY_SECONDS:
+                swept_at = time.monotonic()
+                try:
+                    swept = sweep_staging(services)
+                except StellaError as exc:  # a store outage: the next sweep tries again
+                    sys.stderr.write(f"staging sweep failed: {exc}\n")
+                else:
+                    if swept:
+                        sys.stderr.write(f"staging: {swept} abandoned file(s) removed\n")
             stats = retrier.run_once()
             busy = stats.ingested + stats.expired + stats.rescheduled
             if busy:

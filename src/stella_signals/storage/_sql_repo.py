@@ -1010,6 +1010,26 @@ class SqlRepository:
             ).first()
         return (int(row.counter), bytes(row.envelope)) if row is not None else None
 
+    def append_event_once(
+        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            self._lock_tenant(conn, tenant)
+            bodies = conn.execute(
+                sa.select(timeline_events.c.body).where(
+                    timeline_events.c.tenant == tenant,
+                    timeline_events.c.event_type == event.event_type,
+                )
+            )
+            for row in bodies:
+                attributes = parse_event(row.body.encode()).attributes
+                if all(attributes.get(key) == value for key, value in same.items()):
+                    return None
+            return self._append(conn, tenant, event)
+
+        appended: TimelineEvent | None = self._in_tx(work)
+        return appended
+
     # -- sync ------------------------------------------------------------------------------
     def import_event(
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
