@@ -77,9 +77,11 @@ reliability: venv postgres
 	$(BIN)/python fuzz/run.py --seconds 120 || status=1; \
 	$(BIN)/python reliability/api_fuzz.py || status=1; \
 	$(BIN)/python reliability/authz.py || status=1; \
+	$(BIN)/python reliability/bombs.py || status=1; \
 	$(BIN)/python reliability/crash.py --rounds 20 --backend embedded || status=1; \
 	$(BIN)/python reliability/crash.py --rounds 20 --backend postgres-s3 || status=1; \
 	$(BIN)/python reliability/disk_full.py || status=1; \
+	$(BIN)/python reliability/header_flood.py || status=1; \
 	$(BIN)/python reliability/load.py --seconds $(LOAD_SECONDS) --backend embedded || status=1; \
 	$(BIN)/python reliability/load.py --seconds $(LOAD_SECONDS) --backend postgres-s3 || status=1; \
 	$(BIN)/python reliability/report.py; \

@@ -180,8 +180,9 @@ def floor(path: Path) -> int:
 class _Unaggregated(TraceParser):
     """The parser with every check but without aggregation: what aggregating costs."""
 
-    def _aggregate(self, records: Sequence[Any]) -> None:
+    def _aggregate(self, records: Sequence[Any]) -> int:
         self.records += len(records)
+        return len(records)
 
 
 def checks(path: Path) -> int:

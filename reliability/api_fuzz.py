@@ -46,7 +46,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import schemathesis  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
@@ -69,6 +68,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from stella_signals.api import create_app  # noqa: E402
 from stella_signals.api._admin import MAX_PEM_BYTES, MAX_POLICY_BYTES  # noqa: E402
 from stella_signals.api._pagination import encode_token  # noqa: E402
+from stella_signals.api._tokens import MAX_TOKEN_REQUEST_BYTES  # noqa: E402
 from stella_signals.auth import token_hash  # noqa: E402
 from stella_signals.limits import KiB, Limits  # noqa: E402
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
@@ -119,12 +119,12 @@ class LiveApp:
     data_dir: Path
 
     def revoke(self, name: str) -> None:
-        """Revoke a token as an operator would: ``revoked_at`` on its row."""
-        with self.services.repo.engine.begin() as conn:
-            conn.execute(
-                sa.text("UPDATE tokens SET revoked_at = :at WHERE token_hash = :hash"),
-                {"at": self.services.clock.now(), "hash": token_hash(self.tokens[name])},
-            )
+        """Revoke a token as ``signals tokens revoke`` does."""
+        repo = self.services.repo
+        record = repo.find_token(token_hash(self.tokens[name]))
+        if record is None:
+            raise KeyError(name)
+        repo.revoke_token(record.token_id, tenant=None, at=self.services.clock.now())
 
 
 @contextmanager
@@ -200,6 +200,7 @@ class Seeds:
     trace: bytes
     bundle: bytes
     export: bytes
+    token_id: str
 
     def path_parameters(self) -> dict[str, str]:
         return {
@@ -209,11 +210,12 @@ class Seeds:
             "namespace": "reachability/runtime",
             "digest": self.runtime_sha256,
             "keyid": self.keyid,
+            "token_id": self.token_id,
         }
 
 
 def seed(client: TestClient, headers: Mapping[str, str]) -> Seeds:
-    """A graph, an ingest of a trace for it, a symbol manifest and a trusted key."""
+    """A graph, an ingest of a trace for it, a symbol manifest, a trusted key and a token."""
 
     def ok(response: Any) -> Any:
         if response.status_code >= 300:
@@ -237,6 +239,7 @@ def seed(client: TestClient, headers: Mapping[str, str]) -> Seeds:
     events = ok(client.get("/api/v1/timeline/events", headers=headers)).json()["items"]
     bundle = ok(client.get(f"/api/v1/evidence/{receipt['ingest_id']}/bundle", headers=headers))
     export = ok(client.get("/api/v1/timeline/export", headers=headers))
+    token = ok(client.post("/api/v1/tokens", json={"scopes": ["signals:read"]}, headers=headers))
     return Seeds(
         graph_hash=graph_hash,
         ingest_id=receipt["ingest_id"],
@@ -246,6 +249,7 @@ def seed(client: TestClient, headers: Mapping[str, str]) -> Seeds:
         trace=trace,
         bundle=bundle.content,
         export=export.content,
+        token_id=token.json()["token_id"],
     )
 
 
@@ -363,10 +367,11 @@ def explicit_cases(seeds: Seeds) -> list[Explicit]:
         Explicit("manifest of another schema", "POST /api/v1/symbols/ingest", x({400}),
                  b'{"schema": "x"}', "application/json"),
         # timeline
-        Explicit("timeline re-import of the own export", "POST /api/v1/timeline/import",
-                 x({200}), seeds.export, "application/x-ndjson"),
+        # imports must be signed by a site key the tenant trusts for sync (issue 14)
+        Explicit("timeline import of the own export, unsigned", "POST /api/v1/timeline/import",
+                 x({422}), seeds.export, "application/x-ndjson"),
         Explicit("timeline import that is not JSON", "POST /api/v1/timeline/import",
-                 x({400}), b"{nope\n", "application/x-ndjson"),
+                 x({422}), b"{nope\n", "application/json"),
         Explicit("timeline import of a tampered event", "POST /api/v1/timeline/import",
                  x({422}), seeds.export.replace(b'"seq":1', b'"seq":9', 1),
                  "application/x-ndjson"),
@@ -389,6 +394,39 @@ def explicit_cases(seeds: Seeds) -> list[Explicit]:
                  b'{"require_dsse": true, "extra": 1}', "application/json"),
         Explicit("policy with threshold 0", "PUT /api/v1/policy", x({400}),
                  b'{"require_dsse": true, "dsse_threshold": 0}', "application/json"),
+        # tokens (admin)
+        Explicit("create an expiring token", "POST /api/v1/tokens", x({201}),
+                 b'{"scopes": ["signals:read"], "expires_in": "90d"}', "application/json"),
+        Explicit("token with an unknown scope", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:everything"]}', "application/json"),
+        Explicit("token without a scope", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": []}', "application/json"),
+        Explicit("token expiring in the past", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:read"], "expires_at": "2000-01-01T00:00:00Z"}',
+                 "application/json"),
+        Explicit("token expiring at a local time", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:read"], "expires_at": "2999-01-01T00:00:00"}',
+                 "application/json"),
+        Explicit("token with both expiries", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:read"], "expires_in": "1d",'
+                 b' "expires_at": "2999-01-01T00:00:00Z"}', "application/json"),
+        Explicit("token expiring past the year 9999", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:read"], "expires_in": "999999999w"}',
+                 "application/json"),
+        Explicit("token request with an unknown field", "POST /api/v1/tokens", x({400}),
+                 b'{"scopes": ["signals:read"], "tenants": ["globex"]}', "application/json"),
+        Explicit("the seeded token", "GET /api/v1/tokens/{token_id}", x({200}),
+                 path={"token_id": seeds.token_id}),
+        Explicit("revoke the seeded token", "DELETE /api/v1/tokens/{token_id}", x({204}),
+                 path={"token_id": seeds.token_id}),
+        Explicit("revoke the seeded token again", "DELETE /api/v1/tokens/{token_id}",
+                 x({204}), path={"token_id": seeds.token_id}),
+        Explicit("revoke an unknown token", "DELETE /api/v1/tokens/{token_id}", x({404}),
+                 path={"token_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
+        Explicit("revoke a token id that is no ULID", "DELETE /api/v1/tokens/{token_id}",
+                 x({400}), path={"token_id": "not-a-ulid"}),
+        Explicit("tokens page token that is no ULID", "GET /api/v1/tokens", x({400}),
+                 query={"page_token": encode_token("not-a-ulid")}),
         # too large: refused with 413 before the body is held whole
         Explicit("trace over max_compressed_bytes", ingest, x({413}),
                  over(LIMITS.max_compressed_bytes), "application/x-ndjson", query=graph_q),
@@ -405,6 +443,8 @@ def explicit_cases(seeds: Seeds) -> list[Explicit]:
                  "application/x-pem-file"),
         Explicit("policy over its limit", "PUT /api/v1/policy", x({413}),
                  over(MAX_POLICY_BYTES), "application/json"),
+        Explicit("token request over its limit", "POST /api/v1/tokens", x({413}),
+                 over(MAX_TOKEN_REQUEST_BYTES), "application/json"),
         Explicit("evidence bundle over its limit", "POST /api/v1/evidence/import", x({413}),
                  over(LIMITS.max_compressed_bytes + (8 << 20)), "application/gzip"),
         # page tokens, ids and filters the routes parse themselves

@@ -2,14 +2,14 @@
 caller → the exact status it must get, asked of a real app (embedded default).
 
 Callers: no token, a malformed header (a valid token under another scheme), a token never
-issued, a revoked token (every scope), a token of another tenant (every scope), one token per
-scope alone (``signals:read``, ``signals:write``, ``signals:admin``), and a token with every
-scope whose X-Stella-Tenant header is missing or malformed.
+issued, a revoked token and an expired one (every scope), a token of another tenant (every
+scope), one token per scope alone (``signals:read``, ``signals:write``, ``signals:admin``),
+and a token with every scope whose X-Stella-Tenant header is missing or malformed.
 
 Rules (SPEC §6, docs/api.md): ``/healthz``, ``/readyz`` and ``/metrics`` are open to anyone;
 there are no documentation pages. ``/openapi.json`` needs a valid token, of any tenant and any
 scope (the tenant header is not looked at). Every other route needs its scope — scopes do not
-imply each other. A missing, malformed, unknown or revoked token is 401 with
+imply each other. A missing, malformed, unknown, revoked or expired token is 401 with
 ``WWW-Authenticate: Bearer``; a token that does not allow the tenant, or lacks the scope, is
 403; a missing tenant header 403, a malformed one 400; a caller that is allowed gets anything
 but 401/403 (and no 5xx). Routes are enumerated from the app itself, so a route added without
@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,11 @@ from fastapi.routing import iter_route_contexts  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from reliability.api_fuzz import ALL_SCOPES, LiveApp, open_app, write_result  # noqa: E402
-from stella_signals.auth import new_token  # noqa: E402
+from stella_signals.auth import new_token, token_hash  # noqa: E402
 
 READ, WRITE, ADMIN = "signals:read", "signals:write", "signals:admin"
 PUBLIC = "public"
-#: Any token issued and not revoked, whatever its tenants and scopes.
+#: Any token issued, not revoked and not expired, whatever its tenants and scopes.
 AUTHENTICATED = "authenticated"
 
 #: Who may call what: (method, path as in the app) -> the scope it needs, or PUBLIC.
@@ -75,6 +76,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/keys/{keyid}"): ADMIN,
     ("GET", "/api/v1/policy"): ADMIN,
     ("PUT", "/api/v1/policy"): ADMIN,
+    ("GET", "/api/v1/tokens"): ADMIN,
+    ("POST", "/api/v1/tokens"): ADMIN,
+    ("GET", "/api/v1/tokens/{token_id}"): ADMIN,
+    ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/evidence/{ingest_id}"): READ,
     ("GET", "/api/v1/evidence/{ingest_id}/bundle"): READ,
     ("GET", "/api/v1/cas/{namespace}/{digest}"): READ,
@@ -98,6 +103,7 @@ CALLERS = (
     "malformed",
     "unknown",
     "revoked",
+    "expired",
     "other_tenant",
     "read",
     "write",
@@ -105,18 +111,35 @@ CALLERS = (
     "no_tenant_header",
     "bad_tenant_header",
 )
+#: Callers without a usable token: 401 on every route but the public ones.
+REFUSED = ("none", "malformed", "unknown", "revoked", "expired")
 #: Path parameters of the right form, naming nothing: an allowed caller gets past
 #: authorisation and is answered 4xx by the route itself.
 PATH_VALUES = {
     "graph_hash": "blake3:" + "0" * 64,
     "ingest_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "token_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "keyid": "no-such-key",
     "namespace": "reachability/runtime",
     "digest": "0" * 64,
 }
 QUERY = {("POST", "/api/v1/runtime-facts"): {"graph_hash": "blake3:" + "0" * 64}}
 _PARAM = re.compile(r"\{([a-z_]+)(?::[a-z]+)?\}")
+
+
+def grant_expired(live: LiveApp, name: str) -> None:
+    """A token with every scope for TENANT that expired a second ago."""
+    now = live.services.clock.now()
+    token = new_token()
+    live.services.repo.add_token(
+        token_hash=token_hash(token),
+        tenants=frozenset({TENANT}),
+        scopes=frozenset(ALL_SCOPES),
+        at=now - timedelta(hours=1),
+        expires_at=now - timedelta(seconds=1),
+    )
+    live.tokens[name] = token
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -150,7 +173,7 @@ def expected(requires: str, caller: str) -> int | str:
     anything but 401, 403 and 5xx."""
     if requires == PUBLIC:
         return 200
-    if caller in ("none", "malformed", "unknown", "revoked"):
+    if caller in REFUSED:
         return 401
     if requires == AUTHENTICATED:
         return 200
@@ -203,6 +226,7 @@ def matrix(live: LiveApp) -> dict[str, Any]:
     """Ask every route as every caller; the result as written to authz.json."""
     started = time.monotonic()
     live.revoke("revoked")
+    grant_expired(live, "expired")
     routes = app_routes(live.app)
     unlisted = [f"{m} {p}" for m, p in routes if (m, p) not in ROUTES]
     stale = [f"{m} {p}" for m, p in ROUTES if (m, p) not in routes]

@@ -240,13 +240,8 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
     token_file = work / "token"
     token_file.write_text(create_token("acme", *flags, env=backend.environ) + "\n")
     key = work / "site.pub.pem"
-    subprocess.run(
-        [str(BIN / "python"), "-c",
-         "import sys; from pathlib import Path; from stella_signals.attest import public_key_pem;"
-         "Path(sys.argv[2]).write_bytes(public_key_pem(Path(sys.argv[1]).read_bytes()))",
-         str(site / "keys" / "service.pem"), str(key)], check=True,
-    )  # fmt: skip
-    signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "receipt", *flags,
+    signals("keys", "export-service", "--data-dir", str(site), "--out", str(key))
+    signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags,
             env=backend.environ)  # fmt: skip
     server = SignalsProcess(
         ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()

@@ -205,6 +205,72 @@ def authz_section() -> list[str]:
     return [*lines, ""]
 
 
+def bombs_section() -> list[str]:
+    lines = ["## 7. Newline gzip bombs", ""]
+    result = _load(RESULTS / "bombs.json")
+    if result is None:
+        return lines + _not_run("reliability/results/bombs.json", "python reliability/bombs.py")
+    lines += [
+        "| bomb | gzip bytes | parse_trace s | `stella trace validate` s (CPU s) "
+        "| HTTP s (status, reason) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, b in result["bombs"].items():
+        http = b["http"]
+        lines.append(
+            f"| {name} | {b['compressed_bytes']:,} | {b['parse']['seconds']} | "
+            f"{b['cli']['seconds']} ({b['cli'].get('cpu_seconds', '?')}), exit "
+            f"{b['cli']['exit_code']} | {http['seconds']} "
+            f"({http['status']}, `{http['reason']}`) |"
+        )
+    control = result["control"]
+    message = next(iter(result["bombs"].values()))["parse"]["message"]
+    lines += [
+        "",
+        f"Run at commit {result.get('commit', '?')}. Each bomb is refused by ratio "
+        "(`max_compression_ratio`, reason `too_large`) at the first check past 1 MiB of "
+        f'output: "{message}". '
+        f"`stella trace validate` times include the interpreter's start-up, "
+        f"{result['cli_startup_seconds']} s ({result.get('cli_startup_cpu_seconds', '?')} s "
+        "CPU) for a one-record trace in the same run, on a VM shared with other jobs. Before "
+        "issue 14 the same bombs took 31-53 s each (200 MiB inflated, then blank lines parsed "
+        "one by one; 44.5 s for the 1 GiB one through `parse_trace` on this VM). "
+        "Control: a 100,000-record trace "
+        f"({control['compressed_bytes']:,} bytes, {control['ratio']}:1) is accepted "
+        f"(parse {control['parse']['seconds']} s, HTTP {control['http']['status']} in "
+        f"{control['http']['seconds']} s). Goal: under {result['goal_seconds']} s to refuse, "
+        f"parse and HTTP; violations: {len(result['violations'])}.",
+        "",
+    ]
+    return lines
+
+
+def header_flood_section() -> list[str]:
+    lines = ["## 8. Header flood (before authentication)", ""]
+    r = _load(RESULTS / "header-flood.json")
+    if r is None:
+        return lines + _not_run(
+            "reliability/results/header-flood.json", "python reliability/header_flood.py"
+        )
+    answers = ", ".join(f"{k} x{v}" for k, v in r["flood_answers"].items())
+    lines += [
+        f"`signals serve` (embedded default, default bounds) at commit {r['commit']}: "
+        f"{r['flood_connections']} connections each sending an unfinished "
+        f"{r['flood_header_mib_each']} MiB header at once; server RSS {r['rss_before_mib']} → "
+        f"peak {r['rss_peak_mib']} → {r['rss_after_mib']} MiB, growth **{r['rss_growth_mib']} "
+        f"MiB** (goal < {r['rss_growth_goal_mib']} MiB; issue 14 measured 170 → 328 MiB before "
+        f"the bounds); each was answered ({answers}) once past 64 KiB. A complete 5 MB header: "
+        f"**{r['status_complete_5mb_header']}** (was 200); 101 header fields: "
+        f"**{r['status_too_many_fields']}**; a client trickling its header a byte every 0.1 s: "
+        f"**{r['slow_client_status']}** after {r['slow_client_cut_after_seconds']} s "
+        f"(`server.header_timeout_seconds` {r['header_timeout_seconds']}); with "
+        f"{r['max_connections']} connections open, one more: "
+        f"**{r['status_one_connection_too_many']}**. Goals met: {r['ok']}.",
+        "",
+    ]
+    return lines
+
+
 def main() -> None:
     body = [
         "# Reliability figures",
@@ -221,6 +287,8 @@ def main() -> None:
         *disk_section(),
         *load_section(),
         *authz_section(),
+        *bombs_section(),
+        *header_flood_section(),
     ]
     OUT.write_text("\n".join(body).rstrip() + "\n")
     print(f"wrote {OUT}")

@@ -31,6 +31,8 @@ SPEC_SERIES: dict[str, tuple[str, frozenset[str]]] = {
     "signals_ingest_duration_seconds": ("histogram", frozenset()),
     "signals_time_staleness_seconds": ("gauge", frozenset()),
     "signals_clock_drift_seconds": ("gauge", frozenset()),
+    # ours, beyond SPEC §12 (issue 14 item 8; docs/metrics.md)
+    "signals_staging_swept_total": ("counter", frozenset()),
 }
 
 #: SPEC §6 outcomes and SPEC §7 failure reasons, copied from the SPEC (not from the code).
@@ -48,6 +50,9 @@ SPEC_RESULTS = {
     "unsupported_media_type",
     "decompression_failed",
     "orphan_expired",
+    # issue 14: a field given twice, a client gone mid-body (recorded, not guessed or lost)
+    "ambiguous_input",
+    "client_disconnected",
 }
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -404,3 +409,12 @@ def test_promtool_fresh_metrics_fire_no_alerts(tmp_path: Path) -> None:
         [PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_staging_sweeps_are_counted() -> None:
+    metrics = Metrics.create()
+    metrics.staging_swept(2)
+    metrics.staging_swept(0)
+    assert "signals_staging_swept_total 2.0" in exposition(metrics)
+    with pytest.raises(ValueError):
+        metrics.staging_swept(-1)

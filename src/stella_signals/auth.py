@@ -1,24 +1,38 @@
-"""Bearer tokens and scopes (SPEC §6): a token is shown once; only its SHA-256 is stored."""
+"""Bearer tokens and scopes (SPEC §6): a token is shown once; only its SHA-256 is stored.
+
+A token also has a public id (a ULID, never derived from the secret) by which operators list
+and revoke it, and may carry an expiry. Whether a stored token still admits anyone is decided
+here, from its record and the injected clock's time (`token_status`), for every request.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from stella_signals.errors import Forbidden, NotAuthenticated
+from stella_signals.errors import Forbidden, InvalidInput, NotAuthenticated
 from stella_signals.tenancy import TenantId, parse_tenant
 
 __all__ = [
     "TOKEN_PREFIX",
     "Principal",
     "Scope",
+    "TokenStatus",
     "bearer_token",
     "new_token",
+    "parse_duration",
+    "parse_expiry_time",
+    "parse_scopes",
+    "refuse_unless_active",
+    "token_expiry",
     "token_hash",
+    "token_status",
 ]
 
 TOKEN_PREFIX = "stl_"  # noqa: S105 - a prefix, not a secret
@@ -28,6 +42,113 @@ class Scope(StrEnum):
     READ = "signals:read"
     WRITE = "signals:write"
     ADMIN = "signals:admin"
+
+
+class TokenStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def token_status(
+    *, revoked_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> TokenStatus:
+    """A stored token's standing at ``now``: revoked (whenever that was), expired (from the
+    instant ``expires_at`` on), else active."""
+    if revoked_at is not None:
+        return TokenStatus.REVOKED
+    if expires_at is not None and now >= expires_at:
+        return TokenStatus.EXPIRED
+    return TokenStatus.ACTIVE
+
+
+def refuse_unless_active(status: TokenStatus) -> None:
+    """`NotAuthenticated` (401) for a stored token that is revoked or expired."""
+    if status is TokenStatus.REVOKED:
+        raise NotAuthenticated("this token has been revoked", reason="token_revoked")
+    if status is TokenStatus.EXPIRED:
+        raise NotAuthenticated("this token has expired", reason="token_expired")
+
+
+def parse_scopes(values: list[str]) -> frozenset[str]:
+    """The scopes named by ``values``; each may hold several, comma-separated (``a,b``).
+    `InvalidInput` (reason ``unknown_scope``) for an unknown or empty one, or none at all."""
+    known = {s.value for s in Scope}
+    found: set[str] = set()
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if item not in known:
+                raise InvalidInput(
+                    f"unknown scope {item!r}: use {', '.join(sorted(known))}",
+                    reason="unknown_scope",
+                )
+            found.add(item)
+    if not found:
+        raise InvalidInput("at least one scope is required", reason="unknown_scope")
+    return frozenset(found)
+
+
+_DURATION = re.compile(r"(?:(\d{1,9})([wdhms]))+")
+_DURATION_PART = re.compile(r"(\d{1,9})([wdhms])")
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A positive duration as numbers with units, largest first or not: ``90d``, ``12h``,
+    ``1h30m``, ``3600s``, ``2w``. `InvalidInput` (reason ``invalid_expiry``) otherwise."""
+    if len(text) > 64 or not _DURATION.fullmatch(text):
+        raise InvalidInput(
+            f"duration {text[:64]!r}: use numbers with units w, d, h, m, s (e.g. 90d, 1h30m)",
+            reason="invalid_expiry",
+        )
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    if seconds <= 0:
+        raise InvalidInput(f"duration {text!r} must be positive", reason="invalid_expiry")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise InvalidInput(f"duration {text!r} is too long", reason="invalid_expiry") from None
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_expiry_time(text: str) -> datetime:
+    """An RFC 3339 date-time with ``Z`` or an offset (a local time is ambiguous: refused)."""
+    try:
+        if _RFC3339.fullmatch(text):
+            return datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: the UTC instant is outside 1..9999
+        pass
+    raise InvalidInput(
+        f"expiry {text[:64]!r} is not an RFC 3339 time with Z or an offset "
+        "(e.g. 2027-01-31T00:00:00Z)",
+        reason="invalid_expiry",
+    )
+
+
+def token_expiry(
+    *, now: datetime, expires_in: timedelta | None, expires_at: datetime | None
+) -> datetime | None:
+    """When a token created at ``now`` expires: after ``expires_in``, at ``expires_at``, or
+    never (neither given). Both at once is ambiguous, an expiry not after ``now`` useless:
+    `InvalidInput` (reason ``invalid_expiry``)."""
+    if expires_in is not None and expires_at is not None:
+        raise InvalidInput(
+            "give an expiry as a duration or as a time, not both", reason="invalid_expiry"
+        )
+    if expires_in is not None:
+        try:
+            return now + expires_in
+        except OverflowError:
+            raise InvalidInput("expiry is past the year 9999", reason="invalid_expiry") from None
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput(
+            f"expiry {expires_at.isoformat()} is not in the future", reason="invalid_expiry"
+        )
+    return expires_at
 
 
 def new_token() -> str:

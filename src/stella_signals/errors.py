@@ -10,6 +10,7 @@
     │   ├── InvalidTenant            a tenant id is malformed
     │   ├── InvalidManifest          a bundle manifest is malformed
     │   ├── InvalidConfig            a setting, config file or secret file cannot be used
+    │   ├── InvalidField             a request field is missing, malformed or given twice
     │   └── UnsupportedMediaType     a body of a type we do not take
     ├── VerificationFailed           the evidence does not check out
     │   └── HashMismatch             bytes differ from the digest or size they were declared with
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidCasUri",
     "InvalidConfig",
     "InvalidDigest",
+    "InvalidField",
     "InvalidInput",
     "InvalidManifest",
     "InvalidTenant",
@@ -109,6 +111,16 @@ class InvalidConfig(InvalidInput):
     file, a token file) cannot be used: the operator's mistake, a usage error (exit 2)."""
 
     default_reason = "config_invalid"
+
+
+class InvalidField(InvalidInput):
+    """A field of a request (header, query parameter, multipart part) is missing, malformed
+    or given more than once (reason ``ambiguous_input``: refused, never guessed); ``field``
+    names it as the client sent it (``X-Stella-Tenant``, ``graph_hash``, ``runtime``)."""
+
+    def __init__(self, message: str, *, field: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.field = field
 
 
 class UnsupportedMediaType(InvalidInput):

@@ -35,6 +35,10 @@ class Limits:
     max_graph_bytes: int = 1 * GiB
     #: Largest SYMBOL_MANIFEST/v1 document.
     max_symbol_manifest_bytes: int = 64 * MiB
+    #: Largest HTTP request line and header fields together, in bytes (431 past it).
+    max_header_bytes: int = 64 * KiB
+    #: Most HTTP header fields in one request (431 past it).
+    max_headers: int = 100
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -10,6 +10,7 @@ Exactly these series, and no others::
     signals_ingest_duration_seconds            histogram  wall time of one ingest
     signals_time_staleness_seconds             gauge      now - time anchor (SPEC §11)
     signals_clock_drift_seconds                gauge      local clock - NTP reference, signed
+    signals_staging_swept_total                counter    abandoned staging files removed
 
 Each `Metrics` owns a fresh `CollectorRegistry` (never the process-global default), so a test
 or a second app in one process starts from zero and cannot collide with another's series.
@@ -146,6 +147,12 @@ class Metrics:
             "Local clock minus the NTP reference, signed (ntp mode); NaN when not applicable.",
             registry=registry,
         )
+        self._staging_swept = Counter(
+            "signals_staging_swept_total",
+            "Staging files (partial uploads left by a crash) and S3 staging objects removed "
+            "by this process's sweeps.",
+            registry=registry,
+        )
         # Every result exists from the start, so rate() and absent-free alerts see zeros.
         for result in sorted(INGEST_RESULTS):
             self._ingests.labels(result=result)
@@ -183,6 +190,10 @@ class Metrics:
     def set_orphan_queue_depth(self, n: int) -> None:
         """Set the number of orphans waiting (all tenants together)."""
         self._orphan_depth.set(_count("n", n))
+
+    def staging_swept(self, n: int) -> None:
+        """Count ``n`` abandoned staging files or objects removed by a sweep."""
+        self._staging_swept.inc(_count("n", n))
 
     def set_time(self, staleness_seconds: float | None, drift_ms: float | None) -> None:
         """Export the time service's last measurement (SPEC §11); None exports NaN.

@@ -11,7 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from stella_signals.auth import TokenStatus, token_status
 from stella_signals.cas import CasUri, Namespace
+from stella_signals.clock import format_utc
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -130,13 +132,39 @@ class BlobStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
-    """A bearer token as stored: only its SHA-256 is kept, never the token."""
+    """A bearer token as stored: only its SHA-256 is kept, never the token. ``token_id`` is
+    its public id (a ULID, not derived from the secret)."""
 
     token_id: str
     tenants: frozenset[str]
     scopes: frozenset[str]
     created_at: datetime
-    revoked: bool = False
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def status(self, now: datetime) -> TokenStatus:
+        return token_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
+
+    def public_view(self, now: datetime) -> dict[str, Any]:
+        """What the API and ``signals tokens list`` show of a token: never its secret, nor
+        its hash (anyone holding the hash could test guesses offline)."""
+
+        def when(moment: datetime | None) -> str | None:
+            return None if moment is None else format_utc(moment)
+
+        return {
+            "token_id": self.token_id,
+            "tenants": sorted(self.tenants),
+            "scopes": sorted(self.scopes),
+            "created_at": format_utc(self.created_at),
+            "expires_at": when(self.expires_at),
+            "revoked_at": when(self.revoked_at),
+            "status": self.status(now).value,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +230,9 @@ class KeyPurpose(StrEnum):
 
     ATTEST = "attest"  # DSSE over runtime traces and graphs
     TIME = "time"  # signed time anchors (air-gap)
-    RECEIPT = "receipt"  # service keys of offline sites whose receipts sync may import
+    #: Service keys of offline sites: their signed event batches and receipts may be
+    #: imported on sync (formerly ``receipt``; migration 0010 renames stored rows).
+    SYNC = "sync"
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,10 +319,40 @@ class Repository(Protocol):
     def migrate(self, revision: str = "head") -> None: ...
 
     def add_token(
-        self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
-    ) -> str: ...
+        self,
+        *,
+        token_hash: str,
+        tenants: frozenset[str],
+        scopes: frozenset[str],
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """Store a token's hash; its new public id."""
+        ...
 
-    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        """The token with this SHA-256, read from the store on every call (no cache: a
+        revocation by any process is seen by the next request everywhere)."""
+        ...
+
+    def list_tokens(
+        self, *, tenant: TenantId | None, after: str | None = None, limit: int | None = None
+    ) -> list[TokenRecord]:
+        """Tokens by id. ``tenant``: only the tokens that allow that tenant alone (what a
+        tenant's admin manages); None: every token (operators' local tools only)."""
+        ...
+
+    def get_token(self, token_id: str, *, tenant: TenantId | None) -> TokenRecord | None:
+        """The token ``token_id``, within ``tenant``'s tokens as `list_tokens` scopes them."""
+        ...
+
+    def revoke_token(
+        self, token_id: str, *, tenant: TenantId | None, at: datetime
+    ) -> TokenRecord | None:
+        """Revoke the token (``revoked_at`` = ``at``; a revoked token keeps its first
+        ``revoked_at``); the record as it now stands, None when there is no such token within
+        ``tenant``'s tokens."""
+        ...
 
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
         """Record a graph; False (and no event) when the tenant already has it."""
@@ -317,6 +377,15 @@ class Repository(Protocol):
         ...
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent: ...
+
+    def supersede_receipt(
+        self, ingest: IngestRecord, event: EventDraft, *, previous_event_id: str
+    ) -> TimelineEvent | None:
+        """Replace an accepted ingest's receipt by a newer signed version (``ingest`` carries
+        it) and append ``event``; None, and nothing written, when the stored receipt is no
+        longer the one whose ``timeline_event_id`` is ``previous_event_id`` (someone else
+        superseded it first: read it again)."""
+        ...
 
     def find_duplicate(
         self, tenant: TenantId, content_sha256: str, graph_hash: str
@@ -388,13 +457,24 @@ class Repository(Protocol):
         ingest: IngestRecord,
         facts: Sequence[FactRow],
         event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost."""
+        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost,
+        or if ``previous_event_id`` is given and the stored receipt is no longer that one
+        (then the item is released at once, to be retried from the newer receipt)."""
         ...
 
     def expire_orphan(
-        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
-    ) -> TimelineEvent | None: ...
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        event: EventDraft,
+        previous_event_id: str | None = None,
+    ) -> TimelineEvent | None:
+        """Expire a leased orphan; None as for `finish_orphan`."""
+        ...
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime
@@ -420,11 +500,23 @@ class Repository(Protocol):
         """(counter, envelope) of the tenant's newest anchor."""
         ...
 
+    def append_event_once(
+        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
+    ) -> TimelineEvent | None:
+        """Append ``event`` unless the tenant's timeline already holds an event of its type
+        whose attributes carry every item of ``same``; checked and appended in one
+        transaction, so concurrent processes write it once. None when it was there."""
+        ...
+
     # -- sync from offline sites -----------------------------------------------------------
     def import_event(
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
     ) -> TimelineEvent | None:
         """Append an offline site's event once; None when that origin was imported before."""
+        ...
+
+    def imported_event_id(self, tenant: TenantId, origin_event_id: str) -> str | None:
+        """The id under which an offline site's event was imported, or None."""
         ...
 
     def import_evidence(

@@ -46,6 +46,7 @@ __all__ = [
     "load_settings",
     "open_blob_store",
     "read_text_file",
+    "sweep_staging",
 ]
 
 #: Settings: name → (config-file key, environment variable).
@@ -61,7 +62,25 @@ _KEYS = {
     "ntp_servers": ("time.ntp_servers", "STELLA_NTP_SERVERS"),
     "max_drift_ms": ("time.max_drift_ms", "STELLA_MAX_DRIFT_MS"),
     "anchor_budget_seconds": ("time.anchor_budget_seconds", "STELLA_ANCHOR_BUDGET_SECONDS"),
+    "header_timeout_seconds": ("server.header_timeout_seconds", "STELLA_HEADER_TIMEOUT_SECONDS"),
+    "body_timeout_seconds": ("server.body_timeout_seconds", "STELLA_BODY_TIMEOUT_SECONDS"),
+    "keep_alive_seconds": ("server.keep_alive_seconds", "STELLA_KEEP_ALIVE_SECONDS"),
+    "max_connections": ("server.max_connections", "STELLA_MAX_CONNECTIONS"),
+    "staging_max_age_seconds": (
+        "storage.staging_max_age_seconds",
+        "STELLA_STAGING_MAX_AGE_SECONDS",
+    ),
 }
+
+
+#: Settings that must be above zero.
+_POSITIVE = (
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "keep_alive_seconds",
+    "max_connections",
+    "staging_max_age_seconds",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +91,14 @@ class Settings:
     service_key_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Time for a client to send a request line and headers (408 and closed past it).
+    header_timeout_seconds: float = 10.0
+    #: Longest stall in a request body before the connection is closed.
+    body_timeout_seconds: float = 60.0
+    #: How long an idle keep-alive connection stays open.
+    keep_alive_seconds: float = 5.0
+    #: Open connections a server process accepts; one more is answered 503 and closed.
+    max_connections: int = 256
     #: How often the server (embedded default) and `signals worker` retry orphans; 0 = never.
     orphan_retry_seconds: float = 5.0
     #: SPEC §11: system (default, untrusted local clock), ntp or anchor.
@@ -79,6 +106,9 @@ class Settings:
     ntp_servers: tuple[str, ...] = ()
     max_drift_ms: float = 200.0
     anchor_budget_seconds: int = 86_400
+    #: Age past which an S3 ``.staging/`` object is abandoned (local staging files are
+    #: locked by their uploads and swept as soon as their process is gone).
+    staging_max_age_seconds: float = 3600.0
     limits: Limits = field(default=DEFAULT_LIMITS)
 
     @property
@@ -175,6 +205,11 @@ def load_settings(
         ("orphan_retry_seconds", float),
         ("max_drift_ms", float),
         ("anchor_budget_seconds", int),
+        ("staging_max_age_seconds", float),
+        ("header_timeout_seconds", float),
+        ("body_timeout_seconds", float),
+        ("keep_alive_seconds", float),
+        ("max_connections", int),
     ):
         if name in values:
             try:
@@ -187,6 +222,10 @@ def load_settings(
             f"port {values['port']} is not a TCP port (1-65535): check --port, {variable} "
             f"and {key} in the config file"
         )
+    for name in _POSITIVE:
+        if name in values and not values[name] > 0:
+            key, variable = _KEYS[name]
+            raise InvalidConfig(f"{key} ({variable}) must be positive: {values[name]!r}")
     values["limits"] = _limits(doc, env, flags.get("limits"))
     return replace(Settings(), **values)
 
@@ -293,6 +332,25 @@ def open_blob_store(settings: Settings) -> BlobStore:
     if settings.cas_url is not None:
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
     return FilesystemBlobStore(settings.data_dir / "cas")
+
+
+def sweep_staging(services: Services) -> int:
+    """Remove the staging files crashed uploads left (any age: live uploads of every process
+    on the data dir hold a lock on theirs) and S3 staging objects older than
+    ``staging_max_age_seconds``; count them in ``signals_staging_swept_total``."""
+    blobs = services.blobs
+    if isinstance(blobs, S3BlobStore):
+        removed = blobs.sweep_staging(
+            0, objects_older_than_seconds=services.settings.staging_max_age_seconds
+        )
+    elif isinstance(blobs, FilesystemBlobStore):
+        removed = blobs.sweep_staging(0)
+    else:
+        return 0
+    services.metrics.staging_swept(removed)
+    if removed:
+        logging.getLogger(__name__).info("removed %d abandoned staging file(s)", removed)
+    return removed
 
 
 def check_ready(services: Services) -> None:

@@ -46,9 +46,11 @@ def test_errors_outside_routes_are_problems_too(api: Api) -> None:
     missing = api.client.get("/api/v1/nothing-here")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
-    no_query = api.client.post("/api/v1/runtime-facts", headers=api.headers(), content=b"x")
-    assert no_query.status_code == 400
-    assert no_query.json()["reason"] == "invalid_request"
+    not_a_number = api.client.get(
+        "/api/v1/timeline/events", params={"page_size": "many"}, headers=api.headers()
+    )
+    assert not_a_number.status_code == 400
+    assert not_a_number.json()["reason"] == "invalid_request"
 
 
 def test_the_document_needs_a_valid_token_of_any_tenant_and_scope(api: Api) -> None:

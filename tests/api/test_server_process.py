@@ -1,5 +1,6 @@
 """The real server process (`signals serve`), driven by the runbook's curl and by
-`stella ingest`; a client that disconnects mid-body; and a server killed mid-ingest."""
+`stella ingest`; a client that disconnects mid-body (recorded, nothing kept); and a server
+killed mid-ingest."""
 
 from __future__ import annotations
 
@@ -171,25 +172,54 @@ def test_stella_ingest_and_timeline_verify(server: Server, tmp_path: Path) -> No
     assert json.loads(broken.stdout)["first_break"]["seq"] == 2
 
 
-def test_a_client_that_stops_mid_body_leaves_nothing(server: Server) -> None:
+@pytest.mark.parametrize("media", ["ndjson", "multipart"])
+def test_a_client_that_stops_mid_body_leaves_only_its_recorded_refusal(
+    server: Server, media: str
+) -> None:
     graph = post_graph(server)
     before = server.counts()
-    body = gzip.compress(trace_bytes(SPEC))
+    trace = gzip.compress(trace_bytes(SPEC))
+    if media == "ndjson":
+        content_type, body = "application/x-ndjson", trace
+    else:
+        content_type = "multipart/form-data; boundary=b0undary"
+        body = (
+            b'--b0undary\r\nContent-Disposition: form-data; name="runtime"; filename="t.gz"\r\n'
+            b"Content-Type: application/gzip\r\n\r\n" + trace + b"\r\n--b0undary--\r\n"
+        )
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         request = (
             f"POST /api/v1/runtime-facts?graph_hash={graph} HTTP/1.1\r\n"
-            f"Host: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\n"
+            f"Host: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Authorization: {server.headers()['Authorization']}\r\nX-Stella-Tenant: acme\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         sock.sendall(request + body[: len(body) // 2])
         time.sleep(0.5)
     deadline = time.monotonic() + 20  # the server notices the disconnect on its own time
-    while server.staged_files() and time.monotonic() < deadline:
+    while (
+        server.staged_files() or server.counts()["ingests"] == before["ingests"]
+    ) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.staged_files() == []
-    assert server.counts() == before
+    assert server.counts() == before | {
+        "ingests": before["ingests"] + 1,
+        "timeline_events": before["timeline_events"] + 1,
+    }
     assert server.runtime_uris() == []
+    repo = SqlRepository(server.settings().effective_database_url)
+    try:
+        last = list(repo.iter_events(ACME))[-1]
+        record = repo.get_ingest(ACME, str(last.attributes["ingest_id"]))
+    finally:
+        repo.close()
+    assert last.event_type == "runtime.ingest.failed"
+    assert last.attributes["reason"] == "client_disconnected"
+    assert "content_sha256" not in last.attributes  # nothing was kept to name
+    assert record is not None and (record.status, record.reason) == (
+        "failed",
+        "client_disconnected",
+    )
 
 
 def test_a_server_killed_mid_ingest_leaves_all_or_nothing(server: Server, tmp_path: Path) -> None:

@@ -156,3 +156,64 @@ def ingest_graph_without_release(services: Services, ctx: IngestContext) -> None
                     imported.index.nodes_total, imported.index.edges_total, T0),
         EventDraft(new_ulid(ctx.clock), "reach.graph.ingested", T0, "test", None, {}),
     )  # fmt: skip
+
+
+def test_an_envelope_attached_while_a_worker_retries_is_kept(world) -> None:  # type: ignore[no-untyped-def]
+    """A worker reads the orphan's receipt, then a DSSE is attached (a new receipt version)
+    before the worker finishes: its finish, built on the older receipt, writes nothing and
+    releases the item, and the next pass ingests it from the newer receipt, envelope kept."""
+    from dataclasses import replace
+
+    from stella_signals.attest import load_public_key
+    from stella_signals.cas import CasUri, Namespace
+    from stella_signals.digests import sha256_hex
+    from stella_signals.ports import EventDraft, KeyPurpose, TrustedKey
+    from tests.api.test_dsse_ingest import Signing
+
+    services, clock, ctx = world
+    signing = Signing()
+    key = load_public_key(signing.public)
+    services.repo.add_trusted_key(
+        TrustedKey(ACME, KeyPurpose.ATTEST, key.keyid, key.pem, clock.now())
+    )
+    ingest_id = orphan(ctx, clock)
+    ingest_graph_without_release(services, ctx)
+    clock.advance(timedelta(minutes=2))
+    [item] = services.repo.claim_orphans(clock.now(), worker="a", lease_seconds=600, limit=10)
+    stale = services.repo.get_ingest(ACME, ingest_id)  # what worker "a" read
+    assert stale is not None and stale.timeline_event_id is not None
+
+    uri = CasUri.of(Namespace.RUNTIME, stale.content_sha256 or "")
+    body = b"".join(services.blobs.open(ACME, uri))  # the orphan's own bytes
+    dsse = signing.envelope(body)
+    attached = ingest_runtime(
+        ctx,
+        RuntimeUpload(
+            tenant=ACME, ingest_id=new_ulid(clock), graph_hash=parse_graph_hash(graph_hash()),
+            body=[body], dsse=dsse,
+        ),
+    )  # fmt: skip
+    assert attached.attached and attached.receipt["version"] == 2
+
+    late = services.repo.finish_orphan(
+        item,
+        worker="a",
+        ingest=replace(stale, status="ingested", timeline_event_id=new_ulid(clock)),
+        facts=[],
+        event=EventDraft(new_ulid(clock), "reach.runtime.ingested", T0, "test", None, {}),
+        previous_event_id=stale.timeline_event_id,
+    )
+    assert late is None
+    now = services.repo.get_ingest(ACME, ingest_id)
+    assert now is not None and now.status == "orphaned" and now.receipt is not None
+    assert now.receipt["version"] == 2 and "reach.runtime.ingested" not in event_types(services)
+
+    assert retry_orphans(ctx, worker="b").ingested == 1  # released: due at once
+    done = services.repo.get_ingest(ACME, ingest_id)
+    assert done is not None and done.status == "ingested" and done.receipt is not None
+    assert done.receipt["dsse_digest"] == "sha256:" + sha256_hex(dsse)
+    assert done.receipt["version"] == 3
+    assert done.receipt["supersedes"] == "sha256:" + sha256_hex(now.receipt_dsse or b"")
+    kept = CasUri.of(Namespace.RECEIPTS, done.receipt["supersedes"].removeprefix("sha256:"))
+    assert b"".join(services.blobs.open(ACME, kept)) == now.receipt_dsse
+    assert check_chain(list(services.repo.iter_events(ACME)), tenant="acme").ok

@@ -1332,3 +1332,35 @@ def test_a_forged_tar_header_is_a_damaged_archive_not_a_crash(name: str) -> None
     report = check_bundle(gzip.compress(tar, mtime=0), service_keys=[], attestation_keys=[])
     assert not report.ok
     assert any("damaged" in problem.message for problem in report.problems)
+
+
+# --- receipt versions (a DSSE attached after the ingest, an orphan's retry) -------------------
+
+
+def versioned_bundle(world: World, **changes: Any) -> bytes:
+    receipt = receipt_for(world.trace, world.runtime_dsse, **changes)
+    return export_bundle(replace(world.record, receipt_dsse=sign_receipt(receipt, world.service)))
+
+
+def test_a_later_receipt_version_verifies_and_names_what_it_supersedes(world: World) -> None:
+    supersedes = "sha256:" + sha256(world.record.receipt_dsse)
+    report = world.check(versioned_bundle(world, version=2, supersedes=supersedes))
+    assert report.ok, report.problems
+    receipt_check = next(c for c in report.checks if c.check == BundleCheck.RECEIPT.value)
+    assert f"receipt version 2, supersedes {supersedes}" in receipt_check.message
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"version": 2},
+        {"version": 1, "supersedes": "sha256:" + "0" * 64},
+        {"version": True, "supersedes": "sha256:" + "0" * 64},
+        {"supersedes": "sha256:" + "0" * 64},
+        {"version": 3, "supersedes": "0" * 64},
+    ],
+    ids=["no-supersedes", "version-1", "bool-version", "no-version", "bare-hex"],
+)
+def test_a_malformed_receipt_version_is_named(world: World, changes: dict[str, Any]) -> None:
+    report = world.check(versioned_bundle(world, **changes))
+    assert pairs(report) == {(BundleCheck.RECEIPT.value, RECEIPT_NAME)}

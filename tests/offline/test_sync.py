@@ -39,19 +39,16 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
         done = offline(*ingest_args(bundle), *data)
         assert done.returncode == 0, done.stderr
         ids.append(json.loads(done.stdout)["ingest_id"])
-    # the site's service key must be trusted online for its receipts
+    # the online tenant trusts the site's service key for sync, exported by the site
     key = tmp_path / "site.pub.pem"
-    subprocess.run(
-        [str(BIN / "python"), "-c",
-         "import sys; from pathlib import Path; from stella_signals.attest import public_key_pem;"
-         f"Path(sys.argv[1]).write_bytes(public_key_pem(Path('{site}/keys/service.pem').read_bytes()))",
-         str(key)], check=True,
-    )  # fmt: skip
-    trust = ["keys", "add", str(key), "--tenant", "acme", "--purpose", "receipt"]
-    signals(
+    exported = signals("keys", "export-service", "--data-dir", str(site), "--out", str(key))
+    assert exported.returncode == 0, exported.stderr
+    trust = ["keys", "add", str(key), "--tenant", "acme", "--purpose", "sync"]
+    added = signals(
         *trust, "--data-dir", str(server.data_dir), *server.backend.flags(),
         env=server.backend.environ,
     )  # fmt: skip
+    site_keyid = added.stdout.strip()
     common = [
         "--tenant",
         "acme",
@@ -80,6 +77,9 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
                              "--tenant", "acme", "--token-file", str(server.token_file)],
                             capture_output=True, text=True)  # fmt: skip
     assert verify.returncode == 0, verify.stdout
+    vouched = [line for line in verify.stdout.splitlines() if "imported from site event" in line]
+    assert len(vouched) == site_events
+    assert all(line.endswith(f"vouched for by site key {site_keyid}") for line in vouched)
     # evidence: every offline ingest's trace is now in the online CAS
     for ingest_id in ids:
         receipt = json.loads(offline("export-receipt", ingest_id, "--tenant", "acme", *data).stdout)
@@ -133,5 +133,6 @@ def test_unknown_site_key_is_refused(server: Server, tmp_path: Path) -> None:  #
         *data,
     ]
     result = offline("sync", *common)
-    assert result.returncode != 0
+    assert result.returncode != 0, result.stderr
+    assert "signals keys add --purpose sync" in " ".join(result.stderr.split())
     assert GRAPH_HASH.startswith("blake3:")

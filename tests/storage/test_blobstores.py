@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import shutil
@@ -132,28 +133,31 @@ class TestFilesystemSpecifics:
         assert not (store.root / "acme").exists()
         now = datetime.now(UTC)
         assert store.sweep_staging(3600, now=now) == 0  # too young
+        # still owned (its staged blob is alive): never swept, however old
+        assert store.sweep_staging(3600, now=now + timedelta(hours=2)) == 0
+        del staged
+        gc.collect()
+        assert store.sweep_staging(3600, now=now) == 0  # too young
         assert store.sweep_staging(3600, now=now + timedelta(hours=2)) == 1
         assert _files_under(store.root) == []
 
+    def test_a_live_upload_of_another_store_is_not_swept(self, tmp_path: Path) -> None:
+        """Two processes (here: two stores) on one directory: a sweep at age 0 removes the
+        leftover of a crashed writer but not the staging file of a live, stalled one."""
+        root = tmp_path / "cas"
+        crashed = subprocess.run([sys.executable, "-c", _CRASHING_WRITER.format(root=str(root))])
+        assert crashed.returncode == 9
+        live = FilesystemBlobStore(root).stage(ACME, Namespace.RUNTIME, [b"in flight"])
+        assert len(_files_under(root / ".staging")) == 2
+        sweeper = FilesystemBlobStore(root)
+        assert sweeper.sweep_staging(0, now=datetime.now(UTC) + timedelta(seconds=1)) == 1
+        assert _files_under(root / ".staging") != []
+        assert live.publish().created  # the sweep left it whole
+        assert _files_under(root / ".staging") == []
+
     def test_process_killed_mid_write_leaves_only_staging(self, tmp_path: Path) -> None:
         root = tmp_path / "cas"
-        script = textwrap.dedent(
-            f"""
-            import os
-            from pathlib import Path
-            from stella_signals.cas import Namespace
-            from stella_signals.storage import FilesystemBlobStore
-            from stella_signals.tenancy import parse_tenant
-
-            def chunks():
-                yield b"a" * 100_000
-                yield b"b" * 100_000
-                os._exit(9)  # no cleanup, like SIGKILL
-
-            store = FilesystemBlobStore(Path({str(root)!r}))
-            store.put(parse_tenant("acme"), Namespace.RUNTIME, chunks())
-            """
-        )
+        script = _CRASHING_WRITER.format(root=str(root))
         result = subprocess.run([sys.executable, "-c", script], check=False)
         assert result.returncode == 9
         store = FilesystemBlobStore(root)
@@ -215,3 +219,23 @@ class TestFilesystemSpecifics:
         (store.root / ".staging").rmdir()  # the volume went away under us
         with pytest.raises(Unavailable):
             store.put(ACME, Namespace.RUNTIME, [b"x"])
+
+
+#: A process that dies (like SIGKILL: no cleanup) while writing a staging file under root.
+_CRASHING_WRITER = textwrap.dedent(
+    """
+    import os
+    from pathlib import Path
+    from stella_signals.cas import Namespace
+    from stella_signals.storage import FilesystemBlobStore
+    from stella_signals.tenancy import parse_tenant
+
+    def chunks():
+        yield b"a" * 100_000
+        yield b"b" * 100_000
+        os._exit(9)
+
+    store = FilesystemBlobStore(Path({root!r}))
+    store.put(parse_tenant("acme"), Namespace.RUNTIME, chunks())
+    """
+)

@@ -60,6 +60,8 @@ class SntpResponder:
         self.stratum = 1
         self.leap = 0
         self.echo_origin = True
+        #: Seconds to wait before answering (a slow server; under the client's timeout).
+        self.delay = 0.0
         self.requests = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
@@ -89,7 +91,10 @@ class SntpResponder:
                 continue
             self.requests += 1
             if self.answer and len(query) >= PACKET.size:
-                self._sock.sendto(self._reply(query), client)
+                time.sleep(self.delay / 2)  # a symmetric path: half the delay each way
+                reply = self._reply(query)
+                time.sleep(self.delay / 2)
+                self._sock.sendto(reply, client)
 
     def _reply(self, query: bytes) -> bytes:
         fields = PACKET.unpack(query[: PACKET.size])

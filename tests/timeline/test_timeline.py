@@ -170,12 +170,15 @@ def test_enums_cover_spec() -> None:
         "reach.runtime.ingested",
         "runtime.ingest.failed",
         "reach.runtime.orphaned",
+        "reach.runtime.dsse.attached",
         "reach.graph.ingested",
         "symbols.manifest.ingested",
         "airgap.staleness.threshold",
     }
-    assert len(FailureReason) == 10
+    assert len(FailureReason) == 12  # SPEC §7's ten, and issue 14's two
     assert FailureReason("orphan_expired") is FailureReason.ORPHAN_EXPIRED
+    assert FailureReason("ambiguous_input") is FailureReason.AMBIGUOUS_INPUT
+    assert FailureReason("client_disconnected") is FailureReason.CLIENT_DISCONNECTED
 
 
 # --- the model ----------------------------------------------------------------------------

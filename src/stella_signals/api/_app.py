@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,12 +16,12 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stella_signals import __version__
-from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view
+from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view, _tokens
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import PROBLEM, problem, problem_for
 from stella_signals.api._schemas import HEALTH, READY, json_response
 from stella_signals.errors import StellaError
-from stella_signals.wiring import OrphanRetrier, Services, check_ready
+from stella_signals.wiring import OrphanRetrier, Services, check_ready, sweep_staging
 
 __all__ = ["create_app"]
 
@@ -78,6 +79,11 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Embedded default: orphans are retried in-process (SPEC §13); `signals worker`
         # processes may run beside it, the queue leases keep them apart.
+        # Uploads a crashed process left half-written: swept before serving (issue 14).
+        try:
+            sweep_staging(services)
+        except StellaError:  # a store outage must not stop the start; /readyz reports it
+            logging.getLogger(__name__).exception("staging sweep failed at start-up")
         retrier = OrphanRetrier(services) if services.settings.orphan_retry_seconds > 0 else None
         if retrier is not None:
             retrier.start()
@@ -102,6 +108,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(_runtime.router)
     app.include_router(_routes.router)
     app.include_router(_admin.router)
+    app.include_router(_tokens.router)
     app.include_router(_evidence.router)
     app.include_router(_runtime_view.router)
     install_openapi(app)

@@ -1,15 +1,27 @@
-"""Run the synchronous pipeline in a worker thread while the body still streams in."""
+"""Run the synchronous pipeline in a worker thread while the body still streams in; and the
+one place where Starlette's `ClientDisconnect` becomes an error of ours."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
 import anyio.from_thread
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from stella_signals.errors import LimitExceeded
+from stella_signals.errors import InvalidInput, LimitExceeded
+from stella_signals.timeline import FailureReason
 
-__all__ = ["blocking_chunks", "read_body"]
+__all__ = ["blocking_chunks", "client_disconnected", "read_body"]
+
+
+def client_disconnected() -> InvalidInput:
+    """The error for a client that went away before its body ended (``http.disconnect``):
+    the pipeline records it like any refusal (reason ``client_disconnected``), although
+    nobody is left to read the answer."""
+    return InvalidInput(
+        "the client disconnected before the end of the request body",
+        reason=FailureReason.CLIENT_DISCONNECTED.value,
+    )
 
 
 def blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
@@ -18,7 +30,10 @@ def blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
     iterator = stream.__aiter__()
 
     async def next_chunk() -> bytes:
-        return await iterator.__anext__()
+        try:
+            return await iterator.__anext__()
+        except ClientDisconnect:
+            raise client_disconnected() from None
 
     while True:
         try:
@@ -33,8 +48,11 @@ async def read_body(request: Request, limit: int, *, limit_name: str) -> bytes:
     """A whole (small) request body, refused as soon as it passes ``limit`` bytes; for
     documents that must be held to be validated (graphs, manifests, keys, bundles)."""
     data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise LimitExceeded(f"body is larger than {limit} bytes", limit=limit_name)
+    try:
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limit:
+                raise LimitExceeded(f"body is larger than {limit} bytes", limit=limit_name)
+    except ClientDisconnect:
+        raise client_disconnected() from None
     return bytes(data)

@@ -1,6 +1,8 @@
 """Multipart uploads: a main file part (`runtime` trace or `graph`) and an optional `dsse`
 envelope, counted and hashed as they arrive and refused past a ceiling before the parser
-can spool them to disk."""
+can spool them to disk. Each part is named once: a part sent twice is ambiguous and refused
+(never first- or last-wins), like a body without a boundary; every refusal is one of our
+errors, so the route records it as it records its own."""
 
 from __future__ import annotations
 
@@ -8,18 +10,23 @@ import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
-from stella_signals.errors import InvalidInput, LimitExceeded
+from stella_signals.api._bridge import client_disconnected
+from stella_signals.errors import InvalidField, InvalidInput, LimitExceeded
+from stella_signals.timeline import FailureReason
 
 __all__ = ["MAX_DSSE_BYTES", "MULTIPART", "MultipartUpload", "file_chunks", "read_multipart"]
 
 MULTIPART = "multipart/form-data"
 #: Largest DSSE envelope part.
 MAX_DSSE_BYTES = 1 << 20
+#: Parser caps: room for every part twice, so that a repeated part is reported as such.
+_MAX_FILES, _MAX_FIELDS = 4, 2
 
 
 class MultipartUpload:
@@ -37,6 +44,12 @@ class MultipartUpload:
 
 
 async def read_multipart(request: Request, *, main: str, max_bytes: int) -> MultipartUpload:
+    """The ``main`` file part and the optional ``dsse`` part of a ``multipart/form-data``
+    body; `InvalidInput` (`InvalidField` naming the part or header) for a malformed or
+    ambiguous body, `LimitExceeded` past the ceiling."""
+    _, params = parse_options_header(request.headers.get("content-type") or "")
+    if not params.get(b"boundary"):
+        raise InvalidField("multipart/form-data without a boundary parameter", field="Content-Type")
     hasher = hashlib.sha256()
     received = 0
     ceiling = max_bytes + MAX_DSSE_BYTES + (64 << 10)
@@ -55,12 +68,17 @@ async def read_multipart(request: Request, *, main: str, max_bytes: int) -> Mult
             hasher.update(chunk)
         return message
 
+    # Without "app" in its scope, Starlette raises MultiPartException itself instead of an
+    # HTTPException(400) that would bypass the route's recorded refusal.
+    scope = {key: value for key, value in request.scope.items() if key != "app"}
     try:
-        form = await Request(request.scope, limited).form(
-            max_files=2, max_fields=1, max_part_size=MAX_DSSE_BYTES
+        form = await Request(scope, limited).form(
+            max_files=_MAX_FILES, max_fields=_MAX_FIELDS, max_part_size=MAX_DSSE_BYTES
         )
     except MultiPartException as exc:
         raise InvalidInput(f"malformed multipart body: {exc.message}") from None
+    except ClientDisconnect:
+        raise client_disconnected() from None
     try:
         part, dsse = await _parts(form, main)
     except BaseException:
@@ -70,9 +88,16 @@ async def read_multipart(request: Request, *, main: str, max_bytes: int) -> Mult
 
 
 async def _parts(form: FormData, main: str) -> tuple[BinaryIO, bytes | None]:
+    for name in sorted(set(form.keys())):
+        if len(form.getlist(name)) > 1:
+            raise InvalidField(
+                f"multipart part {name!r} is sent {len(form.getlist(name))} times: send it once",
+                field=name,
+                reason=FailureReason.AMBIGUOUS_INPUT.value,
+            )
     part = form.get(main)
     if not isinstance(part, UploadFile):
-        raise InvalidInput(f"multipart upload needs a file part named {main!r}")
+        raise InvalidField(f"multipart upload needs a file part named {main!r}", field=main)
     dsse_part = form.get("dsse")
     dsse: bytes | None
     if dsse_part is None:

@@ -21,10 +21,9 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import JSONResponse
 
+from stella_signals.api._auth import authenticated
 from stella_signals.api._pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from stella_signals.api._schemas import GRAPH_HASH_PATTERN, ULID_PATTERN
-from stella_signals.auth import bearer_token, token_hash
-from stella_signals.errors import NotAuthenticated
 
 __all__ = ["install_openapi"]
 
@@ -35,6 +34,7 @@ _PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "graph_hash": {"type": "string", "pattern": GRAPH_HASH_PATTERN},
     "ingest_id": {"type": "string", "pattern": ULID_PATTERN},
     "event_id": {"type": "string", "pattern": ULID_PATTERN},
+    "token_id": {"type": "string", "pattern": ULID_PATTERN},
     "page_size": {
         "type": "integer",
         "minimum": 1,
@@ -136,10 +136,8 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
 def _any_valid_token(
     request: Request, authorization: str | None = Header(default=None, include_in_schema=False)
 ) -> None:
-    """Admit any token issued and not revoked, whatever its tenants and scopes."""
-    record = request.app.state.services.repo.find_token(token_hash(bearer_token(authorization)))
-    if record is None or record.revoked:
-        raise NotAuthenticated("unknown or revoked token")
+    """Admit any token issued, not revoked and not expired, whatever its tenants and scopes."""
+    authenticated(request, authorization)
 
 
 def install_openapi(app: FastAPI) -> None:

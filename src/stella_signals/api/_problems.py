@@ -13,6 +13,7 @@ from stella_signals.errors import (
     Forbidden,
     HashMismatch,
     InsufficientStorage,
+    InvalidField,
     InvalidInput,
     LimitExceeded,
     NotAuthenticated,
@@ -115,6 +116,8 @@ def problem_for(
         # SPEC §6: a refusal for stale time or drift carries staleness_seconds (and drift_ms).
         extra["staleness_seconds"] = time_status.staleness_seconds
         extra["drift_ms"] = time_status.drift_ms
+    if not errors and isinstance(error, InvalidField):
+        errors = [{"line": None, "field": error.field, "reason": reason or error.reason}]
     return problem(
         status,
         title,

@@ -42,14 +42,14 @@ from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import (
-    import_events,
+    import_signed_events,
     ingest_graph,
     ingest_symbol_manifest,
     parse_graph_hash,
 )
 from stella_signals.ports import IngestRecord
 from stella_signals.symbols import InvalidSymbolManifest
-from stella_signals.timeline import events_to_ndjson, read_events_ndjson
+from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import parse_trace
 
 __all__ = ["router"]
@@ -372,8 +372,12 @@ def export_events(request: Request, principal: Reader) -> Response:
         413: PROBLEM,
         422: PROBLEM,
     },
-    summary="Import an offline site's events (NDJSON, as exported); each once",
-    openapi_extra=binary_body("application/x-ndjson", description="an export, as served"),
+    summary="Import an offline site's signed event batch (sync on reconnect); each event once",
+    openapi_extra=binary_body(
+        "application/json",
+        description="a DSSE envelope (payloadType application/vnd.stella.timeline-sync+ndjson) "
+        "over the site's events as exported, signed by a site key the tenant trusts for sync",
+    ),
 )
 async def import_timeline(request: Request, principal: Writer) -> Response:
     services = request.app.state.services
@@ -382,10 +386,9 @@ async def import_timeline(request: Request, principal: Writer) -> Response:
     )
     ctx = services.ingest_context("signals-sync")
 
-    def run() -> dict[str, int]:
-        events = list(read_events_ndjson(data.splitlines()))
-        stats = import_events(ctx, principal.tenant, events)
-        return {"appended": stats.appended, "skipped": stats.skipped}
+    def run() -> dict[str, Any]:
+        stats = import_signed_events(ctx, principal.tenant, data)  # the site's key vouched
+        return {"appended": stats.appended, "skipped": stats.skipped, "keyid": stats.keyid}
 
     return JSONResponse(await anyio.to_thread.run_sync(run))
 
@@ -423,5 +426,5 @@ def service_keys(request: Request, principal: Reader) -> Response:
     summary="Which time ingest trusts",
 )
 def time_status(request: Request, principal: Reader) -> Response:
-    status = request.app.state.services.time.status(principal.tenant)
+    status = request.app.state.services.time.status(principal.tenant, record=False)  # a GET
     return JSONResponse(status.to_dict())

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
-from starlette.requests import ClientDisconnect
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Admission, admit
 from stella_signals.api._bridge import blocking_chunks
 from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
-from stella_signals.api._problems import PROBLEM, problem, problem_for
+from stella_signals.api._problems import PROBLEM, problem_for
 from stella_signals.api._schemas import (
+    GRAPH_HASH_PATTERN,
     RECEIPT,
     SHA256_HEX,
     ULID,
@@ -29,6 +29,7 @@ from stella_signals.auth import Principal, Scope
 from stella_signals.digests import Digest
 from stella_signals.errors import (
     HashMismatch,
+    InvalidField,
     InvalidInput,
     LimitExceeded,
     StellaError,
@@ -45,6 +46,7 @@ from stella_signals.ingest import (
     parse_graph_hash,
     record_rejection,
 )
+from stella_signals.timeline import FailureReason
 
 __all__ = ["router"]
 
@@ -67,7 +69,17 @@ TRACE_BODY: dict[str, Any] = {
         },
     }
 }
+#: ``graph_hash`` is read by the route itself (a repeat is refused, never last-wins), so it
+#: is documented here rather than declared as a FastAPI parameter.
+GRAPH_HASH_QUERY: dict[str, Any] = {
+    "name": "graph_hash",
+    "in": "query",
+    "required": True,
+    "description": "blake3:<hex> of the static graph (once)",
+    "schema": {"type": "string", "pattern": GRAPH_HASH_PATTERN},
+}
 _SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):\s*(?:,|$)")
+_SHA256_MEMBER = re.compile(r"(?:^|,)\s*sha-256\s*=", re.IGNORECASE)
 
 #: Headers of every receipt answer (200, 201, 202).
 RECEIPT_HEADERS = {
@@ -79,7 +91,9 @@ RECEIPT_HEADERS = {
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: json_response(
         RECEIPT,
-        "duplicate: the original receipt with `duplicate: true`",
+        "duplicate: the newest receipt with `duplicate: true`; when the request brought a"
+        " valid DSSE envelope that receipt does not name, it is attached first (a new signed"
+        " receipt version, event `reach.runtime.dsse.attached`)",
         headers=RECEIPT_HEADERS,
     ),
     201: json_response(RECEIPT, "ingested: the signed receipt", headers=RECEIPT_HEADERS),
@@ -106,6 +120,12 @@ def declared_sha256(header: str | None) -> str | None:
     """The sha-256 of an RFC 9530 ``Content-Digest`` header as hex (None when absent)."""
     if header is None:
         return None
+    if len(_SHA256_MEMBER.findall(header)) > 1:
+        raise InvalidField(
+            "Content-Digest carries more than one sha-256 digest: which one is meant?",
+            field="Content-Digest",
+            reason=FailureReason.AMBIGUOUS_INPUT.value,
+        )
     match = _SHA256_DIGEST.search(header)
     if match is None:
         if "sha-256" in header.lower():
@@ -122,6 +142,33 @@ def declared_sha256(header: str | None) -> str | None:
             "Content-Digest sha-256 must be 32 bytes", reason="invalid_content_digest"
         )
     return raw.hex()
+
+
+def one_header(request: Request, name: str) -> str | None:
+    """The one value of header ``name`` (None when absent): `InvalidField` when repeated."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise InvalidField(
+            f"the {name} header is sent {len(values)} times: send it once",
+            field=name,
+            reason=FailureReason.AMBIGUOUS_INPUT.value,
+        )
+    return values[0] if values else None
+
+
+def one_query_value(request: Request, name: str) -> str:
+    """The one value of query parameter ``name``: `InvalidField` when it is absent or
+    repeated (ambiguous: neither the first nor the last is guessed)."""
+    values = request.query_params.getlist(name)
+    if not values:
+        raise InvalidField(f"the {name} query parameter is required", field=name)
+    if len(values) > 1:
+        raise InvalidField(
+            f"the {name} query parameter is given {len(values)} times: give it once",
+            field=name,
+            reason=FailureReason.AMBIGUOUS_INPUT.value,
+        )
+    return values[0]
 
 
 def receipt_response(result: IngestResult) -> JSONResponse:
@@ -148,13 +195,13 @@ def receipt_response(result: IngestResult) -> JSONResponse:
     status_code=201,
     responses=RESPONSES,
     summary="Ingest a runtime trace (gzip or plain NDJSON)",
-    openapi_extra=TRACE_BODY,
+    openapi_extra=TRACE_BODY | {"parameters": [GRAPH_HASH_QUERY]},
 )
 async def post_runtime_facts(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Scope.WRITE))],
-    graph_hash: Annotated[str, Query(description="blake3:<hex> of the static graph")],
+    admission: Annotated[Admission, Depends(admit(Scope.WRITE))],
 ) -> Response:
+    principal = admission.principal
     services = request.app.state.services
     ctx = services.ingest_context("signals-api")
     ingest_id = new_ulid(services.clock)
@@ -171,9 +218,11 @@ async def post_runtime_facts(
         return problem_for(error, ingest_id=ingest_id, reason=failed.reason)
 
     try:
-        digest = parse_graph_hash(graph_hash)
-        declared = declared_sha256(request.headers.get("content-digest"))
-        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if admission.refusal is not None:
+            raise admission.refusal
+        digest = parse_graph_hash(one_query_value(request, "graph_hash"))
+        declared = declared_sha256(one_header(request, "Content-Digest"))
+        media = (one_header(request, "Content-Type") or "").split(";")[0].strip().lower()
         if media not in TRACE_MEDIA_TYPES and media != MULTIPART:
             raise UnsupportedMediaType(
                 f"content type {media or '(none)'!r} is not a trace: send application/x-ndjson"
@@ -240,13 +289,10 @@ async def _ingest_and_answer(
     try:
         result = await anyio.to_thread.run_sync(ingest_runtime, ctx, upload)
     except IngestFailed as failed:
+        # A client that went away mid-body lands here too (reason client_disconnected,
+        # recorded by the pipeline); the answer is written for nobody.
         errors = [
             {"line": d.line, "field": d.field, "reason": d.reason.value} for d in failed.diagnostics
         ]
         return problem_for(failed.cause, ingest_id=ingest_id, errors=errors, reason=failed.reason)
-    except ClientDisconnect:
-        return problem(
-            400, "Client disconnected", "the body ended early", reason="client_disconnected",
-            ingest_id=ingest_id,
-        )  # fmt: skip
     return receipt_response(result)

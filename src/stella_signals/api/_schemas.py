@@ -37,6 +37,10 @@ __all__ = [
     "SYMBOLS_STORED",
     "TIMELINE_IMPORT",
     "TIME_STATUS",
+    "TOKEN",
+    "TOKEN_CREATED",
+    "TOKEN_PAGE",
+    "TOKEN_REQUEST",
     "ULID",
     "ULID_PATTERN",
     "VERIFY_REPORT",
@@ -93,7 +97,8 @@ DSSE_ENVELOPE = _object(
     }
 )
 
-#: SPEC §8: the ingest receipt (``receipt_dsse``: its DSSE envelope, on ingest answers).
+#: SPEC §8: the ingest receipt (``receipt_dsse``: its DSSE envelope, on ingest answers;
+#: ``version`` and ``supersedes`` on a receipt that replaced an earlier version).
 RECEIPT = _object(
     {
         "schema": {"const": "stella.reach.runtime-ingest-receipt/v1"},
@@ -126,7 +131,20 @@ RECEIPT = _object(
         ),
         "timeline_event_id": ULID,
     },
-    {"receipt_dsse": DSSE_ENVELOPE},
+    {
+        "receipt_dsse": DSSE_ENVELOPE,
+        "version": {
+            "type": "integer",
+            "minimum": 2,
+            "description": "receipt version, on a receipt that superseded another (a DSSE "
+            "envelope attached later, an orphan's retry); absent on the first (version 1)",
+        },
+        "supersedes": _SHA256
+        | {
+            "description": "sha256 of the signed receipt envelope this one replaced, kept at "
+            "cas://evidence/receipts/<hex>"
+        },
+    },
 )
 
 #: An ingest that has no receipt: refused (``failed``), with the reason.
@@ -213,7 +231,7 @@ EVENT = _object(
     }
 )
 EVENT_PAGE = _page(EVENT)
-TIMELINE_IMPORT = _object({"appended": _COUNT, "skipped": _COUNT})
+TIMELINE_IMPORT = _object({"appended": _COUNT, "skipped": _COUNT, "keyid": {"type": "string"}})
 
 SERVICE_KEYS = _object(
     {
@@ -258,6 +276,34 @@ _TRUSTED_KEY = _object(
 )
 KEY_PAGE = _page(_TRUSTED_KEY)
 KEY_ADDED = _object({"keyid": _STR, "purpose": {"enum": ["attest", "time", "receipt"]}})
+_SCOPE: dict[str, Any] = {"enum": ["signals:read", "signals:write", "signals:admin"]}
+_TOKEN_FIELDS: dict[str, Any] = {
+    "token_id": ULID,
+    "tenants": {"type": "array", "items": _STR},
+    "scopes": {"type": "array", "items": _SCOPE},
+    "created_at": _TIME,
+    "expires_at": _NULLABLE_TIME,
+    "revoked_at": _NULLABLE_TIME,
+}
+#: A token as listed: its public id, never its secret nor its hash.
+TOKEN = _object(_TOKEN_FIELDS | {"status": {"enum": ["active", "expired", "revoked"]}})
+TOKEN_PAGE = _page(TOKEN)
+#: The one answer that carries the secret: to `POST /api/v1/tokens`, once.
+TOKEN_CREATED = _object(_TOKEN_FIELDS | {"token": {"type": "string", "pattern": "^stl_"}})
+TOKEN_REQUEST = {
+    **_object(
+        {"scopes": {"type": "array", "items": _SCOPE, "minItems": 1}},
+        {
+            "expires_in": {
+                "type": "string",
+                "pattern": "^([0-9]{1,9}[wdhms])+$",
+                "description": "a duration: 90d, 12h, 1h30m, 3600s, 2w",
+            },
+            "expires_at": {**_TIME, "description": "RFC 3339 with Z or an offset"},
+        },
+    ),
+    "additionalProperties": False,
+}
 POLICY = {
     **_object(
         {"require_dsse": _BOOL},

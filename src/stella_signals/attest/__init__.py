@@ -27,13 +27,19 @@ from stella_signals.attest._keys import (
     generate_private_key_pem,
     load_or_create_service_key,
     load_public_key,
+    load_public_keys,
     load_signer,
     new_service_key_pem,
     public_key_pem,
     service_key_from_pem,
     write_private_key,
 )
-from stella_signals.attest._sign import IN_TOTO_PAYLOAD_TYPE, RECEIPT_PAYLOAD_TYPE, sign_envelope
+from stella_signals.attest._sign import (
+    IN_TOTO_PAYLOAD_TYPE,
+    RECEIPT_PAYLOAD_TYPE,
+    SYNC_PAYLOAD_TYPE,
+    sign_envelope,
+)
 from stella_signals.attest._statement import (
     RICHGRAPH_PREDICATE,
     RUNTIME_TRACE_PREDICATE,
@@ -68,6 +74,7 @@ __all__ = [
     "RUNTIME_TRACE_PREDICATE",
     "SERVICE_KEY_ENV",
     "STATEMENT_TYPE",
+    "SYNC_PAYLOAD_TYPE",
     "CheckReason",
     "Envelope",
     "EnvelopeReport",
@@ -92,6 +99,7 @@ __all__ = [
     "graph_statement",
     "load_or_create_service_key",
     "load_public_key",
+    "load_public_keys",
     "load_signer",
     "new_service_key_pem",
     "pae",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "generate_private_key_pem",
     "load_or_create_service_key",
     "load_public_key",
+    "load_public_keys",
     "load_signer",
     "public_key_pem",
     "write_private_key",
@@ -64,6 +66,8 @@ SERVICE_KEY_ENV = "STELLA_SERVICE_KEY_FILE"
 SERVICE_KEY_PATH = Path("keys") / "service.pem"
 
 _MAX_PEM_BYTES = 64 * 1024
+#: One PEM block (RFC 7468): its label and its whole text, delimiters included.
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 
 
 class InvalidKey(InvalidInput):
@@ -168,12 +172,46 @@ def load_public_key(pem: bytes) -> PublicKey:
     """A `PublicKey` for an Ed25519 or ECDSA P-256 SubjectPublicKeyInfo PEM."""
     if len(pem) > _MAX_PEM_BYTES:
         raise InvalidKey(f"public key PEM is larger than {_MAX_PEM_BYTES} bytes")
+    _refuse_private(pem)
     try:
         key = load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise InvalidKey(f"not a PEM public key: {exc}") from None
     _check_kind(key)
     return _public_key(key)
+
+
+def load_public_keys(pem: bytes) -> list[PublicKey]:
+    """Every key of a PEM file holding one or more public keys (e.g. a deployment's current
+    and retired service keys, as `signals keys export-service` writes them), in file order,
+    each once. Text around the blocks is ignored; a private key anywhere is refused."""
+    if len(pem) > _MAX_PEM_BYTES:
+        raise InvalidKey(f"public key PEM is larger than {_MAX_PEM_BYTES} bytes")
+    _refuse_private(pem)
+    blocks = [match.group(0) for match in _PEM_BLOCK.finditer(pem)]
+    if not blocks:
+        raise InvalidKey("no PEM public key found (expected -----BEGIN PUBLIC KEY-----)")
+    keys: dict[str, PublicKey] = {}
+    for number, block in enumerate(blocks, start=1):
+        try:
+            key = load_public_key(block)
+        except InvalidKey as exc:
+            if len(blocks) == 1:
+                raise
+            raise InvalidKey(f"PEM block {number} of {len(blocks)}: {exc}") from None
+        keys.setdefault(key.keyid, key)
+    return list(keys.values())
+
+
+def _refuse_private(pem: bytes) -> None:
+    """A one-line refusal for the commonest mistake: the private half where the public one
+    is expected (trusting it would also mean copying a secret around)."""
+    if re.search(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----", pem):
+        raise InvalidKey(
+            "this is a private key: give its public half (key.pub.pem, or the output of "
+            "`signals keys export-service` for a deployment's service key)",
+            reason="private_key_given",
+        )
 
 
 def write_private_key(path: Path, pem: bytes) -> None:

@@ -1,12 +1,24 @@
-"""Air-gap runtime bundles (SPEC §10)."""
+"""Air-gap runtime bundles (SPEC §10): the manifest, the one layout rule every bundle obeys
+(tarball or directory), and the deterministic tarball writer."""
 
-from stella_signals.bundle._archive import DEFAULT_MAX_BUNDLE_BYTES, read_bundle_archive
+from stella_signals.bundle._archive import (
+    DEFAULT_MAX_BUNDLE_BYTES,
+    MAX_BUNDLE_ENTRIES,
+    BundleLayout,
+    EntryKind,
+    entry_kind_of_mode,
+    read_bundle_archive,
+    write_bundle_archive,
+)
 from stella_signals.bundle._manifest import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    MANIFEST_NAME,
     MANIFEST_SCHEMA,
     BundleManifest,
+    LayoutProblem,
     ManifestEntry,
+    build_manifest,
     parse_manifest,
 )
 
@@ -14,9 +26,17 @@ __all__ = [
     "BUNDLE_DSSE_NAME",
     "BUNDLE_GRAPH_NAME",
     "DEFAULT_MAX_BUNDLE_BYTES",
+    "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
+    "MAX_BUNDLE_ENTRIES",
+    "BundleLayout",
     "BundleManifest",
+    "EntryKind",
+    "LayoutProblem",
     "ManifestEntry",
+    "build_manifest",
+    "entry_kind_of_mode",
     "parse_manifest",
     "read_bundle_archive",
+    "write_bundle_archive",
 ]

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Annotated
 
 import msgspec
 
+from stella_signals.canonical import canonical_json
 from stella_signals.errors import HashMismatch, InvalidManifest
 from stella_signals.strictjson import loads_strict
 
 __all__ = [
     "BUNDLE_DSSE_NAME",
     "BUNDLE_GRAPH_NAME",
+    "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
     "BundleManifest",
+    "LayoutProblem",
     "ManifestEntry",
+    "build_manifest",
     "parse_manifest",
 ]
 
@@ -26,6 +30,7 @@ MANIFEST_SCHEMA = "stella.reach.runtime-bundle/v1"
 #: The optional files of a runtime bundle (SPEC §10), at its root.
 BUNDLE_DSSE_NAME = "runtime.dsse.json"
 BUNDLE_GRAPH_NAME = "graph.richgraph.json"
+MANIFEST_NAME = "manifest.json"
 _HEX64 = r"^[0-9a-f]{64}$"
 
 
@@ -62,6 +67,22 @@ class ManifestEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LayoutProblem:
+    """A bundle file that is not listed (``not_listed``) or a listed one that is absent
+    (``missing``)."""
+
+    path: str
+    reason: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason, "detail": self.detail}
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
 class BundleManifest:
     tenant: str
     graph_hash: str
@@ -71,6 +92,25 @@ class BundleManifest:
     def listed(self, path: str) -> ManifestEntry | None:
         """The entry of the bundle file at ``path`` (relative to the bundle), if listed."""
         return next((e for e in self.files if e.path == path), None)
+
+    def layout_problems(
+        self, present: Collection[str], *, supplied: Collection[str] = ()
+    ) -> list[LayoutProblem]:
+        """What differs between the files a bundle holds (``present``, by path, the manifest
+        aside) and the ones this manifest lists: every unlisted file, then every listed one
+        absent; ``supplied`` are listed paths given from elsewhere (a file named on the
+        command line), so not missing. The same rule for every bundle, tarball or directory."""
+        listed = {entry.path for entry in self.files}
+        problems = [
+            LayoutProblem(path, "not_listed", "file not in manifest")
+            for path in sorted(set(present) - listed - {MANIFEST_NAME})
+        ]
+        problems += [
+            LayoutProblem(entry.path, "missing", "listed, absent")
+            for entry in self.files
+            if entry.path not in present and entry.path not in supplied
+        ]
+        return problems
 
     def entry_for(self, file_name: str) -> ManifestEntry:
         """The entry of a file given on the command line, matched by its base name."""
@@ -89,7 +129,7 @@ def _check_path(path: str) -> None:
         raise InvalidManifest(f"manifest.json: absolute path {path!r} is not allowed")
     if ".." in pure.parts or "\\" in path or path in (".", ""):
         raise InvalidManifest(f"manifest.json: path {path!r} leaves the bundle")
-    if path == "manifest.json":
+    if path == MANIFEST_NAME:
         raise InvalidManifest("manifest.json must not list itself")
 
 
@@ -120,3 +160,25 @@ def _no_duplicates(paths: Iterable[str]) -> None:
         if path in seen:
             raise InvalidManifest(f"manifest.json lists {path!r} twice")
         seen.add(path)
+
+
+def build_manifest(
+    *, tenant: str, graph_hash: str, generated_at: str, files: Iterable[ManifestEntry]
+) -> bytes:
+    """The RFC 8785 bytes of the ``manifest.json`` listing ``files`` (sorted by path), which
+    `parse_manifest` reads back; `InvalidManifest` for a path no bundle may hold."""
+    entries = sorted(files, key=lambda entry: entry.path)
+    for entry in entries:
+        _check_path(entry.path)
+    _no_duplicates(entry.path for entry in entries)
+    data = canonical_json(
+        {
+            "schema": MANIFEST_SCHEMA,
+            "tenant": tenant,
+            "graph_hash": graph_hash,
+            "generated_at": generated_at,
+            "files": [{"path": e.path, "sha256": e.sha256, "size": e.size} for e in entries],
+        }
+    )
+    parse_manifest(data)  # what we write, we read
+    return data

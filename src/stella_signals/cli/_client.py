@@ -35,6 +35,10 @@ _EXIT_BY_REASON = {
     "schema_invalid": ExitCode.SCHEMA_INVALID,
     "decompression_failed": ExitCode.SCHEMA_INVALID,
     "too_large": ExitCode.SCHEMA_INVALID,
+    # sync: the site's signature is missing or not one the tenant trusts for sync
+    "sync_unsigned": ExitCode.SIGNATURE_INVALID,
+    "sync_untrusted_key": ExitCode.SIGNATURE_INVALID,
+    "sync_evidence_mismatch": ExitCode.SIGNATURE_INVALID,
 }
 
 

@@ -15,7 +15,7 @@ from stella_signals.errors import (
     VerificationFailed,
 )
 from stella_signals.locker import BundleReport, ProblemKind
-from stella_signals.timeanchor import TimeUntrusted
+from stella_signals.timeanchor import AnchorTimeRefused, TimeUntrusted
 
 __all__ = ["ExitCode", "exit_code_for", "exit_code_for_bundle"]
 
@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
 #: Most specific first: the first matching class decides.
 _TABLE: tuple[tuple[type[StellaError], ExitCode], ...] = (
     (TimeUntrusted, ExitCode.TIME_UNTRUSTED),
+    (AnchorTimeRefused, ExitCode.TIME_UNTRUSTED),
     (HashMismatch, ExitCode.HASH_MISMATCH),
     (VerificationFailed, ExitCode.SIGNATURE_INVALID),
     (InvalidTenant, ExitCode.USAGE),

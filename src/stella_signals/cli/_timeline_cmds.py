@@ -35,7 +35,8 @@ def verify_command(
     """Recompute every event hash and link.
 
     Exit 0 sound, 1 broken (the first break is named) or no events on the server, 2 unreadable
-    or empty input, or usage.
+    or empty input, or usage. Each event imported from an offline site is listed with the site
+    key that vouched for it.
     """
     if (file is None) == (server is None):
         fail("give either an export FILE or --server URL", ExitCode.USAGE)
@@ -66,6 +67,8 @@ def verify_command(
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
+        for origin in report.imported:  # sync: which site key vouched for each import
+            sys.stdout.write(f"{origin.message}\n")
         sys.stdout.write(f"{report.message}\n")
     raise typer.Exit(int(ExitCode.OK if report.ok else ExitCode.CHECK_FAILED))
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from stella_signals.attest import load_public_key
+from stella_signals.attest import InvalidKey, load_public_key, load_public_keys
 from stella_signals.cli._common import (
     CasOption,
     ConfigOption,
@@ -20,26 +20,36 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     fail,
     open_services,
-    run_guarded,
     tenant_from,
 )
-from stella_signals.cli._exit import ExitCode
+from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 
 __all__ = ["keys_app", "policy_app"]
 
-keys_app = typer.Typer(help="Keys a tenant trusts (DSSE attestations, time anchors).")
+keys_app = typer.Typer(
+    help="Keys a tenant trusts (DSSE attestations, time anchors, offline sites), and the "
+    "deployment's own service key."
+)
 policy_app = typer.Typer(help="Per-tenant ingest policy (require DSSE, threshold).")
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id")]
 Purpose = Annotated[
-    KeyPurpose, typer.Option("--purpose", help="attest (traces, graphs) or time (anchors)")
+    KeyPurpose,
+    typer.Option(
+        "--purpose",
+        help="attest (traces, graphs), time (anchors) or sync (an offline site's service key: "
+        "its event batches and receipts)",
+    ),
 ]
 
 
 @keys_app.command("add")
 def keys_add(
-    file: Annotated[Path, typer.Argument(help="Public key PEM (Ed25519 or ECDSA P-256)")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="Public key PEM (Ed25519 or ECDSA P-256); several keys per file"),
+    ],
     tenant: Tenant,
     purpose: Purpose = KeyPurpose.ATTEST,
     data_dir: ServiceDataDir = None,
@@ -47,28 +57,72 @@ def keys_add(
     database: DatabaseOption = None,
     cas: CasOption = None,
 ) -> None:
-    """Trust a public key for a tenant; prints its keyid."""
+    """Trust the public key(s) of a PEM file for a tenant; prints each keyid. A file of
+    several keys (`signals keys export-service`: current and retired) trusts them all."""
     tenant_id = tenant_from(tenant)
     try:
         pem = file.read_bytes()
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
-    key = run_guarded(lambda: load_public_key(pem))
+    try:
+        keys = load_public_keys(pem)
+    except InvalidKey as exc:  # a private key is a usage mistake (2); garbage: schema (6)
+        code = ExitCode.USAGE if exc.reason == "private_key_given" else exit_code_for(exc)
+        fail(f"{file}: {exc.reason}: {exc}", code)
     services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
-        created = services.repo.add_trusted_key(
-            TrustedKey(
-                tenant=tenant_id,
-                purpose=purpose,
-                keyid=key.keyid,
-                public_pem=key.pem,
-                added_at=services.clock.now(),
+        for key in keys:
+            created = services.repo.add_trusted_key(
+                TrustedKey(
+                    tenant=tenant_id,
+                    purpose=purpose,
+                    keyid=key.keyid,
+                    public_pem=key.pem,
+                    added_at=services.clock.now(),
+                )
             )
-        )
+            state = "trusted" if created else "already trusted"
+            sys.stderr.write(f"{key.keyid}: {state} for {tenant_id} ({purpose})\n")
+            sys.stdout.write(f"{key.keyid}\n")
     finally:
         services.close()
-    sys.stderr.write(f"{'trusted' if created else 'already trusted'} for {tenant_id} ({purpose})\n")
-    sys.stdout.write(f"{key.keyid}\n")
+
+
+@keys_app.command("export-service")
+def keys_export_service(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the PEM here (default: stdout)")
+    ] = None,
+    data_dir: ServiceDataDir = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    cas: CasOption = None,
+) -> None:
+    """Write the deployment's public service keys as PEM, current first, then retired ones:
+    what an online tenant trusts for an offline site's sync (`signals keys add --purpose
+    sync`) and what `stella evidence verify --service-key` takes. Public halves only."""
+    services = open_services(data_dir, database=database, cas=cas, config=config)
+    try:
+        current = services.service_key
+        records = services.repo.list_service_keys()
+    finally:
+        services.close()
+    retired = sorted(
+        (r for r in records if r.keyid != current.keyid), key=lambda r: (r.created_at, r.keyid)
+    )
+    pem = current.public_pem + b"".join(
+        load_public_key(r.public_pem).pem for r in retired
+    )  # each re-read: only a public key can come out of here
+    if out is None:
+        sys.stdout.write(pem.decode())
+    else:
+        try:
+            out.write_bytes(pem)
+        except OSError as exc:
+            fail(f"{out}: {exc.strerror or exc}", ExitCode.USAGE)
+    sys.stderr.write(f"{current.keyid} (current)\n")
+    for record in retired:
+        sys.stderr.write(f"{record.keyid} (retired)\n")
 
 
 @keys_app.command("list")

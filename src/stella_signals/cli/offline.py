@@ -21,11 +21,13 @@ from stella_signals import __version__
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    MANIFEST_NAME,
     BundleManifest,
     ManifestEntry,
     parse_manifest,
     read_bundle_archive,
 )
+from stella_signals.cli._bundle_dir import directory_bundle_paths, read_bundle_directory
 from stella_signals.cli._client import (
     ServerOption,
     TokenFileOption,
@@ -59,11 +61,11 @@ from stella_signals.ingest import (
     ingest_symbol_manifest,
     parse_graph_hash,
     record_rejection,
+    sign_event_batch,
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import read_file_chunks
 from stella_signals.wiring import Services
 
@@ -126,6 +128,23 @@ def _bundled(path: Path, entry: ManifestEntry) -> bytes:
     return data
 
 
+def _check_bundle_directory(
+    bundle: BundleManifest, directory: Path, supplied: set[str], checked: set[str]
+) -> None:
+    """The manifest's directory is the bundle: it obeys verify-bundle's rules (regular files
+    only, none unlisted, none listed but absent unless ``supplied`` on the command line),
+    and its listed files but the ``checked`` ones match their entries."""
+    present = directory_bundle_paths(directory)
+    problems = bundle.layout_problems(present, supplied=supplied)
+    if problems:
+        raise InvalidManifest(
+            f"bundle {directory}: " + "; ".join(str(problem) for problem in problems)
+        )
+    for entry in bundle.files:
+        if entry.path in present and entry.path not in checked:
+            _bundled(directory / entry.path, entry)
+
+
 def _manifest(path: Path, tenant: TenantId, graph_hash: str | None) -> BundleManifest:
     manifest = run_guarded(lambda: parse_manifest(read_input(path)))
     if manifest.tenant != tenant:
@@ -156,7 +175,10 @@ def ingest_runtime_command(
 
     The bundle's own runtime.dsse.json and graph.richgraph.json, when its manifest lists
     them, are used too: the envelope is verified (unless --dsse names another), and the
-    graph is imported first when the tenant does not have it yet."""
+    graph is imported first when the tenant does not have it yet. The manifest's directory
+    is the bundle and obeys verify-bundle's rules: regular files only (no links, devices or
+    FIFOs), every file listed, every listed file present (the trace and --dsse may be given
+    from elsewhere)."""
     tenant_id = tenant_from(tenant)
     digest = run_guarded(lambda: parse_graph_hash(graph_hash))
     bundle = _manifest(manifest, tenant_id, str(digest))
@@ -165,6 +187,10 @@ def ingest_runtime_command(
     trace_entry = run_guarded(lambda: bundle.entry_for(runtime.name))
     if dsse is not None and not dsse.is_file():
         fail(f"{dsse}: no such file", ExitCode.USAGE)
+    supplied = {trace_entry.path}
+    if dsse is not None:
+        explicit = dsse
+        supplied.add(run_guarded(lambda: bundle.entry_for(explicit.name)).path)
     if dsse is None and bundle.listed(BUNDLE_DSSE_NAME) is not None:
         dsse = manifest.parent / BUNDLE_DSSE_NAME
     graph_file = manifest.parent / BUNDLE_GRAPH_NAME
@@ -175,6 +201,8 @@ def ingest_runtime_command(
     envelope = None
     try:
         try:
+            # the trace is checked while it streams through the pipeline
+            _check_bundle_directory(bundle, manifest.parent, supplied, {trace_entry.path})
             if runtime.stat().st_size != trace_entry.size:
                 raise HashMismatch(
                     f"{runtime.name}: size is {runtime.stat().st_size} bytes but manifest.json "
@@ -220,7 +248,8 @@ def ingest_runtime_command(
     if receipt_out is not None:
         receipt_out.write_text(text)
     sys.stdout.write(text)
-    sys.stderr.write(f"{result.outcome.value}: ingest {result.ingest_id}\n")
+    attached = " (DSSE attached: a new receipt version)" if result.attached else ""
+    sys.stderr.write(f"{result.outcome.value}: ingest {result.ingest_id}{attached}\n")
     raise typer.Exit(int(ExitCode.ORPHAN if result.outcome is Outcome.ORPHANED else ExitCode.OK))
 
 
@@ -241,20 +270,16 @@ def verify_bundle_command(
     6 manifest or archive invalid (incl. missing, unlisted or escaping paths), 2 unreadable
     or another tenant's."""
     files = run_guarded(lambda: _bundle_files(bundle))
-    if "manifest.json" not in files:
+    if MANIFEST_NAME not in files:
         fail(f"{bundle}: no manifest.json", ExitCode.SCHEMA_INVALID)
-    manifest = run_guarded(lambda: parse_manifest(files["manifest.json"]))
+    manifest = run_guarded(lambda: parse_manifest(files[MANIFEST_NAME]))
     tenant_id = tenant_from(tenant) if tenant is not None else None
     if tenant_id is not None and manifest.tenant != tenant_id:
         fail(f"{bundle}: bundle is for tenant {manifest.tenant!r}, not {tenant_id}", ExitCode.USAGE)
-    problems: list[dict[str, str]] = []
-    listed = {entry.path for entry in manifest.files}
-    for path in sorted(set(files) - listed - {"manifest.json"}):
-        problems.append({"path": path, "reason": "not_listed", "detail": "file not in manifest"})
+    problems = [problem.to_dict() for problem in manifest.layout_problems(files)]
     code = ExitCode.OK
     for entry in manifest.files:
         if entry.path not in files:
-            problems.append({"path": entry.path, "reason": "missing", "detail": "listed, absent"})
             continue
         data = files[entry.path]
         try:
@@ -303,11 +328,10 @@ def _bundle_signature_problem(
 
 
 def _bundle_files(bundle: Path) -> Mapping[str, bytes]:
-    """The files of a bundle directory or .tar.gz, by path relative to the bundle."""
+    """The files of a bundle directory or .tar.gz, by path relative to the bundle: one rule
+    for both (`stella_signals.bundle.BundleLayout`)."""
     if bundle.is_dir():
-        return {
-            str(p.relative_to(bundle)): p.read_bytes() for p in bundle.rglob("*") if p.is_file()
-        }
+        return read_bundle_directory(bundle)
     if not bundle.is_file():
         fail(f"{bundle}: no such bundle", ExitCode.USAGE)
     return read_bundle_archive(read_input(bundle))
@@ -389,7 +413,11 @@ def sync_command(
     ] = None,
 ) -> None:
     """Push this site's events and evidence to the Signals API once reconnected (runbook §3
-    step 5). Idempotent: what the server has is skipped; an interrupted sync resumes."""
+    step 5). Idempotent: what the server has is skipped; an interrupted sync resumes.
+
+    Evidence goes first, then the events, in batches signed with this site's service key:
+    the online tenant must trust that key for sync (`signals keys export-service` here,
+    then `signals keys add --purpose sync` there)."""
     tenant_id = tenant_from(tenant)
     services = open_services(data_dir)
     state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
@@ -397,16 +425,9 @@ def sync_command(
     sent = 0
     try:
         with client_for(server, tenant_id, token_file) as client:
+            # Events are taken before the evidence: each ingest event's evidence is then
+            # pushed before the event, as the server requires.
             events = [e for e in services.repo.iter_events(tenant_id) if e.seq > state["last_seq"]]
-            for start in range(0, len(events), batch_size):
-                if max_batches is not None and sent >= max_batches:
-                    break
-                batch = events[start : start + batch_size]
-                _post(client, "/api/v1/timeline/import", b"".join(events_to_ndjson(batch)),
-                      "application/x-ndjson")  # fmt: skip
-                state["last_seq"] = batch[-1].seq
-                _save_state(state_file, state)
-                sent += 1
             ctx = services.ingest_context(SOURCE)
             for record in _all_ingests(services, tenant_id):
                 if max_batches is not None and sent >= max_batches:
@@ -418,11 +439,20 @@ def sync_command(
                 state["evidence"].append(record.ingest_id)
                 _save_state(state_file, state)
                 sent += 1
+            for start in range(0, len(events), batch_size):
+                if max_batches is not None and sent >= max_batches:
+                    break
+                batch = events[start : start + batch_size]
+                signed = sign_event_batch(services.service_key.signer, batch)
+                _post(client, "/api/v1/timeline/import", signed, "application/json")
+                state["last_seq"] = batch[-1].seq
+                _save_state(state_file, state)
+                sent += 1
     finally:
         services.close()
     sys.stderr.write(
         f"synced: events up to seq {state['last_seq']}, {len(state['evidence'])} evidence "
-        f"records ({sent} requests)\n"
+        f"records ({sent} requests), signed by site key {services.service_key.keyid}\n"
     )
 
 
@@ -476,7 +506,8 @@ def time_anchor_import(
     data_dir: DataDir = None,
 ) -> None:
     """Verify an anchor with the tenant's trusted time keys and keep it. A replayed (not
-    newer) anchor or an untrusted signature is refused (exit 4)."""
+    newer) anchor or an untrusted signature is refused (exit 4); one dated ahead of this
+    host's clock or older than the current anchor too (exit 5)."""
     tenant_id = tenant_from(tenant)
     data = read_input(file)
     services = open_services(data_dir)
@@ -495,12 +526,12 @@ def time_anchor_import(
 
 @time_app.command("status")
 def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
-    """Print the tenant's time status (mode, staleness, drift; blocked or not).
-    Exit 5 when ingest would be blocked."""
+    """Print the tenant's time status (mode, staleness, drift; blocked or not); writes
+    nothing. Exit 5 when ingest would be blocked."""
     tenant_id = tenant_from(tenant)
     services = open_services(data_dir)
     try:
-        status = services.time.status(tenant_id)
+        status = services.time.status(tenant_id, record=False)
     finally:
         services.close()
     sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")

@@ -9,22 +9,23 @@ import typer
 
 from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
-from stella_signals.cli import _trust_cmds
+from stella_signals.cli import _token_cmds, _trust_cmds
 from stella_signals.cli._common import (
     CasOption,
     ConfigOption,
     DatabaseOption,
     ServiceDataDir,
-    fail,
     open_services,
     run_guarded,
-    tenant_from,
     unwrap_help,
 )
-from stella_signals.cli._exit import ExitCode
+from stella_signals.errors import StellaError
 from stella_signals.wiring import PORT_RANGE, Services, load_settings
 
 __all__ = ["app", "main"]
+
+#: How often `signals worker` sweeps abandoned staging files.
+_SWEEP_EVERY_SECONDS = 60.0
 
 app = typer.Typer(
     name="signals",
@@ -91,7 +92,7 @@ def serve_command(
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     import uvicorn
 
-    from stella_signals.api import create_app
+    from stella_signals.api import create_app, uvicorn_options
 
     settings = run_guarded(
         lambda: load_settings(
@@ -103,6 +104,7 @@ def serve_command(
             port=port,
         )
     )
+    server_options = run_guarded(lambda: uvicorn_options(settings))
     services = run_guarded(lambda: Services.open(settings))
     if demo:
         _print_demo(services)
@@ -113,6 +115,7 @@ def serve_command(
             port=settings.port,
             log_level="info",
             access_log=False,
+            **server_options,  # header, connection and slow-client bounds (docs/deploy.md)
         )
     finally:
         services.close()
@@ -137,11 +140,12 @@ def worker_command(
     database: Database = None,
     cas: Cas = None,
 ) -> None:
-    """Retry orphan traces until SIGTERM (safe to run several at once)."""
+    """Retry orphan traces until SIGTERM (safe to run several at once); also remove the
+    staging files crashed uploads left, at start and every minute."""
     import signal
     import time
 
-    from stella_signals.wiring import OrphanRetrier
+    from stella_signals.wiring import OrphanRetrier, sweep_staging
 
     services = open_services(data_dir, database=database, cas=cas, config=config)
     settings = services.settings
@@ -152,8 +156,18 @@ def worker_command(
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_term)
+    swept_at: float | None = None
     try:
         while True:
+            if swept_at is None or time.monotonic() - swept_at >= _SWEEP_EVERY_SECONDS:
+                swept_at = time.monotonic()
+                try:
+                    swept = sweep_staging(services)
+                except StellaError as exc:  # a store outage: the next sweep tries again
+                    sys.stderr.write(f"staging sweep failed: {exc}\n")
+                else:
+                    if swept:
+                        sys.stderr.write(f"staging: {swept} abandoned file(s) removed\n")
             stats = retrier.run_once()
             busy = stats.ingested + stats.expired + stats.rescheduled
             if busy:
@@ -173,65 +187,7 @@ def worker_command(
         services.close()
 
 
-tokens_app = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
-app.add_typer(tokens_app, name="tokens")
-
-
-def _scopes(values: list[str]) -> frozenset[str]:
-    """The scopes named by ``--scope`` values and the words after them: each may hold several,
-    comma-separated (``--scope a,b``); every one must be a known scope (else exit 2)."""
-    known = {s.value for s in Scope}
-    found = set()
-    for value in values:
-        for item in (part.strip() for part in value.split(",")):
-            if item not in known:
-                fail(f"unknown scope {item!r}: use {', '.join(sorted(known))}", ExitCode.USAGE)
-            found.add(item)
-    return frozenset(found)
-
-
-@tokens_app.command("create")
-def tokens_create(
-    tenant: Annotated[list[str], typer.Option("--tenant", help="Tenant the token allows")],
-    scope: Annotated[
-        list[str],
-        typer.Option(
-            "--scope",
-            help="signals:read|write|admin; repeat it, list several after it, or comma-separate",
-        ),
-    ],
-    more_scopes: Annotated[
-        list[str] | None,
-        typer.Argument(hidden=True, metavar="SCOPE", help="more scopes: --scope a b"),
-    ] = None,
-    data_dir: DataDir = None,
-    config: Config = None,
-    database: Database = None,
-    cas: Cas = None,
-) -> None:
-    """Create a bearer token; it is printed once, alone on the last line of stdout.
-
-    Scopes: --scope a --scope b, --scope a b or --scope a,b (SPEC §13)."""
-    tenants = frozenset(tenant_from(t) for t in tenant)
-    scopes = _scopes([*scope, *(more_scopes or [])])
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        token = new_token()
-        token_id = services.repo.add_token(
-            token_hash=token_hash(token),
-            tenants=tenants,
-            scopes=scopes,
-            at=services.clock.now(),
-        )
-    finally:
-        services.close()
-    sys.stderr.write(
-        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scopes))}); "
-        "it is shown once:\n"
-    )
-    sys.stdout.write(f"{token}\n")
-
-
+app.add_typer(_token_cmds.tokens_app, name="tokens")
 app.add_typer(_trust_cmds.keys_app, name="keys")
 app.add_typer(_trust_cmds.policy_app, name="policy")
 

@@ -7,6 +7,7 @@ import typer
 from stella_signals import __version__
 from stella_signals.cli import (
     _attest_cmds,
+    _bundle_cmds,
     _cas_cmds,
     _dev_cmds,
     _evidence_cmds,
@@ -35,6 +36,7 @@ app.add_typer(_graph_cmds.app, name="graph")
 app.add_typer(_symbols_cmds.app, name="symbols")
 app.add_typer(_timeline_cmds.app, name="timeline")
 app.add_typer(_evidence_cmds.app, name="evidence")
+app.add_typer(_bundle_cmds.app, name="bundle")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 

@@ -28,7 +28,13 @@ from stella_signals.ingest._pipeline import (
     record_rejection,
 )
 from stella_signals.ingest._symbols import SymbolsIngestResult, ingest_symbol_manifest
-from stella_signals.ingest._sync import ImportStats, import_events, import_evidence_bundle
+from stella_signals.ingest._sync import (
+    ImportStats,
+    SyncRefused,
+    import_evidence_bundle,
+    import_signed_events,
+    sign_event_batch,
+)
 from stella_signals.ingest._time import TimeKeeper, TimeSettings, import_anchor
 
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "RetryStats",
     "RuntimeUpload",
     "SymbolsIngestResult",
+    "SyncRefused",
     "TimeKeeper",
     "TimeSettings",
     "backoff",
@@ -53,13 +60,14 @@ __all__ = [
     "evidence_record",
     "evidence_with_receipt",
     "import_anchor",
-    "import_events",
     "import_evidence_bundle",
+    "import_signed_events",
     "ingest_graph",
     "ingest_runtime",
     "ingest_symbol_manifest",
     "parse_graph_hash",
     "record_rejection",
     "retry_orphans",
+    "sign_event_batch",
     "worker_name",
 ]

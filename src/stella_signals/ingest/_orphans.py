@@ -24,6 +24,7 @@ from stella_signals.ingest._pipeline import (
     _sign,
     fact_rows,
     ingested_event,
+    next_version,
 )
 from stella_signals.ports import EventDraft, IngestRecord, OrphanItem
 from stella_signals.tenancy import TenantId
@@ -134,7 +135,7 @@ def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats
         event_id=event_id,
         dsse_digest=receipt_before.get("dsse_digest"),
         time_status=ctx.time_status(item.tenant),
-    )
+    ) | next_version(ctx, original)
     facts = fact_rows(report, resolved)
     event = ingested_event(
         ctx, receipt, report, verify, occurred_at=ctx.clock.now(), retried_orphan=True
@@ -151,7 +152,15 @@ def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats
         receipt_dsse=_sign(ctx, receipt),
         timeline_event_id=event_id,
     )
-    if ctx.repo.finish_orphan(item, worker=worker, ingest=updated, facts=facts, event=event):
+    finished = ctx.repo.finish_orphan(
+        item,
+        worker=worker,
+        ingest=updated,
+        facts=facts,
+        event=event,
+        previous_event_id=original.timeline_event_id,
+    )
+    if finished:
         stats.ingested += 1
     else:
         stats.lost += 1
@@ -161,7 +170,7 @@ def _expire(
     ctx: IngestContext, item: OrphanItem, worker: str, now: datetime, stats: RetryStats
 ) -> None:
     original = _original(ctx, item)
-    receipt = dict(original.receipt or {})
+    receipt = dict(original.receipt or {}) | next_version(ctx, original)
     receipt["status"] = "expired"
     event_id = _event_id(ctx)
     receipt["timeline_event_id"] = event_id
@@ -194,7 +203,14 @@ def _expire(
         receipt_dsse=_sign(ctx, receipt),
         timeline_event_id=event_id,
     )
-    if ctx.repo.expire_orphan(item, worker=worker, ingest=updated, event=event):
+    expired = ctx.repo.expire_orphan(
+        item,
+        worker=worker,
+        ingest=updated,
+        event=event,
+        previous_event_id=original.timeline_event_id,
+    )
+    if expired:
         stats.expired += 1
         if ctx.metrics is not None:
             ctx.metrics.ingest_finished(

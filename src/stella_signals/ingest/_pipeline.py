@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -78,6 +78,8 @@ __all__ = [
 RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
 #: First orphan retry (SPEC §12: 1 min doubling to 1 h).
 ORPHAN_FIRST_RETRY = timedelta(minutes=1)
+#: Tries to attach an envelope when other writers keep superseding the receipt first.
+_ATTACH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +133,18 @@ class IngestResult:
     verify: VerifyReport | None = None
     #: Bytes of the trace as received.
     size: int = 0
+    #: A duplicate whose DSSE envelope this request attached (a new receipt version).
+    attached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Attestation:
+    """A verified envelope of the trace: its ``sha256:`` digest, the trusted keys that
+    signed it, and its exact bytes."""
+
+    digest: str
+    keyids: tuple[str, ...]
+    envelope: bytes = field(repr=False)
 
 
 class IngestFailed(StellaError):
@@ -286,17 +300,15 @@ def _ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
                     f"Content-Digest says sha-256 {upload.declared_sha256}, "
                     f"the body is {staged.sha256}"
                 )
-            dsse_digest = enforce_trace_attestation(
-                ctx.repo, upload.tenant, upload.dsse, staged.sha256
-            )
+            attestation = _attestation(ctx.repo, upload.tenant, upload.dsse, staged.sha256)
             duplicate = ctx.repo.find_duplicate(tenant, staged.sha256, graph_hash)
             if duplicate is not None:
-                return _duplicate_result(duplicate)
+                return _duplicate_or_attach(ctx, duplicate, attestation, time_status)
             report = parse_trace(staged.read(), name=upload.name, limits=ctx.limits)
             report.raise_for_errors()
             if ctx.repo.get_graph(tenant, graph_hash) is None:
-                return _orphan(ctx, upload, staged, report, received_at, dsse_digest, time_status)
-            return _ingest(ctx, upload, staged, report, received_at, dsse_digest, time_status)
+                return _orphan(ctx, upload, staged, report, received_at, attestation, time_status)
+            return _ingest(ctx, upload, staged, report, received_at, attestation, time_status)
         except IngestFailed:
             raise
         except StellaError as error:
@@ -335,6 +347,14 @@ def enforce_trace_attestation(
     tenant requires DSSE. Returns the envelope's ``sha256:`` digest (None without one);
     raises `SignatureInvalid`.
     """
+    attestation = _attestation(repo, tenant, dsse, sha256)
+    return None if attestation is None else attestation.digest
+
+
+def _attestation(
+    repo: Repository, tenant: TenantId, dsse: bytes | None, sha256: str
+) -> _Attestation | None:
+    """`enforce_trace_attestation`, keeping which keys signed."""
     policy = repo.get_policy(tenant)
     if dsse is None:
         if policy.require_dsse:
@@ -351,17 +371,17 @@ def enforce_trace_attestation(
     trusted = [
         load_public_key(key.public_pem) for key in repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
     ]
-    verify_runtime_attestation(
+    verified = verify_runtime_attestation(
         envelope,
         trusted=trusted,
         threshold=policy.dsse_threshold,
         trace_sha256=sha256,
         tenant=tenant,
     )
-    return "sha256:" + sha256_hex(dsse)
+    return _Attestation("sha256:" + sha256_hex(dsse), tuple(sorted(verified.keyids)), dsse)
 
 
-def _duplicate_result(original: IngestRecord) -> IngestResult:
+def _duplicate_result(original: IngestRecord, *, attached: bool = False) -> IngestResult:
     receipt = dict(original.receipt or {})
     receipt["duplicate"] = True
     return IngestResult(
@@ -372,7 +392,96 @@ def _duplicate_result(original: IngestRecord) -> IngestResult:
         receipt=receipt,
         receipt_dsse=original.receipt_dsse,
         size=original.size or 0,
+        attached=attached,
     )
+
+
+def _duplicate_or_attach(
+    ctx: IngestContext,
+    original: IngestRecord,
+    attestation: _Attestation | None,
+    time_status: TimeStatus,
+) -> IngestResult:
+    """The answer to known bytes: their ingest's newest receipt, unless they came with a
+    verified envelope that receipt does not name: then the envelope is attached (stored, a
+    new receipt version that supersedes the last, ``reach.runtime.dsse.attached``).
+
+    The receipt is replaced only if nobody superseded it since it was read (an orphan retry,
+    another attach); else it is read again and the decision made anew."""
+    for _ in range(_ATTACH_ATTEMPTS):
+        receipt = original.receipt or {}
+        if attestation is None or receipt.get("dsse_digest") == attestation.digest:
+            return _duplicate_result(original)
+        attached = _attach(ctx, original, attestation, time_status)
+        if attached is not None:
+            return _duplicate_result(attached, attached=True)
+        again = ctx.repo.get_ingest(original.tenant, original.ingest_id)
+        if again is None or again.status not in ("ingested", "orphaned"):
+            break  # expired meanwhile: these bytes are no longer a known ingest
+        original = again
+    raise Unavailable(
+        f"ingest {original.ingest_id} changed while its DSSE envelope was being attached; "
+        "send the same trace and envelope again"
+    )
+
+
+def _attach(
+    ctx: IngestContext,
+    original: IngestRecord,
+    attestation: _Attestation,
+    time_status: TimeStatus,
+) -> IngestRecord | None:
+    """Attach ``attestation`` to an accepted ingest; the updated record, or None when its
+    receipt was superseded by someone else first."""
+    event_id = _event_id(ctx)
+    receipt = {
+        **(original.receipt or {}),
+        **next_version(ctx, original),
+        "dsse_digest": attestation.digest,
+        "timeline_event_id": event_id,
+    }
+    dsse = _sign(ctx, receipt)
+    ctx.blobs.put(original.tenant, Namespace.ATTESTATIONS, [attestation.envelope])
+    kept = ctx.blobs.put(original.tenant, Namespace.RECEIPTS, [dsse])
+    event = EventDraft(
+        event_id=event_id,
+        event_type=EventType.RUNTIME_DSSE_ATTACHED.value,
+        occurred_at=ctx.clock.now(),
+        source=ctx.source,
+        correlation_id=original.ingest_id,
+        attributes={
+            "ingest_id": original.ingest_id,
+            "cas_uri": receipt["cas_uri"],
+            "content_sha256": receipt["content_sha256"],
+            "graph_hash": receipt["graph_hash"],
+            "dsse_digest": attestation.digest,
+            "keyids": list(attestation.keyids),
+            "receipt_version": receipt["version"],
+            "receipt_digest": f"sha256:{kept.sha256}",
+            "supersedes": receipt["supersedes"],
+            "staleness_seconds": time_status.staleness_seconds,
+            "drift_ms": time_status.drift_ms,
+        },
+    )
+    updated = replace(original, receipt=receipt, receipt_dsse=dsse, timeline_event_id=event_id)
+    previous = original.timeline_event_id or ""
+    if ctx.repo.supersede_receipt(updated, event, previous_event_id=previous) is None:
+        return None
+    return updated
+
+
+def next_version(ctx: IngestContext, previous: IngestRecord) -> dict[str, Any]:
+    """``version`` and ``supersedes`` of the receipt that replaces ``previous``'s: one version
+    up, and the ``sha256:`` of the signed envelope it replaces, kept at
+    ``cas://evidence/receipts/<hex>`` so an auditor can walk the chain of versions back to
+    the first (which has neither field: version 1)."""
+    if previous.receipt is None or previous.receipt_dsse is None:  # pragma: no cover - a bug
+        raise RuntimeError(f"ingest {previous.ingest_id} has no signed receipt to supersede")
+    kept = ctx.blobs.put(previous.tenant, Namespace.RECEIPTS, [previous.receipt_dsse])
+    return {
+        "version": int(previous.receipt.get("version", 1)) + 1,
+        "supersedes": f"sha256:{kept.sha256}",
+    }
 
 
 def _receipt(
@@ -418,19 +527,19 @@ def _ingest(
     staged: StagedBlob,
     report: TraceReport,
     received_at: datetime,
-    dsse_digest: str | None,
+    attestation: _Attestation | None,
     time_status: TimeStatus,
 ) -> IngestResult:
     loaded = ctx.graphs.load(upload.tenant, upload.graph_hash, rehash=False)
     verify = map_trace(report, loaded.index, graph_hash_ok=True)
     resolved = _node_of_symbols(report, loaded.index)
     receipt, dsse, stored = _sign_and_publish(
-        ctx, upload, staged, report, received_at, dsse_digest, time_status, verify
+        ctx, upload, staged, report, received_at, attestation, time_status, verify
     )
     facts = fact_rows(report, resolved)
     event = ingested_event(ctx, receipt, report, verify, occurred_at=received_at)
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, facts, event,
-                   Outcome.INGESTED, received_at, verify)  # fmt: skip
+                   Outcome.INGESTED, received_at, verify, attestation, time_status)  # fmt: skip
 
 
 def _orphan(
@@ -439,11 +548,11 @@ def _orphan(
     staged: StagedBlob,
     report: TraceReport,
     received_at: datetime,
-    dsse_digest: str | None,
+    attestation: _Attestation | None,
     time_status: TimeStatus,
 ) -> IngestResult:
     receipt, dsse, stored = _sign_and_publish(
-        ctx, upload, staged, report, received_at, dsse_digest, time_status, None
+        ctx, upload, staged, report, received_at, attestation, time_status, None
     )
     event = EventDraft(
         event_id=receipt["timeline_event_id"],
@@ -456,13 +565,13 @@ def _orphan(
             "cas_uri": str(stored.uri),
             "graph_hash": str(upload.graph_hash),
             "next_retry_at": format_utc(received_at + ORPHAN_FIRST_RETRY),
-            "dsse_digest": dsse_digest,
+            "dsse_digest": receipt["dsse_digest"],
             "staleness_seconds": time_status.staleness_seconds,
             "drift_ms": time_status.drift_ms,
         },
     )
     return _commit(ctx, upload, stored.sha256, stored.size, receipt, dsse, [], event,
-                   Outcome.ORPHANED, received_at, None)  # fmt: skip
+                   Outcome.ORPHANED, received_at, None, attestation, time_status)  # fmt: skip
 
 
 def _sign_and_publish(
@@ -471,7 +580,7 @@ def _sign_and_publish(
     staged: StagedBlob,
     report: TraceReport,
     received_at: datetime,
-    dsse_digest: str | None,
+    attestation: _Attestation | None,
     time_status: TimeStatus,
     verify: VerifyReport | None,
 ) -> tuple[dict[str, Any], bytes, StoredBlob]:
@@ -486,7 +595,7 @@ def _sign_and_publish(
         received_at=received_at,
         verify=verify,
         event_id=_event_id(ctx),
-        dsse_digest=dsse_digest,
+        dsse_digest=None if attestation is None else attestation.digest,
         time_status=time_status,
     )
     return receipt, _sign(ctx, receipt), _publish(ctx, upload, staged)
@@ -511,6 +620,8 @@ def _commit(
     outcome: Outcome,
     received_at: datetime,
     verify: VerifyReport | None,
+    attestation: _Attestation | None,
+    time_status: TimeStatus,
 ) -> IngestResult:
     record = IngestRecord(
         ingest_id=upload.ingest_id,
@@ -528,11 +639,11 @@ def _commit(
         ctx.repo.commit_ingest(record, facts, event)
     except Conflict:
         # Another request committed the same bytes for the same graph first: answer as a
-        # duplicate of that one (one ingest, one duplicate).
+        # duplicate of that one (one ingest, one duplicate), attaching this envelope to it.
         original = ctx.repo.find_duplicate(upload.tenant, sha256, str(upload.graph_hash))
         if original is None:  # pragma: no cover - the conflicting row exists by definition
             raise
-        return _duplicate_result(original)
+        return _duplicate_or_attach(ctx, original, attestation, time_status)
     return IngestResult(
         outcome=outcome,
         ingest_id=upload.ingest_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from stella_signals.attest import load_public_key
 from stella_signals.clock import Clock, format_utc
@@ -20,8 +21,10 @@ from stella_signals.timeanchor import (
     TimeStatus,
     VerifiedAnchor,
     anchor_status,
-    budget_crossed,
+    check_anchor,
+    check_anchor_time,
     ntp_status,
+    past_budget,
     system_status,
     verify_anchor,
 )
@@ -44,13 +47,19 @@ class TimeKeeper:
     repo: Repository
     clock: Clock
     monitor: DriftMonitor | None = None
-    _last: dict[str, TimeStatus] = field(default_factory=dict)
+    #: (tenant, anchor_time) whose crossing is known to be on the timeline.
+    _crossed: set[tuple[str, str]] = field(default_factory=set)
     _latest: TimeStatus | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def status(self, tenant: TenantId) -> TimeStatus:
-        """The tenant's time status now; records ``airgap.staleness.threshold`` once when
-        the anchor budget is crossed."""
+    def status(self, tenant: TenantId, *, record: bool = True) -> TimeStatus:
+        """The tenant's time status now.
+
+        With ``record`` (the checks of ingests and orphan retries), the first check past the
+        anchor budget appends ``airgap.staleness.threshold``: once per anchor, whichever
+        process or restart sees it first. Read-only callers (status pages, `time-anchor
+        status`) pass ``record=False`` and write nothing.
+        """
         now = self.clock.now()
         mode = self.settings.mode
         if mode is TimeMode.NTP:
@@ -63,28 +72,36 @@ class TimeKeeper:
         else:
             status = system_status(now)
         with self._lock:
-            previous = self._last.get(tenant)
-            self._last[tenant] = status
             self._latest = status
-        if mode is TimeMode.ANCHOR and budget_crossed(previous, status):
-            self.repo.append_event(
-                tenant,
-                EventDraft(
-                    event_id=new_ulid(self.clock),
-                    event_type=EventType.AIRGAP_STALENESS_THRESHOLD.value,
-                    occurred_at=now,
-                    source="signals",
-                    correlation_id=None,
-                    attributes={
-                        "staleness_seconds": status.staleness_seconds,
-                        "budget_seconds": self.settings.anchor_budget_seconds,
-                        "anchor_time": format_utc(status.anchor_time)
-                        if status.anchor_time
-                        else None,
-                    },
-                ),
-            )
+        if record and past_budget(status) and status.anchor_time is not None:
+            self._record_crossing(tenant, status, now, format_utc(status.anchor_time))
         return status
+
+    def _record_crossing(
+        self, tenant: TenantId, status: TimeStatus, now: datetime, anchor_time: str
+    ) -> None:
+        """``airgap.staleness.threshold`` for this anchor, unless some process wrote it."""
+        with self._lock:
+            if (tenant, anchor_time) in self._crossed:
+                return
+        self.repo.append_event_once(
+            tenant,
+            EventDraft(
+                event_id=new_ulid(self.clock),
+                event_type=EventType.AIRGAP_STALENESS_THRESHOLD.value,
+                occurred_at=now,
+                source="signals",
+                correlation_id=None,
+                attributes={
+                    "staleness_seconds": status.staleness_seconds,
+                    "budget_seconds": self.settings.anchor_budget_seconds,
+                    "anchor_time": anchor_time,
+                },
+            ),
+            same={"anchor_time": anchor_time},
+        )
+        with self._lock:
+            self._crossed.add((tenant, anchor_time))
 
     def latest(self) -> TimeStatus | None:
         """The most recent status computed for any tenant (for metrics)."""
@@ -107,12 +124,19 @@ class TimeKeeper:
 
 
 def import_anchor(repo: Repository, clock: Clock, tenant: TenantId, data: bytes) -> VerifiedAnchor:
-    """Verify an anchor with the tenant's time keys and keep it; replays are refused."""
+    """Verify an anchor with the tenant's time keys and keep it. Refused: a replay (counter
+    not above the last), an untrusted signature, and a time that cannot be right (dated
+    ahead of the clock, or older than the current anchor: `AnchorTimeRefused`)."""
     stored = repo.latest_time_anchor(tenant)
     trusted = [
         load_public_key(key.public_pem) for key in repo.list_trusted_keys(tenant, KeyPurpose.TIME)
     ]
     anchor = verify_anchor(data, trusted=trusted, last_counter=stored[0] if stored else None)
+    # The current anchor was verified when it was kept; only its claimed time matters here.
+    current = check_anchor(stored[1], trusted=[], last_counter=None).claims if stored else None
+    check_anchor_time(
+        anchor, now=clock.now(), current_time=current.anchor_time if current else None
+    )
     repo.add_time_anchor(
         tenant,
         counter=anchor.counter,

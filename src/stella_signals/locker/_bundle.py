@@ -13,8 +13,9 @@ any, the air-gap bundle manifest if the ingest came from one, and the service-si
     runtime.dsse.json      the trace's DSSE envelope, as received (optional)
 
 Determinism: entries sorted by name, USTAR headers with mtime 0, uid/gid 0, empty
-uname/gname, mode 0644; the gzip member is written here (not by `gzip`, whose header bytes
-vary across Python versions) with mtime 0, no file name, OS "unknown" and zlib level 9. The
+uname/gname, mode 0644; the gzip member (written by `stella_signals.bundle`'s
+`write_bundle_archive`, which air-gap bundles share) has mtime 0, no file name, OS "unknown"
+and zlib level 9. The
 tar inside is fully fixed; the deflate stream is whatever the linked zlib makes at level 9,
 so machines agree byte for byte when they run the same deflate implementation (classic zlib
 has long been stable; zlib-ng, e.g. Fedora's zlib-ng-compat, compresses differently).
@@ -28,10 +29,9 @@ from __future__ import annotations
 
 import io
 import re
-import struct
 import tarfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -52,6 +52,7 @@ from stella_signals.attest import (
     parse_envelope,
     parse_statement,
 )
+from stella_signals.bundle import write_bundle_archive
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
@@ -115,9 +116,6 @@ DEFAULT_MAX_MEMBERS = 64
 _GZIP_MAGIC = b"\x1f\x8b"
 #: What tarfile raises for a damaged archive (names are decoded as it reads them).
 _TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, OverflowError, EOFError)
-#: ID1 ID2, CM deflate, FLG none, MTIME 0, XFL 2 (max compression), OS 255 (unknown).
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-_COMPRESS_LEVEL = 9
 _INFLATE_CHUNK = 1024 * 1024
 _TAR_BLOCK = 512
 
@@ -241,30 +239,7 @@ def export_bundle(record: EvidenceRecord) -> bytes:
     files[CHECKSUMS_NAME] = "".join(
         f"{sha256_hex(data)}  {path}\n" for path, data in sorted(files.items())
     ).encode("ascii")
-    return _gzip(_tar(files))
-
-
-def _tar(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in sorted(files):
-            data = files[name]
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.type = tarfile.REGTYPE
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _gzip(data: bytes) -> bytes:
-    compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    body = compressor.compress(data) + compressor.flush()
-    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-    return _GZIP_HEADER + body + trailer
+    return write_bundle_archive(files)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -864,7 +839,9 @@ class _Checker:
             not isinstance(dsse_digest, str) or not _DSSE_DIGEST.fullmatch(dsse_digest)
         ):
             self.problem(check, RECEIPT_NAME, "dsse_digest must be null or sha256:<64 hex>")
-        self.notes[check.value] = "agrees with the manifest and the trace"
+        self.notes[check.value] = "agrees with the manifest and the trace" + _version_note(
+            receipt, lambda message: self.problem(check, RECEIPT_NAME, message)
+        )
 
     # --- runtime.dsse.json --------------------------------------------------------------------
 
@@ -955,6 +932,22 @@ class _Checker:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _version_note(receipt: Mapping[str, Any], problem: Callable[[str], None]) -> str:
+    """A receipt that replaced an earlier one (a DSSE attached later, an orphan's retry)
+    carries ``version`` (2 and up) and ``supersedes`` (``sha256:`` of the signed envelope it
+    replaced); a first receipt has neither. Reports malformed ones through ``problem``."""
+    version, supersedes = receipt.get("version"), receipt.get("supersedes")
+    if version is None and supersedes is None:
+        return ""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 2:
+        problem("version must be an integer >= 2 when present")
+    elif not isinstance(supersedes, str) or not _DSSE_DIGEST.fullmatch(supersedes):
+        problem("supersedes must be sha256:<64 hex> when the receipt has a version")
+    else:
+        return f"; receipt version {version}, supersedes {supersedes}"
+    return ""
 
 
 def _entry_refusal(member: tarfile.TarInfo) -> str | None:

@@ -8,15 +8,24 @@ Layout::
 Staging sits under the same root so the link into place is atomic; ``os.link`` fails when
 the target exists, so a published blob is never overwritten. A crash leaves at most files
 under ``.staging/``, which `FilesystemBlobStore.sweep_staging` removes.
+
+Every staged blob holds an exclusive ``flock`` on its ``.part`` file from creation until it
+is published or discarded (or its process dies: the kernel drops the lock), so a sweep tells
+a crashed upload's leftover from a live upload of any process sharing the directory — even a
+stalled one — without guessing from its age. A sweep only unlinks a file while holding its
+lock, and a writer checks, once locked, that its name still points at its file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import logging
 import os
 import secrets
 import stat
+import weakref
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +53,9 @@ _STAGED_MODE = 0o640
 _BLOB_MODE = 0o440
 _DIR_MODE = 0o750
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_log = logging.getLogger(__name__)
+#: Attempts at creating a staging file a concurrent sweep did not remove under us.
+_CREATE_ATTEMPTS = 5
 
 
 @contextlib.contextmanager
@@ -83,9 +95,11 @@ class _FsStagedBlob:
         uri: CasUri,
         size: int,
         sha256: str,
+        lock: _StagingLock,
     ) -> None:
         self._store = store
         self._tenant = tenant
+        self._lock = lock
         self._path: Path | None = path
         self._uri = uri
         self._size = size
@@ -116,12 +130,14 @@ class _FsStagedBlob:
         with _storage_errors(f"publishing {self._uri}"):
             created = self._store._link_into_place(self._tenant, self._uri, path)
         self._path = None
+        self._lock.release()
         return StoredBlob(uri=self._uri, size=self._size, sha256=self._sha256, created=created)
 
     def discard(self) -> None:
         path = self._pending()
         self._path = None
         _unlink_quietly(path)
+        self._lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -129,6 +145,38 @@ class _FsStagedBlob:
     def __exit__(self, *exc_info: object) -> None:
         if self._path is not None:
             self.discard()
+
+
+class _StagingLock:
+    """The open descriptor whose ``flock`` says "a live process owns this staging file";
+    closed on release, or when the owner is collected or its process ends."""
+
+    def __init__(self, fd: int) -> None:
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+def _lock_exclusively(fd: int, *, wait: bool) -> bool:
+    """``flock`` ``fd``; False when another process holds it (only when not waiting).
+
+    A file system without locks (some network mounts) raises `OSError`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """``path`` still names the file open as ``fd`` (a sweep has not unlinked it)."""
+    try:
+        named = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _read_file(path: Path) -> Iterator[bytes]:
@@ -167,10 +215,14 @@ class FilesystemBlobStore(PutByStaging):
     ) -> _FsStagedBlob:
         tenant = valid_tenant(tenant)
         meter = StreamMeter(namespace, max_bytes=max_bytes, expected_hex=expected_hex)
-        path = self._staging / f"{secrets.token_hex(16)}.part"
-        with _storage_errors("creating a staging file"):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, _STAGED_MODE)
-        file = os.fdopen(fd, "wb")
+        path, fd = self._create_staging_file()
+        lock = _StagingLock(fd)
+        try:
+            file = os.fdopen(os.dup(fd), "wb")  # closing it keeps the lock (on ``fd``)
+        except BaseException:
+            lock.release()
+            _unlink_quietly(path)
+            raise
         try:
             with file:
                 for chunk in chunks:  # the caller's errors pass through untranslated
@@ -180,10 +232,29 @@ class FilesystemBlobStore(PutByStaging):
                 with _storage_errors("writing a staging file"):
                     file.flush()
             uri, sha256 = meter.finish()
-            return _FsStagedBlob(self, tenant, path, uri=uri, size=meter.size, sha256=sha256)
+            return _FsStagedBlob(
+                self, tenant, path, uri=uri, size=meter.size, sha256=sha256, lock=lock
+            )
         except BaseException:
             _unlink_quietly(path)
+            lock.release()
             raise
+
+    def _create_staging_file(self) -> tuple[Path, int]:
+        """A new ``.part`` file, open for writing and locked by this process."""
+        for _ in range(_CREATE_ATTEMPTS):
+            path = self._staging / f"{secrets.token_hex(16)}.part"
+            with _storage_errors("creating a staging file"):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, _STAGED_MODE)
+            try:
+                _lock_exclusively(fd, wait=True)
+            except OSError as exc:  # no locks here: the sweep leaves such files alone
+                _log.warning("staging file %s cannot be locked: %s", path.name, exc)
+                return path, fd
+            if _same_file(fd, path):
+                return path, fd
+            os.close(fd)  # a sweep took it between creation and lock: try another name
+        raise Unavailable("blob store: creating a staging file failed: swept under us")
 
     def exists(self, tenant: TenantId, uri: CasUri) -> bool:
         try:
@@ -209,10 +280,14 @@ class FilesystemBlobStore(PutByStaging):
         return verifying(tenant, uri, _read_file(self.path_of(tenant, uri)))
 
     def sweep_staging(self, older_than_seconds: float, *, now: datetime | None = None) -> int:
-        """Remove staging files last written more than ``older_than_seconds`` before ``now``.
+        """Remove staging files no live process owns, last written more than
+        ``older_than_seconds`` before ``now``.
 
-        They are left by crashes or by staged blobs never published nor discarded; keep the
-        age well above the longest upload. Returns how many files were removed.
+        A file is owned while its staged blob lives (its ``flock``; see the module
+        docstring): uploads in flight in this or any other process on the directory are
+        never removed, whatever their age; a crashed process's leftovers are, at once with
+        an age of 0. Files on a file system without locks are left alone. Returns how many
+        files were removed.
         """
         if older_than_seconds < 0:
             raise ValueError(f"older_than_seconds must be >= 0, got {older_than_seconds}")
@@ -225,9 +300,31 @@ class FilesystemBlobStore(PutByStaging):
                 except FileNotFoundError:
                     continue
                 if info.st_mtime < cutoff and not stat.S_ISDIR(info.st_mode):
-                    _unlink_quietly(Path(entry.path))
-                    removed += 1
+                    removed += self._remove_if_abandoned(Path(entry.path))
         return removed
+
+    def _remove_if_abandoned(self, path: Path) -> int:
+        """Unlink ``path`` if no process holds its lock (1), else leave it (0)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return 0
+        except OSError:  # not a regular file we can open (a symlink, a FIFO): not ours
+            _unlink_quietly(path)
+            return 1
+        try:
+            try:
+                if not _lock_exclusively(fd, wait=False):
+                    return 0  # a live upload
+            except OSError as exc:
+                _log.warning("staging file %s cannot be locked, left: %s", path.name, exc)
+                return 0
+            if not _same_file(fd, path):
+                return 0
+            _unlink_quietly(path)
+            return 1
+        finally:
+            os.close(fd)
 
     def _lstat(self, tenant: TenantId, uri: CasUri) -> os.stat_result:
         try:

@@ -387,16 +387,26 @@ class S3BlobStore(PutByStaging):
             result = obstore.get(self._s3, key)
         return verifying(tenant, uri, _read_chunks(result, f"reading {uri}"))
 
-    def sweep_staging(self, older_than_seconds: float, *, now: datetime | None = None) -> int:
-        """Remove spool files and ``.staging/`` objects older than ``older_than_seconds``.
+    def sweep_staging(
+        self,
+        older_than_seconds: float,
+        *,
+        now: datetime | None = None,
+        objects_older_than_seconds: float | None = None,
+    ) -> int:
+        """Remove spool files no live process owns and ``.staging/`` objects, older than
+        ``older_than_seconds`` (objects: ``objects_older_than_seconds`` when given).
 
-        They are left by crashes; keep the age well above the longest upload. Incomplete
-        multipart uploads are not listed by obstore: leave those to a bucket lifecycle rule.
-        Returns how many were removed.
+        They are left by crashes. Spool files are locked by their uploads (see
+        `FilesystemBlobStore.sweep_staging`); objects are not, so keep their age well above
+        the longest copy into place. Incomplete multipart uploads are not listed by obstore:
+        leave those to a bucket lifecycle rule. Returns how many were removed.
         """
         removed = self._spool.sweep_staging(older_than_seconds, now=now)
+        if objects_older_than_seconds is None:
+            objects_older_than_seconds = older_than_seconds
         cutoff = (now if now is not None else datetime.now(UTC)) - timedelta(
-            seconds=older_than_seconds
+            seconds=objects_older_than_seconds
         )
         with _s3_errors("sweeping staged uploads"):
             for batch in obstore.list(self._s3, self._location.key(_STAGING) + "/"):

@@ -34,6 +34,7 @@ tokens = sa.Table(
     sa.Column("scopes", sa.Text, nullable=False),  # JSON array
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
 )
 
 graphs = sa.Table(

@@ -78,6 +78,10 @@ _CHAIN_LOCK_NAMESPACE = 0x5354  # "ST"
 _SERVICE_KEY_LOCK = 0x5354454C4B  # "STELK"
 
 
+class _ReceiptChanged(Exception):
+    """Rolls back an orphan's finish: its receipt was superseded since the worker read it."""
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
@@ -176,7 +180,13 @@ class SqlRepository:
 
     # -- tokens ------------------------------------------------------------------------
     def add_token(
-        self, *, token_hash: str, tenants: frozenset[str], scopes: frozenset[str], at: datetime
+        self,
+        *,
+        token_hash: str,
+        tenants: frozenset[str],
+        scopes: frozenset[str],
+        at: datetime,
+        expires_at: datetime | None = None,
     ) -> str:
         token_id = new_ulid(FixedClock(at))
         with self._write() as conn, conn.begin():
@@ -184,25 +194,53 @@ class SqlRepository:
                 tokens.insert().values(
                     token_id=token_id,
                     token_hash=token_hash,
-                    tenants=json.dumps(sorted(tenants)),
+                    tenants=_tenants_json(tenants),
                     scopes=json.dumps(sorted(scopes)),
                     created_at=at,
+                    # UTC: SQLite keeps no offset, and reads every stored time as UTC.
+                    expires_at=expires_at.astimezone(UTC) if expires_at is not None else None,
                 )
             )
         return token_id
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
+        # No cache on purpose: every request asks the store, so a revocation committed by
+        # any process of the deployment refuses the token's next request on every server.
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash)).first()
-        if row is None:
-            return None
-        return TokenRecord(
-            token_id=row.token_id,
-            tenants=frozenset(json.loads(row.tenants)),
-            scopes=frozenset(json.loads(row.scopes)),
-            created_at=_utc(row.created_at),
-            revoked=row.revoked_at is not None,
-        )
+        return None if row is None else _token_of(row)
+
+    def list_tokens(
+        self, *, tenant: TenantId | None, after: str | None = None, limit: int | None = None
+    ) -> list[TokenRecord]:
+        query = _tokens_of(tenant).order_by(tokens.c.token_id)
+        if after is not None:
+            query = query.where(tokens.c.token_id > after)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_token_of(row) for row in conn.execute(query)]
+
+    def get_token(self, token_id: str, *, tenant: TenantId | None) -> TokenRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_tokens_of(tenant).where(tokens.c.token_id == token_id)).first()
+        return None if row is None else _token_of(row)
+
+    def revoke_token(
+        self, token_id: str, *, tenant: TenantId | None, at: datetime
+    ) -> TokenRecord | None:
+        with self._write() as conn, conn.begin():
+            row = conn.execute(_tokens_of(tenant).where(tokens.c.token_id == token_id)).first()
+            if row is None:
+                return None
+            if row.revoked_at is None:
+                conn.execute(
+                    tokens.update()
+                    .where(tokens.c.token_id == token_id, tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=at)
+                )
+                row = conn.execute(sa.select(tokens).where(tokens.c.token_id == token_id)).one()
+        return _token_of(row)
 
     # -- timeline ----------------------------------------------------------------------
     def _lock_tenant(self, conn: Connection, tenant: TenantId) -> None:
@@ -764,14 +802,67 @@ class SqlRepository:
         )
         return bool(result.rowcount)
 
-    def _update_ingest(self, conn: Connection, ingest: IngestRecord) -> None:
+    def _update_ingest(
+        self, conn: Connection, ingest: IngestRecord, *, previous_event_id: str | None = None
+    ) -> bool:
+        """Write ``ingest`` over its row; with ``previous_event_id``, only while the row's
+        receipt is still that one (compare and swap). False when nothing was written."""
         values = _ingest_values(ingest)
         del values["ingest_id"], values["tenant"]
-        conn.execute(
-            ingests.update()
-            .where(ingests.c.ingest_id == ingest.ingest_id, ingests.c.tenant == ingest.tenant)
-            .values(**values)
+        query = ingests.update().where(
+            ingests.c.ingest_id == ingest.ingest_id, ingests.c.tenant == ingest.tenant
         )
+        if previous_event_id is not None:
+            query = query.where(ingests.c.timeline_event_id == previous_event_id)
+        return bool(conn.execute(query.values(**values)).rowcount)
+
+    def supersede_receipt(
+        self, ingest: IngestRecord, event: EventDraft, *, previous_event_id: str
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            self._lock_tenant(conn, ingest.tenant)
+            if not self._update_ingest(conn, ingest, previous_event_id=previous_event_id):
+                return None
+            return self._append(conn, ingest.tenant, event)
+
+        result: TimelineEvent | None = self._in_tx(work)
+        return result
+
+    def _finish_leased(
+        self,
+        item: OrphanItem,
+        worker: str,
+        ingest: IngestRecord,
+        previous_event_id: str | None,
+        rest: Any,
+    ) -> TimelineEvent | None:
+        """Release a leased orphan, write its ingest row, then ``rest(conn)`` (facts, event),
+        all in one transaction. When the receipt changed since the worker read it (a DSSE
+        was attached meanwhile), nothing is written and the item is unleased, due at once."""
+
+        def work(conn: Connection) -> TimelineEvent | None:
+            if not self._release(conn, item, worker):
+                return None
+            if not self._update_ingest(conn, ingest, previous_event_id=previous_event_id):
+                raise _ReceiptChanged
+            appended: TimelineEvent = rest(conn)
+            return appended
+
+        try:
+            result: TimelineEvent | None = self._in_tx(work)
+        except _ReceiptChanged:
+            self._in_tx(
+                lambda conn: conn.execute(
+                    orphan_queue.update()
+                    .where(
+                        orphan_queue.c.ingest_id == item.ingest_id,
+                        orphan_queue.c.leased_by == worker,
+                    )
+                    .values(lease_until=None, leased_by=None)
+                )
+            )
+            return None
+        return result
 
     def finish_orphan(
         self,
@@ -781,28 +872,30 @@ class SqlRepository:
         ingest: IngestRecord,
         facts: Sequence[FactRow],
         event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        def work(conn: Connection) -> TimelineEvent | None:
-            if not self._release(conn, item, worker):
-                return None
-            self._update_ingest(conn, ingest)
+        def rest(conn: Connection) -> TimelineEvent:
             self._insert_facts(conn, ingest, facts)
             return self._append(conn, ingest.tenant, event)
 
-        result: TimelineEvent | None = self._in_tx(work)
-        return result
+        return self._finish_leased(item, worker, ingest, previous_event_id, rest)
 
     def expire_orphan(
-        self, item: OrphanItem, *, worker: str, ingest: IngestRecord, event: EventDraft
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        event: EventDraft,
+        previous_event_id: str | None = None,
     ) -> TimelineEvent | None:
-        def work(conn: Connection) -> TimelineEvent | None:
-            if not self._release(conn, item, worker):
-                return None
-            self._update_ingest(conn, ingest)
-            return self._append(conn, ingest.tenant, event)
-
-        result: TimelineEvent | None = self._in_tx(work)
-        return result
+        return self._finish_leased(
+            item,
+            worker,
+            ingest,
+            previous_event_id,
+            lambda conn: self._append(conn, ingest.tenant, event),
+        )
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime
@@ -932,6 +1025,26 @@ class SqlRepository:
             ).first()
         return (int(row.counter), bytes(row.envelope)) if row is not None else None
 
+    def append_event_once(
+        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
+    ) -> TimelineEvent | None:
+        def work(conn: Connection) -> TimelineEvent | None:
+            self._lock_tenant(conn, tenant)
+            bodies = conn.execute(
+                sa.select(timeline_events.c.body).where(
+                    timeline_events.c.tenant == tenant,
+                    timeline_events.c.event_type == event.event_type,
+                )
+            )
+            for row in bodies:
+                attributes = parse_event(row.body.encode()).attributes
+                if all(attributes.get(key) == value for key, value in same.items()):
+                    return None
+            return self._append(conn, tenant, event)
+
+        appended: TimelineEvent | None = self._in_tx(work)
+        return appended
+
     # -- sync ------------------------------------------------------------------------------
     def import_event(
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
@@ -959,6 +1072,16 @@ class SqlRepository:
 
         result: TimelineEvent | None = self._in_tx(work)
         return result
+
+    def imported_event_id(self, tenant: TenantId, origin_event_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(imported_events.c.event_id).where(
+                    imported_events.c.tenant == tenant,
+                    imported_events.c.origin_event_id == origin_event_id,
+                )
+            ).first()
+        return None if row is None else str(row.event_id)
 
     def import_evidence(
         self,
@@ -1115,3 +1238,28 @@ def _sqlite_setup(engine: Engine) -> None:
     def _begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("stella_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _tenants_json(tenants: frozenset[str]) -> str:
+    """The one spelling of a token's tenants (sorted JSON array): `_tokens_of` matches it."""
+    return json.dumps(sorted(tenants))
+
+
+def _tokens_of(tenant: TenantId | None) -> sa.Select[Any]:
+    """Tokens a tenant's admin manages: those that allow that tenant alone. A token that
+    spans tenants is the operator's (another tenant's admin must not cut it off)."""
+    query = sa.select(tokens)
+    if tenant is not None:
+        query = query.where(tokens.c.tenants == _tenants_json(frozenset({tenant})))
+    return query
+
+
+def _token_of(row: Any) -> TokenRecord:
+    return TokenRecord(
+        token_id=row.token_id,
+        tenants=frozenset(json.loads(row.tenants)),
+        scopes=frozenset(json.loads(row.scopes)),
+        created_at=_utc(row.created_at),
+        expires_at=_utc(row.expires_at) if row.expires_at is not None else None,
+        revoked_at=_utc(row.revoked_at) if row.revoked_at is not None else None,
+    )

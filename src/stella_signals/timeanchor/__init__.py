@@ -14,6 +14,7 @@ from stella_signals.timeanchor._anchor import (
     AnchorInvalid,
     AnchorReason,
     AnchorReport,
+    AnchorTimeRefused,
     ReplayedAnchor,
     VerifiedAnchor,
     check_anchor,
@@ -41,7 +42,9 @@ from stella_signals.timeanchor._status import (
     TimeUntrusted,
     anchor_status,
     budget_crossed,
+    check_anchor_time,
     ntp_status,
+    past_budget,
     system_status,
 )
 
@@ -62,6 +65,7 @@ __all__ = [
     "AnchorInvalid",
     "AnchorReason",
     "AnchorReport",
+    "AnchorTimeRefused",
     "DriftMeasurement",
     "DriftMonitor",
     "ReplayedAnchor",
@@ -73,10 +77,12 @@ __all__ = [
     "anchor_status",
     "budget_crossed",
     "check_anchor",
+    "check_anchor_time",
     "measure_drift",
     "mint_anchor",
     "ntp_status",
     "parse_ntp_server",
+    "past_budget",
     "system_status",
     "verify_anchor",
 ]

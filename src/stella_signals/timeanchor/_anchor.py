@@ -40,6 +40,7 @@ __all__ = [
     "AnchorInvalid",
     "AnchorReason",
     "AnchorReport",
+    "AnchorTimeRefused",
     "ReplayedAnchor",
     "VerifiedAnchor",
     "check_anchor",
@@ -86,6 +87,14 @@ class ReplayedAnchor(AnchorInvalid):
     """A validly signed anchor whose counter is not above the last accepted one."""
 
     default_reason = "replayed_anchor"
+
+
+class AnchorTimeRefused(AnchorInvalid):
+    """A validly signed, newer anchor whose time cannot be right: dated ahead of the local
+    clock (``anchor_in_future``), or older than the anchor it would replace
+    (``anchor_time_regressed``). Refused at import, like a stale anchor (exit 5)."""
+
+    default_reason = "anchor_time_invalid"
 
 
 class _PayloadError(Exception):

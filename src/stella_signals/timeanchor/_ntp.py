@@ -2,7 +2,9 @@
 
 `measure_drift` asks the configured servers in order and keeps the first sane answer;
 `DriftMonitor` does that in a background thread and serves the last measurement from memory,
-so a request never waits on the network. ntplib is used here and nowhere else; its
+so a request never waits on the network, except the first ones of a process: until the
+monitor's first round has ended (at most 1 s per server), `current` waits for it rather than
+refusing on a measurement nobody has had the time to make. ntplib is used here and nowhere else; its
 exceptions do not leave this module.
 """
 
@@ -142,8 +144,11 @@ class DriftMonitor:
 
     `current` serves the last measurement while it is at most ``max_age_seconds`` old by
     ``clock`` and never touches the network; a round with no answer keeps the previous
-    measurement until it ages out. ``on_measurement`` is called from the thread after every
-    round (None when no server answered), e.g. to update metrics.
+    measurement until it ages out. While the first round of a started monitor is still
+    running, `current` waits for it (at most ``timeout`` per server), so a process that has
+    just started decides on a real answer instead of "no server answered".
+    ``on_measurement`` is called from the thread after every round (None when no server
+    answered), e.g. to update metrics.
     """
 
     def __init__(
@@ -179,13 +184,22 @@ class DriftMonitor:
         self._last: DriftMeasurement | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Set once a round has ended (answer or not): `current` no longer waits.
+        self._first_round = threading.Event()
 
     @property
     def servers(self) -> tuple[str, ...]:
         return self._servers
 
     def current(self) -> DriftMeasurement | None:
-        """The cached measurement if at most ``max_age_seconds`` old, else None."""
+        """The cached measurement if at most ``max_age_seconds`` old, else None.
+
+        Waits for the first round of a running monitor to end (``timeout`` per server, plus
+        a little) before deciding; never waits once a round has ended or when not started.
+        """
+        thread = self._thread
+        if thread is not None and thread.is_alive() and not self._first_round.is_set():
+            self._first_round.wait(self._timeout * len(self._servers) + 0.5)
         with self._lock:
             last = self._last
         if last is None:
@@ -195,10 +209,13 @@ class DriftMonitor:
 
     def refresh(self) -> DriftMeasurement | None:
         """Measure now (blocking on the network), cache an answer, and return it."""
-        measurement = measure_drift(self._servers, timeout=self._timeout, clock=self._clock)
-        if measurement is not None:
-            with self._lock:
-                self._last = measurement
+        try:
+            measurement = measure_drift(self._servers, timeout=self._timeout, clock=self._clock)
+            if measurement is not None:
+                with self._lock:
+                    self._last = measurement
+        finally:
+            self._first_round.set()
         if self._on_measurement is not None:
             self._on_measurement(measurement)
         return measurement

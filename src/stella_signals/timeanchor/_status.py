@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from stella_signals.clock import format_utc
 from stella_signals.errors import Unavailable
-from stella_signals.timeanchor._anchor import VerifiedAnchor
+from stella_signals.timeanchor._anchor import AnchorTimeRefused, VerifiedAnchor
 from stella_signals.timeanchor._ntp import DriftMeasurement
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
     "TimeUntrusted",
     "anchor_status",
     "budget_crossed",
+    "check_anchor_time",
     "ntp_status",
+    "past_budget",
     "system_status",
 ]
 
@@ -186,6 +188,45 @@ def anchor_status(
     )
 
 
+def check_anchor_time(
+    anchor: VerifiedAnchor,
+    *,
+    now: datetime,
+    current_time: datetime | None,
+    skew_seconds: int = DEFAULT_SKEW_SECONDS,
+) -> None:
+    """Refuse, before it is kept, an anchor whose time cannot be trusted.
+
+    ``anchor_in_future``: dated more than ``skew_seconds`` after ``now`` (kept, it would block
+    the tenant as clock drift until the clock caught up). ``anchor_time_regressed``: older
+    than ``current_time``, the time of the anchor it would replace (a higher counter must not
+    rewind time). A current anchor itself dated ahead of ``now`` (kept before this check
+    existed) binds nothing, so a correct anchor can replace it. Raises `AnchorTimeRefused`.
+    """
+    _require_aware(now)
+    anchored = format_utc(anchor.anchor_time)
+    ahead = (anchor.anchor_time - now).total_seconds()
+    if ahead > skew_seconds:
+        raise AnchorTimeRefused(
+            f"time anchor {anchored} (counter {anchor.counter}) is dated {ahead:.3f} s after "
+            f"the local clock {format_utc(now)} (skew allowed: {skew_seconds} s): refused; "
+            "check this host's clock or the authority's",
+            report=anchor.report,
+            reason="anchor_in_future",
+        )
+    if (
+        current_time is not None
+        and (current_time - now).total_seconds() <= skew_seconds
+        and anchor.anchor_time < current_time
+    ):
+        raise AnchorTimeRefused(
+            f"time anchor {anchored} (counter {anchor.counter}) is older than the current "
+            f"anchor {format_utc(current_time)}: a newer counter must not rewind time",
+            report=anchor.report,
+            reason="anchor_time_regressed",
+        )
+
+
 def ntp_status(
     measurement: DriftMeasurement | None,
     *,
@@ -256,10 +297,11 @@ def budget_crossed(previous: TimeStatus | None, current: TimeStatus) -> bool:
     ``stale_time_anchor`` with a staleness, so a missing anchor never counts; ``previous``
     None (nothing known yet) counts as not past it.
     """
-    return _past_budget(current) and not _past_budget(previous)
+    return past_budget(current) and not past_budget(previous)
 
 
-def _past_budget(status: TimeStatus | None) -> bool:
+def past_budget(status: TimeStatus | None) -> bool:
+    """True when ``status`` blocks because its anchor is older than the budget."""
     return (
         status is not None
         and status.reason == "stale_time_anchor"

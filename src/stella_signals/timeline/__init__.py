@@ -4,6 +4,7 @@ from stella_signals.timeline._chain import (
     BreakReason,
     ChainBreak,
     ChainReport,
+    ImportedOrigin,
     check_chain,
     verify_chain,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ChainReport",
     "EventType",
     "FailureReason",
+    "ImportedOrigin",
     "InvalidEvent",
     "TimelineEvent",
     "check_chain",

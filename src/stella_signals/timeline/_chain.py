@@ -4,11 +4,15 @@ Both stream: they hold only the previous event, so an export of any length check
 memory, and a long chain can be checked page by page by passing each report's ``head`` as the
 next call's ``start_after``. A hash chain proves order and integrity up to its last event; it
 cannot tell that events were cut off the end unless the caller knows the expected head.
+
+Events imported from an offline site (sync) carry ``attributes.origin``: the report lists
+each with the site key that vouched for it when it was imported (``origin.keyid``, part of
+the hashed event, so nobody can change it afterwards without breaking the chain).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -16,7 +20,14 @@ from stella_signals.errors import VerificationFailed
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline._event import TimelineEvent
 
-__all__ = ["BreakReason", "ChainBreak", "ChainReport", "check_chain", "verify_chain"]
+__all__ = [
+    "BreakReason",
+    "ChainBreak",
+    "ChainReport",
+    "ImportedOrigin",
+    "check_chain",
+    "verify_chain",
+]
 
 
 class BreakReason(StrEnum):
@@ -49,6 +60,54 @@ class ChainBreak:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedOrigin:
+    """An event imported from an offline site: where it came from and who vouched for it."""
+
+    seq: int
+    event_id: str
+    origin_event_id: str | None
+    origin_seq: int | None
+    #: The site key that signed the batch it came in; None for an import made before
+    #: imports had to be signed.
+    keyid: str | None
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> ImportedOrigin | None:
+        origin = event.attributes.get("origin")
+        if not isinstance(origin, Mapping):
+            return None
+        origin_id, origin_seq, keyid = (origin.get(k) for k in ("event_id", "seq", "keyid"))
+        return cls(
+            seq=event.seq,
+            event_id=event.event_id,
+            origin_event_id=origin_id if isinstance(origin_id, str) else None,
+            origin_seq=origin_seq if isinstance(origin_seq, int) else None,
+            keyid=keyid if isinstance(keyid, str) else None,
+        )
+
+    @property
+    def message(self) -> str:
+        vouched = (
+            f"vouched for by site key {self.keyid}"
+            if self.keyid is not None
+            else "vouched for by no site key (imported unsigned)"
+        )
+        return (
+            f"seq {self.seq} (event {self.event_id}) imported from site event "
+            f"{self.origin_event_id} (seq {self.origin_seq}), {vouched}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "origin_event_id": self.origin_event_id,
+            "origin_seq": self.origin_seq,
+            "keyid": self.keyid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ChainReport:
     """Outcome of `check_chain`; checking stops at the first break."""
 
@@ -57,6 +116,8 @@ class ChainReport:
     first_break: ChainBreak | None
     #: The last event found sound (``start_after`` if none was): resume from here.
     head: TimelineEvent | None
+    #: The events found sound that were imported from an offline site, in chain order.
+    imported: tuple[ImportedOrigin, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -95,6 +156,7 @@ class ChainReport:
             "head_seq": None if self.head is None else self.head.seq,
             "head_hash": None if self.head is None else self.head.hash,
             "message": self.message,
+            "imported": [origin.to_dict() for origin in self.imported],
         }
 
 
@@ -143,6 +205,7 @@ def check_chain(
         expected_tenant = start_after.tenant
     previous = start_after
     checked = 0
+    imported: list[ImportedOrigin] = []
     for event in events:
         checked += 1
         if expected_tenant is None:
@@ -151,9 +214,12 @@ def check_chain(
         if problem is not None:
             reason, message = problem
             brk = ChainBreak(event.seq, event.event_id, reason, message, checked)
-            return ChainReport(events_checked=checked, first_break=brk, head=previous)
+            return ChainReport(checked, brk, previous, tuple(imported))
+        origin = ImportedOrigin.of(event)
+        if origin is not None:
+            imported.append(origin)
         previous = event
-    return ChainReport(events_checked=checked, first_break=None, head=previous)
+    return ChainReport(checked, None, previous, tuple(imported))
 
 
 def verify_chain(

@@ -65,6 +65,7 @@ class EventType(StrEnum):
     RUNTIME_INGESTED = "reach.runtime.ingested"
     RUNTIME_INGEST_FAILED = "runtime.ingest.failed"
     RUNTIME_ORPHANED = "reach.runtime.orphaned"
+    RUNTIME_DSSE_ATTACHED = "reach.runtime.dsse.attached"
     GRAPH_INGESTED = "reach.graph.ingested"
     SYMBOLS_MANIFEST_INGESTED = "symbols.manifest.ingested"
     AIRGAP_STALENESS_THRESHOLD = "airgap.staleness.threshold"
@@ -83,6 +84,10 @@ class FailureReason(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     DECOMPRESSION_FAILED = "decompression_failed"
     ORPHAN_EXPIRED = "orphan_expired"
+    #: A request field given twice (header, query parameter, multipart part): never guessed.
+    AMBIGUOUS_INPUT = "ambiguous_input"
+    #: The client went away before the body ended: nothing was kept.
+    CLIENT_DISCONNECTED = "client_disconnected"
 
 
 class InvalidEvent(InvalidInput):

@@ -45,6 +45,7 @@ from stella_signals.trace._stream import (
     decompressed_chunks,
     drain,
     line_batches,
+    without_blanks,
 )
 
 __all__ = ["DiagnosticSink", "TraceParser", "parse_trace"]
@@ -121,8 +122,15 @@ class TraceParser:
     def feed(self, batch: LineBatch) -> None:
         self.lines += len(batch.lines)
         self.batches += 1
-        if batch.overlong or not self.fast or not self._fast(batch):
+        if batch.overlong or not self.fast:
             self._slow(batch)
+        elif not self._fast(batch):
+            if b"" in batch.lines or b"\r" in batch.lines:  # blank lines: skip them in bulk
+                for stretch in without_blanks(batch):
+                    if not self._fast(stretch):
+                        self._slow(stretch)
+            else:
+                self._slow(batch)
 
     def _fast(self, batch: LineBatch) -> bool:
         """Decode a batch with a typed decoder; False when the slow path must decide."""
@@ -146,18 +154,23 @@ class TraceParser:
                 return False
             self.good_purls.update(map(_purl_of, records))
         first = batch.first_line
+        done = self._aggregate(records)
         if pid_missing or container_missing:
             no_pid, no_container = set(pid_missing), set(container_missing)
             for i in sorted(no_pid | no_container):
+                if i >= done:
+                    break
                 if i in no_pid:
                     self._warn_absent(first + i, "pid")
                 if i in no_container:
                     self._warn_absent(first + i, "container")
         if "code_id" in present:
-            for record in records:
+            for record in records[:done]:
                 if record.code_id is not _UNSET:
                     self.code_ids.setdefault(record.symbol_id, record.code_id)
-        self._aggregate(records)
+        if done < len(records):  # a timestamp out of the UTC range: the careful path names it
+            rest = batch.lines[done:]
+            self._slow(LineBatch(first + done, rest, b"\n".join(rest)))
         return True
 
     def _decode_shaped(self, batch: LineBatch) -> _Decoded | None:
@@ -235,27 +248,42 @@ class TraceParser:
         limit = self.limits.max_symbol_id_bytes
         return len(symbol_id) <= limit // 4 or len(symbol_id.encode("utf-8")) <= limit
 
-    def _aggregate(self, records: Sequence[Any]) -> None:
-        self.records += len(records)
-        if self.records > self.limits.max_records:
-            raise LimitExceeded(
-                f"more than {self.limits.max_records} records in one trace",
-                limit="max_records",
-            )
+    def _aggregate(self, records: Sequence[Any]) -> int:
+        """Add ``records`` to the tallies; returns how many it added: all of them, or those
+        before the first whose timestamp leaves the datetime range once in UTC.
+
+        Only the fast path can hand over such a record (the careful path refuses it). No
+        tally ever holds one, and such a time lies before or after every valid one, so the
+        record opens a tally or moves its first or last: the year is looked at only there."""
         tallies = self.tallies
         get = tallies.get
+        done = 0
         for record in records:
             key = (record.symbol_id, record.purl, record.container)
             tally = get(key)
             seen = record.timestamp
             if tally is None:
+                if not 1 < seen.year < 9999 and not _in_utc_range(seen):
+                    break
                 tallies[self._interned(key)] = Tally(record.count, seen, seen)
             else:
-                tally.count += record.count
                 if seen < tally.first:
+                    if seen.year == 1 and not _in_utc_range(seen):
+                        break
                     tally.first = seen
                 elif seen > tally.last:
+                    if seen.year == 9999 and not _in_utc_range(seen):
+                        break
                     tally.last = seen
+                tally.count += record.count
+            done += 1
+        self.records += done
+        if self.records > self.limits.max_records:
+            raise LimitExceeded(
+                f"more than {self.limits.max_records} records in one trace",
+                limit="max_records",
+            )
+        return done
 
     def _interned(self, key: tuple[str, str, object]) -> tuple[str, str, object]:
         intern = self.strings.setdefault
@@ -367,6 +395,14 @@ class TraceParser:
                 f"timestamp needs Z or an offset: {value!r}",
             )
             return False
+        if not _in_utc_range(moment):
+            self.error(
+                line,
+                "timestamp",
+                Reason.OUT_OF_RANGE,
+                f"timestamp is outside 0001-01-01..9999-12-31 once in UTC: {value!r}",
+            )
+            return False
         return True
 
     # -- result --------------------------------------------------------------------------
@@ -379,6 +415,18 @@ class TraceParser:
         last = max(t.last for t in tallies)
         symbols = len({key[0] for key in self.tallies})
         return symbols, first.astimezone(UTC), last.astimezone(UTC)
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """Whether ``moment`` (aware) is still a datetime once converted to UTC, as it is stored:
+    ``0001-01-01T00:00:00+01:00`` and ``9999-12-31T23:59:59-01:00`` are not."""
+    if 1 < moment.year < 9999:
+        return True
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def parse_trace(
@@ -410,7 +458,8 @@ def parse_trace(
                 parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
             parser.feed(batch)
     except DecompressionFailed as exc:
-        parser.error(parser.lines + 1, None, Reason.DECOMPRESSION_FAILED, str(exc))
+        line = parser.lines + stats.blank_lines + 1
+        parser.error(line, None, Reason.DECOMPRESSION_FAILED, str(exc))
         drain(raw, stats, limits)  # sha256 and size are of the whole trace as sent
     if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
@@ -423,7 +472,7 @@ def parse_trace(
         sha256=stats.sha256,
         size=stats.compressed_bytes,
         gzip=stats.gzip,
-        lines=parser.lines,
+        lines=parser.lines + stats.blank_lines,
         records=parser.records,
         error_count=parser.error_count,
         warning_count=parser.warning_count,
