@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
+#: `make run PORT=9090 HOST=0.0.0.0`; unset, STELLA_PORT / STELLA_HOST or 127.0.0.1:8080 apply.
+HOST ?=
+PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres run test lint typecheck pytest bench fuzz reliability clean lock
+.PHONY: venv postgres tools run test lint typecheck pytest bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -26,8 +29,22 @@ postgres:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+# The command-line tools some tests drive, from Debian when missing, so that no test is skipped
+# for want of one: promtool (checks /metrics and the alert rules; Debian ships it in
+# `prometheus`), curl (the runbook's command as written), and coreutils' sha256sum, tar, gzip.
+TOOLS := promtool:prometheus curl:curl sha256sum:coreutils tar:tar gzip:gzip
+tools:
+	@missing=""; for pair in $(TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing from Debian:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 run: venv
-	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)
+	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
 
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
@@ -36,7 +53,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict src
 
-pytest: venv postgres
+pytest: venv postgres tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered -q
 
 test: lint typecheck pytest

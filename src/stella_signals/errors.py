@@ -9,6 +9,7 @@
     │   ├── InvalidCasUri            a cas:// URI is malformed
     │   ├── InvalidTenant            a tenant id is malformed
     │   ├── InvalidManifest          a bundle manifest is malformed
+    │   ├── InvalidConfig            a setting, config file or secret file cannot be used
     │   ├── InvalidField             a request field is missing, malformed or given twice
     │   └── UnsupportedMediaType     a body of a type we do not take
     ├── VerificationFailed           the evidence does not check out
@@ -39,6 +40,7 @@ __all__ = [
     "HashMismatch",
     "InsufficientStorage",
     "InvalidCasUri",
+    "InvalidConfig",
     "InvalidDigest",
     "InvalidField",
     "InvalidInput",
@@ -102,6 +104,13 @@ class InvalidTenant(InvalidInput):
 
 class InvalidManifest(InvalidInput):
     default_reason = "manifest_invalid"
+
+
+class InvalidConfig(InvalidInput):
+    """A setting (flag, ``STELLA_*`` variable, config-file key) or a file it names (the config
+    file, a token file) cannot be used: the operator's mistake, a usage error (exit 2)."""
+
+    default_reason = "config_invalid"
 
 
 class InvalidField(InvalidInput):

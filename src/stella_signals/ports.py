@@ -548,6 +548,13 @@ class Repository(Protocol):
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...
 
+    def update_policy(
+        self, tenant: TenantId, change: Callable[[TenantPolicy], TenantPolicy], at: datetime
+    ) -> TenantPolicy:
+        """Apply ``change`` to the tenant's policy as it stands, in one transaction: two
+        concurrent updates of different fields both hold. Returns the policy now in force."""
+        ...
+
     # -- the service's own receipt keys (shared by every server of a deployment) -----------
     def current_service_key(
         self, generate: Callable[[], tuple[str, bytes, bytes]], at: datetime

@@ -20,7 +20,7 @@ from stella_signals.attest import (
 )
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import Clock, SystemClock
-from stella_signals.errors import InvalidInput
+from stella_signals.errors import InvalidConfig
 from stella_signals.ingest import (
     GraphCatalog,
     IngestContext,
@@ -45,6 +45,7 @@ __all__ = [
     "limit_keys",
     "load_settings",
     "open_blob_store",
+    "read_text_file",
     "sweep_staging",
 ]
 
@@ -124,6 +125,43 @@ def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
+#: A config or token file is small: anything larger is not one (and is not read whole).
+MAX_TEXT_FILE_BYTES = 1024 * 1024
+#: TCP ports a server can listen on.
+PORT_RANGE = range(1, 65536)
+
+
+def read_text_file(path: Path, *, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
+    """The text of a config or secret file an operator named (``what``: "config file", "token
+    file"). `InvalidConfig` (exit 2), in one line naming ``what`` and the file, when it cannot
+    be read, is larger than ``max_bytes``, or is not UTF-8 text (a binary file)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise InvalidConfig(
+            f"{what} {path}: {exc.strerror or exc}", reason="unreadable_file"
+        ) from None
+    if len(data) > max_bytes:
+        raise InvalidConfig(
+            f"{what} {path}: more than {max_bytes} bytes, not a {what}", reason="unreadable_file"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidConfig(
+            f"{what} {path}: not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); "
+            "is it a binary file?",
+            reason="unreadable_file",
+        ) from None
+    if "\x00" in text:
+        raise InvalidConfig(
+            f"{what} {path}: holds a NUL byte (at {text.index(chr(0))}); is it a binary file?",
+            reason="unreadable_file",
+        )
+    return text
+
+
 def load_settings(
     *,
     config_file: Path | None = None,
@@ -134,12 +172,11 @@ def load_settings(
     env = os.environ if environ is None else environ
     doc: dict[str, Any] = {}
     if config_file is not None:
+        text = read_text_file(config_file, what="config file")
         try:
-            doc = tomllib.loads(config_file.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidInput(
-                f"config file {config_file}: {exc}", reason="config_invalid"
-            ) from exc
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidConfig(f"config file {config_file}: not TOML: {exc}") from None
     values: dict[str, Any] = {}
     for name, (key, variable) in _KEYS.items():
         for candidate in (flags.get(name), env.get(variable), _lookup(doc, key)):
@@ -152,7 +189,7 @@ def load_settings(
         try:
             values["time_mode"] = TimeMode(str(values["time_mode"]))
         except ValueError as exc:
-            raise InvalidInput(f"time.mode must be system, ntp or anchor: {exc}") from exc
+            raise InvalidConfig(f"time.mode must be system, ntp or anchor: {exc}") from exc
     if "ntp_servers" in values:
         servers = values["ntp_servers"]
         if isinstance(servers, str):
@@ -161,7 +198,7 @@ def load_settings(
             try:
                 parse_ntp_server(str(server))
             except ValueError as exc:
-                raise InvalidInput(f"time.ntp_servers: {exc}") from exc
+                raise InvalidConfig(f"time.ntp_servers: {exc}") from exc
         values["ntp_servers"] = tuple(str(x) for x in servers)
     for name, kind in (
         ("port", int),
@@ -177,14 +214,18 @@ def load_settings(
         if name in values:
             try:
                 values[name] = kind(values[name])
-            except ValueError as exc:
-                raise InvalidInput(f"{name} must be a number: {values[name]!r}") from exc
+            except (ValueError, TypeError) as exc:
+                raise InvalidConfig(f"{name} must be a number: {values[name]!r}") from exc
+    if "port" in values and values["port"] not in PORT_RANGE:
+        key, variable = _KEYS["port"]
+        raise InvalidConfig(
+            f"port {values['port']} is not a TCP port (1-65535): check --port, {variable} "
+            f"and {key} in the config file"
+        )
     for name in _POSITIVE:
         if name in values and not values[name] > 0:
             key, variable = _KEYS[name]
-            raise InvalidInput(
-                f"{key} ({variable}) must be positive: {values[name]!r}", reason="config_invalid"
-            )
+            raise InvalidConfig(f"{key} ({variable}) must be positive: {values[name]!r}")
     values["limits"] = _limits(doc, env, flags.get("limits"))
     return replace(Settings(), **values)
 
@@ -210,14 +251,12 @@ def _limits(doc: Mapping[str, Any], env: Mapping[str, str], given: Limits | None
                     raise ValueError
                 changes[name] = int(candidate)
             except ValueError:
-                raise InvalidInput(
-                    f"{where} must be a whole number: {candidate!r}", reason="config_invalid"
-                ) from None
+                raise InvalidConfig(f"{where} must be a whole number: {candidate!r}") from None
             break
     try:
         return replace(DEFAULT_LIMITS, **changes)
     except ValueError as exc:
-        raise InvalidInput(str(exc), reason="config_invalid") from None
+        raise InvalidConfig(str(exc)) from None
 
 
 @dataclass(kw_only=True)

@@ -47,7 +47,7 @@ def test_bundle_is_deterministic_and_verifies_offline(
     bad = runner.invoke(
         stella_app, ["evidence", "verify", str(bundle), "--service-key", str(key_file)]
     )
-    assert bad.exit_code == 1
+    assert bad.exit_code == 3  # SPEC §10: hash mismatch
     record = api.client.get(f"/api/v1/evidence/{ingest_id}", headers=api.headers()).json()
     assert record["receipt"]["ingest_id"] == ingest_id
     assert record["files"][0]["sha256"] == hashlib.sha256(trace_gz).hexdigest()

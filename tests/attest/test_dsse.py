@@ -80,7 +80,7 @@ def b64(data: bytes, *, urlsafe: bool = False, padded: bool = True) -> str:
 
 
 def test_pae_known_answer() -> None:
-    """secure-systems-lab/dsse protocol.md, as typed in ../shared/vectors/README.md."""
+    """secure-systems-lab/dsse protocol.md, as typed in tests/vectors/README.md."""
     assert (
         pae("http://example.com/HelloWorld", b"hello world")
         == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"

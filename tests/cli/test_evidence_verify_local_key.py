@@ -107,7 +107,7 @@ def test_a_bundle_signed_by_another_key_still_fails(
     home: Deployment, elsewhere: Deployment
 ) -> None:
     result = verify(elsewhere.bundle, "--data-dir", home.data_dir)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output  # SPEC §10: signature invalid
     assert "receipt_signature:" in result.stdout and "FAILED" in result.stdout
     assert "result: FAILED" in result.stdout
 
@@ -145,7 +145,7 @@ def test_a_retired_service_key_still_verifies_old_bundles(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     # The new key alone does not verify it: the retired key is what the check relied on.
     only_new = verify(old.bundle, "--service-key", tmp_path / "new-key" / "key.pub.pem")
-    assert only_new.exit_code == 1, only_new.output
+    assert only_new.exit_code == 4, only_new.output
 
 
 def retired_and_current(settings: Settings) -> tuple[int, int]:
@@ -174,4 +174,4 @@ def test_service_key_given_means_only_that_key(home: Deployment, elsewhere: Depl
                     "--data-dir", home.data_dir)  # fmt: skip
     assert theirs.exit_code == 0, theirs.output
     ours = verify(home.bundle, "--service-key", elsewhere.public_key, "--data-dir", home.data_dir)
-    assert ours.exit_code == 1, ours.output
+    assert ours.exit_code == 4, ours.output

@@ -1,7 +1,7 @@
 """Public conformance suites: purl-spec parse cases and RFC 8785 (JCS) known answers.
 
-Sources (see ../shared/vectors/README.md): package-url/purl-spec at 16f3d0e39343
-(tests/spec/specification-test.json, tests/types/<type>-test.json) and
+Sources (tests/vectors/, copied with their licences; see its README): package-url/purl-spec at
+16f3d0e39343 (tests/spec/specification-test.json, tests/types/<type>-test.json) and
 cyberphone/json-canonicalization at 19d51d7fe467 (testdata/input → testdata/output).
 """
 

@@ -49,6 +49,7 @@ from stella_signals.attest import (
 )
 from stella_signals.canonical import canonical_json
 from stella_signals.cli._evidence_cmds import app as evidence_app
+from stella_signals.cli._exit import exit_code_for_bundle
 from stella_signals.errors import InvalidTenant, VerificationFailed
 from stella_signals.locker import (
     BUNDLE_SCHEMA,
@@ -774,6 +775,65 @@ def test_tamper_is_caught_and_named(world: World, tamper: Tamper) -> None:
     assert pairs(caught.value.report) == tamper.expected
 
 
+#: SPEC §10 exit code of `stella evidence verify` per tamper: 2 not a readable bundle, 3 a hash
+#: mismatch, 4 a signature missing or invalid, 1 anything else (the first that applies).
+TAMPER_EXIT_CODES = {
+    "trace-byte-flipped": 3,
+    "trace-replaced-with-checksums-and-manifest-updated": 3,
+    "receipt-json-edited": 3,
+    "receipt-signed-by-another-key": 4,
+    "receipt-signed-as-another-payload-type": 4,
+    "receipt-signed-for-another-tenant": 1,
+    "receipt-cas-uri-names-another-blob": 1,
+    "receipt-records-no-envelope-but-one-is-present": 1,
+    "receipt-of-another-schema": 1,
+    "checksums-line-removed": 1,
+    "extra-file-added": 1,
+    "extra-file-added-and-listed": 1,
+    "file-removed": 4,
+    "runtime-dsse-swapped-for-another-traces-envelope": 3,
+    "dsse-digest-present-but-envelope-missing": 4,
+    "manifest-ingest-id-changed": 3,
+    "manifest-ingest-id-changed-and-checksums-updated": 1,
+    "manifest-size-wrong": 3,
+    "symlink-entry": 1,
+    "hardlink-entry": 1,
+    "dotdot-entry": 1,
+    "absolute-entry": 1,
+    "nested-entry": 1,
+    "directory-entry": 1,
+    "fifo-entry": 1,
+    "duplicate-entry": 1,
+    "control-character-in-name": 1,
+    "not-gzip": 2,
+    "not-gzip-at-all": 2,
+    "empty-input": 2,
+    "truncated-archive": 2,
+    "truncated-by-one-byte": 2,
+    "gzip-crc-wrong": 2,
+    "trailing-data-after-gzip": 2,
+    "two-gzip-members": 2,
+    "tar-truncated-inside-good-gzip": 2,
+    "tar-cut-inside-an-entry": 2,
+    "garbage-after-tar-entries": 2,
+    "gzip-of-not-a-tar": 2,
+}
+
+
+def test_every_tamper_has_an_exit_code() -> None:
+    assert set(TAMPER_EXIT_CODES) == {t.id for t in TAMPERS}
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=[t.id for t in TAMPERS])
+def test_each_tamper_gets_its_spec_exit_code(world: World, tamper: Tamper) -> None:
+    """`stella evidence verify` used exit 1 for every one of these (issue 14 item 15)."""
+    assert exit_code_for_bundle(world.check(tamper.make(world))) == TAMPER_EXIT_CODES[tamper.id]
+
+
+def test_a_sound_bundle_exits_0(world: World) -> None:
+    assert exit_code_for_bundle(world.check(world.bundle)) == 0
+
+
 # --- defective documents inside an otherwise sound archive -----------------------------------
 
 
@@ -1185,35 +1245,52 @@ def test_cli_ok(files: dict[str, Path]) -> None:
     assert "result: ok" in result.stdout
 
 
-def test_cli_tampered_exits_1_and_names_the_problem(files: dict[str, Path]) -> None:
+def test_cli_tampered_exits_3_and_names_the_problem(files: dict[str, Path]) -> None:
+    """SPEC §10: a hash mismatch is exit 3 (it was 1, like every other failed check)."""
     result = run(files["tampered"], "--service-key", files["service"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert f"  - {TRACE_NAME}: sha256 is" in result.stdout
     assert "checksum:" in result.stdout and "FAILED" in result.stdout
 
 
 def test_cli_json(files: dict[str, Path]) -> None:
     result = run(files["tampered"], "--service-key", files["service"], "--json")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     document = json.loads(result.stdout)
-    assert document["ok"] is False and document["exit_code"] == 1
-    assert {"check": "checksum", "path": TRACE_NAME} in [
-        {"check": p["check"], "path": p["path"]} for p in document["problems"]
+    assert document["ok"] is False and document["exit_code"] == 3
+    assert {"check": "checksum", "path": TRACE_NAME, "kind": "hash_mismatch"} in [
+        {"check": p["check"], "path": p["path"], "kind": p["kind"]} for p in document["problems"]
     ]
 
 
-def test_cli_wrong_service_key_exits_1(files: dict[str, Path], tmp_path: Path) -> None:
+def test_cli_wrong_service_key_exits_4(files: dict[str, Path], tmp_path: Path) -> None:
+    """SPEC §10: a signature that is invalid (here: by a key not trusted) is exit 4."""
     other = tmp_path / "other.pub.pem"
     other.write_bytes(public_key_pem(generate_private_key_pem()))
     result = run(files["bundle"], "--service-key", other)
-    assert result.exit_code == 1
+    assert result.exit_code == 4, result.output
     assert "receipt_signature:" in result.stdout
 
 
-def test_cli_garbage_bundle_exits_1(files: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"not a bundle", id="text"),
+        pytest.param(bytes(range(256)) * 4, id="binary"),
+        pytest.param(gzip.compress(b"gzip of something that is not a tar" * 40), id="gzip-no-tar"),
+        pytest.param(b"\x1f\x8b\x08\x00garbage after the magic", id="corrupt-gzip"),
+    ],
+)
+def test_cli_empty_or_garbage_bundle_exits_2(
+    files: dict[str, Path], tmp_path: Path, content: bytes
+) -> None:
+    """SPEC §10: input that is not a bundle at all is unreadable input (exit 2, was 1)."""
     garbage = tmp_path / "garbage.tar.gz"
-    garbage.write_bytes(b"not a bundle")
-    assert run(garbage, "--service-key", files["service"]).exit_code == 1
+    garbage.write_bytes(content)
+    result = run(garbage, "--service-key", files["service"])
+    assert result.exit_code == 2, result.output
+    assert "archive:" in result.stdout and "FAILED" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from stella_signals.attest import new_service_key_pem
-from stella_signals.ports import EventDraft, GraphRecord, IngestRecord, SymbolManifestRecord
+from stella_signals.ports import (
+    EventDraft,
+    GraphRecord,
+    IngestRecord,
+    SymbolManifestRecord,
+    TenantPolicy,
+)
 from stella_signals.storage import SqlRepository, sqlite_url
 from stella_signals.storage._schema import metadata
 from stella_signals.tenancy import TenantId
@@ -190,3 +197,20 @@ def test_manifests_announced_before_0008_are_on_record_after_it(tmp_path: Path) 
         assert again(imported, 11)  # stored offline, not here: recorded when stored here
     finally:
         repo.close()
+
+
+def test_concurrent_policy_updates_are_never_lost(repo: SqlRepository) -> None:
+    """`update_policy` reads and writes in one transaction: racing updates of different fields
+    (`signals policy set` on two terminals, or on two servers) all hold."""
+
+    def more_keys(policy: TenantPolicy) -> TenantPolicy:
+        return replace(policy, dsse_threshold=policy.dsse_threshold + 1)
+
+    def require(policy: TenantPolicy) -> TenantPolicy:
+        return replace(policy, require_dsse=True)
+
+    changes = [more_keys, require] * 6
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda change: repo.update_policy(ACME, change, NOW), changes))
+    assert repo.get_policy(ACME) == TenantPolicy(require_dsse=True, dsse_threshold=7)
+    assert repo.get_policy(GLOBEX) == TenantPolicy()

@@ -81,7 +81,7 @@ def get_command(
 ) -> None:
     """Read a blob back, verifying its digest while streaming."""
     tenant_id = tenant_from(tenant)
-    cas_uri = run_guarded(lambda: parse_cas_uri(uri))
+    cas_uri = run_guarded(lambda: parse_cas_uri(uri), argument=True)
     store = FilesystemBlobStore(blob_root(data_dir))
 
     def copy() -> None:

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from stella_signals.cli._common import fail
+from stella_signals.cli._common import fail, run_guarded
 from stella_signals.cli._exit import ExitCode
 from stella_signals.tenancy import parse_tenant
+from stella_signals.wiring import read_text_file
 
 __all__ = ["ServerOption", "TokenFileOption", "client_for", "fail_from_problem"]
 
@@ -42,15 +43,18 @@ _EXIT_BY_REASON = {
 
 
 def read_token(token_file: Path | None) -> str:
+    """The bearer token from ``--token-file`` (else ``STELLA_TOKEN``): one line of printable
+    ASCII; anything else (a binary file, several words) is a usage error (exit 2)."""
     if token_file is not None:
-        try:
-            token = token_file.read_text().strip()
-        except OSError as exc:
-            fail(f"{token_file}: {exc.strerror or exc}", ExitCode.USAGE)
+        where = f"token file {token_file}"
+        token = run_guarded(lambda: read_text_file(token_file, what="token file")).strip()
     else:
+        where = "STELLA_TOKEN"
         token = os.environ.get("STELLA_TOKEN", "").strip()
     if not token:
         fail("a token is needed: --token-file FILE or STELLA_TOKEN", ExitCode.USAGE)
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        fail(f"{where}: not a bearer token (one word of printable ASCII)", ExitCode.USAGE)
     return token
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = [
     "run_guarded",
     "stderr",
     "tenant_from",
+    "unwrap_help",
 ]
 
 T = TypeVar("T")
@@ -70,8 +72,9 @@ def fail(message: str, code: ExitCode) -> NoReturn:
     raise typer.Exit(int(code))
 
 
-def run_guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; a `StellaError` becomes a message on stderr and its exit code."""
+def run_guarded(action: Callable[[], T], *, argument: bool = False) -> T:
+    """Run ``action``; a `StellaError` becomes a message on stderr and its exit code. With
+    ``argument``, ``action`` parses a value typed on the command line: malformed is exit 2."""
     try:
         return action()
     except StellaError as exc:
@@ -79,7 +82,7 @@ def run_guarded(action: Callable[[], T]) -> T:
         details = getattr(exc, "problems", ()) or getattr(exc, "diagnostics", ())
         for detail in details:
             stderr.print(str(detail), markup=False)
-        fail(f"{exc.reason}: {exc}", exit_code_for(exc))
+        fail(f"{exc.reason}: {exc}", exit_code_for(exc, argument=argument))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}", ExitCode.USAGE)
 
@@ -95,23 +98,37 @@ def read_input(path: Path) -> bytes:
 #: The deployment options every `signals` subcommand accepts (SPEC §13).
 ServiceDataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="State directory (env STELLA_DATA_DIR; default ./data)"),
+    typer.Option(
+        "--data-dir",
+        help="State directory of the embedded default: SQLite database, filesystem CAS, keys "
+        "(env STELLA_DATA_DIR, config data_dir).",
+        show_default="./data",
+    ),
 ]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML config file; flags win over STELLA_* variables, which win over the file.",
+        show_default="none",
+    ),
+]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database",
-        help="postgresql://user:pass@host:port/db (env STELLA_DATABASE_URL; default SQLite "
-        "in the data dir)",
+        help="Metadata database URL, postgresql://user:pass@host:port/db (env "
+        "STELLA_DATABASE_URL, config database.url).",
+        show_default="SQLite in the data dir",
     ),
 ]
 CasOption = Annotated[
     str | None,
     typer.Option(
         "--cas",
-        help="s3://bucket/prefix?endpoint_url=... (env STELLA_CAS_URL; credentials from AWS_*; "
-        "default the data dir)",
+        help="Blob store URL, s3://bucket/prefix?endpoint_url=... with credentials from AWS_* "
+        "(env STELLA_CAS_URL, config cas.url).",
+        show_default="the data dir",
     ),
 ]
 
@@ -158,3 +175,30 @@ def env_flag(name: str) -> bool:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def _unwrap(text: str) -> str:
+    """Help text with each paragraph on one line: docstrings wrap at 100 columns, and typer's
+    help would keep those breaks mid-sentence. A paragraph starting with ``\\b`` is verbatim."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+    )
+
+
+def unwrap_help(app: typer.Typer) -> typer.Typer:
+    """Unwrap the help of every command and group of ``app`` (see `_unwrap`), recursively.
+    Each front door calls it once, after its last command is registered."""
+    for command in app.registered_commands:
+        if isinstance(command.help, str):
+            command.help = _unwrap(command.help)
+        elif command.callback is not None and command.callback.__doc__:
+            command.callback.__doc__ = _unwrap(command.callback.__doc__)
+    callback = app.registered_callback
+    if callback is not None and callback.callback is not None and callback.callback.__doc__:
+        callback.callback.__doc__ = _unwrap(callback.callback.__doc__)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            unwrap_help(group.typer_instance)
+    return app

@@ -3,9 +3,11 @@
 Without ``--service-key`` the receipt must be signed by a service key of the local deployment:
 the current and retired keys its database lists, and ``STELLA_SERVICE_KEY_FILE``'s.
 
-Exit codes (SPEC §10): 0 every check passed, 1 a check failed (the bundle is damaged or
-tampered with, or signed by a key that is not trusted), 2 unreadable input or usage (a file
-that cannot be read, a key that is not a PEM public key, no service key to check against).
+Exit codes (SPEC §10), the first that applies: 2 unreadable input or usage (a file that cannot
+be read or is not a gzip tar archive at all, a key that is not a PEM public key, no service key
+to check against), 3 a hash mismatch (a file differs from checksums.txt, manifest.json or the
+signed receipt), 4 a signature missing or invalid (or by a key that is not trusted), 1 any other
+problem (layout, listings, documents); 0 every check passed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from stella_signals.cli._common import (
     open_local_repository,
     stderr,
 )
-from stella_signals.cli._exit import ExitCode
+from stella_signals.cli._exit import ExitCode, exit_code_for_bundle
 from stella_signals.errors import StellaError
 from stella_signals.locker import DEFAULT_MAX_EXTRACTED_BYTES, BundleReport, check_bundle
 
@@ -68,8 +70,12 @@ def verify_command(
     config: ConfigOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Check BUNDLE: archive safety, checksums.txt, manifest.json, the signed receipt, the
-    trace digest and runtime.dsse.json. Exit 0 ok, 1 a check failed, 2 unreadable input."""
+    """Check BUNDLE offline: archive safety, checksums.txt, manifest.json, the signed receipt,
+    the trace digest and runtime.dsse.json.
+
+    Exit 0 ok, 2 not a readable bundle, 3 hash mismatch, 4 signature missing or invalid, 1 any
+    other problem.
+    """
     if service_keys:
         trusted_service = [_load_public_key(path) for path in service_keys]
     else:
@@ -77,7 +83,7 @@ def verify_command(
     trusted_attest = [_load_public_key(path) for path in keys or []]
     data = _read_capped(bundle, DEFAULT_MAX_EXTRACTED_BYTES)
     report = check_bundle(data, service_keys=trusted_service, attestation_keys=trusted_attest)
-    code = ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
+    code = exit_code_for_bundle(report)
     if as_json:
         result = report.to_dict()
         result.update(bundle=str(bundle), exit_code=int(code))

@@ -32,9 +32,12 @@ def verify_command(
     token_file: TokenFileOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Recompute every event hash and link. Exit 0 sound, 1 broken (the first break is
-    named), 2 unreadable input or usage. Each event imported from an offline site is listed
-    with the site key that vouched for it."""
+    """Recompute every event hash and link.
+
+    Exit 0 sound, 1 broken (the first break is named) or no events on the server, 2 unreadable
+    or empty input, or usage. Each event imported from an offline site is listed with the site
+    key that vouched for it.
+    """
     if (file is None) == (server is None):
         fail("give either an export FILE or --server URL", ExitCode.USAGE)
     if file is not None:
@@ -56,6 +59,11 @@ def verify_command(
                     report = _check((ln.encode() for ln in response.iter_lines()), tenant)
             except httpx.HTTPError as exc:
                 fail(f"cannot reach {server}: {exc}", ExitCode.USAGE)
+    if report.events_checked == 0:  # nothing was verified: never call that intact
+        if file is not None:
+            fail(f"{file}: no events: an empty export proves nothing", ExitCode.USAGE)
+        fail(f"tenant {tenant} has no events on {server}: nothing to verify",
+             ExitCode.CHECK_FAILED)  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

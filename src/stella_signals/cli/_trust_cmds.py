@@ -182,28 +182,46 @@ def keys_revoke(
 def policy_set(
     tenant: Tenant,
     require_dsse: Annotated[
-        bool, typer.Option("--require-dsse/--no-require-dsse", help="Refuse traces without DSSE")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--require-dsse/--no-require-dsse",
+            help="Refuse traces without DSSE, or stop refusing them; unchanged when not given.",
+            show_default=False,
+        ),
+    ] = None,
     threshold: Annotated[
-        int, typer.Option("--threshold", min=1, help="Distinct trusted keys that must sign")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--threshold",
+            min=1,
+            help="Distinct trusted keys that must sign a DSSE; unchanged when not given.",
+        ),
+    ] = None,
     data_dir: ServiceDataDir = None,
     config: ConfigOption = None,
     database: DatabaseOption = None,
     cas: CasOption = None,
 ) -> None:
-    """Set a tenant's ingest policy."""
+    """Change only the given options of a tenant's ingest policy and print the policy in force."""
     tenant_id = tenant_from(tenant)
+    if require_dsse is None and threshold is None:
+        fail(
+            "nothing to change: give --require-dsse, --no-require-dsse or --threshold N",
+            ExitCode.USAGE,
+        )
+
+    def change(current: TenantPolicy) -> TenantPolicy:
+        return TenantPolicy(
+            require_dsse=current.require_dsse if require_dsse is None else require_dsse,
+            dsse_threshold=current.dsse_threshold if threshold is None else threshold,
+        )
+
     services = open_services(data_dir, database=database, cas=cas, config=config)
     try:
-        services.repo.set_policy(
-            tenant_id,
-            TenantPolicy(require_dsse=require_dsse, dsse_threshold=threshold),
-            services.clock.now(),
-        )
+        policy = services.repo.update_policy(tenant_id, change, services.clock.now())
     finally:
         services.close()
-    sys.stdout.write(json.dumps({"require_dsse": require_dsse, "dsse_threshold": threshold}) + "\n")
+    _print_policy(policy)
 
 
 @policy_app.command("show")
@@ -221,7 +239,9 @@ def policy_show(
         policy = services.repo.get_policy(tenant_id)
     finally:
         services.close()
-    sys.stdout.write(
-        json.dumps({"require_dsse": policy.require_dsse, "dsse_threshold": policy.dsse_threshold})
-        + "\n"
-    )
+    _print_policy(policy)
+
+
+def _print_policy(policy: TenantPolicy) -> None:
+    body = {"require_dsse": policy.require_dsse, "dsse_threshold": policy.dsse_threshold}
+    sys.stdout.write(json.dumps(body) + "\n")

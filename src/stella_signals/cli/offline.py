@@ -42,6 +42,7 @@ from stella_signals.cli._common import (
     read_input,
     run_guarded,
     tenant_from,
+    unwrap_help,
 )
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
@@ -535,6 +536,9 @@ def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
         services.close()
     sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")
     raise typer.Exit(int(ExitCode.TIME_UNTRUSTED if status.blocked else ExitCode.OK))
+
+
+unwrap_help(app)  # after the last command: help paragraphs without hard line breaks
 
 
 def main() -> None:

@@ -17,9 +17,10 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     open_services,
     run_guarded,
+    unwrap_help,
 )
 from stella_signals.errors import StellaError
-from stella_signals.wiring import Services, load_settings
+from stella_signals.wiring import PORT_RANGE, Services, load_settings
 
 __all__ = ["app", "main"]
 
@@ -57,15 +58,35 @@ def _root(
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str | None, typer.Option("--host")] = None,
-    port: Annotated[int | None, typer.Option("--port")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Address to listen on (env STELLA_HOST, config server.host).",
+            show_default="127.0.0.1",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=PORT_RANGE.start,
+            max=PORT_RANGE.stop - 1,
+            help="TCP port to listen on, 1-65535 (env STELLA_PORT, config server.port).",
+            show_default="8080",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     config: Config = None,
     database: Database = None,
     cas: Cas = None,
     demo: Annotated[
         bool,
-        typer.Option("--demo", help="Also create a demo token, graph and trace, print a curl"),
+        typer.Option(
+            "--demo",
+            help="Also seed a demo tenant (token, graph, trace) and print a curl to ingest it.",
+            show_default="off",
+        ),
     ] = False,
 ) -> None:
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
@@ -212,6 +233,9 @@ or with the client:
 """
     )
     sys.stdout.flush()
+
+
+unwrap_help(app)  # after the last command: help paragraphs without hard line breaks
 
 
 def main() -> None:

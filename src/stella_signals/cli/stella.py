@@ -17,6 +17,7 @@ from stella_signals.cli import (
     _timeline_cmds,
     _trace_cmds,
 )
+from stella_signals.cli._common import unwrap_help
 
 __all__ = ["app", "main"]
 
@@ -53,6 +54,9 @@ def _root(
     ),
 ) -> None:
     """stella-signals operator CLI."""
+
+
+unwrap_help(app)  # after the last command: help paragraphs without hard line breaks
 
 
 def main() -> None:

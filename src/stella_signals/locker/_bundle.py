@@ -78,6 +78,7 @@ __all__ = [
     "BundleReport",
     "CheckResult",
     "EvidenceRecord",
+    "ProblemKind",
     "check_bundle",
     "default_trace_name",
     "export_bundle",
@@ -266,6 +267,19 @@ class BundleCheck(StrEnum):
 CheckStatus = Literal["ok", "failed", "skipped"]
 
 
+class ProblemKind(StrEnum):
+    """What a `BundleProblem` means for the bundle as evidence (the CLI's exit code, SPEC §10)."""
+
+    UNREADABLE = "unreadable"
+    """The input is not a readable bundle (not gzip, not a tar, truncated, over a limit)."""
+    HASH_MISMATCH = "hash_mismatch"
+    """Bytes differ from the digest or size they are declared with (a listing, the receipt)."""
+    SIGNATURE = "signature_invalid"
+    """A signature is missing, malformed, invalid or by a key that is not trusted."""
+    INVALID = "invalid"
+    """Anything else: the layout, a listing or a document is wrong."""
+
+
 @dataclass(frozen=True, slots=True)
 class BundleProblem:
     """One thing wrong with a bundle: which check, which file (None: the bundle), what."""
@@ -273,9 +287,15 @@ class BundleProblem:
     check: str
     path: str | None
     message: str
+    kind: ProblemKind = ProblemKind.INVALID
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "path": self.path, "message": self.message}
+        return {
+            "check": self.check,
+            "path": self.path,
+            "message": self.message,
+            "kind": self.kind.value,
+        }
 
     def __str__(self) -> str:
         return f"{self.check}: {self.path or '(bundle)'}: {self.message}"
@@ -449,8 +469,18 @@ class _Checker:
         self.receipt: dict[str, Any] | None = None
         self.attestation_keyids: tuple[str, ...] = ()
 
-    def problem(self, check: BundleCheck, path: str | None, message: str) -> None:
-        self.problems.append(BundleProblem(check.value, path, message))
+    def problem(
+        self,
+        check: BundleCheck,
+        path: str | None,
+        message: str,
+        kind: ProblemKind = ProblemKind.INVALID,
+    ) -> None:
+        self.problems.append(BundleProblem(check.value, path, message, kind))
+
+    def unreadable(self, message: str) -> None:
+        """The archive cannot be read at all: nothing else can be checked."""
+        self.problem(BundleCheck.ARCHIVE, None, message, ProblemKind.UNREADABLE)
 
     def skip(self, check: BundleCheck, why: str) -> None:
         self.skipped[check.value] = why
@@ -507,13 +537,12 @@ class _Checker:
         """Fill ``files`` from the tar.gz; False when the archive cannot be read at all."""
         arc = BundleCheck.ARCHIVE
         if len(self.data) > self.max_extracted_bytes:
-            self.problem(
-                arc, None, f"bundle is {len(self.data)} bytes, over the limit of "
-                f"{self.max_extracted_bytes}",
-            )  # fmt: skip
+            self.unreadable(
+                f"bundle is {len(self.data)} bytes, over the limit of {self.max_extracted_bytes}"
+            )
             return False
         if not self.data.startswith(_GZIP_MAGIC):
-            self.problem(arc, None, "not a gzip file (no 1f 8b magic bytes)")
+            self.unreadable("not a gzip file (no 1f 8b magic bytes)")
             return False
         raw = self._inflate()
         if raw is None:
@@ -521,7 +550,7 @@ class _Checker:
         try:
             tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # reads the first header
         except _TAR_ERRORS as exc:
-            self.problem(arc, None, f"not a readable tar archive: {exc}")
+            self.unreadable(f"not a readable tar archive: {exc}")
             return False
         members: list[tarfile.TarInfo] = []
         damage: str | None = None
@@ -535,7 +564,7 @@ class _Checker:
                 if member is None:
                     break
                 if len(members) >= self.max_members:
-                    self.problem(arc, None, f"more than {self.max_members} tar entries")
+                    self.unreadable(f"more than {self.max_members} tar entries")
                     return False
                 members.append(member)
             end = tar.offset
@@ -544,7 +573,7 @@ class _Checker:
         if damage is None and (len(rest) < 2 * _TAR_BLOCK or rest.count(0) != len(rest)):
             damage = "the tar archive is truncated or has data after its last entry"
         if damage is not None:
-            self.problem(arc, None, damage)
+            self.problem(arc, None, damage, ProblemKind.UNREADABLE)
         for member in members:
             self._take(member, raw)
         self.notes[arc.value] = f"{len(self.files)} regular file(s), {len(raw)} bytes inflated"
@@ -552,7 +581,6 @@ class _Checker:
 
     def _inflate(self) -> bytes | None:
         """One gzip member, inflated chunk by chunk and capped; None (with a problem) if bad."""
-        arc = BundleCheck.ARCHIVE
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper: header + CRC check
         out = bytearray()
         pending = self.data
@@ -563,21 +591,21 @@ class _Checker:
                 pending = inflater.unconsumed_tail
                 out += chunk
                 if len(out) > self.max_extracted_bytes:
-                    self.problem(
-                        arc, None, f"inflates to more than {self.max_extracted_bytes} bytes "
-                        "(limit max_extracted_bytes)",
-                    )  # fmt: skip
+                    self.unreadable(
+                        f"inflates to more than {self.max_extracted_bytes} bytes "
+                        "(limit max_extracted_bytes)"
+                    )
                     return None
                 if not chunk and (not pending or len(pending) == before):
                     break  # no progress: the input has ended (or stalled) before eof
         except zlib.error as exc:
-            self.problem(arc, None, f"corrupt gzip data: {exc}")
+            self.unreadable(f"corrupt gzip data: {exc}")
             return None
         if not inflater.eof:
-            self.problem(arc, None, "truncated gzip data: the stream ends early")
+            self.unreadable("truncated gzip data: the stream ends early")
             return None
         if inflater.unused_data:
-            self.problem(arc, None, "data after the end of the gzip stream")
+            self.unreadable("data after the end of the gzip stream")
             return None
         return bytes(out)
 
@@ -600,7 +628,8 @@ class _Checker:
         check = BundleCheck.LAYOUT
         for name in _REQUIRED:
             if name not in self.files:
-                self.problem(check, name, "required file is missing")
+                kind = ProblemKind.SIGNATURE if name == RECEIPT_DSSE_NAME else ProblemKind.INVALID
+                self.problem(check, name, "required file is missing", kind)
         traces = sorted(name for name in self.files if _is_trace_name(name))
         if not traces:
             self.problem(check, None, "no trace file (*.ndjson or *.ndjson.gz)")
@@ -713,11 +742,14 @@ class _Checker:
                 self.problem(
                     check, shown,
                     f"size is {len(self.files[path])} bytes, {listing} says {sizes[path]}",
+                    ProblemKind.HASH_MISMATCH,
                 )  # fmt: skip
             elif digests[path] != self.digests[path]:
                 self.problem(
-                    check, shown, f"sha256 is {self.digests[path]}, {listing} says {digests[path]}"
-                )
+                    check, shown,
+                    f"sha256 is {self.digests[path]}, {listing} says {digests[path]}",
+                    ProblemKind.HASH_MISMATCH,
+                )  # fmt: skip
         for path in sorted(expected - set(digests)):
             self.problem(check, _display(path), f"not listed in {listing}")
 
@@ -732,7 +764,9 @@ class _Checker:
         try:
             envelope = parse_envelope(data)
         except InvalidEnvelope as exc:
-            self.problem(check, RECEIPT_DSSE_NAME, f"malformed DSSE envelope: {exc}")
+            self.problem(
+                check, RECEIPT_DSSE_NAME, f"malformed DSSE envelope: {exc}", ProblemKind.SIGNATURE
+            )
             return
         self.receipt_envelope = envelope
         report = check_envelope(
@@ -742,7 +776,10 @@ class _Checker:
         if report.ok:
             self.notes[check.value] = report.message
         else:
-            self.problem(check, RECEIPT_DSSE_NAME, f"receipt signature rejected: {report.message}")
+            self.problem(
+                check, RECEIPT_DSSE_NAME, f"receipt signature rejected: {report.message}",
+                ProblemKind.SIGNATURE,
+            )  # fmt: skip
 
     def _check_receipt(self) -> None:
         check = BundleCheck.RECEIPT
@@ -752,8 +789,9 @@ class _Checker:
             payload = envelope.payload
             if receipt_json is not None and receipt_json != envelope.payload:
                 self.problem(
-                    check, RECEIPT_NAME, f"differs from the payload signed in {RECEIPT_DSSE_NAME}"
-                )
+                    check, RECEIPT_NAME, f"differs from the payload signed in {RECEIPT_DSSE_NAME}",
+                    ProblemKind.HASH_MISMATCH,
+                )  # fmt: skip
         elif receipt_json is not None:
             payload = receipt_json
         else:
@@ -794,6 +832,7 @@ class _Checker:
                     self.problem(
                         check, self.trace_name,
                         f"sha256 is {actual}, the receipt's content_sha256 is {content_sha256}",
+                        ProblemKind.HASH_MISMATCH,
                     )  # fmt: skip
         dsse_digest = receipt.get("dsse_digest")
         if dsse_digest is not None and (
@@ -815,6 +854,7 @@ class _Checker:
                 self.problem(
                     check, RUNTIME_DSSE_NAME,
                     f"the receipt records a DSSE envelope ({recorded}) but the bundle has none",
+                    ProblemKind.SIGNATURE,
                 )  # fmt: skip
             else:
                 self.skip(check, f"no {RUNTIME_DSSE_NAME}, and the receipt records none")
@@ -826,11 +866,14 @@ class _Checker:
             self.problem(
                 check, RUNTIME_DSSE_NAME,
                 f"digest is {actual}, the receipt's dsse_digest is {recorded}",
+                ProblemKind.HASH_MISMATCH,
             )  # fmt: skip
         try:
             envelope = parse_envelope(data)
         except InvalidEnvelope as exc:
-            self.problem(check, RUNTIME_DSSE_NAME, f"malformed DSSE envelope: {exc}")
+            self.problem(
+                check, RUNTIME_DSSE_NAME, f"malformed DSSE envelope: {exc}", ProblemKind.SIGNATURE
+            )
             return
         trace_sha256 = None if self.trace_name is None else self.digests[self.trace_name]
         if self.attestation_keys and trace_sha256 is not None:
@@ -851,7 +894,13 @@ class _Checker:
         if report.ok:
             self.notes[BundleCheck.RUNTIME_DSSE.value] = report.message
         else:
-            self.problem(BundleCheck.RUNTIME_DSSE, RUNTIME_DSSE_NAME, report.message)
+            if report.reason == "hash_mismatch":
+                kind = ProblemKind.HASH_MISMATCH
+            elif not report.envelope.ok:
+                kind = ProblemKind.SIGNATURE
+            else:  # signed by trusted keys, but about another tenant or a bad predicate
+                kind = ProblemKind.INVALID
+            self.problem(BundleCheck.RUNTIME_DSSE, RUNTIME_DSSE_NAME, report.message, kind)
 
     def _check_attestation_claims(self, envelope: Envelope, trace_sha256: str | None) -> None:
         """Without attestation keys: what the envelope claims, its signatures unchecked."""
@@ -877,6 +926,7 @@ class _Checker:
             self.problem(
                 check, RUNTIME_DSSE_NAME,
                 f"no subject has the trace's sha256 {trace_sha256}",
+                ProblemKind.HASH_MISMATCH,
             )  # fmt: skip
         self.notes[check.value] = "signatures not checked: no attestation keys given"
 

@@ -80,7 +80,7 @@ from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import (
     Conflict,
     InvalidCasUri,
-    InvalidInput,
+    InvalidConfig,
     NotFound,
     StellaError,
     Unavailable,
@@ -126,8 +126,8 @@ _DEFAULT_CLIENT: ClientConfig = {
 # --- configuration ---------------------------------------------------------------------
 
 
-def _config_invalid(message: str) -> InvalidInput:
-    return InvalidInput(message, reason="config_invalid")
+def _config_invalid(message: str) -> InvalidConfig:
+    return InvalidConfig(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ def parse_cas_url(url: str) -> S3Location:
     """``s3://bucket[/prefix][?endpoint_url=http://host:port][&region=r]`` → `S3Location`.
 
     Anything else (other schemes, credentials in the URL, unknown or repeated query keys, a
-    malformed bucket, prefix or endpoint) is `InvalidInput` with reason ``config_invalid``.
+    malformed bucket, prefix or endpoint) is `InvalidConfig` (reason ``config_invalid``).
     """
     parts = urlsplit(url)
     if parts.scheme != "s3":

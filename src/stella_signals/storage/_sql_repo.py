@@ -24,7 +24,12 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from stella_signals.clock import FixedClock
-from stella_signals.errors import Conflict, InsufficientStorage, InvalidInput, Unavailable
+from stella_signals.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidConfig,
+    Unavailable,
+)
 from stella_signals.ids import new_ulid
 from stella_signals.ports import (
     EventDraft,
@@ -86,9 +91,8 @@ def engine_url(url: str) -> str:
     ``postgres://``) mean psycopg 3; ``sqlite:///path`` the standard library driver."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise InvalidInput(
-            "database URL must look like postgresql://user:password@host:port/db or sqlite:///path",
-            reason="config_invalid",
+        raise InvalidConfig(
+            "database URL must look like postgresql://user:password@host:port/db or sqlite:///path"
         )
     driver = {
         "postgresql": "postgresql+psycopg",
@@ -98,9 +102,8 @@ def engine_url(url: str) -> str:
         "sqlite+pysqlite": "sqlite+pysqlite",
     }.get(scheme)
     if driver is None:
-        raise InvalidInput(
-            f"database URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://",
-            reason="config_invalid",
+        raise InvalidConfig(
+            f"database URL scheme {scheme!r} is not supported: use postgresql:// or sqlite://"
         )
     return f"{driver}://{rest}"
 
@@ -635,16 +638,26 @@ class SqlRepository:
 
     def get_policy(self, tenant: TenantId) -> TenantPolicy:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(tenant_policies).where(tenant_policies.c.tenant == tenant)
-            ).first()
+            return self._policy(conn, tenant)
+
+    @staticmethod
+    def _policy(conn: Connection, tenant: TenantId) -> TenantPolicy:
+        row = conn.execute(
+            sa.select(tenant_policies).where(tenant_policies.c.tenant == tenant)
+        ).first()
         if row is None:
             return TenantPolicy()
         return TenantPolicy(require_dsse=bool(row.require_dsse), dsse_threshold=row.dsse_threshold)
 
     def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None:
-        def work(conn: Connection) -> None:
+        self.update_policy(tenant, lambda _current: policy, at)
+
+    def update_policy(
+        self, tenant: TenantId, change: Callable[[TenantPolicy], TenantPolicy], at: datetime
+    ) -> TenantPolicy:
+        def work(conn: Connection) -> TenantPolicy:
             self._lock_tenant(conn, tenant)
+            policy = change(self._policy(conn, tenant))
             conn.execute(tenant_policies.delete().where(tenant_policies.c.tenant == tenant))
             conn.execute(
                 tenant_policies.insert().values(
@@ -654,8 +667,10 @@ class SqlRepository:
                     updated_at=at,
                 )
             )
+            return policy
 
-        self._in_tx(work)
+        result: TenantPolicy = self._in_tx(work)
+        return result
 
     # -- service keys ----------------------------------------------------------------------
     def current_service_key(
