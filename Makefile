@@ -9,7 +9,7 @@ HOST ?=
 PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres tools run test lint typecheck pytest bench fuzz reliability clean lock
+.PHONY: venv postgres tools run test test-unit lint typecheck pytest bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -53,8 +53,15 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict src
 
+# Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers (one per CPU); tests
+# that share a module's servers stay on one worker (--dist loadgroup).
+PYTEST_WORKERS ?= auto
 pytest: venv postgres tools
-	$(BIN)/pytest --cov --cov-report=term:skip-covered -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered -q
+
+# The fast tier alone: no server, no subprocess start-up (docs/testing.md).
+test-unit: venv
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m unit -q
 
 test: lint typecheck pytest
 

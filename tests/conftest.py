@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.realservers.backends import backend  # noqa: F401 - fixtures
 from tests.realservers.fixtures import seaweed  # noqa: F401
 from tests.realservers.postgres import postgres, postgres_url  # noqa: F401
@@ -10,3 +12,40 @@ REPO = Path(__file__).resolve().parents[1]
 #: Public conformance vectors, copied into the repository with their licences and provenance
 #: (tests/vectors/README.md): a fresh clone needs nothing beside it.
 VECTORS = REPO / "tests" / "vectors"
+
+#: The tiers of the test pyramid (docs/testing.md), cheapest first. Every test gets exactly
+#: one, from `tier_of`; `pytest -m unit` runs the fast tier alone.
+TIERS = ("unit", "contract", "e2e", "system")
+#: Directories whose tests are system tests: scale-out restarts, reliability runs.
+SYSTEM_DIRS = frozenset({"scaleout", "reliability"})
+#: Directories whose every test runs a port's contract on each backend.
+CONTRACT_DIRS = frozenset({"storage"})
+#: Fixtures (direct or through others) that put a test on a real backend (PostgreSQL,
+#: SeaweedFS) as well as the embedded one.
+BACKEND_FIXTURES = frozenset({"backend", "module_backend", "postgres", "postgres_url", "seaweed"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    """A test's tier: an explicit tier mark wins (tests that start `signals serve` or run a
+    console script carry ``e2e``), else its directory, ``slow`` and its fixtures decide."""
+    for tier in TIERS:
+        if item.get_closest_marker(tier) is not None:
+            return tier
+    folder = item.path.parent.name
+    if folder in SYSTEM_DIRS or item.get_closest_marker("slow") is not None:
+        return "system"
+    if folder in CONTRACT_DIRS or BACKEND_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "contract"
+    return "unit"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+        # Tests sharing a module's servers (`module_backend`) run on one xdist worker
+        # (`--dist loadgroup`), so that the servers start once, not once per worker.
+        if "module_backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(item.path.as_posix()))

@@ -14,6 +14,9 @@ import pytest
 from stella_signals.limits import KiB
 from tests.realservers.signals_process import SignalsProcess, free_port
 
+#: A real `signals serve` process (docs/testing.md).
+pytestmark = pytest.mark.e2e
+
 TIMEOUT = 1.0  # the header and body timeouts of the server under test
 
 

@@ -123,6 +123,7 @@ def refused(proc: subprocess.CompletedProcess[str]) -> str:
         pytest.param(b"[server]\nport = [8080]\n", "port must be a number", id="port-a-list"),
     ],
 )
+@pytest.mark.e2e
 def test_signals_serve_with_a_bad_config_file_is_a_usage_error(
     tmp_path: Path, content: bytes, says: str
 ) -> None:
@@ -133,6 +134,7 @@ def test_signals_serve_with_a_bad_config_file_is_a_usage_error(
     assert not (tmp_path / "data").exists()  # refused before anything was created
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("port", ["80801", "0", "-1", "65536"])
 def test_serve_refuses_a_port_outside_1_to_65535(tmp_path: Path, port: str) -> None:
     """`--port 80801` used to listen on 15265 (80801 mod 65536)."""

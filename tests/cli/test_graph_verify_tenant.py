@@ -69,6 +69,7 @@ def run_stella(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_runbook_step_6_as_written_finds_the_tenant_in_the_local_data_dir(work: Path) -> None:
     """Exactly the runbook's command line, run in a directory holding the data dir ./data."""
     graph_hash = import_graph(work / "data", work / "graph.richgraph.json", "acme")

@@ -157,6 +157,7 @@ def test_limit_exit_6_and_named(tmp_path: Path) -> None:
     assert body["diagnostics"][0]["limit"] == "max_compression_ratio"
 
 
+@pytest.mark.e2e
 def test_script_wrapper_runs_the_same_code(bad_trace: Path) -> None:
     script = REPO / "scripts" / "reachability" / "validate_runtime_trace.py"
     proc = subprocess.run(
@@ -166,6 +167,7 @@ def test_script_wrapper_runs_the_same_code(bad_trace: Path) -> None:
     assert json.loads(proc.stdout)["error_count"] == 2
 
 
+@pytest.mark.e2e
 def test_script_runs_as_written_with_a_python_outside_the_venv(bad_trace: Path) -> None:
     """Runbook §5 says "run scripts/reachability/validate_runtime_trace.py": an operator's
     python3 has none of our dependencies, so the script hands over to the checkout's venv."""

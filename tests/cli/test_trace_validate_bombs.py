@@ -21,6 +21,9 @@ from tests.trace._bombs import GiB, MiB, NewlineBomb
 from tests.trace._lines import line, ndjson
 
 runner = CliRunner()
+#: Each test also runs the script in a python outside the venv (docs/testing.md).
+pytestmark = pytest.mark.e2e
+
 SCRIPT = REPO / "scripts" / "reachability" / "validate_runtime_trace.py"
 
 

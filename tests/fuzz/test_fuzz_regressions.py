@@ -71,6 +71,7 @@ def test_regression_folders_belong_to_harnesses() -> None:
     assert names <= set(HARNESSES)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("name", HARNESSES)
 def test_short_libfuzzer_pass(name: str, tmp_path: Path) -> None:
     command = runner.libfuzzer_command(

@@ -402,6 +402,7 @@ record = EvidenceRecord(
 """
 
 
+@pytest.mark.e2e
 def test_export_in_other_processes_with_other_hash_seeds_is_identical(
     world: World, tmp_path: Path
 ) -> None:
