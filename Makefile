@@ -53,11 +53,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy --strict src
 
-# Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers (one per CPU); tests
-# that share a module's servers stay on one worker (--dist loadgroup).
+# Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers (one per CPU); a
+# module's tests stay on one worker (--dist loadscope), so its shared servers start once.
 PYTEST_WORKERS ?= auto
 pytest: venv postgres tools
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --cov --cov-report=term:skip-covered -q
 
 # The fast tier alone: no server, no subprocess start-up (docs/testing.md).
 test-unit: venv

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realservers.backends import backend  # noqa: F401 - fixtures
+from tests.realservers.backends import backend, module_backend  # noqa: F401 - fixtures
 from tests.realservers.fixtures import seaweed  # noqa: F401
 from tests.realservers.postgres import postgres, postgres_url  # noqa: F401
 
@@ -39,13 +39,8 @@ def tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(getattr(pytest.mark, tier))
-        # Tests sharing a module's servers (`module_backend`) run on one xdist worker
-        # (`--dist loadgroup`), so that the servers start once, not once per worker.
-        if "module_backend" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(item.path.as_posix()))
