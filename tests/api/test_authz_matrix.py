@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 from reliability import authz
 from reliability.api_fuzz import ALL_SCOPES, LiveApp, key_pems, open_app
 from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port
+from tests.realservers.backends import Backend, issue_token
+from tests.realservers.signals_process import SignalsProcess, free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "stella_signals"
 SPEC = SynthSpec(50, seed=41, symbols=20, purls=4)
@@ -260,12 +261,13 @@ def _pem_body(pem: bytes) -> str:
     return "".join(line for line in pem.decode().splitlines() if not line.startswith("-----"))
 
 
+@pytest.mark.e2e
 def test_no_token_key_or_trace_content_in_the_server_log(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     deployment = ["--data-dir", str(data_dir)]
     tokens = {
-        "all": create_token("acme", *deployment, scopes=ALL_SCOPES),
-        "admin": create_token("acme", *deployment, scopes=("signals:admin",)),
+        "all": issue_token(Backend("embedded"), data_dir, "acme", scopes=ALL_SCOPES),
+        "admin": issue_token(Backend("embedded"), data_dir, "acme", scopes=("signals:admin",)),
         "unissued": "stl_" + "r" * 43,  # well-formed, never issued
     }
     log = tmp_path / "server.log"

@@ -7,13 +7,14 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import secrets
 import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -26,8 +27,11 @@ from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes, write_trac
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import check_chain
 from stella_signals.wiring import Settings, open_blob_store
-from tests.realservers.backends import Backend
-from tests.realservers.signals_process import BIN, SignalsProcess, create_token, free_port
+from tests.realservers.backends import Backend, issue_token
+from tests.realservers.signals_process import BIN, SignalsProcess, free_port
+
+#: Real `signals serve` processes (docs/testing.md).
+pytestmark = pytest.mark.e2e
 
 ACME = TenantId("acme")
 
@@ -42,6 +46,8 @@ class Server:
     backend: Backend
     data_dir: Path
     token_file: Path
+    #: The tenant this test works in (its token's only tenant).
+    tenant: str = "acme"
 
     @property
     def url(self) -> str:
@@ -61,7 +67,7 @@ class Server:
     def headers(self) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {self.token_file.read_text().strip()}",
-            "X-Stella-Tenant": "acme",
+            "X-Stella-Tenant": self.tenant,
         }
 
     def settings(self) -> Settings:
@@ -80,26 +86,54 @@ class Server:
 
     def runtime_uris(self) -> list[CasUri]:
         store = open_blob_store(self.settings())
-        return list(store.iter_uris(ACME, Namespace.RUNTIME))
+        return list(store.iter_uris(TenantId(self.tenant), Namespace.RUNTIME))
 
     def staged_files(self) -> list[Path]:
         """Uploads not yet published (spooled or staged) under the server's data dir."""
         return [p for p in self.data_dir.rglob("*") if p.is_file() and ".staging" in p.parts]
 
 
+def start_server(root: Path, backend: Backend, tenant: str = "acme") -> Server:
+    """`signals serve` on a deployment in ``root``, with a read+write token of ``tenant``."""
+    data_dir = root / "data"
+    deployment = ["--data-dir", str(data_dir), *backend.flags()]
+    token_file = root / "token"
+    token_file.write_text(issue_token(backend, data_dir, tenant) + "\n")
+    process = SignalsProcess(
+        ["serve", *deployment], root / "server.log", env=backend.environ, port=free_port()
+    )
+    instance = Server(process, backend, data_dir, token_file, tenant)
+    instance.start()
+    return instance
+
+
 @pytest.fixture
 def server(tmp_path: Path, backend: Backend) -> Iterator[Server]:
-    data_dir = tmp_path / "data"
-    deployment = ["--data-dir", str(data_dir), *backend.flags()]
-    token_file = tmp_path / "token"
-    token_file.write_text(create_token("acme", *deployment, env=backend.environ) + "\n")
-    process = SignalsProcess(
-        ["serve", *deployment], tmp_path / "server.log", env=backend.environ, port=free_port()
-    )
-    instance = Server(process, backend, data_dir, token_file)
-    instance.start()
+    """A server of this test's own, for tests that kill it or need tenant ``acme``."""
+    instance = start_server(tmp_path, backend)
     yield instance
-    process.stop()
+    instance.process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory, module_backend: Backend
+) -> Iterator[Server]:
+    """One server per deployment for this module's tests that leave it running."""
+    instance = start_server(tmp_path_factory.mktemp("server"), module_backend)
+    yield instance
+    instance.process.stop()
+
+
+@pytest.fixture
+def tenant_server(shared_server: Server, tmp_path: Path) -> Server:
+    """The shared server, seen by a tenant of this test's own: its graphs, ingests and
+    timeline start empty, as on a fresh server."""
+    tenant = f"t{secrets.token_hex(6)}"
+    token_file = tmp_path / "token"
+    token = issue_token(shared_server.backend, shared_server.data_dir, tenant)
+    token_file.write_text(token + "\n")
+    return replace(shared_server, token_file=token_file, tenant=tenant)
 
 
 def post_graph(server: Server) -> str:
@@ -112,16 +146,16 @@ def post_graph(server: Server) -> str:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_the_runbook_curl_works_as_written(server: Server, tmp_path: Path) -> None:
-    graph = post_graph(server)
+def test_the_runbook_curl_works_as_written(tenant_server: Server, tmp_path: Path) -> None:
+    graph = post_graph(tenant_server)
     trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
     out = subprocess.run(
         ["curl", "-sS", "-i",
-         "-H", f"Authorization: Bearer {server.token_file.read_text().strip()}",
-         "-H", "X-Stella-Tenant: acme",
+         "-H", f"Authorization: Bearer {tenant_server.token_file.read_text().strip()}",
+         "-H", f"X-Stella-Tenant: {tenant_server.tenant}",
          "-H", "Content-Type: application/x-ndjson",
          "--data-binary", f"@{trace.path}",
-         f"{server.url}/api/v1/runtime-facts?graph_hash={graph}"],
+         f"{tenant_server.url}/api/v1/runtime-facts?graph_hash={graph}"],
         check=True, capture_output=True,
     ).stdout.decode()  # fmt: skip
     while out.startswith("HTTP/1.1 100"):  # curl's Expect: 100-continue for larger bodies
@@ -136,10 +170,13 @@ def test_the_runbook_curl_works_as_written(server: Server, tmp_path: Path) -> No
     assert json.loads(body)["ingest_id"] == headers["x-ingest-id"]
 
 
-def test_stella_ingest_and_timeline_verify(server: Server, tmp_path: Path) -> None:
-    graph = post_graph(server)
+def test_stella_ingest_and_timeline_verify(tenant_server: Server, tmp_path: Path) -> None:
+    graph = post_graph(tenant_server)
     trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
-    common = ["--server", server.url, "--tenant", "acme", "--token-file", str(server.token_file)]
+    common = [
+        *("--server", tenant_server.url, "--tenant", tenant_server.tenant),
+        *("--token-file", str(tenant_server.token_file)),
+    ]
 
     def stella(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(BIN / "stella"), *args], capture_output=True, text=True)
@@ -159,7 +196,9 @@ def test_stella_ingest_and_timeline_verify(server: Server, tmp_path: Path) -> No
     assert verify.returncode == 0, verify.stdout + verify.stderr
     export = tmp_path / "export.ndjson"
     export.write_bytes(
-        httpx.get(f"{server.url}/api/v1/timeline/export", headers=server.headers()).content
+        httpx.get(
+            f"{tenant_server.url}/api/v1/timeline/export", headers=tenant_server.headers()
+        ).content
     )
     assert stella("timeline", "verify", str(export)).returncode == 0
     lines = export.read_bytes().splitlines()
@@ -174,10 +213,10 @@ def test_stella_ingest_and_timeline_verify(server: Server, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("media", ["ndjson", "multipart"])
 def test_a_client_that_stops_mid_body_leaves_only_its_recorded_refusal(
-    server: Server, media: str
+    tenant_server: Server, media: str
 ) -> None:
-    graph = post_graph(server)
-    before = server.counts()
+    graph = post_graph(tenant_server)
+    before = tenant_server.counts()
     trace = gzip.compress(trace_bytes(SPEC))
     if media == "ndjson":
         content_type, body = "application/x-ndjson", trace
@@ -187,30 +226,32 @@ def test_a_client_that_stops_mid_body_leaves_only_its_recorded_refusal(
             b'--b0undary\r\nContent-Disposition: form-data; name="runtime"; filename="t.gz"\r\n'
             b"Content-Type: application/gzip\r\n\r\n" + trace + b"\r\n--b0undary--\r\n"
         )
-    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+    with socket.create_connection(("127.0.0.1", tenant_server.port)) as sock:
         request = (
             f"POST /api/v1/runtime-facts?graph_hash={graph} HTTP/1.1\r\n"
             f"Host: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Authorization: {server.headers()['Authorization']}\r\nX-Stella-Tenant: acme\r\n"
+            f"Authorization: {tenant_server.headers()['Authorization']}\r\n"
+            f"X-Stella-Tenant: {tenant_server.tenant}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         sock.sendall(request + body[: len(body) // 2])
         time.sleep(0.5)
     deadline = time.monotonic() + 20  # the server notices the disconnect on its own time
     while (
-        server.staged_files() or server.counts()["ingests"] == before["ingests"]
+        tenant_server.staged_files() or tenant_server.counts()["ingests"] == before["ingests"]
     ) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert server.staged_files() == []
-    assert server.counts() == before | {
+    assert tenant_server.staged_files() == []
+    assert tenant_server.counts() == before | {
         "ingests": before["ingests"] + 1,
         "timeline_events": before["timeline_events"] + 1,
     }
-    assert server.runtime_uris() == []
-    repo = SqlRepository(server.settings().effective_database_url)
+    assert tenant_server.runtime_uris() == []
+    repo = SqlRepository(tenant_server.settings().effective_database_url)
     try:
-        last = list(repo.iter_events(ACME))[-1]
-        record = repo.get_ingest(ACME, str(last.attributes["ingest_id"]))
+        tenant = TenantId(tenant_server.tenant)
+        last = list(repo.iter_events(tenant))[-1]
+        record = repo.get_ingest(tenant, str(last.attributes["ingest_id"]))
     finally:
         repo.close()
     assert last.event_type == "runtime.ingest.failed"
@@ -287,12 +328,13 @@ def _post_quietly(server: Server, graph: str, path: Path) -> None:
         pass
 
 
-def test_stella_graph_verify_against_the_server(server: Server, tmp_path: Path) -> None:
-    graph = post_graph(server)
+def test_stella_graph_verify_against_the_server(tenant_server: Server, tmp_path: Path) -> None:
+    graph = post_graph(tenant_server)
     trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
     args = [
         *("graph", "verify", "--runtime", str(trace.path), "--graph", graph, "--json"),
-        *("--server", server.url, "--tenant", "acme", "--token-file", str(server.token_file)),
+        *("--server", tenant_server.url, "--tenant", tenant_server.tenant),
+        *("--token-file", str(tenant_server.token_file)),
     ]
     result = subprocess.run([str(BIN / "stella"), *args], capture_output=True, text=True)
     report = json.loads(result.stdout)

@@ -13,12 +13,15 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from stella_signals.auth import new_token, token_hash
 from stella_signals.wiring import Services, Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.realservers.seaweed import SeaweedServer
 
 BACKENDS = ["embedded", "postgres-s3"]
 
@@ -68,26 +71,45 @@ def grant_tokens(
     return tokens
 
 
+def issue_token(
+    backend: Backend,
+    data_dir: Path,
+    tenant: str,
+    scopes: Iterable[str] = ("signals:read", "signals:write"),
+) -> str:
+    """A bearer token of ``tenant`` on a deployment, stored as `signals tokens create` stores
+    it, from this process (no ~1 s CLI start-up per fixture; tests/cli covers the command)."""
+    services = Services.open(backend.settings(data_dir))
+    try:
+        return grant_tokens(services, {tenant: ([tenant], scopes)})[tenant]
+    finally:
+        services.close()
+
+
+def scaleout_backend(database_url: str, seaweed: SeaweedServer, prefix: str) -> Backend:
+    """The `postgres-s3` deployment on a database and a key prefix of the bucket."""
+    return Backend(
+        "postgres-s3",
+        database_url=database_url,
+        cas_url=f"s3://{seaweed.bucket}/{prefix}?endpoint_url={seaweed.endpoint_url}",
+        environ={
+            "AWS_ACCESS_KEY_ID": seaweed.access_key,
+            "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
+            "AWS_REGION": "us-east-1",
+        },
+    )
+
+
 def open_backend(name: str, request: pytest.FixtureRequest) -> Backend:
     if name == "embedded":
         return Backend(name)
     postgres = request.getfixturevalue("postgres")
     seaweed = request.getfixturevalue("seaweed")
-    prefix = f"t-{secrets.token_hex(6)}"
-    environ = {
-        "AWS_ACCESS_KEY_ID": seaweed.access_key,
-        "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
-        "AWS_REGION": "us-east-1",
-    }
+    backend = scaleout_backend(postgres.create_database(), seaweed, f"t-{secrets.token_hex(6)}")
     monkeypatch = request.getfixturevalue("monkeypatch")
-    for key, value in environ.items():
+    for key, value in backend.environ.items():
         monkeypatch.setenv(key, value)
-    return Backend(
-        name,
-        database_url=postgres.create_database(),
-        cas_url=f"s3://{seaweed.bucket}/{prefix}?endpoint_url={seaweed.endpoint_url}",
-        environ=environ,
-    )
+    return backend
 
 
 @contextlib.contextmanager
@@ -101,16 +123,7 @@ def standalone_scaleout(*, durable: bool = False) -> Iterator[Backend]:
         seaweed = SeaweedServer(Path(tmp))
         seaweed.start()
         try:
-            yield Backend(
-                "postgres-s3",
-                database_url=postgres.create_database("signals"),
-                cas_url=f"s3://{seaweed.bucket}/signals?endpoint_url={seaweed.endpoint_url}",
-                environ={
-                    "AWS_ACCESS_KEY_ID": seaweed.access_key,
-                    "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
-                    "AWS_REGION": "us-east-1",
-                },
-            )
+            yield scaleout_backend(postgres.create_database("signals"), seaweed, "signals")
         finally:
             seaweed.stop()
 
@@ -118,3 +131,19 @@ def standalone_scaleout(*, durable: bool = False) -> Iterator[Backend]:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     return open_backend(request.param, request)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """`backend` for a module's shared fixtures (one server per module and deployment): a
+    fresh database and key prefix per module instead of per test."""
+    if request.param == "embedded":
+        yield Backend("embedded")
+        return
+    postgres = request.getfixturevalue("postgres")
+    seaweed = request.getfixturevalue("seaweed")
+    backend = scaleout_backend(postgres.create_database(), seaweed, f"m-{secrets.token_hex(6)}")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key, value in backend.environ.items():
+            monkeypatch.setenv(key, value)
+        yield backend
