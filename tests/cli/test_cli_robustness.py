@@ -246,3 +246,20 @@ def test_make_run_takes_port_and_host() -> None:
         ["make", "-n", "run"], cwd=repo, capture_output=True, text=True, check=True, timeout=60
     )
     assert "--port" not in default.stdout  # STELLA_PORT, the config file or 8080 decide
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export-receipt", "not-a-ulid", "--tenant", "acme"],
+        ["ingest-runtime", "--tenant", "acme", "--graph-hash", "blake3:xyz",
+         "--runtime", "t.ndjson", "--manifest", "manifest.json"],
+        ["export-receipt", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--tenant", "Not_A_Tenant"],
+    ],
+    ids=["bad-ingest-id", "bad-graph-hash", "bad-tenant"],
+)  # fmt: skip
+def test_a_malformed_value_typed_on_the_command_line_is_a_usage_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = runner.invoke(offline_app, [*args, "--data-dir", str(tmp_path / "data")])
+    clean_usage_error(result)

@@ -171,6 +171,15 @@ def one_query_value(request: Request, name: str) -> str:
     return values[0]
 
 
+def single_valued_query(request: Request) -> None:
+    """Refuse a request that repeats any query parameter (400, ``ambiguous_input``, naming
+    it): neither the first nor the last value is guessed. A router-wide dependency for every
+    route whose parameters are not read through `one_query_value`."""
+    for name in request.query_params:
+        if len(request.query_params.getlist(name)) > 1:
+            one_query_value(request, name)
+
+
 def receipt_response(result: IngestResult) -> JSONResponse:
     status = {Outcome.INGESTED: 201, Outcome.DUPLICATE: 200, Outcome.ORPHANED: 202}[result.outcome]
     body = dict(result.receipt)

@@ -64,7 +64,7 @@ def blob_root(data_dir: Path) -> Path:
 
 
 def tenant_from(text: str) -> TenantId:
-    return run_guarded(lambda: parse_tenant(text))
+    return run_guarded(lambda: parse_tenant(text), argument=True)
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:

@@ -180,7 +180,7 @@ def ingest_runtime_command(
     FIFOs), every file listed, every listed file present (the trace and --dsse may be given
     from elsewhere)."""
     tenant_id = tenant_from(tenant)
-    digest = run_guarded(lambda: parse_graph_hash(graph_hash))
+    digest = run_guarded(lambda: parse_graph_hash(graph_hash), argument=True)
     bundle = _manifest(manifest, tenant_id, str(digest))
     if not runtime.is_file():
         fail(f"{runtime}: no such file", ExitCode.USAGE)
@@ -387,7 +387,7 @@ def export_receipt_command(
     from stella_signals.ids import parse_ulid
 
     tenant_id = tenant_from(tenant)
-    ingest_id = run_guarded(lambda: parse_ulid(ingest_id))
+    ingest_id = run_guarded(lambda: parse_ulid(ingest_id), argument=True)
     services = open_services(data_dir)
     try:
         record = services.repo.get_ingest(tenant_id, ingest_id)
