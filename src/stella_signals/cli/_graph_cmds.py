@@ -134,8 +134,8 @@ def scan_command(
     """Build a richgraph-v1 call graph of a Python project from its source (SPEC §14)."""
     if python is not None and not include_installed:
         fail("--python needs --include-installed", ExitCode.USAGE)
-    files, entry_points = run_guarded(lambda: project_sources(paths, purl))
-    dists = run_guarded(lambda: installed_distributions(python)) if include_installed else []
+    files, entry_points = _input(lambda: project_sources(paths, purl))
+    dists = _input(lambda: installed_distributions(python)) if include_installed else []
     result = scan_sources(files, entry_points, dists)
     data = json.dumps(result.document, ensure_ascii=False).encode("utf-8")
     canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))

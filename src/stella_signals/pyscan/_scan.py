@@ -62,7 +62,7 @@ def scan_sources(
     sources: dict[str, SourceFile] = {}
     scripts: list[str] = []
     ordered = sorted(project, key=lambda s: (s.module, s.rel))
-    for dist in distributions:
+    for dist in sorted(distributions, key=lambda d: (d.dist, d.version)):
         ordered.extend(distribution_sources(dist))
     for source in ordered:  # the project first, then distributions by name: first one wins
         if source.module in sources:

@@ -94,7 +94,7 @@ def project_sources(paths: list[Path], purl: str | None) -> tuple[list[SourceFil
         if not path.exists():
             raise InvalidInput(f"{given}: no such file or directory", reason="not_found")
         folder = path if path.is_dir() else path.parent
-        project_purl = purl or generic_purl(_package_root(folder).name or "project")
+        project_purl = purl or generic_purl(folder.name or "project")
         if path.is_file():
             root = _package_root(path.parent)
             module = module_name_from_path(path.relative_to(root).as_posix())
