@@ -465,12 +465,13 @@ class Resolver:
             self.param_calls.add((caller, (target[1], target[2], target[3])))
 
     def flow_args(self, fn: Value, args: list[Any], m: str) -> None:
-        params = self.modules[fn[1]].defs[fn[2]].params
+        info = self.modules[fn[1]].defs[fn[2]]
+        params = info.params
         offset = fn[3]
         for position, sx in args:
             if isinstance(position, int):
                 index = position + offset
-                if index >= len(params):
+                if index >= info.positional:
                     continue
                 name = params[index]
             elif position in params:

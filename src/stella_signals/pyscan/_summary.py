@@ -45,6 +45,8 @@ class DefInfo:
     binding: str = ""
     is_property: bool = False
     returns: list[SExpr] = field(default_factory=list)
+    #: how many of ``params`` can be passed by position (the rest are keyword-only)
+    positional: int = 0
 
 
 @dataclass(slots=True)

@@ -434,6 +434,7 @@ class ModuleWalker:
                 binding,
                 is_property,
             )
+            info.positional = len(s.args.posonlyargs) + len(s.args.args)
             self.summary.defs[q] = info
         decorators = tuple(self.sx(d) or ("unknown",) for d in s.decorator_list)
         target: SExpr = ("def", q)
@@ -514,6 +515,7 @@ class ModuleWalker:
         info = self.summary.defs.get(q)
         if info is None:
             info = DefInfo("lambda", e.lineno, _param_names(e.args))
+            info.positional = len(e.args.posonlyargs) + len(e.args.args)
             self.summary.defs[q] = info
         scope = _Scope("function", q, q + ".", self.scope)
         scope.func_q = q

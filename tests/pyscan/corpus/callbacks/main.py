@@ -27,6 +27,12 @@ def apply_twice(func, value):
     return apply(func, apply(func, value))
 
 
+def run(task, *extra, after=None):
+    task(1)
+    if after is not None:
+        after(extra)
+
+
 def never_called(x):
     return x
 
@@ -39,6 +45,7 @@ def main():
     apply_twice(double, 3)
     handler = is_even
     handler(4)
+    run(double, is_even)
     name = never_called.__name__
     return name
 
