@@ -3,6 +3,7 @@ objects the compiler makes, and the module names the import system gives each fi
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from stella_signals.pyscan import clean_qualname, project_sources, scan_sources
 from tests.pyscan._corpus import CORPUS, PROGRAMS
 
 REPO = Path(__file__).resolve().parents[2]
+#: Real third-party packages of the test venv, scanned as projects for their names.
+THIRD_PARTY = [Path(importlib.import_module(name).__file__ or "").parent
+               for name in ("httpx", "click", "rich")]  # fmt: skip
 #: Code objects of comprehensions are not graph nodes (their calls belong to the function
 #: around them); lambdas inside them keep the comprehension's segment in their qualname.
 COMPREHENSIONS = ("<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>")
@@ -49,8 +53,8 @@ def scanned_qualnames(document: dict[str, Any]) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(
     "folder",
-    [*PROGRAMS, REPO / "src" / "stella_signals"],
-    ids=[*(p.name for p in PROGRAMS), "stella_signals"],
+    [*PROGRAMS, REPO / "src" / "stella_signals", *THIRD_PARTY],
+    ids=[*(p.name for p in PROGRAMS), "stella_signals", *(p.name for p in THIRD_PARTY)],
 )
 def test_qualnames_are_cpythons(folder: Path) -> None:
     files, entry_points = project_sources([folder], None)
