@@ -9,9 +9,9 @@ import pytest
 from tests.pyscan._corpus import PROGRAMS, call_edges, expected, scan_dir, score_corpus
 
 FEATURES = {
-    "callbacks", "class_attributes", "closures", "context_managers", "decorators", "dispatch",
-    "dynamic", "exceptions", "generators", "imports", "inheritance", "lambdas", "operators",
-    "properties", "returns", "shadowing", "super_calls",
+    "annotations", "callbacks", "class_attributes", "closures", "context_managers",
+    "decorators", "dispatch", "dynamic", "exceptions", "generators", "imports", "inheritance",
+    "lambdas", "operators", "properties", "returns", "shadowing", "super_calls",
 }  # fmt: skip
 
 

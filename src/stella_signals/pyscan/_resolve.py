@@ -113,8 +113,8 @@ class Resolver:
             if tag == "clsparam":
                 return frozenset({("cls", m, sx[1])})
             if tag == "ann":
-                return frozenset(
-                    ("inst", v[1], v[2], False) for v in self.resolve(sx[1], m) if v[0] == "cls"
+                return frozenset(  # a declared type: any scanned subclass too
+                    ("inst", v[1], v[2], True) for v in self.resolve(sx[1], m) if v[0] == "cls"
                 )
             if tag == "super":
                 return frozenset({("super", m, sx[1])})

@@ -258,9 +258,20 @@ class ModuleWalker:
             for target in s.targets:
                 self.assign(target, value, s.value)
         elif isinstance(s, ast.AnnAssign):
+            declared = self.annotation(s.annotation)
+            value = None
             if s.value is not None:
                 self.expr(s.value)
-                self.assign(s.target, self.sx(s.value), s.value)
+                value = self.sx(s.value)
+            if self.scope.kind == "class" and isinstance(s.target, ast.Name):
+                if declared is not None:  # an instance attribute's declared type
+                    info = self.summary.classes.get(self.scope.class_q)
+                    if info is not None:
+                        info.instance_attrs.setdefault(s.target.id, []).append(declared)
+                if s.value is not None:
+                    self.assign(s.target, value, s.value)
+            elif s.value is not None:
+                self.assign(s.target, _union(value, declared), s.value)
         elif isinstance(s, ast.AugAssign):
             self.expr(s.value)
             method = _BINOPS.get(type(s.op))
@@ -435,6 +446,9 @@ class ModuleWalker:
                 is_property,
             )
             info.positional = len(s.args.posonlyargs) + len(s.args.args)
+            returned = self.annotation(s.returns)
+            if returned is not None:
+                info.returns.append(returned)
             self.summary.defs[q] = info
         decorators = tuple(self.sx(d) or ("unknown",) for d in s.decorator_list)
         target: SExpr = ("def", q)
@@ -466,15 +480,21 @@ class ModuleWalker:
                 elif binding == "class":
                     value = ("clsparam", class_q)
             elif arg.annotation is not None:
-                annotation = _annotation_class(arg.annotation)
-                if annotation is not None:
-                    hint = self.sx(annotation)
-                    if hint is not None:
-                        value = ("union", (("ann", hint), value))
+                hint = self.annotation(arg.annotation)
+                if hint is not None:
+                    value = ("union", (hint, value))
             scope.params[arg.arg] = value
         for extra in (args.vararg, args.kwarg):
             if extra is not None:
                 scope.params[extra.arg] = ("unknown",)
+
+    def annotation(self, annotation: ast.expr | None) -> SExpr | None:
+        """An instance of the class(es) an annotation names (``Foo``, ``"Foo"``, ``Foo |
+        None``, ``Optional[Foo]``, ``Union[A, B]``), or None."""
+        if annotation is None:
+            return None
+        hints = [self.sx(e) for e in _annotation_classes(annotation, 0)]
+        return _union(*(("ann", h) for h in hints if h is not None))
 
     def arguments(self, args: ast.arguments) -> None:
         for default in [*args.defaults, *args.kw_defaults]:
@@ -732,16 +752,30 @@ def _deco_name(deco: ast.expr) -> str:
     return ""
 
 
-def _annotation_class(annotation: ast.expr) -> ast.expr | None:
+def _annotation_classes(annotation: ast.expr, depth: int) -> list[ast.expr]:
+    if depth > 3:
+        return []
     if isinstance(annotation, ast.Name | ast.Attribute):
-        return annotation
+        return [annotation]
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
         try:
             parsed = ast.parse(annotation.value, mode="eval").body
-        except SyntaxError:
-            return None
-        return parsed if isinstance(parsed, ast.Name | ast.Attribute) else None
-    return None
+        except (SyntaxError, ValueError):
+            return []
+        return _annotation_classes(parsed, depth + 1)
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return [
+            *_annotation_classes(annotation.left, depth + 1),
+            *_annotation_classes(annotation.right, depth + 1),
+        ]
+    if isinstance(annotation, ast.Subscript) and _deco_name(annotation.value) in (
+        "Optional",
+        "Union",
+    ):
+        inner = annotation.slice
+        parts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        return [c for part in parts for c in _annotation_classes(part, depth + 1)]
+    return []
 
 
 def _param_names(args: ast.arguments) -> tuple[str, ...]:
