@@ -169,3 +169,21 @@ def test_include_installed_of_another_venv(tmp_path: Path) -> None:
     assert ("tinylib.main", "runtime") in roots  # the console_scripts entry point
     assert ("app", "runtime") in roots
     assert ("tinylib.core", "load") in roots
+
+
+def test_declared_entry_points_are_runtime_roots(tmp_path: Path) -> None:
+    project = tmp_path / "tool"
+    (project / "src" / "tool").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "tool"\nversion = "1"\n'
+        '[project.scripts]\ntool = "tool.cli:main"\nbroken = "tool.cli:missing"\n'
+    )
+    (project / "src" / "tool" / "__init__.py").write_text("")
+    (project / "src" / "tool" / "cli.py").write_text(
+        "def main():\n    return helper()\n\n\ndef helper():\n    return 0\n"
+    )
+    document = scan_to(tmp_path / "g.json", project)
+    display = {n["id"]: n["display"] for n in document["nodes"]}
+    runtime = {display[r["id"]] for r in document["roots"] if r["phase"] == "runtime"}
+    assert runtime == {"tool.cli.main"}  # src layout: named tool.cli, not src.tool.cli
+    assert {"tool", "tool.cli"} <= {display[r["id"]] for r in document["roots"]}

@@ -80,8 +80,13 @@ def scan_sources(
             name, source.dist, source.purl, source.rel, source.path.name == "__init__.py"
         )
         summary.lines = lines
-        ModuleWalker(summary).walk(tree)
-        del tree
+        try:
+            ModuleWalker(summary).walk(tree)
+        except RecursionError:  # expressions nested deeper than the walker follows
+            result.skipped["too_deeply_nested"] += 1
+            continue
+        finally:
+            del tree
         modules[name] = summary
         result.files += 1
         result.lines += lines
