@@ -11,7 +11,7 @@ from tests.pyscan._corpus import PROGRAMS, call_edges, expected, scan_dir, score
 FEATURES = {
     "annotations", "callbacks", "class_attributes", "closures", "context_managers",
     "decorators", "dispatch", "dynamic", "exceptions", "generators", "imports", "inheritance",
-    "lambdas", "operators", "properties", "returns", "shadowing", "super_calls",
+    "lambdas", "operators", "properties", "protocols", "returns", "shadowing", "super_calls",
 }  # fmt: skip
 
 

@@ -62,8 +62,8 @@ class Resolver:
         self.modules = modules
         self.edges: set[tuple[tuple[str, str], tuple[str, str]]] = set()
         self.param_calls: set[tuple[tuple[str, str], tuple[str, str, str]]] = set()
-        #: ``p.name(...)`` on a parameter p: (caller, parameter, name)
-        self.param_attr_calls: set[tuple[tuple[str, str], tuple[str, str, str], str]] = set()
+        #: ``p.name(...)`` on a parameter p: (caller, parameter, name, resolved otherwise)
+        self.param_attr_calls: set[tuple[tuple[str, str], tuple[str, str, str], str, bool]] = set()
         self.flows: dict[tuple[str, str, str], set[Value]] = {}
         self.unresolved: Counter[str] = Counter()
         self._global_memo: dict[tuple[str, str], frozenset[Value]] = {}
@@ -441,7 +441,13 @@ class Resolver:
 
     # -- edges ---------------------------------------------------------------------------
     def edge(self, caller: tuple[str, str], target: Value) -> None:
-        self.edges.add((caller, (target[1], target[2])))
+        m, q = target[1], target[2]
+        if self.modules[m].defs[q].is_stub and "." in q:
+            owner = self.modules[m].classes.get(q.rsplit(".", 1)[0])
+            if owner is not None and owner.is_protocol:
+                self.unresolved["calls_to_protocols"] += 1
+                return  # the implementation is whatever matches it structurally
+        self.edges.add((caller, (m, q)))
 
     def call_value(self, caller: tuple[str, str], target: Value, args: list[Any], m: str) -> None:
         """``caller`` calls ``target`` with ``args`` [(position or keyword, sexpr)]."""
@@ -524,7 +530,7 @@ class Resolver:
                 self.unresolved["calls_through_parameters"] += 1
             for v in sorted(values, key=repr):
                 self.call_value(caller, v, [], caller[0])
-        for caller, param, name in sorted(self.param_attr_calls):
+        for caller, param, name, elsewhere in sorted(self.param_attr_calls):
             targets = {
                 t
                 for v in known(param)
@@ -532,7 +538,7 @@ class Resolver:
                 for t in self.attribute(v, name)
                 if t[0] in ("fn", "cls", "inst")
             }
-            if not targets:
+            if not targets and not elsewhere:
                 self.unresolved["calls_through_parameters"] += 1
             for t in sorted(targets, key=repr):
                 self.call_value(caller, t, [], caller[0])
@@ -570,11 +576,11 @@ class _Replay:
         r = self.r
         here = (self.m, caller)
         targets = r.resolve(func, self.m)
-        if not targets and func is not None and func[0] == "attr":
+        if func is not None and func[0] == "attr":
             params = [v for v in r.resolve(func[1], self.m) if v[0] == "param"]
-            for p in params:
-                r.param_attr_calls.add((here, (p[1], p[2], p[3]), func[2]))
-            if params:
+            for p in params:  # joined with what flows into p once every module is seen
+                r.param_attr_calls.add((here, (p[1], p[2], p[3]), func[2], bool(targets)))
+            if params and not targets:
                 return
         if not targets:
             if attr == "sort":

@@ -47,6 +47,8 @@ class DefInfo:
     returns: list[SExpr] = field(default_factory=list)
     #: how many of ``params`` can be passed by position (the rest are keyword-only)
     positional: int = 0
+    #: the body is only a docstring, ``...``, ``pass`` or ``raise NotImplementedError``
+    is_stub: bool = False
 
 
 @dataclass(slots=True)
@@ -56,6 +58,8 @@ class ClassInfo:
     namespace: dict[str, SExpr] = field(default_factory=dict)
     #: ``self.x = ...`` assignments in its methods
     instance_attrs: dict[str, list[SExpr]] = field(default_factory=dict)
+    #: lists ``Protocol`` among its bases: its stub methods never run for a structural match
+    is_protocol: bool = False
 
 
 @dataclass(slots=True)

@@ -446,6 +446,7 @@ class ModuleWalker:
                 is_property,
             )
             info.positional = len(s.args.posonlyargs) + len(s.args.args)
+            info.is_stub = _is_stub(s.body)
             returned = self.annotation(s.returns)
             if returned is not None:
                 info.returns.append(returned)
@@ -513,6 +514,10 @@ class ModuleWalker:
         self.summary.defs.setdefault(q, DefInfo("class", s.lineno))
         if q not in self.summary.classes:
             self.summary.classes[q] = ClassInfo(bases)
+            self.summary.classes[q].is_protocol = any(
+                _deco_name(b.value if isinstance(b, ast.Subscript) else b) == "Protocol"
+                for b in s.bases
+            )
         info = self.summary.classes[q]
         decorators = tuple(self.sx(d) or ("unknown",) for d in s.decorator_list)
         scope = _Scope("class", q, q + ".", self.scope)
@@ -750,6 +755,20 @@ def _deco_name(deco: ast.expr) -> str:
     if isinstance(deco, ast.Attribute):
         return deco.attr
     return ""
+
+
+def _is_stub(body: list[ast.stmt]) -> bool:
+    for stmt in body:
+        if isinstance(stmt, ast.Pass):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # a docstring or ...
+        if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+            exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+            if _deco_name(exc) == "NotImplementedError":
+                continue
+        return False
+    return True
 
 
 def _annotation_classes(annotation: ast.expr, depth: int) -> list[ast.expr]:
