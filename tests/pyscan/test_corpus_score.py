@@ -9,7 +9,7 @@ import pytest
 from tests.pyscan._corpus import PROGRAMS, call_edges, expected, scan_dir, score_corpus
 
 FEATURES = {
-    "annotations", "callbacks", "class_attributes", "closures", "context_managers",
+    "annotations", "branches", "callbacks", "class_attributes", "closures", "context_managers",
     "decorators", "dispatch", "dynamic", "exceptions", "generators", "imports", "inheritance",
     "lambdas", "operators", "properties", "protocols", "returns", "shadowing", "super_calls",
 }  # fmt: skip

@@ -22,6 +22,8 @@ if sys.version_info < (3, 12):  # PEP 709 inlined the others in 3.12
         {ast.ListComp: "<listcomp>", ast.SetComp: "<setcomp>", ast.DictComp: "<dictcomp>"}
     )
 
+#: Values kept for one name bound on several paths (more are dropped: edges lost, none made up).
+_MAX_ALTERNATIVES = 16
 _LEAVES = frozenset({ast.Name, ast.Constant})
 _PROPERTY_NAMES = frozenset({"property", "cached_property"})
 _PROPERTY_PARTS = frozenset({"setter", "getter", "deleter", "cached_property"})
@@ -247,6 +249,33 @@ class ModuleWalker:
         for stmt in stmts:
             self.stmt(stmt)
 
+    def branches(
+        self,
+        paths: list[list[ast.stmt]],
+        binds: list[tuple[str, SExpr | None] | None] | None = None,
+    ) -> None:
+        """Alternative paths (if/else, handlers, a loop body that may not run): each starts
+        from the bindings before them (plus its own first binding: an ``except ... as``
+        name); afterwards a name is bound to any of its values."""
+        scope = self.scope
+        before = scope.locals
+        results: list[dict[str, SExpr | None]] = []
+        for i, path in enumerate(paths):
+            scope.locals = dict(before)
+            first = binds[i] if binds else None
+            if first is not None:
+                self.bind(*first)
+            self.body(path)
+            results.append(scope.locals)
+        merged: dict[str, SExpr | None] = {}
+        for result in results:
+            for name, value in result.items():
+                if name not in merged:
+                    merged[name] = value
+                elif value is not None and merged[name] != value:
+                    merged[name] = _union(merged[name], value)
+        scope.locals = merged
+
     def stmt(self, s: ast.stmt) -> None:
         if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef):
             self.function(s)
@@ -287,19 +316,18 @@ class ModuleWalker:
             self.expr(s.test)
             if _is_main_guard(s.test) and self.scope.kind == "module":
                 self.summary.has_main_guard = True
-            self.body(s.body)
-            self.body(s.orelse)
+            self.branches([s.body, s.orelse])
         elif isinstance(s, ast.For | ast.AsyncFor):
             self.expr(s.iter)
             iterable = self.sx(s.iter)
             names = ("__aiter__", "__anext__") if isinstance(s, ast.AsyncFor) else ("__iter__",)
             self.on_dunder(self.caller, iterable, names)
             self.assign(s.target, ("elem", iterable) if iterable else None, None)
-            self.body(s.body)
+            self.branches([s.body, []])  # the body may run no time
             self.body(s.orelse)
         elif isinstance(s, ast.While):
             self.expr(s.test)
-            self.body(s.body)
+            self.branches([s.body, []])
             self.body(s.orelse)
         elif isinstance(s, ast.With | ast.AsyncWith):
             names = (
@@ -319,11 +347,13 @@ class ModuleWalker:
             for handler in s.handlers:
                 if handler.type is not None:
                     self.expr(handler.type)
-                if handler.name:
-                    exc = self.sx(handler.type)
-                    self.bind(handler.name, _instances(exc))
-                self.body(handler.body)
-            self.body(s.orelse)
+            paths: list[list[ast.stmt]] = [s.orelse]
+            binds: list[tuple[str, SExpr | None] | None] = [None]
+            for handler in s.handlers:
+                paths.append(handler.body)
+                exc = _instances(self.sx(handler.type)) if handler.name else None
+                binds.append((handler.name, exc) if handler.name else None)
+            self.branches(paths, binds)
             self.body(s.finalbody)
         elif isinstance(s, ast.Raise):
             for part in (s.exc, s.cause):
@@ -340,7 +370,7 @@ class ModuleWalker:
             for case in s.cases:
                 if case.guard is not None:
                     self.expr(case.guard)
-                self.body(case.body)
+            self.branches([*(case.body for case in s.cases), []])
         else:
             for child in ast.iter_child_nodes(s):
                 if isinstance(child, ast.expr):
@@ -708,10 +738,16 @@ def _rebase(walker: ModuleWalker, outer: _Scope, e: ast.expr) -> SExpr | None:
 
 
 def _union(*values: SExpr | None) -> SExpr | None:
-    known = tuple(v for v in values if v is not None)
-    if not known:
+    parts: list[SExpr] = []
+    for value in values:
+        if value is None:
+            continue
+        for part in value[1] if value[0] == "union" else (value,):
+            if part not in parts:
+                parts.append(part)
+    if not parts:
         return None
-    return known[0] if len(known) == 1 else ("union", known)
+    return parts[0] if len(parts) == 1 else ("union", tuple(parts[:_MAX_ALTERNATIVES]))
 
 
 def _instances(exc: SExpr | None) -> SExpr | None:
