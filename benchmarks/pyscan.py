@@ -53,6 +53,7 @@ RESULT = {
     "call_edges": sum(1 for e in edges if e["kind"] == "call"),
     "import_edges": sum(1 for e in edges if e["kind"] == "import"),
     "roots": len(canonical.document["roots"]),
+    "call_sites": result.document["analyzer"]["call_sites"],
     "unresolved": result.document["analyzer"]["unresolved"],
     "skipped": result.document["analyzer"]["skipped"],
     "list_s": round(listed - start, 2), "scan_s": round(scanned - listed, 2),
@@ -137,7 +138,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| peak RSS | {scan['peak_rss_mib']} MiB |",
             f"| load average before | {scan['load_average_1m_before']} |",
             "",
-            f"Unresolved (counted, no edge): {unresolved}.",
+            f"Call sites: {scan['call_sites']:,}; unresolved (counted, no edge): {unresolved}.",
         ]
     )
 

@@ -35,6 +35,7 @@ def test_no_edge_the_human_graph_lacks(program: Path) -> None:
 def test_dynamic_code_is_counted_not_guessed() -> None:
     program = next(p for p in PROGRAMS if p.name == "dynamic")
     document = scan_dir(program)
+    assert document["analyzer"]["call_sites"] == 12  # every call in the program, counted
     unresolved = document["analyzer"]["unresolved"]
     for reason, least in expected(program)["unresolved_at_least"].items():
         assert unresolved.get(reason, 0) >= least, unresolved

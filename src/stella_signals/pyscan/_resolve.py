@@ -66,6 +66,8 @@ class Resolver:
         self.param_attr_calls: set[tuple[tuple[str, str], tuple[str, str, str], str, bool]] = set()
         self.flows: dict[tuple[str, str, str], set[Value]] = {}
         self.unresolved: Counter[str] = Counter()
+        #: call sites seen (the denominator of ``unresolved``)
+        self.call_sites = 0
         self._global_memo: dict[tuple[str, str], frozenset[Value]] = {}
         self._return_memo: dict[tuple[str, str], frozenset[Value]] = {}
         self._attr_memo: dict[tuple[Any, ...], frozenset[Value]] = {}
@@ -574,6 +576,7 @@ class _Replay:
         attr: str,
     ) -> None:
         r = self.r
+        r.call_sites += 1
         here = (self.m, caller)
         targets = r.resolve(func, self.m)
         if func is not None and func[0] == "attr":

@@ -146,6 +146,7 @@ def _document(
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
             "modules": len(modules),
             "lines": result.lines,
+            "call_sites": resolver.call_sites,
             "unresolved": unresolved,
             "skipped": dict(sorted(result.skipped.items())),
         },
