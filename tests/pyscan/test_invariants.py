@@ -13,6 +13,7 @@ from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.pyscan import (
     Distribution,
     SourceFile,
+    _scan,
     installed_distributions,
     project_sources,
     scan_sources,
@@ -92,3 +93,15 @@ def test_hash_stable_across_runs_and_file_order(
         scanned(list(reversed(files)), list(reversed(entry_points)), tuple(reversed(dists)))
     )
     assert first == again == reversed_order
+
+
+def test_worker_processes_give_the_same_graph(
+    repo_and_libraries: tuple[list[SourceFile], list[str], tuple[Distribution, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first pass runs in worker processes for many files: same bytes either way."""
+    files, entry_points, dists = repo_and_libraries
+    monkeypatch.setattr(_scan, "_PARALLEL_FROM", 10**9)
+    alone = graph_hash(scanned(files, entry_points, dists))
+    monkeypatch.setattr(_scan, "_PARALLEL_FROM", 2)
+    assert graph_hash(scanned(files, entry_points, dists)) == alone

@@ -9,10 +9,12 @@ drops them. Memory grows with the number of definitions and call sites, never wi
 from __future__ import annotations
 
 import ast
+import multiprocessing
+import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,10 @@ from stella_signals.pyscan._walker import ModuleWalker
 __all__ = ["ANALYZER_NAME", "ScanResult", "scan_sources"]
 
 ANALYZER_NAME = "stella-pyscan"
+#: Files from which the first pass runs in worker processes, how many, files per task.
+_PARALLEL_FROM = 200
+_MAX_WORKERS = 4
+_CHUNK = 16
 
 
 @dataclass(slots=True)
@@ -36,20 +42,40 @@ class ScanResult:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _parse(source: SourceFile, skipped: Counter[str]) -> tuple[ast.Module, int] | None:
+def summarise(source: SourceFile) -> ModuleSummary | str:
+    """The first pass over one file: its summary, or why it was skipped. The tree lives
+    only inside this call."""
     try:
         data = source.path.read_bytes()
     except OSError:
-        skipped["unreadable_files"] += 1
-        return None
+        return "unreadable_files"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarning of odd escapes in third-party code
             tree = ast.parse(data, filename=str(source.path))
     except (SyntaxError, ValueError, RecursionError):
-        skipped["syntax_errors"] += 1
-        return None
-    return tree, data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        return "syntax_errors"
+    summary = ModuleSummary(
+        source.module, source.dist, source.purl, source.rel, source.path.name == "__init__.py"
+    )
+    summary.lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    try:
+        ModuleWalker(summary).walk(tree)
+    except RecursionError:  # expressions nested deeper than the walker follows
+        return "too_deeply_nested"
+    return summary
+
+
+def _summaries(sources: list[SourceFile]) -> Iterator[ModuleSummary | str]:
+    """`summarise` each file, in order; in worker processes when there are many files and
+    more than one CPU (parsing is most of a scan's time)."""
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    if workers < 2 or len(sources) < _PARALLEL_FROM:
+        yield from map(summarise, sources)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers) as pool:
+        yield from pool.imap(summarise, sources, chunksize=_CHUNK)
 
 
 def scan_sources(
@@ -70,26 +96,15 @@ def scan_sources(
             continue
         sources[source.module] = source
     modules: dict[str, ModuleSummary] = {}
-    for name in sorted(sources):
+    names = sorted(sources)
+    for name, summary in zip(names, _summaries([sources[n] for n in names]), strict=True):
+        if isinstance(summary, str):
+            result.skipped[summary] += 1
+            continue
         source = sources[name]
-        parsed = _parse(source, result.skipped)
-        if parsed is None:
-            continue
-        tree, lines = parsed
-        summary = ModuleSummary(
-            name, source.dist, source.purl, source.rel, source.path.name == "__init__.py"
-        )
-        summary.lines = lines
-        try:
-            ModuleWalker(summary).walk(tree)
-        except RecursionError:  # expressions nested deeper than the walker follows
-            result.skipped["too_deeply_nested"] += 1
-            continue
-        finally:
-            del tree
         modules[name] = summary
         result.files += 1
-        result.lines += lines
+        result.lines += summary.lines
         if source.script or summary.has_main_guard or source.path.name == "__main__.py":
             scripts.append(name)
     resolver = Resolver(modules)
