@@ -60,6 +60,7 @@ RESULT = {
     "hash_s": round(done - scanned, 2), "total_s": round(done - start, 2),
     "cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
     "graph_bytes": len(canonical.data), "graph_hash": str(canonical.hash),
+    "workers": min(os.cpu_count() or 1, 4),
     "cpu_s_workers": round(os.times().children_user + os.times().children_system, 2),
     "peak_rss_mib_largest_worker": round(
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
@@ -138,8 +139,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"({scan['list_s']} + {scan['scan_s']} + {scan['hash_s']}) |",
             f"| CPU time (main + parse workers) | {scan['cpu_s']} + {scan['cpu_s_workers']} s |",
             f"| per 1,000 lines | {scan['ms_per_1000_lines']} ms |",
-            f"| peak RSS (main; largest worker) | {scan['peak_rss_mib']} MiB; "
-            f"{scan['peak_rss_mib_largest_worker']} MiB |",
+            f"| peak RSS (main; largest of {scan['workers']} parse workers) | "
+            f"{scan['peak_rss_mib']} MiB; {scan['peak_rss_mib_largest_worker']} MiB |",
             f"| load average before | {scan['load_average_1m_before']} |",
             "",
             f"Call sites: {scan['call_sites']:,}; unresolved (counted, no edge): {unresolved}.",

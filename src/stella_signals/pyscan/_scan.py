@@ -70,10 +70,12 @@ def _summaries(sources: list[SourceFile]) -> Iterator[ModuleSummary | str]:
     """`summarise` each file, in order; in worker processes when there are many files and
     more than one CPU (parsing is most of a scan's time)."""
     workers = min(os.cpu_count() or 1, _MAX_WORKERS)
-    if workers < 2 or len(sources) < _PARALLEL_FROM:
+    if workers < 2 or len(sources) < _PARALLEL_FROM or sys.platform != "linux":
         yield from map(summarise, sources)
         return
-    context = multiprocessing.get_context("forkserver")
+    # fork: the workers are this process's children (their CPU and memory are accounted to
+    # it) and start at once; the scan runs in a single-threaded CLI.
+    context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
         yield from pool.imap(summarise, sources, chunksize=_CHUNK)
 
