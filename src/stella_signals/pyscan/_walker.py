@@ -1,8 +1,9 @@
-"""One walk over a module's syntax tree, in source order.
+"""The first pass: one walk over a module's syntax tree, in source order.
 
-The same walk serves both passes: the first keeps the `ModuleSummary` (definitions, what
-names are bound to, what functions return); the second (`_resolve`) overrides the ``on_*``
-hooks to turn every call site into edges while the tree is alive, then drops it.
+It fills the module's `ModuleSummary`: definitions, what names are bound to, what functions
+return, and every call site (explicit or implicit: decorators, ``with``, ``for``, operators,
+attribute reads) as a symbolic event. Nothing is resolved here; `_resolve` does that once
+every module is summarised, and the tree is dropped as soon as the walk ends.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class _Scope:
 
 
 class ModuleWalker:
-    """Walk one module; the base class only fills ``summary``."""
+    """Walk one module's tree into ``summary``."""
 
     def __init__(self, summary: ModuleSummary) -> None:
         self.summary = summary
