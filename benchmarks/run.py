@@ -279,6 +279,12 @@ def main() -> None:
         default=True,
         help="also run the HTTP benchmarks on PostgreSQL + S3 (SeaweedFS)",
     )
+    parser.add_argument(
+        "--pyscan",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the Python scanner benchmark (benchmarks/pyscan.py)",
+    )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -362,6 +368,8 @@ def main() -> None:
         target.write_text(json.dumps(result, indent=2) + "\n")
     write_table(result)
     print(json.dumps(result["ratios"]))
+    if args.pyscan:
+        subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:

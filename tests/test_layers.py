@@ -23,6 +23,7 @@ LAYERS = {
     "bundle": 0,
     "synth": 0,
     "graph": 0,
+    "pyscan": 0,
     "symbols": 0,
     "attest": 0,
     "timeline": 0,
