@@ -25,6 +25,7 @@ __all__ = [
     "GraphRecord",
     "GraphStore",
     "ImportedEvidence",
+    "IndexCache",
     "IngestRecord",
     "IngestStore",
     "KeyPurpose",
@@ -134,6 +135,21 @@ class BlobStore(Protocol):
     def open(self, tenant: TenantId, uri: CasUri) -> Iterator[bytes]:
         """Stream the blob, verifying its digest; `HashMismatch` at the end if it was altered,
         `NotFound` when absent for this tenant."""
+        ...
+
+
+class IndexCache(Protocol):
+    """Derived data kept per tenant and graph (graph indexes), rebuildable from the CAS: a
+    miss or a lost entry costs a rebuild, never a wrong answer. ``graph_hex`` is the graph
+    hash's 64 lower-case hex digits; anything else is ``ValueError``."""
+
+    def get(self, tenant: TenantId, graph_hex: str) -> bytes | None:
+        """The bytes kept for the graph, or None."""
+        ...
+
+    def put(self, tenant: TenantId, graph_hex: str, data: bytes) -> None:
+        """Keep ``data`` for the graph, replacing an older entry whole: a reader sees the old
+        bytes or the new ones, never a mix."""
         ...
 
 

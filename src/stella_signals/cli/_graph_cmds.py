@@ -41,7 +41,7 @@ from stella_signals.graph import (
     parse_graph,
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
-from stella_signals.storage import FilesystemBlobStore
+from stella_signals.storage import FilesystemBlobStore, FilesystemIndexCache
 from stella_signals.tenancy import TenantId
 from stella_signals.trace import parse_trace, read_file_chunks
 
@@ -56,7 +56,9 @@ SHOWN = 50
 
 
 def catalog_for(data_dir: Path) -> GraphCatalog:
-    return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
+    return GraphCatalog(
+        FilesystemBlobStore(blob_root(data_dir)), FilesystemIndexCache(data_dir / "index")
+    )
 
 
 @app.command("hash")
