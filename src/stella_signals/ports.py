@@ -15,7 +15,7 @@ from stella_signals.auth import TokenStatus, token_status
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import format_utc
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import TimelineEvent
+from stella_signals.timeline import EventType, TimelineEvent, next_event
 
 __all__ = [
     "ORPHAN_FIRST_DELAY",
@@ -171,6 +171,12 @@ class TokenRecord:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def managed_by(self, tenant: TenantId | None) -> bool:
+        """Whether ``tenant``'s admin manages this token: only when it allows that tenant
+        alone (a token that spans tenants is the operator's: another tenant's admin must not
+        cut it off). None: the operator, who manages every token."""
+        return tenant is None or self.tenants == frozenset({tenant})
 
     def status(self, now: datetime) -> TokenStatus:
         return token_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
@@ -349,6 +355,20 @@ class EventDraft:
     source: str
     correlation_id: str | None
     attributes: Mapping[str, Any]
+
+    def chained_after(self, previous: TimelineEvent | None, tenant: TenantId) -> TimelineEvent:
+        """The event this draft becomes as the next of ``tenant``'s chain after ``previous``
+        (None: the first); every store appends what this returns."""
+        return next_event(
+            previous=previous,
+            tenant=tenant,
+            event_type=EventType(self.event_type),
+            occurred_at=self.occurred_at,
+            source=self.source,
+            correlation_id=self.correlation_id,
+            attributes=self.attributes,
+            event_id=self.event_id,
+        )
 
 
 class TokenStore(Protocol):

@@ -38,7 +38,7 @@ from stella_signals.ports import (
     orphan_first_attempt,
 )
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import EventType, TimelineEvent, next_event
+from stella_signals.timeline import TimelineEvent
 
 __all__ = [
     "MemoryDatabase",
@@ -91,16 +91,7 @@ class MemoryDatabase:
         if draft.event_id in self._event_ids:
             raise Conflict(f"timeline event {draft.event_id} already exists")
         chain = self._events.get(tenant)
-        return next_event(
-            previous=chain[-1] if chain else None,
-            tenant=tenant,
-            event_type=EventType(draft.event_type),
-            occurred_at=draft.occurred_at,
-            source=draft.source,
-            correlation_id=draft.correlation_id,
-            attributes=draft.attributes,
-            event_id=draft.event_id,
-        )
+        return draft.chained_after(chain[-1] if chain else None, tenant)
 
     def _keep(self, event: TimelineEvent) -> TimelineEvent:
         self._events.setdefault(event.tenant, []).append(event)
@@ -191,17 +182,12 @@ class MemoryTokenStore(MemoryDatabase):
         with self._lock:
             return next((r for h, r in self._tokens.values() if h == token_hash), None)
 
-    @staticmethod
-    def _managed_by(record: TokenRecord, tenant: TenantId | None) -> bool:
-        """A tenant's admin manages the tokens that allow that tenant alone."""
-        return tenant is None or record.tenants == frozenset({tenant})
-
     def list_tokens(
         self, *, tenant: TenantId | None, after: str | None = None, limit: int | None = None
     ) -> list[TokenRecord]:
         with self._lock:
             records = sorted(
-                (r for _, r in self._tokens.values() if self._managed_by(r, tenant)),
+                (r for _, r in self._tokens.values() if r.managed_by(tenant)),
                 key=lambda r: r.token_id,
             )
         if after is not None:
@@ -211,14 +197,14 @@ class MemoryTokenStore(MemoryDatabase):
     def get_token(self, token_id: str, *, tenant: TenantId | None) -> TokenRecord | None:
         with self._lock:
             found = self._tokens.get(token_id)
-        return found[1] if found is not None and self._managed_by(found[1], tenant) else None
+        return found[1] if found is not None and found[1].managed_by(tenant) else None
 
     def revoke_token(
         self, token_id: str, *, tenant: TenantId | None, at: datetime
     ) -> TokenRecord | None:
         with self._lock:
             found = self._tokens.get(token_id)
-            if found is None or not self._managed_by(found[1], tenant):
+            if found is None or not found[1].managed_by(tenant):
                 return None
             token_hash, record = found
             if record.revoked_at is None:
@@ -236,14 +222,7 @@ class MemoryGraphStore(MemoryDatabase):
         self._manifests: dict[tuple[TenantId, str], SymbolManifestRecord] = {}
 
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
-        with self._lock:
-            key = (record.tenant, record.graph_hash)
-            if key in self._graphs:
-                return False
-            appended = self._next(record.tenant, event)
-            self._graphs[key] = record
-            self._keep(appended)
-            return True
+        return self._add_once(self._graphs, (record.tenant, record.graph_hash), record, event)
 
     def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None:
         with self._lock:
@@ -254,12 +233,18 @@ class MemoryGraphStore(MemoryDatabase):
             return sorted(tenant for tenant, digest in self._graphs if digest == graph_hash)
 
     def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
+        return self._add_once(self._manifests, (record.tenant, record.sha256), record, event)
+
+    def _add_once(
+        self, table: dict[tuple[TenantId, str], Any], key: tuple[TenantId, str], record: Any,
+        event: EventDraft,
+    ) -> bool:  # fmt: skip
+        """Keep ``record`` and append ``event`` unless the tenant has it already."""
         with self._lock:
-            key = (record.tenant, record.sha256)
-            if key in self._manifests:
+            if key in table:
                 return False
-            appended = self._next(record.tenant, event)
-            self._manifests[key] = record
+            appended = self._next(key[0], event)
+            table[key] = record
             self._keep(appended)
             return True
 

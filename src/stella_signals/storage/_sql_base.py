@@ -28,7 +28,7 @@ from stella_signals.ports import EventDraft
 from stella_signals.storage import _sql_errors
 from stella_signals.storage._schema import timeline_events
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import EventType, TimelineEvent, next_event, parse_event
+from stella_signals.timeline import TimelineEvent, parse_event
 
 __all__ = ["SqlDatabase", "engine_url", "parsed_time", "sqlite_time", "sqlite_url", "utc"]
 
@@ -191,16 +191,7 @@ class SqlDatabase:
             .limit(1)
         ).first()
         previous = parse_event(row.body.encode()) if row is not None else None
-        event = next_event(
-            previous=previous,
-            tenant=tenant,
-            event_type=EventType(draft.event_type),
-            occurred_at=draft.occurred_at,
-            source=draft.source,
-            correlation_id=draft.correlation_id,
-            attributes=draft.attributes,
-            event_id=draft.event_id,
-        )
+        event = draft.chained_after(previous, tenant)
         conn.execute(
             timeline_events.insert().values(
                 tenant=tenant,

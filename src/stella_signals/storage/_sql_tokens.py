@@ -91,8 +91,7 @@ def _tenants_json(tenants: frozenset[str]) -> str:
 
 
 def _tokens_of(tenant: TenantId | None) -> sa.Select[Any]:
-    """Tokens a tenant's admin manages: those that allow that tenant alone. A token that
-    spans tenants is the operator's (another tenant's admin must not cut it off)."""
+    """The tokens `TokenRecord.managed_by` ``tenant``, as a query (the rule is there)."""
     query = sa.select(tokens)
     if tenant is not None:
         query = query.where(tokens.c.tenants == _tenants_json(frozenset({tenant})))
