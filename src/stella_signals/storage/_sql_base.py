@@ -170,6 +170,17 @@ class SqlDatabase:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @staticmethod
+    def _find(conn: Connection, table: sa.Table, tenant: TenantId, **key: Any) -> Any:
+        """The tenant's row of ``table`` whose columns equal ``key``, or None."""
+        where = [table.c.tenant == tenant] + [table.c[k] == v for k, v in key.items()]
+        return conn.execute(sa.select(table).where(*where)).first()
+
+    def _get(self, table: sa.Table, tenant: TenantId, **key: Any) -> Any:
+        """`_find` in a read transaction of its own."""
+        with self.engine.connect() as conn:
+            return self._find(conn, table, tenant, **key)
+
     def _lock_tenant(self, conn: Connection, tenant: TenantId) -> None:
         """The tenant's write lock, held until the transaction ends (PostgreSQL; on SQLite
         ``BEGIN IMMEDIATE`` already serialises every writer). Check-then-insert writes take it

@@ -56,8 +56,7 @@ class SqlGraphStore(SqlDatabase):
 
         def work(conn: Connection) -> bool:
             self._lock_tenant(conn, tenant)
-            where = [table.c.tenant == tenant] + [table.c[k] == v for k, v in key.items()]
-            if conn.execute(sa.select(table.c.tenant).where(*where)).first() is not None:
+            if self._find(conn, table, tenant, **key) is not None:
                 return False
             conn.execute(table.insert().values(tenant=tenant, **key, **values))
             self._append(conn, tenant, event)
@@ -66,12 +65,7 @@ class SqlGraphStore(SqlDatabase):
         return self._in_tx(work)
 
     def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(graphs).where(
-                    graphs.c.tenant == tenant, graphs.c.graph_hash == graph_hash
-                )
-            ).first()
+        row = self._get(graphs, tenant, graph_hash=graph_hash)
         if row is None:
             return None
         return GraphRecord(

@@ -96,12 +96,7 @@ class SqlIngestStore(SqlDatabase):
         return _ingest_of(row) if row is not None else None
 
     def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(ingests).where(
-                    ingests.c.tenant == tenant, ingests.c.ingest_id == ingest_id
-                )
-            ).first()
+        row = self._get(ingests, tenant, ingest_id=ingest_id)
         return _ingest_of(row) if row is not None else None
 
     def list_ingests(

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stella_signals.ports import EventDraft, ImportedEvidence
@@ -27,13 +26,7 @@ class SqlSyncStore(SqlDatabase):
     ) -> TimelineEvent | None:
         def work(conn: Connection) -> TimelineEvent | None:
             self._lock_tenant(conn, tenant)
-            seen = conn.execute(
-                sa.select(imported_events.c.event_id).where(
-                    imported_events.c.tenant == tenant,
-                    imported_events.c.origin_event_id == origin_event_id,
-                )
-            ).first()
-            if seen is not None:
+            if self._find(conn, imported_events, tenant, origin_event_id=origin_event_id):
                 return None
             appended = self._append(conn, tenant, event)
             conn.execute(
@@ -49,13 +42,7 @@ class SqlSyncStore(SqlDatabase):
         return self._in_tx(work)
 
     def imported_event_id(self, tenant: TenantId, origin_event_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(imported_events.c.event_id).where(
-                    imported_events.c.tenant == tenant,
-                    imported_events.c.origin_event_id == origin_event_id,
-                )
-            ).first()
+        row = self._get(imported_events, tenant, origin_event_id=origin_event_id)
         return None if row is None else str(row.event_id)
 
     def import_evidence(
@@ -70,13 +57,7 @@ class SqlSyncStore(SqlDatabase):
     ) -> bool:
         def work(conn: Connection) -> bool:
             self._lock_tenant(conn, tenant)
-            seen = conn.execute(
-                sa.select(imported_evidence.c.ingest_id).where(
-                    imported_evidence.c.tenant == tenant,
-                    imported_evidence.c.ingest_id == ingest_id,
-                )
-            ).first()
-            if seen is not None:
+            if self._find(conn, imported_evidence, tenant, ingest_id=ingest_id):
                 return False
             conn.execute(
                 imported_evidence.insert().values(
@@ -93,13 +74,7 @@ class SqlSyncStore(SqlDatabase):
         return self._in_tx(work)
 
     def get_imported_evidence(self, tenant: TenantId, ingest_id: str) -> ImportedEvidence | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(imported_evidence).where(
-                    imported_evidence.c.tenant == tenant,
-                    imported_evidence.c.ingest_id == ingest_id,
-                )
-            ).first()
+        row = self._get(imported_evidence, tenant, ingest_id=ingest_id)
         if row is None:
             return None
         return ImportedEvidence(
