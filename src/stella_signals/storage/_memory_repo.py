@@ -147,11 +147,13 @@ class MemoryTimelineStore(MemoryDatabase):
 
 
 class MemoryTokenStore(MemoryDatabase):
-    """`TokenStore` in memory."""
+    """`TokenStore` in memory. Tokens are found by their hash through a dict, as the SQL
+    store finds them through a unique index: a hash is never compared byte by byte."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._tokens: dict[str, tuple[str, TokenRecord]] = {}  # token_id -> (hash, record)
+        self._tokens: dict[str, TokenRecord] = {}
+        self._token_ids: dict[str, str] = {}  # SHA-256 of the token -> its id
 
     def add_token(
         self,
@@ -163,31 +165,30 @@ class MemoryTokenStore(MemoryDatabase):
         expires_at: datetime | None = None,
     ) -> str:
         with self._lock:
-            if any(stored == token_hash for stored, _ in self._tokens.values()):
+            if token_hash in self._token_ids:
                 raise Conflict("a token with this hash already exists")
             token_id = new_ulid(FixedClock(at))
-            self._tokens[token_id] = (
-                token_hash,
-                TokenRecord(
-                    token_id=token_id,
-                    tenants=frozenset(tenants),
-                    scopes=frozenset(scopes),
-                    created_at=at,
-                    expires_at=None if expires_at is None else expires_at.astimezone(UTC),
-                ),
+            self._tokens[token_id] = TokenRecord(
+                token_id=token_id,
+                tenants=frozenset(tenants),
+                scopes=frozenset(scopes),
+                created_at=at,
+                expires_at=None if expires_at is None else expires_at.astimezone(UTC),
             )
+            self._token_ids[token_hash] = token_id
             return token_id
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         with self._lock:
-            return next((r for h, r in self._tokens.values() if h == token_hash), None)
+            token_id = self._token_ids.get(token_hash)
+            return None if token_id is None else self._tokens[token_id]
 
     def list_tokens(
         self, *, tenant: TenantId | None, after: str | None = None, limit: int | None = None
     ) -> list[TokenRecord]:
         with self._lock:
             records = sorted(
-                (r for _, r in self._tokens.values() if r.managed_by(tenant)),
+                (r for r in self._tokens.values() if r.managed_by(tenant)),
                 key=lambda r: r.token_id,
             )
         if after is not None:
@@ -197,19 +198,15 @@ class MemoryTokenStore(MemoryDatabase):
     def get_token(self, token_id: str, *, tenant: TenantId | None) -> TokenRecord | None:
         with self._lock:
             found = self._tokens.get(token_id)
-        return found[1] if found is not None and found[1].managed_by(tenant) else None
+        return found if found is not None and found.managed_by(tenant) else None
 
     def revoke_token(
         self, token_id: str, *, tenant: TenantId | None, at: datetime
     ) -> TokenRecord | None:
         with self._lock:
-            found = self._tokens.get(token_id)
-            if found is None or not found[1].managed_by(tenant):
-                return None
-            token_hash, record = found
-            if record.revoked_at is None:
-                record = replace(record, revoked_at=at)
-                self._tokens[token_id] = (token_hash, record)
+            record = self.get_token(token_id, tenant=tenant)
+            if record is not None and record.revoked_at is None:
+                record = self._tokens[token_id] = replace(record, revoked_at=at)
             return record
 
 
