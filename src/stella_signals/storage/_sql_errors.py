@@ -43,7 +43,7 @@ def unavailable(error: BaseException) -> Unavailable:
 
 
 def database_error(
-    error: sa.exc.StatementError | BaseException,
+    error: BaseException,
     original: BaseException | None = None,
     *,
     is_disconnect: bool = False,
