@@ -33,7 +33,13 @@ from stella_signals.ingest import (
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
 from stella_signals.ports import BlobStore
-from stella_signals.storage import FilesystemBlobStore, S3BlobStore, SqlRepository, sqlite_url
+from stella_signals.storage import (
+    FilesystemBlobStore,
+    FilesystemIndexCache,
+    S3BlobStore,
+    SqlRepository,
+    sqlite_url,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
@@ -301,7 +307,7 @@ class Services:
             settings=settings,
             repo=repo,
             blobs=blobs,
-            graphs=GraphCatalog(blobs, settings.data_dir / "index"),
+            graphs=GraphCatalog(blobs, FilesystemIndexCache(settings.data_dir / "index")),
             service_key=_service_key(settings, repo, clock),
             clock=clock,
             time=time,

@@ -42,7 +42,7 @@ from stella_signals.graph import (
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.pyscan import installed_distributions, project_sources, scan_sources
-from stella_signals.storage import FilesystemBlobStore
+from stella_signals.storage import FilesystemBlobStore, FilesystemIndexCache
 from stella_signals.tenancy import TenantId
 from stella_signals.trace import parse_trace, read_file_chunks
 
@@ -57,7 +57,9 @@ SHOWN = 50
 
 
 def catalog_for(data_dir: Path) -> GraphCatalog:
-    return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
+    return GraphCatalog(
+        FilesystemBlobStore(blob_root(data_dir)), FilesystemIndexCache(data_dir / "index")
+    )
 
 
 @app.command("hash")
