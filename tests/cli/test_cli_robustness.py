@@ -235,16 +235,20 @@ def test_help_renders_without_hard_breaks_for_a_wrapped_docstring() -> None:
 
 def test_make_run_takes_port_and_host() -> None:
     repo = Path(__file__).resolve().parents[2]
+    # Run as make's own child (`make test`) too: no inherited MAKELEVEL/MAKEFLAGS, whose
+    # "Entering/Leaving directory" lines would hide the command.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
     dry = subprocess.run(
         ["make", "-n", "run", "PORT=9090", "HOST=0.0.0.0"],
-        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+        cwd=repo, capture_output=True, text=True, check=True, timeout=60, env=env,
     )  # fmt: skip
-    command = dry.stdout.splitlines()[-1]
+    command = next(line for line in dry.stdout.splitlines() if "signals serve" in line)
     assert "signals serve --demo" in command
     assert "--port 9090" in command and "--host 0.0.0.0" in command
     default = subprocess.run(
-        ["make", "-n", "run"], cwd=repo, capture_output=True, text=True, check=True, timeout=60
-    )
+        ["make", "-n", "run"], cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+        env=env,
+    )  # fmt: skip
     assert "--port" not in default.stdout  # STELLA_PORT, the config file or 8080 decide
 
 
