@@ -18,6 +18,7 @@ import msgspec
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
+from stella_signals.wire import MAX_SAFE_INTEGER
 
 __all__ = [
     "GRAPH_SCHEMA",
@@ -32,8 +33,6 @@ __all__ = [
 GRAPH_SCHEMA = "richgraph-v1"
 ROOT_PHASES = frozenset({"load", "init", "runtime"})
 MAX_PROBLEMS = 100
-#: Largest integer RFC 8785 can represent exactly (IEEE 754 double).
-MAX_SAFE_INTEGER = 2**53 - 1
 DEFAULT_MAX_GRAPH_BYTES = 4 * 1024**3
 
 _NODE_REQUIRED = ("id", "symbol_id", "lang", "kind")

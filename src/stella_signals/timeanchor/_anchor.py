@@ -30,6 +30,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.clock import format_utc
 from stella_signals.errors import VerificationFailed
 from stella_signals.strictjson import loads_strict
+from stella_signals.wire import MAX_SAFE_INTEGER
 
 __all__ = [
     "ANCHOR_FORMAT",
@@ -62,7 +63,6 @@ AnchorReason = Literal["anchor_invalid", "replayed_anchor"]
 _FIELDS = frozenset(
     {"anchor_time", "source", "format", "token_digest", "counter", "valid_for_seconds"}
 )
-_MAX_INT = 2**53 - 1  # exact in every JSON implementation
 _MAX_SOURCE = 256
 _RFC3339_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
@@ -376,8 +376,12 @@ def _anchor_time(value: object) -> datetime:
 
 
 def _integer(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_INT:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= MAX_SAFE_INTEGER
+    ):
         raise _PayloadError(
-            f"{name}: must be an integer from {minimum} to {_MAX_INT}, got {value!r}"
+            f"{name}: must be an integer from {minimum} to {MAX_SAFE_INTEGER}, got {value!r}"
         )
     return value

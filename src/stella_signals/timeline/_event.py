@@ -24,6 +24,7 @@ from stella_signals.errors import InvalidInput, InvalidTenant
 from stella_signals.ids import parse_ulid
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wire import MAX_SAFE_INTEGER
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -38,8 +39,6 @@ __all__ = [
     "read_events_ndjson",
 ]
 
-#: Largest integer magnitude an event may carry: exact in every JSON implementation.
-MAX_SAFE_INTEGER = 2**53 - 1
 #: Largest event, as its canonical JSON line without the newline: `next_event` refuses to
 #: make a bigger one and `read_events_ndjson` refuses longer lines, so exports re-import.
 MAX_EVENT_BYTES = 64 * 1024
