@@ -18,7 +18,7 @@ import msgspec
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
-from stella_signals.wire import MAX_SAFE_INTEGER
+from stella_signals.wire import MAX_SAFE_INTEGER, json_pointer
 
 __all__ = [
     "GRAPH_SCHEMA",
@@ -107,10 +107,6 @@ class RichGraph:
         return claimed if isinstance(claimed, str) else None
 
 
-def _pointer(*parts: str | int) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[GraphProblem] = []
@@ -126,14 +122,14 @@ class _Checker:
     ) -> str | None:
         if key not in obj:
             if required:
-                self.add(_pointer(*where, key), "missing_field", f"{key} is required")
+                self.add(json_pointer(*where, key), "missing_field", f"{key} is required")
             return None
         value = obj[key]
         if not isinstance(value, str):
-            self.add(_pointer(*where, key), "wrong_type", f"{key} must be a string")
+            self.add(json_pointer(*where, key), "wrong_type", f"{key} must be a string")
             return None
         if required and not value:
-            self.add(_pointer(*where, key), "empty_field", f"{key} must not be empty")
+            self.add(json_pointer(*where, key), "empty_field", f"{key} must not be empty")
             return None
         return value
 
@@ -142,11 +138,11 @@ class _Checker:
     ) -> list[Any]:
         if key not in obj:
             if required:
-                self.add(_pointer(*where, key), "missing_field", f"{key} is required")
+                self.add(json_pointer(*where, key), "missing_field", f"{key} is required")
             return []
         value = obj[key]
         if not isinstance(value, list):
-            self.add(_pointer(*where, key), "wrong_type", f"{key} must be an array")
+            self.add(json_pointer(*where, key), "wrong_type", f"{key} must be an array")
             return []
         return value
 
@@ -164,13 +160,15 @@ class _Checker:
                 try:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
-                    self.add(_pointer(*path), "invalid_string", "unpaired surrogate in a string")
+                    self.add(
+                        json_pointer(*path), "invalid_string", "unpaired surrogate in a string"
+                    )
             elif (isinstance(item, int) and not isinstance(item, bool)) or (
                 isinstance(item, float) and item.is_integer()
             ):
                 if abs(item) > MAX_SAFE_INTEGER:
                     self.add(
-                        _pointer(*path),
+                        json_pointer(*path),
                         "number_out_of_range",
                         "integers beyond ±(2^53-1) have no exact canonical form",
                     )
@@ -179,7 +177,7 @@ class _Checker:
 def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
     where: tuple[str | int, ...] = ("nodes", i)
     if not isinstance(node, dict):
-        c.add(_pointer(*where), "not_an_object", "a node must be an object")
+        c.add(json_pointer(*where), "not_an_object", "a node must be an object")
         return
     for key in _NODE_REQUIRED:
         c.string(node, key, where, required=True)
@@ -189,7 +187,7 @@ def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
     if isinstance(node_id, str) and node_id:
         if node_id in ids:
             c.add(
-                _pointer(*where, "id"),
+                json_pointer(*where, "id"),
                 "duplicate_node_id",
                 f"node id {node_id!r} already used by /nodes/{ids[node_id]}",
             )
@@ -197,11 +195,11 @@ def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
             ids[node_id] = i
     symbol_id = node.get("symbol_id")
     if isinstance(symbol_id, str) and len(symbol_id.encode("utf-8", "surrogatepass")) > 1024:
-        c.add(_pointer(*where, "symbol_id"), "invalid_symbol_id", "symbol_id over 1024 bytes")
+        c.add(json_pointer(*where, "symbol_id"), "invalid_symbol_id", "symbol_id over 1024 bytes")
     _check_purl(c, node, where)
     c.array(node, "evidence", where, required=False)
     if "attributes" in node and not isinstance(node["attributes"], dict):
-        c.add(_pointer(*where, "attributes"), "wrong_type", "attributes must be an object")
+        c.add(json_pointer(*where, "attributes"), "wrong_type", "attributes must be an object")
 
 
 def _check_purl(c: _Checker, obj: Mapping[str, Any], where: tuple[str | int, ...]) -> None:
@@ -209,7 +207,7 @@ def _check_purl(c: _Checker, obj: Mapping[str, Any], where: tuple[str | int, ...
     if isinstance(purl, str):
         problem = purl_problem(purl)
         if problem is not None:
-            c.add(_pointer(*where, "purl"), "invalid_purl", problem)
+            c.add(json_pointer(*where, "purl"), "invalid_purl", problem)
 
 
 def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, ...]) -> None:
@@ -217,7 +215,7 @@ def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, .
         if alias in edge:
             if name in edge:
                 c.add(
-                    _pointer(*where, alias),
+                    json_pointer(*where, alias),
                     "conflicting_alias",
                     f"{alias} and {name} are the same field; give one",
                 )
@@ -228,23 +226,23 @@ def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, .
 def _check_edge(c: _Checker, edge: Any, i: int, ids: Mapping[str, int]) -> None:
     where: tuple[str | int, ...] = ("edges", i)
     if not isinstance(edge, dict):
-        c.add(_pointer(*where), "not_an_object", "an edge must be an object")
+        c.add(json_pointer(*where), "not_an_object", "an edge must be an object")
         return
     _normalise_edge(c, edge, where)
     for key in ("from", "to"):
         endpoint = c.string(edge, key, where, required=True)
         if endpoint is not None and endpoint not in ids:
-            c.add(_pointer(*where, key), "unknown_node", f"no node has id {endpoint!r}")
+            c.add(json_pointer(*where, key), "unknown_node", f"no node has id {endpoint!r}")
     for key in _EDGE_STRINGS:
         c.string(edge, key, where, required=False)
     _check_purl(c, edge, where)
     if "confidence" in edge:
         value = edge["confidence"]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            c.add(_pointer(*where, "confidence"), "wrong_type", "confidence must be a number")
+            c.add(json_pointer(*where, "confidence"), "wrong_type", "confidence must be a number")
         elif not 0 <= value <= 1:
             c.add(
-                _pointer(*where, "confidence"),
+                json_pointer(*where, "confidence"),
                 "confidence_out_of_range",
                 f"confidence must be within 0..1, got {value}",
             )
@@ -254,15 +252,15 @@ def _check_edge(c: _Checker, edge: Any, i: int, ids: Mapping[str, int]) -> None:
 def _check_root(c: _Checker, root: Any, i: int, ids: Mapping[str, int]) -> None:
     where: tuple[str | int, ...] = ("roots", i)
     if not isinstance(root, dict):
-        c.add(_pointer(*where), "not_an_object", "a root must be an object")
+        c.add(json_pointer(*where), "not_an_object", "a root must be an object")
         return
     root_id = c.string(root, "id", where, required=True)
     if root_id is not None and root_id not in ids:
-        c.add(_pointer(*where, "id"), "unknown_node", f"no node has id {root_id!r}")
+        c.add(json_pointer(*where, "id"), "unknown_node", f"no node has id {root_id!r}")
     phase = c.string(root, "phase", where, required=True)
     if phase is not None and phase not in ROOT_PHASES:
         c.add(
-            _pointer(*where, "phase"),
+            json_pointer(*where, "phase"),
             "unknown_phase",
             f"phase must be one of load, init, runtime; got {phase!r}",
         )

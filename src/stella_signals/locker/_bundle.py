@@ -59,6 +59,7 @@ from stella_signals.digests import sha256_hex
 from stella_signals.errors import VerificationFailed
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
+from stella_signals.wire import thaw
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -371,7 +372,7 @@ class BundleReport:
             "ingest_id": self.ingest_id,
             "tenant": self.tenant,
             "trace_name": self.trace_name,
-            "receipt": None if self.receipt is None else _thaw(self.receipt),
+            "receipt": None if self.receipt is None else thaw(self.receipt),
             "receipt_verified": self.receipt_verified,
             "receipt_keyids": list(self.receipt_keyids),
             "attestation_keyids": list(self.attestation_keyids),
@@ -985,11 +986,3 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return document if isinstance(document, dict) else None
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(child) for key, child in value.items()}
-    if isinstance(value, list):
-        return [_thaw(child) for child in value]
-    return value

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from stella_signals.errors import InvalidInput, InvalidTenant, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wire import freeze, json_pointer, json_type, thaw
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -83,11 +83,6 @@ class SourceKind(StrEnum):
     RUNTIME_CAPTURE = "runtime-capture"
 
 
-def json_pointer(*tokens: str | int) -> str:
-    """The RFC 6901 pointer of ``tokens`` (``~`` → ``~0``, ``/`` → ``~1``); ``""`` is the root."""
-    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
-
-
 @dataclass(frozen=True, slots=True)
 class ManifestProblem:
     """One problem: where (JSON pointer, ``""`` for the whole document), what, and why."""
@@ -148,24 +143,8 @@ _FORMATS = frozenset(f.value for f in SymbolFormat)
 _SOURCE_KINDS = frozenset(k.value for k in SourceKind)
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
 def _wrong_type(expected: str, value: object) -> _Fault:
-    return _Fault(ManifestReason.WRONG_TYPE, f"expected {expected}, got {_json_type(value)}")
+    return _Fault(ManifestReason.WRONG_TYPE, f"expected {expected}, got {json_type(value)}")
 
 
 def _check_string(value: object) -> _Fault | None:
@@ -321,24 +300,6 @@ def _order_faults(keys: Iterable[tuple[int, tuple[str, str]]]) -> Iterator[tuple
         previous = key
 
 
-def _freeze(value: Any) -> Any:
-    """A read-only copy of a JSON value: objects become mappingproxies, arrays tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(item) for item in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    """Plain JSON data (dicts and lists) from a `_freeze` result."""
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(item) for item in value]
-    return value
-
-
 def _raise_for(faults: list[ManifestProblem], what: str) -> None:
     if faults:
         raise InvalidSymbolManifest(f"invalid {what}: {faults[0]}", problems=faults)
@@ -373,8 +334,8 @@ class SymbolEntry:
                 )
         _raise_for(faults, "symbol entry")
         object.__setattr__(self, "format", SymbolFormat(self.format))
-        object.__setattr__(self, "source", _freeze(self.source))
-        object.__setattr__(self, "extra", _freeze(self.extra))
+        object.__setattr__(self, "source", freeze(self.source))
+        object.__setattr__(self, "extra", freeze(self.extra))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -397,9 +358,9 @@ class SymbolEntry:
             arch=self.arch,
             size=self.size,
             sha256=self.sha256,
-            source=_thaw(self.source),
+            source=thaw(self.source),
         )
-        data.update(_thaw(self.extra))
+        data.update(thaw(self.extra))
         return data
 
 
@@ -439,7 +400,7 @@ class SymbolManifest:
         _raise_for(faults, "symbol manifest")
         object.__setattr__(self, "generated_at", self.generated_at.astimezone(UTC))
         object.__setattr__(self, "entries", tuple(self.entries))
-        object.__setattr__(self, "extra", _freeze(self.extra))
+        object.__setattr__(self, "extra", freeze(self.extra))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; ``generated_at`` as RFC 3339 with ``Z``."""
@@ -450,7 +411,7 @@ class SymbolManifest:
             "tenant": self.tenant,
             "entries": [entry.to_dict() for entry in self.entries],
         }
-        data.update(_thaw(self.extra))
+        data.update(thaw(self.extra))
         return data
 
 
@@ -539,7 +500,7 @@ class _Parser:
             self.problems.add(
                 "",
                 ManifestReason.NOT_AN_OBJECT,
-                f"a symbol manifest is a JSON object, got {_json_type(doc)}",
+                f"a symbol manifest is a JSON object, got {json_type(doc)}",
             )
             return None
         for name in _TOP_FIELDS:
@@ -654,7 +615,7 @@ class _Parser:
             self.problems.add(
                 pointer,
                 ManifestReason.NOT_AN_OBJECT,
-                f"an entry is a JSON object, got {_json_type(item)}",
+                f"an entry is a JSON object, got {json_type(item)}",
             )
             return None
         ok = True

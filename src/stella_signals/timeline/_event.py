@@ -24,7 +24,7 @@ from stella_signals.errors import InvalidInput, InvalidTenant
 from stella_signals.ids import parse_ulid
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wire import MAX_SAFE_INTEGER
+from stella_signals.wire import MAX_SAFE_INTEGER, json_pointer, thaw
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -112,11 +112,6 @@ class InvalidEvent(InvalidInput):
         self.line = line
 
 
-def _pointer(base: str, key: str | int) -> str:
-    token = str(key).replace("~", "~0").replace("/", "~1")
-    return f"{base}/{token}"
-
-
 def _freeze(value: Any, path: str) -> Any:
     """A deeply immutable copy of a JSON value (objects → read-only mappings, arrays →
     tuples, integral floats → ints), or `InvalidEvent` if RFC 8785 cannot encode it
@@ -145,10 +140,10 @@ def _freeze(value: Any, path: str) -> Any:
                     reason="wrong_type",
                 )
             _check_text(key, path)
-            frozen[str(key)] = _freeze(child, _pointer(path, key))
+            frozen[str(key)] = _freeze(child, path + json_pointer(key))
         return MappingProxyType(frozen)
     if isinstance(value, list | tuple):
-        return tuple(_freeze(child, _pointer(path, i)) for i, child in enumerate(value))
+        return tuple(_freeze(child, path + json_pointer(i)) for i, child in enumerate(value))
     raise InvalidEvent(
         f"{type(value).__name__} is not a JSON value", field=path, reason="wrong_type"
     )
@@ -161,14 +156,6 @@ def _check_text(text: str, path: str) -> None:
         raise InvalidEvent(
             "text holds a lone surrogate", field=path, reason="invalid_string"
         ) from None
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(child) for key, child in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(child) for child in value]
-    return value
 
 
 def _text(value: object, name: str, *, optional: bool = False) -> None:
@@ -256,7 +243,7 @@ class TimelineEvent:
             "occurred_at": format_utc(self.occurred_at),
             "source": self.source,
             "correlation_id": self.correlation_id,
-            "attributes": _thaw(self.attributes),
+            "attributes": thaw(self.attributes),
             "prev_hash": self.prev_hash,
         }
         if with_hash:
