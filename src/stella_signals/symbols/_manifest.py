@@ -12,14 +12,14 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 from stella_signals.errors import InvalidInput, InvalidTenant, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wire import freeze, json_pointer, json_type, thaw
+from stella_signals.wire import Rfc3339, freeze, json_pointer, json_type, parse_rfc3339, thaw
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -133,11 +133,6 @@ class _Fault(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:[Zz]|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
 _DRIVE = re.compile(r"[A-Za-z]:")
 _FORMATS = frozenset(f.value for f in SymbolFormat)
 _SOURCE_KINDS = frozenset(k.value for k in SourceKind)
@@ -240,35 +235,6 @@ _ENTRY_RULES: Mapping[str, Callable[[object], _Fault | None]] = {
 }
 _OPTIONAL_ENTRY_FIELDS = frozenset({"component"})
 _TOP_FIELDS = ("schema", "generated_at", "generator", "tenant", "entries")
-
-
-def _parse_timestamp(value: str) -> datetime | None:
-    """RFC 3339 date-time with ``Z`` or an offset → aware UTC datetime, else None."""
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    offset = timedelta(0)
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            return None
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        offset = -offset if sign == "-" else offset
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            micro,
-            tzinfo=timezone(offset),
-        )
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
 
 
 def _order_faults(keys: Iterable[tuple[int, tuple[str, str]]]) -> Iterator[tuple[int, _Fault]]:
@@ -554,7 +520,7 @@ class _Parser:
         text = self._string("/generated_at", value)
         if text is None:
             return None
-        moment = _parse_timestamp(text)
+        moment = parse_rfc3339(text, Rfc3339.FULL)
         if moment is None:
             self.problems.add(
                 "/generated_at",

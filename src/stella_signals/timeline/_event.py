@@ -24,7 +24,7 @@ from stella_signals.errors import InvalidInput, InvalidTenant
 from stella_signals.ids import parse_ulid
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wire import MAX_SAFE_INTEGER, json_pointer, thaw
+from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, json_pointer, parse_rfc3339, thaw
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -378,11 +378,8 @@ def _from_object(obj: object) -> TimelineEvent:
 def _parse_time(text: str) -> datetime:
     """Only the form `format_utc` writes is accepted: any other spelling of the same instant
     would change the hashed bytes."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or format_utc(moment) != text:
+    moment = parse_rfc3339(text, Rfc3339.CANONICAL)
+    if moment is None:
         raise InvalidEvent(
             f"{text[:40]!r} is not RFC 3339 UTC as written by the service "
             "(YYYY-MM-DDTHH:MM:SS[.ffffff]Z, fraction only when non-zero)",
