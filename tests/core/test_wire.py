@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from stella_signals.clock import format_utc
 from stella_signals.wire import (
     MAX_SAFE_INTEGER,
+    Problem,
+    ProblemSink,
     Rfc3339,
     freeze,
     json_pointer,
@@ -128,3 +130,26 @@ def test_json_type_can_name_the_empty_string() -> None:
 def test_json_pointer_escapes_tokens() -> None:
     assert json_pointer() == ""
     assert json_pointer("entries", 3, "a/b~c") == "/entries/3/a~1b~0c"
+
+
+def test_problem_renders_as_the_spec_error_entry() -> None:
+    problem = Problem("/entries/0/sha256", "invalid_sha256", "expected 64 hex digits")
+    assert problem.to_dict() == {
+        "line": None,
+        "field": "/entries/0/sha256",
+        "reason": "invalid_sha256",
+        "pointer": "/entries/0/sha256",
+        "message": "expected 64 hex digits",
+    }
+    assert str(problem) == "/entries/0/sha256: invalid_sha256: expected 64 hex digits"
+    whole = Problem("", "not_an_object", "got array")
+    assert whole.to_dict()["field"] is None
+    assert str(whole) == "(document): not_an_object: got array"
+
+
+def test_sink_keeps_the_first_problems_and_counts_all() -> None:
+    sink = ProblemSink(Problem, limit=2)
+    for i in range(5):
+        sink.add(json_pointer(i), "wrong_type", f"item {i}")
+    assert sink.total == 5
+    assert [p.pointer for p in sink.problems] == ["/0", "/1"]

@@ -11,14 +11,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
-from stella_signals.wire import MAX_SAFE_INTEGER, json_pointer
+from stella_signals.wire import MAX_SAFE_INTEGER, Problem, ProblemSink, json_pointer
 
 __all__ = [
     "GRAPH_SCHEMA",
@@ -42,27 +42,11 @@ _ALIASES = {"sourceId": "from", "targetId": "to"}
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True)
-class GraphProblem:
+class GraphProblem(Problem):
     """One problem: where (RFC 6901 JSON pointer), what (reason code), why."""
 
-    pointer: str
-    reason: str
-    message: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        """SPEC §6's error entry ``{line, field, reason}``: a JSON document has no useful line,
-        so ``field`` is the JSON pointer of the offending member (also kept as ``pointer``)."""
-        return {
-            "line": None,
-            "field": self.pointer or None,
-            "reason": self.reason,
-            "pointer": self.pointer,
-            "message": self.message,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.reason}: {self.message}"
+    __slots__ = ()
+    ROOT: ClassVar[str] = "/"
 
 
 class InvalidGraph(InvalidInput):
@@ -107,15 +91,9 @@ class RichGraph:
         return claimed if isinstance(claimed, str) else None
 
 
-class _Checker:
+class _Checker(ProblemSink[GraphProblem]):
     def __init__(self) -> None:
-        self.problems: list[GraphProblem] = []
-        self.total = 0
-
-    def add(self, pointer: str, reason: str, message: str) -> None:
-        self.total += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(GraphProblem(pointer, reason, message))
+        super().__init__(GraphProblem, MAX_PROBLEMS)
 
     def string(
         self, obj: Mapping[str, Any], key: str, where: tuple[str | int, ...], *, required: bool

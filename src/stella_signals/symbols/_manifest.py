@@ -19,7 +19,16 @@ from typing import Any, Final, NamedTuple
 from stella_signals.errors import InvalidInput, InvalidTenant, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wire import Rfc3339, freeze, json_pointer, json_type, parse_rfc3339, thaw
+from stella_signals.wire import (
+    Problem,
+    ProblemSink,
+    Rfc3339,
+    freeze,
+    json_pointer,
+    json_type,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -83,27 +92,10 @@ class SourceKind(StrEnum):
     RUNTIME_CAPTURE = "runtime-capture"
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestProblem:
+class ManifestProblem(Problem):
     """One problem: where (JSON pointer, ``""`` for the whole document), what, and why."""
 
-    pointer: str
-    reason: str
-    message: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        """SPEC §6's error entry ``{line, field, reason}``: a JSON document has no useful line,
-        so ``field`` is the JSON pointer of the offending member (also kept as ``pointer``)."""
-        return {
-            "line": None,
-            "field": self.pointer or None,
-            "reason": str(self.reason),
-            "pointer": self.pointer,
-            "message": self.message,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '(document)'}: {self.reason}: {self.message}"
+    __slots__ = ()
 
 
 class InvalidSymbolManifest(InvalidInput):
@@ -409,15 +401,9 @@ class SymbolManifestReport:
 # -- parser -----------------------------------------------------------------------------------
 
 
-class _Problems:
+class _Problems(ProblemSink[ManifestProblem]):
     def __init__(self) -> None:
-        self.kept: list[ManifestProblem] = []
-        self.count = 0
-
-    def add(self, pointer: str, reason: ManifestReason, message: str) -> None:
-        self.count += 1
-        if len(self.kept) < MAX_PROBLEMS:
-            self.kept.append(ManifestProblem(pointer, reason, message))
+        super().__init__(ManifestProblem, MAX_PROBLEMS)
 
     def fault(self, pointer: str, fault: _Fault | None) -> bool:
         """Record ``fault`` (if any) at ``pointer``; True when there was none."""
@@ -480,7 +466,7 @@ class _Parser:
         tenant = self._tenant(doc.get("tenant", _MISSING))
         entries = self._entries(doc.get("entries", _MISSING))
         if (
-            self.problems.count
+            self.problems.total
             or schema is None
             or generated_at is None
             or generator is None
@@ -571,7 +557,7 @@ class _Parser:
         ]
         for index, fault in _order_faults(keys):
             self.problems.fault(json_pointer("entries", index), fault)
-        if self.problems.count:
+        if self.problems.total:
             return None
         return tuple(entry for entry in checked if entry is not None)
 
@@ -593,7 +579,7 @@ class _Parser:
                     ok = False
                 continue
             ok = self.problems.fault(here, rule(item[name])) and ok
-        if not ok or self.problems.count:
+        if not ok or self.problems.total:
             return None  # the document is rejected anyway; do not build what is not returned
         return SymbolEntry(
             image_digest=item["image_digest"],
@@ -635,9 +621,9 @@ def check_symbol_manifest(
     else:
         manifest = parser.document(document)
     return SymbolManifestReport(
-        problems=tuple(problems.kept),
-        problem_count=problems.count,
-        manifest=manifest if problems.count == 0 else None,
+        problems=tuple(problems.problems),
+        problem_count=problems.total,
+        manifest=manifest if problems.total == 0 else None,
     )
 
 
