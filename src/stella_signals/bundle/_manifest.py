@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 
 from stella_signals.canonical import canonical_json
+from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, InvalidManifest
 from stella_signals.strictjson import loads_strict
 
@@ -20,6 +21,7 @@ __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
     "BundleManifest",
+    "FileEntry",
     "LayoutProblem",
     "ManifestEntry",
     "build_manifest",
@@ -48,11 +50,22 @@ class _Manifest(msgspec.Struct, forbid_unknown_fields=False):
     files: list[_Entry]
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
+@dataclass(frozen=True, slots=True, order=True)
+class FileEntry:
+    """One file of a bundle's listing, ``files[{path, sha256, size}]``: the same model for an
+    air-gap bundle's manifest.json (SPEC §10) and an Evidence Locker bundle's (SPEC §8)."""
+
     path: str
     sha256: str
     size: int
+
+    @classmethod
+    def of(cls, path: str, data: bytes) -> FileEntry:
+        """The entry of the file ``path`` holding ``data``."""
+        return cls(path, sha256_hex(data), len(data))
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
 
     def check(self, *, sha256: str, size: int) -> None:
         """Raise `HashMismatch` unless ``sha256`` and ``size`` are what this entry lists."""
@@ -64,6 +77,10 @@ class ManifestEntry:
             raise HashMismatch(
                 f"{self.path}: size is {size} bytes but manifest.json lists {self.size}"
             )
+
+
+#: The entries of an air-gap bundle's manifest.json.
+ManifestEntry = FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +194,7 @@ def build_manifest(
             "tenant": tenant,
             "graph_hash": graph_hash,
             "generated_at": generated_at,
-            "files": [{"path": e.path, "sha256": e.sha256, "size": e.size} for e in entries],
+            "files": [entry.to_dict() for entry in entries],
         }
     )
     parse_manifest(data)  # what we write, we read

@@ -52,7 +52,7 @@ from stella_signals.attest import (
     parse_envelope,
     parse_statement,
 )
-from stella_signals.bundle import write_bundle_archive
+from stella_signals.bundle import FileEntry, write_bundle_archive
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
@@ -231,10 +231,7 @@ def export_bundle(record: EvidenceRecord) -> bytes:
             "schema": BUNDLE_SCHEMA,
             "ingest_id": record.ingest_id,
             "tenant": record.tenant,
-            "files": [
-                {"path": path, "sha256": sha256_hex(data), "size": len(data)}
-                for path, data in sorted(files.items())
-            ],
+            "files": [FileEntry.of(path, data).to_dict() for path, data in sorted(files.items())],
         }
     )
     files[CHECKSUMS_NAME] = "".join(
@@ -315,16 +312,8 @@ class CheckResult:
         return {"check": self.check, "status": self.status, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class BundleFile:
-    """A regular file found in the bundle, with its digest and size as found."""
-
-    path: str
-    sha256: str
-    size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+#: A regular file found in the bundle, with its digest and size as found.
+BundleFile = FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +509,7 @@ class _Checker:
             checks=tuple(checks),
             problems=tuple(self.problems),
             files=tuple(
-                sorted(BundleFile(n, self.digests[n], len(d)) for n, d in self.files.items())
+                sorted(FileEntry(n, self.digests[n], len(d)) for n, d in self.files.items())
             ),
             ingest_id=self.manifest_ingest_id,
             tenant=self.manifest_tenant,
