@@ -1,0 +1,69 @@
+"""The air-gap bundle check is a core function over typed objects (the CLI only renders)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stella_signals.bundle import (
+    BUNDLE_DSSE_NAME,
+    BUNDLE_GRAPH_NAME,
+    MANIFEST_NAME,
+    FileEntry,
+    LayoutProblem,
+    attested_trace,
+    build_manifest,
+    check_bundle_files,
+    parse_manifest,
+)
+from stella_signals.errors import InvalidManifest
+
+TRACE = b'{"symbol_id":"s"}\n'
+DSSE = b"{}"
+GRAPH_HASH = "blake3:" + "0f" * 32
+
+
+def bundle(*names_and_data: tuple[str, bytes]) -> dict[str, bytes]:
+    files = dict(names_and_data)
+    files[MANIFEST_NAME] = build_manifest(
+        tenant="acme",
+        graph_hash=GRAPH_HASH,
+        generated_at="2026-01-01T00:00:00Z",
+        files=[FileEntry.of(name, data) for name, data in files.items()],
+    )
+    return files
+
+
+def test_a_good_bundle_is_ok() -> None:
+    report = check_bundle_files(bundle(("runtime-trace.ndjson", TRACE)))
+    assert report.ok and not report.hash_mismatch
+    assert report.manifest.tenant == "acme"
+    assert report.to_dict() == {"ok": True, "problems": []}
+
+
+def test_unlisted_missing_and_changed_files_are_problems() -> None:
+    files = bundle(("runtime-trace.ndjson", TRACE), (BUNDLE_DSSE_NAME, DSSE))
+    files["runtime-trace.ndjson"] = TRACE + b"\n"
+    del files[BUNDLE_DSSE_NAME]
+    files["extra.txt"] = b"x"
+    report = check_bundle_files(files)
+    assert not report.ok and report.hash_mismatch
+    assert [(p.path, p.reason) for p in report.problems] == [
+        ("extra.txt", "not_listed"),
+        (BUNDLE_DSSE_NAME, "missing"),
+        ("runtime-trace.ndjson", "hash_mismatch"),
+    ]
+    assert str(report.problems[2]).startswith("runtime-trace.ndjson: hash_mismatch: ")
+
+
+def test_without_a_manifest_there_is_nothing_to_check() -> None:
+    with pytest.raises(InvalidManifest, match=r"no manifest\.json"):
+        check_bundle_files({"runtime-trace.ndjson": TRACE})
+
+
+def test_the_envelope_attests_the_one_trace() -> None:
+    files = bundle(("t.ndjson", TRACE), (BUNDLE_DSSE_NAME, DSSE), (BUNDLE_GRAPH_NAME, b"{}"))
+    assert attested_trace(parse_manifest(files[MANIFEST_NAME])) == FileEntry.of("t.ndjson", TRACE)
+    two = bundle(("a.ndjson", TRACE), ("b.ndjson", TRACE), (BUNDLE_DSSE_NAME, DSSE))
+    problem = attested_trace(parse_manifest(two[MANIFEST_NAME]))
+    assert isinstance(problem, LayoutProblem)
+    assert (problem.path, problem.reason) == (BUNDLE_DSSE_NAME, "signature_invalid")
