@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
     MANIFEST_NAME,
+    ArchiveFault,
+    ArchiveUnreadable,
+    EntryKind,
     FileEntry,
     LayoutProblem,
     attested_trace,
     build_manifest,
     check_bundle_files,
     parse_manifest,
+    read_bundle_archive,
+    read_tar_gz,
+    write_bundle_archive,
 )
 from stella_signals.errors import InvalidManifest
 
@@ -67,3 +75,23 @@ def test_the_envelope_attests_the_one_trace() -> None:
     problem = attested_trace(parse_manifest(two[MANIFEST_NAME]))
     assert isinstance(problem, LayoutProblem)
     assert (problem.path, problem.reason) == (BUNDLE_DSSE_NAME, "signature_invalid")
+
+
+def test_the_air_gap_reader_is_the_lockers_safe_reader() -> None:
+    """Both bundle kinds go through bundle.read_tar_gz: an air-gap bundle is now refused
+    where an evidence bundle always was (data after the gzip stream or after the tar)."""
+    good = write_bundle_archive({"t.ndjson": TRACE})
+    assert read_bundle_archive(good) == {"t.ndjson": TRACE}
+    with pytest.raises(InvalidManifest, match="data after the end of the gzip stream"):
+        read_bundle_archive(good + b"junk")
+    tar = gzip.decompress(good)
+    with pytest.raises(InvalidManifest, match=r"damaged tar archive .*data after its last entry"):
+        read_bundle_archive(gzip.compress(tar + b"x" * 512))
+    contents = read_tar_gz(good, max_bytes=1 << 20, max_entries=4)
+    assert [(e.name, e.kind, e.data) for e in contents.entries] == [
+        ("t.ndjson", EntryKind.FILE, TRACE)
+    ]
+    assert contents.damage is None
+    with pytest.raises(ArchiveUnreadable) as caught:
+        read_tar_gz(good, max_bytes=100, max_entries=4)
+    assert caught.value.fault is ArchiveFault.TOO_LARGE

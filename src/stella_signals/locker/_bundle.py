@@ -22,15 +22,14 @@ has long been stable; zlib-ng, e.g. Fedora's zlib-ng-compat, compresses differen
 
 Verification has two faces (STYLE habit 5): `check_bundle` returns a `BundleReport` and never
 raises for a bad bundle; `verify_bundle` raises `BundleInvalid` carrying that report. The tar
-is read into memory member by member (never extracted), with a cap on inflated bytes.
+is read into memory member by member (never extracted), with a cap on inflated bytes, by the
+same safe reader as air-gap bundles (`stella_signals.bundle.read_tar_gz`).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,7 +51,14 @@ from stella_signals.attest import (
     parse_envelope,
     parse_statement,
 )
-from stella_signals.bundle import FileEntry, write_bundle_archive
+from stella_signals.bundle import (
+    ArchiveFault,
+    ArchiveUnreadable,
+    FileEntry,
+    TarEntry,
+    read_tar_gz,
+    write_bundle_archive,
+)
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
@@ -115,10 +121,6 @@ DEFAULT_MAX_EXTRACTED_BYTES = 1024 * 1024 * 1024
 DEFAULT_MAX_MEMBERS = 64
 
 _GZIP_MAGIC = b"\x1f\x8b"
-#: What tarfile raises for a damaged archive (names are decoded as it reads them).
-_TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, OverflowError, EOFError)
-_INFLATE_CHUNK = 1024 * 1024
-_TAR_BLOCK = 512
 
 #: Tar entry types other than regular files and links, as named in problems.
 _ENTRY_KINDS = {
@@ -534,83 +536,47 @@ class _Checker:
         if not self.data.startswith(_GZIP_MAGIC):
             self.unreadable("not a gzip file (no 1f 8b magic bytes)")
             return False
-        raw = self._inflate()
-        if raw is None:
-            return False
         try:
-            tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # reads the first header
-        except _TAR_ERRORS as exc:
-            self.unreadable(f"not a readable tar archive: {exc}")
+            contents = read_tar_gz(
+                self.data, max_bytes=self.max_extracted_bytes, max_entries=self.max_members
+            )
+        except ArchiveUnreadable as exc:
+            self.unreadable(self._unreadable_message(exc))
             return False
-        members: list[tarfile.TarInfo] = []
-        damage: str | None = None
-        with tar:
-            while True:
-                try:
-                    member = tar.next()
-                except _TAR_ERRORS as exc:
-                    damage = f"the tar archive is damaged after entry {len(members)}: {exc}"
-                    break
-                if member is None:
-                    break
-                if len(members) >= self.max_members:
-                    self.unreadable(f"more than {self.max_members} tar entries")
-                    return False
-                members.append(member)
-            end = tar.offset
-        # tarfile stops quietly at a damaged header after the first: insist on a clean end.
-        rest = raw[end:]
-        if damage is None and (len(rest) < 2 * _TAR_BLOCK or rest.count(0) != len(rest)):
-            damage = "the tar archive is truncated or has data after its last entry"
-        if damage is not None:
-            self.problem(arc, None, damage, ProblemKind.UNREADABLE)
-        for member in members:
-            self._take(member, raw)
-        self.notes[arc.value] = f"{len(self.files)} regular file(s), {len(raw)} bytes inflated"
+        if contents.damage is not None:
+            self.problem(arc, None, contents.damage, ProblemKind.UNREADABLE)
+        for entry in contents.entries:
+            self._take(entry)
+        self.notes[arc.value] = (
+            f"{len(self.files)} regular file(s), {contents.inflated_bytes} bytes inflated"
+        )
         return True
 
-    def _inflate(self) -> bytes | None:
-        """One gzip member, inflated chunk by chunk and capped; None (with a problem) if bad."""
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper: header + CRC check
-        out = bytearray()
-        pending = self.data
-        try:
-            while not inflater.eof:
-                before = len(pending)
-                chunk = inflater.decompress(pending, _INFLATE_CHUNK)
-                pending = inflater.unconsumed_tail
-                out += chunk
-                if len(out) > self.max_extracted_bytes:
-                    self.unreadable(
-                        f"inflates to more than {self.max_extracted_bytes} bytes "
-                        "(limit max_extracted_bytes)"
-                    )
-                    return None
-                if not chunk and (not pending or len(pending) == before):
-                    break  # no progress: the input has ended (or stalled) before eof
-        except zlib.error as exc:
-            self.unreadable(f"corrupt gzip data: {exc}")
-            return None
-        if not inflater.eof:
-            self.unreadable("truncated gzip data: the stream ends early")
-            return None
-        if inflater.unused_data:
-            self.unreadable("data after the end of the gzip stream")
-            return None
-        return bytes(out)
+    def _unreadable_message(self, exc: ArchiveUnreadable) -> str:
+        return {
+            ArchiveFault.CORRUPT_GZIP: f"corrupt gzip data: {exc.detail}",
+            ArchiveFault.TRUNCATED_GZIP: "truncated gzip data: the stream ends early",
+            ArchiveFault.TRAILING_DATA: "data after the end of the gzip stream",
+            ArchiveFault.TOO_LARGE: (
+                f"inflates to more than {self.max_extracted_bytes} bytes "
+                "(limit max_extracted_bytes)"
+            ),
+            ArchiveFault.NOT_TAR: f"not a readable tar archive: {exc.detail}",
+            ArchiveFault.TOO_MANY_ENTRIES: f"more than {self.max_members} tar entries",
+        }[exc.fault]
 
-    def _take(self, member: tarfile.TarInfo, raw: bytes) -> None:
-        name = member.name
+    def _take(self, entry: TarEntry) -> None:
+        name = entry.name
         shown = _display(name)
-        refusal = _entry_refusal(member)
+        refusal = _entry_refusal(entry.info)
         if refusal is not None:
             self.problem(BundleCheck.ARCHIVE, shown, refusal)
         elif name in self.files:
             self.problem(BundleCheck.ARCHIVE, shown, "duplicate entry (the first one is checked)")
-        elif member.offset_data + member.size > len(raw):
+        elif entry.data is None:
             self.problem(BundleCheck.ARCHIVE, shown, "entry data is truncated")
         else:
-            self.files[name] = raw[member.offset_data : member.offset_data + member.size]
+            self.files[name] = entry.data
 
     # --- layout, checksums, manifest ----------------------------------------------------------
 
