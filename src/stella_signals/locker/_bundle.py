@@ -52,6 +52,8 @@ from stella_signals.attest import (
     parse_statement,
 )
 from stella_signals.bundle import (
+    BUNDLE_DSSE_NAME,
+    MANIFEST_NAME,
     ArchiveFault,
     ArchiveUnreadable,
     FileEntry,
@@ -98,11 +100,11 @@ BUNDLE_SCHEMA = "stella.evidence.bundle/v1"
 #: holds them equal; the locker core does not import the ingest service).
 RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
 
-MANIFEST_NAME = "manifest.json"
 CHECKSUMS_NAME = "checksums.txt"
 RECEIPT_NAME = "receipt.json"
 RECEIPT_DSSE_NAME = "receipt.dsse.json"
-RUNTIME_DSSE_NAME = "runtime.dsse.json"
+#: Both bundle kinds call the trace's DSSE envelope so (and their listing manifest.json).
+RUNTIME_DSSE_NAME = BUNDLE_DSSE_NAME
 #: The air-gap bundle's own manifest.json (SPEC §10), renamed so it cannot clash with ours.
 SOURCE_MANIFEST_NAME = "bundle-manifest.json"
 
