@@ -18,11 +18,13 @@ from stella_signals.bundle import (
     attested_trace,
     build_manifest,
     check_bundle_files,
+    parse_file_entry,
     parse_manifest,
     read_bundle_archive,
     read_tar_gz,
     write_bundle_archive,
 )
+from stella_signals.canonical import canonical_json
 from stella_signals.errors import InvalidManifest
 
 TRACE = b'{"symbol_id":"s"}\n'
@@ -95,3 +97,31 @@ def test_the_air_gap_reader_is_the_lockers_safe_reader() -> None:
     with pytest.raises(ArchiveUnreadable) as caught:
         read_tar_gz(good, max_bytes=100, max_entries=4)
     assert caught.value.fault is ArchiveFault.TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (5, "files[0]: must be an object"),
+        ({"path": "", "sha256": "0" * 64, "size": 1}, "files[0].path: must be a non-empty string"),
+        ({"path": "a", "sha256": "A" * 64, "size": 1}, "files[0].sha256: must be 64 lowercase hex"),
+        # "$" in the old pattern let a trailing newline through, to surface as a hash mismatch
+        ({"path": "a", "sha256": "0" * 64 + "\n", "size": 1}, "files[0].sha256: must be 64"),
+        ({"path": "a", "sha256": "0" * 64, "size": True}, "files[0].size: must be an integer"),
+        ({"path": "a", "sha256": "0" * 64, "size": -1}, "files[0].size: must be an integer"),
+    ],
+)
+def test_one_file_entry_rule_for_both_bundle_kinds(item: object, message: str) -> None:
+    with pytest.raises(InvalidManifest) as caught:
+        parse_file_entry(item, "files[0]")
+    assert str(caught.value).startswith(message)
+    document = {
+        "schema": "stella.reach.runtime-bundle/v1",
+        "tenant": "acme",
+        "graph_hash": GRAPH_HASH,
+        "generated_at": "2026-01-01T00:00:00Z",
+        "files": [item],
+    }
+    with pytest.raises(InvalidManifest) as caught:
+        parse_manifest(canonical_json(document))
+    assert str(caught.value).startswith(f"manifest.json: {message}")

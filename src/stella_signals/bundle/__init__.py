@@ -32,6 +32,7 @@ from stella_signals.bundle._manifest import (
     LayoutProblem,
     ManifestEntry,
     build_manifest,
+    parse_file_entry,
     parse_manifest,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "build_manifest",
     "check_bundle_files",
     "entry_kind_of_mode",
+    "parse_file_entry",
     "parse_manifest",
     "read_bundle_archive",
     "read_tar_gz",

@@ -58,13 +58,14 @@ from stella_signals.bundle import (
     ArchiveUnreadable,
     FileEntry,
     TarEntry,
+    parse_file_entry,
     read_tar_gz,
     write_bundle_archive,
 )
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
-from stella_signals.errors import VerificationFailed
+from stella_signals.errors import InvalidManifest, VerificationFailed
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wire import thaw
@@ -661,22 +662,19 @@ class _Checker:
             return
         digests: dict[str, str] = {}
         sizes: dict[str, int] = {}
-        for index, entry in enumerate(entries):
+        for index, item in enumerate(entries):
             where = f"files[{index}]"
-            if not isinstance(entry, dict):
-                self.problem(check, MANIFEST_NAME, f"{where}: must be an object")
+            try:
+                entry = parse_file_entry(item, where)
+            except InvalidManifest as exc:
+                self.problem(check, MANIFEST_NAME, str(exc))
                 continue
-            path, digest, size = entry.get("path"), entry.get("sha256"), entry.get("size")
-            if not isinstance(path, str) or not path:
-                self.problem(check, MANIFEST_NAME, f"{where}.path: must be a non-empty string")
-            elif not isinstance(digest, str) or not _HEX64.fullmatch(digest):
-                self.problem(check, MANIFEST_NAME, f"{where}.sha256: must be 64 lowercase hex")
-            elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                self.problem(check, MANIFEST_NAME, f"{where}.size: must be an integer >= 0")
-            elif path in digests:
-                self.problem(check, _display(path), f"{where}: listed twice in {MANIFEST_NAME}")
+            if entry.path in digests:
+                self.problem(
+                    check, _display(entry.path), f"{where}: listed twice in {MANIFEST_NAME}"
+                )
             else:
-                digests[path], sizes[path] = digest, size
+                digests[entry.path], sizes[entry.path] = entry.sha256, entry.size
         expected = set(self.files) - {CHECKSUMS_NAME, MANIFEST_NAME}
         self._compare_listing(check, MANIFEST_NAME, digests, sizes, expected)
         self.notes[check.value] = f"{len(digests)} file(s) listed"
