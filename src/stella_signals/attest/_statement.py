@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -29,7 +28,7 @@ from stella_signals.errors import HashMismatch, InvalidDigest, InvalidInput, Ste
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import TraceReport
-from stella_signals.wire import json_type, thaw
+from stella_signals.wire import Rfc3339, json_type, parse_rfc3339, thaw
 
 __all__ = [
     "RICHGRAPH_PREDICATE",
@@ -490,13 +489,7 @@ def _runtime_predicate_problem(
 
 
 def _is_utc_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return moment.tzinfo is not None
+    return isinstance(value, str) and parse_rfc3339(value, Rfc3339.FULL) is not None
 
 
 def _graph_digest(text: object) -> Digest:
