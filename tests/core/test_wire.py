@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from stella_signals.clock import format_utc
 from stella_signals.wire import (
     MAX_SAFE_INTEGER,
+    DuplicateKeyError,
     Problem,
     ProblemSink,
     Rfc3339,
+    duplicate_keys,
     freeze,
     json_pointer,
     json_type,
+    loads_strict,
     parse_rfc3339,
     thaw,
 )
@@ -153,3 +156,12 @@ def test_sink_keeps_the_first_problems_and_counts_all() -> None:
         sink.add(json_pointer(i), "wrong_type", f"item {i}")
     assert sink.total == 5
     assert [p.pointer for p in sink.problems] == ["/0", "/1"]
+
+
+def test_duplicate_keys_are_found_at_their_pointers() -> None:
+    text = '{"a": 1, "b": [{"k": 1, "k": 2}], "a": 3, "x/y": {"z": 0, "z": 0}}'
+    with pytest.raises(DuplicateKeyError):
+        loads_strict(text)
+    assert duplicate_keys(text) == [("/a", "a"), ("/b/0/k", "k"), ("/x~1y/z", "z")]
+    assert duplicate_keys(b'{"a": 1}') == []
+    assert duplicate_keys(b"{") == []

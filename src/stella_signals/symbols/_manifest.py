@@ -8,7 +8,6 @@ first. Unknown fields are kept in ``extra``, never dropped and never an error.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from stella_signals.wire import (
     Problem,
     ProblemSink,
     Rfc3339,
+    duplicate_keys,
     freeze,
     json_pointer,
     json_type,
@@ -413,35 +413,6 @@ class _Problems(ProblemSink[ManifestProblem]):
         return False
 
 
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key/value pairs, duplicates kept."""
-
-
-def _duplicate_keys(data: bytes) -> list[tuple[str, str]]:
-    """(pointer, key) of every repeated key, in document order, to explain a duplicate."""
-    try:
-        tree = json.loads(data, object_pairs_hook=_Pairs)
-    except (ValueError, RecursionError):
-        return []
-    found: list[tuple[str, str]] = []
-    stack: list[tuple[str, Any]] = [("", tree)]
-    while stack:
-        pointer, node = stack.pop()
-        children: list[tuple[str, Any]] = []
-        if isinstance(node, _Pairs):
-            seen: set[str] = set()
-            for key, value in node:
-                child = pointer + json_pointer(key)
-                if key in seen:
-                    found.append((child, key))
-                seen.add(key)
-                children.append((child, value))
-        elif isinstance(node, list):
-            children = [(f"{pointer}/{i}", value) for i, value in enumerate(node)]
-        stack.extend(reversed(children))
-    return found
-
-
 class _Parser:
     def __init__(self, tenant: TenantId) -> None:
         self.tenant = tenant
@@ -614,7 +585,7 @@ def check_symbol_manifest(
     try:
         document = loads_strict(data)
     except DuplicateKeyError as exc:
-        for pointer, key in _duplicate_keys(data) or [("", exc.key)]:
+        for pointer, key in duplicate_keys(data) or [("", exc.key)]:
             problems.add(pointer, ManifestReason.DUPLICATE_KEY, f"key {key!r} appears twice")
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
         problems.add("", ManifestReason.INVALID_JSON, f"not a JSON document: {exc}")

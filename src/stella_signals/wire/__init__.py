@@ -1,13 +1,13 @@
 """The wire toolkit: what every parser of untrusted documents shares (no I/O).
 
-Strict JSON (`loads_strict`: duplicate keys and NaN refused), RFC 6901 pointers, read-only
-JSON values, one `Problem` type and its `ProblemSink`, one RFC 3339 parser with the strictness
-as a parameter, and the shared numeric limits.
+Strict JSON (`loads_strict`: duplicate keys and NaN refused; `duplicate_keys` says where),
+RFC 6901 pointers, read-only JSON values, one `Problem` type and its `ProblemSink`, one
+RFC 3339 parser with the strictness as a parameter, and the shared numeric limits.
 """
 
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.wire._constants import MAX_SAFE_INTEGER
-from stella_signals.wire._json import freeze, json_pointer, json_type, thaw
+from stella_signals.wire._json import duplicate_keys, freeze, json_pointer, json_type, thaw
 from stella_signals.wire._problem import Problem, ProblemSink
 from stella_signals.wire._rfc3339 import Rfc3339, parse_rfc3339
 
@@ -17,6 +17,7 @@ __all__ = [
     "Problem",
     "ProblemSink",
     "Rfc3339",
+    "duplicate_keys",
     "freeze",
     "json_pointer",
     "json_type",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["freeze", "json_pointer", "json_type", "thaw"]
+__all__ = ["duplicate_keys", "freeze", "json_pointer", "json_type", "thaw"]
 
 
 def freeze(value: Any) -> Any:
@@ -49,3 +50,34 @@ def json_type(value: object, *, empty_string: bool = False) -> str:
 def json_pointer(*tokens: str | int) -> str:
     """The RFC 6901 pointer of ``tokens`` (``~`` → ``~0``, ``/`` → ``~1``); ``""`` is the root."""
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs, duplicates kept."""
+
+
+def duplicate_keys(data: str | bytes) -> list[tuple[str, str]]:
+    """(pointer, key) of every repeated key of a JSON document (an object's own before those
+    inside its members): where `loads_strict`'s `DuplicateKeyError` is, for a message (empty
+    for text that is not JSON)."""
+    try:
+        tree = json.loads(data, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return []
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", tree)]
+    while stack:
+        pointer, node = stack.pop()
+        children: list[tuple[str, Any]] = []
+        if isinstance(node, _Pairs):
+            seen: set[str] = set()
+            for key, value in node:
+                child = pointer + json_pointer(key)
+                if key in seen:
+                    found.append((child, key))
+                seen.add(key)
+                children.append((child, value))
+        elif isinstance(node, list):
+            children = [(pointer + json_pointer(i), value) for i, value in enumerate(node)]
+        stack.extend(reversed(children))
+    return found
