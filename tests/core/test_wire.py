@@ -13,11 +13,14 @@ from stella_signals.clock import format_utc
 from stella_signals.wire import (
     MAX_SAFE_INTEGER,
     DuplicateKeyError,
+    JsonValueFault,
+    NotJsonValue,
     Problem,
     ProblemSink,
     Rfc3339,
     duplicate_keys,
     freeze,
+    freeze_checked,
     json_pointer,
     json_type,
     loads_strict,
@@ -165,3 +168,36 @@ def test_duplicate_keys_are_found_at_their_pointers() -> None:
     assert duplicate_keys(text) == [("/a", "a"), ("/b/0/k", "k"), ("/x~1y/z", "z")]
     assert duplicate_keys(b'{"a": 1}') == []
     assert duplicate_keys(b"{") == []
+
+
+def test_freeze_checked_copies_json_data_read_only() -> None:
+    frozen = freeze_checked({"a": [1, 2.5, True, None, "x"]})
+    assert frozen == MappingProxyType({"a": (1, 2.5, True, None, "x")})
+    assert freeze_checked({"n": 5.0}, exact=True) == {"n": 5}
+    assert type(freeze_checked({"n": 5.0}, exact=True)["n"]) is int
+    assert type(freeze_checked({"n": 5.0})["n"]) is float
+    assert freeze_checked({"n": 2**60}) == {"n": 2**60}
+
+
+@pytest.mark.parametrize(
+    ("value", "exact", "fault", "path"),
+    [
+        ({"a": [float("nan")]}, False, JsonValueFault.NOT_FINITE, ("a", 0)),
+        ({"a": {1: 2}}, False, JsonValueFault.KEY_NOT_TEXT, ("a",)),
+        ({"a": {"b": b"x"}}, False, JsonValueFault.NOT_JSON, ("a", "b")),
+        ({"a": 2**53}, True, JsonValueFault.BEYOND_SAFE_INTEGER, ("a",)),
+        ({"a": -(2.0**53)}, True, JsonValueFault.BEYOND_SAFE_INTEGER, ("a",)),
+        ({"a": ["\ud800"]}, True, JsonValueFault.LONE_SURROGATE, ("a", 0)),
+        ({"a": {"\udfff": 1}}, True, JsonValueFault.LONE_SURROGATE, ("a",)),
+    ],
+)
+def test_freeze_checked_says_what_and_where(
+    value: object, exact: bool, fault: JsonValueFault, path: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(NotJsonValue) as caught:
+        freeze_checked(value, exact=exact)
+    assert (caught.value.fault, caught.value.path) == (fault, path)
+
+
+def test_only_exact_freezing_bounds_numbers_and_text() -> None:
+    assert freeze_checked({"a": 2**53, "b": "\ud800"}) == {"a": 2**53, "b": "\ud800"}

@@ -9,7 +9,6 @@ makes a `VerifiedRuntimeAttestation`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
@@ -28,7 +27,15 @@ from stella_signals.errors import HashMismatch, InvalidDigest, InvalidInput, Ste
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import TraceReport
-from stella_signals.wire import Rfc3339, json_type, parse_rfc3339, thaw
+from stella_signals.wire import (
+    JsonValueFault,
+    NotJsonValue,
+    Rfc3339,
+    freeze_checked,
+    json_type,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "RICHGRAPH_PREDICATE",
@@ -548,17 +555,12 @@ def _digest_set(value: object, where: str) -> dict[str, str]:
 
 def _freeze(value: object, where: str) -> Any:
     """A deep read-only copy of JSON data: objects as mapping proxies, arrays as tuples."""
-    if isinstance(value, Mapping):
-        frozen: dict[str, Any] = {}
-        for key, child in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where}: object keys must be strings, got {key!r}")
-            frozen[key] = _freeze(child, f"{where}.{key}")
-        return MappingProxyType(frozen)
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(child, f"{where}[{i}]") for i, child in enumerate(value))
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidStatement(f"{where}: {value} is not a JSON number", field=where)
-    if value is None or isinstance(value, str | int | float):  # bool is an int
-        return value
-    raise TypeError(f"{where}: {type(value).__name__} is not JSON data")
+    try:
+        return freeze_checked(value)
+    except NotJsonValue as exc:
+        at = where + "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in exc.path)
+        if exc.fault is JsonValueFault.NOT_FINITE:
+            raise InvalidStatement(f"{at}: {exc.value} is not a JSON number", field=at) from None
+        if exc.fault is JsonValueFault.KEY_NOT_TEXT:
+            raise TypeError(f"{at}: object keys must be strings, got {exc.value!r}") from None
+        raise TypeError(f"{at}: {type(exc.value).__name__} is not JSON data") from None

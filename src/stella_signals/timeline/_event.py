@@ -9,13 +9,11 @@ separate question for `check_chain`.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from stella_signals.canonical import canonical_json
@@ -24,7 +22,16 @@ from stella_signals.errors import InvalidInput, InvalidTenant
 from stella_signals.ids import parse_ulid
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, json_pointer, parse_rfc3339, thaw
+from stella_signals.wire import (
+    MAX_SAFE_INTEGER,
+    JsonValueFault,
+    NotJsonValue,
+    Rfc3339,
+    freeze_checked,
+    json_pointer,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -116,37 +123,21 @@ def _freeze(value: Any, path: str) -> Any:
     """A deeply immutable copy of a JSON value (objects → read-only mappings, arrays →
     tuples, integral floats → ints), or `InvalidEvent` if RFC 8785 cannot encode it
     exactly."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidEvent("numbers must be finite", field=path, reason="out_of_range")
-            if not value.is_integer():
-                return float(value)
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise InvalidEvent(f"{value!r} is beyond ±(2^53-1)", field=path, reason="out_of_range")
-        return int(value)
-    if isinstance(value, str):
-        _check_text(value, path)
-        return str(value)
-    if isinstance(value, Mapping):
-        frozen: dict[str, Any] = {}
-        for key, child in value.items():
-            if not isinstance(key, str):
-                raise InvalidEvent(
-                    f"object keys must be strings, got {type(key).__name__}",
-                    field=path,
-                    reason="wrong_type",
-                )
-            _check_text(key, path)
-            frozen[str(key)] = _freeze(child, path + json_pointer(key))
-        return MappingProxyType(frozen)
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(child, path + json_pointer(i)) for i, child in enumerate(value))
-    raise InvalidEvent(
-        f"{type(value).__name__} is not a JSON value", field=path, reason="wrong_type"
-    )
+    try:
+        return freeze_checked(value, exact=True)
+    except NotJsonValue as exc:
+        kind = type(exc.value).__name__
+        message, reason = {
+            JsonValueFault.NOT_FINITE: ("numbers must be finite", "out_of_range"),
+            JsonValueFault.BEYOND_SAFE_INTEGER: (
+                f"{exc.value!r} is beyond ±(2^53-1)",
+                "out_of_range",
+            ),
+            JsonValueFault.KEY_NOT_TEXT: (f"object keys must be strings, got {kind}", "wrong_type"),
+            JsonValueFault.LONE_SURROGATE: ("text holds a lone surrogate", "invalid_string"),
+            JsonValueFault.NOT_JSON: (f"{kind} is not a JSON value", "wrong_type"),
+        }[exc.fault]
+        raise InvalidEvent(message, field=path + json_pointer(*exc.path), reason=reason) from None
 
 
 def _check_text(text: str, path: str) -> None:

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["duplicate_keys", "freeze", "json_pointer", "json_type", "thaw"]
+from stella_signals.wire._constants import MAX_SAFE_INTEGER
+
+__all__ = [
+    "JsonValueFault",
+    "NotJsonValue",
+    "duplicate_keys",
+    "freeze",
+    "freeze_checked",
+    "json_pointer",
+    "json_type",
+    "thaw",
+]
 
 
 def freeze(value: Any) -> Any:
@@ -17,6 +30,73 @@ def freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     return value
+
+
+class JsonValueFault(StrEnum):
+    """Why `freeze_checked` refuses a value."""
+
+    KEY_NOT_TEXT = "key_not_text"
+    NOT_FINITE = "not_finite"
+    BEYOND_SAFE_INTEGER = "beyond_safe_integer"
+    LONE_SURROGATE = "lone_surrogate"
+    NOT_JSON = "not_json"
+
+
+class NotJsonValue(ValueError):
+    """What `freeze_checked` refused: ``value`` (for a key fault, the key) at ``path``, the
+    tokens from the root to it (to the object holding it, for a key fault)."""
+
+    def __init__(self, fault: JsonValueFault, path: tuple[str | int, ...], value: object):
+        super().__init__(f"{json_pointer(*path) or '/'}: {fault.value}")
+        self.fault = fault
+        self.path = path
+        self.value = value
+
+
+def freeze_checked(value: object, *, exact: bool = False) -> Any:
+    """A deep read-only copy of JSON data (objects → mappingproxies, arrays → tuples), or
+    `NotJsonValue`: object keys are strings, numbers finite, nothing but JSON types. With
+    ``exact``, also what RFC 8785 encodes exactly and the same on every reader: integral
+    floats become ints, magnitudes stay within ``MAX_SAFE_INTEGER``, text is valid UTF-8 (no
+    lone surrogate)."""
+    return _freeze_checked(value, (), exact)
+
+
+def _freeze_checked(value: object, path: tuple[str | int, ...], exact: bool) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise NotJsonValue(JsonValueFault.NOT_FINITE, path, value)
+            if not exact or not value.is_integer():
+                return float(value)
+        if exact and abs(value) > MAX_SAFE_INTEGER:
+            raise NotJsonValue(JsonValueFault.BEYOND_SAFE_INTEGER, path, value)
+        return int(value)
+    if isinstance(value, str):
+        if exact:
+            _check_text(value, path)
+        return str(value)
+    if isinstance(value, Mapping):
+        frozen: dict[str, Any] = {}
+        for key, child in value.items():
+            if not isinstance(key, str):
+                raise NotJsonValue(JsonValueFault.KEY_NOT_TEXT, path, key)
+            if exact:
+                _check_text(key, path)
+            frozen[str(key)] = _freeze_checked(child, (*path, key), exact)
+        return MappingProxyType(frozen)
+    if isinstance(value, list | tuple):
+        return tuple(_freeze_checked(child, (*path, i), exact) for i, child in enumerate(value))
+    raise NotJsonValue(JsonValueFault.NOT_JSON, path, value)
+
+
+def _check_text(text: str, path: tuple[str | int, ...]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotJsonValue(JsonValueFault.LONE_SURROGATE, path, text) from None
 
 
 def thaw(value: Any) -> Any:
