@@ -18,6 +18,7 @@ LAYERS = {
     "canonical": 0,
     "tenancy": 0,
     "strictjson": 0,
+    "wire": 0,
     "cas": 0,
     "trace": 0,
     "bundle": 0,
