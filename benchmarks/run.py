@@ -34,10 +34,16 @@ import msgspec
 from isal import isal_zlib
 
 from stella_signals.limits import DEFAULT_LIMITS
-from stella_signals.synth import SYNTH_VERSION, SynthSpec, SynthSymbol, symbol_table, write_trace
 from stella_signals.trace import Record, parse_trace, read_file_chunks
 from stella_signals.trace._parse import TraceParser
 from stella_signals.trace._stream import StreamStats, decompressed_chunks, line_batches
+from stella_signals_dev.synth import (
+    SYNTH_VERSION,
+    SynthSpec,
+    SynthSymbol,
+    symbol_table,
+    write_trace,
+)
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"

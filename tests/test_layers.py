@@ -21,7 +21,6 @@ LAYERS = {
     "cas": 0,
     "trace": 0,
     "bundle": 0,
-    "synth": 0,
     "graph": 0,
     "symbols": 0,
     "attest": 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import sys
@@ -31,6 +32,7 @@ __all__ = [
     "open_local_repository",
     "open_services",
     "read_input",
+    "require_dev_tools",
     "run_guarded",
     "stderr",
     "tenant_from",
@@ -70,6 +72,27 @@ def tenant_from(text: str) -> TenantId:
 def fail(message: str, code: ExitCode) -> NoReturn:
     stderr.print(f"[bold red]error:[/] {message}", markup=True)
     raise typer.Exit(int(code))
+
+
+#: The developer tools (the synthetic generator behind `stella dev` and the demo): a package
+#: beside the product that the product wheel leaves out.
+DEV_PACKAGE = "stella_signals_dev"
+
+
+def require_dev_tools(command: str) -> None:
+    """Exit 2 with one line when ``command`` cannot run because the developer tools are not
+    installed (a product install from the wheel); a repository checkout after `make venv` has
+    them."""
+    try:
+        importlib.import_module(DEV_PACKAGE)
+    except ModuleNotFoundError as exc:
+        if exc.name != DEV_PACKAGE:
+            raise
+        fail(
+            f"{command} needs the developer tools ({DEV_PACKAGE}), which the product wheel "
+            "does not include: run it from a repository checkout after `make venv`",
+            ExitCode.USAGE,
+        )
 
 
 def run_guarded(action: Callable[[], T], *, argument: bool = False) -> T:
