@@ -264,12 +264,7 @@ def test_the_core_does_no_io(rel: str) -> None:
 #: the composition root; never an adapter (`storage`): wiring builds those.
 FRONT_DOOR_MAX_LAYER = LAYERS["ingest"]
 #: Known exceptions, each a fix left to another part of issue 15: {(module, target): reason}.
-FRONT_DOOR_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("cli/_cas_cmds.py", "storage"): "builds a FilesystemBlobStore",
-    ("cli/_common.py", "storage"): "builds a SqlRepository",
-    ("cli/_dev_cmds.py", "storage"): "builds a FilesystemBlobStore",
-    ("cli/_graph_cmds.py", "storage"): "builds a FilesystemBlobStore",
-}
+FRONT_DOOR_EXCEPTIONS: dict[tuple[str, str], str] = {}
 FRONT_DOOR_MODULES = [p for p in MODULES if top_level(p) in FRONT_DOORS]
 
 

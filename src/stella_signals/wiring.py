@@ -44,10 +44,15 @@ __all__ = [
     "check_ready",
     "limit_keys",
     "load_settings",
+    "local_blob_store",
     "open_blob_store",
+    "open_local_repository",
     "read_text_file",
     "sweep_staging",
 ]
+
+#: The embedded default's database file in the data dir.
+EMBEDDED_DATABASE = "signals.db"
 
 #: Settings: name → (config-file key, environment variable).
 _KEYS = {
@@ -113,7 +118,7 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or sqlite_url(self.data_dir / "signals.db")
+        return self.database_url or sqlite_url(self.data_dir / EMBEDDED_DATABASE)
 
 
 def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
@@ -331,7 +336,20 @@ def open_blob_store(settings: Settings) -> BlobStore:
     spooled under the local data dir first), else the filesystem under the data dir."""
     if settings.cas_url is not None:
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
-    return FilesystemBlobStore(settings.data_dir / "cas")
+    return local_blob_store(settings.data_dir)
+
+
+def local_blob_store(data_dir: Path) -> BlobStore:
+    """The embedded default's CAS: the filesystem under ``data_dir``."""
+    return FilesystemBlobStore(data_dir / "cas")
+
+
+def open_local_repository(settings: Settings) -> SqlRepository | None:
+    """The local deployment's metadata store as it is, for commands that only read it: never
+    migrated, nothing created. None when the embedded default has no database yet."""
+    if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
+        return None
+    return SqlRepository(settings.effective_database_url)
 
 
 def sweep_staging(services: Services) -> int:

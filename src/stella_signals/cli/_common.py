@@ -15,9 +15,8 @@ from rich.console import Console
 
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
-from stella_signals.storage import SqlRepository
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wiring import Services, Settings, load_settings
+from stella_signals.wiring import Services, Settings, load_settings, open_local_repository
 
 __all__ = [
     "CasOption",
@@ -26,7 +25,6 @@ __all__ = [
     "DatabaseOption",
     "ServiceDataDir",
     "TenantOption",
-    "blob_root",
     "fail",
     "local_settings",
     "open_local_repository",
@@ -58,11 +56,6 @@ TenantOption = Annotated[
     str,
     typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1)."),
 ]
-
-
-def blob_root(data_dir: Path) -> Path:
-    """Where the filesystem CAS lives inside a data dir."""
-    return data_dir / "cas"
 
 
 def tenant_from(text: str) -> TenantId:
@@ -172,24 +165,12 @@ def open_services(
     return run_guarded(lambda: Services.open(settings))
 
 
-#: The embedded default's database file in the data dir (`Settings.effective_database_url`).
-EMBEDDED_DATABASE = "signals.db"
-
-
 def local_settings(
     data_dir: Path | None, *, database: str | None = None, config: Path | None = None
 ) -> Settings:
     """The local deployment's settings (flags, STELLA_* and the config file), opening nothing;
     `InvalidInput` for a bad config file. Callers choose the exit code."""
     return load_settings(config_file=config, data_dir=data_dir, database_url=database)
-
-
-def open_local_repository(settings: Settings) -> SqlRepository | None:
-    """The local deployment's metadata store as it is, for commands that only read it: never
-    migrated, nothing created. None when the embedded default has no database yet."""
-    if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
-        return None
-    return SqlRepository(settings.effective_database_url)
 
 
 def env_flag(name: str) -> bool:

@@ -14,15 +14,14 @@ import typer
 from stella_signals.cli._cas_cmds import stage_trace
 from stella_signals.cli._common import (
     DataDirOption,
-    blob_root,
     fail,
     require_dev_tools,
     run_guarded,
 )
 from stella_signals.cli._exit import ExitCode
 from stella_signals.cli._trace_cmds import validate_trace
-from stella_signals.storage import FilesystemBlobStore
 from stella_signals.tenancy import parse_tenant
+from stella_signals.wiring import local_blob_store
 
 __all__ = ["app"]
 
@@ -101,7 +100,7 @@ def demo_command(
     code = validate_trace(trace, None, as_json=False)
     if code != ExitCode.OK:
         raise typer.Exit(code)
-    store = FilesystemBlobStore(blob_root(data_dir))
+    store = local_blob_store(data_dir)
     stored = run_guarded(lambda: stage_trace(store, tenant, trace))
     out.write(f"3. stella cas put {trace} --tenant {tenant} --data-dir {data_dir}\n")
     out.write(f"   {stored.uri}\n")

@@ -18,7 +18,6 @@ from stella_signals.cli._common import (
     ConfigOption,
     DatabaseOption,
     DataDirOption,
-    blob_root,
     fail,
     local_settings,
     open_local_repository,
@@ -41,9 +40,9 @@ from stella_signals.graph import (
     parse_graph,
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
-from stella_signals.storage import FilesystemBlobStore
 from stella_signals.tenancy import TenantId
 from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.wiring import local_blob_store
 
 __all__ = ["app", "catalog_for"]
 
@@ -56,7 +55,7 @@ SHOWN = 50
 
 
 def catalog_for(data_dir: Path) -> GraphCatalog:
-    return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
+    return GraphCatalog(local_blob_store(data_dir), data_dir / "index")
 
 
 @app.command("hash")
