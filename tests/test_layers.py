@@ -200,9 +200,7 @@ IO_MODULES = {
 PURE_PATHS = {"PurePath", "PurePosixPath", "PureWindowsPath"}
 IO_BUILTINS = {"open", "print", "input"}
 #: Known exceptions, each a fix left to another part of issue 15: {core module: reason}.
-CORE_IO_EXCEPTIONS: dict[str, str] = {
-    "trace/_stream.py": "read_file_chunks opens a local file",
-}
+CORE_IO_EXCEPTIONS: dict[str, str] = {}
 
 
 def test_core_modules_exist() -> None:

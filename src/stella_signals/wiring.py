@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,13 @@ __all__ = [
     "local_blob_store",
     "open_blob_store",
     "open_local_repository",
+    "read_file_chunks",
     "read_text_file",
     "sweep_staging",
 ]
 
+#: Bytes read at a time from a local file.
+READ_CHUNK = 1 << 20
 #: The embedded default's database file in the data dir.
 EMBEDDED_DATABASE = "signals.db"
 
@@ -134,6 +137,14 @@ def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
 MAX_TEXT_FILE_BYTES = 1024 * 1024
 #: TCP ports a server can listen on.
 PORT_RANGE = range(1, 65536)
+
+
+def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """A local file (a trace, an attestation, a bundle member) in chunks, for the core's
+    streaming parsers and the blob stores."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
 
 
 def read_text_file(path: Path, *, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:

@@ -21,8 +21,8 @@ from stella_signals.cli._exit import ExitCode
 from stella_signals.errors import LimitExceeded
 from stella_signals.ports import BlobStore, StoredBlob
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import parse_trace, read_file_chunks
-from stella_signals.wiring import local_blob_store
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import local_blob_store, read_file_chunks
 
 __all__ = ["app", "stage_trace"]
 

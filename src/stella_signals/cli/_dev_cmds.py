@@ -12,12 +12,7 @@ from typing import Annotated
 import typer
 
 from stella_signals.cli._cas_cmds import stage_trace
-from stella_signals.cli._common import (
-    DataDirOption,
-    fail,
-    require_dev_tools,
-    run_guarded,
-)
+from stella_signals.cli._common import DataDirOption, fail, require_dev_tools, run_guarded
 from stella_signals.cli._exit import ExitCode
 from stella_signals.cli._trace_cmds import validate_trace
 from stella_signals.tenancy import parse_tenant

@@ -41,8 +41,8 @@ from stella_signals.graph import (
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import parse_trace, read_file_chunks
-from stella_signals.wiring import local_blob_store
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import local_blob_store, read_file_chunks
 
 __all__ = ["app", "catalog_for"]
 

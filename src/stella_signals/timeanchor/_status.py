@@ -56,15 +56,6 @@ class TimeMode(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class DriftMeasurement:
-    """One SNTP answer: ``drift_ms`` = local clock - reference (signed), from ``server``."""
-
-    drift_ms: float
-    server: str
-    measured_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class TimeStatus:
     """How far the clock can be trusted; ``blocked`` statuses refuse ingest.
 
@@ -234,6 +225,15 @@ def check_anchor_time(
             report=anchor.report,
             reason="anchor_time_regressed",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftMeasurement:
+    """One SNTP answer: ``drift_ms`` = local clock - reference (signed), from ``server``."""
+
+    drift_ms: float
+    server: str
+    measured_at: datetime
 
 
 def ntp_status(
