@@ -158,7 +158,7 @@ CORE = {
     "tenancy.py",
     "cas.py",
     "auth.py",
-    "clock.py",
+    "clock.py",  # the Clock protocol the core takes time from (SystemClock reads no file)
     "trace/__init__.py",
     "trace/_model.py",
     "trace/_parse.py",
