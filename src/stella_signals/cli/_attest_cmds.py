@@ -44,8 +44,9 @@ from stella_signals.digests import Algorithm, new_hasher, parse_digest
 from stella_signals.errors import InvalidDigest, LimitExceeded
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.timeanchor import mint_anchor
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
 from stella_signals.wire import Rfc3339, parse_rfc3339
+from stella_signals.wiring import read_file_chunks
 
 __all__ = ["attest_app", "keys_app"]
 

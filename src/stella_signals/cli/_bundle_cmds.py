@@ -49,7 +49,8 @@ from stella_signals.errors import HashMismatch, InvalidInput
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.ingest import parse_graph_hash
 from stella_signals.locker import default_trace_name
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import read_file_chunks
 
 __all__ = ["app"]
 

@@ -18,7 +18,6 @@ from stella_signals.cli._common import (
     ConfigOption,
     DatabaseOption,
     DataDirOption,
-    blob_root,
     fail,
     local_settings,
     open_local_repository,
@@ -42,9 +41,9 @@ from stella_signals.graph import (
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.pyscan import installed_distributions, project_sources, scan_sources
-from stella_signals.storage import FilesystemBlobStore, FilesystemIndexCache
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import local_graph_catalog, read_file_chunks
 
 __all__ = ["app", "catalog_for"]
 
@@ -57,9 +56,7 @@ SHOWN = 50
 
 
 def catalog_for(data_dir: Path) -> GraphCatalog:
-    return GraphCatalog(
-        FilesystemBlobStore(blob_root(data_dir)), FilesystemIndexCache(data_dir / "index")
-    )
+    return local_graph_catalog(data_dir)
 
 
 @app.command("hash")

@@ -69,8 +69,7 @@ from stella_signals.ingest import (
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import read_file_chunks
-from stella_signals.wiring import Services
+from stella_signals.wiring import Services, read_file_chunks
 
 __all__ = ["app", "main"]
 

@@ -1,7 +1,7 @@
 """Deterministic synthetic runtime traces and richgraph-v1 graphs, for tests, demos and
 benchmarks. Same :class:`SynthSpec` (seed included) -> byte-identical output."""
 
-from stella_signals.synth._generate import (
+from stella_signals_dev.synth._generate import (
     DEFECT_FIELDS,
     DEFECT_SEVERITY,
     DEFECTS,
