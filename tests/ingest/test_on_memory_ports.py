@@ -24,9 +24,9 @@ from stella_signals.ingest import (
 )
 from stella_signals.limits import Limits
 from stella_signals.storage import MemoryBlobStore, MemoryIndexCache, MemoryRepository
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline import check_chain
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ACME, GLOBEX = parse_tenant("acme"), parse_tenant("globex")
