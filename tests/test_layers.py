@@ -185,6 +185,12 @@ CORE = {
     "bundle/__init__.py",
     "bundle/_archive.py",
     "bundle/_manifest.py",
+    "bundle/_check.py",
+    "wire/__init__.py",
+    "wire/_constants.py",
+    "wire/_json.py",
+    "wire/_problem.py",
+    "wire/_rfc3339.py",
     "timeanchor/_anchor.py",
     "timeanchor/_status.py",
 }
