@@ -46,6 +46,7 @@ from stella_signals.ingest import (
     parse_graph_hash,
     record_rejection,
 )
+from stella_signals.receipt import with_envelope
 from stella_signals.timeline import FailureReason
 
 __all__ = ["router"]
@@ -173,13 +174,8 @@ def one_query_value(request: Request, name: str) -> str:
 
 def receipt_response(result: IngestResult) -> JSONResponse:
     status = {Outcome.INGESTED: 201, Outcome.DUPLICATE: 200, Outcome.ORPHANED: 202}[result.outcome]
-    body = dict(result.receipt)
-    if result.receipt_dsse is not None:
-        import json
-
-        body["receipt_dsse"] = json.loads(result.receipt_dsse)
     return JSONResponse(
-        body,
+        with_envelope(result.receipt, result.receipt_dsse),
         status_code=status,
         headers={
             "Content-SHA256": result.content_sha256,

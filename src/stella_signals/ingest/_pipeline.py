@@ -57,6 +57,7 @@ from stella_signals.ports import (
     StagedBlob,
     StoredBlob,
 )
+from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeStatus, TimeUntrusted, system_status
 from stella_signals.timeline import EventType, FailureReason, TimelineEvent
@@ -75,7 +76,6 @@ __all__ = [
     "record_rejection",
 ]
 
-RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
 #: First orphan retry (SPEC §12: 1 min doubling to 1 h).
 ORPHAN_FIRST_RETRY = timedelta(minutes=1)
 #: Tries to attach an envelope when other writers keep superseding the receipt first.
