@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -48,14 +48,7 @@ class ReceiptCounts:
     edges_confirmed: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {
-            "lines": self.lines,
-            "records": self.records,
-            "unique_symbols": self.unique_symbols,
-            "mapped_symbols": self.mapped_symbols,
-            "unmapped_symbols": self.unmapped_symbols,
-            "edges_confirmed": self.edges_confirmed,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,12 +70,7 @@ class ReceiptTime:
         )
 
     def to_payload(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "anchor_time": self.anchor_time,
-            "staleness_seconds": self.staleness_seconds,
-            "drift_ms": self.drift_ms,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
