@@ -37,6 +37,7 @@ LAYERS = {
     "auth": 0,
     "metrics": 1,
     "locker": 0,
+    "receipt": 0,
     "timeanchor": 0,
     "ports": 1,
     "ingest": 2,

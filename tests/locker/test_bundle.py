@@ -355,7 +355,7 @@ def test_without_attestation_keys_the_envelope_claims_are_still_checked(world: W
 
 
 def test_receipt_schema_is_the_pipelines() -> None:
-    from stella_signals.ingest import RECEIPT_SCHEMA as PIPELINE_RECEIPT_SCHEMA
+    from stella_signals.receipt import RECEIPT_SCHEMA as PIPELINE_RECEIPT_SCHEMA
 
     assert RECEIPT_SCHEMA == PIPELINE_RECEIPT_SCHEMA
 

@@ -68,6 +68,7 @@ from stella_signals.ingest import (
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
+from stella_signals.receipt import with_envelope
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services, read_file_chunks
 
@@ -243,10 +244,7 @@ def ingest_runtime_command(
             fail(f"{failed.reason}: {failed.cause}", exit_code_for(failed.cause))
     finally:
         services.close()
-    receipt: dict[str, Any] = dict(result.receipt)
-    if result.receipt_dsse is not None:
-        receipt["receipt_dsse"] = json.loads(result.receipt_dsse)
-    text = json.dumps(receipt, indent=2) + "\n"
+    text = json.dumps(with_envelope(result.receipt, result.receipt_dsse), indent=2) + "\n"
     if receipt_out is not None:
         receipt_out.write_text(text)
     sys.stdout.write(text)
@@ -386,9 +384,7 @@ def export_receipt_command(
         services.close()
     if record is None or record.receipt is None:
         fail(f"no receipt for ingest {ingest_id} of {tenant_id}", ExitCode.USAGE)
-    receipt: dict[str, Any] = dict(record.receipt)
-    if record.receipt_dsse is not None:
-        receipt["receipt_dsse"] = json.loads(record.receipt_dsse)
+    receipt = with_envelope(record.receipt, record.receipt_dsse)
     sys.stdout.write(json.dumps(receipt, indent=2) + "\n")
 
 

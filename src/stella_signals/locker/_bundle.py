@@ -66,6 +66,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidManifest, VerificationFailed
+from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wire import thaw
@@ -97,9 +98,6 @@ __all__ = [
 
 #: ``schema`` of our own manifest.json.
 BUNDLE_SCHEMA = "stella.evidence.bundle/v1"
-#: ``schema`` of a signed ingest receipt; equal to `stella_signals.ingest.RECEIPT_SCHEMA` (a test
-#: holds them equal; the locker core does not import the ingest service).
-RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
 
 CHECKSUMS_NAME = "checksums.txt"
 RECEIPT_NAME = "receipt.json"
