@@ -4,7 +4,8 @@ Values (what an expression may evaluate to), as tuples:
 ``("mod", name)``, ``("ext", dotted)`` (code not scanned), ``("builtin", name)``,
 ``("fn", module, qualname, bound)`` (``bound`` 1 when the first parameter is already bound),
 ``("cls", module, qualname)``, ``("inst", module, qualname, cha)`` (``cha``: the instance may
-be of a scanned subclass, as ``self`` is), ``("super", module, class qualname)``,
+be of a scanned subclass, as ``self`` is), ``("super", module, class qualname)`` (with
+``module, class qualname`` of the method's own class appended for ``super(B, self)``),
 ``("param", module, function qualname, name)``, ``("container", frozenset((key, value)))``,
 ``("cmethod", container, name)``.
 
@@ -120,6 +121,12 @@ class Resolver:
                 )
             if tag == "super":
                 return frozenset({("super", m, sx[1])})
+            if tag == "superof":  # super(B, self) in class C: after B in the MROs from C
+                return frozenset(
+                    ("super", v[1], v[2], m, sx[2]) for v in self.resolve(sx[1], m) if v[0] == "cls"
+                )
+            if tag == "getkey":
+                return self.get_key(self.resolve(sx[1], m), sx[2], sx[3], m)
             if tag == "union":
                 return _union(self.resolve(part, m) for part in sx[1])
             if tag == "dict":
@@ -168,6 +175,23 @@ class Resolver:
                 for fn in self.class_attr(v, "__getitem__"):
                     if fn[0] == "fn":
                         out.update(self.returns_of(fn))
+        return frozenset(out)
+
+    def get_key(
+        self, values: frozenset[Value], key: Any, default: SExpr | None, m: str
+    ) -> frozenset[Value]:
+        """``x.get(key, default)``: a dict's entry for the constant key, or the default."""
+        containers = frozenset(v for v in values if v[0] == "container")
+        out = set(self.item(containers, key))
+        out.update(
+            r
+            for v in values - containers
+            for fn in self.attribute(v, "get")
+            for r in self.call_result(fn)
+        )
+        has_key = all(any(k == key for k, _ in v[1]) for v in containers)
+        if default is not None and (values != containers or not has_key):
+            out.update(self.resolve(default, m))
         return frozenset(out)
 
     def elements(self, values: frozenset[Value]) -> frozenset[Value]:
@@ -275,7 +299,8 @@ class Resolver:
 
     def class_attr(self, v: Value, name: str) -> frozenset[Value]:
         """``name`` looked up along the MRO of the class of ``v`` (cls, inst or super)."""
-        return self._memo(("class_attr", v[0] != "cls", v[0] == "super", v[1], v[2], name),
+        return self._memo(("class_attr", v[0] != "cls", v[0] == "super",
+                           *(v[1:] if v[0] == "super" else v[1:3]), name),
                           lambda: self._class_attr(v, name))  # fmt: skip
 
     def _memo(self, key: tuple[Any, ...], compute: Any) -> frozenset[Value]:
@@ -309,8 +334,9 @@ class Resolver:
         """``super().name`` in class C: the next definition after C along the MRO of C and
         of every scanned subclass of C (``self`` may be any of them)."""
         cls = (v[1], v[2])
+        own = (v[3], v[4]) if len(v) > 3 else cls  # super(cls, self) in class `own`
         out: set[Value] = set()
-        for start in (cls, *self.subclasses().get(cls, ())):
+        for start in (own, *self.subclasses().get(own, ())):
             mro = self.mro(start)
             after = mro[mro.index(cls) + 1 :] if cls in mro else ()
             for m, q in after:

@@ -221,10 +221,24 @@ class ModuleWalker:
             if f.id == "super" and not e.args:
                 cls = self.enclosing_class()
                 return ("super", cls) if cls else None
+            if f.id == "super" and len(e.args) == 2:  # super(Base, self): after Base
+                cls = self.enclosing_class()
+                after = self.sx(e.args[0])
+                return ("superof", after, cls) if cls and after else None
             if f.id in ("staticmethod", "classmethod") and len(e.args) == 1:
                 return self.sx(e.args[0])
         if _is_partial(f) and e.args:
             return self.sx(e.args[0])
+        if (
+            isinstance(f, ast.Attribute)
+            and f.attr == "get"
+            and 1 <= len(e.args) <= 2
+            and not e.keywords
+            and isinstance(e.args[0], ast.Constant)
+        ):  # d.get("k", default): the entry "k" of a known dict, or the default
+            base = self.sx(f.value)
+            default = self.sx(e.args[1]) if len(e.args) == 2 else None
+            return ("getkey", base, e.args[0].value, default) if base is not None else None
         if (
             isinstance(f, ast.Name)
             and f.id == "getattr"
@@ -504,8 +518,15 @@ class ModuleWalker:
         self, scope: _Scope, args: ast.arguments, q: str, class_q: str, binding: str
     ) -> None:
         positional = [*args.posonlyargs, *args.args]
+        # a default is evaluated where the function is defined: it flows into its parameter
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        defaults += [*args.defaults, *args.kw_defaults]
         for i, arg in enumerate([*positional, *args.kwonlyargs]):
             value: SExpr = ("param", q, arg.arg)
+            default = defaults[i]
+            default_value = self.sx(default) if default is not None else None
+            if default_value is not None:
+                value = ("union", (value, default_value))
             if i == 0 and arg in positional and class_q:
                 if binding == "instance":
                     value = ("self", class_q)
