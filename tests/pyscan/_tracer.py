@@ -62,7 +62,7 @@ def trace(folder: Path) -> set[tuple[str, str]]:
     sys.path.insert(0, root)
     sys.setprofile(profile)
     try:
-        runpy.run_path(str(folder / "main.py"), run_name="__main__")
+        runpy.run_path(str(Path(root) / "main.py"), run_name="__main__")
     finally:
         sys.setprofile(None)
     return edges

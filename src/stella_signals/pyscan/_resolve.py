@@ -125,6 +125,13 @@ class Resolver:
                 return frozenset(
                     ("super", v[1], v[2], m, sx[2]) for v in self.resolve(sx[1], m) if v[0] == "cls"
                 )
+            if tag == "extras":  # entries added to a module-level container from anywhere
+                extras = self.modules[m].container_extras.get(sx[1])
+                return frozenset({("container", self.items(extras, m))}) if extras else _EMPTY
+            if tag == "slice":  # x[a:b]
+                return frozenset(
+                    _slice(v, sx[2]) for v in self.resolve(sx[1], m) if v[0] == "container"
+                )
             if tag == "getkey":
                 return self.get_key(self.resolve(sx[1], m), sx[2], sx[3], m)
             if tag == "union":
@@ -199,6 +206,16 @@ class Resolver:
         for v in values:
             if v[0] == "container":
                 out.update(x for _, x in v[1])
+            elif v[0] == "inst":  # iterating an instance: what its iterator's __next__ returns
+                for it in self.class_attr(v, "__iter__"):
+                    if it[0] != "fn":
+                        continue
+                    for iterator in self.returns_of(it):
+                        if iterator[0] != "inst":
+                            continue
+                        for nxt in self.class_attr(iterator, "__next__"):
+                            if nxt[0] == "fn":
+                                out.update(self.returns_of(nxt))
         return frozenset(out)
 
     def module_value(self, name: str) -> Value:
@@ -292,6 +309,8 @@ class Resolver:
                 values |= self.instance_attr(v, name)
                 if v[3]:
                     values |= self.overrides(v, name)
+                    for sub in self.subclasses().get((v[1], v[2]), ()):
+                        values |= self.instance_attr(("inst", *sub, False), name)
             return values
         if kind == "container" and name in _CONTAINER_METHODS:
             return frozenset({("cmethod", v, name)})
@@ -733,3 +752,19 @@ def _c3(seqs: list[tuple[tuple[str, str], ...]]) -> list[tuple[str, str]]:
         for s in pending:
             if s and s[0] == head:
                 del s[0]
+
+
+def _slice(container: Value, bounds: tuple[int | None, ...] | None) -> Value:
+    """A slice of a container: exact for constant bounds over a literal list or tuple (whose
+    keys are its positions 0..n-1), otherwise every element at an unknown position."""
+    pairs = container[1]
+    keys = sorted(k for k, _ in pairs if type(k) is int)
+    if bounds is None or len(keys) != len(pairs) or keys != list(range(len(keys))):
+        return ("container", frozenset((None, x) for _, x in pairs))
+    if bounds[2] == 0:
+        return ("container", frozenset())  # a ValueError at run time
+    kept = range(len(keys))[slice(*bounds)]
+    return (
+        "container",
+        frozenset((i, x) for i, old in enumerate(kept) for k, x in pairs if k == old),
+    )

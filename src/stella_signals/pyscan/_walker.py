@@ -170,7 +170,10 @@ class ModuleWalker:
         if e is None:
             return None
         if isinstance(e, ast.Name):
-            return self.lookup(e.id)
+            value = self.lookup(e.id)
+            if value is not None and value[0] == "dict" and self.scope.kind == "module":
+                return ("union", (value, ("extras", e.id)))  # and what functions add to it
+            return value
         if isinstance(e, ast.Attribute):
             base = self.sx(e.value)
             return ("attr", base, e.attr) if base is not None else None
@@ -204,6 +207,10 @@ class ModuleWalker:
             base = self.sx(e.value)
             if base is None:
                 return None
+            if isinstance(e.slice, ast.Slice):
+                bounds = [_const_int(b) for b in (e.slice.lower, e.slice.upper, e.slice.step)]
+                constant = all(b is not False for b in bounds)
+                return ("slice", base, tuple(bounds) if constant else None)
             return ("item", base, _const_key(e.slice))
         if isinstance(e, ast.Starred):
             return self.sx(e.value)
@@ -796,6 +803,18 @@ def _const_key(e: ast.expr) -> Any:
     ):
         return e.value
     return None
+
+
+def _const_int(e: ast.expr | None) -> int | bool | None:
+    """A slice bound: an int, None when absent, False when not a constant."""
+    if e is None:
+        return None
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+        inner = _const_int(e.operand)
+        return -inner if type(inner) is int else False
+    if isinstance(e, ast.Constant) and type(e.value) is int:
+        return e.value
+    return False
 
 
 def _is_partial(f: ast.expr) -> bool:
