@@ -128,10 +128,10 @@ class Resolver:
             if tag == "extras":  # entries added to a module-level container from anywhere
                 extras = self.modules[m].container_extras.get(sx[1])
                 return frozenset({("container", self.items(extras, m))}) if extras else _EMPTY
-            if tag == "slice":  # x[a:b]
-                return frozenset(
-                    _slice(v, sx[2]) for v in self.resolve(sx[1], m) if v[0] == "container"
-                )
+            if tag == "slice":  # x[a:b]; an instance's __getitem__ is given a slice
+                base = self.resolve(sx[1], m)
+                containers = frozenset(v for v in base if v[0] == "container")
+                return self.item(base - containers, None) | {_slice(v, sx[2]) for v in containers}
             if tag == "getkey":
                 return self.get_key(self.resolve(sx[1], m), sx[2], sx[3], m)
             if tag == "union":
