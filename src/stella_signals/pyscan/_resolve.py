@@ -113,8 +113,13 @@ class Resolver:
                 return frozenset({("param", m, sx[1], sx[2])})
             if tag == "self":
                 return frozenset({("inst", m, sx[1], True)})
-            if tag == "clsparam":
-                return frozenset({("cls", m, sx[1])})
+            if tag == "clsparam":  # cls in a class method: the class or a scanned subclass
+                subs = self.subclasses().get((m, sx[1]), ())
+                return frozenset({("cls", m, sx[1]), *(("cls", *sub) for sub in subs)})
+            if tag == "typeof":  # type(x): the class of an instance
+                if self.resolve(sx[2], m) != {("builtin", "type")}:
+                    return _EMPTY
+                return _union(self.class_of(v) for v in self.resolve(sx[1], m))
             if tag == "ann":
                 return frozenset(  # a declared type: any scanned subclass too
                     ("inst", v[1], v[2], True) for v in self.resolve(sx[1], m) if v[0] == "cls"
@@ -303,6 +308,8 @@ class Resolver:
             return frozenset({("ext", f"{v[1]}.{name}")})
         if kind == "builtin":
             return frozenset({("ext", f"builtins.{v[1]}.{name}")})
+        if kind == "inst" and name == "__class__":
+            return self.class_of(v)
         if kind in ("cls", "inst", "super"):
             values = self.class_attr(v, name)
             if kind == "inst":
@@ -315,6 +322,13 @@ class Resolver:
         if kind == "container" and name in _CONTAINER_METHODS:
             return frozenset({("cmethod", v, name)})
         return _EMPTY
+
+    def class_of(self, v: Value) -> frozenset[Value]:
+        """The class of an instance value (or of any scanned subclass when it may be one)."""
+        if v[0] != "inst":
+            return _EMPTY
+        subs = self.subclasses().get((v[1], v[2]), ()) if v[3] else ()
+        return frozenset({("cls", v[1], v[2]), *(("cls", *sub) for sub in subs)})
 
     def class_attr(self, v: Value, name: str) -> frozenset[Value]:
         """``name`` looked up along the MRO of the class of ``v`` (cls, inst or super)."""

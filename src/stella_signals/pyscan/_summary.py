@@ -17,6 +17,9 @@ against every module's summary:
 ``("super", class qualname)``          ``super()`` in a method of that class
 ``("superof", sexpr, class qualname)``  ``super(B, self)`` in a method of that class
 ``("getkey", sexpr, key, default)``    ``x.get(key, default)`` with a constant key
+``("typeof", sexpr, type sexpr)``      ``type(x)`` (when ``type`` is the builtin)
+``("extras", name)``                   what code anywhere adds to a module-level container
+``("slice", sexpr, bounds or None)``   ``x[a:b:c]`` (bounds: constant ints or None)
 ``("union", (sexpr, ...))``            one of these
 ``("dict", ((key or None, sexpr), ...))``  a container literal (list/tuple/set: keys None)
 ``("item", sexpr, key or None)``       ``x[key]``

@@ -129,12 +129,19 @@ class ModuleWalker:
 
     # -- scopes --------------------------------------------------------------------------
     def lookup(self, name: str) -> SExpr | None:
+        """What ``name`` is bound to here. Code that runs later (a function, a lambda) sees a
+        module-level name as any value the module ever binds it to, not the value it had
+        when the function was defined."""
         s: _Scope | None = self.scope
         first = True
+        deferred = False
         while s is not None:
             if s.kind == "class" and not first:
                 s = s.parent
                 continue
+            if s.kind == "module" and deferred:
+                return ("global", name)
+            deferred = deferred or s.kind == "function"
             if name in s.locals:
                 return s.locals[name]
             if name in s.params:
@@ -234,6 +241,9 @@ class ModuleWalker:
                 return ("superof", after, cls) if cls and after else None
             if f.id in ("staticmethod", "classmethod") and len(e.args) == 1:
                 return self.sx(e.args[0])
+            if f.id == "type" and len(e.args) == 1 and not e.keywords:
+                of, func = self.sx(e.args[0]), self.lookup("type")
+                return ("typeof", of, func) if of is not None and func is not None else None
         if _is_partial(f) and e.args:
             return self.sx(e.args[0])
         if (
