@@ -54,6 +54,7 @@ _DUNDER_BUILTINS = {
 }
 _CONTAINER_METHODS = frozenset({"values", "items", "get", "pop", "copy", "setdefault"})
 _MAX_DEPTH = 24
+_FLOW_ROUNDS = 4
 
 
 class Resolver:
@@ -62,7 +63,10 @@ class Resolver:
     def __init__(self, modules: dict[str, ModuleSummary]) -> None:
         self.modules = modules
         self.edges: set[tuple[tuple[str, str], tuple[str, str]]] = set()
-        self.param_calls: set[tuple[tuple[str, str], tuple[str, str, str]]] = set()
+        #: a call of a parameter: (caller, parameter, arguments, module of the arguments)
+        self.param_calls: set[
+            tuple[tuple[str, str], tuple[str, str, str], tuple[tuple[Any, SExpr], ...], str]
+        ] = set()
         #: ``p.name(...)`` on a parameter p: (caller, parameter, name, resolved otherwise)
         self.param_attr_calls: set[tuple[tuple[str, str], tuple[str, str, str], str, bool]] = set()
         self.flows: dict[tuple[str, str, str], set[Value]] = {}
@@ -383,7 +387,10 @@ class Resolver:
         if x[0] != "fn":
             return x
         info = self.modules[x[1]].defs[x[2]]
-        bound = info.binding == "class" or (info.binding == "instance" and via_instance)
+        # any function found on a class is bound when read through an instance (a decorated
+        # method's wrapper, a function assigned in the class body), except a staticmethod
+        plain = info.kind in ("function", "lambda") and not info.binding
+        bound = info.binding == "class" or ((info.binding == "instance" or plain) and via_instance)
         return ("fn", x[1], x[2], 1 if bound else 0)
 
     def instance_attr(self, v: Value, name: str) -> frozenset[Value]:
@@ -529,7 +536,7 @@ class Resolver:
                     self.edge(caller, fn)
                     self.flow_args(fn, args, m)
         elif kind == "param":
-            self.param_calls.add((caller, (target[1], target[2], target[3])))
+            self.param_calls.add((caller, (target[1], target[2], target[3]), tuple(args), m))
 
     def flow_args(self, fn: Value, args: list[Any], m: str) -> None:
         info = self.modules[fn[1]].defs[fn[2]]
@@ -585,12 +592,25 @@ class Resolver:
                 resolved[param] = values_of(param, set())
             return resolved[param]
 
-        for caller, param in sorted(self.param_calls):
+        def flowing() -> int:
+            return sum(len(values) for values in self.flows.values())
+
+        # what a parameter call passes on flows further (a wrapper calling the function it
+        # was given with its own arguments): repeat while that adds flows, a few rounds at most
+        for _ in range(_FLOW_ROUNDS):
+            before = flowing()
+            for caller, param, args, m in sorted(self.param_calls, key=repr):
+                for v in known(param):
+                    self.call_value(caller, v, list(args), m)
+            if flowing() == before:
+                break
+            resolved.clear()
+        for caller, param, args, m in sorted(self.param_calls, key=repr):
             values = known(param)
             if not values:
                 self.unresolved["calls_through_parameters"] += 1
             for v in sorted(values, key=repr):
-                self.call_value(caller, v, [], caller[0])
+                self.call_value(caller, v, list(args), m)
         for caller, param, name, elsewhere in sorted(self.param_attr_calls):
             targets = {
                 t
@@ -663,6 +683,10 @@ class _Replay:
                     r.unresolved["calls_into_unscanned_code"] += 1
             elif kind in ("fn", "cls", "inst", "param"):
                 r.call_value(here, target, list(args), self.m)
+                if kind == "fn" and target[3] and func is not None and func[0] == "attr":
+                    info = r.modules[target[1]].defs[target[2]]
+                    if info.kind != "method" and not info.binding:  # obj.f(): obj is f's first
+                        r.flow_args(("fn", *target[1:3], 0), [(0, func[1])], self.m)
 
     def builtin_call(
         self,
