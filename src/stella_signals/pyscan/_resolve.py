@@ -110,7 +110,16 @@ class Resolver:
             if tag == "from":
                 return self.import_from(sx[1], sx[2])
             if tag == "attr":
-                return _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
+                values = _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
+                if sx[1][0] != "self":
+                    return values
+                # self.x in a method: also what scanned subclasses assign to x (self may be
+                # one of them); only for self, never for an instance that flows in, where
+                # it would multiply every imprecision of the flow
+                subs = self.subclasses().get((m, sx[1][1]), ())
+                return values | _union(
+                    self.instance_attr(("inst", *sub, False), sx[2]) for sub in subs
+                )
             if tag == "call":
                 return _union(self.call_result(v) for v in self.resolve(sx[1], m))
             if tag == "param":
@@ -320,8 +329,6 @@ class Resolver:
                 values |= self.instance_attr(v, name)
                 if v[3]:
                     values |= self.overrides(v, name)
-                    for sub in self.subclasses().get((v[1], v[2]), ()):
-                        values |= self.instance_attr(("inst", *sub, False), name)
             return values
         if kind == "container" and name in _CONTAINER_METHODS:
             return frozenset({("cmethod", v, name)})
