@@ -110,6 +110,9 @@ class Resolver:
             if tag == "from":
                 return self.import_from(sx[1], sx[2])
             if tag == "attr":
+                if sx[2] == "__class__":
+                    of_self = sx[1][0] == "self"
+                    return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
                 values = _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
                 if sx[1][0] != "self":
                     return values
@@ -132,7 +135,8 @@ class Resolver:
             if tag == "typeof":  # type(x): the class of an instance
                 if self.resolve(sx[2], m) != {("builtin", "type")}:
                     return _EMPTY
-                return _union(self.class_of(v) for v in self.resolve(sx[1], m))
+                of_self = sx[1][0] == "self"
+                return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
             if tag == "ann":
                 return frozenset(  # a declared type: any scanned subclass too
                     ("inst", v[1], v[2], True) for v in self.resolve(sx[1], m) if v[0] == "cls"
@@ -321,8 +325,6 @@ class Resolver:
             return frozenset({("ext", f"{v[1]}.{name}")})
         if kind == "builtin":
             return frozenset({("ext", f"builtins.{v[1]}.{name}")})
-        if kind == "inst" and name == "__class__":
-            return self.class_of(v)
         if kind in ("cls", "inst", "super"):
             values = self.class_attr(v, name)
             if kind == "inst":
@@ -334,11 +336,13 @@ class Resolver:
             return frozenset({("cmethod", v, name)})
         return _EMPTY
 
-    def class_of(self, v: Value) -> frozenset[Value]:
-        """The class of an instance value (or of any scanned subclass when it may be one)."""
+    def class_of(self, v: Value, of_self: bool) -> frozenset[Value]:
+        """The class of an instance value; for ``self``, that of any scanned subclass too.
+        An instance that flows in (or is declared) gives its own class only: its
+        subclasses' constructors would multiply every imprecision of the flow."""
         if v[0] != "inst":
             return _EMPTY
-        subs = self.subclasses().get((v[1], v[2]), ()) if v[3] else ()
+        subs = self.subclasses().get((v[1], v[2]), ()) if v[3] and of_self else ()
         return frozenset({("cls", v[1], v[2]), *(("cls", *sub) for sub in subs)})
 
     def class_attr(self, v: Value, name: str) -> frozenset[Value]:
