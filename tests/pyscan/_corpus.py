@@ -50,18 +50,20 @@ class Score:
         return self.true_positives / wanted if wanted else 1.0
 
 
-def score_corpus() -> tuple[Score, dict[str, dict[str, list[list[str]]]]]:
-    """Precision and recall over the whole corpus, and per program what differed."""
+def score_corpus(
+    programs: list[Path] = PROGRAMS,
+) -> tuple[Score, dict[str, dict[str, list[list[str]]]]]:
+    """Precision and recall over a whole corpus, and per program what differed."""
     score = Score()
     differences: dict[str, dict[str, list[list[str]]]] = {}
-    for folder in PROGRAMS:
+    for folder in programs:
         want = {tuple(edge) for edge in expected(folder)["edges"]}
         got = call_edges(scan_dir(folder))
         score.true_positives += len(got & want)
         score.false_positives += len(got - want)
         score.false_negatives += len(want - got)
         if got != want:
-            differences[folder.name] = {
+            differences[f"{folder.parent.name}/{folder.name}"] = {
                 "unexpected": [list(e) for e in sorted(got - want)],
                 "missing": [list(e) for e in sorted(want - got)],
             }

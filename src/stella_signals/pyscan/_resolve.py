@@ -4,7 +4,8 @@ Values (what an expression may evaluate to), as tuples:
 ``("mod", name)``, ``("ext", dotted)`` (code not scanned), ``("builtin", name)``,
 ``("fn", module, qualname, bound)`` (``bound`` 1 when the first parameter is already bound),
 ``("cls", module, qualname)``, ``("inst", module, qualname, cha)`` (``cha``: the instance may
-be of a scanned subclass, as ``self`` is), ``("super", module, class qualname)``,
+be of a scanned subclass, as ``self`` is), ``("super", module, class qualname)`` (with
+``module, class qualname`` of the method's own class appended for ``super(B, self)``),
 ``("param", module, function qualname, name)``, ``("container", frozenset((key, value)))``,
 ``("cmethod", container, name)``.
 
@@ -53,6 +54,7 @@ _DUNDER_BUILTINS = {
 }
 _CONTAINER_METHODS = frozenset({"values", "items", "get", "pop", "copy", "setdefault"})
 _MAX_DEPTH = 24
+_FLOW_ROUNDS = 4
 
 
 class Resolver:
@@ -61,7 +63,10 @@ class Resolver:
     def __init__(self, modules: dict[str, ModuleSummary]) -> None:
         self.modules = modules
         self.edges: set[tuple[tuple[str, str], tuple[str, str]]] = set()
-        self.param_calls: set[tuple[tuple[str, str], tuple[str, str, str]]] = set()
+        #: a call of a parameter: (caller, parameter, arguments, module of the arguments)
+        self.param_calls: set[
+            tuple[tuple[str, str], tuple[str, str, str], tuple[tuple[Any, SExpr], ...], str]
+        ] = set()
         #: ``p.name(...)`` on a parameter p: (caller, parameter, name, resolved otherwise)
         self.param_attr_calls: set[tuple[tuple[str, str], tuple[str, str, str], str, bool]] = set()
         self.flows: dict[tuple[str, str, str], set[Value]] = {}
@@ -105,21 +110,52 @@ class Resolver:
             if tag == "from":
                 return self.import_from(sx[1], sx[2])
             if tag == "attr":
-                return _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
+                if sx[2] == "__class__":
+                    of_self = sx[1][0] == "self"
+                    return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
+                values = _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
+                if sx[1][0] != "self":
+                    return values
+                # self.x in a method: also what scanned subclasses assign to x (self may be
+                # one of them); only for self, never for an instance that flows in, where
+                # it would multiply every imprecision of the flow
+                subs = self.subclasses().get((m, sx[1][1]), ())
+                return values | _union(
+                    self.instance_attr(("inst", *sub, False), sx[2]) for sub in subs
+                )
             if tag == "call":
                 return _union(self.call_result(v) for v in self.resolve(sx[1], m))
             if tag == "param":
                 return frozenset({("param", m, sx[1], sx[2])})
             if tag == "self":
                 return frozenset({("inst", m, sx[1], True)})
-            if tag == "clsparam":
-                return frozenset({("cls", m, sx[1])})
+            if tag == "clsparam":  # cls in a class method: the class or a scanned subclass
+                subs = self.subclasses().get((m, sx[1]), ())
+                return frozenset({("cls", m, sx[1]), *(("cls", *sub) for sub in subs)})
+            if tag == "typeof":  # type(x): the class of an instance
+                if self.resolve(sx[2], m) != {("builtin", "type")}:
+                    return _EMPTY
+                of_self = sx[1][0] == "self"
+                return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
             if tag == "ann":
                 return frozenset(  # a declared type: any scanned subclass too
                     ("inst", v[1], v[2], True) for v in self.resolve(sx[1], m) if v[0] == "cls"
                 )
             if tag == "super":
                 return frozenset({("super", m, sx[1])})
+            if tag == "superof":  # super(B, self) in class C: after B in the MROs from C
+                return frozenset(
+                    ("super", v[1], v[2], m, sx[2]) for v in self.resolve(sx[1], m) if v[0] == "cls"
+                )
+            if tag == "extras":  # entries added to a module-level container from anywhere
+                extras = self.modules[m].container_extras.get(sx[1])
+                return frozenset({("container", self.items(extras, m))}) if extras else _EMPTY
+            if tag == "slice":  # x[a:b]; an instance's __getitem__ is given a slice
+                base = self.resolve(sx[1], m)
+                containers = frozenset(v for v in base if v[0] == "container")
+                return self.item(base - containers, None) | {_slice(v, sx[2]) for v in containers}
+            if tag == "getkey":
+                return self.get_key(self.resolve(sx[1], m), sx[2], sx[3], m)
             if tag == "union":
                 return _union(self.resolve(part, m) for part in sx[1])
             if tag == "dict":
@@ -170,11 +206,38 @@ class Resolver:
                         out.update(self.returns_of(fn))
         return frozenset(out)
 
+    def get_key(
+        self, values: frozenset[Value], key: Any, default: SExpr | None, m: str
+    ) -> frozenset[Value]:
+        """``x.get(key, default)``: a dict's entry for the constant key, or the default."""
+        containers = frozenset(v for v in values if v[0] == "container")
+        out = set(self.item(containers, key))
+        out.update(
+            r
+            for v in values - containers
+            for fn in self.attribute(v, "get")
+            for r in self.call_result(fn)
+        )
+        has_key = all(any(k == key for k, _ in v[1]) for v in containers)
+        if default is not None and (values != containers or not has_key):
+            out.update(self.resolve(default, m))
+        return frozenset(out)
+
     def elements(self, values: frozenset[Value]) -> frozenset[Value]:
         out: set[Value] = set()
         for v in values:
             if v[0] == "container":
                 out.update(x for _, x in v[1])
+            elif v[0] == "inst":  # iterating an instance: what its iterator's __next__ returns
+                for it in self.class_attr(v, "__iter__"):
+                    if it[0] != "fn":
+                        continue
+                    for iterator in self.returns_of(it):
+                        if iterator[0] != "inst":
+                            continue
+                        for nxt in self.class_attr(iterator, "__next__"):
+                            if nxt[0] == "fn":
+                                out.update(self.returns_of(nxt))
         return frozenset(out)
 
     def module_value(self, name: str) -> Value:
@@ -273,9 +336,19 @@ class Resolver:
             return frozenset({("cmethod", v, name)})
         return _EMPTY
 
+    def class_of(self, v: Value, of_self: bool) -> frozenset[Value]:
+        """The class of an instance value; for ``self``, that of any scanned subclass too.
+        An instance that flows in (or is declared) gives its own class only: its
+        subclasses' constructors would multiply every imprecision of the flow."""
+        if v[0] != "inst":
+            return _EMPTY
+        subs = self.subclasses().get((v[1], v[2]), ()) if v[3] and of_self else ()
+        return frozenset({("cls", v[1], v[2]), *(("cls", *sub) for sub in subs)})
+
     def class_attr(self, v: Value, name: str) -> frozenset[Value]:
         """``name`` looked up along the MRO of the class of ``v`` (cls, inst or super)."""
-        return self._memo(("class_attr", v[0] != "cls", v[0] == "super", v[1], v[2], name),
+        return self._memo(("class_attr", v[0] != "cls", v[0] == "super",
+                           *(v[1:] if v[0] == "super" else v[1:3]), name),
                           lambda: self._class_attr(v, name))  # fmt: skip
 
     def _memo(self, key: tuple[Any, ...], compute: Any) -> frozenset[Value]:
@@ -309,8 +382,9 @@ class Resolver:
         """``super().name`` in class C: the next definition after C along the MRO of C and
         of every scanned subclass of C (``self`` may be any of them)."""
         cls = (v[1], v[2])
+        own = (v[3], v[4]) if len(v) > 3 else cls  # super(cls, self) in class `own`
         out: set[Value] = set()
-        for start in (cls, *self.subclasses().get(cls, ())):
+        for start in (own, *self.subclasses().get(own, ())):
             mro = self.mro(start)
             after = mro[mro.index(cls) + 1 :] if cls in mro else ()
             for m, q in after:
@@ -324,7 +398,10 @@ class Resolver:
         if x[0] != "fn":
             return x
         info = self.modules[x[1]].defs[x[2]]
-        bound = info.binding == "class" or (info.binding == "instance" and via_instance)
+        # any function found on a class is bound when read through an instance (a decorated
+        # method's wrapper, a function assigned in the class body), except a staticmethod
+        plain = info.kind in ("function", "lambda") and not info.binding
+        bound = info.binding == "class" or ((info.binding == "instance" or plain) and via_instance)
         return ("fn", x[1], x[2], 1 if bound else 0)
 
     def instance_attr(self, v: Value, name: str) -> frozenset[Value]:
@@ -470,7 +547,7 @@ class Resolver:
                     self.edge(caller, fn)
                     self.flow_args(fn, args, m)
         elif kind == "param":
-            self.param_calls.add((caller, (target[1], target[2], target[3])))
+            self.param_calls.add((caller, (target[1], target[2], target[3]), tuple(args), m))
 
     def flow_args(self, fn: Value, args: list[Any], m: str) -> None:
         info = self.modules[fn[1]].defs[fn[2]]
@@ -526,12 +603,25 @@ class Resolver:
                 resolved[param] = values_of(param, set())
             return resolved[param]
 
-        for caller, param in sorted(self.param_calls):
+        def flowing() -> int:
+            return sum(len(values) for values in self.flows.values())
+
+        # what a parameter call passes on flows further (a wrapper calling the function it
+        # was given with its own arguments): repeat while that adds flows, a few rounds at most
+        for _ in range(_FLOW_ROUNDS):
+            before = flowing()
+            for caller, param, args, m in sorted(self.param_calls, key=repr):
+                for v in known(param):
+                    self.call_value(caller, v, list(args), m)
+            if flowing() == before:
+                break
+            resolved.clear()
+        for caller, param, args, m in sorted(self.param_calls, key=repr):
             values = known(param)
             if not values:
                 self.unresolved["calls_through_parameters"] += 1
             for v in sorted(values, key=repr):
-                self.call_value(caller, v, [], caller[0])
+                self.call_value(caller, v, list(args), m)
         for caller, param, name, elsewhere in sorted(self.param_attr_calls):
             targets = {
                 t
@@ -604,6 +694,10 @@ class _Replay:
                     r.unresolved["calls_into_unscanned_code"] += 1
             elif kind in ("fn", "cls", "inst", "param"):
                 r.call_value(here, target, list(args), self.m)
+                if kind == "fn" and target[3] and func is not None and func[0] == "attr":
+                    info = r.modules[target[1]].defs[target[2]]
+                    if info.kind != "method" and not info.binding:  # obj.f(): obj is f's first
+                        r.flow_args(("fn", *target[1:3], 0), [(0, func[1])], self.m)
 
     def builtin_call(
         self,
@@ -707,3 +801,19 @@ def _c3(seqs: list[tuple[tuple[str, str], ...]]) -> list[tuple[str, str]]:
         for s in pending:
             if s and s[0] == head:
                 del s[0]
+
+
+def _slice(container: Value, bounds: tuple[int | None, ...] | None) -> Value:
+    """A slice of a container: exact for constant bounds over a literal list or tuple (whose
+    keys are its positions 0..n-1), otherwise every element at an unknown position."""
+    pairs = container[1]
+    keys = sorted(k for k, _ in pairs if type(k) is int)
+    if bounds is None or len(keys) != len(pairs) or keys != list(range(len(keys))):
+        return ("container", frozenset((None, x) for _, x in pairs))
+    if bounds[2] == 0:
+        return ("container", frozenset())  # a ValueError at run time
+    kept = range(len(keys))[slice(*bounds)]
+    return (
+        "container",
+        frozenset((i, x) for i, old in enumerate(kept) for k, x in pairs if k == old),
+    )

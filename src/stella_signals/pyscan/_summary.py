@@ -15,6 +15,11 @@ against every module's summary:
 ``("clsparam", class qualname)``       the first parameter of a class method
 ``("ann", sexpr)``                     an instance of the annotated class
 ``("super", class qualname)``          ``super()`` in a method of that class
+``("superof", sexpr, class qualname)``  ``super(B, self)`` in a method of that class
+``("getkey", sexpr, key, default)``    ``x.get(key, default)`` with a constant key
+``("typeof", sexpr, type sexpr)``      ``type(x)`` (when ``type`` is the builtin)
+``("extras", name)``                   what code anywhere adds to a module-level container
+``("slice", sexpr, bounds or None)``   ``x[a:b:c]`` (bounds: constant ints or None)
 ``("union", (sexpr, ...))``            one of these
 ``("dict", ((key or None, sexpr), ...))``  a container literal (list/tuple/set: keys None)
 ``("item", sexpr, key or None)``       ``x[key]``

@@ -129,12 +129,19 @@ class ModuleWalker:
 
     # -- scopes --------------------------------------------------------------------------
     def lookup(self, name: str) -> SExpr | None:
+        """What ``name`` is bound to here. Code that runs later (a function, a lambda) sees a
+        module-level name as any value the module ever binds it to, not the value it had
+        when the function was defined."""
         s: _Scope | None = self.scope
         first = True
+        deferred = False
         while s is not None:
             if s.kind == "class" and not first:
                 s = s.parent
                 continue
+            if s.kind == "module" and deferred:
+                return ("global", name)
+            deferred = deferred or s.kind == "function"
             if name in s.locals:
                 return s.locals[name]
             if name in s.params:
@@ -170,7 +177,10 @@ class ModuleWalker:
         if e is None:
             return None
         if isinstance(e, ast.Name):
-            return self.lookup(e.id)
+            value = self.lookup(e.id)
+            if value is not None and value[0] == "dict" and self.scope.kind == "module":
+                return ("union", (value, ("extras", e.id)))  # and what functions add to it
+            return value
         if isinstance(e, ast.Attribute):
             base = self.sx(e.value)
             return ("attr", base, e.attr) if base is not None else None
@@ -204,6 +214,10 @@ class ModuleWalker:
             base = self.sx(e.value)
             if base is None:
                 return None
+            if isinstance(e.slice, ast.Slice):
+                bounds = [_const_int(b) for b in (e.slice.lower, e.slice.upper, e.slice.step)]
+                constant = all(b is not False for b in bounds)
+                return ("slice", base, tuple(bounds) if constant else None)
             return ("item", base, _const_key(e.slice))
         if isinstance(e, ast.Starred):
             return self.sx(e.value)
@@ -221,10 +235,27 @@ class ModuleWalker:
             if f.id == "super" and not e.args:
                 cls = self.enclosing_class()
                 return ("super", cls) if cls else None
+            if f.id == "super" and len(e.args) == 2:  # super(Base, self): after Base
+                cls = self.enclosing_class()
+                after = self.sx(e.args[0])
+                return ("superof", after, cls) if cls and after else None
             if f.id in ("staticmethod", "classmethod") and len(e.args) == 1:
                 return self.sx(e.args[0])
+            if f.id == "type" and len(e.args) == 1 and not e.keywords:
+                of, func = self.sx(e.args[0]), self.lookup("type")
+                return ("typeof", of, func) if of is not None and func is not None else None
         if _is_partial(f) and e.args:
             return self.sx(e.args[0])
+        if (
+            isinstance(f, ast.Attribute)
+            and f.attr == "get"
+            and 1 <= len(e.args) <= 2
+            and not e.keywords
+            and isinstance(e.args[0], ast.Constant)
+        ):  # d.get("k", default): the entry "k" of a known dict, or the default
+            base = self.sx(f.value)
+            default = self.sx(e.args[1]) if len(e.args) == 2 else None
+            return ("getkey", base, e.args[0].value, default) if base is not None else None
         if (
             isinstance(f, ast.Name)
             and f.id == "getattr"
@@ -504,8 +535,15 @@ class ModuleWalker:
         self, scope: _Scope, args: ast.arguments, q: str, class_q: str, binding: str
     ) -> None:
         positional = [*args.posonlyargs, *args.args]
+        # a default is evaluated where the function is defined: it flows into its parameter
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        defaults += [*args.defaults, *args.kw_defaults]
         for i, arg in enumerate([*positional, *args.kwonlyargs]):
             value: SExpr = ("param", q, arg.arg)
+            default = defaults[i]
+            default_value = self.sx(default) if default is not None else None
+            if default_value is not None:
+                value = ("union", (value, default_value))
             if i == 0 and arg in positional and class_q:
                 if binding == "instance":
                     value = ("self", class_q)
@@ -775,6 +813,18 @@ def _const_key(e: ast.expr) -> Any:
     ):
         return e.value
     return None
+
+
+def _const_int(e: ast.expr | None) -> int | bool | None:
+    """A slice bound: an int, None when absent, False when not a constant."""
+    if e is None:
+        return None
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+        inner = _const_int(e.operand)
+        return -inner if type(inner) is int else False
+    if isinstance(e, ast.Constant) and type(e.value) is int:
+        return e.value
+    return False
 
 
 def _is_partial(f: ast.expr) -> bool:
