@@ -1,0 +1,423 @@
+"""The probe: windows, the discovery profilers, fork/exit/SIGTERM handling, shipping.
+
+Safety rules every path here follows: nothing raises into the application (an internal error
+disables the probe and is written in the next manifest), nothing the application calls waits
+on I/O (windows are written by the probe's own thread), memory grows with distinct keys, not
+with calls.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any, Callable, Optional
+
+from stella_probe._config import DEFAULT_SAMPLE, Config
+from stella_probe._identity import BARRIER, RECORD, Resolver, Symbol, container_id
+from stella_probe._ship import Uploader, write_window
+from stella_probe._targeted import Targeted
+
+__all__ = ["Probe", "current", "start"]
+
+SCHEMA = "stella.probe-manifest/v1"
+#: How often the probe's thread wakes to fold finished threads' counts in (seconds).
+_TICK = 0.5
+_current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Python 3.9
+
+
+def current() -> Probe | None:
+    return _current
+
+
+def start(config: Config) -> Probe:
+    """Start the (one) probe of this process."""
+    global _current
+    if _current is not None:
+        return _current
+    probe = Probe(config)
+    _current = probe
+    probe.start()
+    return probe
+
+
+class _ThreadState:
+    __slots__ = ("counts", "overflow", "thread")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        #: (callee Symbol, caller symbol id or None) → [count, first seen]
+        self.counts: dict[tuple[Symbol, str | None], list[Any]] = {}
+        self.overflow = 0
+
+
+def _rfc3339(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+def _read_container() -> str | None:
+    for path in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                found = container_id(handle.read())
+        except OSError:
+            continue
+        if found:
+            return found
+    return None
+
+
+class Probe:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.resolver = Resolver(
+            config.project_root, config.project_purl, include_stdlib=config.include_stdlib
+        )
+        self.container = _read_container()
+        self.process_name = config.process_name or os.path.basename(sys.argv[0] or sys.executable)
+        self.error: str | None = None
+        self.disabled = False
+        self.dropped = 0
+        self.seq = 0
+        self.lock = threading.RLock()
+        self.on = [False]
+        self.states: list[_ThreadState] = []
+        self.folded: dict[tuple[Symbol, str | None], list[Any]] = {}
+        self.overflow = 0
+        self.targeted: Targeted | None = None
+        self.uploader: Uploader | None = None
+        self.window_start = time.time()
+        self.wake = threading.Event()
+        self.stopped = False
+        self.sample = config.sample
+        if config.mode == "discovery" and self.sample is None:
+            self.sample = DEFAULT_SAMPLE
+        self.thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._begin()
+        atexit.register(self.stop)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+        self._install_sigterm()
+
+    def _begin(self) -> None:
+        self.pid = os.getpid()
+        self.window_start = time.time()
+        if self.config.server:
+            self.uploader = Uploader(
+                self.config.server,
+                self.config.tenant,
+                self.config.token_file,
+                self.config.graph_hash,
+                retries=self.config.upload_retries,
+                backoff=self.config.upload_backoff,
+                on_drop=self._count_drop,
+            )
+            self.uploader.start()
+        if self.config.mode == "targeted":
+            if self.targeted is None:
+                self.targeted = Targeted(self.config.targets, self.resolver, self._fail)
+                self.targeted.install()
+        else:
+            self._profile_on()
+        self.thread = threading.Thread(target=self._loop, name="stella-probe", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Flush the current window and stop (atexit, SIGTERM, or the CLI at the end)."""
+        with self.lock:
+            if self.stopped:
+                return
+            self.stopped = True
+        self.wake.set()
+        if self.config.mode == "discovery":
+            self._profile_off()
+        self._flush(time.time())
+        if self.targeted is not None:
+            self.targeted.uninstall()
+        if self.uploader is not None:
+            self.uploader.drain(timeout=5.0)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh window of its own (the parent writes what came before),
+        new threads (none survive fork), new locks."""
+        try:
+            self.lock = threading.RLock()
+            self.wake = threading.Event()
+            self.states = []
+            self.folded = {}
+            self.overflow = 0
+            self.seq = 0
+            self.dropped = 0
+            if self.targeted is not None:
+                self.targeted.lock = threading.RLock()
+                for slot in self.targeted.slots:
+                    slot.hit = False
+            if self.disabled or self.stopped:
+                return
+            self.uploader = None
+            self._begin()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            previous = signal.getsignal(signal.SIGTERM)
+        except (ValueError, OSError):
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self.stop()
+            if callable(previous):
+                previous(signum, frame)
+                return
+            if previous == signal.SIG_IGN:
+                return
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        try:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+    # -- errors --------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        """An internal error: stop probing (the application goes on unprobed) and say why in
+        the manifest of the current window."""
+        if self.disabled:
+            return
+        self.disabled = True
+        self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        try:
+            if self.config.mode == "discovery":
+                self._profile_off()
+            if self.targeted is not None:
+                self.targeted.uninstall()
+        except Exception:  # noqa: S110 - already failing: the application must go on
+            pass
+
+    def _count_drop(self) -> None:
+        with self.lock:
+            self.dropped += 1
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _profile_on(self) -> None:
+        if self.disabled:
+            return
+        self.on[0] = True
+        threading.setprofile(self._thread_bootstrap)
+        sys.setprofile(self._profiler(self._new_state()))
+        setprofile_all = getattr(threading, "setprofile_all_threads", None)
+        if setprofile_all is not None:  # Python >= 3.12: every running thread too
+            setprofile_all(self._thread_bootstrap)
+
+    def _profile_off(self) -> None:
+        self.on[0] = False
+        threading.setprofile(None)
+        setprofile_all = getattr(threading, "setprofile_all_threads", None)
+        if setprofile_all is not None:
+            setprofile_all(None)
+        else:
+            sys.setprofile(None)
+
+    def _new_state(self) -> _ThreadState:
+        state = _ThreadState(threading.current_thread())
+        with self.lock:
+            self.states.append(state)
+        return state
+
+    def _thread_bootstrap(self, frame: FrameType, event: str, arg: Any) -> None:
+        """The first profile event of a thread: give it its own profiler and counts (no lock
+        on the hot path)."""
+        try:
+            profiler = self._profiler(self._new_state())
+            sys.setprofile(profiler)
+            profiler(frame, event, arg)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _profiler(self, state: _ThreadState) -> Callable[[FrameType, str, Any], None]:
+        cache = self.resolver.cache
+        resolve = self.resolver.resolve
+        limit = self.config.max_keys
+        on = self.on
+        clock = time.time
+        fail = self._fail
+
+        def profile(frame: FrameType, event: str, arg: Any) -> None:
+            if event != "call" or not on[0]:
+                return
+            try:
+                code = frame.f_code
+                symbol = cache.get(id(code))
+                if symbol is None:
+                    symbol = resolve(code, frame.f_globals)
+                if symbol.kind != RECORD or symbol.comprehension:
+                    return
+                if symbol.first_lasti is not None and frame.f_lasti != symbol.first_lasti:
+                    return  # a generator or coroutine resumed, not called
+                caller = None
+                if not symbol.module_level:
+                    back = frame.f_back
+                    while back is not None:
+                        found = cache.get(id(back.f_code))
+                        if found is None:
+                            found = resolve(back.f_code, back.f_globals)
+                        if found.kind == RECORD:
+                            caller = found.symbol_id
+                            break
+                        if found.kind == BARRIER:
+                            break
+                        back = back.f_back
+                key = (symbol, caller)
+                counts = state.counts
+                entry = counts.get(key)
+                if entry is None:
+                    if len(counts) >= limit:
+                        state.overflow += 1
+                        return
+                    counts[key] = [1, clock()]
+                else:
+                    entry[0] += 1
+            except Exception as exc:
+                fail(exc)
+
+        return profile
+
+    def _fold(self, every: bool) -> None:
+        """Move the counts of finished threads (or of all threads at a window's end) into the
+        window's table, so that memory follows distinct keys, not threads."""
+        with self.lock:
+            keep: list[_ThreadState] = []
+            taken: list[_ThreadState] = []
+            for state in self.states:
+                alive = state.thread.is_alive()
+                if alive:
+                    keep.append(state)
+                if every or not alive:
+                    taken.append(state)
+            self.states = keep
+        limit = self.config.max_keys
+        for state in taken:
+            counts, state.counts = state.counts, {}
+            self.overflow += state.overflow
+            state.overflow = 0
+            for key, (count, first) in counts.items():
+                entry = self.folded.get(key)
+                if entry is not None:
+                    entry[0] += count
+                    entry[1] = min(entry[1], first)
+                elif len(self.folded) < limit:
+                    self.folded[key] = [count, first]
+                else:
+                    self.overflow += count
+
+    # -- windows -------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            window = self.sample[0] if self.sample else self.config.window
+            while not self.stopped:
+                end = self.window_start + window
+                while not self.stopped and time.time() < end:
+                    self.wake.wait(min(_TICK, max(0.0, end - time.time())))
+                    if self.config.mode == "discovery" and not self.stopped:
+                        self._fold(every=False)
+                if self.stopped:
+                    return
+                if self.sample and self.sample[1] > 0 and self.config.mode == "discovery":
+                    self.on[0] = False
+                    self._flush(time.time())
+                    if self.wake.wait(self.sample[1]) or self.stopped:
+                        return
+                    self.window_start = time.time()
+                    self.on[0] = not self.disabled
+                    setprofile_all = getattr(threading, "setprofile_all_threads", None)
+                    if setprofile_all is not None and self.on[0]:
+                        setprofile_all(self._thread_bootstrap)
+                else:
+                    self._flush(time.time())
+        except Exception as exc:
+            self._fail(exc)
+
+    def _flush(self, end: float) -> None:
+        """Close the current window: write its trace and manifest, hand it to the uploader."""
+        with self.lock:
+            start = self.window_start
+            self.window_start = end
+            self.seq += 1
+            seq = self.seq
+        try:
+            records, fields = self._window_records(start)
+        except Exception as exc:
+            self._fail(exc)
+            records, fields = [], {}
+        manifest: dict[str, Any] = {
+            "schema": SCHEMA,
+            "mode": self.config.mode,
+            "window": {"start": _rfc3339(start), "end": _rfc3339(end)},
+            "python": ".".join(str(v) for v in sys.version_info[:3]),
+            "pid": self.pid,
+            "container": self.container,
+            "targets_total": 0,
+            "targets_instrumented": 0,
+            "targets_pending": 0,
+            "dropped": self.dropped,
+            "records": len(records),
+            "project_purl": self.config.project_purl,
+            "probe_version": _version(),
+            "error": self.error,
+            "disabled": self.disabled,
+        }
+        manifest.update(fields)
+        if self.config.mode == "discovery":
+            manifest["sample"] = list(self.sample) if self.sample else None
+        name = f"window-{self.pid}-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(start))}"
+        try:
+            written = write_window(self.config.out, name, records, manifest)
+        except OSError:
+            self._count_drop()
+            return
+        if self.uploader is not None:
+            self.uploader.submit(written)
+
+    def _window_records(self, start: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        common: dict[str, Any] = {"pid": self.pid, "process_name": self.process_name}
+        if self.container:
+            common["container"] = self.container
+        if self.targeted is not None:
+            raw, fields = self.targeted.rotate(start)
+            records = [dict(r, timestamp=_rfc3339(r["timestamp"]), **common) for r in raw]
+            return records, fields
+        self._fold(every=True)
+        folded, self.folded = self.folded, {}
+        overflow, self.overflow = self.overflow, 0
+        records = []
+        for (symbol, caller), (count, first) in sorted(
+            folded.items(), key=lambda item: (item[0][0].display, item[0][1] or "")
+        ):
+            record = {"symbol_id": symbol.symbol_id, "purl": symbol.purl,
+                      "timestamp": _rfc3339(first), "count": count, **common}  # fmt: skip
+            if caller is not None:
+                record["caller_symbol_id"] = caller
+            records.append(record)
+        fields = {"counts": "exact" if not overflow else "incomplete",
+                  "calls_not_recorded": overflow, "distinct_keys": len(records)}  # fmt: skip
+        return records, fields
+
+
+def _version() -> str:
+    from stella_probe import __version__
+
+    return __version__
