@@ -111,7 +111,6 @@ class Probe:
 
     def _begin(self) -> None:
         self.pid = os.getpid()
-        self.window_start = time.time()
         if self.config.server:
             self.uploader = Uploader(
                 self.config.server,
@@ -127,7 +126,8 @@ class Probe:
             if self.targeted is None:
                 self.targeted = Targeted(self.config.targets, self.resolver, self._fail)
                 self.targeted.install()
-        else:
+        self.window_start = time.time()  # after instrumenting what was already loaded
+        if self.config.mode == "discovery":
             self._profile_on()
         self.thread = threading.Thread(target=self._loop, name="stella-probe", daemon=True)
         self.thread.start()
@@ -334,6 +334,8 @@ class Probe:
                     self.wake.wait(min(_TICK, max(0.0, end - time.time())))
                     if self.config.mode == "discovery" and not self.stopped:
                         self._fold(every=False)
+                    elif self.targeted is not None and not self.disabled:
+                        self.targeted.poll_main()
                 if self.stopped:
                     return
                 if self.sample and self.sample[1] > 0 and self.config.mode == "discovery":

@@ -65,6 +65,7 @@ class Targeted:
             else:
                 self.by_symbol.setdefault(slot.target.symbol_id, []).append(index)
         self.done_modules: set[str] = set()
+        self.main_polls = 60
         self.finder = _Finder(self)
 
     # -- installation --------------------------------------------------------------------------
@@ -89,24 +90,43 @@ class Targeted:
         return [i for ids in self.by_symbol.values() for i in ids
                 if self.slots[i].instrumented_at is None]  # fmt: skip
 
-    def module_loaded(self, module: ModuleType) -> None:
+    def module_loaded(self, module: ModuleType, *, retry: bool = False) -> None:
         try:
-            self._module_loaded(module)
+            self._module_loaded(module, retry)
         except Exception as exc:
             self.on_error(exc)
 
-    def _module_loaded(self, module: ModuleType) -> None:
+    def poll_main(self) -> None:
+        """The script run as ``__main__`` is not imported: its functions exist only once its
+        code has run them into being. Look again on the probe's ticks (for the first 30 s)."""
+        if self.main_polls > 0:
+            self.main_polls -= 1
+            module = sys.modules.get("__main__")
+            if isinstance(module, ModuleType):
+                self.module_loaded(module, retry=True)
+
+    def _module_loaded(self, module: ModuleType, retry: bool) -> None:
         file = getattr(module, "__file__", None)
         if not isinstance(file, str) or not file.endswith(".py"):
             return
         path = os.path.realpath(file)
         name = self.resolver._module(vars(module), path)
         with self.lock:
-            if path in self.done_modules:
+            if path in self.done_modules and not retry:
                 return
-            wanted = {i: self.slots[i].target.qualname for i in self.by_module.get(name, ())}
+            wanted = {i: self.slots[i].target.qualname for i in self.by_module.get(name, ())
+                      if self.slots[i].instrumented_at is None}  # fmt: skip
             symbol_slots = self.pending_symbols()
             if not wanted and not symbol_slots:
+                return
+            dist, purl = self.resolver.owner(path)
+            if symbol_slots:
+                by_id = {symbol_id(dist, name, q): q for q in _live_qualnames(module, name)}
+                for i in symbol_slots:
+                    qualname = by_id.get(self.slots[i].symbol_id)
+                    if qualname is not None:
+                        wanted[i] = qualname
+            if not wanted:
                 return
             self.done_modules.add(path)
             try:
@@ -116,15 +136,6 @@ class Targeted:
             except (OSError, SyntaxError, ValueError):
                 for i in wanted:
                     self.slots[i].reason = "no_source"
-                return
-            dist, purl = self.resolver.owner(path)
-            if symbol_slots:
-                by_id = {symbol_id(dist, name, q): q for q in _qualnames(tree)}
-                for i in symbol_slots:
-                    qualname = by_id.get(self.slots[i].symbol_id)
-                    if qualname is not None:
-                        wanted[i] = qualname
-            if not wanted:
                 return
             for i, qualname in wanted.items():
                 self.slots[i].symbol_id = symbol_id(dist, name, qualname)
@@ -248,20 +259,33 @@ class _Injector(ast.NodeTransformer):
     visit_AsyncFunctionDef = _def
 
 
-def _qualnames(tree: ast.Module) -> list[str]:
-    found: list[str] = []
-
-    def walk(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                qualname = f"{prefix}.{child.name}" if prefix else child.name
-                if not isinstance(child, ast.ClassDef):
-                    found.append(qualname)
-                walk(child, qualname)
-            else:
-                walk(child, prefix)
-
-    walk(tree, "")
+def _live_qualnames(module: ModuleType, name: str) -> set[str]:
+    """Cleaned qualnames of the functions a loaded module defines (its functions, its classes'
+    methods, and the code nested in them), found without reading its source."""
+    found: set[str] = set()
+    codes: list[tuple[CodeType, str]] = []
+    seen: set[int] = set()
+    stack: list[Any] = list(vars(module).values())
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (staticmethod, classmethod)):
+            stack.append(obj.__func__)
+        elif isinstance(obj, property):
+            stack.extend(f for f in (obj.fget, obj.fset, obj.fdel) if f is not None)
+        elif isinstance(obj, FunctionType) and obj.__module__ == name:
+            codes.append((obj.__code__, obj.__qualname__))
+        elif isinstance(obj, type) and obj.__module__ == name:
+            stack.extend(vars(obj).values())
+    while codes:
+        code, raw = codes.pop()
+        raw = getattr(code, "co_qualname", raw)
+        found.add(clean_qualname(raw))
+        for const in code.co_consts:
+            if isinstance(const, CodeType) and const.co_name not in _COMPREHENSIONS:
+                codes.append((const, f"{raw}.<locals>.{const.co_name}"))
     return found
 
 
