@@ -161,3 +161,24 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     refused = run_probe(["--targets", str(targets)], [str(PROGRAMS / "threads.py")], cwd=PROGRAMS)
     assert refused.returncode == 2 and f"{targets}:2" in refused.stderr
     assert not os.path.exists(PROGRAMS / "stella-probe-out")
+
+
+def test_the_duty_cycle_rearms_running_threads(tmp_path: Path) -> None:
+    """Off phases cost nothing (profilers removed); every on phase sees the main thread's loop
+    again. A running thread that allocates nothing and raises no audit event cannot be re-armed
+    before Python 3.12: the manifest then says so (threads_parked, counts incomplete)."""
+    done = run_probe(["--mode", "discovery", "--sample", "0.3/0.3", "--out", str(tmp_path)],
+                     [str(PROGRAMS / "loop.py"), "2.2", "thread"], cwd=PROGRAMS)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = windows(tmp_path)
+    assert len(found) >= 3
+    for window in found[:-1]:  # the last may be cut short by the exit
+        callers = {r.get("caller_symbol_id") for r in window.records
+                   if r["symbol_id"] == sid("loop", "work")}  # fmt: skip
+        assert sid("loop", "") in callers, window.manifest["window"]  # the main thread
+        if sid("loop", "in_thread") not in callers:
+            assert sys.version_info < (3, 12)
+            assert window.manifest["threads_parked"] == 1
+            assert window.manifest["counts"] == "incomplete"
+        assert window.manifest["sample"] == [0.3, 0.3]
+    assert found[0].manifest["threads_parked"] == 0  # the first window saw every thread

@@ -9,6 +9,7 @@ with calls.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import signal
 import sys
@@ -29,6 +30,8 @@ __all__ = ["Probe", "current", "start"]
 SCHEMA = "stella.probe-manifest/v1"
 #: How often the probe's thread wakes to fold finished threads' counts in (seconds).
 _TICK = 0.5
+#: Python >= 3.12: sets (or clears) the profiler of every running thread.
+_SETPROFILE_ALL = getattr(threading, "setprofile_all_threads", None)
 _current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Python 3.9
 
 
@@ -89,6 +92,14 @@ class Probe:
         self.lock = threading.RLock()
         self.on = [False]
         self.states: list[_ThreadState] = []
+        #: thread ident → (thread, its profiler); idents of threads parked by the duty cycle
+        self.profilers: dict[
+            int, tuple[threading.Thread, Callable[[FrameType, str, Any], None]]
+        ] = {}
+        self.parked: set[int] = set()
+        self.audit_hooked = False
+        self.pending: Any = None
+        self.parked_at_end: int | None = None
         self.folded: dict[tuple[Symbol, str | None], list[Any]] = {}
         self.overflow = 0
         self.targeted: Targeted | None = None
@@ -140,6 +151,7 @@ class Probe:
             self.stopped = True
         self.wake.set()
         if self.config.mode == "discovery":
+            self.parked_at_end = self._parked_now()
             self._profile_off()
         self._flush(time.time())
         if self.targeted is not None:
@@ -154,6 +166,8 @@ class Probe:
             self.lock = threading.RLock()
             self.wake = threading.Event()
             self.states = []
+            self.profilers = {}
+            self.parked = set()
             self.folded = {}
             self.overflow = 0
             self.seq = 0
@@ -213,36 +227,115 @@ class Probe:
             self.dropped += 1
 
     # -- discovery -----------------------------------------------------------------------------
+    # Duty cycle. Off: each thread's profiler removes itself at its next event and the thread
+    # is *parked* (it then costs nothing). On again: Python >= 3.12 re-arms every thread with
+    # threading.setprofile_all_threads; before 3.12 no API sets another thread's profiler, so
+    # parked threads re-arm themselves from inside: in a gc callback (run by the thread whose
+    # allocations start a collection) or an audit hook (run by the thread raising the event:
+    # socket, open, import...), whichever comes first; the main thread also through a
+    # pending call (Py_AddPendingCall, run by the main thread between two bytecodes). A thread
+    # still parked at a window's end is counted in its manifest (``threads_parked``).
     def _profile_on(self) -> None:
         if self.disabled:
             return
         self.on[0] = True
         threading.setprofile(self._thread_bootstrap)
-        sys.setprofile(self._profiler(self._new_state()))
-        setprofile_all = getattr(threading, "setprofile_all_threads", None)
-        if setprofile_all is not None:  # Python >= 3.12: every running thread too
-            setprofile_all(self._thread_bootstrap)
+        sys.setprofile(self._thread_profiler())
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(self._thread_bootstrap)
+
+    def _pause(self) -> None:
+        self.on[0] = False
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(None)
+
+    def _resume(self) -> None:
+        if self.disabled:
+            return
+        self.on[0] = True
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(self._thread_bootstrap)
+        elif self.parked:
+            if self._rearm not in gc.callbacks:
+                gc.callbacks.append(self._rearm)
+            if not self.audit_hooked:  # an audit hook cannot be removed: added once
+                self.audit_hooked = True
+                sys.addaudithook(self._rearm_on_audit)
+            if threading.main_thread().ident in self.parked:
+                self._pending_call()
 
     def _profile_off(self) -> None:
         self.on[0] = False
         threading.setprofile(None)
-        setprofile_all = getattr(threading, "setprofile_all_threads", None)
-        if setprofile_all is not None:
-            setprofile_all(None)
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(None)
         else:
             sys.setprofile(None)
+        if self._rearm in gc.callbacks:
+            gc.callbacks.remove(self._rearm)
 
-    def _new_state(self) -> _ThreadState:
-        state = _ThreadState(threading.current_thread())
-        with self.lock:
-            self.states.append(state)
-        return state
+    def _park(self) -> None:
+        sys.setprofile(None)
+        self.parked.add(threading.get_ident())
+
+    def _rearm(self, phase: str, info: dict[str, int]) -> None:
+        try:
+            if not self.on[0] or not self.parked:
+                if self._rearm in gc.callbacks:
+                    gc.callbacks.remove(self._rearm)
+                return
+            ident = threading.get_ident()
+            if ident in self.parked:
+                self.parked.discard(ident)
+                sys.setprofile(self._thread_profiler())
+        except Exception as exc:
+            self._fail(exc)
+
+    def _pending_call(self) -> None:
+        try:
+            import ctypes
+
+            if self.pending is None:
+                kind = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+                self.pending = kind(self._rearm_main)
+                ctypes.pythonapi.Py_AddPendingCall.argtypes = [kind, ctypes.c_void_p]
+            ctypes.pythonapi.Py_AddPendingCall(self.pending, None)
+        except Exception:  # noqa: S110 - not CPython: the other triggers remain
+            pass
+
+    def _rearm_main(self, _: Any) -> int:
+        self._rearm("pending", {})
+        return 0
+
+    def _parked_now(self) -> int:
+        """Threads the current window did not see: parked by the last pause, not re-armed."""
+        return len(self.parked & {t.ident for t in threading.enumerate()})
+
+    def _rearm_on_audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.on[0] and self.parked and threading.get_ident() in self.parked:
+            self._rearm("audit", {})
+
+    def _thread_profiler(self) -> Callable[[FrameType, str, Any], None]:
+        """This thread's profiler (its own counts: no lock on the hot path)."""
+        thread = threading.current_thread()
+        found = self.profilers.get(thread.ident or 0)
+        if found is None or found[0] is not thread:
+            state = _ThreadState(thread)
+            with self.lock:
+                self.states.append(state)
+            found = self.profilers[thread.ident or 0] = (thread, self._profiler(state))
+        return found[1]
 
     def _thread_bootstrap(self, frame: FrameType, event: str, arg: Any) -> None:
-        """The first profile event of a thread: give it its own profiler and counts (no lock
-        on the hot path)."""
+        """The first profile event of a new thread (or, on 3.12, of a re-armed one)."""
         try:
-            profiler = self._profiler(self._new_state())
+            if threading.current_thread().name.startswith("stella-probe"):
+                sys.setprofile(None)  # the probe's own threads
+                return
+            if not self.on[0]:
+                self._park()
+                return
+            profiler = self._thread_profiler()
             sys.setprofile(profiler)
             profiler(frame, event, arg)
         except Exception as exc:
@@ -255,9 +348,13 @@ class Probe:
         on = self.on
         clock = time.time
         fail = self._fail
+        park = self._park
 
         def profile(frame: FrameType, event: str, arg: Any) -> None:
-            if event != "call" or not on[0]:
+            if event != "call":
+                return
+            if not on[0]:
+                park()
                 return
             try:
                 code = frame.f_code
@@ -309,6 +406,8 @@ class Probe:
                 if every or not alive:
                     taken.append(state)
             self.states = keep
+            if self.parked:
+                self.parked &= {t.ident for t in threading.enumerate()}
         limit = self.config.max_keys
         for state in taken:
             counts, state.counts = state.counts, {}
@@ -339,15 +438,13 @@ class Probe:
                 if self.stopped:
                     return
                 if self.sample and self.sample[1] > 0 and self.config.mode == "discovery":
-                    self.on[0] = False
+                    self.parked_at_end = self._parked_now()
+                    self._pause()
                     self._flush(time.time())
                     if self.wake.wait(self.sample[1]) or self.stopped:
                         return
                     self.window_start = time.time()
-                    self.on[0] = not self.disabled
-                    setprofile_all = getattr(threading, "setprofile_all_threads", None)
-                    if setprofile_all is not None and self.on[0]:
-                        setprofile_all(self._thread_bootstrap)
+                    self._resume()
                 else:
                     self._flush(time.time())
         except Exception as exc:
@@ -414,7 +511,10 @@ class Probe:
             if caller is not None:
                 record["caller_symbol_id"] = caller
             records.append(record)
-        fields = {"counts": "exact" if not overflow else "incomplete",
+        parked, self.parked_at_end = self.parked_at_end, None
+        parked = self._parked_now() if parked is None else parked
+        fields = {"counts": "exact" if not overflow and not parked else "incomplete",
+                  "threads_parked": parked,
                   "calls_not_recorded": overflow, "distinct_keys": len(records)}  # fmt: skip
         return records, fields
 
