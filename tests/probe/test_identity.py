@@ -129,3 +129,14 @@ def test_container_id_from_cgroup_text() -> None:
     assert container_id(f"0::/system.slice/docker-{cid}.scope\n") == cid
     assert container_id(f"12:memory:/kubepods/burstable/pod1/{cid}\n1:name=systemd:/\n") == cid
     assert container_id("0::/user.slice/user-1000.slice/session-2.scope\n") is None
+
+
+def test_run_as_module_names_like_run_as_script(tmp_path: Path) -> None:
+    program = next(p for p in PROGRAMS if p.name == "closures")
+    seen = []
+    for out, command in ((tmp_path / "script", [str(program / "main.py")]),
+                         (tmp_path / "module", ["-m", "main"])):  # fmt: skip
+        done = run_probe(["--mode", "discovery", "--out", str(out)], command, cwd=program)
+        assert done.returncode == 0, done.stderr
+        seen.append({(r["symbol_id"], r.get("caller_symbol_id")) for r in records(out)})
+    assert seen[0] == seen[1]
