@@ -52,6 +52,7 @@ class Symbol:
         "kind",
         "module_level",
         "purl",
+        "skip",
         "symbol_id",
     )
 
@@ -75,6 +76,8 @@ class Symbol:
         self.module_level = module_level
         self.comprehension = comprehension
         self.first_lasti = first_lasti
+        #: never recorded as a callee
+        self.skip = kind != RECORD or comprehension
 
 
 class Resolver:

@@ -342,7 +342,7 @@ class Probe:
             self._fail(exc)
 
     def _profiler(self, state: _ThreadState) -> Callable[[FrameType, str, Any], None]:
-        cache = self.resolver.cache
+        get = self.resolver.cache.get
         resolve = self.resolver.resolve
         limit = self.config.max_keys
         on = self.on
@@ -357,11 +357,10 @@ class Probe:
                 park()
                 return
             try:
-                code = frame.f_code
-                symbol = cache.get(id(code))
+                symbol = get(id(frame.f_code))
                 if symbol is None:
-                    symbol = resolve(code, frame.f_globals)
-                if symbol.kind != RECORD or symbol.comprehension:
+                    symbol = resolve(frame.f_code, frame.f_globals)
+                if symbol.skip:  # the standard library, the probe, a comprehension...
                     return
                 if symbol.first_lasti is not None and frame.f_lasti != symbol.first_lasti:
                     return  # a generator or coroutine resumed, not called
@@ -369,7 +368,7 @@ class Probe:
                 if not symbol.module_level:
                     back = frame.f_back
                     while back is not None:
-                        found = cache.get(id(back.f_code))
+                        found = get(id(back.f_code))
                         if found is None:
                             found = resolve(back.f_code, back.f_globals)
                         if found.kind == RECORD:
@@ -395,7 +394,8 @@ class Probe:
 
     def _fold(self, every: bool) -> None:
         """Move the counts of finished threads (or of all threads at a window's end) into the
-        window's table, so that memory follows distinct keys, not threads."""
+        window's table, so that memory follows distinct keys, not threads. Under the lock: the
+        probe's thread and an exit (atexit, SIGTERM) may fold at the same time."""
         with self.lock:
             keep: list[_ThreadState] = []
             taken: list[_ThreadState] = []
@@ -408,20 +408,20 @@ class Probe:
             self.states = keep
             if self.parked:
                 self.parked &= {t.ident for t in threading.enumerate()}
-        limit = self.config.max_keys
-        for state in taken:
-            counts, state.counts = state.counts, {}
-            self.overflow += state.overflow
-            state.overflow = 0
-            for key, (count, first) in counts.items():
-                entry = self.folded.get(key)
-                if entry is not None:
-                    entry[0] += count
-                    entry[1] = min(entry[1], first)
-                elif len(self.folded) < limit:
-                    self.folded[key] = [count, first]
-                else:
-                    self.overflow += count
+            limit = self.config.max_keys
+            for state in taken:
+                counts, state.counts = state.counts, {}
+                self.overflow += state.overflow
+                state.overflow = 0
+                for key, (count, first) in counts.items():
+                    entry = self.folded.get(key)
+                    if entry is not None:
+                        entry[0] += count
+                        entry[1] = min(entry[1], first)
+                    elif len(self.folded) < limit:
+                        self.folded[key] = [count, first]
+                    else:
+                        self.overflow += count
 
     # -- windows -------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -499,9 +499,10 @@ class Probe:
             raw, fields = self.targeted.rotate(start)
             records = [dict(r, timestamp=_rfc3339(r["timestamp"]), **common) for r in raw]
             return records, fields
-        self._fold(every=True)
-        folded, self.folded = self.folded, {}
-        overflow, self.overflow = self.overflow, 0
+        with self.lock:
+            self._fold(every=True)
+            folded, self.folded = self.folded, {}
+            overflow, self.overflow = self.overflow, 0
         records = []
         for (symbol, caller), (count, first) in sorted(
             folded.items(), key=lambda item: (item[0][0].display, item[0][1] or "")

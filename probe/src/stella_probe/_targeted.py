@@ -154,7 +154,8 @@ class Targeted:
             if qualname not in injector.found:
                 for i in indices:
                     self.slots[i].reason = "not_a_def_in_source"
-        compiled = compile(new_tree, path, "exec", dont_inherit=True)
+        filename = module.__file__ or path  # the same co_filename as the original code
+        compiled = compile(new_tree, filename, "exec", dont_inherit=True)
         new_codes = _codes_by_name(compiled)
         vars(module)[HIT_NAME] = self.hit
         now = time.time()
