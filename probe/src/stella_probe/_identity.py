@@ -17,6 +17,7 @@ import re
 import sys
 import sysconfig
 import threading
+from collections.abc import Iterator
 from importlib import metadata
 from types import CodeType
 from typing import Any
@@ -30,7 +31,15 @@ from stella_probe._naming import (
     symbol_id,
 )
 
-__all__ = ["BARRIER", "RECORD", "TRANSPARENT", "Resolver", "Symbol", "container_id"]
+__all__ = [
+    "BARRIER",
+    "RECORD",
+    "TRANSPARENT",
+    "Resolver",
+    "Symbol",
+    "container_id",
+    "nested_codes",
+]
 
 RECORD, TRANSPARENT, BARRIER = 0, 1, 2
 _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
@@ -248,6 +257,14 @@ def _qualname_table(path: str) -> dict[tuple[int, str], str]:
             top = compile(handle.read(), path, "exec", dont_inherit=True)
     except Exception:
         return table
+    for code, qualname in nested_codes(top):
+        table.setdefault((code.co_firstlineno, code.co_name), qualname)
+    return table
+
+
+def nested_codes(top: CodeType) -> Iterator[tuple[CodeType, str]]:
+    """Every code object inside a module's code, with the raw qualname the compiler gives it
+    (``f.<locals>.g``; a class body's children are ``C.m``)."""
     stack: list[tuple[CodeType, str, bool]] = [(top, "", False)]
     while stack:
         code, prefix, in_function = stack.pop()
@@ -255,9 +272,8 @@ def _qualname_table(path: str) -> dict[tuple[int, str], str]:
             if isinstance(const, CodeType):
                 sep = ".<locals>." if in_function else "."
                 qualname = prefix + sep + const.co_name if prefix else const.co_name
-                table.setdefault((const.co_firstlineno, const.co_name), qualname)
+                yield const, qualname
                 stack.append((const, qualname, bool(const.co_flags & _CO_NEWLOCALS)))
-    return table
 
 
 def container_id(cgroup_text: str) -> str | None:

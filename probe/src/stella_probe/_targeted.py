@@ -20,7 +20,7 @@ from types import CodeType, FunctionType, ModuleType
 from typing import Any, Callable
 
 from stella_probe._config import Target
-from stella_probe._identity import Resolver
+from stella_probe._identity import Resolver, nested_codes
 from stella_probe._naming import clean_qualname, symbol_id
 
 __all__ = ["HIT_NAME", "Targeted"]
@@ -292,18 +292,8 @@ def _live_qualnames(module: ModuleType, name: str) -> set[str]:
 
 def _codes_by_name(top: CodeType) -> dict[tuple[str, int], CodeType]:
     """(cleaned qualname, first line) → code object, for every def in a compiled module."""
-    out: dict[tuple[str, int], CodeType] = {}
-    stack: list[tuple[CodeType, str, bool]] = [(top, "", False)]
-    while stack:
-        code, prefix, in_function = stack.pop()
-        for const in code.co_consts:
-            if isinstance(const, CodeType):
-                sep = ".<locals>." if in_function else "."
-                raw = prefix + sep + const.co_name if prefix else const.co_name
-                if const.co_name not in _COMPREHENSIONS:
-                    out[(clean_qualname(raw), const.co_firstlineno)] = const
-                stack.append((const, raw, bool(const.co_flags & 0x2)))
-    return out
+    return {(clean_qualname(raw), code.co_firstlineno): code
+            for code, raw in nested_codes(top) if code.co_name not in _COMPREHENSIONS}  # fmt: skip
 
 
 class _Finder:
