@@ -294,6 +294,12 @@ def main() -> None:
         default=True,
         help="also run the Python scanner benchmark (benchmarks/pyscan.py)",
     )
+    parser.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the runtime probe benchmark (benchmarks/probe.py)",
+    )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -379,6 +385,8 @@ def main() -> None:
     print(json.dumps(result["ratios"]))
     if args.pyscan:
         subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
+    if args.probe:
+        subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:
