@@ -50,9 +50,11 @@ run: venv
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
 	$(BIN)/ruff check src tests benchmarks scripts reliability fuzz
+	cd probe && ../$(BIN)/ruff format --check src && ../$(BIN)/ruff check src
 
 typecheck: venv
 	$(BIN)/mypy --strict src
+	cd probe && ../$(BIN)/mypy --strict
 
 pytest: venv postgres tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered -q
