@@ -453,10 +453,26 @@ class ModuleWalker:
         bound = self.lookup(container.id)
         if bound is None:
             return
-        if bound[0] == "global":
+        if bound[0] == "global" or self._bound_in_module(container.id):
+            # A module-level container filled anywhere (``HOOKS.append(f)`` beside its
+            # assignment, or from a function): code reading it later sees every item.
             self.summary.container_extras.setdefault(container.id, []).append((key, value))
         elif bound[0] == "dict":
             self.rebind_local(container.id, ("dict", (*bound[1], (key, value))))
+
+    def _bound_in_module(self, name: str) -> bool:
+        """Whether ``name`` here is the module's own binding (not a local or parameter)."""
+        s: _Scope | None = self.scope
+        while s is not None:
+            if s.kind == "module":
+                return True
+            # A class body's names are its own, but not seen from the functions inside it.
+            if (s is self.scope or s.kind != "class") and (
+                name in s.locals or name in s.params or name in s.globals_decl
+            ):
+                return name in s.globals_decl
+            s = s.parent
+        return False
 
     def rebind_local(self, name: str, value: SExpr) -> None:
         s: _Scope | None = self.scope
