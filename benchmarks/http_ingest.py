@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]

@@ -34,10 +34,17 @@ import msgspec
 from isal import isal_zlib
 
 from stella_signals.limits import DEFAULT_LIMITS
-from stella_signals.synth import SYNTH_VERSION, SynthSpec, SynthSymbol, symbol_table, write_trace
-from stella_signals.trace import Record, parse_trace, read_file_chunks
+from stella_signals.trace import Record, parse_trace
 from stella_signals.trace._parse import TraceParser
 from stella_signals.trace._stream import StreamStats, decompressed_chunks, line_batches
+from stella_signals.wiring import read_file_chunks
+from stella_signals_dev.synth import (
+    SYNTH_VERSION,
+    SynthSpec,
+    SynthSymbol,
+    symbol_table,
+    write_trace,
+)
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -143,7 +150,8 @@ VERIFY_CODE = """
 import sys, time
 from pathlib import Path
 from stella_signals.graph import build_index, canonical_graph, parse_graph, map_trace
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import read_file_chunks
 canonical = canonical_graph(parse_graph(Path(sys.argv[1]).read_bytes()))
 index = build_index(canonical.document, canonical.hash)
 start = time.perf_counter()
@@ -237,7 +245,8 @@ def peak_rss_mib(path: Path) -> float:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from stella_signals.trace import parse_trace, read_file_chunks\n"
+        "from stella_signals.trace import parse_trace\n"
+        "from stella_signals.wiring import read_file_chunks\n"
         "r = parse_trace(read_file_chunks(Path(sys.argv[1])))\n"
         "assert r.valid\n"
         "status = Path('/proc/self/status').read_text().splitlines()\n"
@@ -278,6 +287,18 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also run the HTTP benchmarks on PostgreSQL + S3 (SeaweedFS)",
+    )
+    parser.add_argument(
+        "--pyscan",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the Python scanner benchmark (benchmarks/pyscan.py)",
+    )
+    parser.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the runtime probe benchmark (benchmarks/probe.py)",
     )
     args = parser.parse_args()
 
@@ -362,6 +383,10 @@ def main() -> None:
         target.write_text(json.dumps(result, indent=2) + "\n")
     write_table(result)
     print(json.dumps(result["ratios"]))
+    if args.pyscan:
+        subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
+    if args.probe:
+        subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:

@@ -1,6 +1,6 @@
 """Write the seed corpus of every harness under ``fuzz/corpus/<name>/`` (small, committed).
 
-Seeds come from the project's own synthetic generator (`stella_signals.synth`) and signing
+Seeds come from the project's own synthetic generator (`stella_signals_dev.synth`) and signing
 code, each wrapped in its harness's input format (`make_input`), a few valid and a few
 invalid per parser. Deterministic: running it twice writes the same bytes.
 
@@ -37,9 +37,9 @@ from stella_signals.attest import (  # noqa: E402
 )
 from stella_signals.canonical import canonical_json  # noqa: E402
 from stella_signals.digests import sha256_hex  # noqa: E402
-from stella_signals.synth import SynthSpec, build_graph, trace_bytes  # noqa: E402
 from stella_signals.timeanchor import ANCHOR_FORMAT, RFC3161_FORMAT, mint_anchor  # noqa: E402
 from stella_signals.trace import parse_trace  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, build_graph, trace_bytes  # noqa: E402
 
 CORPUS = FUZZ / "corpus"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

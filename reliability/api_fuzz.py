@@ -71,8 +71,8 @@ from stella_signals.api._pagination import encode_token  # noqa: E402
 from stella_signals.api._tokens import MAX_TOKEN_REQUEST_BYTES  # noqa: E402
 from stella_signals.auth import token_hash  # noqa: E402
 from stella_signals.limits import KiB, Limits  # noqa: E402
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.wiring import Services, load_settings  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from tests.realservers.backends import grant_tokens  # noqa: E402
 from tests.symbols.test_symbol_manifest import valid_manifest  # noqa: E402
 

@@ -35,8 +35,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from stella_signals.errors import LimitExceeded  # noqa: E402
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
-from stella_signals.trace import parse_trace, read_file_chunks  # noqa: E402
+from stella_signals.trace import parse_trace  # noqa: E402
+from stella_signals.wiring import read_file_chunks  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from tests.realservers.signals_process import (  # noqa: E402
     BIN,
     SignalsProcess,

@@ -37,8 +37,8 @@ if str(REPO) not in sys.path:
 
 from reliability.state import check_state  # noqa: E402
 from stella_signals.graph import canonical_graph, parse_graph  # noqa: E402
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from tests.realservers.backends import Backend, standalone_scaleout  # noqa: E402
 from tests.realservers.signals_process import (  # noqa: E402
     BIN,

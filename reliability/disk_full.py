@@ -29,8 +29,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from reliability.state import check_state  # noqa: E402
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import SignalsProcess, create_token, free_port  # noqa: E402
 

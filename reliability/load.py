@@ -32,8 +32,8 @@ if str(REPO) not in sys.path:
 
 from reliability.crash import deployment  # noqa: E402
 from reliability.state import check_state  # noqa: E402
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
 from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import serve_with_token  # noqa: E402
 

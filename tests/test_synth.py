@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from packageurl import PackageURL
 
-from stella_signals.synth import (
+from stella_signals_dev.synth import (
     DEFECT_FIELDS,
     DEFECT_SEVERITY,
     DEFECTS,
@@ -155,7 +155,7 @@ def test_output_does_not_depend_on_the_process(tmp_path: Path) -> None:
     PYTHONHASHSEED produces the same trace and graph."""
     code = (
         "import hashlib, sys\n"
-        "from stella_signals.synth import SynthSpec, trace_bytes, graph_bytes\n"
+        "from stella_signals_dev.synth import SynthSpec, trace_bytes, graph_bytes\n"
         "spec = SynthSpec(500, seed=11, symbols=300, purls=24, containers=4,"
         " pids_per_container=3)\n"
         "print(hashlib.sha256(trace_bytes(spec)).hexdigest(),"

@@ -13,11 +13,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from stella_signals.errors import Forbidden, InvalidInput, NotAuthenticated
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wire import Rfc3339, parse_rfc3339
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -110,18 +111,11 @@ def parse_duration(text: str) -> timedelta:
         raise InvalidInput(f"duration {text!r} is too long", reason="invalid_expiry") from None
 
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
-)
-
-
 def parse_expiry_time(text: str) -> datetime:
     """An RFC 3339 date-time with ``Z`` or an offset (a local time is ambiguous: refused)."""
-    try:
-        if _RFC3339.fullmatch(text):
-            return datetime.fromisoformat(text.upper()).astimezone(UTC)
-    except (ValueError, OverflowError):  # OverflowError: the UTC instant is outside 1..9999
-        pass
+    moment = parse_rfc3339(text, Rfc3339.MICROS)
+    if moment is not None:
+        return moment
     raise InvalidInput(
         f"expiry {text[:64]!r} is not an RFC 3339 time with Z or an offset "
         "(e.g. 2027-01-31T00:00:00Z)",

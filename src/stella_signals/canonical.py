@@ -13,11 +13,13 @@ from typing import Any
 import msgspec
 import rfc8785
 
+from stella_signals.wire import MAX_SAFE_INTEGER
+
 __all__ = ["canonical_json", "canonical_json_fast"]
 
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
-#: Largest integer an IEEE 754 double holds exactly; RFC 8785 numbers are doubles.
-_SAFE = 2**53
+#: Past the largest integer an IEEE 754 double holds exactly; RFC 8785 numbers are doubles.
+_SAFE = MAX_SAFE_INTEGER + 1
 #: msgspec and ECMAScript print non-integral doubles identically inside this range.
 _FIXED_LOW, _FIXED_HIGH = 1e-5, 1e16
 

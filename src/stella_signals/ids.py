@@ -13,8 +13,8 @@ orders events by ``seq``, never by ``event_id``.
 
 from __future__ import annotations
 
-import os
 import re
+import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -57,7 +57,7 @@ def _encode(millis: int, random: int) -> str:
     return "".join(_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def new_ulid(clock: Clock, *, randbytes: Callable[[int], bytes] = os.urandom) -> str:
+def new_ulid(clock: Clock, *, randbytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
     """A new ULID for ``clock.now()`` with 80 bits from ``randbytes`` (not monotonic)."""
     return _encode(_millis(clock), _random(randbytes))
 
@@ -70,7 +70,9 @@ class MonotonicUlids:
     moves on by one millisecond.
     """
 
-    def __init__(self, clock: Clock, *, randbytes: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(
+        self, clock: Clock, *, randbytes: Callable[[int], bytes] = secrets.token_bytes
+    ) -> None:
         self._clock = clock
         self._randbytes = randbytes
         self._lock = threading.Lock()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
@@ -15,26 +15,37 @@ from stella_signals.auth import TokenStatus, token_status
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import format_utc
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import TimelineEvent
+from stella_signals.timeline import EventType, TimelineEvent, next_event
 
 __all__ = [
+    "ORPHAN_FIRST_DELAY",
     "BlobStore",
     "EventDraft",
     "FactRow",
     "GraphRecord",
+    "GraphStore",
     "ImportedEvidence",
+    "IndexCache",
     "IngestRecord",
+    "IngestStore",
     "KeyPurpose",
     "NodeObservation",
     "OrphanItem",
+    "OrphanQueue",
     "Repository",
     "ServiceKeyRecord",
+    "ServiceKeyStore",
     "StagedBlob",
     "StoredBlob",
     "SymbolManifestRecord",
+    "SyncStore",
     "TenantPolicy",
+    "TimelineStore",
     "TokenRecord",
+    "TokenStore",
+    "TrustStore",
     "TrustedKey",
+    "orphan_first_attempt",
 ]
 
 
@@ -127,6 +138,21 @@ class BlobStore(Protocol):
         ...
 
 
+class IndexCache(Protocol):
+    """Derived data kept per tenant and graph (graph indexes), rebuildable from the CAS: a
+    miss or a lost entry costs a rebuild, never a wrong answer. ``graph_hex`` is the graph
+    hash's 64 lower-case hex digits; anything else is ``ValueError``."""
+
+    def get(self, tenant: TenantId, graph_hex: str) -> bytes | None:
+        """The bytes kept for the graph, or None."""
+        ...
+
+    def put(self, tenant: TenantId, graph_hex: str, data: bytes) -> None:
+        """Keep ``data`` for the graph, replacing an older entry whole: a reader sees the old
+        bytes or the new ones, never a mix."""
+        ...
+
+
 # -- metadata: tokens, graphs, ingests, facts, timeline -------------------------------------
 
 
@@ -145,6 +171,12 @@ class TokenRecord:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def managed_by(self, tenant: TenantId | None) -> bool:
+        """Whether ``tenant``'s admin manages this token: only when it allows that tenant
+        alone (a token that spans tenants is the operator's: another tenant's admin must not
+        cut it off). None: the operator, who manages every token."""
+        return tenant is None or self.tenants == frozenset({tenant})
 
     def status(self, now: datetime) -> TokenStatus:
         return token_status(revoked_at=self.revoked_at, expires_at=self.expires_at, now=now)
@@ -276,6 +308,19 @@ class TenantPolicy:
     dsse_threshold: int = 1
 
 
+#: First retry of an orphan trace (SPEC §12: 1 min doubling to 1 h).
+ORPHAN_FIRST_DELAY = timedelta(minutes=1)
+
+
+def orphan_first_attempt(received_at: datetime, *, graph_known: bool) -> datetime:
+    """When a newly queued orphan is first due. Its store calls this in the transaction
+    that queues it, having looked under the tenant's lock whether the graph has arrived: a
+    graph that committed while the trace was parsed has already run its release pass, which
+    could not see this orphan, so the orphan is due at once; otherwise the graph's release
+    pass frees it, and without one it waits the first delay."""
+    return received_at if graph_known else received_at + ORPHAN_FIRST_DELAY
+
+
 @dataclass(frozen=True, slots=True)
 class OrphanItem:
     """A queued orphan trace, leased to one worker until ``lease_until``."""
@@ -311,12 +356,23 @@ class EventDraft:
     correlation_id: str | None
     attributes: Mapping[str, Any]
 
+    def chained_after(self, previous: TimelineEvent | None, tenant: TenantId) -> TimelineEvent:
+        """The event this draft becomes as the next of ``tenant``'s chain after ``previous``
+        (None: the first); every store appends what this returns."""
+        return next_event(
+            previous=previous,
+            tenant=tenant,
+            event_type=EventType(self.event_type),
+            occurred_at=self.occurred_at,
+            source=self.source,
+            correlation_id=self.correlation_id,
+            attributes=self.attributes,
+            event_id=self.event_id,
+        )
 
-class Repository(Protocol):
-    """Metadata of every tenant. Methods that take an `EventDraft` append that event to the
-    tenant's timeline in the same transaction as the rest: all or nothing."""
 
-    def migrate(self, revision: str = "head") -> None: ...
+class TokenStore(Protocol):
+    """Bearer tokens: only their hashes are kept, never a token."""
 
     def add_token(
         self,
@@ -354,6 +410,11 @@ class Repository(Protocol):
         ``tenant``'s tokens."""
         ...
 
+
+class GraphStore(Protocol):
+    """Call graphs and symbol manifests of each tenant; a new one is announced on the
+    timeline in the same transaction."""
+
     def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
         """Record a graph; False (and no event) when the tenant already has it."""
         ...
@@ -368,6 +429,11 @@ class Repository(Protocol):
     def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
         """Record a symbol manifest; False (and no event) when the tenant already has it."""
         ...
+
+
+class IngestStore(Protocol):
+    """Runtime ingests with their facts, receipts and what ran of each graph. An accepted
+    ingest, its facts and its event are written together or not at all."""
 
     def commit_ingest(
         self, ingest: IngestRecord, facts: Sequence[FactRow], event: EventDraft
@@ -405,37 +471,21 @@ class Repository(Protocol):
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]: ...
 
-    def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent: ...
-
-    def list_events(
-        self,
-        tenant: TenantId,
-        *,
-        event_type: str | None,
-        since: datetime | None,
-        after_seq: int | None,
-        limit: int,
-    ) -> list[TimelineEvent]: ...
-
-    def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None: ...
-
-    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]: ...
-
-    def add_trusted_key(self, key: TrustedKey) -> bool:
-        """Trust a key (again, if it was revoked); False when already trusted."""
+    def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
+        """Per observed node of the graph: hits, first and last seen (no details)."""
         ...
 
-    def list_trusted_keys(
-        self, tenant: TenantId, purpose: KeyPurpose, *, include_revoked: bool = False
-    ) -> list[TrustedKey]: ...
+    def node_details(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """node → (containers, ingest ids), for a page of nodes."""
+        ...
 
-    def revoke_trusted_key(
-        self, tenant: TenantId, purpose: KeyPurpose, keyid: str, at: datetime
-    ) -> bool: ...
 
-    def get_policy(self, tenant: TenantId) -> TenantPolicy: ...
+class OrphanQueue(Protocol):
+    """Orphan traces waiting for their graph (SPEC §12); every method is safe with several
+    workers at once (a lease per item)."""
 
-    # -- orphan queue (SPEC §12); every method is safe with several workers at once --------
     def claim_orphans(
         self,
         now: datetime,
@@ -482,7 +532,62 @@ class Repository(Protocol):
 
     def orphan_queue_depth(self) -> int: ...
 
-    # -- time anchors (SPEC §11) -----------------------------------------------------------
+
+class TimelineStore(Protocol):
+    """Each tenant's hash-chained, append-only timeline (SPEC §7): the store allocates
+    seq and links every event to the one before; the chain never forks."""
+
+    def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent: ...
+
+    def append_event_once(
+        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
+    ) -> TimelineEvent | None:
+        """Append ``event`` unless the tenant's timeline already holds an event of its type
+        whose attributes carry every item of ``same``; checked and appended in one
+        transaction, so concurrent processes write it once. None when it was there."""
+        ...
+
+    def list_events(
+        self,
+        tenant: TenantId,
+        *,
+        event_type: str | None,
+        since: datetime | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[TimelineEvent]: ...
+
+    def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None: ...
+
+    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]: ...
+
+
+class TrustStore(Protocol):
+    """What a tenant trusts: keys per purpose, its ingest policy and its time anchors."""
+
+    def add_trusted_key(self, key: TrustedKey) -> bool:
+        """Trust a key (again, if it was revoked); False when already trusted."""
+        ...
+
+    def list_trusted_keys(
+        self, tenant: TenantId, purpose: KeyPurpose, *, include_revoked: bool = False
+    ) -> list[TrustedKey]: ...
+
+    def revoke_trusted_key(
+        self, tenant: TenantId, purpose: KeyPurpose, keyid: str, at: datetime
+    ) -> bool: ...
+
+    def get_policy(self, tenant: TenantId) -> TenantPolicy: ...
+
+    def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...
+
+    def update_policy(
+        self, tenant: TenantId, change: Callable[[TenantPolicy], TenantPolicy], at: datetime
+    ) -> TenantPolicy:
+        """Apply ``change`` to the tenant's policy as it stands, in one transaction: two
+        concurrent updates of different fields both hold. Returns the policy now in force."""
+        ...
+
     def add_time_anchor(
         self,
         tenant: TenantId,
@@ -500,15 +605,28 @@ class Repository(Protocol):
         """(counter, envelope) of the tenant's newest anchor."""
         ...
 
-    def append_event_once(
-        self, tenant: TenantId, event: EventDraft, *, same: Mapping[str, Any]
-    ) -> TimelineEvent | None:
-        """Append ``event`` unless the tenant's timeline already holds an event of its type
-        whose attributes carry every item of ``same``; checked and appended in one
-        transaction, so concurrent processes write it once. None when it was there."""
+
+class ServiceKeyStore(Protocol):
+    """The service's own receipt keys, shared by every server of a deployment."""
+
+    def current_service_key(
+        self, generate: Callable[[], tuple[str, bytes, bytes]], at: datetime
+    ) -> bytes:
+        """The private PEM kept in the database; the first caller stores ``generate()``'s
+        (keyid, public PEM, private PEM) — exactly one key wins however many race."""
         ...
 
-    # -- sync from offline sites -----------------------------------------------------------
+    def register_service_key(self, keyid: str, public_pem: bytes, at: datetime) -> None:
+        """Record a key from a file as current (its private half stays in the file) and
+        retire every other key."""
+        ...
+
+    def list_service_keys(self) -> list[ServiceKeyRecord]: ...
+
+
+class SyncStore(Protocol):
+    """What offline sites sent (sync): their events and evidence records, each kept once."""
+
     def import_event(
         self, tenant: TenantId, origin_event_id: str, event: EventDraft, at: datetime
     ) -> TimelineEvent | None:
@@ -536,36 +654,21 @@ class Repository(Protocol):
         self, tenant: TenantId, ingest_id: str
     ) -> ImportedEvidence | None: ...
 
-    def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
-        """Per observed node of the graph: hits, first and last seen (no details)."""
-        ...
 
-    def node_details(
-        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """node → (containers, ingest ids), for a page of nodes."""
-        ...
+class Repository(
+    TokenStore,
+    GraphStore,
+    IngestStore,
+    OrphanQueue,
+    TimelineStore,
+    TrustStore,
+    ServiceKeyStore,
+    SyncStore,
+    Protocol,
+):
+    """Metadata of every tenant: every store above over one database. Methods that take an
+    `EventDraft` append that event to the tenant's timeline in the same transaction as the
+    rest: all or nothing. Every method takes the tenant explicitly (the few that do not are
+    for operators' local tools) and implementations keep tenants apart."""
 
-    def set_policy(self, tenant: TenantId, policy: TenantPolicy, at: datetime) -> None: ...
-
-    def update_policy(
-        self, tenant: TenantId, change: Callable[[TenantPolicy], TenantPolicy], at: datetime
-    ) -> TenantPolicy:
-        """Apply ``change`` to the tenant's policy as it stands, in one transaction: two
-        concurrent updates of different fields both hold. Returns the policy now in force."""
-        ...
-
-    # -- the service's own receipt keys (shared by every server of a deployment) -----------
-    def current_service_key(
-        self, generate: Callable[[], tuple[str, bytes, bytes]], at: datetime
-    ) -> bytes:
-        """The private PEM kept in the database; the first caller stores ``generate()``'s
-        (keyid, public PEM, private PEM) — exactly one key wins however many race."""
-        ...
-
-    def register_service_key(self, keyid: str, public_pem: bytes, at: datetime) -> None:
-        """Record a key from a file as current (its private half stays in the file) and
-        retire every other key."""
-        ...
-
-    def list_service_keys(self) -> list[ServiceKeyRecord]: ...
+    def migrate(self, revision: str = "head") -> None: ...

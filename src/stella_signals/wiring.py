@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ from stella_signals.ingest import (
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
 from stella_signals.ports import BlobStore
-from stella_signals.storage import FilesystemBlobStore, S3BlobStore, SqlRepository, sqlite_url
+from stella_signals.storage import (
+    FilesystemBlobStore,
+    FilesystemIndexCache,
+    S3BlobStore,
+    SqlRepository,
+    sqlite_url,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
@@ -44,10 +50,19 @@ __all__ = [
     "check_ready",
     "limit_keys",
     "load_settings",
+    "local_blob_store",
+    "local_graph_catalog",
     "open_blob_store",
+    "open_local_repository",
+    "read_file_chunks",
     "read_text_file",
     "sweep_staging",
 ]
+
+#: Bytes read at a time from a local file.
+READ_CHUNK = 1 << 20
+#: The embedded default's database file in the data dir.
+EMBEDDED_DATABASE = "signals.db"
 
 #: Settings: name → (config-file key, environment variable).
 _KEYS = {
@@ -113,7 +128,7 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or sqlite_url(self.data_dir / "signals.db")
+        return self.database_url or sqlite_url(self.data_dir / EMBEDDED_DATABASE)
 
 
 def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
@@ -129,6 +144,14 @@ def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
 MAX_TEXT_FILE_BYTES = 1024 * 1024
 #: TCP ports a server can listen on.
 PORT_RANGE = range(1, 65536)
+
+
+def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """A local file (a trace, an attestation, a bundle member) in chunks, for the core's
+    streaming parsers and the blob stores."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
 
 
 def read_text_file(path: Path, *, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
@@ -301,7 +324,7 @@ class Services:
             settings=settings,
             repo=repo,
             blobs=blobs,
-            graphs=GraphCatalog(blobs, settings.data_dir / "index"),
+            graphs=GraphCatalog(blobs, FilesystemIndexCache(settings.data_dir / "index")),
             service_key=_service_key(settings, repo, clock),
             clock=clock,
             time=time,
@@ -331,7 +354,25 @@ def open_blob_store(settings: Settings) -> BlobStore:
     spooled under the local data dir first), else the filesystem under the data dir."""
     if settings.cas_url is not None:
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
-    return FilesystemBlobStore(settings.data_dir / "cas")
+    return local_blob_store(settings.data_dir)
+
+
+def local_blob_store(data_dir: Path) -> BlobStore:
+    """The embedded default's CAS: the filesystem under ``data_dir``."""
+    return FilesystemBlobStore(data_dir / "cas")
+
+
+def local_graph_catalog(data_dir: Path) -> GraphCatalog:
+    """The embedded default's graph catalog: its CAS and index cache under ``data_dir``."""
+    return GraphCatalog(local_blob_store(data_dir), FilesystemIndexCache(data_dir / "index"))
+
+
+def open_local_repository(settings: Settings) -> SqlRepository | None:
+    """The local deployment's metadata store as it is, for commands that only read it: never
+    migrated, nothing created. None when the embedded default has no database yet."""
+    if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
+        return None
+    return SqlRepository(settings.effective_database_url)
 
 
 def sweep_staging(services: Services) -> int:

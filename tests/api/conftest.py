@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 from stella_signals.api import create_app
 from stella_signals.cas import Namespace
 from stella_signals.limits import Limits
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.realservers.backends import Backend, grant_tokens
 
 SPEC = SynthSpec(2000, seed=5, symbols=300, purls=20)

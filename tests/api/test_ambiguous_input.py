@@ -218,3 +218,23 @@ def test_a_repeated_content_header_is_refused(
     )
     problem = assert_refused(api, response, 400, "ambiguous_input")
     assert field_of(problem) == [field]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/ingests?graph_hash={NO_GRAPH}&graph_hash={NO_GRAPH}",
+        "/api/v1/ingests?status=ingested&status=orphaned",
+        "/api/v1/timeline/events?type=a&type=b",
+        "/api/v1/ingests?page_size=5&page_size=500",
+    ],
+    ids=["graph_hash", "status", "type", "page_size"],
+)
+def test_every_route_refuses_a_repeated_query_parameter(api: Api, path: str) -> None:
+    """Not only the runtime route: a list query with a parameter given twice is not answered
+    for the first or the last value."""
+    response = api.client.get(path, headers=api.headers())
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["reason"] == "ambiguous_input"
+    assert field_of(body) == [path.split("?")[1].split("=")[0]]

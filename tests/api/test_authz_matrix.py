@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from reliability import authz
 from reliability.api_fuzz import ALL_SCOPES, LiveApp, key_pems, open_app
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.realservers.backends import Backend, issue_token
 from tests.realservers.signals_process import SignalsProcess, free_port
 

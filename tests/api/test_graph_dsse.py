@@ -19,7 +19,7 @@ from stella_signals.cas import Namespace
 from stella_signals.cli.signals import app as signals_app
 from stella_signals.cli.stella import app as stella_app
 from stella_signals.graph import canonical_graph, parse_graph
-from stella_signals.synth import graph_bytes
+from stella_signals_dev.synth import graph_bytes
 from tests.api.conftest import SPEC, Api
 from tests.api.test_dsse_ingest import admin_api, trust  # noqa: F401 - fixture
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from stella_signals.cas import Namespace
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import TenantId
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.conftest import SPEC, Api
 from tests.symbols.test_symbol_manifest import valid_manifest
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from stella_signals.api._schemas import RUNTIME_PAGE
-from stella_signals.synth import graph_bytes
+from stella_signals_dev.synth import graph_bytes
 from tests.api.conftest import SPEC, Api
 from tests.graph._graphs import BASE, as_bytes, graph
 from tests.trace._lines import line, ndjson

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.storage import SqlRepository
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes, write_trace
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import check_chain
 from stella_signals.wiring import Settings, open_blob_store
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes, write_trace
 from tests.realservers.backends import Backend, issue_token
 from tests.realservers.signals_process import BIN, SignalsProcess, free_port
 

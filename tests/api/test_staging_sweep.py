@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from stella_signals.synth import SynthSpec, trace_bytes
+from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.api.test_server_process import Server, post_graph
 from tests.api.test_server_process import server as server  # the fixture, re-exported
 from tests.realservers.signals_process import signals

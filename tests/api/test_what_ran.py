@@ -4,8 +4,8 @@ and the coverage summary. Mirrors `stella graph verify` over every ingest of the
 from __future__ import annotations
 
 from stella_signals.graph import build_index, canonical_graph, map_trace, parse_graph
-from stella_signals.synth import graph_bytes
 from stella_signals.trace import parse_trace
+from stella_signals_dev.synth import graph_bytes
 from tests.api.conftest import SPEC, Api
 from tests.graph._graphs import BASE, as_bytes
 from tests.trace._lines import line, ndjson

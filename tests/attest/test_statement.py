@@ -468,6 +468,13 @@ ATTACKS: dict[str, Attack] = {
         _resigned(_set("predicate/graph_hash", "sha256:" + TRACE_SHA256)), "dsse_invalid"
     ),
     "first-seen-not-a-time": Attack(_resigned(_set("predicate/first_seen", "x")), "dsse_invalid"),
+    # first_seen/last_seen are RFC 3339 date-times: fromisoformat's looser forms are refused
+    "first-seen-basic-format": Attack(
+        _resigned(_set("predicate/first_seen", "20260101T000000Z")), "dsse_invalid"
+    ),
+    "last-seen-without-seconds": Attack(
+        _resigned(_set("predicate/last_seen", "2026-01-01T00:05Z")), "dsse_invalid"
+    ),
     "cas-uri-other-digest": Attack(
         _resigned(_set("predicate/cas_uri", "cas://reachability/runtime/" + "ee" * 32)),
         "dsse_invalid",

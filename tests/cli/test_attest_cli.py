@@ -343,3 +343,39 @@ def test_verify_unreadable_inputs_exit_2(
     assert verify(bundle, trace).exit_code == 2  # no --key at all
     assert verify(bundle, trace, pub, extra=("--threshold", "0")).exit_code == 2
     assert verify(bundle, trace, pub, extra=("--tenant", "Bad_Tenant")).exit_code == 2
+
+
+# --- time-anchor --time ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("2027-01-31T02:00:00+02:00", "2027-01-31T00:00:00Z"),
+        ("2027-01-31t00:00:00.5z", "2027-01-31T00:00:00.500000Z"),
+        ("2027-01-31T00:00:00Z", "2027-01-31T00:00:00Z"),
+    ],
+)
+def test_time_anchor_time_is_rfc3339(tmp_path: Path, text: str, written: str) -> None:
+    generate(tmp_path / "k")
+    out = tmp_path / "anchor.json"
+    result = run(
+        "attest", "time-anchor", "--key", tmp_path / "k" / "key.pem", "--out", out,
+        "--counter", "1", "--time", text,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"time:    {written} " in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text", ["2027-01-31T00:00:00", "2027-01-31", "20270131T000000Z", "2027-01-31T00:00Z"]
+)
+def test_time_anchor_time_not_rfc3339_is_a_usage_error(tmp_path: Path, text: str) -> None:
+    generate(tmp_path / "k")
+    out = tmp_path / "anchor.json"
+    result = run(
+        "attest", "time-anchor", "--key", tmp_path / "k" / "key.pem", "--out", out,
+        "--counter", "1", "--time", text,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "RFC 3339" in result.output and not out.exists()

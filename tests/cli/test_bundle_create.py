@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from stella_signals.bundle import parse_manifest
 from stella_signals.cli.offline import app as offline_app
 from stella_signals.cli.stella import app as stella_app
-from stella_signals.synth import SynthSpec, trace_bytes
+from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.api.test_dsse_ingest import Signing
 from tests.offline.test_bundle_files import trust
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, SPEC

@@ -243,7 +243,7 @@ def test_make_run_takes_port_and_host() -> None:
         ["make", "-n", "run", "PORT=9090", "HOST=0.0.0.0"],
         cwd=repo, env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    command = dry.stdout.splitlines()[-1]
+    command = next(line for line in dry.stdout.splitlines() if "signals serve" in line)
     assert "signals serve --demo" in command
     assert "--port 9090" in command and "--host 0.0.0.0" in command
     default = subprocess.run(
@@ -251,3 +251,20 @@ def test_make_run_takes_port_and_host() -> None:
         timeout=60,
     )  # fmt: skip
     assert "--port" not in default.stdout  # STELLA_PORT, the config file or 8080 decide
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export-receipt", "not-a-ulid", "--tenant", "acme"],
+        ["ingest-runtime", "--tenant", "acme", "--graph-hash", "blake3:xyz",
+         "--runtime", "t.ndjson", "--manifest", "manifest.json"],
+        ["export-receipt", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--tenant", "Not_A_Tenant"],
+    ],
+    ids=["bad-ingest-id", "bad-graph-hash", "bad-tenant"],
+)  # fmt: skip
+def test_a_malformed_value_typed_on_the_command_line_is_a_usage_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = runner.invoke(offline_app, [*args, "--data-dir", str(tmp_path / "data")])
+    clean_usage_error(result)

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from stella_signals.cli.stella import app
-from stella_signals.synth import trace_bytes
 from stella_signals.wiring import Services, Settings, load_settings
+from stella_signals_dev.synth import trace_bytes
 from tests.api.conftest import SPEC, make_api
 
 runner = CliRunner()

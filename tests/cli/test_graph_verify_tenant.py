@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from stella_signals.cli.stella import app
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 
 runner = CliRunner()
 SPEC = SynthSpec(500, seed=11, symbols=120, purls=10)

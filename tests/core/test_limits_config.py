@@ -49,7 +49,7 @@ def test_the_offline_ingest_obeys_a_configured_limit(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from stella_signals.cli.offline import app
-    from stella_signals.synth import SynthSpec, trace_bytes
+    from stella_signals_dev.synth import SynthSpec, trace_bytes
     from tests.offline.test_offline_ingest import ingest_args, make_bundle
 
     bundle = make_bundle(tmp_path, gzip.compress(trace_bytes(SynthSpec(50, seed=1)), mtime=0))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from stella_signals.cli.stella import app
 from stella_signals.graph import build_index, canonical_graph, map_trace, parse_graph
 from stella_signals.ingest import GraphCatalog, parse_graph_hash
-from stella_signals.storage import FilesystemBlobStore
+from stella_signals.storage import FilesystemBlobStore, FilesystemIndexCache
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import parse_trace
 from tests.graph._graphs import BASE, as_bytes, graph
@@ -185,7 +185,9 @@ def test_invalid_graph_is_never_stored_or_indexed(store: Path, tmp_path: Path) -
 
 
 def test_index_is_persisted_reused_and_rebuilt_when_damaged(tmp_path: Path) -> None:
-    catalog = GraphCatalog(FilesystemBlobStore(tmp_path / "cas"), tmp_path / "index")
+    catalog = GraphCatalog(
+        FilesystemBlobStore(tmp_path / "cas"), FilesystemIndexCache(tmp_path / "index")
+    )
     result = catalog.import_graph(ACME, as_bytes(BASE))
     index_file = tmp_path / "index" / "acme" / f"{result.graph_hash.hex}.index"
     assert index_file.is_file()
@@ -210,14 +212,18 @@ def test_hash_command(files: dict[str, Path], tmp_path: Path) -> None:
 def test_an_index_of_an_older_format_is_rebuilt_with_node_symbols(tmp_path: Path) -> None:
     import msgspec
 
-    catalog = GraphCatalog(FilesystemBlobStore(tmp_path / "cas"), tmp_path / "index")
+    catalog = GraphCatalog(
+        FilesystemBlobStore(tmp_path / "cas"), FilesystemIndexCache(tmp_path / "index")
+    )
     result = catalog.import_graph(ACME, as_bytes(BASE))
     index_file = tmp_path / "index" / "acme" / f"{result.graph_hash.hex}.index"
     v1 = msgspec.msgpack.decode(index_file.read_bytes())
     v1["format"] = "stella.graph-index/v1"
     del v1["node_symbols"]
     index_file.write_bytes(msgspec.msgpack.encode(v1))
-    fresh = GraphCatalog(FilesystemBlobStore(tmp_path / "cas"), tmp_path / "index")
+    fresh = GraphCatalog(
+        FilesystemBlobStore(tmp_path / "cas"), FilesystemIndexCache(tmp_path / "index")
+    )
     loaded = fresh.load(ACME, result.graph_hash)
     symbol_of = {node["id"]: node["symbol_id"] for node in BASE["nodes"]}
     assert loaded.index.node_symbols == [symbol_of[n] for n in loaded.index.node_ids]

@@ -22,10 +22,10 @@ from stella_signals.ingest import (
     parse_graph_hash,
     retry_orphans,
 )
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline import check_chain
 from stella_signals.wiring import Services
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.realservers.backends import Backend
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

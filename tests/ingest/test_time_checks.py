@@ -23,10 +23,10 @@ from stella_signals.clock import FixedClock
 from stella_signals.ids import new_ulid
 from stella_signals.ingest import IngestFailed, RuntimeUpload, import_anchor, ingest_runtime
 from stella_signals.ports import KeyPurpose, TrustedKey
-from stella_signals.synth import SynthSpec, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeanchor import mint_anchor
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.timeanchor.test_ntp import SntpResponder
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

@@ -310,6 +310,22 @@ def test_bundle_contents(world: World) -> None:
     )
 
 
+def test_one_file_listing_model_for_both_bundle_kinds(world: World) -> None:
+    """The locker's files and its manifest.json listing are air-gap manifest entries."""
+    from stella_signals.bundle import ManifestEntry
+
+    report = world.check(world.bundle)
+    assert all(type(f) is ManifestEntry for f in report.files)
+    files = unpack(world.bundle)
+    listed = json.loads(files[MANIFEST_NAME])["files"]
+    assert listed == [
+        f.to_dict() for f in report.files if f.path not in (CHECKSUMS_NAME, MANIFEST_NAME)
+    ]
+    assert [ManifestEntry(**f) for f in listed] == [
+        ManifestEntry.of(f["path"], files[f["path"]]) for f in listed
+    ]
+
+
 def test_plain_trace_without_dsse_or_bundle_manifest(world: World) -> None:
     trace = ndjson(line(), line(count=2))
     receipt = receipt_for(trace, None)
@@ -339,7 +355,7 @@ def test_without_attestation_keys_the_envelope_claims_are_still_checked(world: W
 
 
 def test_receipt_schema_is_the_pipelines() -> None:
-    from stella_signals.ingest import RECEIPT_SCHEMA as PIPELINE_RECEIPT_SCHEMA
+    from stella_signals.receipt import RECEIPT_SCHEMA as PIPELINE_RECEIPT_SCHEMA
 
     assert RECEIPT_SCHEMA == PIPELINE_RECEIPT_SCHEMA
 

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from stella_signals.cli.signals import app as signals_app
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.test_dsse_ingest import Signing
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle, offline
 

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from stella_signals.bundle import BundleLayout, EntryKind
 from stella_signals.cli.offline import app
 from stella_signals.errors import InvalidManifest
-from stella_signals.synth import SynthSpec, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.offline.test_offline_ingest import GRAPH_HASH, ingest_args, offline, tarball
 
 runner = CliRunner()

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from stella_signals.cli.offline import app
 from stella_signals.graph import canonical_graph, parse_graph
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import parse_tenant
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.conftest import Api
 from tests.symbols.test_symbol_manifest import valid_manifest
 

@@ -13,9 +13,9 @@ import httpx
 
 from stella_signals.ingest import evidence_record
 from stella_signals.locker import export_bundle
-from stella_signals.synth import SynthSpec, trace_bytes
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.realservers.signals_process import signals

@@ -29,7 +29,6 @@ from stella_signals.ingest import (
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import KeyPurpose, TrustedKey
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import (
     EventType,
@@ -39,6 +38,7 @@ from stella_signals.timeline import (
     parse_event,
 )
 from stella_signals.wiring import Services, load_settings
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.conftest import Api
 
 ACME = TenantId("acme")

@@ -16,9 +16,9 @@ import pytest
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.storage import FilesystemBlobStore, S3BlobStore, SqlRepository
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import check_chain
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.conftest import SPEC, Api, make_api
 from tests.realservers.backends import Backend, open_backend
 from tests.realservers.postgres import PostgresServer, running_postgres

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from stella_signals.graph import canonical_graph, parse_graph
-from stella_signals.synth import SynthSpec, graph_bytes, trace_bytes
 from stella_signals.timeline import check_chain, read_events_ndjson
+from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.realservers.backends import Backend, open_backend
 from tests.realservers.signals_process import SignalsProcess, create_token, free_port
 

@@ -346,6 +346,7 @@ MALFORMED_PAYLOADS: dict[str, Callable[[], bytes]] = {
     "time-lowercase": _doc(anchor_time="2025-03-01t12:00:00z"),
     "time-no-such-day": _doc(anchor_time="2025-02-30T12:00:00Z"),
     "time-nanoseconds": _doc(anchor_time="2025-03-01T12:00:00.123456789Z"),
+    "time-before-year-1-in-utc": _doc(anchor_time="0001-01-01T00:00:00+01:00"),
     "source-empty": _doc(source=""),
     "source-number": _doc(source=7),
     "source-too-long": _doc(source="s" * 257),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -106,11 +106,17 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.include_router(_runtime.router)
-    app.include_router(_routes.router)
-    app.include_router(_admin.router)
-    app.include_router(_tokens.router)
-    app.include_router(_evidence.router)
-    app.include_router(_runtime_view.router)
+    # Every other route refuses a repeated query parameter (the runtime route reads its one
+    # parameter itself, so that the refusal is recorded with an ingest id).
+    single_valued = [Depends(_runtime.single_valued_query)]
+    for router in (
+        _routes.router,
+        _admin.router,
+        _tokens.router,
+        _evidence.router,
+        _runtime_view.router,
+    ):
+        app.include_router(router, dependencies=single_valued)
     install_openapi(app)
     app.add_middleware(_ConcretePathsFirst, routes_of=app)
 

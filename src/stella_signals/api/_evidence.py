@@ -25,7 +25,7 @@ from stella_signals.digests import sha256_hex
 from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import evidence_record, evidence_with_receipt, import_evidence_bundle
-from stella_signals.locker import export_bundle
+from stella_signals.locker import RECEIPT_DSSE_NAME, RUNTIME_DSSE_NAME, export_bundle
 
 __all__ = ["router"]
 
@@ -51,10 +51,10 @@ async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> R
     )
     files = [
         _file(record.trace_name, record.trace),
-        _file("receipt.dsse.json", record.receipt_dsse),
+        _file(RECEIPT_DSSE_NAME, record.receipt_dsse),
     ]
     if record.runtime_dsse is not None:
-        files.append(_file("runtime.dsse.json", record.runtime_dsse))
+        files.append(_file(RUNTIME_DSSE_NAME, record.runtime_dsse))
     return JSONResponse(
         {
             "ingest_id": ingest_id,

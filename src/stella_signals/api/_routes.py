@@ -51,13 +51,14 @@ from stella_signals.ports import IngestRecord
 from stella_signals.symbols import InvalidSymbolManifest
 from stella_signals.timeline import events_to_ndjson
 from stella_signals.trace import parse_trace
+from stella_signals.wire import MAX_SAFE_INTEGER
 
 __all__ = ["router"]
 
 router = APIRouter()
 #: Timeline page tokens carry the last seq served; seqs stay within 1..2^53-1 (SPEC §7).
 _SEQ_TOKEN = re.compile(r"[0-9]{1,16}")
-MAX_SEQ = 2**53 - 1
+MAX_SEQ = MAX_SAFE_INTEGER
 
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]

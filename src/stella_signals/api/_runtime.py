@@ -46,6 +46,7 @@ from stella_signals.ingest import (
     parse_graph_hash,
     record_rejection,
 )
+from stella_signals.receipt import with_envelope
 from stella_signals.timeline import FailureReason
 
 __all__ = ["router"]
@@ -171,15 +172,30 @@ def one_query_value(request: Request, name: str) -> str:
     return values[0]
 
 
+def single_valued_query(request: Request) -> None:
+    """Refuse a request that repeats any query parameter (400, ``ambiguous_input``, naming
+    it): neither the first nor the last value is guessed. A router-wide dependency for every
+    route whose parameters are not read through `one_query_value`."""
+    for name in request.query_params:
+        if len(request.query_params.getlist(name)) > 1:
+            one_query_value(request, name)
+
+
+def refusal_problem(failed: IngestFailed) -> Response:
+    """The problem+json of a recorded refusal (`record_rejection`): whether the front door
+    or the pipeline refused, the same reason, ingest id and per-line errors."""
+    errors = [
+        {"line": d.line, "field": d.field, "reason": d.reason.value} for d in failed.diagnostics
+    ]
+    return problem_for(
+        failed.cause, ingest_id=failed.ingest_id, errors=errors, reason=failed.reason
+    )
+
+
 def receipt_response(result: IngestResult) -> JSONResponse:
     status = {Outcome.INGESTED: 201, Outcome.DUPLICATE: 200, Outcome.ORPHANED: 202}[result.outcome]
-    body = dict(result.receipt)
-    if result.receipt_dsse is not None:
-        import json
-
-        body["receipt_dsse"] = json.loads(result.receipt_dsse)
     return JSONResponse(
-        body,
+        with_envelope(result.receipt, result.receipt_dsse),
         status_code=status,
         headers={
             "Content-SHA256": result.content_sha256,
@@ -215,7 +231,7 @@ async def post_runtime_facts(
             error=error,
             received_at=received_at,
         )
-        return problem_for(error, ingest_id=ingest_id, reason=failed.reason)
+        return refusal_problem(failed)
 
     try:
         if admission.refusal is not None:
@@ -291,8 +307,5 @@ async def _ingest_and_answer(
     except IngestFailed as failed:
         # A client that went away mid-body lands here too (reason client_disconnected,
         # recorded by the pipeline); the answer is written for nobody.
-        errors = [
-            {"line": d.line, "field": d.field, "reason": d.reason.value} for d in failed.diagnostics
-        ]
-        return problem_for(failed.cause, ingest_id=ingest_id, errors=errors, reason=failed.reason)
+        return refusal_problem(failed)
     return receipt_response(result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from stella_signals.api._multipart import MULTIPART
+from stella_signals.receipt import RECEIPT_SCHEMA
 
 __all__ = [
     "COVERAGE",
@@ -101,7 +102,7 @@ DSSE_ENVELOPE = _object(
 #: ``version`` and ``supersedes`` on a receipt that replaced an earlier version).
 RECEIPT = _object(
     {
-        "schema": {"const": "stella.reach.runtime-ingest-receipt/v1"},
+        "schema": {"const": RECEIPT_SCHEMA},
         "ingest_id": ULID,
         "tenant": _STR,
         "status": {"enum": ["ingested", "orphaned", "expired"]},

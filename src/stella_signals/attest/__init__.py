@@ -17,22 +17,24 @@ from stella_signals.attest._graph_attest import (
     sign_graph,
     verify_graph_attestation,
 )
-from stella_signals.attest._keys import (
+from stella_signals.attest._key_files import (
     SERVICE_KEY_ENV,
+    load_or_create_service_key,
+    write_private_key,
+)
+from stella_signals.attest._keys import (
     InvalidKey,
     KeyKind,
     PublicKey,
     ServiceKey,
     Signer,
     generate_private_key_pem,
-    load_or_create_service_key,
     load_public_key,
     load_public_keys,
     load_signer,
     new_service_key_pem,
     public_key_pem,
     service_key_from_pem,
-    write_private_key,
 )
 from stella_signals.attest._sign import (
     IN_TOTO_PAYLOAD_TYPE,

@@ -15,6 +15,7 @@ from typing import Any
 from stella_signals.canonical import canonical_json
 from stella_signals.errors import InvalidInput
 from stella_signals.strictjson import loads_strict
+from stella_signals.wire import json_type
 
 __all__ = [
     "MAX_SIGNATURES",
@@ -112,13 +113,13 @@ def parse_envelope(data: bytes, *, max_signatures: int = MAX_SIGNATURES) -> Enve
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEnvelope(f"envelope is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise InvalidEnvelope(f"envelope must be a JSON object, got {_json_type(document)}")
+        raise InvalidEnvelope(f"envelope must be a JSON object, got {json_type(document)}")
     payload = _b64decode(_member(document, "payload", ""), "payload")
     payload_type = _text(_member(document, "payloadType", ""), "payloadType")
     raw_signatures = _member(document, "signatures", "")
     if not isinstance(raw_signatures, list):
         raise InvalidEnvelope(
-            f"signatures: must be an array, got {_json_type(raw_signatures)}", field="signatures"
+            f"signatures: must be an array, got {json_type(raw_signatures)}", field="signatures"
         )
     if not raw_signatures:
         raise InvalidEnvelope("signatures: at least one signature is required", field="signatures")
@@ -135,7 +136,7 @@ def parse_envelope(data: bytes, *, max_signatures: int = MAX_SIGNATURES) -> Enve
 
 def _parse_signature(item: object, where: str) -> EnvelopeSignature:
     if not isinstance(item, dict):
-        raise InvalidEnvelope(f"{where}: must be an object, got {_json_type(item)}", field=where)
+        raise InvalidEnvelope(f"{where}: must be an object, got {json_type(item)}", field=where)
     sig = _b64decode(_member(item, "sig", where), f"{where}.sig")
     keyid = _text(item.get("keyid", ""), f"{where}.keyid")
     return EnvelopeSignature(keyid=keyid, sig=sig)
@@ -150,7 +151,7 @@ def _member(obj: dict[str, Any], name: str, where: str) -> object:
 
 def _text(value: object, field: str) -> str:
     if not isinstance(value, str):
-        raise InvalidEnvelope(f"{field}: must be a string, got {_json_type(value)}", field=field)
+        raise InvalidEnvelope(f"{field}: must be a string, got {json_type(value)}", field=field)
     _require_utf8(value, field)
     return value
 
@@ -170,7 +171,7 @@ def _b64decode(value: object, field: str) -> bytes:
     """Decode canonical base64 in either alphabet, padding optional (DSSE lets signers choose)."""
     if not isinstance(value, str):
         raise InvalidEnvelope(
-            f"{field}: must be a base64 string, got {_json_type(value)}", field=field
+            f"{field}: must be a base64 string, got {json_type(value)}", field=field
         )
     body = value.rstrip("=")
     padding = len(value) - len(body)
@@ -189,17 +190,3 @@ def _b64decode(value: object, field: str) -> bytes:
     if base64.b64encode(raw).decode("ascii").rstrip("=") != body:
         raise InvalidEnvelope(f"{field}: non-canonical base64 (stray trailing bits)", field=field)
     return raw
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"

@@ -1,4 +1,4 @@
-"""Signing keys: PEM files, securesystemslib signers and keyids, the service key (SPEC §5, §13).
+"""Signing keys: PEM bytes, securesystemslib signers and keyids, the service key (SPEC §5, §13).
 
 Only Ed25519 and ECDSA P-256 keys are accepted. A keyid is what securesystemslib computes for
 an `SSlibKey`: the SHA-256 hex of the canonical JSON of ``{keytype, scheme, keyval}``.
@@ -7,12 +7,8 @@ Errors of pyca/cryptography and securesystemslib are translated here and nowhere
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -43,27 +39,19 @@ from securesystemslib.signer import Signer as SslibSigner  # type: ignore[attr-d
 from stella_signals.errors import InvalidInput, Unavailable
 
 __all__ = [
-    "SERVICE_KEY_ENV",
     "InvalidKey",
     "KeyKind",
     "PublicKey",
     "ServiceKey",
     "Signer",
     "generate_private_key_pem",
-    "load_or_create_service_key",
     "load_public_key",
     "load_public_keys",
     "load_signer",
     "public_key_pem",
-    "write_private_key",
 ]
 
 KeyKind = Literal["ed25519", "ecdsa-p256"]
-
-#: Environment variable naming the service's private key file (SPEC §13).
-SERVICE_KEY_ENV = "STELLA_SERVICE_KEY_FILE"
-#: Where the service key lives under the data directory when the variable is unset.
-SERVICE_KEY_PATH = Path("keys") / "service.pem"
 
 _MAX_PEM_BYTES = 64 * 1024
 #: One PEM block (RFC 7468): its label and its whole text, delimiters included.
@@ -214,62 +202,6 @@ def _refuse_private(pem: bytes) -> None:
         )
 
 
-def write_private_key(path: Path, pem: bytes) -> None:
-    """Write ``pem`` to ``path`` with mode 0600, atomically; `FileExistsError` if it exists.
-
-    The key is written to a private temporary file in the same directory and hard-linked
-    into place, so ``path`` is either absent or complete, and never replaced.
-    """
-    _load_private(pem)  # never write something we could not load back
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file with mode 0600
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # atomic, and fails with FileExistsError instead of replacing
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def load_or_create_service_key(data_dir: Path, *, env_file: str | None) -> ServiceKey:
-    """The service key: from ``env_file`` (the value of ``STELLA_SERVICE_KEY_FILE``) when
-    given, else ``DATA_DIR/keys/service.pem``, generated there (Ed25519) on first use.
-
-    Raises `Unavailable` (reason ``service_key_unavailable``) when the key cannot be read
-    or is not a usable private key.
-    """
-    if env_file:
-        return _load_service_key(Path(env_file))
-    path = Path(data_dir) / SERVICE_KEY_PATH
-    if not path.exists():
-        _make_private_dir(path.parent)
-        # Several processes may race here: the first link wins, the others load its key.
-        with contextlib.suppress(FileExistsError):
-            write_private_key(path, generate_private_key_pem("ed25519"))
-    return _load_service_key(path)
-
-
-def _load_service_key(path: Path) -> ServiceKey:
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise Unavailable(
-            f"service key {path} cannot be read: {exc.strerror or exc}",
-            reason="service_key_unavailable",
-        ) from exc
-    try:
-        signer = load_signer(pem)
-    except InvalidKey as exc:
-        raise Unavailable(
-            f"service key {path} is not usable: {exc}", reason="service_key_unavailable"
-        ) from exc
-    return ServiceKey(signer=signer, source=str(path))
-
-
 def service_key_from_pem(pem: bytes, *, source: str) -> ServiceKey:
     """The service key kept in the database (scale-out: one key for every server)."""
     try:
@@ -285,27 +217,6 @@ def new_service_key_pem() -> tuple[str, bytes, bytes]:
     private_pem = generate_private_key_pem("ed25519")
     signer = load_signer(private_pem)
     return signer.keyid, signer.public_key.pem, private_pem
-
-
-def _make_private_dir(directory: Path) -> None:
-    existed = directory.is_dir()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not existed:
-        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new directory entry durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_private(pem: bytes) -> PrivateKeyTypes:

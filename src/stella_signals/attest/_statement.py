@@ -9,11 +9,9 @@ makes a `VerifiedRuntimeAttestation`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -29,6 +27,15 @@ from stella_signals.errors import HashMismatch, InvalidDigest, InvalidInput, Ste
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import TraceReport
+from stella_signals.wire import (
+    JsonValueFault,
+    NotJsonValue,
+    Rfc3339,
+    freeze_checked,
+    json_type,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "RICHGRAPH_PREDICATE",
@@ -115,7 +122,7 @@ class Statement:
         _text(self.predicate_type, "predicateType")
         if not isinstance(self.predicate, Mapping):
             raise InvalidStatement(
-                f"predicate: must be an object, got {_json_type(self.predicate)}",
+                f"predicate: must be an object, got {json_type(self.predicate, empty_string=True)}",
                 field="predicate",
             )
         object.__setattr__(self, "predicate", _freeze(self.predicate, "predicate"))
@@ -139,7 +146,7 @@ class Statement:
             "_type": STATEMENT_TYPE,
             "subject": [s.to_dict() for s in self.subject],
             "predicateType": self.predicate_type,
-            "predicate": _thaw(self.predicate),
+            "predicate": thaw(self.predicate),
         }
 
     def subject_digests(self, algorithm: str = "sha256") -> tuple[str, ...]:
@@ -191,7 +198,9 @@ def parse_statement(payload: bytes) -> Statement:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidStatement(f"statement is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise InvalidStatement(f"statement must be a JSON object, got {_json_type(document)}")
+        raise InvalidStatement(
+            f"statement must be a JSON object, got {json_type(document, empty_string=True)}"
+        )
     statement_type = _member(document, "_type", "")
     if statement_type != STATEMENT_TYPE:
         raise InvalidStatement(
@@ -200,7 +209,8 @@ def parse_statement(payload: bytes) -> Statement:
     raw_subjects = _member(document, "subject", "")
     if not isinstance(raw_subjects, list):
         raise InvalidStatement(
-            f"subject: must be an array, got {_json_type(raw_subjects)}", field="subject"
+            f"subject: must be an array, got {json_type(raw_subjects, empty_string=True)}",
+            field="subject",
         )
     if not raw_subjects:
         raise InvalidStatement("subject: at least one subject is required", field="subject")
@@ -209,14 +219,17 @@ def parse_statement(payload: bytes) -> Statement:
     predicate = _member(document, "predicate", "")
     if not isinstance(predicate, dict):
         raise InvalidStatement(
-            f"predicate: must be an object, got {_json_type(predicate)}", field="predicate"
+            f"predicate: must be an object, got {json_type(predicate, empty_string=True)}",
+            field="predicate",
         )
     return Statement(subject=subjects, predicate_type=predicate_type, predicate=predicate)
 
 
 def _parse_subject(item: object, where: str) -> Subject:
     if not isinstance(item, dict):
-        raise InvalidStatement(f"{where}: must be an object, got {_json_type(item)}", field=where)
+        raise InvalidStatement(
+            f"{where}: must be an object, got {json_type(item, empty_string=True)}", field=where
+        )
     name = _text(_member(item, "name", where), f"{where}.name")
     digest = _digest_set(_member(item, "digest", where), f"{where}.digest")
     return Subject(name=name, digest=digest)
@@ -483,18 +496,14 @@ def _runtime_predicate_problem(
 
 
 def _is_utc_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return moment.tzinfo is not None
+    return isinstance(value, str) and parse_rfc3339(value, Rfc3339.FULL) is not None
 
 
 def _graph_digest(text: object) -> Digest:
     if not isinstance(text, str):
-        raise InvalidDigest(f"graph hash must be a string, got {_json_type(text)}")
+        raise InvalidDigest(
+            f"graph hash must be a string, got {json_type(text, empty_string=True)}"
+        )
     digest = parse_digest(text, default=Algorithm.BLAKE3)
     if digest.algorithm is not Algorithm.BLAKE3:
         raise InvalidDigest(f"graph hash must be blake3:<hex>, got {text!r}")
@@ -514,7 +523,8 @@ def _member(obj: Mapping[str, Any], name: str, where: str) -> object:
 def _text(value: object, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidStatement(
-            f"{where}: must be a non-empty string, got {_json_type(value)}", field=where
+            f"{where}: must be a non-empty string, got {json_type(value, empty_string=True)}",
+            field=where,
         )
     return value
 
@@ -522,7 +532,9 @@ def _text(value: object, where: str) -> str:
 def _digest_set(value: object, where: str) -> dict[str, str]:
     """A checked copy of an in-toto DigestSet: non-empty, values lowercase hex."""
     if not isinstance(value, Mapping):
-        raise InvalidStatement(f"{where}: must be an object, got {_json_type(value)}", field=where)
+        raise InvalidStatement(
+            f"{where}: must be an object, got {json_type(value, empty_string=True)}", field=where
+        )
     if not value:
         raise InvalidStatement(f"{where}: at least one digest is required", field=where)
     checked: dict[str, str] = {}
@@ -543,39 +555,12 @@ def _digest_set(value: object, where: str) -> dict[str, str]:
 
 def _freeze(value: object, where: str) -> Any:
     """A deep read-only copy of JSON data: objects as mapping proxies, arrays as tuples."""
-    if isinstance(value, Mapping):
-        frozen: dict[str, Any] = {}
-        for key, child in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where}: object keys must be strings, got {key!r}")
-            frozen[key] = _freeze(child, f"{where}.{key}")
-        return MappingProxyType(frozen)
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(child, f"{where}[{i}]") for i, child in enumerate(value))
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidStatement(f"{where}: {value} is not a JSON number", field=where)
-    if value is None or isinstance(value, str | int | float):  # bool is an int
-        return value
-    raise TypeError(f"{where}: {type(value).__name__} is not JSON data")
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(child) for key, child in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(child) for child in value]
-    return value
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, str):
-        return "string" if value else "empty string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"
+    try:
+        return freeze_checked(value)
+    except NotJsonValue as exc:
+        at = where + "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in exc.path)
+        if exc.fault is JsonValueFault.NOT_FINITE:
+            raise InvalidStatement(f"{at}: {exc.value} is not a JSON number", field=at) from None
+        if exc.fault is JsonValueFault.KEY_NOT_TEXT:
+            raise TypeError(f"{at}: object keys must be strings, got {exc.value!r}") from None
+        raise TypeError(f"{at}: {type(exc.value).__name__} is not JSON data") from None

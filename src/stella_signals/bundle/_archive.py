@@ -1,4 +1,6 @@
-"""What a runtime bundle may hold (SPEC §10), one rule for a ``.tar.gz`` and a directory alike:
+"""The one safe ``.tar.gz`` reader of both bundle kinds (`read_tar_gz`: air-gap runtime bundles
+and Evidence Locker exports), and what a runtime bundle may hold (SPEC §10), one rule for a
+``.tar.gz`` and a directory alike:
 regular files only (and directories holding them), plain relative names, no duplicates, at
 most 64 entries and a cap on the bytes in all. `BundleLayout` is that rule; the tarball
 reader here and the directory reader of the command line both feed it every entry they meet.
@@ -17,6 +19,7 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -25,10 +28,15 @@ from stella_signals.errors import InvalidManifest, LimitExceeded
 __all__ = [
     "DEFAULT_MAX_BUNDLE_BYTES",
     "MAX_BUNDLE_ENTRIES",
+    "ArchiveFault",
+    "ArchiveUnreadable",
     "BundleLayout",
     "EntryKind",
+    "TarContents",
+    "TarEntry",
     "entry_kind_of_mode",
     "read_bundle_archive",
+    "read_tar_gz",
     "write_bundle_archive",
 ]
 
@@ -38,6 +46,13 @@ MAX_BUNDLE_ENTRIES = 64
 #: ID1 ID2, CM deflate, FLG none, MTIME 0, XFL 2 (max compression), OS 255 (unknown).
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 _COMPRESS_LEVEL = 9
+#: What tarfile raises for a damaged archive (names are decoded as it reads them; a forged
+#: size or offset surfaces as ValueError or OverflowError deep inside it, found by fuzzing).
+_TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, OverflowError, EOFError)
+_INFLATE_CHUNK = 1024 * 1024
+_TAR_BLOCK = 512
+#: Entry types whose data is stored as is after the header (sparse files are not).
+_PLAIN_DATA = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 
 
 class EntryKind(StrEnum):
@@ -72,7 +87,7 @@ def entry_kind_of_mode(mode: int) -> EntryKind:
 
 
 def _member_kind(member: tarfile.TarInfo) -> EntryKind:
-    if member.isreg():
+    if member.type in _PLAIN_DATA:
         return EntryKind.FILE
     if member.isdir():
         return EntryKind.DIRECTORY
@@ -130,18 +145,126 @@ class BundleLayout:
         return path
 
 
+class ArchiveFault(StrEnum):
+    """Why `read_tar_gz` cannot read an archive at all."""
+
+    CORRUPT_GZIP = "corrupt_gzip"
+    TRUNCATED_GZIP = "truncated_gzip"
+    TRAILING_DATA = "trailing_data"
+    TOO_LARGE = "too_large"
+    NOT_TAR = "not_tar"
+    TOO_MANY_ENTRIES = "too_many_entries"
+
+
+class ArchiveUnreadable(Exception):
+    """`read_tar_gz` cannot read the archive: ``fault`` says why, ``detail`` what the gzip
+    or tar reader said (empty when it said nothing). Each caller words it for its users."""
+
+    def __init__(self, fault: ArchiveFault, detail: str = "") -> None:
+        super().__init__(f"{fault.value}: {detail}" if detail else fault.value)
+        self.fault = fault
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class TarEntry:
+    """One tar header as read (never followed, never extracted) and, for a regular file
+    whose data is all there, its bytes."""
+
+    info: tarfile.TarInfo
+    data: bytes | None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def kind(self) -> EntryKind:
+        return _member_kind(self.info)
+
+
+@dataclass(frozen=True, slots=True)
+class TarContents:
+    """The entries of a ``.tar.gz`` in archive order; ``damage`` says why the tar does not
+    end cleanly after them (a damaged header, truncation, data after the end), else None."""
+
+    entries: tuple[TarEntry, ...]
+    damage: str | None
+    inflated_bytes: int
+
+
+def read_tar_gz(data: bytes, *, max_bytes: int, max_entries: int) -> TarContents:
+    """The one safe reader of both bundle kinds: one gzip member inflated chunk by chunk to
+    at most ``max_bytes``, then at most ``max_entries`` tar headers read in memory. Raises
+    `ArchiveUnreadable` when nothing can be read; what each entry may be is the caller's
+    rule (`BundleLayout` for air-gap bundles, the Evidence Locker's own)."""
+    raw = _inflate(data, max_bytes)
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # reads the first header
+    except _TAR_ERRORS as exc:
+        raise ArchiveUnreadable(ArchiveFault.NOT_TAR, str(exc)) from None
+    members: list[tarfile.TarInfo] = []
+    damage: str | None = None
+    with tar:
+        while True:
+            try:
+                member = tar.next()
+            except _TAR_ERRORS as exc:
+                damage = f"the tar archive is damaged after entry {len(members)}: {exc}"
+                break
+            if member is None:
+                break
+            if len(members) >= max_entries:
+                raise ArchiveUnreadable(ArchiveFault.TOO_MANY_ENTRIES)
+            members.append(member)
+        end = tar.offset
+    # tarfile stops quietly at a damaged header after the first: insist on a clean end.
+    rest = raw[end:]
+    if damage is None and (len(rest) < 2 * _TAR_BLOCK or rest.count(0) != len(rest)):
+        damage = "the tar archive is truncated or has data after its last entry"
+    entries = tuple(TarEntry(member, _data_of(member, raw)) for member in members)
+    return TarContents(entries, damage, len(raw))
+
+
+def _data_of(member: tarfile.TarInfo, raw: bytes) -> bytes | None:
+    start = member.offset_data
+    if member.type not in _PLAIN_DATA or start + member.size > len(raw):
+        return None
+    return raw[start : start + member.size]
+
+
 def _inflate(data: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
+    """One gzip member, inflated chunk by chunk and capped at ``limit`` bytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper: header + CRC check
     out = bytearray()
-    chunk = data
-    while chunk:
-        out += inflater.decompress(chunk, limit + 1 - len(out))
-        if len(out) > limit:
-            raise LimitExceeded(f"bundle inflates past {limit} bytes", limit="max_bundle_bytes")
-        chunk = inflater.unconsumed_tail
+    pending = data
+    try:
+        while not inflater.eof:
+            before = len(pending)
+            chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+            pending = inflater.unconsumed_tail
+            out += chunk
+            if len(out) > limit:
+                raise ArchiveUnreadable(ArchiveFault.TOO_LARGE)
+            if not chunk and (not pending or len(pending) == before):
+                break  # no progress: the input has ended (or stalled) before eof
+    except zlib.error as exc:
+        raise ArchiveUnreadable(ArchiveFault.CORRUPT_GZIP, str(exc)) from None
     if not inflater.eof:
-        raise InvalidManifest("bundle: truncated gzip stream")
+        raise ArchiveUnreadable(ArchiveFault.TRUNCATED_GZIP)
+    if inflater.unused_data:
+        raise ArchiveUnreadable(ArchiveFault.TRAILING_DATA)
     return bytes(out)
+
+
+#: How `read_bundle_archive` words each fault.
+_BUNDLE_FAULTS = {
+    ArchiveFault.CORRUPT_GZIP: "bundle: not a gzip archive ({detail})",
+    ArchiveFault.TRUNCATED_GZIP: "bundle: truncated gzip stream",
+    ArchiveFault.TRAILING_DATA: "bundle: data after the end of the gzip stream",
+    ArchiveFault.NOT_TAR: "bundle: damaged tar archive ({detail})",
+    ArchiveFault.TOO_MANY_ENTRIES: f"bundle: more than {MAX_BUNDLE_ENTRIES} entries",
+}
 
 
 def read_bundle_archive(
@@ -150,27 +273,24 @@ def read_bundle_archive(
     """path → bytes of every file of a ``.tar.gz`` bundle; `InvalidManifest` names what is
     wrong with an archive that is not a plain bundle (`BundleLayout`)."""
     try:
-        raw = _inflate(data, max_bytes)
-    except zlib.error as exc:
-        raise InvalidManifest(f"bundle: not a gzip archive ({exc})") from None
+        contents = read_tar_gz(data, max_bytes=max_bytes, max_entries=MAX_BUNDLE_ENTRIES)
+    except ArchiveUnreadable as exc:
+        if exc.fault is ArchiveFault.TOO_LARGE:
+            raise LimitExceeded(
+                f"bundle inflates past {max_bytes} bytes", limit="max_bundle_bytes"
+            ) from None
+        raise InvalidManifest(_BUNDLE_FAULTS[exc.fault].format(detail=exc.detail)) from None
     layout = BundleLayout(max_bytes=max_bytes)
     files: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as archive:
-            for member in archive:
-                path = layout.admit(member.name, _member_kind(member), member.size)
-                if path is None:
-                    continue
-                extracted = archive.extractfile(member)
-                if extracted is None:  # pragma: no cover - regular files always extract
-                    raise InvalidManifest(f"bundle: {path!r} cannot be read")
-                files[path] = extracted.read()
-    except (InvalidManifest, LimitExceeded):
-        raise
-    except (tarfile.TarError, ValueError, OverflowError, EOFError) as exc:
-        # tarfile trusts header fields: a forged size or offset surfaces as ValueError
-        # ("negative seek value") or OverflowError deep inside it (found by fuzzing).
-        raise InvalidManifest(f"bundle: damaged tar archive ({exc})") from None
+    for entry in contents.entries:
+        path = layout.admit(entry.name, entry.kind, entry.info.size)
+        if path is None:
+            continue
+        if entry.data is None:
+            raise InvalidManifest(f"bundle: damaged tar archive ({path!r} is truncated)")
+        files[path] = entry.data
+    if contents.damage is not None:
+        raise InvalidManifest(f"bundle: damaged tar archive ({contents.damage})")
     return files
 
 

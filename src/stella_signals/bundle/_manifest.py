@@ -6,11 +6,12 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Any
 
 import msgspec
 
 from stella_signals.canonical import canonical_json
+from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, InvalidManifest
 from stella_signals.strictjson import loads_strict
 
@@ -20,9 +21,11 @@ __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
     "BundleManifest",
+    "FileEntry",
     "LayoutProblem",
     "ManifestEntry",
     "build_manifest",
+    "parse_file_entry",
     "parse_manifest",
 ]
 
@@ -31,13 +34,24 @@ MANIFEST_SCHEMA = "stella.reach.runtime-bundle/v1"
 BUNDLE_DSSE_NAME = "runtime.dsse.json"
 BUNDLE_GRAPH_NAME = "graph.richgraph.json"
 MANIFEST_NAME = "manifest.json"
-_HEX64 = r"^[0-9a-f]{64}$"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAX_PATH = 4096
 
 
-class _Entry(msgspec.Struct, forbid_unknown_fields=False):
-    path: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
-    sha256: Annotated[str, msgspec.Meta(pattern=_HEX64)]
-    size: Annotated[int, msgspec.Meta(ge=0)]
+def parse_file_entry(value: object, where: str) -> FileEntry:
+    """One item of the ``files`` array of either bundle kind's manifest.json, found at
+    ``where``: ``path`` a non-empty string, ``sha256`` 64 lowercase hex digits, ``size`` an
+    integer >= 0 (other members are ignored); `InvalidManifest` saying which is wrong."""
+    if not isinstance(value, dict):
+        raise InvalidManifest(f"{where}: must be an object")
+    path, digest, size = value.get("path"), value.get("sha256"), value.get("size")
+    if not isinstance(path, str) or not path:
+        raise InvalidManifest(f"{where}.path: must be a non-empty string")
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise InvalidManifest(f"{where}.sha256: must be 64 lowercase hex")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidManifest(f"{where}.size: must be an integer >= 0")
+    return FileEntry(path, digest, size)
 
 
 class _Manifest(msgspec.Struct, forbid_unknown_fields=False):
@@ -45,14 +59,25 @@ class _Manifest(msgspec.Struct, forbid_unknown_fields=False):
     tenant: str
     graph_hash: str
     generated_at: str
-    files: list[_Entry]
+    files: list[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
+@dataclass(frozen=True, slots=True, order=True)
+class FileEntry:
+    """One file of a bundle's listing, ``files[{path, sha256, size}]``: the same model for an
+    air-gap bundle's manifest.json (SPEC §10) and an Evidence Locker bundle's (SPEC §8)."""
+
     path: str
     sha256: str
     size: int
+
+    @classmethod
+    def of(cls, path: str, data: bytes) -> FileEntry:
+        """The entry of the file ``path`` holding ``data``."""
+        return cls(path, sha256_hex(data), len(data))
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
 
     def check(self, *, sha256: str, size: int) -> None:
         """Raise `HashMismatch` unless ``sha256`` and ``size`` are what this entry lists."""
@@ -64,6 +89,10 @@ class ManifestEntry:
             raise HashMismatch(
                 f"{self.path}: size is {size} bytes but manifest.json lists {self.size}"
             )
+
+
+#: The entries of an air-gap bundle's manifest.json.
+ManifestEntry = FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +153,8 @@ class BundleManifest:
 
 
 def _check_path(path: str) -> None:
+    if len(path) > _MAX_PATH:
+        raise InvalidManifest(f"manifest.json: a path is longer than {_MAX_PATH} characters")
     pure = PurePosixPath(path)
     if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
         raise InvalidManifest(f"manifest.json: absolute path {path!r} is not allowed")
@@ -139,18 +170,22 @@ def parse_manifest(data: bytes) -> BundleManifest:
         raw = msgspec.convert(loads_strict(data), _Manifest, strict=True)
     except (ValueError, msgspec.ValidationError) as exc:
         raise InvalidManifest(f"manifest.json: {exc}") from None
+    try:
+        files = tuple(parse_file_entry(item, f"files[{i}]") for i, item in enumerate(raw.files))
+    except InvalidManifest as exc:
+        raise InvalidManifest(f"manifest.json: {exc}") from None
     if raw.schema != MANIFEST_SCHEMA:
         raise InvalidManifest(
             f"manifest.json: schema is {raw.schema!r}, expected {MANIFEST_SCHEMA!r}"
         )
-    for entry in raw.files:
+    for entry in files:
         _check_path(entry.path)
-    _no_duplicates(entry.path for entry in raw.files)
+    _no_duplicates(entry.path for entry in files)
     return BundleManifest(
         tenant=raw.tenant,
         graph_hash=raw.graph_hash,
         generated_at=raw.generated_at,
-        files=tuple(ManifestEntry(e.path, e.sha256, e.size) for e in raw.files),
+        files=files,
     )
 
 
@@ -177,7 +212,7 @@ def build_manifest(
             "tenant": tenant,
             "graph_hash": graph_hash,
             "generated_at": generated_at,
-            "files": [{"path": e.path, "sha256": e.sha256, "size": e.size} for e in entries],
+            "files": [entry.to_dict() for entry in entries],
         }
     )
     parse_manifest(data)  # what we write, we read

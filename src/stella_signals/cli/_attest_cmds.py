@@ -44,7 +44,9 @@ from stella_signals.digests import Algorithm, new_hasher, parse_digest
 from stella_signals.errors import InvalidDigest, LimitExceeded
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.timeanchor import mint_anchor
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wire import Rfc3339, parse_rfc3339
+from stella_signals.wiring import read_file_chunks
 
 __all__ = ["attest_app", "keys_app"]
 
@@ -352,9 +354,12 @@ def time_anchor_command(
 
 
 def _aware(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"--time needs Z or an offset: {text!r}")
+    moment = parse_rfc3339(text, Rfc3339.FULL)
+    if moment is None:
+        raise ValueError(
+            f"--time needs an RFC 3339 time with Z or an offset (e.g. 2027-01-31T00:00:00Z): "
+            f"{text!r}"
+        )
     return moment
 
 

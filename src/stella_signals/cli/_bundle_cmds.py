@@ -45,12 +45,12 @@ from stella_signals.bundle import (
 from stella_signals.cli._common import fail, read_input, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.clock import format_utc
-from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, InvalidInput
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.ingest import parse_graph_hash
 from stella_signals.locker import default_trace_name
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import read_file_chunks
 
 __all__ = ["app"]
 
@@ -121,7 +121,7 @@ def create_command(
             run_guarded(lambda: _check_attests(extra[BUNDLE_DSSE_NAME], report.sha256, tenant_id))
         for name, data in sorted(extra.items()):
             (staging / name).write_bytes(data)
-            entries.append(ManifestEntry(name, sha256_hex(data), len(data)))
+            entries.append(ManifestEntry.of(name, data))
         manifest = run_guarded(
             lambda: build_manifest(
                 tenant=tenant_id, graph_hash=graph_hash, generated_at=generated_at, files=entries

@@ -13,24 +13,23 @@ from stella_signals.cas import Namespace, parse_cas_uri
 from stella_signals.cli._common import (
     DataDirOption,
     TenantOption,
-    blob_root,
     fail,
     run_guarded,
     tenant_from,
 )
 from stella_signals.cli._exit import ExitCode
 from stella_signals.errors import LimitExceeded
-from stella_signals.ports import StoredBlob
-from stella_signals.storage import FilesystemBlobStore
+from stella_signals.ports import BlobStore, StoredBlob
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import local_blob_store, read_file_chunks
 
 __all__ = ["app", "stage_trace"]
 
 app = typer.Typer(help="The content-addressed store (cas://).", no_args_is_help=True)
 
 
-def stage_trace(store: FilesystemBlobStore, tenant: TenantId, file: Path) -> StoredBlob:
+def stage_trace(store: BlobStore, tenant: TenantId, file: Path) -> StoredBlob:
     """Validate ``file`` then store it at ``cas://reachability/runtime/<sha256>``.
 
     The file is hashed while it is parsed and again while it is staged: a file that changed in
@@ -52,7 +51,7 @@ def put_command(
     tenant_id = tenant_from(tenant)
     if not file.is_file():
         fail(f"{file}: no such file", ExitCode.USAGE)
-    store = FilesystemBlobStore(blob_root(data_dir))
+    store = local_blob_store(data_dir)
     try:
         stored = run_guarded(lambda: stage_trace(store, tenant_id, file))
     except LimitExceeded as exc:  # pragma: no cover - run_guarded maps it
@@ -82,7 +81,7 @@ def get_command(
     """Read a blob back, verifying its digest while streaming."""
     tenant_id = tenant_from(tenant)
     cas_uri = run_guarded(lambda: parse_cas_uri(uri), argument=True)
-    store = FilesystemBlobStore(blob_root(data_dir))
+    store = local_blob_store(data_dir)
 
     def copy() -> None:
         chunks = store.open(tenant_id, cas_uri)

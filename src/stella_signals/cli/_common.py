@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import sys
@@ -14,9 +15,8 @@ from rich.console import Console
 
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
-from stella_signals.storage import SqlRepository
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wiring import Services, Settings, load_settings
+from stella_signals.wiring import Services, Settings, load_settings, open_local_repository
 
 __all__ = [
     "CasOption",
@@ -25,12 +25,12 @@ __all__ = [
     "DatabaseOption",
     "ServiceDataDir",
     "TenantOption",
-    "blob_root",
     "fail",
     "local_settings",
     "open_local_repository",
     "open_services",
     "read_input",
+    "require_dev_tools",
     "run_guarded",
     "stderr",
     "tenant_from",
@@ -58,18 +58,34 @@ TenantOption = Annotated[
 ]
 
 
-def blob_root(data_dir: Path) -> Path:
-    """Where the filesystem CAS lives inside a data dir."""
-    return data_dir / "cas"
-
-
 def tenant_from(text: str) -> TenantId:
-    return run_guarded(lambda: parse_tenant(text))
+    return run_guarded(lambda: parse_tenant(text), argument=True)
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:
     stderr.print(f"[bold red]error:[/] {message}", markup=True)
     raise typer.Exit(int(code))
+
+
+#: The developer tools (the synthetic generator behind `stella dev` and the demo): a package
+#: beside the product that the product wheel leaves out.
+DEV_PACKAGE = "stella_signals_dev"
+
+
+def require_dev_tools(command: str) -> None:
+    """Exit 2 with one line when ``command`` cannot run because the developer tools are not
+    installed (a product install from the wheel); a repository checkout after `make venv` has
+    them."""
+    try:
+        importlib.import_module(DEV_PACKAGE)
+    except ModuleNotFoundError as exc:
+        if exc.name != DEV_PACKAGE:
+            raise
+        fail(
+            f"{command} needs the developer tools ({DEV_PACKAGE}), which the product wheel "
+            "does not include: run it from a repository checkout after `make venv`",
+            ExitCode.USAGE,
+        )
 
 
 def run_guarded(action: Callable[[], T], *, argument: bool = False) -> T:
@@ -149,24 +165,12 @@ def open_services(
     return run_guarded(lambda: Services.open(settings))
 
 
-#: The embedded default's database file in the data dir (`Settings.effective_database_url`).
-EMBEDDED_DATABASE = "signals.db"
-
-
 def local_settings(
     data_dir: Path | None, *, database: str | None = None, config: Path | None = None
 ) -> Settings:
     """The local deployment's settings (flags, STELLA_* and the config file), opening nothing;
     `InvalidInput` for a bad config file. Callers choose the exit code."""
     return load_settings(config_file=config, data_dir=data_dir, database_url=database)
-
-
-def open_local_repository(settings: Settings) -> SqlRepository | None:
-    """The local deployment's metadata store as it is, for commands that only read it: never
-    migrated, nothing created. None when the embedded default has no database yet."""
-    if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
-        return None
-    return SqlRepository(settings.effective_database_url)
 
 
 def env_flag(name: str) -> bool:

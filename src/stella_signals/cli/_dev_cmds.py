@@ -1,4 +1,7 @@
-"""`stella dev synth|demo`: deterministic fixtures and the embedded-default demo."""
+"""`stella dev synth|demo`: deterministic fixtures and the embedded-default demo.
+
+Both need the developer tools (`stella_signals_dev`), which the product wheel leaves out: they
+import them when they run and say so in one line when they are missing."""
 
 from __future__ import annotations
 
@@ -9,12 +12,11 @@ from typing import Annotated
 import typer
 
 from stella_signals.cli._cas_cmds import stage_trace
-from stella_signals.cli._common import DataDirOption, blob_root, fail, run_guarded
+from stella_signals.cli._common import DataDirOption, fail, require_dev_tools, run_guarded
 from stella_signals.cli._exit import ExitCode
 from stella_signals.cli._trace_cmds import validate_trace
-from stella_signals.storage import FilesystemBlobStore
-from stella_signals.synth import DEFECTS, SynthSpec, write_graph, write_trace
 from stella_signals.tenancy import parse_tenant
+from stella_signals.wiring import local_blob_store
 
 __all__ = ["app"]
 
@@ -22,6 +24,8 @@ app = typer.Typer(help="Developer tools: fixtures and the demo.", no_args_is_hel
 
 
 def _parse_defects(items: list[str]) -> dict[int, str]:
+    from stella_signals_dev.synth import DEFECTS
+
     defects: dict[int, str] = {}
     for item in items:
         line_text, sep, name = item.partition(":")
@@ -50,6 +54,9 @@ def synth_command(
     ] = None,
 ) -> None:
     """Write a deterministic, realistic runtime trace (and optionally its graph)."""
+    require_dev_tools("stella dev synth")
+    from stella_signals_dev.synth import SynthSpec, write_graph, write_trace
+
     spec = SynthSpec(
         records,
         seed=seed,
@@ -71,6 +78,9 @@ def demo_command(
     records: Annotated[int, typer.Option("--records", min=1)] = 10_000,
 ) -> None:
     """The embedded-default demo: generate a trace, validate it, stage it in the CAS."""
+    require_dev_tools("stella dev demo")
+    from stella_signals_dev.synth import SynthSpec, write_graph, write_trace
+
     tenant = parse_tenant("demo")
     work = data_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
@@ -85,7 +95,7 @@ def demo_command(
     code = validate_trace(trace, None, as_json=False)
     if code != ExitCode.OK:
         raise typer.Exit(code)
-    store = FilesystemBlobStore(blob_root(data_dir))
+    store = local_blob_store(data_dir)
     stored = run_guarded(lambda: stage_trace(store, tenant, trace))
     out.write(f"3. stella cas put {trace} --tenant {tenant} --data-dir {data_dir}\n")
     out.write(f"   {stored.uri}\n")

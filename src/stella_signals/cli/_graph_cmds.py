@@ -1,4 +1,4 @@
-"""`stella graph hash|import|verify`: static graphs and the runbook's step 6 (SPEC §3, §9)."""
+"""`stella graph hash|import|verify|scan`: static graphs and the runbook's step 6 (SPEC §3, §9)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from stella_signals.cli._common import (
     ConfigOption,
     DatabaseOption,
     DataDirOption,
-    blob_root,
     fail,
     local_settings,
     open_local_repository,
@@ -41,9 +40,10 @@ from stella_signals.graph import (
     parse_graph,
 )
 from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
-from stella_signals.storage import FilesystemBlobStore
+from stella_signals.pyscan import installed_distributions, project_sources, scan_sources
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import parse_trace, read_file_chunks
+from stella_signals.trace import parse_trace
+from stella_signals.wiring import local_graph_catalog, read_file_chunks
 
 __all__ = ["app", "catalog_for"]
 
@@ -56,7 +56,7 @@ SHOWN = 50
 
 
 def catalog_for(data_dir: Path) -> GraphCatalog:
-    return GraphCatalog(FilesystemBlobStore(blob_root(data_dir)), data_dir / "index")
+    return local_graph_catalog(data_dir)
 
 
 @app.command("hash")
@@ -107,6 +107,59 @@ def import_command(
             f"({body['nodes']} nodes, {body['edges']} edges)\n"
         )
         sys.stdout.write(f"{imported.graph_hash}\n")
+
+
+@app.command("scan")
+def scan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Project directories or script files", min=1)],
+    purl: Annotated[
+        str | None,
+        typer.Option(
+            "--purl", help="purl of the project's own code (default pkg:generic/<folder>)"
+        ),
+    ] = None,
+    include_installed: Annotated[
+        bool,
+        typer.Option(
+            "--include-installed", help="Also scan the distributions PYTHON has installed"
+        ),
+    ] = False,
+    python: Annotated[
+        Path | None,
+        typer.Option("--python", help="Interpreter or venv directory (default: this one)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout")] = None,
+) -> None:
+    """Build a richgraph-v1 call graph of a Python project from its source (SPEC §14)."""
+    if python is not None and not include_installed:
+        fail("--python needs --include-installed", ExitCode.USAGE)
+    files, entry_points = _input(lambda: project_sources(paths, purl))
+    dists = _input(lambda: installed_distributions(python)) if include_installed else []
+    result = scan_sources(files, entry_points, dists)
+    data = json.dumps(result.document, ensure_ascii=False).encode("utf-8")
+    canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
+    if out is None:
+        sys.stdout.buffer.write(canonical.data + b"\n")
+        sys.stdout.flush()
+    else:
+        _write_atomically(out, canonical.data + b"\n")
+    analyzer = result.document["analyzer"]
+    sys.stderr.write(
+        f"{canonical.hash}: {result.files} files, {result.lines} lines, "
+        f"{len(canonical.document['nodes'])} nodes, {len(canonical.document['edges'])} edges, "
+        f"unresolved {sum(analyzer['unresolved'].values())}\n"
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Nothing half-written is visible: write beside, then rename over."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
 def _graph_from_file(file: Path) -> tuple[str, bool, Any]:

@@ -14,7 +14,8 @@ from stella_signals.cli._common import fail, run_guarded
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
 from stella_signals.errors import HashMismatch, LimitExceeded
-from stella_signals.trace import Diagnostic, TraceReport, parse_trace, read_file_chunks
+from stella_signals.trace import Diagnostic, TraceReport, parse_trace
+from stella_signals.wiring import read_file_chunks
 
 __all__ = ["app", "validate_trace"]
 

@@ -23,7 +23,10 @@ from stella_signals.bundle import (
     BUNDLE_GRAPH_NAME,
     MANIFEST_NAME,
     BundleManifest,
+    LayoutProblem,
     ManifestEntry,
+    attested_trace,
+    check_bundle_files,
     parse_manifest,
     read_bundle_archive,
 )
@@ -65,9 +68,9 @@ from stella_signals.ingest import (
 )
 from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
+from stella_signals.receipt import with_envelope
 from stella_signals.tenancy import TenantId
-from stella_signals.trace import read_file_chunks
-from stella_signals.wiring import Services
+from stella_signals.wiring import Services, read_file_chunks
 
 __all__ = ["app", "main"]
 
@@ -180,7 +183,7 @@ def ingest_runtime_command(
     FIFOs), every file listed, every listed file present (the trace and --dsse may be given
     from elsewhere)."""
     tenant_id = tenant_from(tenant)
-    digest = run_guarded(lambda: parse_graph_hash(graph_hash))
+    digest = run_guarded(lambda: parse_graph_hash(graph_hash), argument=True)
     bundle = _manifest(manifest, tenant_id, str(digest))
     if not runtime.is_file():
         fail(f"{runtime}: no such file", ExitCode.USAGE)
@@ -241,10 +244,7 @@ def ingest_runtime_command(
             fail(f"{failed.reason}: {failed.cause}", exit_code_for(failed.cause))
     finally:
         services.close()
-    receipt: dict[str, Any] = dict(result.receipt)
-    if result.receipt_dsse is not None:
-        receipt["receipt_dsse"] = json.loads(result.receipt_dsse)
-    text = json.dumps(receipt, indent=2) + "\n"
+    text = json.dumps(with_envelope(result.receipt, result.receipt_dsse), indent=2) + "\n"
     if receipt_out is not None:
         receipt_out.write_text(text)
     sys.stdout.write(text)
@@ -272,56 +272,45 @@ def verify_bundle_command(
     files = run_guarded(lambda: _bundle_files(bundle))
     if MANIFEST_NAME not in files:
         fail(f"{bundle}: no manifest.json", ExitCode.SCHEMA_INVALID)
-    manifest = run_guarded(lambda: parse_manifest(files[MANIFEST_NAME]))
+    report = run_guarded(lambda: check_bundle_files(files))
+    manifest = report.manifest
     tenant_id = tenant_from(tenant) if tenant is not None else None
     if tenant_id is not None and manifest.tenant != tenant_id:
         fail(f"{bundle}: bundle is for tenant {manifest.tenant!r}, not {tenant_id}", ExitCode.USAGE)
-    problems = [problem.to_dict() for problem in manifest.layout_problems(files)]
-    code = ExitCode.OK
-    for entry in manifest.files:
-        if entry.path not in files:
-            continue
-        data = files[entry.path]
-        try:
-            entry.check(sha256=sha256_hex(data), size=len(data))
-        except HashMismatch as exc:
-            problems.append({"path": entry.path, "reason": "hash_mismatch", "detail": str(exc)})
-            code = ExitCode.HASH_MISMATCH
-    if problems and code is ExitCode.OK:
-        code = ExitCode.SCHEMA_INVALID
-    if not problems and tenant_id is not None and BUNDLE_DSSE_NAME in files:
-        problem = _bundle_signature_problem(manifest, files, tenant_id, data_dir)
-        if problem is not None:
-            problems.append(problem)
-            code = ExitCode.SIGNATURE_INVALID
+    code = ExitCode.HASH_MISMATCH if report.hash_mismatch else ExitCode.SCHEMA_INVALID
+    if report.ok:
+        code = ExitCode.OK
+        if tenant_id is not None and BUNDLE_DSSE_NAME in files:
+            problem = _bundle_signature_problem(manifest, files, tenant_id, data_dir)
+            if problem is not None:
+                report = report.with_problem(problem)
+                code = ExitCode.SIGNATURE_INVALID
     if as_json:
-        sys.stdout.write(json.dumps({"ok": not problems, "problems": problems}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
-        for problem in problems:
-            sys.stdout.write(f"{problem['path']}: {problem['reason']}: {problem['detail']}\n")
-        verdict = "ok" if not problems else f"{len(problems)} problem(s)"
+        for problem in report.problems:
+            sys.stdout.write(f"{problem}\n")
+        verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         sys.stdout.write(f"{bundle}: {verdict}\n")
     raise typer.Exit(int(code))
 
 
 def _bundle_signature_problem(
     manifest: BundleManifest, files: Mapping[str, bytes], tenant: TenantId, data_dir: Path | None
-) -> dict[str, str] | None:
+) -> LayoutProblem | None:
     """Why the bundle's runtime.dsse.json does not attest its trace for ``tenant`` with the
     keys trusted here, or None when it does."""
-    others = (BUNDLE_DSSE_NAME, BUNDLE_GRAPH_NAME)
-    traces = [entry for entry in manifest.files if entry.path not in others]
-    if len(traces) != 1:
-        detail = f"the bundle lists {len(traces)} trace files: which one does it attest?"
-        return {"path": BUNDLE_DSSE_NAME, "reason": "signature_invalid", "detail": detail}
+    trace = attested_trace(manifest)
+    if isinstance(trace, LayoutProblem):
+        return trace
     repo = open_local_repository(local_settings(data_dir))
     if repo is None:
         detail = f"no deployment in {data_dir or 'the data dir'} to take {tenant}'s keys from"
-        return {"path": BUNDLE_DSSE_NAME, "reason": "dsse_invalid", "detail": detail}
+        return LayoutProblem(BUNDLE_DSSE_NAME, "dsse_invalid", detail)
     try:
-        enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], traces[0].sha256)
+        enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], trace.sha256)
     except StellaError as exc:
-        return {"path": BUNDLE_DSSE_NAME, "reason": exc.reason, "detail": str(exc)}
+        return LayoutProblem(BUNDLE_DSSE_NAME, exc.reason, str(exc))
     finally:
         repo.close()
     return None
@@ -387,7 +376,7 @@ def export_receipt_command(
     from stella_signals.ids import parse_ulid
 
     tenant_id = tenant_from(tenant)
-    ingest_id = run_guarded(lambda: parse_ulid(ingest_id))
+    ingest_id = run_guarded(lambda: parse_ulid(ingest_id), argument=True)
     services = open_services(data_dir)
     try:
         record = services.repo.get_ingest(tenant_id, ingest_id)
@@ -395,9 +384,7 @@ def export_receipt_command(
         services.close()
     if record is None or record.receipt is None:
         fail(f"no receipt for ingest {ingest_id} of {tenant_id}", ExitCode.USAGE)
-    receipt: dict[str, Any] = dict(record.receipt)
-    if record.receipt_dsse is not None:
-        receipt["receipt_dsse"] = json.loads(record.receipt_dsse)
+    receipt = with_envelope(record.receipt, record.receipt_dsse)
     sys.stdout.write(json.dumps(receipt, indent=2) + "\n")
 
 

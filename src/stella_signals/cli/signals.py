@@ -16,6 +16,7 @@ from stella_signals.cli._common import (
     DatabaseOption,
     ServiceDataDir,
     open_services,
+    require_dev_tools,
     run_guarded,
     unwrap_help,
 )
@@ -91,6 +92,9 @@ def serve_command(
 ) -> None:
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     import uvicorn
+
+    if demo:  # before anything is opened or created
+        require_dev_tools("signals serve --demo")
 
     from stella_signals.api import create_app, uvicorn_options
 
@@ -195,8 +199,8 @@ app.add_typer(_trust_cmds.policy_app, name="policy")
 def _print_demo(services: Services) -> None:
     """Seed the demo tenant and print a ready-to-paste ingest (the runbook's curl)."""
     from stella_signals.ingest import ingest_graph
-    from stella_signals.synth import SynthSpec, graph_bytes, write_trace
     from stella_signals.tenancy import parse_tenant
+    from stella_signals_dev.synth import SynthSpec, graph_bytes, write_trace
 
     tenant = parse_tenant("demo")
     spec = SynthSpec(100_000, seed=42)

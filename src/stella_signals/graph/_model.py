@@ -11,13 +11,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
+from stella_signals.wire import MAX_SAFE_INTEGER, Problem, ProblemSink, json_pointer
 
 __all__ = [
     "GRAPH_SCHEMA",
@@ -32,8 +33,6 @@ __all__ = [
 GRAPH_SCHEMA = "richgraph-v1"
 ROOT_PHASES = frozenset({"load", "init", "runtime"})
 MAX_PROBLEMS = 100
-#: Largest integer RFC 8785 can represent exactly (IEEE 754 double).
-MAX_SAFE_INTEGER = 2**53 - 1
 DEFAULT_MAX_GRAPH_BYTES = 4 * 1024**3
 
 _NODE_REQUIRED = ("id", "symbol_id", "lang", "kind")
@@ -43,27 +42,11 @@ _ALIASES = {"sourceId": "from", "targetId": "to"}
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True)
-class GraphProblem:
+class GraphProblem(Problem):
     """One problem: where (RFC 6901 JSON pointer), what (reason code), why."""
 
-    pointer: str
-    reason: str
-    message: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        """SPEC §6's error entry ``{line, field, reason}``: a JSON document has no useful line,
-        so ``field`` is the JSON pointer of the offending member (also kept as ``pointer``)."""
-        return {
-            "line": None,
-            "field": self.pointer or None,
-            "reason": self.reason,
-            "pointer": self.pointer,
-            "message": self.message,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.reason}: {self.message}"
+    __slots__ = ()
+    ROOT: ClassVar[str] = "/"
 
 
 class InvalidGraph(InvalidInput):
@@ -108,33 +91,23 @@ class RichGraph:
         return claimed if isinstance(claimed, str) else None
 
 
-def _pointer(*parts: str | int) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-class _Checker:
+class _Checker(ProblemSink[GraphProblem]):
     def __init__(self) -> None:
-        self.problems: list[GraphProblem] = []
-        self.total = 0
-
-    def add(self, pointer: str, reason: str, message: str) -> None:
-        self.total += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(GraphProblem(pointer, reason, message))
+        super().__init__(GraphProblem, MAX_PROBLEMS)
 
     def string(
         self, obj: Mapping[str, Any], key: str, where: tuple[str | int, ...], *, required: bool
     ) -> str | None:
         if key not in obj:
             if required:
-                self.add(_pointer(*where, key), "missing_field", f"{key} is required")
+                self.add(json_pointer(*where, key), "missing_field", f"{key} is required")
             return None
         value = obj[key]
         if not isinstance(value, str):
-            self.add(_pointer(*where, key), "wrong_type", f"{key} must be a string")
+            self.add(json_pointer(*where, key), "wrong_type", f"{key} must be a string")
             return None
         if required and not value:
-            self.add(_pointer(*where, key), "empty_field", f"{key} must not be empty")
+            self.add(json_pointer(*where, key), "empty_field", f"{key} must not be empty")
             return None
         return value
 
@@ -143,11 +116,11 @@ class _Checker:
     ) -> list[Any]:
         if key not in obj:
             if required:
-                self.add(_pointer(*where, key), "missing_field", f"{key} is required")
+                self.add(json_pointer(*where, key), "missing_field", f"{key} is required")
             return []
         value = obj[key]
         if not isinstance(value, list):
-            self.add(_pointer(*where, key), "wrong_type", f"{key} must be an array")
+            self.add(json_pointer(*where, key), "wrong_type", f"{key} must be an array")
             return []
         return value
 
@@ -165,13 +138,15 @@ class _Checker:
                 try:
                     item.encode("utf-8")
                 except UnicodeEncodeError:
-                    self.add(_pointer(*path), "invalid_string", "unpaired surrogate in a string")
+                    self.add(
+                        json_pointer(*path), "invalid_string", "unpaired surrogate in a string"
+                    )
             elif (isinstance(item, int) and not isinstance(item, bool)) or (
                 isinstance(item, float) and item.is_integer()
             ):
                 if abs(item) > MAX_SAFE_INTEGER:
                     self.add(
-                        _pointer(*path),
+                        json_pointer(*path),
                         "number_out_of_range",
                         "integers beyond ±(2^53-1) have no exact canonical form",
                     )
@@ -180,7 +155,7 @@ class _Checker:
 def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
     where: tuple[str | int, ...] = ("nodes", i)
     if not isinstance(node, dict):
-        c.add(_pointer(*where), "not_an_object", "a node must be an object")
+        c.add(json_pointer(*where), "not_an_object", "a node must be an object")
         return
     for key in _NODE_REQUIRED:
         c.string(node, key, where, required=True)
@@ -190,7 +165,7 @@ def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
     if isinstance(node_id, str) and node_id:
         if node_id in ids:
             c.add(
-                _pointer(*where, "id"),
+                json_pointer(*where, "id"),
                 "duplicate_node_id",
                 f"node id {node_id!r} already used by /nodes/{ids[node_id]}",
             )
@@ -198,11 +173,11 @@ def _check_node(c: _Checker, node: Any, i: int, ids: dict[str, int]) -> None:
             ids[node_id] = i
     symbol_id = node.get("symbol_id")
     if isinstance(symbol_id, str) and len(symbol_id.encode("utf-8", "surrogatepass")) > 1024:
-        c.add(_pointer(*where, "symbol_id"), "invalid_symbol_id", "symbol_id over 1024 bytes")
+        c.add(json_pointer(*where, "symbol_id"), "invalid_symbol_id", "symbol_id over 1024 bytes")
     _check_purl(c, node, where)
     c.array(node, "evidence", where, required=False)
     if "attributes" in node and not isinstance(node["attributes"], dict):
-        c.add(_pointer(*where, "attributes"), "wrong_type", "attributes must be an object")
+        c.add(json_pointer(*where, "attributes"), "wrong_type", "attributes must be an object")
 
 
 def _check_purl(c: _Checker, obj: Mapping[str, Any], where: tuple[str | int, ...]) -> None:
@@ -210,7 +185,7 @@ def _check_purl(c: _Checker, obj: Mapping[str, Any], where: tuple[str | int, ...
     if isinstance(purl, str):
         problem = purl_problem(purl)
         if problem is not None:
-            c.add(_pointer(*where, "purl"), "invalid_purl", problem)
+            c.add(json_pointer(*where, "purl"), "invalid_purl", problem)
 
 
 def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, ...]) -> None:
@@ -218,7 +193,7 @@ def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, .
         if alias in edge:
             if name in edge:
                 c.add(
-                    _pointer(*where, alias),
+                    json_pointer(*where, alias),
                     "conflicting_alias",
                     f"{alias} and {name} are the same field; give one",
                 )
@@ -229,23 +204,23 @@ def _normalise_edge(c: _Checker, edge: dict[str, Any], where: tuple[str | int, .
 def _check_edge(c: _Checker, edge: Any, i: int, ids: Mapping[str, int]) -> None:
     where: tuple[str | int, ...] = ("edges", i)
     if not isinstance(edge, dict):
-        c.add(_pointer(*where), "not_an_object", "an edge must be an object")
+        c.add(json_pointer(*where), "not_an_object", "an edge must be an object")
         return
     _normalise_edge(c, edge, where)
     for key in ("from", "to"):
         endpoint = c.string(edge, key, where, required=True)
         if endpoint is not None and endpoint not in ids:
-            c.add(_pointer(*where, key), "unknown_node", f"no node has id {endpoint!r}")
+            c.add(json_pointer(*where, key), "unknown_node", f"no node has id {endpoint!r}")
     for key in _EDGE_STRINGS:
         c.string(edge, key, where, required=False)
     _check_purl(c, edge, where)
     if "confidence" in edge:
         value = edge["confidence"]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            c.add(_pointer(*where, "confidence"), "wrong_type", "confidence must be a number")
+            c.add(json_pointer(*where, "confidence"), "wrong_type", "confidence must be a number")
         elif not 0 <= value <= 1:
             c.add(
-                _pointer(*where, "confidence"),
+                json_pointer(*where, "confidence"),
                 "confidence_out_of_range",
                 f"confidence must be within 0..1, got {value}",
             )
@@ -255,15 +230,15 @@ def _check_edge(c: _Checker, edge: Any, i: int, ids: Mapping[str, int]) -> None:
 def _check_root(c: _Checker, root: Any, i: int, ids: Mapping[str, int]) -> None:
     where: tuple[str | int, ...] = ("roots", i)
     if not isinstance(root, dict):
-        c.add(_pointer(*where), "not_an_object", "a root must be an object")
+        c.add(json_pointer(*where), "not_an_object", "a root must be an object")
         return
     root_id = c.string(root, "id", where, required=True)
     if root_id is not None and root_id not in ids:
-        c.add(_pointer(*where, "id"), "unknown_node", f"no node has id {root_id!r}")
+        c.add(json_pointer(*where, "id"), "unknown_node", f"no node has id {root_id!r}")
     phase = c.string(root, "phase", where, required=True)
     if phase is not None and phase not in ROOT_PHASES:
         c.add(
-            _pointer(*where, "phase"),
+            json_pointer(*where, "phase"),
             "unknown_phase",
             f"phase must be one of load, init, runtime; got {phase!r}",
         )

@@ -1,5 +1,13 @@
 """Services: THE ingest pipeline and what it writes to (graph catalog, ...)."""
 
+from stella_signals.ingest._context import (
+    GraphIngestResult,
+    IngestContext,
+    IngestFailed,
+    IngestResult,
+    Outcome,
+    RuntimeUpload,
+)
 from stella_signals.ingest._evidence import evidence_record, evidence_with_receipt
 from stella_signals.ingest._graph_ingest import ingest_graph
 from stella_signals.ingest._graphs import (
@@ -15,18 +23,8 @@ from stella_signals.ingest._orphans import (
     retry_orphans,
     worker_name,
 )
-from stella_signals.ingest._pipeline import (
-    RECEIPT_SCHEMA,
-    GraphIngestResult,
-    IngestContext,
-    IngestFailed,
-    IngestResult,
-    Outcome,
-    RuntimeUpload,
-    enforce_trace_attestation,
-    ingest_runtime,
-    record_rejection,
-)
+from stella_signals.ingest._pipeline import enforce_trace_attestation, ingest_runtime
+from stella_signals.ingest._stages import record_outcome, record_rejection
 from stella_signals.ingest._symbols import SymbolsIngestResult, ingest_symbol_manifest
 from stella_signals.ingest._sync import (
     ImportStats,
@@ -39,7 +37,6 @@ from stella_signals.ingest._time import TimeKeeper, TimeSettings, import_anchor
 
 __all__ = [
     "ORPHAN_LIFETIME",
-    "RECEIPT_SCHEMA",
     "GraphCatalog",
     "GraphIngestResult",
     "ImportStats",
@@ -66,6 +63,7 @@ __all__ = [
     "ingest_runtime",
     "ingest_symbol_manifest",
     "parse_graph_hash",
+    "record_outcome",
     "record_rejection",
     "retry_orphans",
     "sign_event_batch",

@@ -8,7 +8,7 @@ from typing import Any
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import NotFound
-from stella_signals.ingest._pipeline import IngestContext
+from stella_signals.ingest._context import IngestContext
 from stella_signals.locker import EvidenceRecord
 from stella_signals.tenancy import TenantId
 

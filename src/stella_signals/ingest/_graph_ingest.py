@@ -3,20 +3,15 @@ that were waiting for this graph (SPEC §12: retried at once when their graph ar
 
 from __future__ import annotations
 
-from stella_signals.attest import (
-    InvalidEnvelope,
-    SignatureInvalid,
-    load_public_key,
-    parse_envelope,
-    verify_graph_attestation,
-)
+from stella_signals.attest import verify_graph_attestation
 from stella_signals.cas import Namespace
 from stella_signals.digests import Digest
 from stella_signals.errors import HashMismatch
 from stella_signals.graph import canonical_graph, parse_graph
+from stella_signals.ingest._context import GraphIngestResult, IngestContext
 from stella_signals.ingest._orphans import retry_orphans, worker_name
-from stella_signals.ingest._pipeline import GraphIngestResult, IngestContext, _event_id
-from stella_signals.ports import EventDraft, GraphRecord, KeyPurpose
+from stella_signals.ingest._stages import envelope_of, trusted_keys
+from stella_signals.ports import EventDraft, GraphRecord
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType
 
@@ -43,16 +38,9 @@ def ingest_graph(
     if expect is not None and canonical.hash != expect:
         raise HashMismatch(f"the graph's hash is {canonical.hash}, expected {expect}")
     if dsse is not None:
-        try:
-            envelope = parse_envelope(dsse)
-        except InvalidEnvelope as exc:
-            raise SignatureInvalid(f"malformed DSSE envelope: {exc}") from None
         verify_graph_attestation(
-            envelope,
-            trusted=[
-                load_public_key(key.public_pem)
-                for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
-            ],
+            envelope_of(dsse),
+            trusted=trusted_keys(ctx.repo, tenant),
             threshold=ctx.repo.get_policy(tenant).dsse_threshold,
             graph_hash=canonical.hash,
             tenant=tenant,
@@ -71,7 +59,7 @@ def ingest_graph(
         dsse_digest=dsse_digest,
     )
     draft = EventDraft(
-        event_id=_event_id(ctx),
+        event_id=ctx.new_event_id(),
         event_type=EventType.GRAPH_INGESTED.value,
         occurred_at=now,
         source=ctx.source,

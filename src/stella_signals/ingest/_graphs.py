@@ -2,18 +2,15 @@
 
 A graph is validated, canonicalised and hashed before anything is written: an invalid graph
 is never stored or indexed. The canonical bytes go to ``cas://reachability/graphs/<hex>``;
-the index is derived data kept in a local cache directory (rebuilt from the CAS whenever it
-is missing, stale or unreadable), so verifying against a large graph never re-parses it.
+the index is derived data kept in an `IndexCache` (rebuilt from the CAS whenever it is
+missing, stale or unreadable), so verifying against a large graph never re-parses it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import Algorithm, Digest, parse_digest
@@ -25,7 +22,7 @@ from stella_signals.graph import (
     canonical_graph,
     parse_graph,
 )
-from stella_signals.ports import BlobStore
+from stella_signals.ports import BlobStore, IndexCache
 from stella_signals.tenancy import TenantId
 
 __all__ = ["GraphCatalog", "ImportedGraph", "LoadedGraph", "parse_graph_hash"]
@@ -58,14 +55,14 @@ class LoadedGraph:
 
 
 class GraphCatalog:
-    """Graphs of every tenant, over a `BlobStore` and a local index cache directory."""
+    """Graphs of every tenant, over a `BlobStore` and an `IndexCache`."""
 
     #: Indexes kept in memory (most recently used), for ingests against the same graphs.
     MEMORY_SLOTS = 8
 
-    def __init__(self, blobs: BlobStore, index_dir: Path) -> None:
+    def __init__(self, blobs: BlobStore, indexes: IndexCache) -> None:
         self._blobs = blobs
-        self._index_dir = index_dir
+        self._indexes = indexes
         self._memory: OrderedDict[tuple[str, str], GraphIndex] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -120,24 +117,9 @@ class GraphCatalog:
         self._save_index(tenant, index)
         return LoadedGraph(graph_hash, index)
 
-    def _index_path(self, tenant: TenantId, graph_hash: Digest) -> Path:
-        return self._index_dir / tenant / f"{graph_hash.hex}.index"
-
     def _cached_index(self, tenant: TenantId, graph_hash: Digest) -> GraphIndex | None:
-        try:
-            data = self._index_path(tenant, graph_hash).read_bytes()
-        except FileNotFoundError:
-            return None
-        return GraphIndex.from_bytes(data, graph_hash=str(graph_hash))
+        data = self._indexes.get(tenant, graph_hash.hex)
+        return None if data is None else GraphIndex.from_bytes(data, graph_hash=str(graph_hash))
 
     def _save_index(self, tenant: TenantId, index: GraphIndex) -> None:
-        target = self._index_path(tenant, parse_graph_hash(index.graph_hash))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".index-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(index.to_bytes())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        self._indexes.put(tenant, parse_graph_hash(index.graph_hash).hex, index.to_bytes())

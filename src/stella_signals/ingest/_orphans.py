@@ -7,29 +7,27 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import StellaError
-from stella_signals.graph import map_trace
+from stella_signals.ingest._context import IngestContext
 from stella_signals.ingest._graphs import parse_graph_hash
-from stella_signals.ingest._pipeline import (
-    IngestContext,
-    RuntimeUpload,
-    _event_id,
-    _node_of_symbols,
-    _receipt,
-    _sign,
-    fact_rows,
+from stella_signals.ingest._stages import (
+    failed_event,
     ingested_event,
-    next_version,
+    make_receipt,
+    map_facts,
+    parse,
+    record_outcome,
+    resolve_graph,
+    superseding,
+    with_receipt,
 )
-from stella_signals.ports import EventDraft, IngestRecord, OrphanItem
+from stella_signals.ports import ORPHAN_FIRST_DELAY, IngestRecord, OrphanItem
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import EventType, FailureReason
-from stella_signals.trace import parse_trace
+from stella_signals.timeline import FailureReason
 
 __all__ = [
     "ORPHAN_LIFETIME",
@@ -40,7 +38,6 @@ __all__ = [
 ]
 
 ORPHAN_LIFETIME = timedelta(days=7)
-FIRST_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=1)
 #: How long a worker holds an item before another may take it over.
 LEASE_SECONDS = 600.0
@@ -53,7 +50,7 @@ def worker_name() -> str:
 def backoff(attempts: int) -> timedelta:
     """Wait before attempt ``attempts + 1``: 1 min (the first, set when queued), then 2, 4,
     8 ... minutes, capped at 1 h."""
-    delay: timedelta = FIRST_DELAY * (2 ** min(attempts, 16))
+    delay: timedelta = ORPHAN_FIRST_DELAY * (2 ** min(attempts, 16))
     return min(delay, MAX_DELAY)
 
 
@@ -107,56 +104,43 @@ def _original(ctx: IngestContext, item: OrphanItem) -> IngestRecord:
 
 
 def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats) -> None:
+    """The tail of an ingest (parse, resolve graph, map, receipt), for stored bytes whose
+    graph arrived: a new receipt version, ``reach.runtime.ingested``, the queue item done."""
     original = _original(ctx, item)
-    receipt_before: dict[str, Any] = dict(original.receipt or {})
     sha256 = original.content_sha256 or ""
-    digest = parse_graph_hash(item.graph_hash)
-    chunks = ctx.blobs.open(item.tenant, CasUri.of(Namespace.RUNTIME, sha256))
     try:
-        report = parse_trace(chunks, limits=ctx.limits)
-        report.raise_for_errors()
+        report = parse(
+            ctx.blobs.open(item.tenant, CasUri.of(Namespace.RUNTIME, sha256)), limits=ctx.limits
+        )
     except StellaError:  # the stored bytes no longer parse: keep it queued, visibly
         stats.failed += 1
         ctx.repo.reschedule_orphan(item, worker=worker, next_attempt_at=ctx.clock.now() + MAX_DELAY)
         return
-    loaded = ctx.graphs.load(item.tenant, digest, rehash=False)
-    verify = map_trace(report, loaded.index, graph_hash_ok=True)
-    resolved = _node_of_symbols(report, loaded.index)
-    event_id = _event_id(ctx)
-    upload = RuntimeUpload(tenant=item.tenant, ingest_id=item.ingest_id, graph_hash=digest, body=[])
-    receipt = _receipt(
+    graph = resolve_graph(ctx, item.tenant, parse_graph_hash(item.graph_hash))
+    if graph is None:  # pragma: no cover - checked by the caller; graphs are never deleted
+        raise RuntimeError(f"graph {item.graph_hash} of orphan {item.ingest_id} is gone")
+    mapped = map_facts(report, graph)
+    fresh = make_receipt(
         ctx,
-        upload,
-        report,
-        status="ingested",
-        sha256=sha256,
-        received_at=original.received_at,
-        verify=verify,
-        event_id=event_id,
-        dsse_digest=receipt_before.get("dsse_digest"),
-        time_status=ctx.time_status(item.tenant),
-    ) | next_version(ctx, original)
-    facts = fact_rows(report, resolved)
-    event = ingested_event(
-        ctx, receipt, report, verify, occurred_at=ctx.clock.now(), retried_orphan=True
-    )
-    updated = IngestRecord(
-        ingest_id=item.ingest_id,
         tenant=item.tenant,
-        status="ingested",
+        ingest_id=item.ingest_id,
         received_at=original.received_at,
         content_sha256=sha256,
         graph_hash=item.graph_hash,
-        size=original.size,
-        receipt=receipt,
-        receipt_dsse=_sign(ctx, receipt),
-        timeline_event_id=event_id,
+        report=report,
+        mapped=mapped,
+        dsse_digest=None,
+        time_status=ctx.time_status(item.tenant),
+    )
+    receipt = superseding(ctx, original, status=fresh.status, counts=fresh.counts, time=fresh.time)
+    event = ingested_event(
+        ctx, receipt, report, mapped.verify, occurred_at=ctx.clock.now(), retried_orphan=True
     )
     finished = ctx.repo.finish_orphan(
         item,
         worker=worker,
-        ingest=updated,
-        facts=facts,
+        ingest=with_receipt(ctx, original, receipt),
+        facts=mapped.facts,
         event=event,
         previous_event_id=original.timeline_event_id,
     )
@@ -170,38 +154,22 @@ def _expire(
     ctx: IngestContext, item: OrphanItem, worker: str, now: datetime, stats: RetryStats
 ) -> None:
     original = _original(ctx, item)
-    receipt = dict(original.receipt or {}) | next_version(ctx, original)
-    receipt["status"] = "expired"
-    event_id = _event_id(ctx)
-    receipt["timeline_event_id"] = event_id
+    receipt = superseding(ctx, original, status="expired")
     detail = f"graph {item.graph_hash} did not arrive within {ORPHAN_LIFETIME.days} days"
-    event = EventDraft(
-        event_id=event_id,
-        event_type=EventType.RUNTIME_INGEST_FAILED.value,
-        occurred_at=now,
-        source=ctx.source,
-        correlation_id=item.ingest_id,
-        attributes={
-            "ingest_id": item.ingest_id,
-            "reason": FailureReason.ORPHAN_EXPIRED.value,
-            "detail": detail,
-            "content_sha256": original.content_sha256,
-            "graph_hash": item.graph_hash,
-        },
+    event = replace(
+        failed_event(
+            ctx,
+            ingest_id=item.ingest_id,
+            reason=FailureReason.ORPHAN_EXPIRED.value,
+            detail=detail,
+            occurred_at=now,
+            content_sha256=original.content_sha256,
+            graph_hash=item.graph_hash,
+        ),
+        event_id=receipt.timeline_event_id,
     )
-    updated = IngestRecord(
-        ingest_id=item.ingest_id,
-        tenant=item.tenant,
-        status="expired",
-        received_at=original.received_at,
-        content_sha256=original.content_sha256,
-        graph_hash=item.graph_hash,
-        size=original.size,
-        reason=FailureReason.ORPHAN_EXPIRED.value,
-        detail=detail,
-        receipt=receipt,
-        receipt_dsse=_sign(ctx, receipt),
-        timeline_event_id=event_id,
+    updated = with_receipt(
+        ctx, original, receipt, reason=FailureReason.ORPHAN_EXPIRED.value, detail=detail
     )
     expired = ctx.repo.expire_orphan(
         item,
@@ -212,9 +180,6 @@ def _expire(
     )
     if expired:
         stats.expired += 1
-        if ctx.metrics is not None:
-            ctx.metrics.ingest_finished(
-                FailureReason.ORPHAN_EXPIRED.value, records=0, size=0, seconds=0.0
-            )
+        record_outcome(ctx, FailureReason.ORPHAN_EXPIRED.value)
     else:
         stats.lost += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stella_signals.cas import CasUri, Namespace
-from stella_signals.ingest._pipeline import IngestContext, _event_id
+from stella_signals.ingest._context import IngestContext
 from stella_signals.ports import EventDraft, SymbolManifestRecord
 from stella_signals.symbols import parse_symbol_manifest
 from stella_signals.tenancy import TenantId
@@ -51,7 +51,7 @@ def ingest_symbol_manifest(
             created_at=now,
         ),
         EventDraft(
-            event_id=_event_id(ctx),
+            event_id=ctx.new_event_id(),
             event_type=EventType.SYMBOLS_MANIFEST_INGESTED.value,
             occurred_at=now,
             source=ctx.source,

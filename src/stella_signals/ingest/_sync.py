@@ -24,7 +24,6 @@ from stella_signals.attest import (
     PublicKey,
     Signer,
     check_envelope,
-    load_public_key,
     parse_envelope,
     sign_envelope,
 )
@@ -32,7 +31,8 @@ from stella_signals.cas import Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, InvalidInput, VerificationFailed
 from stella_signals.ids import new_ulid
-from stella_signals.ingest._pipeline import IngestContext
+from stella_signals.ingest._context import IngestContext
+from stella_signals.ingest._stages import trusted_keys
 from stella_signals.locker import RUNTIME_DSSE_NAME, BundleInvalid, verify_bundle
 from stella_signals.ports import EventDraft, KeyPurpose
 from stella_signals.tenancy import TenantId
@@ -129,10 +129,7 @@ def import_signed_events(ctx: IngestContext, tenant: TenantId, data: bytes) -> I
 
 def _site_key(ctx: IngestContext, tenant: TenantId, envelope: Envelope) -> PublicKey:
     """The key, trusted by ``tenant`` for sync, that signed the batch."""
-    trusted = [
-        load_public_key(key.public_pem)
-        for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.SYNC)
-    ]
+    trusted = trusted_keys(ctx.repo, tenant, KeyPurpose.SYNC)
     report = check_envelope(envelope, trusted=trusted, payload_type=SYNC_PAYLOAD_TYPE)
     if report.ok:
         return next(key for key in trusted if key.keyid == report.keyids[0])
@@ -157,9 +154,7 @@ def _trusted_for_other_purpose(
     for purpose in KeyPurpose:
         if purpose is KeyPurpose.SYNC:
             continue
-        keys = [
-            load_public_key(key.public_pem) for key in ctx.repo.list_trusted_keys(tenant, purpose)
-        ]
+        keys = trusted_keys(ctx.repo, tenant, purpose)
         report = check_envelope(envelope, trusted=keys, payload_type=envelope.payload_type)
         if report.keyids:
             return report.keyids[0], purpose.value
@@ -229,9 +224,9 @@ def import_evidence_bundle(ctx: IngestContext, tenant: TenantId, data: bytes) ->
     """Verify an Evidence Locker bundle (receipt signed by this service or by an offline
     site's service key the tenant trusts for sync) and keep its evidence: trace and DSSE
     into the tenant's CAS, the signed receipt on record. Returns (ingest id, newly added)."""
-    service_keys = [ctx.service_key.signer.public_key] + [
-        load_public_key(key.public_pem)
-        for key in ctx.repo.list_trusted_keys(tenant, KeyPurpose.SYNC)
+    service_keys = [
+        ctx.service_key.signer.public_key,
+        *trusted_keys(ctx.repo, tenant, KeyPurpose.SYNC),
     ]
     try:
         report = verify_bundle(data, service_keys=service_keys)

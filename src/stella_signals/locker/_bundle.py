@@ -22,15 +22,14 @@ has long been stable; zlib-ng, e.g. Fedora's zlib-ng-compat, compresses differen
 
 Verification has two faces (STYLE habit 5): `check_bundle` returns a `BundleReport` and never
 raises for a bad bundle; `verify_bundle` raises `BundleInvalid` carrying that report. The tar
-is read into memory member by member (never extracted), with a cap on inflated bytes.
+is read into memory member by member (never extracted), with a cap on inflated bytes, by the
+same safe reader as air-gap bundles (`stella_signals.bundle.read_tar_gz`).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import tarfile
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,13 +51,25 @@ from stella_signals.attest import (
     parse_envelope,
     parse_statement,
 )
-from stella_signals.bundle import write_bundle_archive
+from stella_signals.bundle import (
+    BUNDLE_DSSE_NAME,
+    MANIFEST_NAME,
+    ArchiveFault,
+    ArchiveUnreadable,
+    FileEntry,
+    TarEntry,
+    parse_file_entry,
+    read_tar_gz,
+    write_bundle_archive,
+)
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
-from stella_signals.errors import VerificationFailed
+from stella_signals.errors import InvalidManifest, VerificationFailed
+from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
+from stella_signals.wire import thaw
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -87,15 +98,12 @@ __all__ = [
 
 #: ``schema`` of our own manifest.json.
 BUNDLE_SCHEMA = "stella.evidence.bundle/v1"
-#: ``schema`` of a signed ingest receipt; equal to `stella_signals.ingest.RECEIPT_SCHEMA` (a test
-#: holds them equal; the locker core does not import the ingest service).
-RECEIPT_SCHEMA = "stella.reach.runtime-ingest-receipt/v1"
 
-MANIFEST_NAME = "manifest.json"
 CHECKSUMS_NAME = "checksums.txt"
 RECEIPT_NAME = "receipt.json"
 RECEIPT_DSSE_NAME = "receipt.dsse.json"
-RUNTIME_DSSE_NAME = "runtime.dsse.json"
+#: Both bundle kinds call the trace's DSSE envelope so (and their listing manifest.json).
+RUNTIME_DSSE_NAME = BUNDLE_DSSE_NAME
 #: The air-gap bundle's own manifest.json (SPEC §10), renamed so it cannot clash with ours.
 SOURCE_MANIFEST_NAME = "bundle-manifest.json"
 
@@ -114,10 +122,6 @@ DEFAULT_MAX_EXTRACTED_BYTES = 1024 * 1024 * 1024
 DEFAULT_MAX_MEMBERS = 64
 
 _GZIP_MAGIC = b"\x1f\x8b"
-#: What tarfile raises for a damaged archive (names are decoded as it reads them).
-_TAR_ERRORS = (tarfile.TarError, UnicodeError, ValueError, OverflowError, EOFError)
-_INFLATE_CHUNK = 1024 * 1024
-_TAR_BLOCK = 512
 
 #: Tar entry types other than regular files and links, as named in problems.
 _ENTRY_KINDS = {
@@ -230,10 +234,7 @@ def export_bundle(record: EvidenceRecord) -> bytes:
             "schema": BUNDLE_SCHEMA,
             "ingest_id": record.ingest_id,
             "tenant": record.tenant,
-            "files": [
-                {"path": path, "sha256": sha256_hex(data), "size": len(data)}
-                for path, data in sorted(files.items())
-            ],
+            "files": [FileEntry.of(path, data).to_dict() for path, data in sorted(files.items())],
         }
     )
     files[CHECKSUMS_NAME] = "".join(
@@ -314,16 +315,8 @@ class CheckResult:
         return {"check": self.check, "status": self.status, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class BundleFile:
-    """A regular file found in the bundle, with its digest and size as found."""
-
-    path: str
-    sha256: str
-    size: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+#: A regular file found in the bundle, with its digest and size as found.
+BundleFile = FileEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +364,7 @@ class BundleReport:
             "ingest_id": self.ingest_id,
             "tenant": self.tenant,
             "trace_name": self.trace_name,
-            "receipt": None if self.receipt is None else _thaw(self.receipt),
+            "receipt": None if self.receipt is None else thaw(self.receipt),
             "receipt_verified": self.receipt_verified,
             "receipt_keyids": list(self.receipt_keyids),
             "attestation_keyids": list(self.attestation_keyids),
@@ -519,7 +512,7 @@ class _Checker:
             checks=tuple(checks),
             problems=tuple(self.problems),
             files=tuple(
-                sorted(BundleFile(n, self.digests[n], len(d)) for n, d in self.files.items())
+                sorted(FileEntry(n, self.digests[n], len(d)) for n, d in self.files.items())
             ),
             ingest_id=self.manifest_ingest_id,
             tenant=self.manifest_tenant,
@@ -544,83 +537,47 @@ class _Checker:
         if not self.data.startswith(_GZIP_MAGIC):
             self.unreadable("not a gzip file (no 1f 8b magic bytes)")
             return False
-        raw = self._inflate()
-        if raw is None:
-            return False
         try:
-            tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # reads the first header
-        except _TAR_ERRORS as exc:
-            self.unreadable(f"not a readable tar archive: {exc}")
+            contents = read_tar_gz(
+                self.data, max_bytes=self.max_extracted_bytes, max_entries=self.max_members
+            )
+        except ArchiveUnreadable as exc:
+            self.unreadable(self._unreadable_message(exc))
             return False
-        members: list[tarfile.TarInfo] = []
-        damage: str | None = None
-        with tar:
-            while True:
-                try:
-                    member = tar.next()
-                except _TAR_ERRORS as exc:
-                    damage = f"the tar archive is damaged after entry {len(members)}: {exc}"
-                    break
-                if member is None:
-                    break
-                if len(members) >= self.max_members:
-                    self.unreadable(f"more than {self.max_members} tar entries")
-                    return False
-                members.append(member)
-            end = tar.offset
-        # tarfile stops quietly at a damaged header after the first: insist on a clean end.
-        rest = raw[end:]
-        if damage is None and (len(rest) < 2 * _TAR_BLOCK or rest.count(0) != len(rest)):
-            damage = "the tar archive is truncated or has data after its last entry"
-        if damage is not None:
-            self.problem(arc, None, damage, ProblemKind.UNREADABLE)
-        for member in members:
-            self._take(member, raw)
-        self.notes[arc.value] = f"{len(self.files)} regular file(s), {len(raw)} bytes inflated"
+        if contents.damage is not None:
+            self.problem(arc, None, contents.damage, ProblemKind.UNREADABLE)
+        for entry in contents.entries:
+            self._take(entry)
+        self.notes[arc.value] = (
+            f"{len(self.files)} regular file(s), {contents.inflated_bytes} bytes inflated"
+        )
         return True
 
-    def _inflate(self) -> bytes | None:
-        """One gzip member, inflated chunk by chunk and capped; None (with a problem) if bad."""
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip wrapper: header + CRC check
-        out = bytearray()
-        pending = self.data
-        try:
-            while not inflater.eof:
-                before = len(pending)
-                chunk = inflater.decompress(pending, _INFLATE_CHUNK)
-                pending = inflater.unconsumed_tail
-                out += chunk
-                if len(out) > self.max_extracted_bytes:
-                    self.unreadable(
-                        f"inflates to more than {self.max_extracted_bytes} bytes "
-                        "(limit max_extracted_bytes)"
-                    )
-                    return None
-                if not chunk and (not pending or len(pending) == before):
-                    break  # no progress: the input has ended (or stalled) before eof
-        except zlib.error as exc:
-            self.unreadable(f"corrupt gzip data: {exc}")
-            return None
-        if not inflater.eof:
-            self.unreadable("truncated gzip data: the stream ends early")
-            return None
-        if inflater.unused_data:
-            self.unreadable("data after the end of the gzip stream")
-            return None
-        return bytes(out)
+    def _unreadable_message(self, exc: ArchiveUnreadable) -> str:
+        return {
+            ArchiveFault.CORRUPT_GZIP: f"corrupt gzip data: {exc.detail}",
+            ArchiveFault.TRUNCATED_GZIP: "truncated gzip data: the stream ends early",
+            ArchiveFault.TRAILING_DATA: "data after the end of the gzip stream",
+            ArchiveFault.TOO_LARGE: (
+                f"inflates to more than {self.max_extracted_bytes} bytes "
+                "(limit max_extracted_bytes)"
+            ),
+            ArchiveFault.NOT_TAR: f"not a readable tar archive: {exc.detail}",
+            ArchiveFault.TOO_MANY_ENTRIES: f"more than {self.max_members} tar entries",
+        }[exc.fault]
 
-    def _take(self, member: tarfile.TarInfo, raw: bytes) -> None:
-        name = member.name
+    def _take(self, entry: TarEntry) -> None:
+        name = entry.name
         shown = _display(name)
-        refusal = _entry_refusal(member)
+        refusal = _entry_refusal(entry.info)
         if refusal is not None:
             self.problem(BundleCheck.ARCHIVE, shown, refusal)
         elif name in self.files:
             self.problem(BundleCheck.ARCHIVE, shown, "duplicate entry (the first one is checked)")
-        elif member.offset_data + member.size > len(raw):
+        elif entry.data is None:
             self.problem(BundleCheck.ARCHIVE, shown, "entry data is truncated")
         else:
-            self.files[name] = raw[member.offset_data : member.offset_data + member.size]
+            self.files[name] = entry.data
 
     # --- layout, checksums, manifest ----------------------------------------------------------
 
@@ -703,22 +660,19 @@ class _Checker:
             return
         digests: dict[str, str] = {}
         sizes: dict[str, int] = {}
-        for index, entry in enumerate(entries):
+        for index, item in enumerate(entries):
             where = f"files[{index}]"
-            if not isinstance(entry, dict):
-                self.problem(check, MANIFEST_NAME, f"{where}: must be an object")
+            try:
+                entry = parse_file_entry(item, where)
+            except InvalidManifest as exc:
+                self.problem(check, MANIFEST_NAME, str(exc))
                 continue
-            path, digest, size = entry.get("path"), entry.get("sha256"), entry.get("size")
-            if not isinstance(path, str) or not path:
-                self.problem(check, MANIFEST_NAME, f"{where}.path: must be a non-empty string")
-            elif not isinstance(digest, str) or not _HEX64.fullmatch(digest):
-                self.problem(check, MANIFEST_NAME, f"{where}.sha256: must be 64 lowercase hex")
-            elif isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                self.problem(check, MANIFEST_NAME, f"{where}.size: must be an integer >= 0")
-            elif path in digests:
-                self.problem(check, _display(path), f"{where}: listed twice in {MANIFEST_NAME}")
+            if entry.path in digests:
+                self.problem(
+                    check, _display(entry.path), f"{where}: listed twice in {MANIFEST_NAME}"
+                )
             else:
-                digests[path], sizes[path] = digest, size
+                digests[entry.path], sizes[entry.path] = entry.sha256, entry.size
         expected = set(self.files) - {CHECKSUMS_NAME, MANIFEST_NAME}
         self._compare_listing(check, MANIFEST_NAME, digests, sizes, expected)
         self.notes[check.value] = f"{len(digests)} file(s) listed"
@@ -985,11 +939,3 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return document if isinstance(document, dict) else None
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(child) for key, child in value.items()}
-    if isinstance(value, list):
-        return [_thaw(child) for child in value]
-    return value

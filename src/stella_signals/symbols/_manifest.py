@@ -8,18 +8,27 @@ first. Unknown fields are kept in ``extra``, never dropped and never an error.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from stella_signals.errors import InvalidInput, InvalidTenant, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wire import (
+    Problem,
+    ProblemSink,
+    Rfc3339,
+    duplicate_keys,
+    freeze,
+    json_pointer,
+    json_type,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -83,32 +92,10 @@ class SourceKind(StrEnum):
     RUNTIME_CAPTURE = "runtime-capture"
 
 
-def json_pointer(*tokens: str | int) -> str:
-    """The RFC 6901 pointer of ``tokens`` (``~`` → ``~0``, ``/`` → ``~1``); ``""`` is the root."""
-    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestProblem:
+class ManifestProblem(Problem):
     """One problem: where (JSON pointer, ``""`` for the whole document), what, and why."""
 
-    pointer: str
-    reason: str
-    message: str
-
-    def to_dict(self) -> dict[str, str | None]:
-        """SPEC §6's error entry ``{line, field, reason}``: a JSON document has no useful line,
-        so ``field`` is the JSON pointer of the offending member (also kept as ``pointer``)."""
-        return {
-            "line": None,
-            "field": self.pointer or None,
-            "reason": str(self.reason),
-            "pointer": self.pointer,
-            "message": self.message,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '(document)'}: {self.reason}: {self.message}"
+    __slots__ = ()
 
 
 class InvalidSymbolManifest(InvalidInput):
@@ -138,34 +125,13 @@ class _Fault(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:[Zz]|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
 _DRIVE = re.compile(r"[A-Za-z]:")
 _FORMATS = frozenset(f.value for f in SymbolFormat)
 _SOURCE_KINDS = frozenset(k.value for k in SourceKind)
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
 def _wrong_type(expected: str, value: object) -> _Fault:
-    return _Fault(ManifestReason.WRONG_TYPE, f"expected {expected}, got {_json_type(value)}")
+    return _Fault(ManifestReason.WRONG_TYPE, f"expected {expected}, got {json_type(value)}")
 
 
 def _check_string(value: object) -> _Fault | None:
@@ -263,35 +229,6 @@ _OPTIONAL_ENTRY_FIELDS = frozenset({"component"})
 _TOP_FIELDS = ("schema", "generated_at", "generator", "tenant", "entries")
 
 
-def _parse_timestamp(value: str) -> datetime | None:
-    """RFC 3339 date-time with ``Z`` or an offset → aware UTC datetime, else None."""
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    offset = timedelta(0)
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            return None
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        offset = -offset if sign == "-" else offset
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            micro,
-            tzinfo=timezone(offset),
-        )
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
 def _order_faults(keys: Iterable[tuple[int, tuple[str, str]]]) -> Iterator[tuple[int, _Fault]]:
     """Faults of (index, (build_id, file)) keys: the first step down, and every repeat."""
     first_at: dict[tuple[str, str], int] = {}
@@ -319,24 +256,6 @@ def _order_faults(keys: Iterable[tuple[int, tuple[str, str]]]) -> Iterator[tuple
         else:
             first_at[key] = index
         previous = key
-
-
-def _freeze(value: Any) -> Any:
-    """A read-only copy of a JSON value: objects become mappingproxies, arrays tuples."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(item) for item in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    """Plain JSON data (dicts and lists) from a `_freeze` result."""
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(item) for item in value]
-    return value
 
 
 def _raise_for(faults: list[ManifestProblem], what: str) -> None:
@@ -373,8 +292,8 @@ class SymbolEntry:
                 )
         _raise_for(faults, "symbol entry")
         object.__setattr__(self, "format", SymbolFormat(self.format))
-        object.__setattr__(self, "source", _freeze(self.source))
-        object.__setattr__(self, "extra", _freeze(self.extra))
+        object.__setattr__(self, "source", freeze(self.source))
+        object.__setattr__(self, "extra", freeze(self.extra))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -397,9 +316,9 @@ class SymbolEntry:
             arch=self.arch,
             size=self.size,
             sha256=self.sha256,
-            source=_thaw(self.source),
+            source=thaw(self.source),
         )
-        data.update(_thaw(self.extra))
+        data.update(thaw(self.extra))
         return data
 
 
@@ -439,7 +358,7 @@ class SymbolManifest:
         _raise_for(faults, "symbol manifest")
         object.__setattr__(self, "generated_at", self.generated_at.astimezone(UTC))
         object.__setattr__(self, "entries", tuple(self.entries))
-        object.__setattr__(self, "extra", _freeze(self.extra))
+        object.__setattr__(self, "extra", freeze(self.extra))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; ``generated_at`` as RFC 3339 with ``Z``."""
@@ -450,7 +369,7 @@ class SymbolManifest:
             "tenant": self.tenant,
             "entries": [entry.to_dict() for entry in self.entries],
         }
-        data.update(_thaw(self.extra))
+        data.update(thaw(self.extra))
         return data
 
 
@@ -482,15 +401,9 @@ class SymbolManifestReport:
 # -- parser -----------------------------------------------------------------------------------
 
 
-class _Problems:
+class _Problems(ProblemSink[ManifestProblem]):
     def __init__(self) -> None:
-        self.kept: list[ManifestProblem] = []
-        self.count = 0
-
-    def add(self, pointer: str, reason: ManifestReason, message: str) -> None:
-        self.count += 1
-        if len(self.kept) < MAX_PROBLEMS:
-            self.kept.append(ManifestProblem(pointer, reason, message))
+        super().__init__(ManifestProblem, MAX_PROBLEMS)
 
     def fault(self, pointer: str, fault: _Fault | None) -> bool:
         """Record ``fault`` (if any) at ``pointer``; True when there was none."""
@@ -498,35 +411,6 @@ class _Problems:
             return True
         self.add(pointer + fault.below, fault.reason, fault.message)
         return False
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object as its key/value pairs, duplicates kept."""
-
-
-def _duplicate_keys(data: bytes) -> list[tuple[str, str]]:
-    """(pointer, key) of every repeated key, in document order, to explain a duplicate."""
-    try:
-        tree = json.loads(data, object_pairs_hook=_Pairs)
-    except (ValueError, RecursionError):
-        return []
-    found: list[tuple[str, str]] = []
-    stack: list[tuple[str, Any]] = [("", tree)]
-    while stack:
-        pointer, node = stack.pop()
-        children: list[tuple[str, Any]] = []
-        if isinstance(node, _Pairs):
-            seen: set[str] = set()
-            for key, value in node:
-                child = pointer + json_pointer(key)
-                if key in seen:
-                    found.append((child, key))
-                seen.add(key)
-                children.append((child, value))
-        elif isinstance(node, list):
-            children = [(f"{pointer}/{i}", value) for i, value in enumerate(node)]
-        stack.extend(reversed(children))
-    return found
 
 
 class _Parser:
@@ -539,7 +423,7 @@ class _Parser:
             self.problems.add(
                 "",
                 ManifestReason.NOT_AN_OBJECT,
-                f"a symbol manifest is a JSON object, got {_json_type(doc)}",
+                f"a symbol manifest is a JSON object, got {json_type(doc)}",
             )
             return None
         for name in _TOP_FIELDS:
@@ -553,7 +437,7 @@ class _Parser:
         tenant = self._tenant(doc.get("tenant", _MISSING))
         entries = self._entries(doc.get("entries", _MISSING))
         if (
-            self.problems.count
+            self.problems.total
             or schema is None
             or generated_at is None
             or generator is None
@@ -593,7 +477,7 @@ class _Parser:
         text = self._string("/generated_at", value)
         if text is None:
             return None
-        moment = _parse_timestamp(text)
+        moment = parse_rfc3339(text, Rfc3339.FULL)
         if moment is None:
             self.problems.add(
                 "/generated_at",
@@ -644,7 +528,7 @@ class _Parser:
         ]
         for index, fault in _order_faults(keys):
             self.problems.fault(json_pointer("entries", index), fault)
-        if self.problems.count:
+        if self.problems.total:
             return None
         return tuple(entry for entry in checked if entry is not None)
 
@@ -654,7 +538,7 @@ class _Parser:
             self.problems.add(
                 pointer,
                 ManifestReason.NOT_AN_OBJECT,
-                f"an entry is a JSON object, got {_json_type(item)}",
+                f"an entry is a JSON object, got {json_type(item)}",
             )
             return None
         ok = True
@@ -666,7 +550,7 @@ class _Parser:
                     ok = False
                 continue
             ok = self.problems.fault(here, rule(item[name])) and ok
-        if not ok or self.problems.count:
+        if not ok or self.problems.total:
             return None  # the document is rejected anyway; do not build what is not returned
         return SymbolEntry(
             image_digest=item["image_digest"],
@@ -701,16 +585,16 @@ def check_symbol_manifest(
     try:
         document = loads_strict(data)
     except DuplicateKeyError as exc:
-        for pointer, key in _duplicate_keys(data) or [("", exc.key)]:
+        for pointer, key in duplicate_keys(data) or [("", exc.key)]:
             problems.add(pointer, ManifestReason.DUPLICATE_KEY, f"key {key!r} appears twice")
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
         problems.add("", ManifestReason.INVALID_JSON, f"not a JSON document: {exc}")
     else:
         manifest = parser.document(document)
     return SymbolManifestReport(
-        problems=tuple(problems.kept),
-        problem_count=problems.count,
-        manifest=manifest if problems.count == 0 else None,
+        problems=tuple(problems.problems),
+        problem_count=problems.total,
+        manifest=manifest if problems.total == 0 else None,
     )
 
 

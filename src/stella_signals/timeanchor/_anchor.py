@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import InitVar, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from stella_signals.attest import (
@@ -30,6 +30,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.clock import format_utc
 from stella_signals.errors import VerificationFailed
 from stella_signals.strictjson import loads_strict
+from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, parse_rfc3339
 
 __all__ = [
     "ANCHOR_FORMAT",
@@ -62,11 +63,7 @@ AnchorReason = Literal["anchor_invalid", "replayed_anchor"]
 _FIELDS = frozenset(
     {"anchor_time", "source", "format", "token_digest", "counter", "valid_for_seconds"}
 )
-_MAX_INT = 2**53 - 1  # exact in every JSON implementation
 _MAX_SOURCE = 256
-_RFC3339_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
-)
 _FORMAT = re.compile(r"[a-z0-9][a-z0-9./+-]{0,63}")
 _TOKEN_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -364,20 +361,22 @@ def _parse_payload(payload: bytes) -> AnchorClaims:
 
 
 def _anchor_time(value: object) -> datetime:
-    if not isinstance(value, str) or not _RFC3339_TIME.fullmatch(value):
+    moment = parse_rfc3339(value, Rfc3339.UPPER_MICROS) if isinstance(value, str) else None
+    if moment is None:
         raise _PayloadError(
             "anchor_time: must be RFC 3339 with Z or an offset "
             f"(YYYY-MM-DDTHH:MM:SS[.ffffff]Z), got {value!r}"
         )
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC)
-    except ValueError as exc:
-        raise _PayloadError(f"anchor_time: {exc}") from None
+    return moment
 
 
 def _integer(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_INT:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= MAX_SAFE_INTEGER
+    ):
         raise _PayloadError(
-            f"{name}: must be an integer from {minimum} to {_MAX_INT}, got {value!r}"
+            f"{name}: must be an integer from {minimum} to {MAX_SAFE_INTEGER}, got {value!r}"
         )
     return value

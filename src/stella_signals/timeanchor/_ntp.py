@@ -15,21 +15,20 @@ import math
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 import ntplib  # type: ignore[import-untyped]  # ntplib 0.4.0 ships no type hints
 
 from stella_signals.clock import Clock, SystemClock
+from stella_signals.timeanchor._status import DriftMeasurement
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_REFRESH_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
     "NTP_PORT",
-    "DriftMeasurement",
     "DriftMonitor",
     "measure_drift",
     "parse_ntp_server",
@@ -47,15 +46,6 @@ _log = logging.getLogger(__name__)
 _PORT = re.compile(r"[0-9]{1,5}")
 _SERVER_MODE = 4
 _UNSYNCHRONISED = 3  # leap indicator "alarm": the server's clock is not synchronised
-
-
-@dataclass(frozen=True, slots=True)
-class DriftMeasurement:
-    """One SNTP answer: ``drift_ms`` = local clock - reference (signed), from ``server``."""
-
-    drift_ms: float
-    server: str
-    measured_at: datetime
 
 
 def parse_ntp_server(spec: str) -> tuple[str, int]:

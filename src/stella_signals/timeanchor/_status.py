@@ -16,13 +16,13 @@ from typing import Any, Literal
 from stella_signals.clock import format_utc
 from stella_signals.errors import Unavailable
 from stella_signals.timeanchor._anchor import AnchorTimeRefused, VerifiedAnchor
-from stella_signals.timeanchor._ntp import DriftMeasurement
 
 __all__ = [
     "DEFAULT_BUDGET_SECONDS",
     "DEFAULT_MAX_DRIFT_MS",
     "DEFAULT_RETRY_AFTER_SECONDS",
     "DEFAULT_SKEW_SECONDS",
+    "DriftMeasurement",
     "TimeMode",
     "TimeReason",
     "TimeStatus",
@@ -225,6 +225,15 @@ def check_anchor_time(
             report=anchor.report,
             reason="anchor_time_regressed",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftMeasurement:
+    """One SNTP answer: ``drift_ms`` = local clock - reference (signed), from ``server``."""
+
+    drift_ms: float
+    server: str
+    measured_at: datetime
 
 
 def ntp_status(

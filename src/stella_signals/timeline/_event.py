@@ -9,13 +9,11 @@ separate question for `check_chain`.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from stella_signals.canonical import canonical_json
@@ -24,6 +22,16 @@ from stella_signals.errors import InvalidInput, InvalidTenant
 from stella_signals.ids import parse_ulid
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
+from stella_signals.wire import (
+    MAX_SAFE_INTEGER,
+    JsonValueFault,
+    NotJsonValue,
+    Rfc3339,
+    freeze_checked,
+    json_pointer,
+    parse_rfc3339,
+    thaw,
+)
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -38,8 +46,6 @@ __all__ = [
     "read_events_ndjson",
 ]
 
-#: Largest integer magnitude an event may carry: exact in every JSON implementation.
-MAX_SAFE_INTEGER = 2**53 - 1
 #: Largest event, as its canonical JSON line without the newline: `next_event` refuses to
 #: make a bigger one and `read_events_ndjson` refuses longer lines, so exports re-import.
 MAX_EVENT_BYTES = 64 * 1024
@@ -113,46 +119,25 @@ class InvalidEvent(InvalidInput):
         self.line = line
 
 
-def _pointer(base: str, key: str | int) -> str:
-    token = str(key).replace("~", "~0").replace("/", "~1")
-    return f"{base}/{token}"
-
-
 def _freeze(value: Any, path: str) -> Any:
     """A deeply immutable copy of a JSON value (objects → read-only mappings, arrays →
     tuples, integral floats → ints), or `InvalidEvent` if RFC 8785 cannot encode it
     exactly."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidEvent("numbers must be finite", field=path, reason="out_of_range")
-            if not value.is_integer():
-                return float(value)
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise InvalidEvent(f"{value!r} is beyond ±(2^53-1)", field=path, reason="out_of_range")
-        return int(value)
-    if isinstance(value, str):
-        _check_text(value, path)
-        return str(value)
-    if isinstance(value, Mapping):
-        frozen: dict[str, Any] = {}
-        for key, child in value.items():
-            if not isinstance(key, str):
-                raise InvalidEvent(
-                    f"object keys must be strings, got {type(key).__name__}",
-                    field=path,
-                    reason="wrong_type",
-                )
-            _check_text(key, path)
-            frozen[str(key)] = _freeze(child, _pointer(path, key))
-        return MappingProxyType(frozen)
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(child, _pointer(path, i)) for i, child in enumerate(value))
-    raise InvalidEvent(
-        f"{type(value).__name__} is not a JSON value", field=path, reason="wrong_type"
-    )
+    try:
+        return freeze_checked(value, exact=True)
+    except NotJsonValue as exc:
+        kind = type(exc.value).__name__
+        message, reason = {
+            JsonValueFault.NOT_FINITE: ("numbers must be finite", "out_of_range"),
+            JsonValueFault.BEYOND_SAFE_INTEGER: (
+                f"{exc.value!r} is beyond ±(2^53-1)",
+                "out_of_range",
+            ),
+            JsonValueFault.KEY_NOT_TEXT: (f"object keys must be strings, got {kind}", "wrong_type"),
+            JsonValueFault.LONE_SURROGATE: ("text holds a lone surrogate", "invalid_string"),
+            JsonValueFault.NOT_JSON: (f"{kind} is not a JSON value", "wrong_type"),
+        }[exc.fault]
+        raise InvalidEvent(message, field=path + json_pointer(*exc.path), reason=reason) from None
 
 
 def _check_text(text: str, path: str) -> None:
@@ -162,14 +147,6 @@ def _check_text(text: str, path: str) -> None:
         raise InvalidEvent(
             "text holds a lone surrogate", field=path, reason="invalid_string"
         ) from None
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(child) for key, child in value.items()}
-    if isinstance(value, tuple):
-        return [_thaw(child) for child in value]
-    return value
 
 
 def _text(value: object, name: str, *, optional: bool = False) -> None:
@@ -257,7 +234,7 @@ class TimelineEvent:
             "occurred_at": format_utc(self.occurred_at),
             "source": self.source,
             "correlation_id": self.correlation_id,
-            "attributes": _thaw(self.attributes),
+            "attributes": thaw(self.attributes),
             "prev_hash": self.prev_hash,
         }
         if with_hash:
@@ -392,11 +369,8 @@ def _from_object(obj: object) -> TimelineEvent:
 def _parse_time(text: str) -> datetime:
     """Only the form `format_utc` writes is accepted: any other spelling of the same instant
     would change the hashed bytes."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or format_utc(moment) != text:
+    moment = parse_rfc3339(text, Rfc3339.CANONICAL)
+    if moment is None:
         raise InvalidEvent(
             f"{text[:40]!r} is not RFC 3339 UTC as written by the service "
             "(YYYY-MM-DDTHH:MM:SS[.ffffff]Z, fraction only when non-zero)",

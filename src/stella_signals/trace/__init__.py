@@ -11,7 +11,6 @@ from stella_signals.trace._model import (
 )
 from stella_signals.trace._parse import DiagnosticSink, parse_trace
 from stella_signals.trace._purl import purl_problem
-from stella_signals.trace._stream import read_file_chunks
 
 __all__ = [
     "MAX_COUNT",
@@ -24,5 +23,4 @@ __all__ = [
     "TraceReport",
     "parse_trace",
     "purl_problem",
-    "read_file_chunks",
 ]

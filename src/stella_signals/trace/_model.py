@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 
 from stella_signals.errors import InvalidTrace
+from stella_signals.wire import MAX_SAFE_INTEGER
 
 __all__ = [
     "MAX_COUNT",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 #: Largest `count` a record may carry: 2^53 - 1, exact in every JSON implementation.
-MAX_COUNT = 2**53 - 1
+MAX_COUNT = MAX_SAFE_INTEGER
 #: Largest `pid`: a signed 64-bit integer.
 MAX_PID = 2**63 - 1
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from isal import isal_zlib
 
@@ -21,7 +20,6 @@ __all__ = [
     "LineBatch",
     "StreamStats",
     "drain",
-    "read_file_chunks",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -33,7 +31,6 @@ _BLANK = frozenset({b"", b"\r"})
 _BLANK_STARTS = frozenset({b"", b"\n", b"\r"})
 #: Most decompressed bytes produced per inflate call (bounds memory on a gzip bomb).
 INFLATE_STEP = 1 << 20
-READ_CHUNK = 1 << 20
 
 
 class DecompressionFailed(Exception):
@@ -74,12 +71,6 @@ class LineBatch:
     block: bytes
     overlong: tuple[int, ...] = ()
     longest: int = 0
-
-
-def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk
 
 
 def _metered(raw: Iterable[bytes], stats: StreamStats, limits: Limits) -> Iterator[bytes]:

@@ -1,0 +1,526 @@
+"""The probe: windows, the discovery profilers, fork/exit/SIGTERM handling, shipping.
+
+Safety rules every path here follows: nothing raises into the application (an internal error
+disables the probe and is written in the next manifest), nothing the application calls waits
+on I/O (windows are written by the probe's own thread), memory grows with distinct keys, not
+with calls.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any, Callable, Optional
+
+from stella_probe._config import DEFAULT_SAMPLE, Config
+from stella_probe._identity import BARRIER, RECORD, Resolver, Symbol, container_id
+from stella_probe._ship import Uploader, write_window
+from stella_probe._targeted import Targeted
+
+__all__ = ["Probe", "current", "start"]
+
+SCHEMA = "stella.probe-manifest/v1"
+#: How often the probe's thread wakes to fold finished threads' counts in (seconds).
+_TICK = 0.5
+#: Python >= 3.12: sets (or clears) the profiler of every running thread.
+_SETPROFILE_ALL = getattr(threading, "setprofile_all_threads", None)
+_current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Python 3.9
+
+
+def current() -> Probe | None:
+    return _current
+
+
+def start(config: Config) -> Probe:
+    """Start the (one) probe of this process."""
+    global _current
+    if _current is not None:
+        return _current
+    probe = Probe(config)
+    _current = probe
+    probe.start()
+    return probe
+
+
+class _ThreadState:
+    __slots__ = ("counts", "overflow", "thread")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        #: (callee Symbol, caller symbol id or None) → [count, first seen]
+        self.counts: dict[tuple[Symbol, str | None], list[Any]] = {}
+        self.overflow = 0
+
+
+def _rfc3339(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+def _read_container() -> str | None:
+    for path in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                found = container_id(handle.read())
+        except OSError:
+            continue
+        if found:
+            return found
+    return None
+
+
+class Probe:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.resolver = Resolver(
+            config.project_root, config.project_purl, include_stdlib=config.include_stdlib
+        )
+        self.container = _read_container()
+        self.process_name = config.process_name or os.path.basename(sys.argv[0] or sys.executable)
+        self.error: str | None = None
+        self.disabled = False
+        self.dropped = 0
+        self.seq = 0
+        self.lock = threading.RLock()
+        self.on = [False]
+        self.states: list[_ThreadState] = []
+        #: thread ident → (thread, its profiler); idents of threads parked by the duty cycle
+        self.profilers: dict[
+            int, tuple[threading.Thread, Callable[[FrameType, str, Any], None]]
+        ] = {}
+        self.parked: set[int] = set()
+        self.audit_hooked = False
+        self.pending: Any = None
+        self.parked_at_end: int | None = None
+        self.folded: dict[tuple[Symbol, str | None], list[Any]] = {}
+        self.overflow = 0
+        self.targeted: Targeted | None = None
+        self.uploader: Uploader | None = None
+        self.window_start = time.time()
+        self.wake = threading.Event()
+        self.stopped = False
+        self.sample = config.sample
+        if config.mode == "discovery" and self.sample is None:
+            self.sample = DEFAULT_SAMPLE
+        self.thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._begin()
+        atexit.register(self.stop)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+        self._install_sigterm()
+
+    def _begin(self) -> None:
+        self.pid = os.getpid()
+        if self.config.server:
+            self.uploader = Uploader(
+                self.config.server,
+                self.config.tenant,
+                self.config.token_file,
+                self.config.graph_hash,
+                retries=self.config.upload_retries,
+                backoff=self.config.upload_backoff,
+                on_drop=self._count_drop,
+            )
+            self.uploader.start()
+        if self.config.mode == "targeted":
+            if self.targeted is None:
+                self.targeted = Targeted(self.config.targets, self.resolver, self._fail)
+                self.targeted.install()
+        self.window_start = time.time()  # after instrumenting what was already loaded
+        if self.config.mode == "discovery":
+            self._profile_on()
+        self.thread = threading.Thread(target=self._loop, name="stella-probe", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Flush the current window and stop (atexit, SIGTERM, or the CLI at the end)."""
+        with self.lock:
+            if self.stopped:
+                return
+            self.stopped = True
+        self.wake.set()
+        if self.config.mode == "discovery":
+            self.parked_at_end = self._parked_now()
+            self._profile_off()
+        self._flush(time.time())
+        if self.targeted is not None:
+            self.targeted.uninstall()
+        if self.uploader is not None:
+            self.uploader.drain(timeout=5.0)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh window of its own (the parent writes what came before),
+        new threads (none survive fork), new locks."""
+        try:
+            self.lock = threading.RLock()
+            self.wake = threading.Event()
+            self.states = []
+            self.profilers = {}
+            self.parked = set()
+            self.folded = {}
+            self.overflow = 0
+            self.seq = 0
+            self.dropped = 0
+            if self.targeted is not None:
+                self.targeted.lock = threading.RLock()
+                for slot in self.targeted.slots:
+                    slot.hit = False
+            if self.disabled or self.stopped:
+                return
+            self.uploader = None
+            self._begin()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            previous = signal.getsignal(signal.SIGTERM)
+        except (ValueError, OSError):
+            return
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self.stop()
+            if callable(previous):
+                previous(signum, frame)
+                return
+            if previous == signal.SIG_IGN:
+                return
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        try:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        except (ValueError, OSError):
+            pass
+
+    # -- errors --------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        """An internal error: stop probing (the application goes on unprobed) and say why in
+        the manifest of the current window."""
+        if self.disabled:
+            return
+        self.disabled = True
+        self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        try:
+            if self.config.mode == "discovery":
+                self._profile_off()
+            if self.targeted is not None:
+                self.targeted.uninstall()
+        except Exception:  # noqa: S110 - already failing: the application must go on
+            pass
+
+    def _count_drop(self) -> None:
+        with self.lock:
+            self.dropped += 1
+
+    # -- discovery -----------------------------------------------------------------------------
+    # Duty cycle. Off: each thread's profiler removes itself at its next event and the thread
+    # is *parked* (it then costs nothing). On again: Python >= 3.12 re-arms every thread with
+    # threading.setprofile_all_threads; before 3.12 no API sets another thread's profiler, so
+    # parked threads re-arm themselves from inside: in a gc callback (run by the thread whose
+    # allocations start a collection) or an audit hook (run by the thread raising the event:
+    # socket, open, import...), whichever comes first; the main thread also through a
+    # pending call (Py_AddPendingCall, run by the main thread between two bytecodes). A thread
+    # still parked at a window's end is counted in its manifest (``threads_parked``).
+    def _profile_on(self) -> None:
+        if self.disabled:
+            return
+        self.on[0] = True
+        threading.setprofile(self._thread_bootstrap)
+        sys.setprofile(self._thread_profiler())
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(self._thread_bootstrap)
+
+    def _pause(self) -> None:
+        self.on[0] = False
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(None)
+
+    def _resume(self) -> None:
+        if self.disabled:
+            return
+        self.on[0] = True
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(self._thread_bootstrap)
+        elif self.parked:
+            if self._rearm not in gc.callbacks:
+                gc.callbacks.append(self._rearm)
+            if not self.audit_hooked:  # an audit hook cannot be removed: added once
+                self.audit_hooked = True
+                sys.addaudithook(self._rearm_on_audit)
+            if threading.main_thread().ident in self.parked:
+                self._pending_call()
+
+    def _profile_off(self) -> None:
+        self.on[0] = False
+        threading.setprofile(None)
+        if _SETPROFILE_ALL is not None:
+            _SETPROFILE_ALL(None)
+        else:
+            sys.setprofile(None)
+        if self._rearm in gc.callbacks:
+            gc.callbacks.remove(self._rearm)
+
+    def _park(self) -> None:
+        sys.setprofile(None)
+        self.parked.add(threading.get_ident())
+
+    def _rearm(self, phase: str, info: dict[str, int]) -> None:
+        try:
+            if not self.on[0] or not self.parked:
+                if self._rearm in gc.callbacks:
+                    gc.callbacks.remove(self._rearm)
+                return
+            ident = threading.get_ident()
+            if ident in self.parked:
+                self.parked.discard(ident)
+                sys.setprofile(self._thread_profiler())
+        except Exception as exc:
+            self._fail(exc)
+
+    def _pending_call(self) -> None:
+        try:
+            import ctypes
+
+            if self.pending is None:
+                kind = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+                self.pending = kind(self._rearm_main)
+                ctypes.pythonapi.Py_AddPendingCall.argtypes = [kind, ctypes.c_void_p]
+            ctypes.pythonapi.Py_AddPendingCall(self.pending, None)
+        except Exception:  # noqa: S110 - not CPython: the other triggers remain
+            pass
+
+    def _rearm_main(self, _: Any) -> int:
+        self._rearm("pending", {})
+        return 0
+
+    def _parked_now(self) -> int:
+        """Threads the current window did not see: parked by the last pause, not re-armed."""
+        return len(self.parked & {t.ident for t in threading.enumerate()})
+
+    def _rearm_on_audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.on[0] and self.parked and threading.get_ident() in self.parked:
+            self._rearm("audit", {})
+
+    def _thread_profiler(self) -> Callable[[FrameType, str, Any], None]:
+        """This thread's profiler (its own counts: no lock on the hot path)."""
+        thread = threading.current_thread()
+        found = self.profilers.get(thread.ident or 0)
+        if found is None or found[0] is not thread:
+            state = _ThreadState(thread)
+            with self.lock:
+                self.states.append(state)
+            found = self.profilers[thread.ident or 0] = (thread, self._profiler(state))
+        return found[1]
+
+    def _thread_bootstrap(self, frame: FrameType, event: str, arg: Any) -> None:
+        """The first profile event of a new thread (or, on 3.12, of a re-armed one)."""
+        try:
+            if threading.current_thread().name.startswith("stella-probe"):
+                sys.setprofile(None)  # the probe's own threads
+                return
+            if not self.on[0]:
+                self._park()
+                return
+            profiler = self._thread_profiler()
+            sys.setprofile(profiler)
+            profiler(frame, event, arg)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _profiler(self, state: _ThreadState) -> Callable[[FrameType, str, Any], None]:
+        get = self.resolver.cache.get
+        resolve = self.resolver.resolve
+        limit = self.config.max_keys
+        on = self.on
+        clock = time.time
+        fail = self._fail
+        park = self._park
+
+        def profile(frame: FrameType, event: str, arg: Any) -> None:
+            if event != "call":
+                return
+            if not on[0]:
+                park()
+                return
+            try:
+                symbol = get(id(frame.f_code))
+                if symbol is None:
+                    symbol = resolve(frame.f_code, frame.f_globals)
+                if symbol.skip:  # the standard library, the probe, a comprehension...
+                    return
+                if symbol.first_lasti is not None and frame.f_lasti != symbol.first_lasti:
+                    return  # a generator or coroutine resumed, not called
+                caller = None
+                if not symbol.module_level:
+                    back = frame.f_back
+                    while back is not None:
+                        found = get(id(back.f_code))
+                        if found is None:
+                            found = resolve(back.f_code, back.f_globals)
+                        if found.kind == RECORD:
+                            caller = found.symbol_id
+                            break
+                        if found.kind == BARRIER:
+                            break
+                        back = back.f_back
+                key = (symbol, caller)
+                counts = state.counts
+                entry = counts.get(key)
+                if entry is None:
+                    if len(counts) >= limit:
+                        state.overflow += 1
+                        return
+                    counts[key] = [1, clock()]
+                else:
+                    entry[0] += 1
+            except Exception as exc:
+                fail(exc)
+
+        return profile
+
+    def _fold(self, every: bool) -> None:
+        """Move the counts of finished threads (or of all threads at a window's end) into the
+        window's table, so that memory follows distinct keys, not threads. Under the lock: the
+        probe's thread and an exit (atexit, SIGTERM) may fold at the same time."""
+        with self.lock:
+            keep: list[_ThreadState] = []
+            taken: list[_ThreadState] = []
+            for state in self.states:
+                alive = state.thread.is_alive()
+                if alive:
+                    keep.append(state)
+                if every or not alive:
+                    taken.append(state)
+            self.states = keep
+            if self.parked:
+                self.parked &= {t.ident for t in threading.enumerate()}
+            limit = self.config.max_keys
+            for state in taken:
+                counts, state.counts = state.counts, {}
+                self.overflow += state.overflow
+                state.overflow = 0
+                for key, (count, first) in counts.items():
+                    entry = self.folded.get(key)
+                    if entry is not None:
+                        entry[0] += count
+                        entry[1] = min(entry[1], first)
+                    elif len(self.folded) < limit:
+                        self.folded[key] = [count, first]
+                    else:
+                        self.overflow += count
+
+    # -- windows -------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            window = self.sample[0] if self.sample else self.config.window
+            while not self.stopped:
+                end = self.window_start + window
+                while not self.stopped and time.time() < end:
+                    self.wake.wait(min(_TICK, max(0.0, end - time.time())))
+                    if self.config.mode == "discovery" and not self.stopped:
+                        self._fold(every=False)
+                    elif self.targeted is not None and not self.disabled:
+                        self.targeted.poll_main()
+                if self.stopped:
+                    return
+                if self.sample and self.sample[1] > 0 and self.config.mode == "discovery":
+                    self.parked_at_end = self._parked_now()
+                    self._pause()
+                    self._flush(time.time())
+                    if self.wake.wait(self.sample[1]) or self.stopped:
+                        return
+                    self.window_start = time.time()
+                    self._resume()
+                else:
+                    self._flush(time.time())
+        except Exception as exc:
+            self._fail(exc)
+
+    def _flush(self, end: float) -> None:
+        """Close the current window: write its trace and manifest, hand it to the uploader."""
+        with self.lock:
+            start = self.window_start
+            self.window_start = end
+            self.seq += 1
+            seq = self.seq
+        try:
+            records, fields = self._window_records(start)
+        except Exception as exc:
+            self._fail(exc)
+            records, fields = [], {}
+        manifest: dict[str, Any] = {
+            "schema": SCHEMA,
+            "mode": self.config.mode,
+            "window": {"start": _rfc3339(start), "end": _rfc3339(end)},
+            "python": ".".join(str(v) for v in sys.version_info[:3]),
+            "pid": self.pid,
+            "container": self.container,
+            "targets_total": 0,
+            "targets_instrumented": 0,
+            "targets_pending": 0,
+            "dropped": self.dropped,
+            "records": len(records),
+            "project_purl": self.config.project_purl,
+            "probe_version": _version(),
+            "error": self.error,
+            "disabled": self.disabled,
+        }
+        manifest.update(fields)
+        if self.config.mode == "discovery":
+            manifest["sample"] = list(self.sample) if self.sample else None
+        name = f"window-{self.pid}-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(start))}"
+        try:
+            written = write_window(self.config.out, name, records, manifest)
+        except OSError:
+            self._count_drop()
+            return
+        if self.uploader is not None:
+            self.uploader.submit(written)
+
+    def _window_records(self, start: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        common: dict[str, Any] = {"pid": self.pid, "process_name": self.process_name}
+        if self.container:
+            common["container"] = self.container
+        if self.targeted is not None:
+            raw, fields = self.targeted.rotate(start)
+            records = [dict(r, timestamp=_rfc3339(r["timestamp"]), **common) for r in raw]
+            return records, fields
+        with self.lock:
+            self._fold(every=True)
+            folded, self.folded = self.folded, {}
+            overflow, self.overflow = self.overflow, 0
+        records = []
+        for (symbol, caller), (count, first) in sorted(
+            folded.items(), key=lambda item: (item[0][0].display, item[0][1] or "")
+        ):
+            record = {"symbol_id": symbol.symbol_id, "purl": symbol.purl,
+                      "timestamp": _rfc3339(first), "count": count, **common}  # fmt: skip
+            if caller is not None:
+                record["caller_symbol_id"] = caller
+            records.append(record)
+        parked, self.parked_at_end = self.parked_at_end, None
+        parked = self._parked_now() if parked is None else parked
+        fields = {"counts": "exact" if not overflow and not parked else "incomplete",
+                  "threads_parked": parked,
+                  "calls_not_recorded": overflow, "distinct_keys": len(records)}  # fmt: skip
+        return records, fields
+
+
+def _version() -> str:
+    from stella_probe import __version__
+
+    return __version__

@@ -1,0 +1,61 @@
+"""What every in-memory store shares: one lock and the timelines writes append to.
+
+Each store keeps what its SQL twin keeps and answers the same contract tests
+(``tests/storage/repository_contract.py``): the timeline is a hash chain that only grows,
+keys are unique, compare-and-swap writes check what they replace, every read is within one
+tenant. One lock per repository makes every method a transaction: a method checks, builds
+the next event, and only then changes anything, so a refusal leaves nothing half-written.
+Records go in and out as copies (receipts through JSON, as the database keeps them).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from stella_signals.errors import Conflict
+from stella_signals.ports import EventDraft
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import TimelineEvent
+
+__all__ = ["MemoryDatabase", "json_copy"]
+
+
+def json_copy(value: Mapping[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(dict(value)))
+    return copied
+
+
+class MemoryDatabase:
+    """The lock every in-memory store shares, and the timelines every write appends to."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._events: dict[TenantId, list[TimelineEvent]] = {}
+        self._event_ids: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def migrate(self, revision: str = "head") -> None:
+        """Nothing to migrate: the schema is the code."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def ping(self) -> None:
+        """Always answers."""
+
+    def _next(self, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
+        """The event ``draft`` becomes when appended now; nothing is changed yet."""
+        if draft.event_id in self._event_ids:
+            raise Conflict(f"timeline event {draft.event_id} already exists")
+        chain = self._events.get(tenant)
+        return draft.chained_after(chain[-1] if chain else None, tenant)
+
+    def _keep(self, event: TimelineEvent) -> TimelineEvent:
+        self._events.setdefault(event.tenant, []).append(event)
+        self._event_ids.add(event.event_id)
+        return event

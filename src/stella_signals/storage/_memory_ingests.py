@@ -1,0 +1,345 @@
+"""`GraphStore`, `IngestStore` and `OrphanQueue` in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from stella_signals.errors import Conflict
+from stella_signals.ports import (
+    EventDraft,
+    FactRow,
+    GraphRecord,
+    IngestRecord,
+    NodeObservation,
+    OrphanItem,
+    SymbolManifestRecord,
+    orphan_first_attempt,
+)
+from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.tenancy import TenantId
+from stella_signals.timeline import TimelineEvent
+
+__all__ = ["MemoryGraphStore", "MemoryIngestStore"]
+
+
+#: Statuses of an accepted ingest: one per (tenant, bytes, graph).
+_ACCEPTED = ("ingested", "orphaned")
+
+
+def _stored(ingest: IngestRecord) -> IngestRecord:
+    receipt = None if ingest.receipt is None else json_copy(ingest.receipt)
+    return replace(ingest, receipt=receipt)
+
+
+class MemoryGraphStore(MemoryDatabase):
+    """`GraphStore` in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._graphs: dict[tuple[TenantId, str], GraphRecord] = {}
+        self._manifests: dict[tuple[TenantId, str], SymbolManifestRecord] = {}
+
+    def add_graph(self, record: GraphRecord, event: EventDraft) -> bool:
+        return self._add_once(self._graphs, (record.tenant, record.graph_hash), record, event)
+
+    def get_graph(self, tenant: TenantId, graph_hash: str) -> GraphRecord | None:
+        with self._lock:
+            return self._graphs.get((tenant, graph_hash))
+
+    def tenants_with_graph(self, graph_hash: str) -> list[TenantId]:
+        with self._lock:
+            return sorted(tenant for tenant, digest in self._graphs if digest == graph_hash)
+
+    def add_symbol_manifest(self, record: SymbolManifestRecord, event: EventDraft) -> bool:
+        return self._add_once(self._manifests, (record.tenant, record.sha256), record, event)
+
+    def _add_once(
+        self, table: dict[tuple[TenantId, str], Any], key: tuple[TenantId, str], record: Any,
+        event: EventDraft,
+    ) -> bool:  # fmt: skip
+        """Keep ``record`` and append ``event`` unless the tenant has it already."""
+        with self._lock:
+            if key in table:
+                return False
+            appended = self._next(key[0], event)
+            table[key] = record
+            self._keep(appended)
+            return True
+
+
+@dataclass
+class _Queued:
+    """A row of the orphan queue."""
+
+    item: OrphanItem
+    lease_until: datetime | None = None
+    leased_by: str | None = None
+
+
+class MemoryIngestStore(MemoryGraphStore):
+    """`IngestStore` and `OrphanQueue` in memory (one aggregate: an orphan is an ingest
+    waiting for its graph, which is why this store sees the graphs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ingests: dict[str, IngestRecord] = {}
+        self._facts: dict[str, tuple[FactRow, ...]] = {}
+        self._queue: dict[str, _Queued] = {}
+
+    # -- ingests -----------------------------------------------------------------------
+    def _check_new(self, ingest: IngestRecord) -> None:
+        if ingest.ingest_id in self._ingests:
+            raise Conflict(f"ingest {ingest.ingest_id} already exists")
+        if ingest.status in _ACCEPTED and self._accepted(
+            ingest.tenant, ingest.content_sha256, ingest.graph_hash
+        ):
+            raise Conflict("an ingest of these bytes for this graph already exists")
+
+    def _accepted(
+        self, tenant: TenantId, content_sha256: str | None, graph_hash: str | None
+    ) -> IngestRecord | None:
+        return next(
+            (
+                r
+                for r in self._ingests.values()
+                if r.tenant == tenant
+                and r.content_sha256 == content_sha256
+                and r.graph_hash == graph_hash
+                and r.status in _ACCEPTED
+            ),
+            None,
+        )
+
+    def commit_ingest(
+        self, ingest: IngestRecord, facts_: Sequence[FactRow], event: EventDraft
+    ) -> TimelineEvent:
+        with self._lock:
+            self._check_new(ingest)
+            appended = self._next(ingest.tenant, event)
+            self._ingests[ingest.ingest_id] = _stored(ingest)
+            self._facts[ingest.ingest_id] = tuple(facts_)
+            if ingest.status == "orphaned" and ingest.graph_hash is not None:
+                known = (ingest.tenant, ingest.graph_hash) in self._graphs
+                due = orphan_first_attempt(ingest.received_at, graph_known=known)
+                self._queue[ingest.ingest_id] = _Queued(
+                    OrphanItem(
+                        ingest_id=ingest.ingest_id,
+                        tenant=ingest.tenant,
+                        graph_hash=ingest.graph_hash,
+                        queued_at=ingest.received_at,
+                        next_attempt_at=due,
+                        attempts=0,
+                    )
+                )
+            return self._keep(appended)
+
+    def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:
+        with self._lock:
+            self._check_new(ingest)
+            appended = self._next(ingest.tenant, event)
+            self._ingests[ingest.ingest_id] = _stored(ingest)
+            return self._keep(appended)
+
+    def _replaceable(self, ingest: IngestRecord, previous_event_id: str | None) -> bool:
+        """The compare of compare-and-swap: the ingest is there, for this tenant, and (with
+        ``previous_event_id``) its receipt is still that one."""
+        stored = self._ingests.get(ingest.ingest_id)
+        return (
+            stored is not None
+            and stored.tenant == ingest.tenant
+            and (previous_event_id is None or stored.timeline_event_id == previous_event_id)
+        )
+
+    def supersede_receipt(
+        self, ingest: IngestRecord, event: EventDraft, *, previous_event_id: str
+    ) -> TimelineEvent | None:
+        with self._lock:
+            if not self._replaceable(ingest, previous_event_id):
+                return None
+            appended = self._next(ingest.tenant, event)
+            self._ingests[ingest.ingest_id] = _stored(ingest)
+            return self._keep(appended)
+
+    def find_duplicate(
+        self, tenant: TenantId, content_sha256: str, graph_hash: str
+    ) -> IngestRecord | None:
+        with self._lock:
+            return self._accepted(tenant, content_sha256, graph_hash)
+
+    def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:
+        with self._lock:
+            found = self._ingests.get(ingest_id)
+        return found if found is not None and found.tenant == tenant else None
+
+    def list_ingests(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        status: str | None,
+        after: str | None,
+        limit: int,
+    ) -> list[IngestRecord]:
+        with self._lock:
+            records = sorted(self._ingests.values(), key=lambda r: r.ingest_id)
+        return [
+            r
+            for r in records
+            if r.tenant == tenant
+            and (graph_hash is None or r.graph_hash == graph_hash)
+            and (status is None or r.status == status)
+            and (after is None or r.ingest_id > after)
+        ][:limit]
+
+    def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
+        with self._lock:
+            if self.get_ingest(tenant, ingest_id) is None:
+                return []
+            return list(self._facts.get(ingest_id, ()))
+
+    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
+        """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
+        with self._lock:
+            chosen = [
+                (r.ingest_id, self._facts.get(r.ingest_id, ()))
+                for r in self._ingests.values()
+                if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
+            ]
+        for ingest_id, rows in chosen:
+            for fact in rows:
+                if fact.node is not None:
+                    yield ingest_id, fact
+
+    def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
+        seen: dict[str, NodeObservation] = {}
+        for _, fact in self._graph_facts(tenant, graph_hash):
+            node = fact.node
+            assert node is not None  # noqa: S101 - _graph_facts yields mapped facts only
+            old = seen.get(node)
+            seen[node] = NodeObservation(
+                node=node,
+                hits=fact.hits + (old.hits if old else 0),
+                first_seen=min(fact.first_seen, old.first_seen) if old else fact.first_seen,
+                last_seen=max(fact.last_seen, old.last_seen) if old else fact.last_seen,
+            )
+        return seen
+
+    def node_details(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        if not nodes:
+            return {}
+        wanted = set(nodes)
+        containers: dict[str, set[str]] = {}
+        ingest_ids: dict[str, set[str]] = {}
+        for ingest_id, fact in self._graph_facts(tenant, graph_hash):
+            if fact.node not in wanted:
+                continue
+            if fact.container is not None:
+                containers.setdefault(fact.node, set()).add(fact.container)
+            ingest_ids.setdefault(fact.node, set()).add(ingest_id)
+        return {
+            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
+            for node in nodes
+        }
+
+    # -- orphan queue ------------------------------------------------------------------
+    def claim_orphans(
+        self,
+        now: datetime,
+        *,
+        worker: str,
+        lease_seconds: float,
+        limit: int,
+        tenant: TenantId | None = None,
+        graph_hash: str | None = None,
+    ) -> list[OrphanItem]:
+        with self._lock:
+            free = [
+                row
+                for row in self._queue.values()
+                if (row.lease_until is None or row.lease_until < now)
+                and (
+                    (row.item.tenant == tenant and row.item.graph_hash == graph_hash)
+                    if graph_hash is not None and tenant is not None
+                    else row.item.next_attempt_at <= now
+                )
+            ]
+            free.sort(key=lambda row: row.item.next_attempt_at)
+            claimed = free[:limit]
+            for row in claimed:
+                row.lease_until = now + timedelta(seconds=lease_seconds)
+                row.leased_by = worker
+            return [row.item for row in claimed]
+
+    def _held(self, item: OrphanItem, worker: str) -> _Queued | None:
+        row = self._queue.get(item.ingest_id)
+        return row if row is not None and row.leased_by == worker else None
+
+    def _finish_leased(
+        self,
+        item: OrphanItem,
+        worker: str,
+        ingest: IngestRecord,
+        previous_event_id: str | None,
+        event: EventDraft,
+        facts_: Sequence[FactRow] | None,
+    ) -> TimelineEvent | None:
+        with self._lock:
+            row = self._held(item, worker)
+            if row is None:
+                return None
+            if not self._replaceable(ingest, previous_event_id):
+                row.lease_until = row.leased_by = None  # due at once, from the newer receipt
+                return None
+            if facts_ and self._facts.get(ingest.ingest_id):
+                raise Conflict(f"facts of ingest {ingest.ingest_id} are already recorded")
+            appended = self._next(ingest.tenant, event)
+            del self._queue[item.ingest_id]
+            self._ingests[ingest.ingest_id] = _stored(ingest)
+            if facts_:
+                self._facts[ingest.ingest_id] = tuple(facts_)
+            return self._keep(appended)
+
+    def finish_orphan(
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        facts: Sequence[FactRow],
+        event: EventDraft,
+        previous_event_id: str | None = None,
+    ) -> TimelineEvent | None:
+        return self._finish_leased(item, worker, ingest, previous_event_id, event, facts)
+
+    def expire_orphan(
+        self,
+        item: OrphanItem,
+        *,
+        worker: str,
+        ingest: IngestRecord,
+        event: EventDraft,
+        previous_event_id: str | None = None,
+    ) -> TimelineEvent | None:
+        return self._finish_leased(item, worker, ingest, previous_event_id, event, None)
+
+    def reschedule_orphan(
+        self, item: OrphanItem, *, worker: str, next_attempt_at: datetime
+    ) -> bool:
+        with self._lock:
+            row = self._held(item, worker)
+            if row is None:
+                return False
+            row.item = replace(
+                row.item, next_attempt_at=next_attempt_at, attempts=item.attempts + 1
+            )
+            row.lease_until = row.leased_by = None
+            return True
+
+    def orphan_queue_depth(self) -> int:
+        with self._lock:
+            return len(self._queue)

@@ -1,0 +1,100 @@
+"""The named stages of an ingest, each on its own (the pipeline is their sequence)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from stella_signals.attest import SignatureInvalid
+from stella_signals.clock import FixedClock
+from stella_signals.errors import InvalidTrace, LimitExceeded
+from stella_signals.ingest import IngestContext, parse_graph_hash
+from stella_signals.ingest._stages import (
+    attest,
+    make_receipt,
+    parse,
+    record_rejection,
+    resolve_graph,
+)
+from stella_signals.ports import TenantPolicy
+from stella_signals.tenancy import parse_tenant
+from stella_signals.timeanchor import system_status
+from stella_signals.wiring import Services, load_settings
+from tests.trace._lines import line, ndjson
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ACME = parse_tenant("acme")
+GRAPH = parse_graph_hash("blake3:" + "cd" * 32)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[IngestContext]:
+    services = Services.open(load_settings(data_dir=tmp_path, environ={}), clock=FixedClock(T0))
+    yield services.ingest_context("test")
+    services.close()
+
+
+def test_attest_without_an_envelope_obeys_the_tenants_policy(ctx: IngestContext) -> None:
+    assert attest(ctx.repo, ACME, None, "ab" * 32) is None
+    ctx.repo.set_policy(ACME, TenantPolicy(require_dsse=True), T0)
+    with pytest.raises(SignatureInvalid) as refused:
+        attest(ctx.repo, ACME, None, "ab" * 32)
+    assert refused.value.reason == "dsse_required"
+
+
+def test_attest_refuses_a_malformed_envelope(ctx: IngestContext) -> None:
+    with pytest.raises(SignatureInvalid, match="malformed DSSE envelope"):
+        attest(ctx.repo, ACME, b"{}", "ab" * 32)
+
+
+def test_parse_reads_once_and_refuses_with_every_diagnostic(ctx: IngestContext) -> None:
+    report = parse([ndjson(line(), line(count=2))], limits=ctx.limits)
+    assert (report.lines, report.records, report.unique_symbols) == (2, 2, 1)
+    with pytest.raises(InvalidTrace) as refused:
+        parse([ndjson(line(), b"{", line(count=0))], limits=ctx.limits, name="t.ndjson")
+    assert [d.line for d in refused.value.diagnostics] == [2, 3]
+
+
+def test_an_unknown_graph_resolves_to_none(ctx: IngestContext) -> None:
+    assert resolve_graph(ctx, ACME, GRAPH) is None
+
+
+def test_a_receipt_without_a_mapping_is_an_orphans(ctx: IngestContext) -> None:
+    report = parse([ndjson(line())], limits=ctx.limits)
+    receipt = make_receipt(
+        ctx,
+        tenant=ACME,
+        ingest_id="01J0000000000000000000000A",
+        received_at=T0,
+        content_sha256="ab" * 32,
+        graph_hash=str(GRAPH),
+        report=report,
+        mapped=None,
+        dsse_digest=None,
+        time_status=system_status(T0),
+    )
+    assert receipt.status == "orphaned" and receipt.counts.mapped_symbols is None
+    assert receipt.counts.records == 1 and receipt.time.mode == "system"
+
+
+def test_one_call_records_a_refusal_row_event_and_metric(ctx: IngestContext) -> None:
+    failed = record_rejection(
+        ctx,
+        tenant=ACME,
+        ingest_id="01J0000000000000000000000A",
+        error=LimitExceeded("too big", limit="max_compressed_bytes"),
+        received_at=T0,
+        graph_hash=str(GRAPH),
+    )
+    assert failed.reason == "too_large" and failed.event is not None
+    row = ctx.repo.get_ingest(ACME, "01J0000000000000000000000A")
+    assert row is not None and (row.status, row.reason) == ("failed", "too_large")
+    (event,) = ctx.repo.list_events(
+        ACME, event_type="runtime.ingest.failed", since=None, after_seq=None, limit=10
+    )
+    assert event.attributes["reason"] == "too_large" and event.event_id == failed.event.event_id
+    assert ctx.metrics is not None
+    assert b'result="too_large"' in ctx.metrics.render()[0]

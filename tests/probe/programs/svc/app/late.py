@@ -1,0 +1,5 @@
+"""Imported half-way through the run."""
+
+
+def f():
+    return "late"

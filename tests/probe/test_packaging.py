@@ -1,0 +1,34 @@
+"""`stella-probe` is a distribution of its own: its wheel holds the package and the
+`stella_probe.pth` start-up hook, requires nothing, and accepts Python 3.9."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.probe._probe import REPO
+
+
+@pytest.mark.slow
+def test_the_wheel_has_the_hook_and_no_dependency(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--wheel-dir", str(tmp_path), str(REPO / "probe")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("stella_probe-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        metadata = next(archive.read(n).decode() for n in names if n.endswith("/METADATA"))
+    assert "stella_probe.pth" in names
+    assert {"stella_probe/__init__.py", "stella_probe/__main__.py", "stella_probe/_hook.py",
+            "stella_probe/_naming.py"} <= names  # fmt: skip
+    assert "Requires-Python: >=3.9" in metadata
+    assert "Requires-Dist" not in metadata
+    hook = (REPO / "probe" / "src" / "stella_probe.pth").read_text()
+    assert hook.startswith("import ") and "STELLA_PROBE" in hook

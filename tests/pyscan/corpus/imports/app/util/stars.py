@@ -1,0 +1,5 @@
+from .text import *
+
+
+def both(text):
+    return shout(text) + whisper(text)

@@ -1,0 +1,7 @@
+def target():
+    return 1
+
+
+a = target
+b = a
+b()

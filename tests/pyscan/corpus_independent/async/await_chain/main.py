@@ -1,0 +1,12 @@
+import asyncio
+
+
+async def fetch():
+    return 1
+
+
+async def handler():
+    return await fetch()
+
+
+asyncio.run(handler())

@@ -1,0 +1,7 @@
+def outer():
+    def inner():
+        return 1
+    return inner()
+
+
+outer()

@@ -1,0 +1,13 @@
+def used():
+    return 1
+
+
+def unused():
+    return used()
+
+
+def main():
+    return used
+
+
+main()

@@ -1,0 +1,10 @@
+CALLBACKS = []
+
+
+def add(fn):
+    CALLBACKS.append(fn)
+
+
+def call_all():
+    for fn in CALLBACKS:
+        fn()

@@ -1,0 +1,2 @@
+def util_fn():
+    return "util"

@@ -1,0 +1,9 @@
+from .transport import connect
+
+
+class Client:
+    def __init__(self):
+        connect()
+
+    def send(self):
+        return "sent"

@@ -1,0 +1,10 @@
+import api
+from api import Client
+
+
+def main():
+    api.connect()
+    Client().send()
+
+
+main()

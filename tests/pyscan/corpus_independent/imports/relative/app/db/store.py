@@ -1,0 +1,5 @@
+from ..helpers import fmt
+
+
+def save(x):
+    return fmt(x)

@@ -1,0 +1,13 @@
+from shapes import *
+
+
+def circle():
+    return "local circle"
+
+
+def main():
+    square()
+    circle()
+
+
+main()

@@ -1,0 +1,9 @@
+__all__ = ["square", "circle"]
+
+
+def square():
+    return "square"
+
+
+def circle():
+    return "circle"

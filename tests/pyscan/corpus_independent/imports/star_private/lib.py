@@ -1,0 +1,6 @@
+def public():
+    return _helper()
+
+
+def _helper():
+    return 1

@@ -1,0 +1,10 @@
+from lib import *
+
+_helper = None
+
+
+def main():
+    public()
+
+
+main()

@@ -1,0 +1,10 @@
+def target():
+    return 1
+
+
+def call_it(fn):
+    return fn()
+
+
+options = {"fn": target}
+call_it(**options)

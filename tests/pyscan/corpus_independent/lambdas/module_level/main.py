@@ -1,0 +1,6 @@
+def base():
+    return 1
+
+
+inc = lambda: base() + 1
+inc()
