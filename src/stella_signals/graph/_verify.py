@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stella_signals.graph._index import GraphIndex
@@ -93,24 +93,22 @@ class VerifyReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
         """The report `to_dict` wrote (a server's answer to `POST .../verify`)."""
-        return cls(
-            graph_hash=data["graph_hash"],
-            graph_hash_ok=data["graph_hash_ok"],
-            records=data["records"],
-            unique_symbols=data["unique_symbols"],
-            mapped_symbols=data["mapped_symbols"],
-            unmapped_symbols=data["unmapped_symbols"],
-            unmapped=tuple(UnmappedSymbol(**u) for u in data["unmapped"]),
-            purl_mismatches=tuple(PurlMismatch(**m) for m in data["purl_mismatches"]),
-            nodes_total=data["nodes_total"],
-            nodes_observed=data["nodes_observed"],
-            edges_total=data["edges_total"],
-            edges_confirmed=data["edges_confirmed"],
-            roots_total=data["roots_total"],
-            roots_observed=data["roots_observed"],
-            edges_observed=data["edges_observed"],
-            unexpected_edges=tuple(UnexpectedEdge(**e) for e in data["unexpected_edges"]),
-        )
+        values: dict[str, Any] = {}
+        for spec_field in fields(cls):
+            if spec_field.name == "observed_nodes":
+                continue  # not part of the report: kept for storage only
+            raw = data[spec_field.name]
+            item = _LIST_ITEMS.get(spec_field.name)
+            values[spec_field.name] = raw if item is None else tuple(item(**x) for x in raw)
+        return cls(**values)
+
+
+#: The report's lists and the type of their items.
+_LIST_ITEMS: dict[str, Callable[..., Any]] = {
+    "unmapped": UnmappedSymbol,
+    "purl_mismatches": PurlMismatch,
+    "unexpected_edges": UnexpectedEdge,
+}
 
 
 def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> VerifyReport:
