@@ -27,6 +27,8 @@ class Limits:
     max_line_bytes: int = 64 * KiB
     #: Most records (data lines) in one trace.
     max_records: int = 50_000_000
+    #: Most distinct (caller_symbol_id, symbol_id) call edges kept from one trace (SPEC §9).
+    max_edges: int = 1_000_000
     #: Diagnostics kept in memory per trace (all of them still reach a sink).
     max_kept_diagnostics: int = 1000
     #: Longest `symbol_id`, in UTF-8 bytes.

@@ -87,7 +87,8 @@ def test_json_report_is_flat_with_spec_fields() -> None:
     assert list(report.to_dict()) == [
         "graph_hash", "graph_hash_ok", "records", "unique_symbols", "mapped_symbols",
         "unmapped_symbols", "unmapped", "purl_mismatches", "nodes_total", "nodes_observed",
-        "edges_total", "edges_confirmed", "roots_total", "roots_observed",
+        "edges_total", "edges_confirmed", "roots_total", "roots_observed", "edges_observed",
+        "unexpected_edges",
     ]  # fmt: skip
 
 

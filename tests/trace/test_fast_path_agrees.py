@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from stella_signals.trace import parse_trace
 from tests.trace._lines import GOOD
 
-FIELDS = [*GOOD, "code_id", "build_id", "loader_base", "process_name", "x", "nested"]
+FIELDS = [*GOOD, "code_id", "build_id", "loader_base", "process_name", "caller_symbol_id", "x"]
+FIELDS.append("nested")
 
 values = st.one_of(
     st.integers(min_value=-3, max_value=2**64),
@@ -79,6 +80,7 @@ def summary(data: bytes, fast: bool) -> tuple[object, ...]:
         [(d.line, d.field, d.reason, d.severity) for d in report.diagnostics],
         report.facts,
         dict(report.code_ids),
+        dict(report.edges),
     )
 
 

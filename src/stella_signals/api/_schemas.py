@@ -211,6 +211,11 @@ VERIFY_REPORT = _object(
         "edges_confirmed": _COUNT,
         "roots_total": _COUNT,
         "roots_observed": _COUNT,
+        "edges_observed": _COUNT,
+        "unexpected_edges": {
+            "type": "array",
+            "items": _object({"caller_symbol_id": _STR, "symbol_id": _STR, "count": _COUNT}),
+        },
     }
 )
 

@@ -31,8 +31,6 @@ from stella_signals.cli._exit import ExitCode
 from stella_signals.digests import Digest
 from stella_signals.errors import HashMismatch, LimitExceeded, NotFound, StellaError
 from stella_signals.graph import (
-    PurlMismatch,
-    UnmappedSymbol,
     VerifyReport,
     build_index,
     canonical_graph,
@@ -313,22 +311,7 @@ def _verify_on_server(
         fail(f"HTTP {response.status_code} {body.get('reason', '')}: {body.get('detail', '')}",
              ExitCode.USAGE)  # fmt: skip
     data: dict[str, Any] = response.json()
-    report = VerifyReport(
-        graph_hash=data["graph_hash"],
-        graph_hash_ok=data["graph_hash_ok"],
-        records=data["records"],
-        unique_symbols=data["unique_symbols"],
-        mapped_symbols=data["mapped_symbols"],
-        unmapped_symbols=data["unmapped_symbols"],
-        unmapped=tuple(UnmappedSymbol(**u) for u in data["unmapped"]),
-        purl_mismatches=tuple(PurlMismatch(**m) for m in data["purl_mismatches"]),
-        nodes_total=data["nodes_total"],
-        nodes_observed=data["nodes_observed"],
-        edges_total=data["edges_total"],
-        edges_confirmed=data["edges_confirmed"],
-        roots_total=data["roots_total"],
-        roots_observed=data["roots_observed"],
-    )
+    report = VerifyReport.from_dict(data)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -345,11 +328,13 @@ def _print_report(report: VerifyReport) -> None:
     table.add_row("symbols mapped", str(report.mapped_symbols), str(report.unique_symbols))
     table.add_row("nodes", str(report.nodes_observed), str(report.nodes_total))
     table.add_row("edges confirmed", str(report.edges_confirmed), str(report.edges_total))
+    table.add_row("edges observed", str(report.edges_observed), str(report.edges_total))
     table.add_row("roots", str(report.roots_observed), str(report.roots_total))
     console.print(table)
     console.print(
         f"records: {report.records}   unique symbols: {report.unique_symbols}   "
         f"unmapped: {report.unmapped_symbols}   purl mismatches: {len(report.purl_mismatches)}   "
+        f"unexpected edges: {len(report.unexpected_edges)}   "
         f"graph hash ok: {'yes' if report.graph_hash_ok else 'NO'}"
     )
     if report.unmapped:
@@ -362,6 +347,13 @@ def _print_report(report: VerifyReport) -> None:
         for m in report.purl_mismatches[:SHOWN]:
             console.print(f"  {m.symbol_id}: {m.trace_purl} ≠ {m.graph_purl}", markup=False)
         _rest(console, len(report.purl_mismatches))
+    if report.unexpected_edges:
+        console.print(
+            "\n[bold]unexpected edges[/] (run time, not in the graph: caller → callee, count)"
+        )
+        for e in report.unexpected_edges[:SHOWN]:
+            console.print(f"  {e.caller_symbol_id} → {e.symbol_id}  {e.count}", markup=False)
+        _rest(console, len(report.unexpected_edges))
 
 
 def _rest(console: Console, total: int) -> None:

@@ -11,7 +11,13 @@ from stella_signals.graph._model import (
     check_graph,
     parse_graph,
 )
-from stella_signals.graph._verify import PurlMismatch, UnmappedSymbol, VerifyReport, map_trace
+from stella_signals.graph._verify import (
+    PurlMismatch,
+    UnexpectedEdge,
+    UnmappedSymbol,
+    VerifyReport,
+    map_trace,
+)
 
 __all__ = [
     "GRAPH_SCHEMA",
@@ -23,6 +29,7 @@ __all__ = [
     "InvalidGraph",
     "PurlMismatch",
     "RichGraph",
+    "UnexpectedEdge",
     "UnmappedSymbol",
     "VerifyReport",
     "build_index",

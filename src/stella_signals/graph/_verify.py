@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stella_signals.graph._index import GraphIndex
 from stella_signals.trace import TraceReport
 
-__all__ = ["PurlMismatch", "UnmappedSymbol", "VerifyReport", "map_trace"]
+__all__ = ["PurlMismatch", "UnexpectedEdge", "UnmappedSymbol", "VerifyReport", "map_trace"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,15 @@ class PurlMismatch:
     symbol_id: str
     trace_purl: str
     graph_purl: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnexpectedEdge:
+    """A caller → callee pair seen at run time that no graph edge joins."""
+
+    caller_symbol_id: str
+    symbol_id: str
+    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +52,8 @@ class VerifyReport:
     edges_confirmed: int
     roots_total: int
     roots_observed: int
+    edges_observed: int
+    unexpected_edges: tuple[UnexpectedEdge, ...]
     #: Node numbers (canonical order) that the trace observed, for storage of facts.
     observed_nodes: frozenset[int] = frozenset()
 
@@ -71,7 +83,32 @@ class VerifyReport:
             "edges_confirmed": self.edges_confirmed,
             "roots_total": self.roots_total,
             "roots_observed": self.roots_observed,
+            "edges_observed": self.edges_observed,
+            "unexpected_edges": [
+                {"caller_symbol_id": e.caller_symbol_id, "symbol_id": e.symbol_id, "count": e.count}
+                for e in self.unexpected_edges
+            ],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyReport:
+        """The report `to_dict` wrote (a server's answer to `POST .../verify`)."""
+        values: dict[str, Any] = {}
+        for spec_field in fields(cls):
+            if spec_field.name == "observed_nodes":
+                continue  # not part of the report: kept for storage only
+            raw = data[spec_field.name]
+            item = _LIST_ITEMS.get(spec_field.name)
+            values[spec_field.name] = raw if item is None else tuple(item(**x) for x in raw)
+        return cls(**values)
+
+
+#: The report's lists and the type of their items.
+_LIST_ITEMS: dict[str, Callable[..., Any]] = {
+    "unmapped": UnmappedSymbol,
+    "purl_mismatches": PurlMismatch,
+    "unexpected_edges": UnexpectedEdge,
+}
 
 
 def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> VerifyReport:
@@ -103,6 +140,7 @@ def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> 
     edges_confirmed = sum(
         1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if flags[a] and flags[b]
     )
+    edges_observed, unexpected = _match_edges(trace, index)
     mapped = sum(1 for node in resolved.values() if node is not None)
     return VerifyReport(
         graph_hash=index.graph_hash,
@@ -122,5 +160,39 @@ def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> 
         edges_confirmed=edges_confirmed,
         roots_total=len(index.roots),
         roots_observed=sum(1 for root in index.roots if flags[root]),
+        edges_observed=edges_observed,
+        unexpected_edges=unexpected,
         observed_nodes=observed,
     )
+
+
+def _match_edges(trace: TraceReport, index: GraphIndex) -> tuple[int, tuple[UnexpectedEdge, ...]]:
+    """(graph edges whose caller → callee pair the trace saw, the pairs seen that no graph edge
+    joins). Both ends resolve as records do; a pair with an unmapped end is unexpected too.
+    Every graph edge entry counts once, whatever its kind: parallel edges count separately."""
+    if not trace.edges:
+        return 0, ()
+    by_symbol, by_code, code_ids = index.by_symbol, index.by_code, trace.code_ids
+    width = index.nodes_total
+
+    def node_of(symbol_id: str) -> int | None:
+        node = by_symbol.get(symbol_id)
+        if node is None and symbol_id in code_ids:
+            node = by_code.get(code_ids[symbol_id])
+        return node
+
+    graph_pairs = {a * width + b for a, b in zip(index.edge_from, index.edge_to, strict=True)}
+    seen: set[int] = set()
+    unexpected: list[UnexpectedEdge] = []
+    for (caller, callee), count in trace.edges.items():
+        a, b = node_of(caller), node_of(callee)
+        pair = None if a is None or b is None else a * width + b
+        if pair is not None and pair in graph_pairs:
+            seen.add(pair)
+        else:
+            unexpected.append(UnexpectedEdge(caller, callee, count))
+    observed = sum(
+        1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if a * width + b in seen
+    )
+    unexpected.sort(key=lambda e: (e.caller_symbol_id, e.symbol_id))
+    return observed, tuple(unexpected)

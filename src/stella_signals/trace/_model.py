@@ -18,6 +18,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_PID",
     "Diagnostic",
+    "Edges",
     "Reason",
     "Record",
     "RuntimeFact",
@@ -101,6 +102,7 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     build_id: str | msgspec.UnsetType = msgspec.UNSET
     loader_base: str | msgspec.UnsetType = msgspec.UNSET
     process_name: str | msgspec.UnsetType = msgspec.UNSET
+    caller_symbol_id: Annotated[str, msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
 
 
 #: Field → JSON type name, in SPEC order; the parser's single source of field rules.
@@ -117,7 +119,10 @@ OPTIONAL_FIELDS: Mapping[str, str] = {
     "build_id": "string",
     "loader_base": "string",
     "process_name": "string",
+    "caller_symbol_id": "string",
 }
+#: Fields holding a symbol id (SPEC §1: 1..`max_symbol_id_bytes` bytes of UTF-8).
+SYMBOL_ID_FIELDS = ("symbol_id", "caller_symbol_id")
 #: Optional fields whose absence is worth a warning.
 WARN_IF_ABSENT = ("pid", "container")
 
@@ -133,6 +138,7 @@ FIELD_TYPES: Mapping[str, Any] = {
     "build_id": str,
     "loader_base": str,
     "process_name": str,
+    "caller_symbol_id": Annotated[str, msgspec.Meta(min_length=1)],
 }
 
 
@@ -179,6 +185,8 @@ class Tally(msgspec.Struct, gc=False):
 
 #: (symbol_id, purl, container or UNSET) → its tally.
 Tallies = Mapping[tuple[str, str, object], Tally]
+#: (caller_symbol_id, symbol_id) → summed count, from the records that carry a caller.
+Edges = Mapping[tuple[str, str], int]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -210,6 +218,8 @@ class TraceReport:
     #: symbol_id → code_id, for records that carried a code_id (first one seen).
     code_ids: Mapping[str, str] = field(default_factory=dict)
     tallies: Tallies = field(default_factory=dict, repr=False)
+    #: Call edges seen at run time (SPEC §9), at most `Limits.max_edges` distinct pairs.
+    edges: Edges = field(default_factory=dict, repr=False)
 
     @cached_property
     def facts(self) -> tuple[RuntimeFact, ...]:

@@ -28,6 +28,7 @@ from stella_signals.trace._model import (
     MAX_PID,
     OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
+    SYMBOL_ID_FIELDS,
     WARN_IF_ABSENT,
     Diagnostic,
     Reason,
@@ -93,6 +94,8 @@ class TraceParser:
         self.shaped_misses = 0
         self.batches = 0
         self.code_ids: dict[str, str] = {}
+        #: (caller_symbol_id, symbol_id) → summed count; only records with a caller add here.
+        self.edges: dict[tuple[str, str], int] = {}
         self.good_purls: set[str] = set()
         # One string object per distinct symbol_id, purl and container among the tally keys:
         # a symbol seen in many containers keeps its bytes once.
@@ -146,7 +149,9 @@ class TraceParser:
             return False
         records, present, pid_missing, container_missing = decoded
         if batch.longest > self.limits.max_symbol_id_bytes and any(
-            not self._symbol_id_ok(r.symbol_id) for r in records
+            not self._symbol_id_ok(r.symbol_id)
+            or (r.caller_symbol_id is not _UNSET and not self._symbol_id_ok(r.caller_symbol_id))
+            for r in records
         ):
             return False
         if not self.good_purls.issuperset(map(_purl_of, records)):
@@ -168,6 +173,8 @@ class TraceParser:
             for record in records[:done]:
                 if record.code_id is not _UNSET:
                     self.code_ids.setdefault(record.symbol_id, record.code_id)
+        if "caller_symbol_id" in present:
+            self._add_edges(records[:done])
         if done < len(records):  # a timestamp out of the UTC range: the careful path names it
             rest = batch.lines[done:]
             self._slow(LineBatch(first + done, rest, b"\n".join(rest)))
@@ -240,6 +247,7 @@ class TraceParser:
                 if record.code_id is not _UNSET:
                     self.code_ids.setdefault(record.symbol_id, record.code_id)
         self._aggregate(accepted)
+        self._add_edges(accepted)
 
     def _warn_absent(self, line: int, field: str) -> None:
         self.warn(line, field, Reason.MISSING_OPTIONAL_FIELD, f"optional field {field} is absent")
@@ -284,6 +292,31 @@ class TraceParser:
                 limit="max_records",
             )
         return done
+
+    def _add_edges(self, records: Sequence[Any]) -> None:
+        """Sum the counts of ``records`` that name a caller by (caller_symbol_id, symbol_id).
+
+        Called only for batches where some record has a caller (and for careful-path lines):
+        traces without callers never reach the loop."""
+        edges = self.edges
+        get = edges.get
+        for record in records:
+            caller = record.caller_symbol_id
+            if caller is _UNSET:
+                continue
+            key = (caller, record.symbol_id)
+            count = get(key)
+            if count is None:
+                if len(edges) >= self.limits.max_edges:
+                    raise LimitExceeded(
+                        f"more than {self.limits.max_edges} distinct caller → callee edges "
+                        "in one trace",
+                        limit="max_edges",
+                    )
+                intern = self.strings.setdefault
+                edges[(intern(caller, caller), intern(key[1], key[1]))] = record.count
+            else:
+                edges[key] = count + record.count
 
     def _interned(self, key: tuple[str, str, object]) -> tuple[str, str, object]:
         intern = self.strings.setdefault
@@ -364,12 +397,12 @@ class TraceParser:
         except UnicodeEncodeError:
             self.error(line, field, Reason.INVALID_UTF8, f"{field} holds an unpaired surrogate")
             return False
-        if field == "symbol_id" and (not value or not self._symbol_id_ok(value)):
+        if field in SYMBOL_ID_FIELDS and (not value or not self._symbol_id_ok(value)):
             self.error(
                 line,
                 field,
                 Reason.INVALID_SYMBOL_ID,
-                f"symbol_id must be 1..{self.limits.max_symbol_id_bytes} bytes of UTF-8",
+                f"{field} must be 1..{self.limits.max_symbol_id_bytes} bytes of UTF-8",
             )
             return False
         if field == "purl":
@@ -482,4 +515,5 @@ def parse_trace(
         last_seen=last_seen,
         code_ids=dict(parser.code_ids),
         tallies=parser.tallies,
+        edges=parser.edges,
     )
