@@ -258,12 +258,16 @@ async def post_runtime_facts(
         return await anyio.to_thread.run_sync(refuse, error)
 
     dsse: bytes | None = None
+    manifest: bytes | None = None
     body: Iterator[bytes] = blocking_chunks(request.stream())
     upload: MultipartUpload | None = None
     if media == MULTIPART:
         try:
             upload = await read_multipart(
-                request, main="runtime", max_bytes=ctx.limits.max_compressed_bytes
+                request,
+                main="runtime",
+                max_bytes=ctx.limits.max_compressed_bytes,
+                max_manifest_bytes=ctx.limits.max_probe_manifest_bytes,
             )
         except StellaError as error:
             return await anyio.to_thread.run_sync(refuse, error)
@@ -276,9 +280,11 @@ async def post_runtime_facts(
                 ),
             )
         declared = None  # it was about the whole multipart body, checked above
-        body, dsse = file_chunks(upload.main), upload.dsse
+        body, dsse, manifest = file_chunks(upload.main), upload.dsse, upload.probe_manifest
     try:
-        return await _ingest_and_answer(ctx, principal, ingest_id, digest, body, declared, dsse)
+        return await _ingest_and_answer(
+            ctx, principal, ingest_id, digest, body, declared, dsse, manifest
+        )
     finally:
         if upload is not None:
             await upload.close()
@@ -292,6 +298,7 @@ async def _ingest_and_answer(
     body: Iterator[bytes],
     declared: str | None,
     dsse: bytes | None,
+    probe_manifest: bytes | None = None,
 ) -> Response:
     upload = RuntimeUpload(
         tenant=principal.tenant,
@@ -301,6 +308,7 @@ async def _ingest_and_answer(
         declared_sha256=declared,
         name=None,
         dsse=dsse,
+        probe_manifest=probe_manifest,
     )
     try:
         result = await anyio.to_thread.run_sync(ingest_runtime, ctx, upload)

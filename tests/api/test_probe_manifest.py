@@ -1,0 +1,105 @@
+"""The probe manifest travels with its trace (SPEC §14): multipart part ``probe_manifest`` of
+``POST /api/v1/runtime-facts``, checked against the trace, kept in the CAS at
+``cas://reachability/probe-manifests/<sha256>`` and named by the receipt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from stella_signals.cas import Namespace
+from tests.api.conftest import Api
+from tests.api.test_runtime_ingest import assert_refused
+
+
+def probe_manifest(trace: bytes, **changes: Any) -> bytes:
+    doc: dict[str, Any] = {
+        "schema": "stella.probe-manifest/v1",
+        "mode": "targeted",
+        "window": {"start": "2026-01-01T00:00:00.000000Z", "end": "2026-01-01T00:01:00.000000Z"},
+        "python": "3.11.9",
+        "pid": 7,
+        "container": None,
+        "targets_total": 2,
+        "targets_instrumented": 2,
+        "targets_pending": 0,
+        "dropped": 0,
+        "trace_sha256": hashlib.sha256(trace).hexdigest(),
+        "counts": "exact",
+    }
+    doc.update(changes)
+    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def post_with_manifest(api: Api, graph: str, trace: bytes, manifest: bytes):  # type: ignore[no-untyped-def]
+    files = {
+        "runtime": ("runtime-trace.ndjson.gz", trace, "application/gzip"),
+        "probe_manifest": ("probe-manifest.json", manifest, "application/json"),
+    }
+    return api.client.post(
+        f"/api/v1/runtime-facts?graph_hash={graph}", files=files, headers=api.headers()
+    )
+
+
+def test_a_trace_with_its_probe_manifest_is_ingested_and_the_receipt_names_it(
+    api: Api, trace_gz: bytes
+) -> None:
+    graph = api.post_graph()
+    manifest = probe_manifest(trace_gz)
+    response = post_with_manifest(api, graph, trace_gz, manifest)
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    assert receipt["probe_manifest_digest"] == digest
+    signed = json.loads(__import__("base64").b64decode(receipt["receipt_dsse"]["payload"]))
+    assert signed["probe_manifest_digest"] == digest
+    assert api.blobs(Namespace.PROBE_MANIFESTS) == [manifest]
+
+
+def test_a_receipt_without_a_probe_manifest_does_not_name_one(api: Api, trace_gz: bytes) -> None:
+    response = api.post_trace(trace_gz, api.post_graph())
+    assert response.status_code == 201, response.text
+    assert "probe_manifest_digest" not in response.json()
+
+
+def test_a_duplicate_with_a_new_manifest_answers_the_original_receipt(
+    api: Api, trace_gz: bytes
+) -> None:
+    graph = api.post_graph()
+    assert api.post_trace(trace_gz, graph).status_code == 201
+    again = post_with_manifest(api, graph, trace_gz, probe_manifest(trace_gz))
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True and "probe_manifest_digest" not in again.json()
+    assert api.blobs(Namespace.PROBE_MANIFESTS) == []
+
+
+def test_a_manifest_of_another_trace_is_a_recorded_hash_mismatch(api: Api, trace_gz: bytes) -> None:
+    graph = api.post_graph()
+    response = post_with_manifest(api, graph, trace_gz, probe_manifest(b"other bytes"))
+    problem = assert_refused(api, response, 422, "hash_mismatch")
+    assert "trace_sha256" in str(problem["detail"])
+    assert api.blobs(Namespace.PROBE_MANIFESTS) == []
+
+
+def test_a_malformed_manifest_is_a_recorded_refusal_naming_its_field(
+    api: Api, trace_gz: bytes
+) -> None:
+    graph = api.post_graph()
+    response = post_with_manifest(api, graph, trace_gz, probe_manifest(trace_gz, pid="seven"))
+    problem = assert_refused(api, response, 400, "schema_invalid")
+    assert [e["field"] for e in problem["errors"]] == ["probe_manifest/pid"]  # type: ignore[union-attr]
+    assert "must be an integer" in str(problem["detail"])
+    response = post_with_manifest(api, graph, trace_gz, b"not json")
+    assert_refused(api, response, 400, "schema_invalid")
+
+
+def test_a_probe_manifest_is_not_a_part_of_a_graph_upload(api: Api) -> None:
+    from tests.api.conftest import SPEC, graph_bytes
+
+    response = api.client.post(
+        "/api/v1/graphs",
+        files={"graph": ("g.json", graph_bytes(SPEC)), "probe_manifest": ("m.json", b"{}")},
+        headers=api.headers(),
+    )
+    assert response.status_code == 400, response.text
