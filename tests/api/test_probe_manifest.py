@@ -5,10 +5,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
+import tarfile
+from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
 from stella_signals.cas import Namespace
+from stella_signals.cli.stella import app as stella_app
 from tests.api.conftest import Api
 from tests.api.test_runtime_ingest import assert_refused
 
@@ -103,3 +110,28 @@ def test_a_probe_manifest_is_not_a_part_of_a_graph_upload(api: Api) -> None:
         headers=api.headers(),
     )
     assert response.status_code == 400, response.text
+
+
+def test_the_evidence_bundle_keeps_the_probe_manifest_and_verifies(
+    api: Api, trace_gz: bytes, tmp_path: Path
+) -> None:
+    manifest = probe_manifest(trace_gz)
+    response = post_with_manifest(api, api.post_graph(), trace_gz, manifest)
+    assert response.status_code == 201, response.text
+    ingest_id = response.headers["X-Ingest-Id"]
+    exported = api.client.get(f"/api/v1/evidence/{ingest_id}/bundle", headers=api.headers())
+    assert exported.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(exported.content), mode="r:gz") as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    assert files["probe-manifest.json"] == manifest
+    listed = [f["path"] for f in json.loads(files["manifest.json"])["files"]]
+    assert "probe-manifest.json" in listed
+    bundle = tmp_path / "evidence.tar.gz"
+    bundle.write_bytes(exported.content)
+    key = api.client.get("/api/v1/keys/service", headers=api.headers()).json()["keys"][0]
+    key_file = tmp_path / "service.pub.pem"
+    key_file.write_text(key["public_key_pem"])
+    verify = ["evidence", "verify", str(bundle), "--service-key", str(key_file)]
+    ok = CliRunner().invoke(stella_app, verify)
+    assert ok.exit_code == 0, ok.output
+    assert re.search(r"^probe_manifest: +ok", ok.stdout, re.MULTILINE), ok.stdout
