@@ -14,7 +14,13 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import Admission, admit
 from stella_signals.api._bridge import blocking_chunks
-from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
+from stella_signals.api._multipart import (
+    MULTIPART,
+    PROBE_MANIFEST,
+    MultipartUpload,
+    file_chunks,
+    read_multipart,
+)
 from stella_signals.api._problems import PROBLEM, problem_for
 from stella_signals.api._schemas import (
     GRAPH_HASH_PATTERN,
@@ -66,7 +72,7 @@ TRACE_BODY: dict[str, Any] = {
                 media: {"schema": {"type": "string", "format": "binary"}}
                 for media in sorted(TRACE_MEDIA_TYPES)
             },
-            **multipart_with_dsse("runtime"),
+            **multipart_with_dsse("runtime", PROBE_MANIFEST),
         },
     }
 }
@@ -103,14 +109,19 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "orphan: graph unknown to the tenant; kept and queued for retry",
         headers=RECEIPT_HEADERS,
     ),
-    400: PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
+    400: PROBLEM
+    | {
+        "description": "schema errors (`errors`: line, field, reason; a malformed probe"
+        " manifest names its field, e.g. `probe_manifest/window/start`)"
+    },
     401: PROBLEM | {"description": "missing, malformed or unknown token"},
     403: PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
     413: PROBLEM | {"description": "body over a limit (reason too_large)"},
     415: PROBLEM | {"description": "neither NDJSON nor multipart (unsupported_media_type)"},
     422: PROBLEM
     | {
-        "description": "Content-Digest or DSSE subject mismatch (hash_mismatch); DSSE invalid"
+        "description": "Content-Digest, DSSE subject or probe manifest `trace_sha256` mismatch"
+        " (hash_mismatch); DSSE invalid"
         " (dsse_invalid) or required but missing (dsse_required)"
     },
     503: PROBLEM | {"description": "metadata store unavailable"},
