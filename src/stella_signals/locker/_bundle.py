@@ -813,27 +813,12 @@ class _Checker:
 
     def _check_runtime_dsse(self) -> None:
         check = BundleCheck.RUNTIME_DSSE
-        recorded = None if self.receipt is None else self.receipt.get("dsse_digest")
-        data = self.files.get(RUNTIME_DSSE_NAME)
+        data = self._recorded_file(
+            check, RUNTIME_DSSE_NAME, "dsse_digest", ("a DSSE envelope", "envelope"),
+            ProblemKind.SIGNATURE,
+        )  # fmt: skip
         if data is None:
-            if recorded is not None:
-                self.problem(
-                    check, RUNTIME_DSSE_NAME,
-                    f"the receipt records a DSSE envelope ({recorded}) but the bundle has none",
-                    ProblemKind.SIGNATURE,
-                )  # fmt: skip
-            else:
-                self.skip(check, f"no {RUNTIME_DSSE_NAME}, and the receipt records none")
             return
-        actual = "sha256:" + self.digests[RUNTIME_DSSE_NAME]
-        if self.receipt is not None and recorded is None:
-            self.problem(check, RUNTIME_DSSE_NAME, "present, but the receipt records no envelope")
-        elif self.receipt is not None and recorded != actual:
-            self.problem(
-                check, RUNTIME_DSSE_NAME,
-                f"digest is {actual}, the receipt's dsse_digest is {recorded}",
-                ProblemKind.HASH_MISMATCH,
-            )  # fmt: skip
         try:
             envelope = parse_envelope(data)
         except InvalidEnvelope as exc:
@@ -847,25 +832,41 @@ class _Checker:
         else:
             self._check_attestation_claims(envelope, trace_sha256)
 
-    def _check_probe_manifest(self) -> None:
-        check, name = BundleCheck.PROBE_MANIFEST, PROBE_MANIFEST_NAME
-        recorded = None if self.receipt is None else self.receipt.get("probe_manifest_digest")
+    def _recorded_file(
+        self,
+        check: BundleCheck,
+        name: str,
+        field: str,
+        what: tuple[str, str],
+        missing: ProblemKind = ProblemKind.INVALID,
+    ) -> bytes | None:
+        """The bytes of ``name``, a file the receipt records by its ``sha256:`` in ``field``
+        (``what``: how to name it, with and without its article); None when absent (skipped,
+        or a ``missing`` problem when the receipt records one). A digest that differs from the
+        receipt's is a problem, and the bytes are still returned for the other checks."""
+        recorded = None if self.receipt is None else self.receipt.get(field)
         data = self.files.get(name)
         if data is None:
             if recorded is not None:
-                self.problem(
-                    check, name, f"the receipt names a probe manifest ({recorded}) but the bundle"
-                    " has none",
-                )  # fmt: skip
+                said = f"the receipt records {what[0]} ({recorded}) but the bundle has none"
+                self.problem(check, name, said, missing)
             else:
-                self.skip(check, f"no {name}, and the receipt names none")
-            return
+                self.skip(check, f"no {name}, and the receipt records none")
+            return None
         actual = "sha256:" + self.digests[name]
         if self.receipt is not None and recorded is None:
-            self.problem(check, name, "present, but the receipt names no probe manifest")
+            self.problem(check, name, f"present, but the receipt records no {what[1]}")
         elif self.receipt is not None and recorded != actual:
-            said = f"digest is {actual}, the receipt's probe_manifest_digest is {recorded}"
+            said = f"digest is {actual}, the receipt's {field} is {recorded}"
             self.problem(check, name, said, ProblemKind.HASH_MISMATCH)
+        return data
+
+    def _check_probe_manifest(self) -> None:
+        check, name = BundleCheck.PROBE_MANIFEST, PROBE_MANIFEST_NAME
+        what = ("a probe manifest", "probe manifest")
+        data = self._recorded_file(check, name, "probe_manifest_digest", what)
+        if data is None:
+            return
         trace_sha256 = None if self.trace_name is None else self.digests[self.trace_name]
         try:
             manifest = parse_probe_manifest(data)
