@@ -10,7 +10,6 @@ import json
 import re
 import tarfile
 from pathlib import Path
-from typing import Any
 
 from typer.testing import CliRunner
 
@@ -18,25 +17,7 @@ from stella_signals.cas import Namespace
 from stella_signals.cli.stella import app as stella_app
 from tests.api.conftest import Api
 from tests.api.test_runtime_ingest import assert_refused
-
-
-def probe_manifest(trace: bytes, **changes: Any) -> bytes:
-    doc: dict[str, Any] = {
-        "schema": "stella.probe-manifest/v1",
-        "mode": "targeted",
-        "window": {"start": "2026-01-01T00:00:00.000000Z", "end": "2026-01-01T00:01:00.000000Z"},
-        "python": "3.11.9",
-        "pid": 7,
-        "container": None,
-        "targets_total": 2,
-        "targets_instrumented": 2,
-        "targets_pending": 0,
-        "dropped": 0,
-        "trace_sha256": hashlib.sha256(trace).hexdigest(),
-        "counts": "exact",
-    }
-    doc.update(changes)
-    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+from tests.trace._lines import probe_manifest
 
 
 def post_with_manifest(api: Api, graph: str, trace: bytes, manifest: bytes):  # type: ignore[no-untyped-def]

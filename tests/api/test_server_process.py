@@ -213,7 +213,7 @@ def test_stella_ingest_and_timeline_verify(tenant_server: Server, tmp_path: Path
 
 
 def test_stella_ingest_sends_the_probe_manifest(tenant_server: Server, tmp_path: Path) -> None:
-    from tests.api.test_probe_manifest import probe_manifest
+    from tests.trace._lines import probe_manifest
 
     graph = post_graph(tenant_server)
     trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)

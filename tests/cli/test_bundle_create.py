@@ -218,7 +218,7 @@ def test_a_refusal_leaves_nothing_behind(
 def test_a_probe_manifest_travels_in_the_bundle_and_the_receipt_names_it(
     tmp_path: Path, inputs: dict[str, Path]
 ) -> None:
-    from tests.api.test_probe_manifest import probe_manifest
+    from tests.trace._lines import probe_manifest
 
     manifest = tmp_path / "in" / "probe-manifest.json"
     manifest.write_bytes(probe_manifest(TRACE))
@@ -242,7 +242,7 @@ def test_a_probe_manifest_travels_in_the_bundle_and_the_receipt_names_it(
 def test_a_bundled_probe_manifest_that_was_altered_is_refused(
     tmp_path: Path, inputs: dict[str, Path]
 ) -> None:
-    from tests.api.test_probe_manifest import probe_manifest
+    from tests.trace._lines import probe_manifest
 
     manifest = tmp_path / "in" / "probe-manifest.json"
     manifest.write_bytes(probe_manifest(TRACE))

@@ -72,7 +72,7 @@ from stella_signals.locker import (
     verify_bundle,
 )
 from stella_signals.trace import parse_trace
-from tests.trace._lines import gz, line, ndjson
+from tests.trace._lines import gz, line, ndjson, probe_manifest
 
 TENANT = "acme"
 INGEST_ID = "01JEVIDENCE0000000000000001"
@@ -132,25 +132,6 @@ def receipt_for(trace: bytes, runtime_dsse: bytes | None, **changes: Any) -> dic
     }
     receipt.update(changes)
     return receipt
-
-
-def probe_manifest(trace: bytes, **changes: Any) -> bytes:
-    """A probe manifest of ``trace``'s window (SPEC §14), as the probe writes it."""
-    doc: dict[str, Any] = {
-        "schema": "stella.probe-manifest/v1",
-        "mode": "targeted",
-        "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:05:00Z"},
-        "python": "3.11.9",
-        "pid": 7,
-        "container": None,
-        "targets_total": 1,
-        "targets_instrumented": 1,
-        "targets_pending": 0,
-        "dropped": 0,
-        "trace_sha256": sha256(trace),
-        **changes,
-    }
-    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
 
 
 def sign_receipt(receipt: Mapping[str, Any], signer: Signer) -> bytes:

@@ -11,29 +11,14 @@ import pytest
 from stella_signals.errors import HashMismatch, InvalidField, LimitExceeded
 from stella_signals.limits import Limits
 from stella_signals.trace import check_probe_manifest, parse_probe_manifest
+from tests.trace._lines import probe_manifest_doc
 
 TRACE = b"trace bytes"
 TRACE_SHA = hashlib.sha256(TRACE).hexdigest()
 
 
 def manifest(**changes: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "schema": "stella.probe-manifest/v1",
-        "mode": "targeted",
-        "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00.5Z"},
-        "python": "3.11.9",
-        "pid": 42,
-        "container": None,
-        "targets_total": 3,
-        "targets_instrumented": 2,
-        "targets_pending": 1,
-        "dropped": 0,
-        "trace_sha256": TRACE_SHA,
-        "records": 7,
-        "counts": "exact",
-    }
-    doc.update(changes)
-    return doc
+    return probe_manifest_doc(TRACE, records=7, counts="exact", **changes)
 
 
 def raw(doc: Any) -> bytes:
@@ -42,9 +27,9 @@ def raw(doc: Any) -> bytes:
 
 def test_a_probe_manifest_is_typed_and_keeps_unknown_fields() -> None:
     parsed = check_probe_manifest(raw(manifest()), TRACE_SHA)
-    assert parsed.mode == "targeted" and parsed.pid == 42 and parsed.container is None
+    assert parsed.mode == "targeted" and parsed.pid == 7 and parsed.container is None
     assert parsed.targets_pending == 1 and parsed.trace_sha256 == TRACE_SHA
-    assert parsed.window_end.microsecond == 500_000
+    assert parsed.window_end.minute == 5
     assert dict(parsed.extra) == {"records": 7, "counts": "exact"}
 
 
