@@ -166,6 +166,7 @@ CORE = {
     "trace/_model.py",
     "trace/_parse.py",
     "trace/_purl.py",
+    "trace/_probe_manifest.py",
     "trace/_stream.py",
     "graph/__init__.py",
     "graph/_canonical.py",

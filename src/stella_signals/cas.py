@@ -25,6 +25,7 @@ class Namespace(StrEnum):
     GRAPHS = "reachability/graphs"
     SYMBOLS = "reachability/symbols"
     ATTESTATIONS = "reachability/attestations"
+    PROBE_MANIFESTS = "reachability/probe-manifests"
     RECEIPTS = "evidence/receipts"
 
     @property

@@ -37,6 +37,8 @@ class Limits:
     max_graph_bytes: int = 1 * GiB
     #: Largest SYMBOL_MANIFEST/v1 document.
     max_symbol_manifest_bytes: int = 64 * MiB
+    #: Largest probe manifest (``stella.probe-manifest/v1``, SPEC §14) sent with a trace.
+    max_probe_manifest_bytes: int = 64 * KiB
     #: Largest HTTP request line and header fields together, in bytes (431 past it).
     max_header_bytes: int = 64 * KiB
     #: Most HTTP header fields in one request (431 past it).

@@ -90,6 +90,10 @@ class Receipt:
     timeline_event_id: str
     version: int = 1
     supersedes: str | None = None
+    #: ``sha256:`` of the probe manifest sent with the trace (SPEC §14), kept at
+    #: ``cas://reachability/probe-manifests/<hex>``; in the payload only when there is one,
+    #: so that receipts without one stay byte-identical to older ones.
+    probe_manifest_digest: str | None = None
 
     @property
     def cas_uri(self) -> str:
@@ -114,6 +118,8 @@ class Receipt:
             "time": self.time.to_payload(),
             "timeline_event_id": self.timeline_event_id,
         }
+        if self.probe_manifest_digest is not None:
+            payload["probe_manifest_digest"] = self.probe_manifest_digest
         if self.version > 1:
             payload["version"] = self.version
             payload["supersedes"] = self.supersedes
@@ -138,6 +144,7 @@ class Receipt:
             timeline_event_id=payload["timeline_event_id"],
             version=int(payload.get("version", 1)),
             supersedes=payload.get("supersedes"),
+            probe_manifest_digest=payload.get("probe_manifest_digest"),
         )
 
     def canonical_bytes(self) -> bytes:

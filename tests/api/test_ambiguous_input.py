@@ -137,8 +137,12 @@ def multipart(parts: list[tuple[str, bytes]], boundary: str = "b0undary") -> byt
         ([("runtime", b"A"), ("runtime", b"B")], "runtime"),
         ([("runtime", b"A"), ("dsse", b"{}"), ("dsse", b"{}")], "dsse"),
         ([("runtime", b"A"), ("runtime", b"B"), ("dsse", b"{}")], "runtime"),
+        (
+            [("runtime", b"A"), ("probe_manifest", b"{}"), ("probe_manifest", b"{}")],
+            "probe_manifest",
+        ),
     ],
-    ids=["two-runtime", "two-dsse", "two-runtime-and-dsse"],
+    ids=["two-runtime", "two-dsse", "two-runtime-and-dsse", "two-probe-manifests"],
 )
 def test_a_repeated_multipart_part_is_refused(
     api: Api, trace_gz: bytes, parts: list[tuple[str, bytes]], field: str

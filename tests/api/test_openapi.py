@@ -40,6 +40,11 @@ def test_openapi_is_complete(api: Api) -> None:
                 assert "application/problem+json" in content, (method, path, status)
     runtime = paths["/api/v1/runtime-facts"]["post"]["responses"]
     assert {"200", "201", "202", "400", "401", "403", "413", "415", "422"} <= set(runtime)
+    body = paths["/api/v1/runtime-facts"]["post"]["requestBody"]["content"]
+    parts = body["multipart/form-data"]["schema"]["properties"]
+    assert sorted(parts) == ["dsse", "probe_manifest", "runtime"]
+    graph_body = paths["/api/v1/graphs"]["post"]["requestBody"]["content"]
+    assert sorted(graph_body["multipart/form-data"]["schema"]["properties"]) == ["dsse", "graph"]
 
 
 def test_errors_outside_routes_are_problems_too(api: Api) -> None:

@@ -5,6 +5,7 @@ killed mid-ingest."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import random
 import secrets
@@ -209,6 +210,35 @@ def test_stella_ingest_and_timeline_verify(tenant_server: Server, tmp_path: Path
     broken = stella("timeline", "verify", str(export), "--json")
     assert broken.returncode == 1
     assert json.loads(broken.stdout)["first_break"]["seq"] == 2
+
+
+def test_stella_ingest_sends_the_probe_manifest(tenant_server: Server, tmp_path: Path) -> None:
+    from tests.trace._lines import probe_manifest
+
+    graph = post_graph(tenant_server)
+    trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
+    manifest = tmp_path / "probe-manifest.json"
+    manifest.write_bytes(probe_manifest(trace.path.read_bytes()))
+    common = [
+        *("--server", tenant_server.url, "--tenant", tenant_server.tenant),
+        *("--token-file", str(tenant_server.token_file)),
+        *("--graph-hash", graph),
+    ]
+
+    def ingest(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN / "stella"), "ingest", str(trace.path), *common, *args]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    other = tmp_path / "other-manifest.json"
+    other.write_bytes(probe_manifest(b"another window's trace"))
+    mismatch = ingest("--probe-manifest", str(other))
+    assert mismatch.returncode == 3, mismatch.stderr  # SPEC §10: hash mismatch
+    done = ingest("--probe-manifest", str(manifest))
+    assert done.returncode == 0, done.stderr
+    digest = "sha256:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert json.loads(done.stdout)["probe_manifest_digest"] == digest
+    missing = ingest("--probe-manifest", str(tmp_path / "nowhere.json"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
 @pytest.mark.parametrize("media", ["ndjson", "multipart"])

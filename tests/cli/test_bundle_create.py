@@ -5,6 +5,7 @@ writes — a directory or a deterministic .tar.gz — `signals-offline verify-bu
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -212,3 +213,41 @@ def test_a_refusal_leaves_nothing_behind(
     result = runner.invoke(stella_app, [*args, "--out", str(out), *extra])
     assert result.exit_code == code, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_a_probe_manifest_travels_in_the_bundle_and_the_receipt_names_it(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    from tests.trace._lines import probe_manifest
+
+    manifest = tmp_path / "in" / "probe-manifest.json"
+    manifest.write_bytes(probe_manifest(TRACE))
+    other = tmp_path / "in" / "other-manifest.json"
+    other.write_bytes(probe_manifest(b"another window's trace"))
+    refused = create(inputs, tmp_path / "refused", "--probe-manifest", str(other))
+    assert refused.exit_code == 3, refused.output  # SPEC §10: hash mismatch
+    assert not (tmp_path / "refused").exists()
+    out = tmp_path / "bundle"
+    created = create(inputs, out, *full(inputs), "--probe-manifest", str(manifest))
+    assert created.exit_code == 0, created.output
+    assert (out / "probe-manifest.json").read_bytes() == manifest.read_bytes()
+    listed = parse_manifest((out / "manifest.json").read_bytes())
+    assert listed.listed("probe-manifest.json") is not None
+    ingested = ingest(out, trusting_site(tmp_path, inputs))
+    assert ingested.exit_code == 0, ingested.output
+    digest = "sha256:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert json.loads(ingested.stdout)["probe_manifest_digest"] == digest
+
+
+def test_a_bundled_probe_manifest_that_was_altered_is_refused(
+    tmp_path: Path, inputs: dict[str, Path]
+) -> None:
+    from tests.trace._lines import probe_manifest
+
+    manifest = tmp_path / "in" / "probe-manifest.json"
+    manifest.write_bytes(probe_manifest(TRACE))
+    out = tmp_path / "bundle"
+    assert create(inputs, out, *full(inputs), "--probe-manifest", str(manifest)).exit_code == 0
+    (out / "probe-manifest.json").write_bytes(probe_manifest(TRACE, dropped=3))
+    refused = ingest(out, trusting_site(tmp_path, inputs))
+    assert refused.exit_code == 3, refused.output

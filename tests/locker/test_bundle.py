@@ -55,6 +55,7 @@ from stella_signals.locker import (
     BUNDLE_SCHEMA,
     CHECKSUMS_NAME,
     MANIFEST_NAME,
+    PROBE_MANIFEST_NAME,
     RECEIPT_DSSE_NAME,
     RECEIPT_NAME,
     RECEIPT_SCHEMA,
@@ -64,13 +65,14 @@ from stella_signals.locker import (
     BundleInvalid,
     BundleReport,
     EvidenceRecord,
+    ProblemKind,
     check_bundle,
     default_trace_name,
     export_bundle,
     verify_bundle,
 )
 from stella_signals.trace import parse_trace
-from tests.trace._lines import gz, line, ndjson
+from tests.trace._lines import gz, line, ndjson, probe_manifest
 
 TENANT = "acme"
 INGEST_ID = "01JEVIDENCE0000000000000001"
@@ -265,8 +267,10 @@ def test_a_fresh_export_verifies(world: World) -> None:
     report = world.check(world.bundle)
     assert report.ok, report.problems
     assert report.problems == ()
-    assert [c.status for c in report.checks] == ["ok"] * len(BundleCheck)
+    # The world's ingest came without a probe manifest (see with_probe_manifest below).
+    assert [c.status for c in report.checks] == ["ok"] * (len(BundleCheck) - 1) + ["skipped"]
     assert [c.check for c in report.checks] == [c.value for c in BundleCheck]
+    assert report.checks[-1].check == BundleCheck.PROBE_MANIFEST
     assert report.receipt == world.receipt
     assert report.receipt_verified
     assert report.receipt_keyids == (world.service.keyid,)
@@ -324,6 +328,43 @@ def test_one_file_listing_model_for_both_bundle_kinds(world: World) -> None:
     assert [ManifestEntry(**f) for f in listed] == [
         ManifestEntry.of(f["path"], files[f["path"]]) for f in listed
     ]
+
+
+def with_probe_manifest(world: World, manifest: bytes, digest: str | None = None) -> bytes:
+    """The world's bundle with ``manifest`` and a receipt naming ``digest`` (its own)."""
+    named = "sha256:" + sha256(manifest) if digest is None else digest
+    receipt = receipt_for(world.trace, world.runtime_dsse, probe_manifest_digest=named)
+    return export_bundle(
+        replace(
+            world.record,
+            receipt_dsse=sign_receipt(receipt, world.service),
+            probe_manifest=manifest,
+        )
+    )
+
+
+def test_a_bundle_with_the_probe_manifest_its_receipt_names_verifies(world: World) -> None:
+    bundle = with_probe_manifest(world, probe_manifest(world.trace))
+    assert PROBE_MANIFEST_NAME in unpack(bundle)
+    listed = json.loads(unpack(bundle)[MANIFEST_NAME])["files"]
+    assert PROBE_MANIFEST_NAME in [f["path"] for f in listed]
+    assert PROBE_MANIFEST_NAME in unpack(bundle)[CHECKSUMS_NAME].decode()
+    report = world.check(bundle)
+    assert report.ok, report.problems
+    assert [c.status for c in report.checks] == ["ok"] * len(BundleCheck)
+
+
+def test_a_probe_manifest_the_receipt_does_not_name_is_caught(world: World) -> None:
+    manifest = probe_manifest(world.trace)
+    other = with_probe_manifest(world, manifest, digest="sha256:" + "0" * 64)
+    assert pairs(world.check(other)) == {("probe_manifest", PROBE_MANIFEST_NAME)}
+    assert world.check(other).problems[0].kind == ProblemKind.HASH_MISMATCH
+    of_another_trace = with_probe_manifest(world, probe_manifest(world.other_trace))
+    assert pairs(world.check(of_another_trace)) == {("probe_manifest", PROBE_MANIFEST_NAME)}
+    files = unpack(with_probe_manifest(world, manifest))
+    del files[PROBE_MANIFEST_NAME]
+    missing = world.check(pack(reseal(files)))
+    assert pairs(missing) == {("probe_manifest", PROBE_MANIFEST_NAME)}
 
 
 def test_plain_trace_without_dsse_or_bundle_manifest(world: World) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.realservers.signals_process import signals
+from tests.trace._lines import probe_manifest
 
 
 def offline(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +38,9 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
     ids = []
     for seed in (1, 2, 3):
         trace = gzip.compress(trace_bytes(SynthSpec(300, seed=seed, symbols=50, purls=5)))
-        bundle = make_bundle(tmp_path / f"b{seed}", trace)
+        # the first carries its probe manifest (SPEC §14): it must reach the online locker too
+        extra = {"probe-manifest.json": probe_manifest(trace)} if seed == 1 else None
+        bundle = make_bundle(tmp_path / f"b{seed}", trace, extra=extra)
         done = offline(*ingest_args(bundle), *data)
         assert done.returncode == 0, done.stderr
         ids.append(json.loads(done.stdout)["ingest_id"])
@@ -97,6 +102,8 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
         site_bundles = {i: export_bundle(evidence_record(ctx, TenantId("acme"), i)) for i in ids}
     finally:
         site_services.close()
+    with tarfile.open(fileobj=io.BytesIO(site_bundles[ids[0]]), mode="r:gz") as tar:
+        assert "probe-manifest.json" in tar.getnames()
     for ingest_id in ids:
         record = httpx.get(f"{server.url}/api/v1/evidence/{ingest_id}", headers=server.headers())
         assert record.status_code == 200, record.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from typing import Any
 
@@ -37,3 +38,29 @@ def ndjson(*lines: bytes, end: bytes = b"\n") -> bytes:
 
 def gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+def probe_manifest_doc(trace: bytes, **changes: Any) -> dict[str, Any]:
+    """A probe manifest (``stella.probe-manifest/v1``, SPEC §14) of ``trace``'s window, with
+    fields replaced or added."""
+    return {
+        "schema": "stella.probe-manifest/v1",
+        "mode": "targeted",
+        "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:05:00Z"},
+        "python": "3.11.9",
+        "pid": 7,
+        "container": None,
+        "targets_total": 3,
+        "targets_instrumented": 2,
+        "targets_pending": 1,
+        "dropped": 0,
+        "trace_sha256": hashlib.sha256(trace).hexdigest(),
+        **changes,
+    }
+
+
+def probe_manifest(trace: bytes, **changes: Any) -> bytes:
+    """`probe_manifest_doc` as the probe writes it (sorted keys, indented, a line end)."""
+    return (
+        json.dumps(probe_manifest_doc(trace, **changes), indent=2, sort_keys=True).encode() + b"\n"
+    )

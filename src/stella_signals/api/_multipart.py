@@ -1,8 +1,9 @@
-"""Multipart uploads: a main file part (`runtime` trace or `graph`) and an optional `dsse`
-envelope, counted and hashed as they arrive and refused past a ceiling before the parser
-can spool them to disk. Each part is named once: a part sent twice is ambiguous and refused
-(never first- or last-wins), like a body without a boundary; every refusal is one of our
-errors, so the route records it as it records its own."""
+"""Multipart uploads: a main file part (`runtime` trace or `graph`), an optional `dsse`
+envelope and, beside a trace, an optional `probe_manifest` (SPEC §14), counted and hashed as
+they arrive and refused past a ceiling before the parser can spool them to disk. Each part
+is named once: a part sent twice is ambiguous and refused (never first- or last-wins), like a
+body without a boundary; every refusal is one of our errors, so the route records it as it
+records its own."""
 
 from __future__ import annotations
 
@@ -20,22 +21,40 @@ from stella_signals.api._bridge import client_disconnected
 from stella_signals.errors import InvalidField, InvalidInput, LimitExceeded
 from stella_signals.timeline import FailureReason
 
-__all__ = ["MAX_DSSE_BYTES", "MULTIPART", "MultipartUpload", "file_chunks", "read_multipart"]
+__all__ = [
+    "MAX_DSSE_BYTES",
+    "MULTIPART",
+    "PROBE_MANIFEST",
+    "MultipartUpload",
+    "file_chunks",
+    "read_multipart",
+]
 
 MULTIPART = "multipart/form-data"
 #: Largest DSSE envelope part.
 MAX_DSSE_BYTES = 1 << 20
+#: The probe manifest part (SPEC §14), accepted beside a ``runtime`` trace only.
+PROBE_MANIFEST = "probe_manifest"
 #: Parser caps: room for every part twice, so that a repeated part is reported as such.
-_MAX_FILES, _MAX_FIELDS = 4, 2
+_MAX_FILES, _MAX_FIELDS = 6, 3
 
 
 class MultipartUpload:
     """The parts of one upload; close it when done (the parser may have spooled to disk)."""
 
-    def __init__(self, form: FormData, main: BinaryIO, dsse: bytes | None, sha256: str) -> None:
+    def __init__(
+        self,
+        form: FormData,
+        main: BinaryIO,
+        dsse: bytes | None,
+        sha256: str,
+        probe_manifest: bytes | None = None,
+    ) -> None:
         self.form = form
         self.main = main
         self.dsse = dsse
+        #: The ``probe_manifest`` part's exact bytes (only read when the caller allows it).
+        self.probe_manifest = probe_manifest
         #: SHA-256 of the whole multipart body, for a Content-Digest check (RFC 9530).
         self.sha256 = sha256
 
@@ -43,16 +62,19 @@ class MultipartUpload:
         await self.form.close()
 
 
-async def read_multipart(request: Request, *, main: str, max_bytes: int) -> MultipartUpload:
+async def read_multipart(
+    request: Request, *, main: str, max_bytes: int, max_manifest_bytes: int | None = None
+) -> MultipartUpload:
     """The ``main`` file part and the optional ``dsse`` part of a ``multipart/form-data``
-    body; `InvalidInput` (`InvalidField` naming the part or header) for a malformed or
-    ambiguous body, `LimitExceeded` past the ceiling."""
+    body, and the optional ``probe_manifest`` part when ``max_manifest_bytes`` is given (an
+    unknown part otherwise); `InvalidInput` (`InvalidField` naming the part or header) for a
+    malformed or ambiguous body, `LimitExceeded` past the ceiling."""
     _, params = parse_options_header(request.headers.get("content-type") or "")
     if not params.get(b"boundary"):
         raise InvalidField("multipart/form-data without a boundary parameter", field="Content-Type")
     hasher = hashlib.sha256()
     received = 0
-    ceiling = max_bytes + MAX_DSSE_BYTES + (64 << 10)
+    ceiling = max_bytes + MAX_DSSE_BYTES + (max_manifest_bytes or 0) + (64 << 10)
     receive = request.receive
 
     async def limited() -> Message:
@@ -80,14 +102,30 @@ async def read_multipart(request: Request, *, main: str, max_bytes: int) -> Mult
     except ClientDisconnect:
         raise client_disconnected() from None
     try:
-        part, dsse = await _parts(form, main)
+        part, dsse = await _parts(form, main, manifest=max_manifest_bytes is not None)
+        manifest = None
+        if max_manifest_bytes is not None:
+            manifest = await _small_part(
+                form, PROBE_MANIFEST, max_manifest_bytes, "max_probe_manifest_bytes"
+            )
     except BaseException:
         await form.close()
         raise
-    return MultipartUpload(form, part, dsse, hasher.hexdigest())
+    return MultipartUpload(form, part, dsse, hasher.hexdigest(), manifest)
 
 
-async def _parts(form: FormData, main: str) -> tuple[BinaryIO, bytes | None]:
+async def _small_part(form: FormData, name: str, limit: int, limit_name: str) -> bytes | None:
+    """The exact bytes of the optional part ``name`` (a file or a field), at most ``limit``."""
+    part = form.get(name)
+    if part is None:
+        return None
+    data = await part.read(limit + 1) if isinstance(part, UploadFile) else part.encode("utf-8")
+    if len(data) > limit:
+        raise LimitExceeded(f"the {name} part is larger than {limit} bytes", limit=limit_name)
+    return data
+
+
+async def _parts(form: FormData, main: str, *, manifest: bool) -> tuple[BinaryIO, bytes | None]:
     for name in sorted(set(form.keys())):
         if len(form.getlist(name)) > 1:
             raise InvalidField(
@@ -98,20 +136,10 @@ async def _parts(form: FormData, main: str) -> tuple[BinaryIO, bytes | None]:
     part = form.get(main)
     if not isinstance(part, UploadFile):
         raise InvalidField(f"multipart upload needs a file part named {main!r}", field=main)
-    dsse_part = form.get("dsse")
-    dsse: bytes | None
-    if dsse_part is None:
-        dsse = None
-    elif isinstance(dsse_part, UploadFile):
-        dsse = await dsse_part.read(MAX_DSSE_BYTES + 1)
-        if len(dsse) > MAX_DSSE_BYTES:
-            raise LimitExceeded("the dsse part is larger than 1 MiB", limit="max_dsse_bytes")
-    else:
-        dsse = dsse_part.encode("utf-8")
-    unknown = set(form.keys()) - {main, "dsse"}
+    unknown = set(form.keys()) - {main, "dsse", *([PROBE_MANIFEST] if manifest else [])}
     if unknown:
         raise InvalidInput(f"unknown multipart parts: {', '.join(sorted(unknown))}")
-    return part.file, dsse
+    return part.file, await _small_part(form, "dsse", MAX_DSSE_BYTES, "max_dsse_bytes")
 
 
 def file_chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -14,7 +14,13 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import Admission, admit
 from stella_signals.api._bridge import blocking_chunks
-from stella_signals.api._multipart import MULTIPART, MultipartUpload, file_chunks, read_multipart
+from stella_signals.api._multipart import (
+    MULTIPART,
+    PROBE_MANIFEST,
+    MultipartUpload,
+    file_chunks,
+    read_multipart,
+)
 from stella_signals.api._problems import PROBLEM, problem_for
 from stella_signals.api._schemas import (
     GRAPH_HASH_PATTERN,
@@ -66,7 +72,7 @@ TRACE_BODY: dict[str, Any] = {
                 media: {"schema": {"type": "string", "format": "binary"}}
                 for media in sorted(TRACE_MEDIA_TYPES)
             },
-            **multipart_with_dsse("runtime"),
+            **multipart_with_dsse("runtime", PROBE_MANIFEST),
         },
     }
 }
@@ -103,14 +109,19 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "orphan: graph unknown to the tenant; kept and queued for retry",
         headers=RECEIPT_HEADERS,
     ),
-    400: PROBLEM | {"description": "schema errors (`errors`: line, field, reason)"},
+    400: PROBLEM
+    | {
+        "description": "schema errors (`errors`: line, field, reason; a malformed probe"
+        " manifest names its field, e.g. `probe_manifest/window/start`)"
+    },
     401: PROBLEM | {"description": "missing, malformed or unknown token"},
     403: PROBLEM | {"description": "token does not allow the tenant or lacks signals:write"},
     413: PROBLEM | {"description": "body over a limit (reason too_large)"},
     415: PROBLEM | {"description": "neither NDJSON nor multipart (unsupported_media_type)"},
     422: PROBLEM
     | {
-        "description": "Content-Digest or DSSE subject mismatch (hash_mismatch); DSSE invalid"
+        "description": "Content-Digest, DSSE subject or probe manifest `trace_sha256` mismatch"
+        " (hash_mismatch); DSSE invalid"
         " (dsse_invalid) or required but missing (dsse_required)"
     },
     503: PROBLEM | {"description": "metadata store unavailable"},
@@ -258,12 +269,16 @@ async def post_runtime_facts(
         return await anyio.to_thread.run_sync(refuse, error)
 
     dsse: bytes | None = None
+    manifest: bytes | None = None
     body: Iterator[bytes] = blocking_chunks(request.stream())
     upload: MultipartUpload | None = None
     if media == MULTIPART:
         try:
             upload = await read_multipart(
-                request, main="runtime", max_bytes=ctx.limits.max_compressed_bytes
+                request,
+                main="runtime",
+                max_bytes=ctx.limits.max_compressed_bytes,
+                max_manifest_bytes=ctx.limits.max_probe_manifest_bytes,
             )
         except StellaError as error:
             return await anyio.to_thread.run_sync(refuse, error)
@@ -276,9 +291,11 @@ async def post_runtime_facts(
                 ),
             )
         declared = None  # it was about the whole multipart body, checked above
-        body, dsse = file_chunks(upload.main), upload.dsse
+        body, dsse, manifest = file_chunks(upload.main), upload.dsse, upload.probe_manifest
     try:
-        return await _ingest_and_answer(ctx, principal, ingest_id, digest, body, declared, dsse)
+        return await _ingest_and_answer(
+            ctx, principal, ingest_id, digest, body, declared, dsse, manifest
+        )
     finally:
         if upload is not None:
             await upload.close()
@@ -292,6 +309,7 @@ async def _ingest_and_answer(
     body: Iterator[bytes],
     declared: str | None,
     dsse: bytes | None,
+    probe_manifest: bytes | None = None,
 ) -> Response:
     upload = RuntimeUpload(
         tenant=principal.tenant,
@@ -301,6 +319,7 @@ async def _ingest_and_answer(
         declared_sha256=declared,
         name=None,
         dsse=dsse,
+        probe_manifest=probe_manifest,
     )
     try:
         result = await anyio.to_thread.run_sync(ingest_runtime, ctx, upload)

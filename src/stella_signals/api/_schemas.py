@@ -393,16 +393,16 @@ def json_body(schema: dict[str, Any] | None = None, *, description: str = "") ->
     return {"requestBody": body}
 
 
-def multipart_with_dsse(main: str) -> dict[str, Any]:
-    """The ``multipart/form-data`` content of an upload: the required part ``main`` and an
-    optional ``dsse`` envelope part (traces and graphs alike)."""
+def multipart_with_dsse(main: str, *optional: str) -> dict[str, Any]:
+    """The ``multipart/form-data`` content of an upload: the required part ``main``, an
+    optional ``dsse`` envelope part (traces and graphs alike) and the ``optional`` parts."""
     part = {"type": "string", "format": "binary"}
     return {
         MULTIPART: {
             "schema": {
                 "type": "object",
                 "required": [main],
-                "properties": {main: part, "dsse": part},
+                "properties": {main: part, "dsse": part, **dict.fromkeys(optional, part)},
             }
         }
     }

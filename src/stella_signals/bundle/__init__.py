@@ -25,6 +25,7 @@ from stella_signals.bundle._check import (
 from stella_signals.bundle._manifest import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    BUNDLE_PROBE_MANIFEST_NAME,
     MANIFEST_NAME,
     MANIFEST_SCHEMA,
     BundleManifest,
@@ -39,6 +40,7 @@ from stella_signals.bundle._manifest import (
 __all__ = [
     "BUNDLE_DSSE_NAME",
     "BUNDLE_GRAPH_NAME",
+    "BUNDLE_PROBE_MANIFEST_NAME",
     "DEFAULT_MAX_BUNDLE_BYTES",
     "HASH_MISMATCH",
     "MANIFEST_NAME",

@@ -18,6 +18,7 @@ from stella_signals.strictjson import loads_strict
 __all__ = [
     "BUNDLE_DSSE_NAME",
     "BUNDLE_GRAPH_NAME",
+    "BUNDLE_PROBE_MANIFEST_NAME",
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
     "BundleManifest",
@@ -33,6 +34,8 @@ MANIFEST_SCHEMA = "stella.reach.runtime-bundle/v1"
 #: The optional files of a runtime bundle (SPEC §10), at its root.
 BUNDLE_DSSE_NAME = "runtime.dsse.json"
 BUNDLE_GRAPH_NAME = "graph.richgraph.json"
+#: The probe manifest of the trace's window (SPEC §14), in either bundle kind.
+BUNDLE_PROBE_MANIFEST_NAME = "probe-manifest.json"
 MANIFEST_NAME = "manifest.json"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_PATH = 4096

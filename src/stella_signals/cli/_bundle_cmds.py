@@ -34,6 +34,7 @@ from stella_signals.attest import (
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    BUNDLE_PROBE_MANIFEST_NAME,
     DEFAULT_MAX_BUNDLE_BYTES,
     MANIFEST_NAME,
     BundleLayout,
@@ -49,7 +50,7 @@ from stella_signals.errors import HashMismatch, InvalidInput
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.ingest import parse_graph_hash
 from stella_signals.locker import default_trace_name
-from stella_signals.trace import parse_trace
+from stella_signals.trace import check_probe_manifest, parse_trace
 from stella_signals.wiring import read_file_chunks
 
 __all__ = ["app"]
@@ -86,9 +87,16 @@ def create_command(
             help="richgraph-v1 file to carry (its hash goes in the manifest), or a graph hash",
         ),
     ] = None,
+    probe_manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--probe-manifest", help="the probe-manifest.json of the trace's window (SPEC §14)"
+        ),
+    ] = None,
 ) -> None:
     """Write a runtime bundle: the trace (validated, kept byte for byte), --dsse as
-    runtime.dsse.json, a --graph file as graph.richgraph.json, and manifest.json. The
+    runtime.dsse.json, a --graph file as graph.richgraph.json, --probe-manifest as
+    probe-manifest.json (it must describe this trace), and manifest.json. The
     manifest's generated_at is SOURCE_DATE_EPOCH when set (reproducible bundles), else now.
     Exit 0 written, 2 usage (output exists, input unreadable), 3 the envelope attests other
     bytes, 4 the envelope is not a runtime-trace attestation for the tenant, 6 invalid trace
@@ -106,6 +114,8 @@ def create_command(
         graph_hash, graph_bytes = _graph(graph)
         if graph_bytes is not None:
             extra[BUNDLE_GRAPH_NAME] = graph_bytes
+    if probe_manifest is not None:
+        extra[BUNDLE_PROBE_MANIFEST_NAME] = read_input(probe_manifest)
     generated_at = _generated_at()
     with _staging(out) as staging:
         trace_name = _copy_trace(trace, staging)
@@ -119,6 +129,10 @@ def create_command(
         entries = [ManifestEntry(trace_name, report.sha256, report.size)]
         if BUNDLE_DSSE_NAME in extra:
             run_guarded(lambda: _check_attests(extra[BUNDLE_DSSE_NAME], report.sha256, tenant_id))
+        if BUNDLE_PROBE_MANIFEST_NAME in extra:
+            run_guarded(
+                lambda: check_probe_manifest(extra[BUNDLE_PROBE_MANIFEST_NAME], report.sha256)
+            )
         for name, data in sorted(extra.items()):
             (staging / name).write_bytes(data)
             entries.append(ManifestEntry.of(name, data))

@@ -33,11 +33,25 @@ def ingest_command(
     server: ServerOption = None,
     token_file: TokenFileOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar")] = False,
+    probe_manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--probe-manifest",
+            help="the probe-manifest.json of the trace's window (SPEC §14), sent beside it",
+        ),
+    ] = None,
 ) -> None:
     """Post a runtime trace; print the receipt. Exit 0 ingested or duplicate, 7 queued as
-    orphan, else as SPEC §10 (3 hash mismatch, 6 schema invalid, 2 usage/auth)."""
+    orphan, else as SPEC §10 (3 hash mismatch, 6 schema invalid, 2 usage/auth). With
+    ``--probe-manifest`` the trace and its manifest go as multipart parts ``runtime`` and
+    ``probe_manifest``; the receipt then names the manifest (``probe_manifest_digest``)."""
     if not trace.is_file():
         fail(f"{trace}: no such file", ExitCode.USAGE)
+    manifest = None
+    if probe_manifest is not None:
+        if not probe_manifest.is_file():
+            fail(f"{probe_manifest}: no such file", ExitCode.USAGE)
+        manifest = probe_manifest.read_bytes()
     size = trace.stat().st_size
     show = not quiet and sys.stderr.isatty() and size > 8 * CHUNK
     with (
@@ -60,12 +74,23 @@ def ingest_command(
                     yield chunk
 
         try:
-            response = client.post(
-                "/api/v1/runtime-facts",
-                params={"graph_hash": graph_hash},
-                content=body(),
-                headers={"Content-Type": "application/x-ndjson"},
-            )
+            if manifest is None:
+                response = client.post(
+                    "/api/v1/runtime-facts",
+                    params={"graph_hash": graph_hash},
+                    content=body(),
+                    headers={"Content-Type": "application/x-ndjson"},
+                )
+            else:
+                with trace.open("rb") as handle:
+                    response = client.post(
+                        "/api/v1/runtime-facts",
+                        params={"graph_hash": graph_hash},
+                        files={
+                            "runtime": (trace.name, handle, "application/octet-stream"),
+                            "probe_manifest": ("probe-manifest.json", manifest, "application/json"),
+                        },
+                    )
         except httpx.HTTPError as exc:
             fail(f"cannot reach {server}: {exc}", ExitCode.USAGE)
     if response.status_code not in (200, 201, 202):

@@ -1,8 +1,8 @@
 """`signals-offline`: the air-gap path (runbook §3, SPEC §10).
 
 A runtime bundle (`runtime-trace.ndjson.gz`, `manifest.json`, optional `runtime.dsse.json`,
-optional `graph.richgraph.json`) is checked against its manifest and ingested through the
-same pipeline as the API; only the context differs (``source: signals-offline``).
+`graph.richgraph.json` and `probe-manifest.json`) is checked against its manifest and ingested
+through the same pipeline as the API; only the context differs (``source: signals-offline``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from stella_signals import __version__
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
+    BUNDLE_PROBE_MANIFEST_NAME,
     MANIFEST_NAME,
     BundleManifest,
     LayoutProblem,
@@ -176,9 +177,10 @@ def ingest_runtime_command(
 ) -> None:
     """Check a runtime bundle against its manifest, then ingest it (runbook §3 steps 2-5).
 
-    The bundle's own runtime.dsse.json and graph.richgraph.json, when its manifest lists
-    them, are used too: the envelope is verified (unless --dsse names another), and the
-    graph is imported first when the tenant does not have it yet. The manifest's directory
+    The bundle's own runtime.dsse.json, graph.richgraph.json and probe-manifest.json, when
+    its manifest lists them, are used too: the envelope is verified (unless --dsse names
+    another), the graph is imported first when the tenant does not have it yet, and the probe
+    manifest must describe the trace (then the receipt names it). The manifest's directory
     is the bundle and obeys verify-bundle's rules: regular files only (no links, devices or
     FIFOs), every file listed, every listed file present (the trace and --dsse may be given
     from elsewhere)."""
@@ -198,6 +200,8 @@ def ingest_runtime_command(
         dsse = manifest.parent / BUNDLE_DSSE_NAME
     graph_file = manifest.parent / BUNDLE_GRAPH_NAME
     graph_entry = bundle.listed(BUNDLE_GRAPH_NAME)
+    probe_entry = bundle.listed(BUNDLE_PROBE_MANIFEST_NAME)
+    probe_manifest = None
     services = open_services(data_dir)
     ctx = services.ingest_context(SOURCE)
     ingest_id = new_ulid(services.clock)
@@ -213,6 +217,8 @@ def ingest_runtime_command(
                 )
             if dsse is not None:
                 envelope = _bundled(dsse, bundle.entry_for(dsse.name))
+            if probe_entry is not None:
+                probe_manifest = _bundled(manifest.parent / probe_entry.path, probe_entry)
             if graph_entry is not None:  # checked even when the tenant has the graph
                 graph = _bundled(graph_file, graph_entry)
                 if ctx.repo.get_graph(tenant_id, str(digest)) is None:
@@ -235,6 +241,7 @@ def ingest_runtime_command(
             declared_sha256=trace_entry.sha256,
             name=runtime.name,
             dsse=envelope,
+            probe_manifest=probe_manifest,
         )
         try:
             result = ingest_runtime(ctx, upload)

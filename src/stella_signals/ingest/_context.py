@@ -75,6 +75,9 @@ class RuntimeUpload:
     name: str | None = None
     #: The DSSE envelope sent with the trace (multipart ``dsse`` part), exact bytes.
     dsse: bytes | None = None
+    #: The probe manifest of the trace's window (SPEC §14, part ``probe_manifest``), exact
+    #: bytes; checked against the trace, kept in the CAS and named by the receipt.
+    probe_manifest: bytes | None = None
 
 
 class Outcome(StrEnum):
@@ -126,6 +129,8 @@ class Received:
     at: datetime
     time_status: TimeStatus
     attestation: Attestation | None
+    #: ``sha256:`` of the probe manifest sent with the trace (checked), if any.
+    probe_manifest_digest: str | None = None
 
 
 class IngestFailed(StellaError):

@@ -1,5 +1,6 @@
-"""The Evidence Locker record of an ingest (SPEC §8): trace, DSSE if any, signed receipt —
-of an ingest made here, or of an offline site's ingest imported on sync (SPEC §10)."""
+"""The Evidence Locker record of an ingest (SPEC §8): trace, DSSE and probe manifest if any,
+signed receipt — of an ingest made here, or of an offline site's ingest imported on sync
+(SPEC §10)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,18 @@ def evidence_with_receipt(
     if isinstance(dsse_digest, str) and dsse_digest.startswith("sha256:"):
         uri = CasUri.of(Namespace.ATTESTATIONS, dsse_digest.removeprefix("sha256:"))
         runtime_dsse = b"".join(ctx.blobs.open(tenant, uri))
+    probe_manifest = None
+    manifest_digest = receipt.get("probe_manifest_digest")
+    if isinstance(manifest_digest, str) and manifest_digest.startswith("sha256:"):
+        uri = CasUri.of(Namespace.PROBE_MANIFESTS, manifest_digest.removeprefix("sha256:"))
+        probe_manifest = b"".join(ctx.blobs.open(tenant, uri))
     record = EvidenceRecord(
         ingest_id=ingest_id,
         tenant=tenant,
         trace=trace,
         receipt_dsse=receipt_dsse,
         runtime_dsse=runtime_dsse,
+        probe_manifest=probe_manifest,
     )
     return record, receipt
 

@@ -50,12 +50,14 @@ def ingest_runtime(ctx: IngestContext, upload: RuntimeUpload) -> IngestResult:
             time_status = stage.check_time(ctx, upload.tenant)
             staged = stage.receive(ctx, upload, cleanup)
             attestation = stage.attest(ctx.repo, upload.tenant, upload.dsse, staged.sha256)
+            manifest = stage.check_manifest(ctx, upload.probe_manifest, staged.sha256)
             known = ctx.repo.find_duplicate(upload.tenant, staged.sha256, str(upload.graph_hash))
             if known is not None:
                 result = stage.answer_duplicate(ctx, known, attestation, time_status)
             else:
                 received = Received(upload=upload, staged=staged, at=received_at,
-                                    time_status=time_status, attestation=attestation)  # fmt: skip
+                                    time_status=time_status, attestation=attestation,
+                                    probe_manifest_digest=manifest)  # fmt: skip
                 report = stage.parse(staged.read(), name=upload.name, limits=ctx.limits)
                 graph = stage.resolve_graph(ctx, upload.tenant, upload.graph_hash)
                 mapped = None if graph is None else stage.map_facts(report, graph)

@@ -72,7 +72,7 @@ from stella_signals.receipt import Receipt, ReceiptCounts, ReceiptStatus, Receip
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeStatus, TimeUntrusted
 from stella_signals.timeline import EventType, FailureReason
-from stella_signals.trace import Diagnostic, TraceReport, parse_trace
+from stella_signals.trace import Diagnostic, TraceReport, check_probe_manifest, parse_trace
 
 __all__ = [
     "ORPHAN_FIRST_RETRY",
@@ -133,6 +133,16 @@ def receive(ctx: IngestContext, upload: RuntimeUpload, cleanup: contextlib.ExitS
             f"Content-Digest says sha-256 {upload.declared_sha256}, the body is {staged.sha256}"
         )
     return staged
+
+
+def check_manifest(ctx: IngestContext, manifest: bytes | None, sha256: str) -> str | None:
+    """The ``sha256:`` digest of the probe manifest sent with the trace whose SHA-256 hex is
+    ``sha256`` (None without one); `InvalidField` when it is malformed, `HashMismatch` when
+    it describes other bytes."""
+    if manifest is None:
+        return None
+    check_probe_manifest(manifest, sha256, limits=ctx.limits)
+    return "sha256:" + sha256_hex(manifest)
 
 
 def trusted_keys(
@@ -243,6 +253,7 @@ def make_receipt(
     mapped: Mapped | None,
     dsse_digest: str | None,
     time_status: TimeStatus,
+    probe_manifest_digest: str | None = None,
 ) -> Receipt:
     """Version 1 of a receipt: ``ingested`` with a mapping, ``orphaned`` without."""
     verify = None if mapped is None else mapped.verify
@@ -265,6 +276,7 @@ def make_receipt(
         ),
         time=ReceiptTime.of(time_status),
         timeline_event_id=ctx.new_event_id(),
+        probe_manifest_digest=probe_manifest_digest,
     )
 
 
@@ -348,8 +360,9 @@ def seal(
     ctx: IngestContext, received: Received, report: TraceReport, mapped: Mapped | None
 ) -> Pending:
     """Everything before the commit: the receipt (``ingested`` with a mapping, ``orphaned``
-    without), its signature, its event, and the published blobs (the trace, and its envelope
-    at cas://reachability/attestations/<sha256>)."""
+    without), its signature, its event, and the published blobs (the trace, its envelope at
+    cas://reachability/attestations/<sha256>, its probe manifest at
+    cas://reachability/probe-manifests/<sha256>)."""
     upload, attestation = received.upload, received.attestation
     receipt = make_receipt(
         ctx,
@@ -362,10 +375,13 @@ def seal(
         mapped=mapped,
         dsse_digest=None if attestation is None else attestation.digest,
         time_status=received.time_status,
+        probe_manifest_digest=received.probe_manifest_digest,
     )
     envelope = receipt.sign([ctx.service_key.signer])
     if attestation is not None:
         ctx.blobs.put(upload.tenant, Namespace.ATTESTATIONS, [attestation.envelope])
+    if upload.probe_manifest is not None:
+        ctx.blobs.put(upload.tenant, Namespace.PROBE_MANIFESTS, [upload.probe_manifest])
     stored = received.staged.publish()
     if mapped is None:
         event = orphaned_event(ctx, receipt)

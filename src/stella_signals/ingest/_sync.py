@@ -33,7 +33,12 @@ from stella_signals.errors import HashMismatch, InvalidInput, VerificationFailed
 from stella_signals.ids import new_ulid
 from stella_signals.ingest._context import IngestContext
 from stella_signals.ingest._stages import trusted_keys
-from stella_signals.locker import RUNTIME_DSSE_NAME, BundleInvalid, verify_bundle
+from stella_signals.locker import (
+    PROBE_MANIFEST_NAME,
+    RUNTIME_DSSE_NAME,
+    BundleInvalid,
+    verify_bundle,
+)
 from stella_signals.ports import EventDraft, KeyPurpose
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import (
@@ -245,6 +250,8 @@ def import_evidence_bundle(ctx: IngestContext, tenant: TenantId, data: bytes) ->
     ctx.blobs.put(tenant, Namespace.RUNTIME, [report.contents[trace_name]])
     if RUNTIME_DSSE_NAME in report.contents:
         ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [report.contents[RUNTIME_DSSE_NAME]])
+    if PROBE_MANIFEST_NAME in report.contents:
+        ctx.blobs.put(tenant, Namespace.PROBE_MANIFESTS, [report.contents[PROBE_MANIFEST_NAME]])
     added = ctx.repo.import_evidence(
         tenant,
         ingest_id=report.ingest_id,

@@ -53,6 +53,7 @@ from stella_signals.attest import (
 )
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
+    BUNDLE_PROBE_MANIFEST_NAME,
     MANIFEST_NAME,
     ArchiveFault,
     ArchiveUnreadable,
@@ -65,10 +66,11 @@ from stella_signals.bundle import (
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
-from stella_signals.errors import InvalidManifest, VerificationFailed
+from stella_signals.errors import InvalidField, InvalidManifest, LimitExceeded, VerificationFailed
 from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
+from stella_signals.trace import parse_probe_manifest
 from stella_signals.wire import thaw
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "DEFAULT_MAX_EXTRACTED_BYTES",
     "DEFAULT_MAX_MEMBERS",
     "MANIFEST_NAME",
+    "PROBE_MANIFEST_NAME",
     "RECEIPT_DSSE_NAME",
     "RECEIPT_NAME",
     "RECEIPT_SCHEMA",
@@ -104,6 +107,8 @@ RECEIPT_NAME = "receipt.json"
 RECEIPT_DSSE_NAME = "receipt.dsse.json"
 #: Both bundle kinds call the trace's DSSE envelope so (and their listing manifest.json).
 RUNTIME_DSSE_NAME = BUNDLE_DSSE_NAME
+#: The probe manifest the receipt names (SPEC §14), under the air-gap bundle's name too.
+PROBE_MANIFEST_NAME = BUNDLE_PROBE_MANIFEST_NAME
 #: The air-gap bundle's own manifest.json (SPEC §10), renamed so it cannot clash with ours.
 SOURCE_MANIFEST_NAME = "bundle-manifest.json"
 
@@ -113,7 +118,7 @@ PLAIN_TRACE_NAME = "runtime-trace.ndjson"
 TRACE_SUFFIXES = (".ndjson", ".ndjson.gz")
 
 _REQUIRED = (CHECKSUMS_NAME, MANIFEST_NAME, RECEIPT_DSSE_NAME, RECEIPT_NAME)
-_KNOWN = frozenset((*_REQUIRED, RUNTIME_DSSE_NAME, SOURCE_MANIFEST_NAME))
+_KNOWN = frozenset((*_REQUIRED, RUNTIME_DSSE_NAME, SOURCE_MANIFEST_NAME, PROBE_MANIFEST_NAME))
 
 #: Most bytes `check_bundle` inflates (and accepts as input): traces are capped at 512 MiB as
 #: received (SPEC §2), everything else in a bundle is small.
@@ -154,7 +159,8 @@ class EvidenceRecord:
     ``trace_name`` defaults (when left ``""``) to `default_trace_name` of the trace; a name
     given must be a plain file name ending in ``.ndjson`` or ``.ndjson.gz``. ``receipt_dsse``
     is the service-signed receipt envelope's JSON bytes; ``runtime_dsse`` the trace's DSSE
-    envelope; ``bundle_manifest`` the air-gap bundle's manifest.json.
+    envelope; ``bundle_manifest`` the air-gap bundle's manifest.json; ``probe_manifest`` the
+    probe manifest the receipt names (``probe_manifest_digest``).
     """
 
     ingest_id: str
@@ -164,6 +170,7 @@ class EvidenceRecord:
     trace_name: str = ""
     runtime_dsse: bytes | None = field(default=None, repr=False)
     bundle_manifest: bytes | None = field(default=None, repr=False)
+    probe_manifest: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.ingest_id, str) or not self.ingest_id.isprintable():
@@ -174,7 +181,7 @@ class EvidenceRecord:
         for name in ("trace", "receipt_dsse"):
             if not isinstance(getattr(self, name), bytes):
                 raise TypeError(f"EvidenceRecord.{name} must be bytes")
-        for name in ("runtime_dsse", "bundle_manifest"):
+        for name in ("runtime_dsse", "bundle_manifest", "probe_manifest"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, bytes):
                 raise TypeError(f"EvidenceRecord.{name} must be bytes or None")
@@ -229,6 +236,8 @@ def export_bundle(record: EvidenceRecord) -> bytes:
         files[RUNTIME_DSSE_NAME] = record.runtime_dsse
     if record.bundle_manifest is not None:
         files[SOURCE_MANIFEST_NAME] = record.bundle_manifest
+    if record.probe_manifest is not None:
+        files[PROBE_MANIFEST_NAME] = record.probe_manifest
     files[MANIFEST_NAME] = canonical_json(
         {
             "schema": BUNDLE_SCHEMA,
@@ -263,6 +272,8 @@ class BundleCheck(StrEnum):
     """receipt.json is the signed payload and agrees with the manifest and the trace."""
     RUNTIME_DSSE = "runtime_dsse"
     """runtime.dsse.json is the envelope the receipt records, about this trace."""
+    PROBE_MANIFEST = "probe_manifest"
+    """probe-manifest.json is the one the receipt names, a probe manifest of this trace."""
 
 
 CheckStatus = Literal["ok", "failed", "skipped"]
@@ -487,6 +498,7 @@ class _Checker:
             self._check_receipt_signature()
             self._check_receipt()
             self._check_runtime_dsse()
+            self._check_probe_manifest()
         else:
             for check in BundleCheck:
                 if check is not BundleCheck.ARCHIVE:
@@ -801,27 +813,12 @@ class _Checker:
 
     def _check_runtime_dsse(self) -> None:
         check = BundleCheck.RUNTIME_DSSE
-        recorded = None if self.receipt is None else self.receipt.get("dsse_digest")
-        data = self.files.get(RUNTIME_DSSE_NAME)
+        data = self._recorded_file(
+            check, RUNTIME_DSSE_NAME, "dsse_digest", ("a DSSE envelope", "envelope"),
+            ProblemKind.SIGNATURE,
+        )  # fmt: skip
         if data is None:
-            if recorded is not None:
-                self.problem(
-                    check, RUNTIME_DSSE_NAME,
-                    f"the receipt records a DSSE envelope ({recorded}) but the bundle has none",
-                    ProblemKind.SIGNATURE,
-                )  # fmt: skip
-            else:
-                self.skip(check, f"no {RUNTIME_DSSE_NAME}, and the receipt records none")
             return
-        actual = "sha256:" + self.digests[RUNTIME_DSSE_NAME]
-        if self.receipt is not None and recorded is None:
-            self.problem(check, RUNTIME_DSSE_NAME, "present, but the receipt records no envelope")
-        elif self.receipt is not None and recorded != actual:
-            self.problem(
-                check, RUNTIME_DSSE_NAME,
-                f"digest is {actual}, the receipt's dsse_digest is {recorded}",
-                ProblemKind.HASH_MISMATCH,
-            )  # fmt: skip
         try:
             envelope = parse_envelope(data)
         except InvalidEnvelope as exc:
@@ -834,6 +831,51 @@ class _Checker:
             self._check_attestation_signed(envelope, trace_sha256)
         else:
             self._check_attestation_claims(envelope, trace_sha256)
+
+    def _recorded_file(
+        self,
+        check: BundleCheck,
+        name: str,
+        field: str,
+        what: tuple[str, str],
+        missing: ProblemKind = ProblemKind.INVALID,
+    ) -> bytes | None:
+        """The bytes of ``name``, a file the receipt records by its ``sha256:`` in ``field``
+        (``what``: how to name it, with and without its article); None when absent (skipped,
+        or a ``missing`` problem when the receipt records one). A digest that differs from the
+        receipt's is a problem, and the bytes are still returned for the other checks."""
+        recorded = None if self.receipt is None else self.receipt.get(field)
+        data = self.files.get(name)
+        if data is None:
+            if recorded is not None:
+                said = f"the receipt records {what[0]} ({recorded}) but the bundle has none"
+                self.problem(check, name, said, missing)
+            else:
+                self.skip(check, f"no {name}, and the receipt records none")
+            return None
+        actual = "sha256:" + self.digests[name]
+        if self.receipt is not None and recorded is None:
+            self.problem(check, name, f"present, but the receipt records no {what[1]}")
+        elif self.receipt is not None and recorded != actual:
+            said = f"digest is {actual}, the receipt's {field} is {recorded}"
+            self.problem(check, name, said, ProblemKind.HASH_MISMATCH)
+        return data
+
+    def _check_probe_manifest(self) -> None:
+        check, name = BundleCheck.PROBE_MANIFEST, PROBE_MANIFEST_NAME
+        what = ("a probe manifest", "probe manifest")
+        data = self._recorded_file(check, name, "probe_manifest_digest", what)
+        if data is None:
+            return
+        trace_sha256 = None if self.trace_name is None else self.digests[self.trace_name]
+        try:
+            manifest = parse_probe_manifest(data)
+        except (InvalidField, LimitExceeded) as exc:
+            self.problem(check, name, f"malformed probe manifest: {exc}")
+            return
+        if trace_sha256 is not None and manifest.trace_sha256 != trace_sha256:
+            said = f"trace_sha256 is {manifest.trace_sha256}, the trace is {trace_sha256}"
+            self.problem(check, name, said, ProblemKind.HASH_MISMATCH)
 
     def _check_attestation_signed(self, envelope: Envelope, trace_sha256: str) -> None:
         tenant = None if self.receipt is None else self.receipt.get("tenant")

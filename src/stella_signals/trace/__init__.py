@@ -10,17 +10,29 @@ from stella_signals.trace._model import (
     TraceReport,
 )
 from stella_signals.trace._parse import DiagnosticSink, parse_trace
+from stella_signals.trace._probe_manifest import (
+    PROBE_MANIFEST_PART,
+    PROBE_MANIFEST_SCHEMA,
+    ProbeManifest,
+    check_probe_manifest,
+    parse_probe_manifest,
+)
 from stella_signals.trace._purl import purl_problem
 
 __all__ = [
     "MAX_COUNT",
+    "PROBE_MANIFEST_PART",
+    "PROBE_MANIFEST_SCHEMA",
     "Diagnostic",
     "DiagnosticSink",
+    "ProbeManifest",
     "Reason",
     "Record",
     "RuntimeFact",
     "Severity",
     "TraceReport",
+    "check_probe_manifest",
+    "parse_probe_manifest",
     "parse_trace",
     "purl_problem",
 ]
