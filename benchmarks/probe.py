@@ -38,12 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
-README = HERE / "README.md"
 PROBE_SRC = REPO / "probe" / "src"
-BEGIN, END = "<!-- probe:begin -->", "<!-- probe:end -->"
 TARGETS = {
     "targeted_overhead_max": 0.03,
     "discovery_window_slowdown_max": 2.0,
@@ -346,15 +345,8 @@ def main() -> None:
     parser.add_argument("--duty-requests", type=int, default=30000)
     args = parser.parse_args()
     result = run(args.requests, args.rounds, args.duty_requests)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "probe-latest.json").write_text(json.dumps(result, indent=2) + "\n")
     body = markdown(result)
-    text = README.read_text()
-    if BEGIN not in text:
-        text = text.rstrip("\n") + f"\n\n## Runtime probe\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+    publish("probe", result, body, heading="Runtime probe")
     print(body)
 
 

@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-RESULTS = HERE / "results"
-README = HERE / "README.md"
-BEGIN, END = "<!-- pyscan:begin -->", "<!-- pyscan:end -->"
 TARGETS = {
     "precision_min": 0.98,
     "recall_min": 0.80,
@@ -153,15 +152,8 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=REPO / ".venv")
     args = parser.parse_args()
     result = run(args.venv)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pyscan-latest.json").write_text(json.dumps(result, indent=2) + "\n")
     body = markdown(result)
-    text = README.read_text()
-    if BEGIN not in text:
-        text = text.rstrip("\n") + f"\n\n## Python call-graph scanner\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+    publish("pyscan", result, body, heading="Python call-graph scanner")
     print(body)
 
 
