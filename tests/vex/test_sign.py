@@ -28,6 +28,7 @@ from stella_signals.vex import (
     VexFormat,
     render_cyclonedx,
     render_openvex,
+    render_vex,
     sign_vex,
     verify_vex,
 )
@@ -86,6 +87,16 @@ def test_the_pinned_key_verifies_both_formats(service: Signer, fmt: VexFormat) -
         == document
     )
     assert fmt.payload_type in (OPENVEX_PAYLOAD_TYPE, CYCLONEDX_PAYLOAD_TYPE)
+
+
+@pytest.mark.parametrize("fmt", list(VexFormat))
+def test_render_vex_dispatches_on_the_format(fmt: VexFormat) -> None:
+    ev = one_of_each()
+    by_format = {
+        VexFormat.OPENVEX: render_openvex(ev, product=PRODUCT, author=AUTHOR, timestamp=WHEN),
+        VexFormat.CYCLONEDX: render_cyclonedx(ev, product=PRODUCT, timestamp=WHEN),
+    }
+    assert render_vex(ev, fmt, product=PRODUCT, author=AUTHOR, timestamp=WHEN) == by_format[fmt]
 
 
 def test_another_key_is_refused(service: Signer, stranger: Signer, openvex: bytes) -> None:

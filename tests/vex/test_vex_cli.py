@@ -82,7 +82,9 @@ def test_another_key_exits_4(signed: tuple[Path, Path, Path], tmp_path: Path) ->
     other.write_bytes(load_signer(generate_private_key_pem()).public_key.pem)
     result = run(env, "--key", other, "--json")
     assert result.exit_code == ExitCode.SIGNATURE_INVALID == 4
-    assert json.loads(result.stdout)["reason"] == "unknown_key"
+    report = json.loads(result.stdout)
+    assert report["reason"] == "unknown_key" and report["exit_code"] == 4
+    assert report["envelope_report"]["signatures"][0]["reason"] == "unknown_key"
     assert "unknown_key" in run(env, "--key", other).stderr
 
 

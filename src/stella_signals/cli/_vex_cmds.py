@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stella_signals.attest import InvalidKey, PublicKey, load_public_key
+from stella_signals.attest import InvalidKey, PublicKey, SignatureInvalid, load_public_key
 from stella_signals.cli._common import fail, read_input
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
@@ -71,6 +71,7 @@ def verify_command(
         verified = verify_vex(envelope_data, key=public_key, document=document)
     except StellaError as exc:
         code = exit_code_for(exc)
+        report = exc.report if isinstance(exc, SignatureInvalid) else None
         if as_json:
             _print_json(
                 {
@@ -80,6 +81,7 @@ def verify_command(
                     "exit_code": int(code),
                     "envelope": str(envelope_path),
                     "document": None if document is None else str(file),
+                    "envelope_report": report.to_dict() if report is not None else None,
                 }
             )
             raise typer.Exit(int(code)) from None
