@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +24,9 @@ from stella_signals.cli._common import fail, read_input
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
 from stella_signals.strictjson import loads_strict
-from stella_signals.vex import VerifiedVex, verify_vex
+
+if TYPE_CHECKING:
+    from stella_signals.vex import VerifiedVex
 
 __all__ = ["app"]
 
@@ -60,6 +62,9 @@ def verify_command(
     Exit 0 ok, 4 signature invalid (another key, modified bytes), 3 the document is not the
     signed payload, 6 malformed envelope or document, 2 unreadable input or usage.
     """
+    # Here, not at the top: cyclonedx-python-lib costs every other `stella` command ~50 ms.
+    from stella_signals.vex import verify_vex
+
     public_key = _load_key(key)
     data = read_input(file)
     if envelope is None and _is_envelope(data):
