@@ -173,14 +173,14 @@ class _Graph:
 
     def bfs(self) -> tuple[array[int], array[int]]:
         """(parent per node: -1 for a root, -2 unreached; BFS position per node, -1 unreached).
-        Roots enter in index order, callees in edge order: the shortest path found is the
-        same for the same graph."""
+        Roots enter by node number (canonical order), callees in edge order: the shortest
+        path found is the same for the same graph."""
         if self._bfs is None:
             offsets, targets = self.csr()
             parent = array("q", [-2]) * self.n
             position = array("q", [-1]) * self.n
             queue: list[int] = []
-            for root in self.index.roots:
+            for root in sorted(set(self.index.roots)):
                 if parent[root] == -2:
                     parent[root] = -1
                     position[root] = len(queue)
