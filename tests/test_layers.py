@@ -179,6 +179,7 @@ CORE = {
     "reach/_model.py",
     "reach/_catalog.py",
     "reach/_engine.py",
+    "reach/_osv.py",
     "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
     "attest/_dsse.py",
     "attest/_graph_attest.py",
