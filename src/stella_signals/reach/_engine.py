@@ -80,8 +80,10 @@ class ObservedEdge:
 class IngestEvidence:
     """What one ingest brings to an evaluation.
 
-    ``receipt_digest``: ``sha256:`` + hex SHA-256 of the signed receipt's payload, its RFC 8785
-    bytes (`Receipt.canonical_bytes`, the DSSE payload the service signed).
+    ``receipt_digest``: ``sha256:`` + hex SHA-256 of the signed receipt, i.e. of the DSSE
+    envelope bytes as stored (``IngestRecord.receipt_dsse``: the canonical JSON that
+    `Receipt.sign` returns). Receipts are named this way everywhere: a superseding receipt's
+    ``supersedes``, and ``cas://evidence/receipts/<hex>`` where a replaced one is kept.
     ``manifest``: the parsed probe manifest of its trace, None when it came without one.
     """
 
