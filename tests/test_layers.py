@@ -183,6 +183,10 @@ CORE = {
     "vex/_render.py",
     "vex/_cyclonedx.py",
     "vex/_sign.py",
+    "reach/_catalog.py",
+    "reach/_engine.py",
+    "reach/_osv.py",
+    "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
     "attest/_dsse.py",
     "attest/_graph_attest.py",
     "attest/_keys.py",

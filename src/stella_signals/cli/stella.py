@@ -17,6 +17,7 @@ from stella_signals.cli import (
     _timeline_cmds,
     _trace_cmds,
     _vex_cmds,
+    _vuln_cmds,
 )
 from stella_signals.cli._common import unwrap_help
 
@@ -39,6 +40,7 @@ app.add_typer(_timeline_cmds.app, name="timeline")
 app.add_typer(_evidence_cmds.app, name="evidence")
 app.add_typer(_bundle_cmds.app, name="bundle")
 app.add_typer(_vex_cmds.app, name="vex")
+app.add_typer(_vuln_cmds.app, name="vuln")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 
