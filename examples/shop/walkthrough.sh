@@ -9,8 +9,13 @@
 #   EXAMPLE_WORK    work directory (default: .cache/example): graph, windows and the
 #                   server's data, made anew on each run
 #   EXAMPLE_VENV    the shop's environment, kept between runs (default: EXAMPLE_WORK/venv)
-#   SIGNALS_URL     a running server to use, with SIGNALS_TENANT and SIGNALS_TOKEN_FILE
-#                   (default: start `signals serve` on a free loopback port, stopped at exit)
+#   SIGNALS_URL     a running server to use, with SIGNALS_TENANT, SIGNALS_LAB_TENANT and
+#                   SIGNALS_TOKEN_FILE (a token allowing both tenants) (default: start
+#                   `signals serve` on a free loopback port, stopped at exit)
+#
+# Two tenants: `shop` (production: targeted windows, the ones a verdict may rely on) and
+# `shop-lab` (discovery windows, for checking the graph: they cannot say that a target did not
+# run, so they are kept out of the production tenant's evidence).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,11 +69,12 @@ echo "graph hash: $GRAPH"
 # 3. A Signals server (or the one given), a token, and the graph posted to it.
 step "3. the server"
 if [ -n "${SIGNALS_URL:-}" ]; then
-    URL=$SIGNALS_URL TENANT=${SIGNALS_TENANT:?} TOKEN_FILE=${SIGNALS_TOKEN_FILE:?}
+    URL=$SIGNALS_URL TENANT=${SIGNALS_TENANT:?} LAB=${SIGNALS_LAB_TENANT:?}
+    TOKEN_FILE=${SIGNALS_TOKEN_FILE:?}
 else
-    DATA=$WORK/data TENANT=shop TOKEN_FILE=$WORK/token
+    DATA=$WORK/data TENANT=shop LAB=shop-lab TOKEN_FILE=$WORK/token
     rm -rf "$DATA"
-    show "$BIN/signals" tokens create --data-dir "$DATA" --tenant "$TENANT" \
+    show "$BIN/signals" tokens create --data-dir "$DATA" --tenant "$TENANT" --tenant "$LAB" \
         --scope signals:read --scope signals:write | tail -n 1 > "$TOKEN_FILE"
     PORT=$(free_port)
     URL=http://127.0.0.1:$PORT
@@ -78,21 +84,24 @@ else
     echo "signals serve on $URL (log: $WORK/server.log)"
 fi
 AUTH=(-H "Authorization: Bearer $(cat "$TOKEN_FILE")" -H "X-Stella-Tenant: $TENANT")
-curl -sS --fail-with-body "${AUTH[@]}" -H 'Content-Type: application/json' \
-    --data-binary @"$WORK/graph.json" "$URL/api/v1/graphs" \
-    | "$BIN/python" -c 'import json, sys; g = json.load(sys.stdin); print("graph posted:", g["graph_hash"], g["nodes"], "nodes", g["edges"], "edges")'
+for tenant in "$TENANT" "$LAB"; do
+    curl -sS --fail-with-body -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+        -H "X-Stella-Tenant: $tenant" -H 'Content-Type: application/json' \
+        --data-binary @"$WORK/graph.json" "$URL/api/v1/graphs" \
+        | T=$tenant "$BIN/python" -c 'import json, os, sys; g = json.load(sys.stdin); print("graph posted to", os.environ["T"] + ":", g["graph_hash"], g["nodes"], "nodes", g["edges"], "edges")'
+done
 
 # 4-6. The shop under the probe, uploading each window to the server with its probe manifest;
 #      real requests to its routes; then SIGTERM, on which the probe writes the last window
 #      and uploads it before the process ends.
-run_shop() {  # MODE OUT [PROBE OPTIONS...]
-    local mode=$1 out=$2 port pid
-    shift 2
+run_shop() {  # MODE TENANT OUT [PROBE OPTIONS...]
+    local mode=$1 tenant=$2 out=$3 port pid
+    shift 3
     port=$(free_port)
     rm -rf "$out"
-    printf '$ %s\n' "$PY -m stella_probe run --mode $mode ${*:+$* }--out $out --server $URL --tenant $TENANT --token-file $TOKEN_FILE --graph-hash $GRAPH -- $SHOP/app.py --port $port"
+    printf '$ %s\n' "$PY -m stella_probe run --mode $mode ${*:+$* }--out $out --server $URL --tenant $tenant --token-file $TOKEN_FILE --graph-hash $GRAPH -- $SHOP/app.py --port $port"
     "$PY" -m stella_probe run --mode "$mode" "$@" --out "$out" \
-        --server "$URL" --tenant "$TENANT" --token-file "$TOKEN_FILE" --graph-hash "$GRAPH" \
+        --server "$URL" --tenant "$tenant" --token-file "$TOKEN_FILE" --graph-hash "$GRAPH" \
         -- "$SHOP/app.py" --port "$port" >> "$WORK/shop.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -124,7 +133,7 @@ run_shop() {  # MODE OUT [PROBE OPTIONS...]
 
 step "4. the shop under the probe (targeted: it watches the catalog's two functions)"
 : > "$WORK/shop.log"
-run_shop targeted "$WORK/windows" --targets "$SHOP/targets.txt" --window 2
+run_shop targeted "$TENANT" "$WORK/windows" --targets "$SHOP/targets.txt" --window 2
 
 # 7. What the server now knows.
 step "7. what the server knows"
@@ -151,10 +160,10 @@ show "$BIN/stella" graph verify --runtime "$TRACE" --graph "$GRAPH" --server "$U
 
 # 8. The same requests in discovery mode (every call, with its caller: for building and
 #    checking graphs, not for production): the caller → callee pairs the graph lacks.
-step "8. discovery mode: the edges seen at run time"
-run_shop discovery "$WORK/discovery"
+step "8. discovery mode, in the lab tenant: the edges seen at run time"
+run_shop discovery "$LAB" "$WORK/discovery"
 step "9. edges the graph does not have"
-"$BIN/python" - "$URL" "$TENANT" "$TOKEN_FILE" "$GRAPH" "$WORK/graph.json" <<'EOF'
+"$BIN/python" - "$URL" "$LAB" "$TOKEN_FILE" "$GRAPH" "$WORK/graph.json" <<'EOF'
 import json, sys, urllib.parse, urllib.request
 url, tenant, token_file, graph_hash, graph_file = sys.argv[1:6]
 headers = {"Authorization": "Bearer " + open(token_file).read().strip(), "X-Stella-Tenant": tenant}
@@ -180,5 +189,5 @@ for edge in unexpected:
               f"{display[edge['callee_node']]}  x{edge['count']}")
 EOF
 
-step "next: the verdict (issue 18)"
+step "next: the verdict (issue 18), on the production tenant's evidence"
 echo "$BIN/stella reach evaluate --graph $GRAPH --catalog $SHOP/catalog.json"

@@ -19,7 +19,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tests.realservers.signals_process import BIN, serve_with_token
+from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +83,17 @@ def every_edge(url: str, headers: dict[str, str], graph: str, in_graph: str) -> 
 
 
 def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
-    server, headers = serve_with_token(
-        [], tmp_path / "data", tmp_path / "server.log", tenant="shop"
-    )
+    data = ["--data-dir", str(tmp_path / "data")]
+    made = signals("tokens", "create", "--tenant", "shop", "--tenant", "shop-lab",
+                   "--scope", "signals:read", "--scope", "signals:write", *data)  # fmt: skip
+    token = made.stdout.strip().splitlines()[-1]
+    server = SignalsProcess(["serve", *data], tmp_path / "server.log", port=free_port())
+    server.start()
+    headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "shop"}
+    lab = headers | {"X-Stella-Tenant": "shop-lab"}
     try:
         token_file = tmp_path / "token"
-        token_file.write_text(headers["Authorization"].removeprefix("Bearer ") + "\n")
+        token_file.write_text(token + "\n")
         work = tmp_path / "work"
         env = {
             **os.environ,
@@ -97,6 +102,7 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
             "EXAMPLE_VENV": str(VENV),
             "SIGNALS_URL": server.url,
             "SIGNALS_TENANT": "shop",
+            "SIGNALS_LAB_TENANT": "shop-lab",
             "SIGNALS_TOKEN_FILE": str(token_file),
         }
         done = subprocess.run(
@@ -115,34 +121,43 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         exercised, idle = (node_of[s.replace(":", ".")] for s in (EXERCISED, IDLE))
         url = server.url
 
-        # Both runs were ingested, each with its probe manifest.
-        receipts = api_get(url, headers, "/api/v1/ingests", graph_hash=h)["items"]
-        assert len(receipts) == 2 and all(r["status"] == "ingested" for r in receipts)
-        manifests = {}
-        for receipt in receipts:
+        # The targeted run is the production tenant's one ingest, with its probe manifest
+        # (both targets watched for the whole window: the evidence that urlize did not run);
+        # the discovery run is the lab tenant's.
+        def ingests(tenant_headers: dict[str, str]) -> list[Any]:
+            found = api_get(url, tenant_headers, "/api/v1/ingests", graph_hash=h)["items"]
+            assert all(r["status"] == "ingested" for r in found)
+            return list(found)
+
+        def manifest(tenant_headers: dict[str, str], receipt: dict[str, Any]) -> Any:
             digest = receipt["probe_manifest_digest"].removeprefix("sha256:")
             blob = httpx.get(f"{url}/api/v1/cas/reachability/probe-manifests/{digest}",
-                             headers=headers, timeout=30)  # fmt: skip
+                             headers=tenant_headers, timeout=30)  # fmt: skip
             assert blob.status_code == 200
-            manifest = json.loads(blob.content)
-            manifests[manifest["mode"]] = (receipt["ingest_id"], manifest)
-        targeted_id, targeted = manifests["targeted"]
+            return json.loads(blob.content)
+
+        [production] = ingests(headers)
+        targeted = manifest(headers, production)
+        assert targeted["mode"] == "targeted"
         assert (targeted["targets_total"], targeted["targets_instrumented"]) == (2, 2)
         assert set(targeted["targets_watched_whole_window"]) == {EXERCISED, IDLE}
-        discovery_id, _ = manifests["discovery"]
+        [lab_ingest] = ingests(lab)
+        assert manifest(lab, lab_ingest)["mode"] == "discovery"
 
-        # What ran: the exercised function, seen by both runs; the other by neither.
-        def rows(package: str, observed: str) -> dict[str, Any]:
+        # What ran: the exercised function, not the other.
+        def rows(package: str, observed: str, tenant_headers: dict[str, str]) -> dict[str, Any]:
             purl = f"pkg:pypi/{package}@{pins()[package]}"
-            found = every_item(url, headers, f"/api/v1/graphs/{h}/runtime", observed=observed,
-                               purl=purl)  # fmt: skip
+            found = every_item(url, tenant_headers, f"/api/v1/graphs/{h}/runtime",
+                               observed=observed, purl=purl)  # fmt: skip
             return {row["node"]: row for row in found}
 
-        assert rows("werkzeug", "observed")[exercised]["ingest_ids"] == sorted(
-            [targeted_id, discovery_id]
-        )
-        assert idle not in rows("jinja2", "observed")
-        assert rows("jinja2", "unobserved")[idle]["observed"] is False
+        assert rows("werkzeug", "observed", headers)[exercised]["ingest_ids"] == [
+            production["ingest_id"]
+        ]
+        assert idle not in rows("jinja2", "observed", headers)
+        assert rows("jinja2", "unobserved", headers)[idle]["observed"] is False
+        assert exercised in rows("werkzeug", "observed", lab)
+        assert idle not in rows("jinja2", "observed", lab)
 
         # `stella graph verify` maps the targeted trace wholly; the discovery trace's
         # unexpected edges are exactly the stored edges the graph does not have.
@@ -152,9 +167,10 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         }
         reports = {}
         for mode, trace in traces.items():
+            tenant = "shop" if mode == "targeted" else "shop-lab"
             verify = subprocess.run(
                 [str(BIN / "stella"), "graph", "verify", "--runtime", str(trace), "--graph", h,
-                 "--server", url, "--tenant", "shop", "--token-file", str(token_file), "--json"],
+                 "--server", url, "--tenant", tenant, "--token-file", str(token_file), "--json"],
                 capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
             assert verify.returncode in (0, 1), verify.stderr
@@ -163,12 +179,13 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         assert (targeted_report["records"], targeted_report["mapped_symbols"]) == (1, 1)
         assert targeted_report["unmapped_symbols"] == targeted_report["nodes_observed"] - 1 == 0
         assert reports["discovery"]["unmapped_symbols"] == 0
-        unexpected = every_edge(url, headers, h, "false")
+        assert every_edge(url, headers, h, "false") == []  # targeted traces have no callers
+        unexpected = every_edge(url, lab, h, "false")
         assert [(e["caller_symbol_id"], e["symbol_id"], e["count"]) for e in unexpected] == [
             (e["caller_symbol_id"], e["symbol_id"], e["count"])
             for e in reports["discovery"]["unexpected_edges"]
         ]
-        known = every_edge(url, headers, h, "true")
+        known = every_edge(url, lab, h, "true")
         assert len(known) >= reports["discovery"]["edges_observed"] > 0
         dispatch = node_of["flask.app.Flask.dispatch_request"]
         assert (dispatch, node_of["app.receipt"]) in {
