@@ -20,6 +20,7 @@ from stella_signals.timeline import EventType, TimelineEvent, next_event
 __all__ = [
     "ORPHAN_FIRST_DELAY",
     "BlobStore",
+    "EdgeObservation",
     "EdgeRow",
     "EventDraft",
     "FactRow",
@@ -31,7 +32,6 @@ __all__ = [
     "IngestStore",
     "KeyPurpose",
     "NodeObservation",
-    "ObservedEdge",
     "OrphanItem",
     "OrphanQueue",
     "Repository",
@@ -363,7 +363,7 @@ class NodeObservation:
 
 
 @dataclass(frozen=True, slots=True)
-class ObservedEdge:
+class EdgeObservation:
     """A caller → callee pair seen at run time over every accepted ingest of a graph: the
     trace's own symbol ids, the nodes they map to, whether the graph has that edge, the summed
     count and the ingests that saw it (sorted)."""
@@ -519,7 +519,7 @@ class IngestStore(Protocol):
         in_graph: bool | None = None,
         after: tuple[str, str] | None = None,
         limit: int | None = None,
-    ) -> list[ObservedEdge]:
+    ) -> list[EdgeObservation]:
         """Caller → callee pairs seen over every ingest of the graph with status
         ``ingested``, summed per (``caller_symbol_id``, ``symbol_id``) and sorted by it;
         ``in_graph`` False: only the pairs no graph edge joins (SPEC §9 unexpected edges);

@@ -20,13 +20,13 @@ from stella_signals.attest import new_service_key_pem
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
     ORPHAN_FIRST_DELAY,
+    EdgeObservation,
     EdgeRow,
     EventDraft,
     FactRow,
     GraphRecord,
     IngestRecord,
     KeyPurpose,
-    ObservedEdge,
     OrphanItem,
     Repository,
     SymbolManifestRecord,
@@ -285,9 +285,9 @@ class IngestStoreContract:
         assert repo.list_edges(GLOBEX, ingest(1).ingest_id) == []
         one, two = ingest(1).ingest_id, ingest(2).ingest_id
         everything = [
-            ObservedEdge("sym:a", "sym:b", "n1", "n2", True, 7, (one, two)),
-            ObservedEdge("sym:a", "sym:z", "n1", None, False, 1, (one,)),
-            ObservedEdge("sym:b", "sym:a", "n2", "n1", False, 2, (two,)),
+            EdgeObservation("sym:a", "sym:b", "n1", "n2", True, 7, (one, two)),
+            EdgeObservation("sym:a", "sym:z", "n1", None, False, 1, (one,)),
+            EdgeObservation("sym:b", "sym:a", "n2", "n1", False, 2, (two,)),
         ]
         assert repo.observed_edges(ACME, GRAPH) == everything
         assert repo.observed_edges(ACME, GRAPH, in_graph=False) == everything[1:]

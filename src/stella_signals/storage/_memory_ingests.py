@@ -9,13 +9,13 @@ from typing import Any
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
+    EdgeObservation,
     EdgeRow,
     EventDraft,
     FactRow,
     GraphRecord,
     IngestRecord,
     NodeObservation,
-    ObservedEdge,
     OrphanItem,
     SymbolManifestRecord,
     orphan_first_attempt,
@@ -222,14 +222,14 @@ class MemoryIngestStore(MemoryGraphStore):
         in_graph: bool | None = None,
         after: tuple[str, str] | None = None,
         limit: int | None = None,
-    ) -> list[ObservedEdge]:
+    ) -> list[EdgeObservation]:
         with self._lock:
             chosen = [
                 (r.ingest_id, self._edges.get(r.ingest_id, ()))
                 for r in self._ingests.values()
                 if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
             ]
-        summed: dict[tuple[str, str], ObservedEdge] = {}
+        summed: dict[tuple[str, str], EdgeObservation] = {}
         for ingest_id, rows in chosen:
             for row in rows:
                 key = (row.caller_symbol_id, row.symbol_id)
@@ -237,10 +237,10 @@ class MemoryIngestStore(MemoryGraphStore):
                     continue
                 old = summed.get(key)
                 if old is None:
-                    summed[key] = ObservedEdge(*key, row.caller_node, row.callee_node,
+                    summed[key] = EdgeObservation(*key, row.caller_node, row.callee_node,
                                                row.in_graph, row.hits, (ingest_id,))  # fmt: skip
                     continue
-                summed[key] = ObservedEdge(
+                summed[key] = EdgeObservation(
                     *key,
                     caller_node=_least(old.caller_node, row.caller_node),
                     callee_node=_least(old.callee_node, row.callee_node),

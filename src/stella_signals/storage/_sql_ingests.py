@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stella_signals.ports import (
+    EdgeObservation,
     EdgeRow,
     EventDraft,
     FactRow,
     IngestRecord,
     NodeObservation,
-    ObservedEdge,
     orphan_first_attempt,
 )
 from stella_signals.storage._schema import facts, graphs, ingests, observed_edges, orphan_queue
@@ -169,7 +169,7 @@ class SqlIngestStore(SqlDatabase):
         in_graph: bool | None = None,
         after: tuple[str, str] | None = None,
         limit: int | None = None,
-    ) -> list[ObservedEdge]:
+    ) -> list[EdgeObservation]:
         e = observed_edges.c
         # Sorted as Python sorts strings (code points): byte order on PostgreSQL too.
         caller, callee = self._bytewise(e.caller_symbol_id), self._bytewise(e.symbol_id)
@@ -217,7 +217,7 @@ class SqlIngestStore(SqlDatabase):
                 if ids is not None:
                     ids.add(row[2])
         return [
-            ObservedEdge(
+            EdgeObservation(
                 caller_symbol_id=r[0],
                 symbol_id=r[1],
                 caller_node=r[2],
