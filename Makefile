@@ -9,7 +9,7 @@ HOST ?=
 PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres tools run test test-unit lint typecheck pytest bench fuzz reliability clean lock
+.PHONY: venv postgres tools run example test test-unit lint typecheck pytest bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -46,6 +46,12 @@ tools:
 
 run: venv
 	$(BIN)/signals serve --demo --data-dir $(DATA_DIR)$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))
+
+# The end-to-end example (docs/example.md): the Flask shop of examples/shop in its own
+# environment (.cache/example/venv, kept between runs), scanned, run under the probe against a
+# fresh `signals serve` on a free loopback port, then what the server knows.
+example: venv
+	STELLA_BIN=$(abspath $(BIN)) bash examples/shop/walkthrough.sh
 
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
@@ -106,4 +112,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .cache

@@ -20,6 +20,8 @@ from stella_signals.timeline import EventType, TimelineEvent, next_event
 __all__ = [
     "ORPHAN_FIRST_DELAY",
     "BlobStore",
+    "EdgeObservation",
+    "EdgeRow",
     "EventDraft",
     "FactRow",
     "GraphRecord",
@@ -257,6 +259,21 @@ class FactRow(NamedTuple):
     node: str | None
 
 
+class EdgeRow(NamedTuple):
+    """A caller → callee pair one ingest observed (records carrying ``caller_symbol_id``: a
+    probe in discovery mode), with its summed count (``hits``). ``caller_node`` and
+    ``callee_node`` are the graph node ids the ends map to (SPEC §9 resolution; None: no
+    node), ``in_graph`` whether a graph edge joins them. At most ``Limits.max_edges`` per
+    ingest (the parser refuses more)."""
+
+    caller_symbol_id: str
+    symbol_id: str
+    hits: int
+    caller_node: str | None
+    callee_node: str | None
+    in_graph: bool
+
+
 class KeyPurpose(StrEnum):
     """What a tenant trusts a key for."""
 
@@ -342,6 +359,21 @@ class NodeObservation:
     first_seen: datetime
     last_seen: datetime
     containers: tuple[str, ...] = ()
+    ingest_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeObservation:
+    """A caller → callee pair seen at run time over every accepted ingest of a graph: the
+    trace's own symbol ids, the nodes they map to, whether the graph has that edge, the summed
+    count and the ingests that saw it (sorted)."""
+
+    caller_symbol_id: str
+    symbol_id: str
+    caller_node: str | None
+    callee_node: str | None
+    in_graph: bool
+    count: int
     ingest_ids: tuple[str, ...] = ()
 
 
@@ -436,10 +468,14 @@ class IngestStore(Protocol):
     ingest, its facts and its event are written together or not at all."""
 
     def commit_ingest(
-        self, ingest: IngestRecord, facts: Sequence[FactRow], event: EventDraft
+        self,
+        ingest: IngestRecord,
+        facts: Sequence[FactRow],
+        event: EventDraft,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent:
-        """Record an accepted ingest with its facts; `Conflict` when the same tenant already
-        has an accepted ingest of the same bytes for the same graph."""
+        """Record an accepted ingest with its facts and observed edges; `Conflict` when the
+        same tenant already has an accepted ingest of the same bytes for the same graph."""
         ...
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent: ...
@@ -470,6 +506,25 @@ class IngestStore(Protocol):
     ) -> list[IngestRecord]: ...
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]: ...
+
+    def list_edges(self, tenant: TenantId, ingest_id: str) -> list[EdgeRow]:
+        """The caller → callee pairs one ingest observed, in the order they were given."""
+        ...
+
+    def observed_edges(
+        self,
+        tenant: TenantId,
+        graph_hash: str,
+        *,
+        in_graph: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[EdgeObservation]:
+        """Caller → callee pairs seen over every ingest of the graph with status
+        ``ingested``, summed per (``caller_symbol_id``, ``symbol_id``) and sorted by it;
+        ``in_graph`` False: only the pairs no graph edge joins (SPEC §9 unexpected edges);
+        ``after``: only pairs sorted after that one; ``limit``: at most that many."""
+        ...
 
     def observed_nodes(self, tenant: TenantId, graph_hash: str) -> dict[str, NodeObservation]:
         """Per observed node of the graph: hits, first and last seen (no details)."""
@@ -508,10 +563,12 @@ class OrphanQueue(Protocol):
         facts: Sequence[FactRow],
         event: EventDraft,
         previous_event_id: str | None = None,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent | None:
-        """Turn a leased orphan into an ingest; None (nothing written) if the lease was lost,
-        or if ``previous_event_id`` is given and the stored receipt is no longer that one
-        (then the item is released at once, to be retried from the newer receipt)."""
+        """Turn a leased orphan into an ingest (with its facts and observed edges); None
+        (nothing written) if the lease was lost, or if ``previous_event_id`` is given and the
+        stored receipt is no longer that one (then the item is released at once, to be
+        retried from the newer receipt)."""
         ...
 
     def expire_orphan(

@@ -217,3 +217,35 @@ def test_an_envelope_attached_while_a_worker_retries_is_kept(world) -> None:  # 
     kept = CasUri.of(Namespace.RECEIPTS, done.receipt["supersedes"].removeprefix("sha256:"))
     assert b"".join(services.blobs.open(ACME, kept)) == now.receipt_dsse
     assert check_chain(list(services.repo.iter_events(ACME)), tenant="acme").ok
+
+
+def test_an_orphan_keeps_its_observed_edges_once_its_graph_arrives(world) -> None:  # type: ignore[no-untyped-def]
+    """The retry maps callers as the first attempt would: the pairs, their nodes and whether
+    the graph has each edge are stored with the facts."""
+    from stella_signals.graph import canonical_graph, parse_graph
+    from tests.graph._graphs import BASE, as_bytes
+    from tests.trace._lines import line, ndjson
+
+    services, clock, ctx = world
+    graph = as_bytes(BASE)
+    digest = canonical_graph(parse_graph(graph)).hash
+    body = ndjson(
+        line(symbol_id="sym:python:parse", purl="pkg:pypi/lib@2.0.0", count=3,
+             caller_symbol_id="sym:python:main"),
+        line(symbol_id="sym:python:main", purl="pkg:pypi/app@1.0.0", count=2,
+             caller_symbol_id="sym:python:unused"),
+    )  # fmt: skip
+    result = ingest_runtime(
+        ctx, RuntimeUpload(tenant=ACME, ingest_id=new_ulid(clock), graph_hash=digest, body=[body])
+    )
+    assert result.outcome is Outcome.ORPHANED
+    assert services.repo.list_edges(ACME, result.ingest_id) == []
+    ingest_graph(ctx, ACME, graph)
+    stored = services.repo.list_edges(ACME, result.ingest_id)
+    assert sorted(stored) == [
+        ("sym:python:main", "sym:python:parse", 3, "n1", "n2", True),
+        ("sym:python:unused", "sym:python:main", 2, "n3", "n1", False),
+    ]
+    [unexpected] = services.repo.observed_edges(ACME, str(digest), in_graph=False)
+    assert (unexpected.caller_symbol_id, unexpected.count) == ("sym:python:unused", 2)
+    assert unexpected.ingest_ids == (result.ingest_id,)

@@ -20,6 +20,8 @@ from stella_signals.attest import new_service_key_pem
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
     ORPHAN_FIRST_DELAY,
+    EdgeObservation,
+    EdgeRow,
     EventDraft,
     FactRow,
     GraphRecord,
@@ -268,6 +270,37 @@ class IngestStoreContract:
         assert repo.node_details(ACME, GRAPH, []) == {}
         assert repo.observed_nodes(GLOBEX, OTHER_GRAPH) == {}
 
+    def test_observed_edges_are_kept_per_ingest_and_summed_per_graph(
+        self, repo: Repository
+    ) -> None:
+        known = EdgeRow("sym:a", "sym:b", 3, "n1", "n2", True)
+        unknown = EdgeRow("sym:a", "sym:z", 1, "n1", None, False)
+        between = EdgeRow("sym:b", "sym:a", 2, "n2", "n1", False)
+        repo.commit_ingest(ingest(1), [fact("a", "n1")], draft(1), [unknown, known])
+        repo.commit_ingest(ingest(2), [], draft(2), [known._replace(hits=4), between])
+        repo.commit_ingest(ingest(3, status="orphaned"), [], draft(3), [known])
+        repo.commit_ingest(ingest(4, graph=OTHER_GRAPH), [], draft(4), [known])
+        repo.commit_ingest(ingest(5, tenant=GLOBEX), [], draft(5), [known])
+        assert repo.list_edges(ACME, ingest(1).ingest_id) == [unknown, known]
+        assert repo.list_edges(GLOBEX, ingest(1).ingest_id) == []
+        one, two = ingest(1).ingest_id, ingest(2).ingest_id
+        everything = [
+            EdgeObservation("sym:a", "sym:b", "n1", "n2", True, 7, (one, two)),
+            EdgeObservation("sym:a", "sym:z", "n1", None, False, 1, (one,)),
+            EdgeObservation("sym:b", "sym:a", "n2", "n1", False, 2, (two,)),
+        ]
+        assert repo.observed_edges(ACME, GRAPH) == everything
+        assert repo.observed_edges(ACME, GRAPH, in_graph=False) == everything[1:]
+        assert repo.observed_edges(ACME, GRAPH, in_graph=True) == everything[:1]
+        assert repo.observed_edges(ACME, GRAPH, limit=2) == everything[:2]
+        assert repo.observed_edges(ACME, GRAPH, after=("sym:a", "sym:b"), limit=1) == [
+            everything[1]
+        ]
+        assert repo.observed_edges(ACME, GRAPH, after=("sym:b", "sym:a")) == []
+        assert repo.observed_edges(GLOBEX, OTHER_GRAPH) == []
+        [other] = repo.observed_edges(GLOBEX, GRAPH)
+        assert other.ingest_ids == (ingest(5).ingest_id,)
+
 
 class OrphanQueueContract:
     def queue(self, repo: Repository, n: int, graph: str = GRAPH) -> IngestRecord:
@@ -329,11 +362,17 @@ class OrphanQueueContract:
         )
         done = replace(record, status="ingested", timeline_event_id=draft(2).event_id)
         rows = [fact("a", "n1")]
+        edges = [EdgeRow("sym:a", "sym:b", 2, "n1", None, False)]
         assert repo.finish_orphan(item, worker="x", ingest=done, facts=rows, event=draft(2)) is None
-        event = repo.finish_orphan(item, worker="w", ingest=done, facts=rows, event=draft(2))
+        assert repo.list_edges(ACME, record.ingest_id) == []
+        event = repo.finish_orphan(
+            item, worker="w", ingest=done, facts=rows, event=draft(2), edges=edges
+        )
         assert event is not None and event.seq == 2
         assert repo.get_ingest(ACME, record.ingest_id) == done
         assert repo.list_facts(ACME, record.ingest_id) == rows
+        assert repo.list_edges(ACME, record.ingest_id) == edges
+        assert [e.count for e in repo.observed_edges(ACME, GRAPH)] == [2]
         assert repo.orphan_queue_depth() == 0
 
     def test_an_orphan_whose_receipt_changed_is_released_at_once(self, repo: Repository) -> None:

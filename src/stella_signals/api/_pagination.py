@@ -17,7 +17,9 @@ def encode_token(position: str) -> str:
     return base64.urlsafe_b64encode(f"v1:{position}".encode()).rstrip(b"=").decode()
 
 
-def decode_token(token: str | None) -> str | None:
+def decode_token(token: str | None, *, max_chars: int = 64) -> str | None:
+    """The position a token names (at most ``max_chars`` characters: ids are short, pairs
+    of symbol ids less so); `InvalidInput` for anything else."""
     if token is None:
         return None
     try:
@@ -26,7 +28,7 @@ def decode_token(token: str | None) -> str | None:
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidInput("malformed page_token", reason="invalid_page_token") from None
     version, sep, position = text.partition(":")
-    if version != "v1" or not sep or not position or len(position) > 64:
+    if version != "v1" or not sep or not position or len(position) > max_chars:
         raise InvalidInput("malformed page_token", reason="invalid_page_token")
     return position
 

@@ -32,6 +32,7 @@ __all__ = [
     "POLICY",
     "READY",
     "RECEIPT",
+    "RUNTIME_EDGE_PAGE",
     "RUNTIME_PAGE",
     "SERVICE_KEYS",
     "SHA256_HEX",
@@ -343,7 +344,19 @@ _RUNTIME_NODE = _object(
         "ingest_ids": {"type": "array", "items": ULID},
     }
 )
+_RUNTIME_EDGE = _object(
+    {
+        "caller_symbol_id": {**_STR, "description": "the trace's caller_symbol_id"},
+        "symbol_id": {**_STR, "description": "the trace's symbol_id (the callee)"},
+        "caller_node": {**_NULLABLE_STR, "description": "graph node of the caller, or null"},
+        "callee_node": {**_NULLABLE_STR, "description": "graph node of the callee, or null"},
+        "in_graph": {**_BOOL, "description": "false: an unexpected edge (SPEC §9)"},
+        "count": _COUNT,
+        "ingest_ids": {"type": "array", "items": ULID},
+    }
+)
 RUNTIME_PAGE = _page(_RUNTIME_NODE, graph_hash=GRAPH_HASH)
+RUNTIME_EDGE_PAGE = _page(_RUNTIME_EDGE, graph_hash=GRAPH_HASH, view={"const": "edges"})
 COVERAGE = _object(
     {
         "graph_hash": GRAPH_HASH,

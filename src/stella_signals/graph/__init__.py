@@ -12,11 +12,13 @@ from stella_signals.graph._model import (
     parse_graph,
 )
 from stella_signals.graph._verify import (
+    EdgePair,
     PurlMismatch,
     UnexpectedEdge,
     UnmappedSymbol,
     VerifyReport,
     map_trace,
+    resolve_edges,
 )
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "INDEX_FORMAT",
     "ROOT_PHASES",
     "CanonicalGraph",
+    "EdgePair",
     "GraphIndex",
     "GraphProblem",
     "InvalidGraph",
@@ -38,4 +41,5 @@ __all__ = [
     "check_graph",
     "map_trace",
     "parse_graph",
+    "resolve_edges",
 ]

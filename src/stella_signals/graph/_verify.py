@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from stella_signals.graph._index import GraphIndex
 from stella_signals.trace import TraceReport
 
-__all__ = ["PurlMismatch", "UnexpectedEdge", "UnmappedSymbol", "VerifyReport", "map_trace"]
+__all__ = [
+    "EdgePair",
+    "PurlMismatch",
+    "UnexpectedEdge",
+    "UnmappedSymbol",
+    "VerifyReport",
+    "map_trace",
+    "resolve_edges",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +174,24 @@ def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> 
     )
 
 
-def _match_edges(trace: TraceReport, index: GraphIndex) -> tuple[int, tuple[UnexpectedEdge, ...]]:
-    """(graph edges whose caller → callee pair the trace saw, the pairs seen that no graph edge
-    joins). Both ends resolve as records do; a pair with an unmapped end is unexpected too.
-    Every graph edge entry counts once, whatever its kind: parallel edges count separately."""
+class EdgePair(NamedTuple):
+    """One caller → callee pair the trace saw, resolved on the graph: the node number each
+    end maps to (None: no node) and whether a graph edge joins them."""
+
+    caller_symbol_id: str
+    symbol_id: str
+    hits: int
+    caller_node: int | None
+    callee_node: int | None
+    in_graph: bool
+
+
+def resolve_edges(trace: TraceReport, index: GraphIndex) -> Iterator[EdgePair]:
+    """Every caller → callee pair of ``trace`` (in the trace's order), both ends resolved as
+    records are (exact ``symbol_id`` = node symbol_id or id, else the ``code_id`` a record of
+    that symbol carried)."""
     if not trace.edges:
-        return 0, ()
+        return
     by_symbol, by_code, code_ids = index.by_symbol, index.by_code, trace.code_ids
     width = index.nodes_total
 
@@ -182,15 +202,27 @@ def _match_edges(trace: TraceReport, index: GraphIndex) -> tuple[int, tuple[Unex
         return node
 
     graph_pairs = {a * width + b for a, b in zip(index.edge_from, index.edge_to, strict=True)}
-    seen: set[int] = set()
-    unexpected: list[UnexpectedEdge] = []
     for (caller, callee), count in trace.edges.items():
         a, b = node_of(caller), node_of(callee)
-        pair = None if a is None or b is None else a * width + b
-        if pair is not None and pair in graph_pairs:
-            seen.add(pair)
+        joined = a is not None and b is not None and a * width + b in graph_pairs
+        yield EdgePair(caller, callee, count, a, b, joined)
+
+
+def _match_edges(trace: TraceReport, index: GraphIndex) -> tuple[int, tuple[UnexpectedEdge, ...]]:
+    """(graph edges whose caller → callee pair the trace saw, the pairs seen that no graph edge
+    joins). A pair with an unmapped end is unexpected too. Every graph edge entry counts once,
+    whatever its kind: parallel edges count separately."""
+    if not trace.edges:
+        return 0, ()
+    width = index.nodes_total
+    seen: set[int] = set()
+    unexpected: list[UnexpectedEdge] = []
+    for pair in resolve_edges(trace, index):
+        a, b = pair.caller_node, pair.callee_node
+        if pair.in_graph and a is not None and b is not None:
+            seen.add(a * width + b)
         else:
-            unexpected.append(UnexpectedEdge(caller, callee, count))
+            unexpected.append(UnexpectedEdge(pair.caller_symbol_id, pair.symbol_id, pair.hits))
     observed = sum(
         1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if a * width + b in seen
     )

@@ -141,6 +141,7 @@ def _ingest(ctx: IngestContext, item: OrphanItem, worker: str, stats: RetryStats
         worker=worker,
         ingest=with_receipt(ctx, original, receipt),
         facts=mapped.facts,
+        edges=mapped.edges,
         event=event,
         previous_event_id=original.timeline_event_id,
     )

@@ -47,7 +47,7 @@ from stella_signals.cas import Namespace
 from stella_signals.clock import format_utc
 from stella_signals.digests import Digest, sha256_hex
 from stella_signals.errors import Conflict, HashMismatch, LimitExceeded, StellaError, Unavailable
-from stella_signals.graph import GraphIndex, VerifyReport, map_trace
+from stella_signals.graph import GraphIndex, VerifyReport, map_trace, resolve_edges
 from stella_signals.ingest._context import (
     Attestation,
     IngestContext,
@@ -61,6 +61,7 @@ from stella_signals.ingest._graphs import LoadedGraph
 from stella_signals.limits import Limits
 from stella_signals.ports import (
     ORPHAN_FIRST_DELAY,
+    EdgeRow,
     EventDraft,
     FactRow,
     IngestRecord,
@@ -208,22 +209,33 @@ def resolve_graph(ctx: IngestContext, tenant: TenantId, graph_hash: Digest) -> L
 
 @dataclass(frozen=True, slots=True)
 class Mapped:
-    """A trace mapped onto its graph: the counts, and the facts to store."""
+    """A trace mapped onto its graph: the counts, and the facts and observed edges to store."""
 
     verify: VerifyReport
     facts: list[FactRow]
+    edges: list[EdgeRow]
 
 
 def map_facts(report: TraceReport, graph: LoadedGraph) -> Mapped:
-    """Map the trace onto the graph (SPEC §9) and resolve each fact's graph node."""
-    verify = map_trace(report, graph.index, graph_hash_ok=True)
-    nodes = _node_of_symbols(report, graph.index)
+    """Map the trace onto the graph (SPEC §9) and resolve each fact's graph node and each
+    observed caller → callee pair's nodes (as many pairs as the parser let through: at most
+    ``max_edges``)."""
+    index = graph.index
+    verify = map_trace(report, index, graph_hash_ok=True)
+    nodes = _node_of_symbols(report, index)
     facts = [
         FactRow(f.symbol_id, f.purl, f.container, f.count, f.first_seen, f.last_seen,
                 nodes.get(f.symbol_id))
         for f in report.iter_facts()
     ]  # fmt: skip
-    return Mapped(verify, facts)
+    names = index.node_ids
+    edges = [
+        EdgeRow(p.caller_symbol_id, p.symbol_id, p.hits,
+                None if p.caller_node is None else names[p.caller_node],
+                None if p.callee_node is None else names[p.callee_node], p.in_graph)
+        for p in resolve_edges(report, index)
+    ]  # fmt: skip
+    return Mapped(verify, facts, edges)
 
 
 def _node_of_symbols(report: TraceReport, index: GraphIndex) -> dict[str, str]:
@@ -392,6 +404,7 @@ def seal(
         envelope=envelope,
         size=stored.size,
         facts=[] if mapped is None else mapped.facts,
+        edges=[] if mapped is None else mapped.edges,
         event=event,
         verify=None if mapped is None else mapped.verify,
         attestation=attestation,
@@ -410,6 +423,7 @@ class Pending:
     envelope: bytes
     size: int
     facts: Sequence[FactRow]
+    edges: Sequence[EdgeRow]
     event: EventDraft
     verify: VerifyReport | None
     attestation: Attestation | None
@@ -417,7 +431,7 @@ class Pending:
 
 
 def commit(ctx: IngestContext, pending: Pending) -> IngestResult:
-    """The commit point: ingest row, facts, timeline event and signed receipt in one
+    """The commit point: ingest row, facts, observed edges, timeline event and signed receipt in one
     transaction. A race lost to the same bytes for the same graph answers as a duplicate of
     the winner (one ingest, one duplicate), attaching this envelope to it."""
     receipt = pending.receipt
@@ -434,7 +448,7 @@ def commit(ctx: IngestContext, pending: Pending) -> IngestResult:
         pending.envelope,
     )
     try:
-        ctx.repo.commit_ingest(record, pending.facts, pending.event)
+        ctx.repo.commit_ingest(record, pending.facts, pending.event, pending.edges)
     except Conflict:
         original = ctx.repo.find_duplicate(
             record.tenant, receipt.content_sha256, receipt.graph_hash

@@ -9,6 +9,8 @@ from typing import Any
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
+    EdgeObservation,
+    EdgeRow,
     EventDraft,
     FactRow,
     GraphRecord,
@@ -87,6 +89,7 @@ class MemoryIngestStore(MemoryGraphStore):
         super().__init__()
         self._ingests: dict[str, IngestRecord] = {}
         self._facts: dict[str, tuple[FactRow, ...]] = {}
+        self._edges: dict[str, tuple[EdgeRow, ...]] = {}
         self._queue: dict[str, _Queued] = {}
 
     # -- ingests -----------------------------------------------------------------------
@@ -114,13 +117,18 @@ class MemoryIngestStore(MemoryGraphStore):
         )
 
     def commit_ingest(
-        self, ingest: IngestRecord, facts_: Sequence[FactRow], event: EventDraft
+        self,
+        ingest: IngestRecord,
+        facts_: Sequence[FactRow],
+        event: EventDraft,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent:
         with self._lock:
             self._check_new(ingest)
             appended = self._next(ingest.tenant, event)
             self._ingests[ingest.ingest_id] = _stored(ingest)
             self._facts[ingest.ingest_id] = tuple(facts_)
+            self._edges[ingest.ingest_id] = tuple(edges)
             if ingest.status == "orphaned" and ingest.graph_hash is not None:
                 known = (ingest.tenant, ingest.graph_hash) in self._graphs
                 due = orphan_first_attempt(ingest.received_at, graph_known=known)
@@ -199,6 +207,53 @@ class MemoryIngestStore(MemoryGraphStore):
             if self.get_ingest(tenant, ingest_id) is None:
                 return []
             return list(self._facts.get(ingest_id, ()))
+
+    def list_edges(self, tenant: TenantId, ingest_id: str) -> list[EdgeRow]:
+        with self._lock:
+            if self.get_ingest(tenant, ingest_id) is None:
+                return []
+            return list(self._edges.get(ingest_id, ()))
+
+    def observed_edges(
+        self,
+        tenant: TenantId,
+        graph_hash: str,
+        *,
+        in_graph: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[EdgeObservation]:
+        with self._lock:
+            chosen = [
+                (r.ingest_id, self._edges.get(r.ingest_id, ()))
+                for r in self._ingests.values()
+                if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
+            ]
+        summed: dict[tuple[str, str], EdgeObservation] = {}
+        for ingest_id, rows in chosen:
+            for row in rows:
+                key = (row.caller_symbol_id, row.symbol_id)
+                if after is not None and key <= after:
+                    continue
+                old = summed.get(key)
+                if old is None:
+                    summed[key] = EdgeObservation(*key, row.caller_node, row.callee_node,
+                                               row.in_graph, row.hits, (ingest_id,))  # fmt: skip
+                    continue
+                summed[key] = EdgeObservation(
+                    *key,
+                    caller_node=_least(old.caller_node, row.caller_node),
+                    callee_node=_least(old.callee_node, row.callee_node),
+                    in_graph=old.in_graph or row.in_graph,
+                    count=old.count + row.hits,
+                    ingest_ids=tuple(sorted({*old.ingest_ids, ingest_id})),
+                )
+        edges = [
+            summed[key]
+            for key in sorted(summed)
+            if in_graph is None or summed[key].in_graph == in_graph
+        ]
+        return edges if limit is None else edges[:limit]
 
     def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
         """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
@@ -287,6 +342,7 @@ class MemoryIngestStore(MemoryGraphStore):
         previous_event_id: str | None,
         event: EventDraft,
         facts_: Sequence[FactRow] | None,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent | None:
         with self._lock:
             row = self._held(item, worker)
@@ -302,6 +358,8 @@ class MemoryIngestStore(MemoryGraphStore):
             self._ingests[ingest.ingest_id] = _stored(ingest)
             if facts_:
                 self._facts[ingest.ingest_id] = tuple(facts_)
+            if edges:
+                self._edges[ingest.ingest_id] = tuple(edges)
             return self._keep(appended)
 
     def finish_orphan(
@@ -313,8 +371,9 @@ class MemoryIngestStore(MemoryGraphStore):
         facts: Sequence[FactRow],
         event: EventDraft,
         previous_event_id: str | None = None,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent | None:
-        return self._finish_leased(item, worker, ingest, previous_event_id, event, facts)
+        return self._finish_leased(item, worker, ingest, previous_event_id, event, facts, edges)
 
     def expire_orphan(
         self,
@@ -343,3 +402,10 @@ class MemoryIngestStore(MemoryGraphStore):
     def orphan_queue_depth(self) -> int:
         with self._lock:
             return len(self._queue)
+
+
+def _least(a: str | None, b: str | None) -> str | None:
+    """The smaller of two node ids, None only when both are (SQL's ``min`` over a column)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b)

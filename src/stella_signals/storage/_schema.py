@@ -14,6 +14,7 @@ __all__ = [
     "imported_evidence",
     "ingests",
     "metadata",
+    "observed_edges",
     "orphan_queue",
     "service_keys",
     "tenant_policies",
@@ -103,6 +104,24 @@ facts = sa.Table(
     sa.Column("node", sa.Text),
     sa.PrimaryKeyConstraint("ingest_id", "seq"),
     sa.Index("ix_facts_tenant_ingest", "tenant", "ingest_id"),
+)
+
+#: Caller → callee pairs each ingest observed (migration 0012): bounded per ingest by the
+#: parser's ``max_edges``; ``in_graph`` is decided at ingest (graphs never change).
+observed_edges = sa.Table(
+    "observed_edges",
+    metadata,
+    sa.Column("ingest_id", sa.String(26), sa.ForeignKey("ingests.ingest_id"), nullable=False),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("caller_symbol_id", sa.Text, nullable=False),
+    sa.Column("symbol_id", sa.Text, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("caller_node", sa.Text),
+    sa.Column("callee_node", sa.Text),
+    sa.Column("in_graph", sa.Boolean, nullable=False),
+    sa.PrimaryKeyConstraint("ingest_id", "seq"),
+    sa.Index("ix_observed_edges_tenant_ingest", "tenant", "ingest_id"),
 )
 
 timeline_events = sa.Table(

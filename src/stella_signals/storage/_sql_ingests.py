@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stella_signals.ports import (
+    EdgeObservation,
+    EdgeRow,
     EventDraft,
     FactRow,
     IngestRecord,
     NodeObservation,
     orphan_first_attempt,
 )
-from stella_signals.storage._schema import facts, graphs, ingests, orphan_queue
+from stella_signals.storage._schema import facts, graphs, ingests, observed_edges, orphan_queue
 from stella_signals.storage._sql_base import SqlDatabase, parsed_time, sqlite_time, utc
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
-__all__ = ["SqlIngestStore", "insert_facts", "update_ingest"]
+__all__ = ["SqlIngestStore", "insert_edges", "insert_facts", "update_ingest"]
 
-#: Rows per INSERT batch for facts (bounded memory whatever the trace).
+#: Rows per INSERT batch for facts and edges (bounded memory whatever the trace).
 _FACT_BATCH = 5000
 
 
@@ -31,11 +35,16 @@ class SqlIngestStore(SqlDatabase):
     """`IngestStore` over a SQL database."""
 
     def commit_ingest(
-        self, ingest: IngestRecord, facts_: Sequence[FactRow], event: EventDraft
+        self,
+        ingest: IngestRecord,
+        facts_: Sequence[FactRow],
+        event: EventDraft,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent:
         def work(conn: Connection) -> TimelineEvent:
             conn.execute(ingests.insert().values(**_ingest_values(ingest)))
             insert_facts(conn, self.dialect, ingest, facts_)
+            insert_edges(conn, self.dialect, ingest, edges)
             appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
             if ingest.status == "orphaned":
                 # Under the tenant's lock a graph is either committed already (it arrived
@@ -139,6 +148,92 @@ class SqlIngestStore(SqlDatabase):
                 for row in rows
             ]
 
+    def list_edges(self, tenant: TenantId, ingest_id: str) -> list[EdgeRow]:
+        e = observed_edges.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    e.caller_symbol_id, e.symbol_id, e["count"], e.caller_node, e.callee_node,
+                    e.in_graph,
+                )
+                .where(e.tenant == tenant, e.ingest_id == ingest_id)
+                .order_by(e.seq)
+            )  # fmt: skip
+            return [EdgeRow(r[0], r[1], int(r[2]), r[3], r[4], bool(r[5])) for r in rows]
+
+    def observed_edges(
+        self,
+        tenant: TenantId,
+        graph_hash: str,
+        *,
+        in_graph: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[EdgeObservation]:
+        e = observed_edges.c
+        # Sorted as Python sorts strings (code points): byte order on PostgreSQL too.
+        caller, callee = self._bytewise(e.caller_symbol_id), self._bytewise(e.symbol_id)
+        scope = [
+            e.tenant == tenant,
+            ingests.c.tenant == tenant,
+            ingests.c.graph_hash == graph_hash,
+            ingests.c.status == "ingested",
+        ]
+        if after is not None:
+            scope.append(sa.or_(caller > after[0], sa.and_(caller == after[0], callee > after[1])))
+        joined = observed_edges.join(ingests, ingests.c.ingest_id == e.ingest_id)
+        known = sa.func.max(sa.case((e.in_graph, 1), else_=0))
+        query = (
+            sa.select(
+                e.caller_symbol_id,
+                e.symbol_id,
+                sa.func.min(e.caller_node),
+                sa.func.min(e.callee_node),
+                known,
+                sa.func.sum(e["count"]),
+            )
+            .select_from(joined)
+            .where(*scope)
+            .group_by(e.caller_symbol_id, e.symbol_id)
+            .order_by(caller, callee)
+        )
+        if in_graph is not None:
+            query = query.having(known == (1 if in_graph else 0))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            seen: dict[tuple[str, str], set[str]] = {(r[0], r[1]): set() for r in rows}
+            by = conn.execute(
+                sa.select(e.caller_symbol_id, e.symbol_id, e.ingest_id)
+                .select_from(joined)
+                .where(*scope, e.caller_symbol_id.in_({r[0] for r in rows}))
+                .distinct()
+            )
+            for row in by:
+                ids = seen.get((row[0], row[1]))
+                if ids is not None:
+                    ids.add(row[2])
+        return [
+            EdgeObservation(
+                caller_symbol_id=r[0],
+                symbol_id=r[1],
+                caller_node=r[2],
+                callee_node=r[3],
+                in_graph=bool(r[4]),
+                count=int(r[5]),
+                ingest_ids=tuple(sorted(seen[(r[0], r[1])])),
+            )
+            for r in rows
+        ]
+
+    def _bytewise(self, column: Any) -> Any:
+        """``column`` compared and sorted by code point (Python's order), whatever the
+        database's default collation."""
+        return column.collate("C") if self.dialect == "postgresql" else column
+
     def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Any:
         return (
             sa.select(facts)
@@ -234,33 +329,56 @@ def _ingest_of(row: Any) -> IngestRecord:
 def insert_facts(
     conn: Connection, dialect: str, ingest: IngestRecord, rows: Sequence[FactRow]
 ) -> None:
-    """Facts in bulk: COPY on PostgreSQL, a driver-level executemany on SQLite
-    (SQLAlchemy's per-row parameter processing cost more than the inserts themselves
-    for 10^5 facts)."""
-    if not rows:
-        return
-    columns = [c.name for c in facts.columns]
+    """An ingest's facts in bulk (`_bulk_insert`)."""
+    when = _time_for(dialect)
     ingest_id, tenant = ingest.ingest_id, ingest.tenant
+    _bulk_insert(
+        conn, dialect, facts,
+        ((ingest_id, tenant, i, f.symbol_id, f.purl, f.container, f.hits,
+          when(f.first_seen), when(f.last_seen), f.node) for i, f in enumerate(rows)),
+    )  # fmt: skip
+
+
+def insert_edges(
+    conn: Connection, dialect: str, ingest: IngestRecord, rows: Sequence[EdgeRow]
+) -> None:
+    """An ingest's observed caller → callee pairs in bulk (`_bulk_insert`)."""
+    ingest_id, tenant = ingest.ingest_id, ingest.tenant
+    _bulk_insert(
+        conn, dialect, observed_edges,
+        ((ingest_id, tenant, i, e.caller_symbol_id, e.symbol_id, e.hits, e.caller_node,
+          e.callee_node, e.in_graph) for i, e in enumerate(rows)),
+    )  # fmt: skip
+
+
+def _time_for(dialect: str) -> Callable[[datetime], Any]:
+    """How a timestamp travels to the driver: as is to PostgreSQL, as text to SQLite."""
+    return (lambda moment: moment) if dialect == "postgresql" else sqlite_time
+
+
+def _bulk_insert(
+    conn: Connection, dialect: str, table: sa.Table, rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Rows (values in the table's column order) in bulk: COPY on PostgreSQL, a driver-level
+    executemany on SQLite in batches (SQLAlchemy's per-row parameter processing cost more
+    than the inserts themselves for 10^5 facts)."""
+    columns = [c.name for c in table.columns]
+    pending = iter(rows)
     if dialect == "postgresql":
+        first = next(pending, None)
+        if first is None:
+            return
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # Column names come from our own schema; the rows travel as COPY data.
-        statement = f"COPY facts ({', '.join(columns)}) FROM STDIN"
+        # Table and column names come from our own schema; the rows travel as COPY data.
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
         with cursor.copy(statement) as copy:
-            for i, f in enumerate(rows):
-                copy.write_row(
-                    (ingest_id, tenant, i, f.symbol_id, f.purl, f.container, f.hits,
-                     f.first_seen, f.last_seen, f.node)
-                )  # fmt: skip
+            for row in itertools.chain([first], pending):
+                copy.write_row(row)
         return
     marks = ", ".join(["?"] * len(columns))
-    # Column names come from our own schema; every value is a bound parameter.
-    sql = f"INSERT INTO facts ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    for start in range(0, len(rows), _FACT_BATCH):
-        batch = [
-            (ingest_id, tenant, start + i, f.symbol_id, f.purl, f.container, f.hits,
-             sqlite_time(f.first_seen), sqlite_time(f.last_seen), f.node)
-            for i, f in enumerate(rows[start : start + _FACT_BATCH])
-        ]  # fmt: skip
+    # Table and column names come from our own schema; every value is a bound parameter.
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    while batch := list(itertools.islice(pending, _FACT_BATCH)):
         conn.exec_driver_sql(sql, batch)
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from stella_signals.ports import EventDraft, FactRow, IngestRecord, OrphanItem
+from stella_signals.ports import EdgeRow, EventDraft, FactRow, IngestRecord, OrphanItem
 from stella_signals.storage._schema import orphan_queue
 from stella_signals.storage._sql_base import SqlDatabase, utc
-from stella_signals.storage._sql_ingests import insert_facts, update_ingest
+from stella_signals.storage._sql_ingests import insert_edges, insert_facts, update_ingest
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -124,9 +124,11 @@ class SqlOrphanQueue(SqlDatabase):
         facts: Sequence[FactRow],
         event: EventDraft,
         previous_event_id: str | None = None,
+        edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent | None:
         def rest(conn: Connection) -> TimelineEvent:
             insert_facts(conn, self.dialect, ingest, facts)
+            insert_edges(conn, self.dialect, ingest, edges)
             return self._append(conn, ingest.tenant, event)
 
         return self._finish_leased(item, worker, ingest, previous_event_id, rest)
