@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
     ServiceKey,
@@ -33,15 +33,14 @@ from stella_signals.ingest import (
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
 from stella_signals.ports import BlobStore
-from stella_signals.storage import (
-    FilesystemBlobStore,
-    FilesystemIndexCache,
-    S3BlobStore,
-    SqlRepository,
-    sqlite_url,
-)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
+
+if TYPE_CHECKING:
+    # The storage adapters load SQLAlchemy and Alembic (a third of a second): they are
+    # imported by the functions that open a store, so a command that needs no database
+    # (`stella --help`, the offline checks) starts without them.
+    from stella_signals.storage import SqlRepository
 
 __all__ = [
     "OrphanRetrier",
@@ -128,6 +127,8 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
+        from stella_signals.storage import sqlite_url
+
         return self.database_url or sqlite_url(self.data_dir / EMBEDDED_DATABASE)
 
 
@@ -299,6 +300,8 @@ class Services:
     def open(
         cls, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
     ) -> Services:
+        from stella_signals.storage import FilesystemIndexCache, SqlRepository
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         blobs = open_blob_store(settings)
         repo = SqlRepository(settings.effective_database_url)
@@ -353,17 +356,23 @@ def open_blob_store(settings: Settings) -> BlobStore:
     """The CAS: an S3-compatible bucket when ``cas_url`` is set (scale-out; uploads are
     spooled under the local data dir first), else the filesystem under the data dir."""
     if settings.cas_url is not None:
+        from stella_signals.storage import S3BlobStore
+
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
     return local_blob_store(settings.data_dir)
 
 
 def local_blob_store(data_dir: Path) -> BlobStore:
     """The embedded default's CAS: the filesystem under ``data_dir``."""
+    from stella_signals.storage import FilesystemBlobStore
+
     return FilesystemBlobStore(data_dir / "cas")
 
 
 def local_graph_catalog(data_dir: Path) -> GraphCatalog:
     """The embedded default's graph catalog: its CAS and index cache under ``data_dir``."""
+    from stella_signals.storage import FilesystemIndexCache
+
     return GraphCatalog(local_blob_store(data_dir), FilesystemIndexCache(data_dir / "index"))
 
 
@@ -372,6 +381,8 @@ def open_local_repository(settings: Settings) -> SqlRepository | None:
     migrated, nothing created. None when the embedded default has no database yet."""
     if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
         return None
+    from stella_signals.storage import SqlRepository
+
     return SqlRepository(settings.effective_database_url)
 
 
@@ -379,6 +390,8 @@ def sweep_staging(services: Services) -> int:
     """Remove the staging files crashed uploads left (any age: live uploads of every process
     on the data dir hold a lock on theirs) and S3 staging objects older than
     ``staging_max_age_seconds``; count them in ``signals_staging_swept_total``."""
+    from stella_signals.storage import FilesystemBlobStore, S3BlobStore
+
     blobs = services.blobs
     if isinstance(blobs, S3BlobStore):
         removed = blobs.sweep_staging(
