@@ -32,7 +32,17 @@ from stella_signals.ingest import (
 )
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
-from stella_signals.ports import BlobStore
+from stella_signals.ports import (
+    BlobStore,
+    GraphStore,
+    IngestStore,
+    OrphanQueue,
+    ServiceKeyStore,
+    SyncStore,
+    TimelineStore,
+    TokenStore,
+    TrustStore,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
@@ -333,6 +343,40 @@ class Services:
             time=time,
         )
 
+    # The ports the front doors call, one per aggregate (ADR 0006): `api` and `cli` name the
+    # aggregate they touch and never reach into the repository itself.
+    @property
+    def tokens(self) -> TokenStore:
+        return self.repo
+
+    @property
+    def trust(self) -> TrustStore:
+        return self.repo
+
+    @property
+    def graph_records(self) -> GraphStore:
+        return self.repo
+
+    @property
+    def ingests(self) -> IngestStore:
+        return self.repo
+
+    @property
+    def orphans(self) -> OrphanQueue:
+        return self.repo
+
+    @property
+    def timeline(self) -> TimelineStore:
+        return self.repo
+
+    @property
+    def service_keys(self) -> ServiceKeyStore:
+        return self.repo
+
+    @property
+    def sync(self) -> SyncStore:
+        return self.repo
+
     def ingest_context(self, source: str) -> IngestContext:
         return IngestContext(
             blobs=self.blobs,
@@ -345,6 +389,12 @@ class Services:
             metrics=self.metrics,
             time=self.time,
         )
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self.time.monitor is not None:

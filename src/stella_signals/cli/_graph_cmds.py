@@ -80,15 +80,12 @@ def import_command(
     tenant_id = tenant_from(tenant)
     data = read_input(file)
     envelope = read_input(dsse) if dsse is not None else None
-    services = open_services(data_dir)
-    try:
+    with open_services(data_dir) as services:
         imported = run_guarded(
             lambda: ingest_graph(
                 services.ingest_context("stella-cli"), tenant_id, data, dsse=envelope
             )
         )
-    finally:
-        services.close()
     body = {
         "graph_hash": str(imported.graph_hash),
         "cas_uri": str(imported.cas_uri),
