@@ -17,7 +17,6 @@ import httpx
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from stella_signals import __version__
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
@@ -44,6 +43,7 @@ from stella_signals.cli._common import (
     open_local_repository,
     open_services,
     read_input,
+    root_callback,
     run_guarded,
     tenant_from,
     unwrap_help,
@@ -91,20 +91,12 @@ DataDir = Annotated[
 ]
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"signals-offline {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Air-gap tools (SPEC §10). Exit codes: 0 ok, 1 check failed, 2 usage or unreadable,
-    3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan."""
+root_callback(
+    app,
+    "signals-offline",
+    "Air-gap tools (SPEC §10). Exit codes: 0 ok, 1 check failed, 2 usage or unreadable, "
+    "3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan.",
+)
 
 
 def _with_progress(path: Path) -> Iterator[bytes]:

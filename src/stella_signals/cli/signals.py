@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
 from stella_signals.cli import _token_cmds, _trust_cmds
 from stella_signals.cli._common import (
@@ -17,6 +16,7 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     open_services,
     require_dev_tools,
+    root_callback,
     run_guarded,
     unwrap_help,
 )
@@ -42,19 +42,7 @@ Database = DatabaseOption
 Cas = CasOption
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"signals {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """The Signals service."""
+root_callback(app, "signals", "The Signals service.")
 
 
 @app.command("serve")

@@ -73,32 +73,6 @@ from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import parse_probe_manifest
 from stella_signals.wire import thaw
 
-__all__ = [
-    "BUNDLE_SCHEMA",
-    "CHECKSUMS_NAME",
-    "DEFAULT_MAX_EXTRACTED_BYTES",
-    "DEFAULT_MAX_MEMBERS",
-    "MANIFEST_NAME",
-    "PROBE_MANIFEST_NAME",
-    "RECEIPT_DSSE_NAME",
-    "RECEIPT_NAME",
-    "RECEIPT_SCHEMA",
-    "RUNTIME_DSSE_NAME",
-    "SOURCE_MANIFEST_NAME",
-    "BundleCheck",
-    "BundleFile",
-    "BundleInvalid",
-    "BundleProblem",
-    "BundleReport",
-    "CheckResult",
-    "EvidenceRecord",
-    "ProblemKind",
-    "check_bundle",
-    "default_trace_name",
-    "export_bundle",
-    "verify_bundle",
-]
-
 #: ``schema`` of our own manifest.json.
 BUNDLE_SCHEMA = "stella.evidence.bundle/v1"
 
