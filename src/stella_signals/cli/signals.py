@@ -79,13 +79,8 @@ def serve_command(
     ] = False,
 ) -> None:
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
-    import uvicorn
-
     if demo:  # before anything is opened or created
         require_dev_tools("signals serve --demo")
-
-    from stella_signals.api import create_app, uvicorn_options
-
     settings = run_guarded(
         lambda: load_settings(
             config_file=config,
@@ -96,6 +91,11 @@ def serve_command(
             port=port,
         )
     )
+    # The web stack is loaded once the settings are known good: a refusal comes at once.
+    import uvicorn
+
+    from stella_signals.api import create_app, uvicorn_options
+
     server_options = run_guarded(lambda: uvicorn_options(settings))
     with run_guarded(lambda: Services.open(settings)) as services:
         if demo:
