@@ -195,7 +195,10 @@ _VERIFY_BODY = {
 async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     services = request.app.state.services
     digest = parse_graph_hash(graph_hash)
-    if services.graph_records.get_graph(principal.tenant, str(digest)) is None:
+    record = await anyio.to_thread.run_sync(
+        services.graph_records.get_graph, principal.tenant, str(digest)
+    )
+    if record is None:
         raise NotFound(f"no graph {digest}")
     limits = services.settings.limits
     stream = blocking_chunks(request.stream())
