@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -261,10 +262,8 @@ def _only_tenant_with(
     where = f"data dir {settings.data_dir}" if repo is None else repr(repo)
     tenants: list[TenantId] = []
     if repo is not None:
-        try:
+        with contextlib.closing(repo):
             tenants = _input(lambda: repo.tenants_with_graph(str(graph_hash)))
-        finally:
-            repo.close()
     if not tenants:
         fail(f"graph not found: no tenant of {where} has graph {graph_hash}", ExitCode.USAGE)
     if len(tenants) > 1:

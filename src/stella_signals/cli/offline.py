@@ -7,6 +7,7 @@ through the same pipeline as the API; only the context differs (``source: signal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -303,12 +304,11 @@ def _bundle_signature_problem(
     if repo is None:
         detail = f"no deployment in {data_dir or 'the data dir'} to take {tenant}'s keys from"
         return LayoutProblem(BUNDLE_DSSE_NAME, "dsse_invalid", detail)
-    try:
-        enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], trace.sha256)
-    except StellaError as exc:
-        return LayoutProblem(BUNDLE_DSSE_NAME, exc.reason, str(exc))
-    finally:
-        repo.close()
+    with contextlib.closing(repo):
+        try:
+            enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], trace.sha256)
+        except StellaError as exc:
+            return LayoutProblem(BUNDLE_DSSE_NAME, exc.reason, str(exc))
     return None
 
 
