@@ -17,13 +17,11 @@ Goal: every bomb refused (ratio, `too_large`) in under 1 s, parse and HTTP alike
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reliability._runner import run_in_tmp  # noqa: E402
 from stella_signals.errors import LimitExceeded  # noqa: E402
 from stella_signals.trace import parse_trace  # noqa: E402
 from stella_signals.wiring import read_file_chunks  # noqa: E402
@@ -47,7 +46,6 @@ from tests.realservers.signals_process import (  # noqa: E402
 from tests.trace._bombs import GiB, NewlineBomb  # noqa: E402
 from tests.trace._lines import line, ndjson  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_SECONDS = 1.0
 BOMBS = {"1MB-to-1GiB": 1 * GiB, "10MB-to-10GiB": 10 * GiB}
 
@@ -190,15 +188,7 @@ def run(work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=RESULTS / "bombs.json")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(Path(tmp))
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.exit(1 if result["violations"] else 0)
+    run_in_tmp(run, "bombs", __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reliability._runner import RESULTS, finish  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.graph import canonical_graph, parse_graph  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
@@ -51,7 +52,6 @@ from tests.realservers.signals_process import (  # noqa: E402
 
 ACME = TenantId("acme")
 GRAPH_SPEC = SynthSpec(20_000, seed=7, symbols=400, purls=30)
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def trace_pool(count: int, seed: int, *, first: int = 0) -> list[bytes]:
@@ -329,11 +329,8 @@ def main() -> None:
         print("offline:", json.dumps(result["offline"]), flush=True)
         result["sync"] = sync_rounds(backend, work / "sync", max(3, args.rounds // 2))
         print("sync:", json.dumps(result["sync"]), flush=True)
-    out = args.out or RESULTS / f"crash-{args.backend}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
     failed = [v for part in ("server", "offline", "sync") for v in result[part]["violations"]]
-    sys.exit(1 if failed else 0)
+    finish(result, args.out or RESULTS / f"crash-{args.backend}.json", failed=bool(failed))
 
 
 if __name__ == "__main__":

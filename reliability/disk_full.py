@@ -10,14 +10,11 @@ Mounting needs root (``mount -t tmpfs``). ``python reliability/disk_full.py [--o
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gzip
-import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reliability._runner import run_in_tmp  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
@@ -35,7 +33,6 @@ from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import SignalsProcess, create_token, free_port  # noqa: E402
 
 ACME = TenantId("acme")
-RESULTS = Path(__file__).resolve().parent / "results"
 MiB = 1 << 20
 
 
@@ -159,15 +156,7 @@ def run(work: Path, size_mib: int = 64) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=RESULTS / "disk-full.json")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(Path(tmp))
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.exit(1 if result["violations"] else 0)
+    run_in_tmp(run, "disk-full", __doc__ or "")
 
 
 if __name__ == "__main__":

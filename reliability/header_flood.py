@@ -15,7 +15,6 @@ Only loopback traffic; bounded in time (about 30 s). ``python reliability/header
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -29,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reliability._runner import RESULTS, finish  # noqa: E402
 from stella_signals.wiring import Settings  # noqa: E402
 from tests.realservers.signals_process import SignalsProcess, free_port  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MiB = 1 << 20
 GOAL_GROWTH_MIB = 20.0
 
@@ -209,10 +208,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "header-flood.json")
     args = parser.parse_args()
     result = run(args.connections, args.header_mib)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    sys.exit(0 if result["ok"] else 1)
+    finish(result, args.out, failed=not result["ok"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import random
 import statistics
 import sys
@@ -30,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reliability._runner import RESULTS, finish  # noqa: E402
 from reliability.crash import deployment  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
@@ -38,7 +38,6 @@ from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import serve_with_token  # noqa: E402
 
 ACME = TenantId("acme")
-RESULTS = Path(__file__).resolve().parent / "results"
 EXPECTED = {"new": 201, "invalid": 400, "duplicate": 200, "orphan": 202}
 MIX = (("new", 0.55), ("invalid", 0.15), ("duplicate", 0.15), ("orphan", 0.15))
 
@@ -191,11 +190,12 @@ def main() -> None:
     with deployment(args.backend) as backend, tempfile.TemporaryDirectory() as tmp:
         result = run(backend, Path(tmp), seconds=args.seconds, clients=args.clients)
     summary = {k: v for k, v in result.items() if k != "rss_mib"}
-    print(json.dumps(summary | {"rss_growth": result["rss_mib"]["growth_after_warmup"]}))
-    out = args.out or RESULTS / f"load-{args.backend}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    sys.exit(1 if result["violations"] else 0)
+    finish(
+        result,
+        args.out or RESULTS / f"load-{args.backend}.json",
+        failed=bool(result["violations"]),
+        shown=summary | {"rss_growth": result["rss_mib"]["growth_after_warmup"]},
+    )
 
 
 if __name__ == "__main__":

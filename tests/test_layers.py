@@ -303,3 +303,20 @@ def test_front_doors_import_services_wiring_and_the_core_only(path: Path) -> Non
             assert not allowed
             continue
         assert allowed, f"{rel} imports {target} (layer {LAYERS[target]}): go through wiring"
+
+
+@pytest.mark.parametrize(
+    "path", FRONT_DOOR_MODULES, ids=[str(p.relative_to(PACKAGE)) for p in FRONT_DOOR_MODULES]
+)
+def test_front_doors_call_named_ports_not_the_repository(path: Path) -> None:
+    """`services.tokens.find_token(...)`, never `services.repo.find_token(...)`: a front door
+    names the aggregate it touches (`wiring.Services` has one property per port, ADR 0006)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = [
+        f"line {node.lineno}: .repo"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == "repo"
+    ]
+    assert not found, f"{path.relative_to(PACKAGE)} reaches into the repository:\n" + "\n".join(
+        found
+    )

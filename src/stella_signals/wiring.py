@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
     ServiceKey,
@@ -32,16 +32,25 @@ from stella_signals.ingest import (
 )
 from stella_signals.limits import DEFAULT_LIMITS, Limits
 from stella_signals.metrics import Metrics
-from stella_signals.ports import BlobStore
-from stella_signals.storage import (
-    FilesystemBlobStore,
-    FilesystemIndexCache,
-    S3BlobStore,
-    SqlRepository,
-    sqlite_url,
+from stella_signals.ports import (
+    BlobStore,
+    GraphStore,
+    IngestStore,
+    OrphanQueue,
+    ServiceKeyStore,
+    SyncStore,
+    TimelineStore,
+    TokenStore,
+    TrustStore,
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
+
+if TYPE_CHECKING:
+    # The storage adapters load SQLAlchemy and Alembic (a third of a second): they are
+    # imported by the functions that open a store, so a command that needs no database
+    # (`stella --help`, the offline checks) starts without them.
+    from stella_signals.storage import SqlRepository
 
 __all__ = [
     "OrphanRetrier",
@@ -128,6 +137,8 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
+        from stella_signals.storage import sqlite_url
+
         return self.database_url or sqlite_url(self.data_dir / EMBEDDED_DATABASE)
 
 
@@ -299,6 +310,8 @@ class Services:
     def open(
         cls, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
     ) -> Services:
+        from stella_signals.storage import FilesystemIndexCache, SqlRepository
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         blobs = open_blob_store(settings)
         repo = SqlRepository(settings.effective_database_url)
@@ -330,6 +343,40 @@ class Services:
             time=time,
         )
 
+    # The ports the front doors call, one per aggregate (ADR 0006): `api` and `cli` name the
+    # aggregate they touch and never reach into the repository itself.
+    @property
+    def tokens(self) -> TokenStore:
+        return self.repo
+
+    @property
+    def trust(self) -> TrustStore:
+        return self.repo
+
+    @property
+    def graph_records(self) -> GraphStore:
+        return self.repo
+
+    @property
+    def ingests(self) -> IngestStore:
+        return self.repo
+
+    @property
+    def orphans(self) -> OrphanQueue:
+        return self.repo
+
+    @property
+    def timeline(self) -> TimelineStore:
+        return self.repo
+
+    @property
+    def service_keys(self) -> ServiceKeyStore:
+        return self.repo
+
+    @property
+    def sync(self) -> SyncStore:
+        return self.repo
+
     def ingest_context(self, source: str) -> IngestContext:
         return IngestContext(
             blobs=self.blobs,
@@ -343,6 +390,12 @@ class Services:
             time=self.time,
         )
 
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.time.monitor is not None:
             self.time.monitor.stop()
@@ -353,17 +406,23 @@ def open_blob_store(settings: Settings) -> BlobStore:
     """The CAS: an S3-compatible bucket when ``cas_url`` is set (scale-out; uploads are
     spooled under the local data dir first), else the filesystem under the data dir."""
     if settings.cas_url is not None:
+        from stella_signals.storage import S3BlobStore
+
         return S3BlobStore.from_url(settings.cas_url, staging_dir=settings.data_dir / "staging")
     return local_blob_store(settings.data_dir)
 
 
 def local_blob_store(data_dir: Path) -> BlobStore:
     """The embedded default's CAS: the filesystem under ``data_dir``."""
+    from stella_signals.storage import FilesystemBlobStore
+
     return FilesystemBlobStore(data_dir / "cas")
 
 
 def local_graph_catalog(data_dir: Path) -> GraphCatalog:
     """The embedded default's graph catalog: its CAS and index cache under ``data_dir``."""
+    from stella_signals.storage import FilesystemIndexCache
+
     return GraphCatalog(local_blob_store(data_dir), FilesystemIndexCache(data_dir / "index"))
 
 
@@ -372,6 +431,8 @@ def open_local_repository(settings: Settings) -> SqlRepository | None:
     migrated, nothing created. None when the embedded default has no database yet."""
     if settings.database_url is None and not (settings.data_dir / EMBEDDED_DATABASE).is_file():
         return None
+    from stella_signals.storage import SqlRepository
+
     return SqlRepository(settings.effective_database_url)
 
 
@@ -379,6 +440,8 @@ def sweep_staging(services: Services) -> int:
     """Remove the staging files crashed uploads left (any age: live uploads of every process
     on the data dir hold a lock on theirs) and S3 staging objects older than
     ``staging_max_age_seconds``; count them in ``signals_staging_swept_total``."""
+    from stella_signals.storage import FilesystemBlobStore, S3BlobStore
+
     blobs = services.blobs
     if isinstance(blobs, S3BlobStore):
         removed = blobs.sweep_staging(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
@@ -49,7 +51,7 @@ def _key_view(key: TrustedKey) -> dict[str, Any]:
 def list_keys(
     request: Request, principal: Admin, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> Response:
-    keys = request.app.state.services.repo.list_trusted_keys(
+    keys = request.app.state.services.trust.list_trusted_keys(
         principal.tenant, purpose, include_revoked=True
     )
     return JSONResponse({"items": [_key_view(k) for k in keys], "next_page_token": None})
@@ -72,14 +74,15 @@ async def add_key(
 ) -> Response:
     key = load_public_key(await read_body(request, MAX_PEM_BYTES, limit_name="max_pem_bytes"))
     services = request.app.state.services
-    created = services.repo.add_trusted_key(
+    created = await anyio.to_thread.run_sync(  # the store blocks: never on the event loop
+        services.trust.add_trusted_key,
         TrustedKey(
             tenant=principal.tenant,
             purpose=purpose,
             keyid=key.keyid,
             public_pem=key.pem,
             added_at=services.clock.now(),
-        )
+        ),
     )
     return JSONResponse(
         {"keyid": key.keyid, "purpose": purpose.value}, status_code=201 if created else 200
@@ -96,7 +99,9 @@ def revoke_key(
     request: Request, principal: Admin, keyid: str, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> Response:
     services = request.app.state.services
-    if not services.repo.revoke_trusted_key(principal.tenant, purpose, keyid, services.clock.now()):
+    if not services.trust.revoke_trusted_key(
+        principal.tenant, purpose, keyid, services.clock.now()
+    ):
         raise NotFound(f"no trusted {purpose.value} key {keyid}")
     return Response(status_code=204)
 
@@ -107,7 +112,7 @@ def revoke_key(
     summary="The tenant's ingest policy",
 )
 def get_policy(request: Request, principal: Admin) -> Response:
-    policy = request.app.state.services.repo.get_policy(principal.tenant)
+    policy = request.app.state.services.trust.get_policy(principal.tenant)
     return JSONResponse(
         {"require_dsse": policy.require_dsse, "dsse_threshold": policy.dsse_threshold}
     )
@@ -131,9 +136,12 @@ async def put_policy(request: Request, principal: Admin) -> Response:
     if not 1 <= body.dsse_threshold <= 16:
         raise InvalidInput("dsse_threshold must be 1..16")
     services = request.app.state.services
-    services.repo.set_policy(
-        principal.tenant,
-        TenantPolicy(require_dsse=body.require_dsse, dsse_threshold=body.dsse_threshold),
-        services.clock.now(),
+    await anyio.to_thread.run_sync(
+        partial(
+            services.trust.set_policy,
+            principal.tenant,
+            TenantPolicy(require_dsse=body.require_dsse, dsse_threshold=body.dsse_threshold),
+            services.clock.now(),
+        )
     )
     return JSONResponse({"require_dsse": body.require_dsse, "dsse_threshold": body.dsse_threshold})

@@ -168,7 +168,7 @@ def create_app(services: Services) -> FastAPI:
         },
     )
     def metrics() -> Response:
-        services.metrics.set_orphan_queue_depth(services.repo.orphan_queue_depth())
+        services.metrics.set_orphan_queue_depth(services.orphans.orphan_queue_depth())
         latest = services.time.latest()
         services.metrics.set_time(
             latest.staleness_seconds if latest else None, latest.drift_ms if latest else None

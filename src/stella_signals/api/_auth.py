@@ -30,7 +30,7 @@ def authenticated(request: Request, authorization: str | None) -> TokenRecord:
     asked on every request: a token revoked by any server of the deployment, or by
     ``signals tokens revoke``, is refused from the next request on, by every server."""
     services = request.app.state.services
-    record: TokenRecord | None = services.repo.find_token(token_hash(bearer_token(authorization)))
+    record: TokenRecord | None = services.tokens.find_token(token_hash(bearer_token(authorization)))
     if record is None:
         raise NotAuthenticated("unknown token")
     refuse_unless_active(record.status(services.clock.now()))

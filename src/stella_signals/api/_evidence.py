@@ -118,7 +118,9 @@ def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -
     if namespace == Namespace.GRAPHS.value and digest.endswith(".dsse"):
         # SPEC §1 names a graph's envelope cas://reachability/graphs/<hex>.dsse; it is
         # stored content-addressed under attestations and named by the graph record.
-        record = services.repo.get_graph(principal.tenant, f"blake3:{digest.removesuffix('.dsse')}")
+        record = services.graph_records.get_graph(
+            principal.tenant, f"blake3:{digest.removesuffix('.dsse')}"
+        )
         if record is None or record.dsse_digest is None:
             raise NotFound(f"no attestation for graph {digest.removesuffix('.dsse')}")
         uri = CasUri.of(Namespace.ATTESTATIONS, record.dsse_digest.removeprefix("sha256:"))

@@ -155,7 +155,7 @@ async def post_graph(request: Request, principal: Writer) -> Response:
 )
 def get_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     digest = parse_graph_hash(graph_hash)
-    record = request.app.state.services.repo.get_graph(principal.tenant, str(digest))
+    record = request.app.state.services.graph_records.get_graph(principal.tenant, str(digest))
     if record is None:
         raise NotFound(f"no graph {digest}")
     return JSONResponse(
@@ -195,7 +195,10 @@ _VERIFY_BODY = {
 async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> Response:
     services = request.app.state.services
     digest = parse_graph_hash(graph_hash)
-    if services.repo.get_graph(principal.tenant, str(digest)) is None:
+    record = await anyio.to_thread.run_sync(
+        services.graph_records.get_graph, principal.tenant, str(digest)
+    )
+    if record is None:
         raise NotFound(f"no graph {digest}")
     limits = services.settings.limits
     stream = blocking_chunks(request.stream())
@@ -224,11 +227,11 @@ async def verify_graph(request: Request, principal: Reader, graph_hash: str) -> 
 )
 def get_ingest(request: Request, principal: Reader, ingest_id: str) -> Response:
     ingest_id = parse_ulid(ingest_id)
-    repo = request.app.state.services.repo
-    record = repo.get_ingest(principal.tenant, ingest_id)
+    services = request.app.state.services
+    record = services.ingests.get_ingest(principal.tenant, ingest_id)
     if record is not None:
         return JSONResponse(_ingest_view(record), headers={"X-Ingest-Id": record.ingest_id})
-    imported = repo.get_imported_evidence(principal.tenant, ingest_id)  # an offline site's
+    imported = services.sync.get_imported_evidence(principal.tenant, ingest_id)  # an offline site's
     if imported is None:
         raise NotFound(f"no ingest {ingest_id}")
     return JSONResponse(dict(imported.receipt), headers={"X-Ingest-Id": ingest_id})
@@ -254,7 +257,7 @@ def list_ingests(
     graph = str(parse_graph_hash(graph_hash)) if graph_hash is not None else None
     if status is not None and status not in {"ingested", "orphaned", "expired", "failed"}:
         raise InvalidInput(f"unknown status {status!r}", reason="invalid_status")
-    records = request.app.state.services.repo.list_ingests(
+    records = request.app.state.services.ingests.list_ingests(
         principal.tenant, graph_hash=graph, status=status, after=after, limit=size + 1
     )
     more = len(records) > size
@@ -322,7 +325,7 @@ def list_events(
         after_seq = int(after)
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs Z or an offset", reason="invalid_since")
-    events = request.app.state.services.repo.list_events(
+    events = request.app.state.services.timeline.list_events(
         principal.tenant, event_type=type_, since=since, after_seq=after_seq, limit=size + 1
     )
     more = len(events) > size
@@ -341,7 +344,7 @@ def list_events(
     summary="One event",
 )
 def get_event(request: Request, principal: Reader, event_id: str) -> Response:
-    event = request.app.state.services.repo.get_event(principal.tenant, parse_ulid(event_id))
+    event = request.app.state.services.timeline.get_event(principal.tenant, parse_ulid(event_id))
     if event is None:
         raise NotFound(f"no event {event_id}")
     return JSONResponse(event.to_dict())
@@ -359,9 +362,9 @@ def get_event(request: Request, principal: Reader, event_id: str) -> Response:
     summary="The tenant's whole timeline as NDJSON (one canonical event per line)",
 )
 def export_events(request: Request, principal: Reader) -> Response:
-    repo = request.app.state.services.repo
+    timeline = request.app.state.services.timeline
     return StreamingResponse(
-        events_to_ndjson(repo.iter_events(principal.tenant)), media_type="application/x-ndjson"
+        events_to_ndjson(timeline.iter_events(principal.tenant)), media_type="application/x-ndjson"
     )
 
 
@@ -405,7 +408,7 @@ def service_keys(request: Request, principal: Reader) -> Response:
     (SPEC §13), so receipts issued before a rotation still verify."""
     services = request.app.state.services
     current = services.service_key.keyid
-    records = services.repo.list_service_keys()
+    records = services.service_keys.list_service_keys()
     keys = [
         {
             "keyid": record.keyid,

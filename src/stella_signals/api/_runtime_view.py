@@ -30,10 +30,10 @@ Reader = Annotated[Principal, Depends(require(Scope.READ))]
 def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any, Any]:
     services = request.app.state.services
     digest = parse_graph_hash(graph_hash)
-    if services.repo.get_graph(principal.tenant, str(digest)) is None:
+    if services.graph_records.get_graph(principal.tenant, str(digest)) is None:
         raise NotFound(f"no graph {digest}")
     index = services.graphs.load(principal.tenant, digest, rehash=False).index
-    return index, services.repo.observed_nodes(principal.tenant, str(digest))
+    return index, services.ingests.observed_nodes(principal.tenant, str(digest))
 
 
 #: Longest page token position of ``view=edges``: two symbol ids (each at most 1024 bytes
@@ -100,7 +100,7 @@ async def graph_runtime(
                 more = True
                 break
             items.append((number, observation))
-        details = request.app.state.services.repo.node_details(
+        details = request.app.state.services.ingests.node_details(
             principal.tenant, index.graph_hash, [index.node_ids[n] for n, o in items if o]
         )
         rows = []

@@ -75,7 +75,7 @@ def list_tokens(
     if after is not None:
         parse_ulid(after)
     services = request.app.state.services
-    records = services.repo.list_tokens(tenant=principal.tenant, after=after, limit=size + 1)
+    records = services.tokens.list_tokens(tenant=principal.tenant, after=after, limit=size + 1)
     more = len(records) > size
     records = records[:size]
     now = services.clock.now()
@@ -127,7 +127,7 @@ async def create_token(request: Request, principal: Admin) -> Response:
     token, tenants = new_token(), frozenset({principal.tenant})
     token_id = await anyio.to_thread.run_sync(
         partial(
-            services.repo.add_token,
+            services.tokens.add_token,
             token_hash=token_hash(token),
             tenants=tenants,
             scopes=scopes,
@@ -151,7 +151,7 @@ async def create_token(request: Request, principal: Admin) -> Response:
 )
 def get_token(request: Request, principal: Admin, token_id: str) -> Response:
     services = request.app.state.services
-    record = services.repo.get_token(parse_ulid(token_id), tenant=principal.tenant)
+    record = services.tokens.get_token(parse_ulid(token_id), tenant=principal.tenant)
     if record is None:
         raise NotFound(f"no token {token_id}")
     return JSONResponse(record.public_view(services.clock.now()))
@@ -165,7 +165,7 @@ def get_token(request: Request, principal: Admin, token_id: str) -> Response:
 )
 def revoke_token(request: Request, principal: Admin, token_id: str) -> Response:
     services = request.app.state.services
-    revoked = services.repo.revoke_token(
+    revoked = services.tokens.revoke_token(
         parse_ulid(token_id), tenant=principal.tenant, at=services.clock.now()
     )
     if revoked is None:

@@ -14,6 +14,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import HashMismatch, InvalidManifest
 from stella_signals.strictjson import loads_strict
+from stella_signals.wire import Problem
 
 __all__ = [
     "BUNDLE_DSSE_NAME",
@@ -98,20 +99,23 @@ class FileEntry:
 ManifestEntry = FileEntry
 
 
-@dataclass(frozen=True, slots=True)
-class LayoutProblem:
-    """A bundle file that is not listed (``not_listed``) or a listed one that is absent
-    (``missing``)."""
+class LayoutProblem(Problem):
+    """A bundle file that is not listed (``not_listed``), a listed one that is absent
+    (``missing``), or one whose bytes or signature are wrong: the wire toolkit's `Problem`
+    whose place is the file's ``path`` in the bundle, rendered as ``{path, reason, detail}``."""
 
-    path: str
-    reason: str
-    detail: str
+    __slots__ = ()
 
-    def to_dict(self) -> dict[str, str]:
+    @property
+    def path(self) -> str:
+        return self.pointer
+
+    @property
+    def detail(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str | None]:
         return {"path": self.path, "reason": self.reason, "detail": self.detail}
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}: {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)

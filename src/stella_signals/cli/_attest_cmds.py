@@ -114,20 +114,27 @@ def generate_command(
 
 # --- stella attest runtime --------------------------------------------------------------------
 
+#: The options `attest runtime` and `attest graph` share.
+SigningKeyOption = Annotated[
+    Path, typer.Option("--key", help="Private key PEM (Ed25519 or ECDSA P-256).")
+]
+RequiredTenantOption = Annotated[
+    str | None,
+    typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1); required."),
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")]
+
 
 @attest_app.command("runtime")
 def runtime_command(
     trace: Annotated[Path, typer.Argument(help="runtime-trace.ndjson[.gz] to attest")],
-    key: Annotated[Path, typer.Option("--key", help="Private key PEM (Ed25519 or ECDSA P-256).")],
+    key: SigningKeyOption,
     bundle: Annotated[Path, typer.Option("--bundle", help="Where to write runtime.dsse.json.")],
-    tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1); required."),
-    ] = None,
+    tenant: RequiredTenantOption = None,
     graph_hash: Annotated[
         str | None, typer.Option("--graph-hash", help="blake3:<hex> of the trace's graph.")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Sign an in-toto Statement about TRACE as a DSSE envelope (SPEC §5).
 
@@ -166,13 +173,10 @@ def runtime_command(
 @attest_app.command("graph")
 def graph_command(
     graph: Annotated[Path, typer.Argument(help="richgraph-v1 JSON to attest")],
-    key: Annotated[Path, typer.Option("--key", help="Private key PEM (Ed25519 or ECDSA P-256).")],
+    key: SigningKeyOption,
     bundle: Annotated[Path, typer.Option("--bundle", help="Where to write graph.dsse.json.")],
-    tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1); required."),
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
+    tenant: RequiredTenantOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Sign an in-toto Statement about a graph's canonical form (subject: its blake3 hash,
     predicate https://stella-ops.org/attestations/richgraph/v1). Exit 0, 6 invalid graph,

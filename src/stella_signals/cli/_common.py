@@ -31,6 +31,7 @@ __all__ = [
     "open_services",
     "read_input",
     "require_dev_tools",
+    "root_callback",
     "run_guarded",
     "stderr",
     "tenant_from",
@@ -56,6 +57,27 @@ TenantOption = Annotated[
     str,
     typer.Option("--tenant", envvar="STELLA_TENANT", help="Tenant id (SPEC §1)."),
 ]
+
+
+def root_callback(app: typer.Typer, name: str, about: str) -> None:
+    """Register ``app``'s root callback: ``about`` is its help, ``--version`` prints
+    ``<name> <version>``. Every console script has one."""
+    from stella_signals import __version__
+
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"{name} {__version__}")
+            raise typer.Exit()
+
+    def root(
+        version: bool = typer.Option(
+            False, "--version", callback=show_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        pass
+
+    root.__doc__ = about
+    app.callback()(root)
 
 
 def tenant_from(text: str) -> TenantId:

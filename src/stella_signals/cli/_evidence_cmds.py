@@ -12,6 +12,7 @@ problem (layout, listings, documents); 0 every check passed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -132,10 +133,8 @@ def _local_service_keys(
         if repo is None:
             where, records = f"data dir {settings.data_dir}", []
         else:
-            try:
+            with contextlib.closing(repo):
                 where, records = repr(repo), repo.list_service_keys()
-            finally:
-                repo.close()
         found = {key.keyid: key for key in (load_public_key(r.public_pem) for r in records)}
     except StellaError as exc:
         fail(f"{exc.reason}: {exc}; or {_SERVICE_KEY_HINT}", ExitCode.USAGE)

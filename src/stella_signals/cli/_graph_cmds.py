@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -81,15 +82,12 @@ def import_command(
     tenant_id = tenant_from(tenant)
     data = read_input(file)
     envelope = read_input(dsse) if dsse is not None else None
-    services = open_services(data_dir)
-    try:
+    with open_services(data_dir) as services:
         imported = run_guarded(
             lambda: ingest_graph(
                 services.ingest_context("stella-cli"), tenant_id, data, dsse=envelope
             )
         )
-    finally:
-        services.close()
     body = {
         "graph_hash": str(imported.graph_hash),
         "cas_uri": str(imported.cas_uri),
@@ -254,10 +252,8 @@ def _only_tenant_with(
     where = f"data dir {settings.data_dir}" if repo is None else repr(repo)
     tenants: list[TenantId] = []
     if repo is not None:
-        try:
+        with contextlib.closing(repo):
             tenants = _input(lambda: repo.tenants_with_graph(str(graph_hash)))
-        finally:
-            repo.close()
     if not tenants:
         fail(f"graph not found: no tenant of {where} has graph {graph_hash}", ExitCode.USAGE)
     if len(tenants) > 1:

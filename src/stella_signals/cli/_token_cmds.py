@@ -91,16 +91,13 @@ def tokens_create(
     moment = _usage(lambda: parse_expiry_time(expires_at)) if expires_at is not None else None
     if duration is not None and moment is not None:
         fail("give --expires-in or --expires-at, not both", ExitCode.USAGE)
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
         now = services.clock.now()
         expiry = _usage(lambda: token_expiry(now=now, expires_in=duration, expires_at=moment))
         token = new_token()
-        token_id = services.repo.add_token(
+        token_id = services.tokens.add_token(
             token_hash=token_hash(token), tenants=tenants, scopes=scopes, at=now, expires_at=expiry
         )
-    finally:
-        services.close()
     until = f"expires {format_utc(expiry)}" if expiry is not None else "no expiry"
     sys.stderr.write(
         f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scopes))}; "
@@ -127,12 +124,9 @@ def tokens_list(
     Fields: token_id, tenants, scopes, created_at, expires_at, revoked_at, status
     (active|expired|revoked). Active tokens only, unless --all."""
     tenant_id = tenant_from(tenant) if tenant is not None else None
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        records = services.repo.list_tokens(tenant=None)
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        records = services.tokens.list_tokens(tenant=None)
         now = services.clock.now()
-    finally:
-        services.close()
     for record in records:
         if tenant_id is not None and tenant_id not in record.tenants:
             continue
@@ -157,12 +151,9 @@ def tokens_revoke(
         fail("that is a token's secret, not its id: find the id with `signals tokens list`",
              ExitCode.USAGE)  # fmt: skip
     token_id = _usage(lambda: parse_ulid(token_id))
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
         now = services.clock.now()
-        record = services.repo.revoke_token(token_id, tenant=None, at=now)
-    finally:
-        services.close()
+        record = services.tokens.revoke_token(token_id, tenant=None, at=now)
     if record is None or record.revoked_at is None:
         fail(f"no token {token_id}", ExitCode.CHECK_FAILED)
     if record.revoked_at != now:

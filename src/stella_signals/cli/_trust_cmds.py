@@ -69,10 +69,9 @@ def keys_add(
     except InvalidKey as exc:  # a private key is a usage mistake (2); garbage: schema (6)
         code = ExitCode.USAGE if exc.reason == "private_key_given" else exit_code_for(exc)
         fail(f"{file}: {exc.reason}: {exc}", code)
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
         for key in keys:
-            created = services.repo.add_trusted_key(
+            created = services.trust.add_trusted_key(
                 TrustedKey(
                     tenant=tenant_id,
                     purpose=purpose,
@@ -84,8 +83,6 @@ def keys_add(
             state = "trusted" if created else "already trusted"
             sys.stderr.write(f"{key.keyid}: {state} for {tenant_id} ({purpose})\n")
             sys.stdout.write(f"{key.keyid}\n")
-    finally:
-        services.close()
 
 
 @keys_app.command("export-service")
@@ -101,12 +98,9 @@ def keys_export_service(
     """Write the deployment's public service keys as PEM, current first, then retired ones:
     what an online tenant trusts for an offline site's sync (`signals keys add --purpose
     sync`) and what `stella evidence verify --service-key` takes. Public halves only."""
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
         current = services.service_key
-        records = services.repo.list_service_keys()
-    finally:
-        services.close()
+        records = services.service_keys.list_service_keys()
     retired = sorted(
         (r for r in records if r.keyid != current.keyid), key=lambda r: (r.created_at, r.keyid)
     )
@@ -137,11 +131,8 @@ def keys_list(
 ) -> None:
     """List a tenant's trusted keys as JSON lines."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        keys = services.repo.list_trusted_keys(tenant_id, purpose, include_revoked=all_keys)
-    finally:
-        services.close()
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        keys = services.trust.list_trusted_keys(tenant_id, purpose, include_revoked=all_keys)
     for key in keys:
         sys.stdout.write(
             json.dumps(
@@ -168,11 +159,8 @@ def keys_revoke(
 ) -> None:
     """Stop trusting a key (exit 1 when it was not trusted)."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        revoked = services.repo.revoke_trusted_key(tenant_id, purpose, keyid, services.clock.now())
-    finally:
-        services.close()
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        revoked = services.trust.revoke_trusted_key(tenant_id, purpose, keyid, services.clock.now())
     if not revoked:
         fail(f"{keyid} is not a trusted {purpose} key of {tenant_id}", ExitCode.CHECK_FAILED)
     sys.stderr.write(f"revoked {keyid}\n")
@@ -216,11 +204,8 @@ def policy_set(
             dsse_threshold=current.dsse_threshold if threshold is None else threshold,
         )
 
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        policy = services.repo.update_policy(tenant_id, change, services.clock.now())
-    finally:
-        services.close()
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        policy = services.trust.update_policy(tenant_id, change, services.clock.now())
     _print_policy(policy)
 
 
@@ -234,11 +219,8 @@ def policy_show(
 ) -> None:
     """Print a tenant's ingest policy."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    try:
-        policy = services.repo.get_policy(tenant_id)
-    finally:
-        services.close()
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        policy = services.trust.get_policy(tenant_id)
     _print_policy(policy)
 
 

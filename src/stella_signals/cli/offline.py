@@ -7,6 +7,7 @@ through the same pipeline as the API; only the context differs (``source: signal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -17,7 +18,6 @@ import httpx
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from stella_signals import __version__
 from stella_signals.bundle import (
     BUNDLE_DSSE_NAME,
     BUNDLE_GRAPH_NAME,
@@ -44,6 +44,7 @@ from stella_signals.cli._common import (
     open_local_repository,
     open_services,
     read_input,
+    root_callback,
     run_guarded,
     tenant_from,
     unwrap_help,
@@ -91,20 +92,12 @@ DataDir = Annotated[
 ]
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"signals-offline {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Air-gap tools (SPEC §10). Exit codes: 0 ok, 1 check failed, 2 usage or unreadable,
-    3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan."""
+root_callback(
+    app,
+    "signals-offline",
+    "Air-gap tools (SPEC §10). Exit codes: 0 ok, 1 check failed, 2 usage or unreadable, "
+    "3 hash mismatch, 4 signature invalid or missing, 5 stale time, 6 schema invalid, 7 orphan.",
+)
 
 
 def _with_progress(path: Path) -> Iterator[bytes]:
@@ -202,11 +195,10 @@ def ingest_runtime_command(
     graph_entry = bundle.listed(BUNDLE_GRAPH_NAME)
     probe_entry = bundle.listed(BUNDLE_PROBE_MANIFEST_NAME)
     probe_manifest = None
-    services = open_services(data_dir)
-    ctx = services.ingest_context(SOURCE)
-    ingest_id = new_ulid(services.clock)
-    envelope = None
-    try:
+    with open_services(data_dir) as services:
+        ctx = services.ingest_context(SOURCE)
+        ingest_id = new_ulid(services.clock)
+        envelope = None
         try:
             # the trace is checked while it streams through the pipeline
             _check_bundle_directory(bundle, manifest.parent, supplied, {trace_entry.path})
@@ -221,7 +213,7 @@ def ingest_runtime_command(
                 probe_manifest = _bundled(manifest.parent / probe_entry.path, probe_entry)
             if graph_entry is not None:  # checked even when the tenant has the graph
                 graph = _bundled(graph_file, graph_entry)
-                if ctx.repo.get_graph(tenant_id, str(digest)) is None:
+                if services.graph_records.get_graph(tenant_id, str(digest)) is None:
                     ingest_graph(ctx, tenant_id, graph, expect=digest)
         except StellaError as error:
             failed = record_rejection(
@@ -249,8 +241,6 @@ def ingest_runtime_command(
             for diagnostic in failed.diagnostics[:50]:
                 sys.stderr.write(f"{diagnostic}\n")
             fail(f"{failed.reason}: {failed.cause}", exit_code_for(failed.cause))
-    finally:
-        services.close()
     text = json.dumps(with_envelope(result.receipt, result.receipt_dsse), indent=2) + "\n"
     if receipt_out is not None:
         receipt_out.write_text(text)
@@ -314,12 +304,11 @@ def _bundle_signature_problem(
     if repo is None:
         detail = f"no deployment in {data_dir or 'the data dir'} to take {tenant}'s keys from"
         return LayoutProblem(BUNDLE_DSSE_NAME, "dsse_invalid", detail)
-    try:
-        enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], trace.sha256)
-    except StellaError as exc:
-        return LayoutProblem(BUNDLE_DSSE_NAME, exc.reason, str(exc))
-    finally:
-        repo.close()
+    with contextlib.closing(repo):
+        try:
+            enforce_trace_attestation(repo, tenant, files[BUNDLE_DSSE_NAME], trace.sha256)
+        except StellaError as exc:
+            return LayoutProblem(BUNDLE_DSSE_NAME, exc.reason, str(exc))
     return None
 
 
@@ -343,13 +332,10 @@ def import_graph_command(
     """Import a static graph (orphans waiting for it are ingested at once)."""
     tenant_id = tenant_from(tenant)
     data, envelope = read_input(file), (read_input(dsse) if dsse is not None else None)
-    services = open_services(data_dir)
-    try:
+    with open_services(data_dir) as services:
         result = run_guarded(
             lambda: ingest_graph(services.ingest_context(SOURCE), tenant_id, data, dsse=envelope)
         )
-    finally:
-        services.close()
     sys.stdout.write(f"{result.graph_hash}\n")
 
 
@@ -363,13 +349,10 @@ def import_symbols_command(
     ``symbols.manifest.ingested`` event the first time)."""
     tenant_id = tenant_from(tenant)
     data = read_input(file)
-    services = open_services(data_dir)
-    try:
+    with open_services(data_dir) as services:
         result = run_guarded(
             lambda: ingest_symbol_manifest(services.ingest_context(SOURCE), tenant_id, data)
         )
-    finally:
-        services.close()
     sys.stdout.write(f"{result.cas_uri}\n")
 
 
@@ -384,11 +367,8 @@ def export_receipt_command(
 
     tenant_id = tenant_from(tenant)
     ingest_id = run_guarded(lambda: parse_ulid(ingest_id), argument=True)
-    services = open_services(data_dir)
-    try:
-        record = services.repo.get_ingest(tenant_id, ingest_id)
-    finally:
-        services.close()
+    with open_services(data_dir) as services:
+        record = services.ingests.get_ingest(tenant_id, ingest_id)
     if record is None or record.receipt is None:
         fail(f"no receipt for ingest {ingest_id} of {tenant_id}", ExitCode.USAGE)
     receipt = with_envelope(record.receipt, record.receipt_dsse)
@@ -413,15 +393,16 @@ def sync_command(
     the online tenant must trust that key for sync (`signals keys export-service` here,
     then `signals keys add --purpose sync` there)."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir)
-    state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
-    state = _load_state(state_file)
-    sent = 0
-    try:
+    with open_services(data_dir) as services:
+        state_file = services.settings.data_dir / "sync" / f"{tenant_id}.json"
+        state = _load_state(state_file)
+        sent = 0
         with client_for(server, tenant_id, token_file) as client:
             # Events are taken before the evidence: each ingest event's evidence is then
             # pushed before the event, as the server requires.
-            events = [e for e in services.repo.iter_events(tenant_id) if e.seq > state["last_seq"]]
+            events = [
+                e for e in services.timeline.iter_events(tenant_id) if e.seq > state["last_seq"]
+            ]
             ctx = services.ingest_context(SOURCE)
             for record in _all_ingests(services, tenant_id):
                 if max_batches is not None and sent >= max_batches:
@@ -442,8 +423,6 @@ def sync_command(
                 state["last_seq"] = batch[-1].seq
                 _save_state(state_file, state)
                 sent += 1
-    finally:
-        services.close()
     sys.stderr.write(
         f"synced: events up to seq {state['last_seq']}, {len(state['evidence'])} evidence "
         f"records ({sent} requests), signed by site key {services.service_key.keyid}\n"
@@ -463,7 +442,7 @@ def _all_ingests(services: Services, tenant: TenantId) -> list[IngestRecord]:
     records: list[IngestRecord] = []
     after = None
     while True:
-        page = services.repo.list_ingests(
+        page = services.ingests.list_ingests(
             tenant, graph_hash=None, status=None, after=after, limit=500
         )
         records += page
@@ -504,11 +483,8 @@ def time_anchor_import(
     host's clock or older than the current anchor too (exit 5)."""
     tenant_id = tenant_from(tenant)
     data = read_input(file)
-    services = open_services(data_dir)
-    try:
-        anchor = run_guarded(lambda: import_anchor(services.repo, services.clock, tenant_id, data))
-    finally:
-        services.close()
+    with open_services(data_dir) as services:
+        anchor = run_guarded(lambda: import_anchor(services.trust, services.clock, tenant_id, data))
     sys.stdout.write(
         json.dumps(
             {"counter": anchor.counter, "anchor_time": format_utc(anchor.anchor_time),
@@ -523,11 +499,8 @@ def time_anchor_status(tenant: Tenant, data_dir: DataDir = None) -> None:
     """Print the tenant's time status (mode, staleness, drift; blocked or not); writes
     nothing. Exit 5 when ingest would be blocked."""
     tenant_id = tenant_from(tenant)
-    services = open_services(data_dir)
-    try:
+    with open_services(data_dir) as services:
         status = services.time.status(tenant_id, record=False)
-    finally:
-        services.close()
     sys.stdout.write(json.dumps(status.to_dict(), indent=2) + "\n")
     raise typer.Exit(int(ExitCode.TIME_UNTRUSTED if status.blocked else ExitCode.OK))
 

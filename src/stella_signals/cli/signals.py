@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from stella_signals import __version__
 from stella_signals.auth import Scope, new_token, token_hash
 from stella_signals.cli import _token_cmds, _trust_cmds
 from stella_signals.cli._common import (
@@ -17,6 +16,7 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     open_services,
     require_dev_tools,
+    root_callback,
     run_guarded,
     unwrap_help,
 )
@@ -42,19 +42,7 @@ Database = DatabaseOption
 Cas = CasOption
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"signals {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """The Signals service."""
+root_callback(app, "signals", "The Signals service.")
 
 
 @app.command("serve")
@@ -91,13 +79,8 @@ def serve_command(
     ] = False,
 ) -> None:
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
-    import uvicorn
-
     if demo:  # before anything is opened or created
         require_dev_tools("signals serve --demo")
-
-    from stella_signals.api import create_app, uvicorn_options
-
     settings = run_guarded(
         lambda: load_settings(
             config_file=config,
@@ -108,11 +91,15 @@ def serve_command(
             port=port,
         )
     )
+    # The web stack is loaded once the settings are known good: a refusal comes at once.
+    import uvicorn
+
+    from stella_signals.api import create_app, uvicorn_options
+
     server_options = run_guarded(lambda: uvicorn_options(settings))
-    services = run_guarded(lambda: Services.open(settings))
-    if demo:
-        _print_demo(services)
-    try:
+    with run_guarded(lambda: Services.open(settings)) as services:
+        if demo:
+            _print_demo(services)
         uvicorn.run(
             create_app(services),
             host=settings.host,
@@ -121,8 +108,6 @@ def serve_command(
             access_log=False,
             **server_options,  # header, connection and slow-client bounds (docs/deploy.md)
         )
-    finally:
-        services.close()
 
 
 @app.command("migrate")
@@ -130,9 +115,8 @@ def migrate_command(
     data_dir: DataDir = None, config: Config = None, database: Database = None, cas: Cas = None
 ) -> None:
     """Create or upgrade the metadata schema."""
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    settings = services.settings
-    services.close()
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        settings = services.settings
     sys.stderr.write(f"migrated {settings.effective_database_url.split('://')[0]} schema\n")
 
 
@@ -151,17 +135,16 @@ def worker_command(
 
     from stella_signals.wiring import OrphanRetrier, sweep_staging
 
-    services = open_services(data_dir, database=database, cas=cas, config=config)
-    settings = services.settings
-    retrier = OrphanRetrier(services)
-    stop = {"now": False}
+    with open_services(data_dir, database=database, cas=cas, config=config) as services:
+        settings = services.settings
+        retrier = OrphanRetrier(services)
+        stop = {"now": False}
 
-    def on_term(_signum: int, _frame: object) -> None:
-        stop["now"] = True
+        def on_term(_signum: int, _frame: object) -> None:
+            stop["now"] = True
 
-    signal.signal(signal.SIGTERM, on_term)
-    swept_at: float | None = None
-    try:
+        signal.signal(signal.SIGTERM, on_term)
+        swept_at: float | None = None
         while True:
             if swept_at is None or time.monotonic() - swept_at >= _SWEEP_EVERY_SECONDS:
                 swept_at = time.monotonic()
@@ -187,8 +170,6 @@ def worker_command(
                 deadline = time.monotonic() + max(settings.orphan_retry_seconds, 0.5)
                 while time.monotonic() < deadline and not stop["now"]:
                     time.sleep(0.2)
-    finally:
-        services.close()
 
 
 app.add_typer(_token_cmds.tokens_app, name="tokens")
@@ -209,7 +190,7 @@ def _print_demo(services: Services) -> None:
     work.mkdir(parents=True, exist_ok=True)
     trace = write_trace(work / "runtime-trace.ndjson.gz", spec)
     token = new_token()
-    services.repo.add_token(
+    services.tokens.add_token(
         token_hash=token_hash(token),
         tenants=frozenset({tenant}),
         scopes=frozenset({Scope.READ.value, Scope.WRITE.value}),

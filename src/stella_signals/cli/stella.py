@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from stella_signals import __version__
 from stella_signals.cli import (
     _attest_cmds,
     _bundle_cmds,
@@ -19,7 +18,7 @@ from stella_signals.cli import (
     _vex_cmds,
     _vuln_cmds,
 )
-from stella_signals.cli._common import unwrap_help
+from stella_signals.cli._common import root_callback, unwrap_help
 
 __all__ = ["app", "main"]
 
@@ -45,19 +44,7 @@ app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"stella {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """stella-signals operator CLI."""
+root_callback(app, "stella", "stella-signals operator CLI.")
 
 
 unwrap_help(app)  # after the last command: help paragraphs without hard line breaks

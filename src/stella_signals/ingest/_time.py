@@ -11,7 +11,7 @@ from datetime import datetime
 from stella_signals.attest import load_public_key
 from stella_signals.clock import Clock, format_utc
 from stella_signals.ids import new_ulid
-from stella_signals.ports import EventDraft, KeyPurpose, Repository
+from stella_signals.ports import EventDraft, KeyPurpose, Repository, TrustStore
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import (
     DEFAULT_BUDGET_SECONDS,
@@ -123,7 +123,7 @@ class TimeKeeper:
             return None
 
 
-def import_anchor(repo: Repository, clock: Clock, tenant: TenantId, data: bytes) -> VerifiedAnchor:
+def import_anchor(repo: TrustStore, clock: Clock, tenant: TenantId, data: bytes) -> VerifiedAnchor:
     """Verify an anchor with the tenant's time keys and keep it. Refused: a replay (counter
     not above the last), an untrusted signature, and a time that cannot be right (dated
     ahead of the clock, or older than the current anchor: `AnchorTimeRefused`)."""

@@ -5,16 +5,15 @@ Pure functions over bytes: `export_bundle` turns an `EvidenceRecord` into a repr
 `verify_bundle` raises `BundleInvalid` from that report.
 """
 
+from stella_signals.bundle import MANIFEST_NAME
 from stella_signals.locker._bundle import (
     BUNDLE_SCHEMA,
     CHECKSUMS_NAME,
     DEFAULT_MAX_EXTRACTED_BYTES,
     DEFAULT_MAX_MEMBERS,
-    MANIFEST_NAME,
     PROBE_MANIFEST_NAME,
     RECEIPT_DSSE_NAME,
     RECEIPT_NAME,
-    RECEIPT_SCHEMA,
     RUNTIME_DSSE_NAME,
     SOURCE_MANIFEST_NAME,
     BundleCheck,
@@ -30,6 +29,7 @@ from stella_signals.locker._bundle import (
     export_bundle,
     verify_bundle,
 )
+from stella_signals.receipt import RECEIPT_SCHEMA
 
 __all__ = [
     "BUNDLE_SCHEMA",

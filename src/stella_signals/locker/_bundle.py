@@ -71,33 +71,7 @@ from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import parse_probe_manifest
-from stella_signals.wire import thaw
-
-__all__ = [
-    "BUNDLE_SCHEMA",
-    "CHECKSUMS_NAME",
-    "DEFAULT_MAX_EXTRACTED_BYTES",
-    "DEFAULT_MAX_MEMBERS",
-    "MANIFEST_NAME",
-    "PROBE_MANIFEST_NAME",
-    "RECEIPT_DSSE_NAME",
-    "RECEIPT_NAME",
-    "RECEIPT_SCHEMA",
-    "RUNTIME_DSSE_NAME",
-    "SOURCE_MANIFEST_NAME",
-    "BundleCheck",
-    "BundleFile",
-    "BundleInvalid",
-    "BundleProblem",
-    "BundleReport",
-    "CheckResult",
-    "EvidenceRecord",
-    "ProblemKind",
-    "check_bundle",
-    "default_trace_name",
-    "export_bundle",
-    "verify_bundle",
-]
+from stella_signals.wire import Problem, thaw
 
 #: ``schema`` of our own manifest.json.
 BUNDLE_SCHEMA = "stella.evidence.bundle/v1"
@@ -293,13 +267,20 @@ class ProblemKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class BundleProblem:
-    """One thing wrong with a bundle: which check, which file (None: the bundle), what."""
+class BundleProblem(Problem):
+    """One thing wrong with a bundle: the wire toolkit's `Problem` whose place is a file of
+    the bundle (``""``: the bundle itself) and whose reason is the check that found it, plus
+    the ``kind`` that picks the exit code; rendered as ``{check, path, message, kind}``."""
 
-    check: str
-    path: str | None
-    message: str
     kind: ProblemKind = ProblemKind.INVALID
+
+    @property
+    def check(self) -> str:
+        return self.reason
+
+    @property
+    def path(self) -> str | None:
+        return self.pointer or None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -480,7 +461,7 @@ class _Checker:
         message: str,
         kind: ProblemKind = ProblemKind.INVALID,
     ) -> None:
-        self.problems.append(BundleProblem(check.value, path, message, kind))
+        self.problems.append(BundleProblem(path or "", check.value, message, kind))
 
     def unreadable(self, message: str) -> None:
         """The archive cannot be read at all: nothing else can be checked."""

@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.errors import InsufficientStorage, InvalidCasUri, NotFound, Unavailable
@@ -37,6 +37,7 @@ from stella_signals.ports import StoredBlob
 from stella_signals.storage._memory_blobs import (
     READ_CHUNK,
     PutByStaging,
+    StagedBlobBase,
     StreamMeter,
     valid_tenant,
     verifying,
@@ -85,7 +86,7 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
 
 
-class _FsStagedBlob:
+class _FsStagedBlob(StagedBlobBase[Path]):
     def __init__(
         self,
         store: FilesystemBlobStore,
@@ -97,30 +98,10 @@ class _FsStagedBlob:
         sha256: str,
         lock: _StagingLock,
     ) -> None:
+        super().__init__(path, uri=uri, size=size, sha256=sha256)
         self._store = store
         self._tenant = tenant
         self._lock = lock
-        self._path: Path | None = path
-        self._uri = uri
-        self._size = size
-        self._sha256 = sha256
-
-    @property
-    def uri(self) -> CasUri:
-        return self._uri
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256
-
-    def _pending(self) -> Path:
-        if self._path is None:
-            raise RuntimeError(f"staged blob {self._uri} was already published or discarded")
-        return self._path
 
     def read(self) -> Iterator[bytes]:
         return _read_file(self._pending())
@@ -129,22 +110,15 @@ class _FsStagedBlob:
         path = self._pending()
         with _storage_errors(f"publishing {self._uri}"):
             created = self._store._link_into_place(self._tenant, self._uri, path)
-        self._path = None
+        self._held = None
         self._lock.release()
-        return StoredBlob(uri=self._uri, size=self._size, sha256=self._sha256, created=created)
+        return self._stored(created)
 
     def discard(self) -> None:
         path = self._pending()
-        self._path = None
+        self._held = None
         _unlink_quietly(path)
         self._lock.release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._path is not None:
-            self.discard()
 
 
 class _StagingLock:

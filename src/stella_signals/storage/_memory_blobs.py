@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import Algorithm, Digest, Hasher, new_hasher
@@ -85,16 +85,20 @@ def valid_tenant(tenant: TenantId) -> TenantId:
     return parse_tenant(tenant)
 
 
-class _MemoryStagedBlob:
-    def __init__(
-        self, store: MemoryBlobStore, tenant: TenantId, uri: CasUri, sha256: str, data: bytes
-    ) -> None:
-        self._store = store
-        self._tenant = tenant
+#: What a staged blob holds until it is published or discarded (bytes, a spool file...).
+Held = TypeVar("Held")
+
+
+class StagedBlobBase(Generic[Held]):
+    """What every backend's staged blob shares: its address, size and SHA-256, the refusal
+    to use it once published or discarded, and discarding it when its ``with`` ends
+    unpublished. A backend sets ``_held`` to ``None`` when it publishes or discards."""
+
+    def __init__(self, held: Held, *, uri: CasUri, size: int, sha256: str) -> None:
+        self._held: Held | None = held
         self._uri = uri
+        self._size = size
         self._sha256 = sha256
-        self._size = len(data)
-        self._data: bytes | None = data
 
     @property
     def uri(self) -> CasUri:
@@ -108,10 +112,32 @@ class _MemoryStagedBlob:
     def sha256(self) -> str:
         return self._sha256
 
-    def _pending(self) -> bytes:
-        if self._data is None:
+    def _pending(self) -> Held:
+        if self._held is None:
             raise RuntimeError(f"staged blob {self._uri} was already published or discarded")
-        return self._data
+        return self._held
+
+    def _stored(self, created: bool) -> StoredBlob:
+        return StoredBlob(uri=self._uri, size=self._size, sha256=self._sha256, created=created)
+
+    def discard(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._held is not None:
+            self.discard()
+
+
+class _MemoryStagedBlob(StagedBlobBase[bytes]):
+    def __init__(
+        self, store: MemoryBlobStore, tenant: TenantId, uri: CasUri, sha256: str, data: bytes
+    ) -> None:
+        super().__init__(data, uri=uri, size=len(data), sha256=sha256)
+        self._store = store
+        self._tenant = tenant
 
     def read(self) -> Iterator[bytes]:
         data = self._pending()
@@ -120,19 +146,12 @@ class _MemoryStagedBlob:
     def publish(self) -> StoredBlob:
         data = self._pending()
         created = self._store._publish(self._tenant, self._uri, data)
-        self._data = None
-        return StoredBlob(uri=self._uri, size=self._size, sha256=self._sha256, created=created)
+        self._held = None
+        return self._stored(created)
 
     def discard(self) -> None:
         self._pending()
-        self._data = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._data is not None:
-            self.discard()
+        self._held = None
 
 
 class PutByStaging:

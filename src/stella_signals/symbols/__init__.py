@@ -13,9 +13,9 @@ from stella_signals.symbols._manifest import (
     SymbolManifest,
     SymbolManifestReport,
     check_symbol_manifest,
-    json_pointer,
     parse_symbol_manifest,
 )
+from stella_signals.wire import json_pointer
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

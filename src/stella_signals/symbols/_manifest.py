@@ -30,23 +30,6 @@ from stella_signals.wire import (
     thaw,
 )
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "MAX_PROBLEMS",
-    "SYMBOL_MANIFEST_SCHEMA",
-    "InvalidSymbolManifest",
-    "ManifestProblem",
-    "ManifestReason",
-    "SourceKind",
-    "SymbolEntry",
-    "SymbolFormat",
-    "SymbolManifest",
-    "SymbolManifestReport",
-    "check_symbol_manifest",
-    "json_pointer",
-    "parse_symbol_manifest",
-]
-
 SYMBOL_MANIFEST_SCHEMA: Final = "SYMBOL_MANIFEST/v1"
 #: Largest manifest accepted, in bytes (the `max_symbol_manifest_bytes` limit).
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024

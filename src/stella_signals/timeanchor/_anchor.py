@@ -32,23 +32,6 @@ from stella_signals.errors import VerificationFailed
 from stella_signals.strictjson import loads_strict
 from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, parse_rfc3339
 
-__all__ = [
-    "ANCHOR_FORMAT",
-    "ANCHOR_PAYLOAD_TYPE",
-    "MAX_ANCHOR_BYTES",
-    "RFC3161_FORMAT",
-    "AnchorClaims",
-    "AnchorInvalid",
-    "AnchorReason",
-    "AnchorReport",
-    "AnchorTimeRefused",
-    "ReplayedAnchor",
-    "VerifiedAnchor",
-    "check_anchor",
-    "mint_anchor",
-    "verify_anchor",
-]
-
 #: DSSE payload type of a time anchor.
 ANCHOR_PAYLOAD_TYPE = "application/vnd.stella.time-anchor+json"
 #: ``format`` of an anchor whose time the authority asserts itself.

@@ -81,6 +81,38 @@ class TimeStatus:
         if self.blocked != (self.reason is not None) or (self.blocked and self.trusted):
             raise ValueError("a TimeStatus is blocked exactly when it has a reason")
 
+    @classmethod
+    def judged(
+        cls,
+        mode: TimeMode,
+        *,
+        reason: TimeReason | None,
+        message: str,
+        source: str | None = None,
+        checked_at: datetime | None = None,
+        anchor_time: datetime | None = None,
+        staleness_seconds: float | None = None,
+        drift_ms: float | None = None,
+        retry_after_seconds: int | None = None,
+        vouched: bool = True,
+    ) -> TimeStatus:
+        """A status blocked exactly when it has a ``reason`` (then with its
+        ``retry_after_seconds``), trusted when not blocked and a time source ``vouched``."""
+        blocked = reason is not None
+        return cls(
+            mode=mode,
+            trusted=vouched and not blocked,
+            source=source,
+            checked_at=checked_at,
+            anchor_time=anchor_time,
+            staleness_seconds=staleness_seconds,
+            drift_ms=drift_ms,
+            blocked=blocked,
+            reason=reason,
+            retry_after_seconds=retry_after_seconds if blocked else None,
+            message=message,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data for receipts, events and ``/api/v1/time/status``."""
         return {
@@ -139,16 +171,10 @@ def anchor_status(
         raise ValueError(f"skew_seconds must be a non-negative integer, got {skew_seconds!r}")
     _require_positive(retry_after_seconds, "retry_after_seconds")
     if anchor is None:
-        return TimeStatus(
-            mode=TimeMode.ANCHOR,
-            trusted=False,
-            source=None,
-            checked_at=now,
-            anchor_time=None,
-            staleness_seconds=None,
-            drift_ms=None,
-            blocked=True,
+        return TimeStatus.judged(
+            TimeMode.ANCHOR,
             reason="stale_time_anchor",
+            checked_at=now,
             retry_after_seconds=retry_after_seconds,
             message="no time anchor has been imported",
         )
@@ -172,18 +198,15 @@ def anchor_status(
         )
     else:
         message = f"time anchor {anchored} is {max(elapsed, 0.0):.3f} s old (budget {budget} s)"
-    blocked = reason is not None
-    return TimeStatus(
-        mode=TimeMode.ANCHOR,
-        trusted=not blocked,
+    return TimeStatus.judged(
+        TimeMode.ANCHOR,
+        reason=reason,
         source=anchor.source,
         checked_at=now,
         anchor_time=anchor.anchor_time,
         staleness_seconds=max(elapsed, 0.0),
         drift_ms=drift_ms,
-        blocked=blocked,
-        reason=reason,
-        retry_after_seconds=retry_after_seconds if blocked else None,
+        retry_after_seconds=retry_after_seconds,
         message=message,
     )
 
@@ -248,32 +271,21 @@ def ntp_status(
         raise ValueError(f"max_drift_ms must be a non-negative number, got {max_drift_ms!r}")
     _require_positive(retry_after_seconds, "retry_after_seconds")
     if measurement is None:
-        return TimeStatus(
-            mode=TimeMode.NTP,
-            trusted=False,
-            source=None,
-            checked_at=None,
-            anchor_time=None,
-            staleness_seconds=None,
-            drift_ms=None,
-            blocked=True,
+        return TimeStatus.judged(
+            TimeMode.NTP,
             reason="clock_drift",
             retry_after_seconds=retry_after_seconds,
             message="no NTP server answered recently",
         )
     drift = measurement.drift_ms
     blocked = abs(drift) > max_drift_ms
-    return TimeStatus(
-        mode=TimeMode.NTP,
-        trusted=not blocked,
+    return TimeStatus.judged(
+        TimeMode.NTP,
+        reason="clock_drift" if blocked else None,
         source=measurement.server,
         checked_at=measurement.measured_at,
-        anchor_time=None,
-        staleness_seconds=None,
         drift_ms=drift,
-        blocked=blocked,
-        reason="clock_drift" if blocked else None,
-        retry_after_seconds=retry_after_seconds if blocked else None,
+        retry_after_seconds=retry_after_seconds,
         message=(
             f"local clock is {drift:+.1f} ms off {measurement.server} "
             f"({'over' if blocked else 'within'} the {max_drift_ms:g} ms allowed)"
@@ -284,17 +296,12 @@ def ntp_status(
 def system_status(now: datetime) -> TimeStatus:
     """The status in mode ``system``: the local clock, recorded as untrusted, never blocked."""
     _require_aware(now)
-    return TimeStatus(
-        mode=TimeMode.SYSTEM,
-        trusted=False,
+    return TimeStatus.judged(
+        TimeMode.SYSTEM,
+        reason=None,
+        vouched=False,
         source="system",
         checked_at=now,
-        anchor_time=None,
-        staleness_seconds=None,
-        drift_ms=None,
-        blocked=False,
-        reason=None,
-        retry_after_seconds=None,
         message="local system clock, not checked against any time source",
     )
 
