@@ -157,9 +157,9 @@ def _edges_page(
         after = (caller, callee)
     services = request.app.state.services
     digest = parse_graph_hash(graph_hash)
-    if services.repo.get_graph(principal.tenant, str(digest)) is None:
+    if services.graph_records.get_graph(principal.tenant, str(digest)) is None:
         raise NotFound(f"no graph {digest}")
-    edges = services.repo.observed_edges(
+    edges = services.ingests.observed_edges(
         principal.tenant, str(digest), in_graph=in_graph, after=after, limit=size + 1
     )
     page, more = edges[:size], len(edges) > size
