@@ -14,7 +14,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 venv: $(STAMP)
 
 # Re-installs only when the project metadata or the lock changes.
-$(STAMP): pyproject.toml requirements.lock requirements-servers.txt
+$(STAMP): pyproject.toml requirements.lock requirements-servers.txt hatch_build.py \
+		src/stella_signals/trace/_ctrace.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'

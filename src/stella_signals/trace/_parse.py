@@ -1,22 +1,26 @@
 """Streaming runtime-trace parser: one pass, bounded memory, every problem named (SPEC §2).
 
-Two paths give the same answer:
+Three paths give the same answer:
 
+* the compiled core (`_ctrace`, ADR 0008), when built and not switched off by
+  ``STELLA_PURE_PYTHON``: C validates and aggregates every line it can prove good and hands
+  each other line to the careful path below, one line at a time;
 * the fast path decodes each line of a batch straight into a typed `Record` (msgspec) and
   proves, with one quote count over the batch, that no line had a duplicate or unknown key;
 * the slow path parses line by line with the standard library, detecting duplicate keys and
-  classifying every error; it runs for any batch the fast path cannot vouch for.
-
-A property test holds the two paths equal.
+  classifying every error; it runs for any batch the fast path cannot vouch for, and is the
+  oracle the other two are held equal to by property tests.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any
+from types import ModuleType
+from typing import Any, Literal
 
 import msgspec
 
@@ -40,6 +44,7 @@ from stella_signals.trace._model import (
 )
 from stella_signals.trace._purl import purl_problem
 from stella_signals.trace._stream import (
+    UTF8_BOM,
     DecompressionFailed,
     LineBatch,
     StreamStats,
@@ -49,7 +54,13 @@ from stella_signals.trace._stream import (
     without_blanks,
 )
 
-__all__ = ["DiagnosticSink", "TraceParser", "parse_trace"]
+_compiled_core: ModuleType | None
+try:
+    from stella_signals.trace import _ctrace as _compiled_core
+except ImportError:  # not built (no compiler at install): the pure-Python paths serve
+    _compiled_core = None
+
+__all__ = ["DiagnosticSink", "TraceParser", "parse_trace", "trace_core"]
 
 DiagnosticSink = Callable[[Diagnostic], None]
 
@@ -462,6 +473,19 @@ def _in_utc_range(moment: datetime) -> bool:
     return True
 
 
+def trace_core() -> Literal["compiled", "python"]:
+    """Which parser `parse_trace` runs: ``"compiled"`` (the C core, ADR 0008) or ``"python"``
+    (the extension was not built, or ``STELLA_PURE_PYTHON`` is set to anything but ``0``)."""
+    return "python" if _core() is None else "compiled"
+
+
+def _core() -> ModuleType | None:
+    core = _compiled_core
+    if core is None or core.pure_python_forced():
+        return None
+    return core
+
+
 def parse_trace(
     chunks: Iterable[bytes],
     *,
@@ -475,25 +499,133 @@ def parse_trace(
     Returns a `TraceReport` for valid and invalid traces alike (``report.valid``); every
     diagnostic also goes to ``on_diagnostic`` as it is found. Raises `LimitExceeded` as soon
     as a stream-wide limit is passed (size, decompressed size, ratio, record count).
-    ``_fast=False`` forces the careful path everywhere (tests compare the two).
+    ``_fast=False`` forces the careful path everywhere (tests compare the paths); otherwise
+    the compiled core runs when `trace_core` says so.
     """
     stats = StreamStats()
     parser = TraceParser(limits, on_diagnostic, fast=_fast)
     raw = iter(chunks)
-    batches: Iterator[LineBatch] = line_batches(
-        decompressed_chunks(raw, stats, limits), stats, limits
-    )
-    bom_reported = False
+    core = _core() if _fast else None
     try:
-        for batch in batches:
-            if stats.bom and not bom_reported:
-                bom_reported = True
-                parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
-            parser.feed(batch)
+        if core is not None:
+            _parse_compiled(core, decompressed_chunks(raw, stats, limits), stats, parser)
+        else:
+            _parse_python(line_batches(decompressed_chunks(raw, stats, limits), stats, limits),
+                          stats, parser)  # fmt: skip
     except DecompressionFailed as exc:
         line = parser.lines + stats.blank_lines + 1
         parser.error(line, None, Reason.DECOMPRESSION_FAILED, str(exc))
         drain(raw, stats, limits)  # sha256 and size are of the whole trace as sent
+    return _report(parser, stats, name)
+
+
+def _parse_python(batches: Iterator[LineBatch], stats: StreamStats, parser: TraceParser) -> None:
+    bom_reported = False
+    for batch in batches:
+        if stats.bom and not bom_reported:
+            bom_reported = True
+            parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+        parser.feed(batch)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_DEFER, _OVERLONG, _MISSING = 0, 1, 2
+
+
+def _parse_compiled(
+    core: ModuleType, chunks: Iterator[bytes], stats: StreamStats, parser: TraceParser
+) -> None:
+    """The compiled core scans and aggregates; Python checks each new purl once, names every
+    problem (the careful path, one deferred line at a time) and builds the report."""
+    limits = parser.limits
+    scanner = core.Scanner(
+        limits.max_line_bytes,
+        limits.max_symbol_id_bytes,
+        limits.max_records,
+        limits.max_edges,
+        random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
+    )
+    bom = [False]  # reported yet
+    first = True
+    try:
+        for chunk in chunks:
+            if first:
+                first = False
+                if chunk.startswith(UTF8_BOM):
+                    stats.bom = True
+                    chunk = chunk[len(UTF8_BOM) :]
+            _settle(scanner, scanner.feed(chunk), stats, parser, bom)
+        _settle(scanner, scanner.finish(), stats, parser, bom)
+    except DecompressionFailed:  # the report covers the lines before the damage
+        _collect(scanner, parser)
+        raise
+    _collect(scanner, parser)
+
+
+def _collect(scanner: Any, parser: TraceParser) -> None:
+    parser.lines = scanner.lines
+    parser.records = scanner.records
+    parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
+
+
+def _check_limits(scanner: Any, limits: Limits) -> None:
+    if scanner.records > limits.max_records:
+        raise LimitExceeded(
+            f"more than {limits.max_records} records in one trace", limit="max_records"
+        )
+    if scanner.edge_count > limits.max_edges:
+        raise LimitExceeded(
+            f"more than {limits.max_edges} distinct caller → callee edges in one trace",
+            limit="max_edges",
+        )
+
+
+def _settle(
+    scanner: Any, new_purls: list[str], stats: StreamStats, parser: TraceParser, bom: list[bool]
+) -> None:
+    limits = parser.limits
+    _check_limits(scanner, limits)  # the scan stops at the first record past a limit
+    events = scanner.settle([purl_problem(purl) is None for purl in new_purls])
+    if stats.bom and not bom[0] and scanner.nonblank:
+        bom[0] = True
+        parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+    if not events:
+        return
+    quiet = parser.sink is None
+    for line, kind, payload in events:
+        if kind == _MISSING:
+            if quiet and len(parser.kept) >= limits.max_kept_diagnostics:
+                parser.warning_count += (payload & 1) + (payload >> 1)  # counted, not kept
+                continue
+            if payload & 1:
+                parser._warn_absent(line, "pid")
+            if payload & 2:
+                parser._warn_absent(line, "container")
+        elif kind == _OVERLONG:
+            parser.error(
+                line,
+                None,
+                Reason.LINE_TOO_LONG,
+                f"line is longer than {limits.max_line_bytes} bytes",
+            )
+        else:
+            record = parser._parse_line(payload, line)
+            if record is not None:
+                scanner.add(
+                    line,
+                    record.symbol_id.encode(),
+                    record.purl.encode(),
+                    None if record.container is _UNSET else record.container.encode(),
+                    record.count,
+                    (record.timestamp - _EPOCH) // _MICROSECOND,
+                    None if record.caller_symbol_id is _UNSET else record.caller_symbol_id.encode(),
+                    None if record.code_id is _UNSET else record.code_id.encode(),
+                )
+    _check_limits(scanner, limits)
+
+
+def _report(parser: TraceParser, stats: StreamStats, name: str | None) -> TraceReport:
     if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
     if parser.records == 0 and parser.error_count == 0:
