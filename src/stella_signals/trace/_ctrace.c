@@ -893,6 +893,7 @@ static PyObject *Scanner_finish(Scanner *s, PyObject *Py_UNUSED(ignored)) {
     if (!enter(s)) return NULL;
     int ok = 1;
     if (s->carry.len && !s->skipping) {
+        s->nonblank = 1; /* a last line without its newline counts, even a lone CR */
         Buf *j = &s->joined[s->joined_next];
         s->joined_next ^= 1;
         ok = buf_set(s, j, s->carry.p, s->carry.len) && do_line(s, j->p, j->len);
