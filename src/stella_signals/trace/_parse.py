@@ -44,7 +44,6 @@ from stella_signals.trace._model import (
 )
 from stella_signals.trace._purl import purl_problem
 from stella_signals.trace._stream import (
-    UTF8_BOM,
     DecompressionFailed,
     LineBatch,
     StreamStats,
@@ -52,6 +51,7 @@ from stella_signals.trace._stream import (
     drain,
     line_batches,
     without_blanks,
+    without_bom,
 )
 
 _compiled_core: ModuleType | None
@@ -547,23 +547,30 @@ def _parse_compiled(
         random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
     )
     bom = [False]  # reported yet
-    first = True
     try:
-        for chunk in chunks:
-            if first:
-                first = False
-                if chunk.startswith(UTF8_BOM):
-                    stats.bom = True
-                    chunk = chunk[len(UTF8_BOM) :]
-            _settle(scanner, scanner.feed(chunk), stats, parser, bom)
-        _settle(scanner, scanner.finish(), stats, parser, bom)
+        for chunk in without_bom(chunks, stats):
+            new_purls = scanner.feed(chunk)
+            if new_purls is not None:  # None: every line was accepted
+                _settle(scanner, new_purls, stats, parser, bom)
+        new_purls = scanner.finish()
+        if new_purls is not None:
+            _settle(scanner, new_purls, stats, parser, bom)
     except DecompressionFailed:  # the report covers the lines before the damage
-        _collect(scanner, parser)
+        _collect(scanner, parser, stats, bom)
         raise
-    _collect(scanner, parser)
+    _collect(scanner, parser, stats, bom)
 
 
-def _collect(scanner: Any, parser: TraceParser) -> None:
+def _bom_warning(scanner: Any, stats: StreamStats, parser: TraceParser, bom: list[bool]) -> None:
+    """Once, before the diagnostics of the first line that is not blank (`line_batches`
+    yields a batch then), as the pure-Python parser does."""
+    if stats.bom and not bom[0] and scanner.nonblank:
+        bom[0] = True
+        parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+
+
+def _collect(scanner: Any, parser: TraceParser, stats: StreamStats, bom: list[bool]) -> None:
+    _bom_warning(scanner, stats, parser, bom)
     parser.lines = scanner.lines
     parser.records = scanner.records
     parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
@@ -587,9 +594,7 @@ def _settle(
     limits = parser.limits
     _check_limits(scanner, limits)  # the scan stops at the first record past a limit
     events = scanner.settle([purl_problem(purl) is None for purl in new_purls])
-    if stats.bom and not bom[0] and scanner.nonblank:
-        bom[0] = True
-        parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+    _bom_warning(scanner, stats, parser, bom)
     if not events:
         return
     quiet = parser.sink is None
