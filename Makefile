@@ -75,7 +75,10 @@ bench: venv postgres
 # Parser fuzzing (atheris): every harness for FUZZ_SECONDS each; results in
 # fuzz/results/latest.json. `make test` replays the regressions and runs a short pass.
 FUZZ_SECONDS ?= 60
+# The compiled trace core's harness (fuzz_ctrace) runs on an ASan + UBSan build of it
+# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc).
 fuzz: venv
+	$(BIN)/python fuzz/build_ctrace.py
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # The long reliability runs behind docs/reliability.md (about an hour on 2 CPUs): fuzzing,

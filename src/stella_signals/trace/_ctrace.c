@@ -169,12 +169,13 @@ static int buf_set(Scanner *s, Buf *b, const char *p, size_t n) {
 
 static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
     size_t cap = b->cap;
-    if (!grow((void **)&b->p, &cap, b->len + n, 1)) {
+    /* at least one byte: b->p is never NULL once used (no arithmetic on NULL) */
+    if (!grow((void **)&b->p, &cap, b->len + n ? b->len + n : 1, 1)) {
         s->nomem = 1;
         return 0;
     }
     b->cap = cap;
-    memcpy(b->p + b->len, p, n);
+    if (n) memcpy(b->p + b->len, p, n);
     b->len += n;
     return 1;
 }
@@ -851,13 +852,18 @@ static PyObject *after_scan(Scanner *s, int ok) {
         s->nomem = 1;
         return PyErr_NoMemory();
     }
+    if (!s->nnewpurls && !s->nevents && !s->npending && !over_limits(s)) {
+        release_chunk(s); /* nothing to settle: the common case, one call per chunk */
+        Py_RETURN_NONE;
+    }
     return new_purls(s);
 }
 
 PyDoc_STRVAR(feed_doc,
-             "feed(chunk: bytes) -> list[str]\n\nScan a chunk of decompressed NDJSON (GIL "
-             "released). Returns the purls seen for the first time, to be checked and given "
-             "to settle(), which must be called before the next feed().");
+             "feed(chunk: bytes) -> list[str] | None\n\nScan a chunk of decompressed NDJSON (GIL "
+             "released). Returns None when every line was accepted and aggregated; else the "
+             "purls seen for the first time, to be checked and given to settle(), which must "
+             "then be called before the next feed().");
 
 static PyObject *Scanner_feed(Scanner *s, PyObject *arg) {
     if (!PyBytes_Check(arg)) {
@@ -882,8 +888,8 @@ static PyObject *Scanner_feed(Scanner *s, PyObject *arg) {
     return after_scan(s, ok);
 }
 
-PyDoc_STRVAR(finish_doc, "finish() -> list[str]\n\nThe last line, if the data did not end "
-                         "with a newline; then settle() as after feed().");
+PyDoc_STRVAR(finish_doc, "finish() -> list[str] | None\n\nThe last line, if the data did "
+                         "not end with a newline; then settle() as after feed().");
 
 static PyObject *Scanner_finish(Scanner *s, PyObject *Py_UNUSED(ignored)) {
     if (s->chunk || s->nevents || s->npending) {
@@ -946,7 +952,7 @@ static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
         s->nomem = 1;
         return PyErr_NoMemory();
     }
-    qsort(s->events, s->nevents, sizeof(Event), event_order);
+    if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */
     PyObject *out = PyList_New((Py_ssize_t)s->nevents);
     if (!out) return NULL;
     for (size_t i = 0; i < s->nevents; i++) {
