@@ -1031,8 +1031,8 @@ static PyObject *str_of(Scanner *s, uint32_t id) {
 static PyObject *u128_long(u128 v) {
     if (v <= (u128)UINT64_MAX) return PyLong_FromUnsignedLongLong((unsigned long long)v);
     PyObject *hi = PyLong_FromUnsignedLongLong((unsigned long long)(v >> 64));
-    PyObject *lo = PyLong_FromUnsignedLongLong((unsigned long long)v);
-    PyObject *shift = PyLong_FromLong(64);
+    PyObject *lo = hi ? PyLong_FromUnsignedLongLong((unsigned long long)v) : NULL;
+    PyObject *shift = lo ? PyLong_FromLong(64) : NULL;
     PyObject *out = NULL, *up = NULL;
     if (hi && lo && shift && (up = PyNumber_Lshift(hi, shift))) out = PyNumber_Or(up, lo);
     Py_XDECREF(hi);
@@ -1076,8 +1076,10 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
         Tally *t = &s->tallies[i];
         PyObject *key = PyTuple_New(3);
         if (!key) goto fail;
-        PyObject *a = str_of(s, t->sym), *b = str_of(s, t->purl),
-                 *c = t->cont == NONE_ID ? Py_NewRef(unset) : str_of(s, t->cont);
+        /* one at a time: no call with an exception already set */
+        PyObject *a = str_of(s, t->sym);
+        PyObject *b = a ? str_of(s, t->purl) : NULL;
+        PyObject *c = !b ? NULL : t->cont == NONE_ID ? Py_NewRef(unset) : str_of(s, t->cont);
         PyTuple_SET_ITEM(key, 0, a);
         PyTuple_SET_ITEM(key, 1, b);
         PyTuple_SET_ITEM(key, 2, c);
@@ -1085,8 +1087,9 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
             Py_DECREF(key);
             goto fail;
         }
-        PyObject *count = u128_long(t->count), *first = utc_datetime(t->first),
-                 *last = utc_datetime(t->last);
+        PyObject *count = u128_long(t->count);
+        PyObject *first = count ? utc_datetime(t->first) : NULL;
+        PyObject *last = first ? utc_datetime(t->last) : NULL;
         PyObject *tally = NULL;
         if (count && first && last)
             tally = PyObject_CallFunctionObjArgs(tally_type, count, first, last, NULL);
@@ -1100,7 +1103,8 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     }
     for (uint32_t i = 0; i < s->nedges && (int64_t)i < s->max_edges; i++) {
         Edge *e = &s->edges[i];
-        PyObject *a = str_of(s, e->caller), *b = str_of(s, e->callee);
+        PyObject *a = str_of(s, e->caller);
+        PyObject *b = a ? str_of(s, e->callee) : NULL;
         PyObject *key = (a && b) ? PyTuple_Pack(2, a, b) : NULL;
         Py_XDECREF(a);
         Py_XDECREF(b);
@@ -1112,7 +1116,8 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     }
     for (uint32_t i = 0; i < s->nstrs; i++) {
         if (s->strs[i].code == NONE_ID) continue;
-        PyObject *a = str_of(s, i), *b = str_of(s, s->strs[i].code);
+        PyObject *a = str_of(s, i);
+        PyObject *b = a ? str_of(s, s->strs[i].code) : NULL;
         int bad = !a || !b || PyDict_SetItem(codes, a, b) < 0;
         Py_XDECREF(a);
         Py_XDECREF(b);
