@@ -255,3 +255,27 @@ def test_many_distinct_keys_and_a_bad_line_among_them() -> None:
     agree([data[i : i + 65_536] for i in range(0, len(data), 65_536)], Limits())
     report = parse_trace([data])
     assert report.records == 19_999 and {d.line for d in report.errors} == {12_346}
+
+
+def test_big_chunks_scanned_while_the_next_inflates() -> None:
+    """Chunks of 64 KiB and more are scanned by a helper thread while the next one inflates:
+    the same report, also when the gzip stream breaks or a limit passes mid-way."""
+    lines = [
+        json.dumps(
+            {
+                "symbol_id": f"s{i % 5000}",
+                "purl": "pkg:unknown" if i % 1000 else "pkg:bad purl",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "count": 1,
+                "pid": 1,
+                "container": "c",
+            }
+        ).encode()
+        for i in range(60_000)
+    ]
+    body = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1)
+    pieces = [body[i : i + 200_000] for i in range(0, len(body), 200_000)]
+    agree(pieces, Limits())
+    agree([*pieces[:-1], pieces[-1][:-20]], Limits())  # truncated: decompression fails
+    agree(pieces, Limits(max_records=30_000))
+    agree(pieces, Limits(max_decompressed_bytes=2_000_000))

@@ -44,6 +44,7 @@ typedef struct {
     uint8_t purl;      /* PURL_* */
     uint8_t listed;    /* handed to Python for a verdict already */
     uint32_t code;     /* string id of this symbol's first code_id, or NONE_ID */
+    uint32_t tally;    /* 1 + the index of this symbol's last tally used (0: none) */
     int64_t code_line; /* the line it came from */
 } Str;
 
@@ -103,17 +104,17 @@ typedef struct {
     Buf arena;            /* the bytes of every distinct string */
     Str *strs;
     uint32_t nstrs, cap_strs;
-    uint32_t *stab;
+    uint64_t *stab; /* slots: hash tag (high 32 bits) | 1 + index; 0 empty */
     size_t stab_mask;
 
     Tally *tallies;
     uint32_t ntallies, cap_tallies;
-    uint32_t *ttab;
+    uint64_t *ttab;
     size_t ttab_mask;
 
     Edge *edges;
     uint32_t nedges, cap_edges;
-    uint32_t *etab;
+    uint64_t *etab;
     size_t etab_mask;
 
     Event *events;
@@ -126,6 +127,7 @@ typedef struct {
     PyObject *chunk; /* the chunk events and pending lines point into, until settle */
     PyObject **strobj;
     uint32_t nstrobj;
+    uint32_t last[NF]; /* per field, the id of the string the previous record had */
 } Scanner;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -216,19 +218,22 @@ static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) 
 /* ---------------------------------------------------------------------------------------- */
 /* tables                                                                                    */
 
-static int rehash(uint32_t **tab, size_t *mask, size_t want, void *items, uint32_t count,
+#define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
+
+static int rehash(uint64_t **tab, size_t *mask, size_t want, void *items, uint32_t count,
                   uint64_t (*hash_of)(Scanner *, void *, uint32_t), Scanner *s) {
     size_t size = 16;
     while (size < want * 2) size *= 2;
-    uint32_t *t = calloc(size, sizeof(uint32_t));
+    uint64_t *t = calloc(size, sizeof(uint64_t));
     if (!t) {
         s->nomem = 1;
         return 0;
     }
     for (uint32_t i = 0; i < count; i++) {
-        size_t j = hash_of(s, items, i) & (size - 1);
+        uint64_t h = hash_of(s, items, i);
+        size_t j = h & (size - 1);
         while (t[j]) j = (j + 1) & (size - 1);
-        t[j] = i + 1;
+        t[j] = TAG(h) | (i + 1);
     }
     free(*tab);
     *tab = t;
@@ -256,11 +261,14 @@ static uint32_t intern(Scanner *s, const char *p, size_t n) {
     uint64_t h = hash_bytes(p, n, s->seed);
     if (s->stab) {
         size_t j = h & s->stab_mask;
-        uint32_t k;
-        while ((k = s->stab[j])) {
-            Str *e = &s->strs[k - 1];
-            if (e->hash == h && e->len == n && memcmp(s->arena.p + e->off, p, n) == 0)
-                return k - 1;
+        uint64_t v;
+        while ((v = s->stab[j])) {
+            if (TAG(v) == TAG(h)) { /* only then touch the entry: fewer cache misses */
+                uint32_t k = (uint32_t)v;
+                Str *e = &s->strs[k - 1];
+                if (e->hash == h && e->len == n && memcmp(s->arena.p + e->off, p, n) == 0)
+                    return k - 1;
+            }
             j = (j + 1) & s->stab_mask;
         }
     }
@@ -287,26 +295,47 @@ static uint32_t intern(Scanner *s, const char *p, size_t n) {
     e->purl = PURL_UNKNOWN;
     e->listed = 0;
     e->code = NONE_ID;
+    e->tally = 0;
     e->code_line = 0;
     size_t j = h & s->stab_mask;
     while (s->stab[j]) j = (j + 1) & s->stab_mask;
-    s->stab[j] = s->nstrs + 1;
+    s->stab[j] = TAG(h) | (s->nstrs + 1);
     return s->nstrs++;
 }
 
-static int add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uint64_t count,
-                     int64_t micros) {
+/* The id of p[0:n] as field f; the previous record's value is tried first (cache-hot). */
+static inline uint32_t intern_field(Scanner *s, int f, const char *p, size_t n) {
+    uint32_t id = s->last[f];
+    if (id < s->nstrs) {
+        Str *e = &s->strs[id];
+        if (e->len == n && memcmp(s->arena.p + e->off, p, n) == 0) return id;
+    }
+    id = intern(s, p, n);
+    s->last[f] = id;
+    return id;
+}
+
+static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
+    t->count += count;
+    if (micros < t->first) t->first = micros;
+    else if (micros > t->last) t->last = micros;
+}
+
+/* 1 + the index of the tally the record went to; 0 when memory ran out. */
+static uint32_t add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uint64_t count,
+                          int64_t micros) {
     uint64_t h = hash3(s->seed, sym, purl, cont);
     if (s->ttab) {
         size_t j = h & s->ttab_mask;
-        uint32_t k;
-        while ((k = s->ttab[j])) {
-            Tally *t = &s->tallies[k - 1];
-            if (t->sym == sym && t->purl == purl && t->cont == cont) {
-                t->count += count;
-                if (micros < t->first) t->first = micros;
-                else if (micros > t->last) t->last = micros;
-                return 1;
+        uint64_t v;
+        while ((v = s->ttab[j])) {
+            if (TAG(v) == TAG(h)) {
+                uint32_t k = (uint32_t)v;
+                Tally *t = &s->tallies[k - 1];
+                if (t->sym == sym && t->purl == purl && t->cont == cont) {
+                    tally_add(t, count, micros);
+                    return k;
+                }
             }
             j = (j + 1) & s->ttab_mask;
         }
@@ -334,20 +363,22 @@ static int add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uin
     t->first = t->last = micros;
     size_t j = h & s->ttab_mask;
     while (s->ttab[j]) j = (j + 1) & s->ttab_mask;
-    s->ttab[j] = ++s->ntallies;
-    return 1;
+    s->ttab[j] = TAG(h) | ++s->ntallies;
+    return s->ntallies;
 }
 
 static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count) {
     uint64_t h = hash3(s->seed ^ 0x5bd1e995ULL, caller, callee, 0);
     if (s->etab) {
         size_t j = h & s->etab_mask;
-        uint32_t k;
-        while ((k = s->etab[j])) {
-            Edge *e = &s->edges[k - 1];
-            if (e->caller == caller && e->callee == callee) {
-                e->count += count;
-                return 1;
+        uint64_t v;
+        while ((v = s->etab[j])) {
+            if (TAG(v) == TAG(h)) {
+                Edge *e = &s->edges[(uint32_t)v - 1];
+                if (e->caller == caller && e->callee == callee) {
+                    e->count += count;
+                    return 1;
+                }
             }
             j = (j + 1) & s->etab_mask;
         }
@@ -377,16 +408,23 @@ static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count
     e->count = count;
     size_t j = h & s->etab_mask;
     while (s->etab[j]) j = (j + 1) & s->etab_mask;
-    s->etab[j] = ++s->nedges;
+    s->etab[j] = TAG(h) | ++s->nedges;
     return 1;
 }
 
 /* One accepted record into the aggregates. */
 static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint32_t cont,
                      uint32_t caller, uint32_t code, uint64_t count, int64_t micros) {
-    if (!add_tally(s, sym, purl, cont, count, micros)) return 0;
+    Str *e = &s->strs[sym];
+    Tally *last = e->tally ? &s->tallies[e->tally - 1] : NULL;
+    if (last && last->purl == purl && last->cont == cont) { /* the symbol's usual key */
+        tally_add(last, count, micros);
+    } else {
+        uint32_t k = add_tally(s, sym, purl, cont, count, micros);
+        if (!k) return 0;
+        s->strs[sym].tally = k;
+    }
     if (code != NONE_ID) {
-        Str *e = &s->strs[sym];
         if (e->code == NONE_ID || line < e->code_line) {
             e->code = code;
             e->code_line = line;
@@ -650,21 +688,21 @@ static int do_line(Scanner *s, const char *line, size_t n) {
         ((r.present & (1u << F_CALLER)) && (r.n[F_CALLER] < 1 || r.n[F_CALLER] > s->max_sym)) ||
         !timestamp(r.s[F_TS], r.n[F_TS], &micros))
         return add_event(s, no, EV_DEFER, 0, line, n);
-    uint32_t purl = intern(s, r.s[F_PURL], r.n[F_PURL]);
+    uint32_t purl = intern_field(s, F_PURL, r.s[F_PURL], r.n[F_PURL]);
     if (purl == NONE_ID) return 0;
     if (s->strs[purl].purl == PURL_BAD) return add_event(s, no, EV_DEFER, 0, line, n);
-    uint32_t sym = intern(s, r.s[F_SYMBOL], r.n[F_SYMBOL]);
+    uint32_t sym = intern_field(s, F_SYMBOL, r.s[F_SYMBOL], r.n[F_SYMBOL]);
     uint32_t cont = NONE_ID, caller = NONE_ID, code = NONE_ID;
     if (r.present & (1u << F_CONTAINER)) {
-        cont = intern(s, r.s[F_CONTAINER], r.n[F_CONTAINER]);
+        cont = intern_field(s, F_CONTAINER, r.s[F_CONTAINER], r.n[F_CONTAINER]);
         if (cont == NONE_ID) return 0;
     }
     if (r.present & (1u << F_CALLER)) {
-        caller = intern(s, r.s[F_CALLER], r.n[F_CALLER]);
+        caller = intern_field(s, F_CALLER, r.s[F_CALLER], r.n[F_CALLER]);
         if (caller == NONE_ID) return 0;
     }
     if (r.present & (1u << F_CODE)) {
-        code = intern(s, r.s[F_CODE], r.n[F_CODE]);
+        code = intern_field(s, F_CODE, r.s[F_CODE], r.n[F_CODE]);
         if (code == NONE_ID) return 0;
     }
     if (sym == NONE_ID) return 0;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
@@ -529,6 +530,8 @@ def _parse_python(batches: Iterator[LineBatch], stats: StreamStats, parser: Trac
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Chunks at least this big are scanned while the next one is read and inflated.
+_OVERLAP_BYTES = 64 * 1024
 _MICROSECOND = timedelta(microseconds=1)
 _DEFER, _OVERLONG, _MISSING = 0, 1, 2
 
@@ -547,14 +550,37 @@ def _parse_compiled(
         random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
     )
     bom = [False]  # reported yet
-    try:
-        for chunk in without_bom(chunks, stats):
-            new_purls = scanner.feed(chunk)
-            if new_purls is not None:  # None: every line was accepted
-                _settle(scanner, new_purls, stats, parser, bom)
-        new_purls = scanner.finish()
-        if new_purls is not None:
+
+    def settle(new_purls: list[str] | None) -> None:
+        if new_purls is not None:  # None: every line was accepted
             _settle(scanner, new_purls, stats, parser, bom)
+
+    # A big chunk is scanned by a helper thread (the scan runs without the GIL) while this
+    # thread reads, hashes and inflates the next one: the caller's chunk iterator is only
+    # ever advanced here (the HTTP body bridge must run in its own worker thread). Chunks
+    # are settled in order, each before the next is handed to the scanner.
+    pool: ThreadPoolExecutor | None = None
+    scanning: Future[list[str] | None] | None = None
+    try:
+        try:
+            for chunk in without_bom(chunks, stats):
+                if scanning is not None:
+                    done, scanning = scanning, None
+                    settle(done.result())
+                if len(chunk) < _OVERLAP_BYTES:
+                    settle(scanner.feed(chunk))
+                    continue
+                if pool is None:
+                    pool = ThreadPoolExecutor(1, thread_name_prefix="trace-scan")
+                scanning = pool.submit(scanner.feed, chunk)
+        finally:  # also when the stream fails: the chunk being scanned is part of the report
+            try:
+                if scanning is not None:
+                    settle(scanning.result())
+            finally:
+                if pool is not None:
+                    pool.shutdown()
+        settle(scanner.finish())
     except DecompressionFailed:  # the report covers the lines before the damage
         _collect(scanner, parser, stats, bom)
         raise
