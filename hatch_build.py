@@ -1,13 +1,14 @@
 """Build hook: compile the trace core (`src/stella_signals/trace/_ctrace.c`, ADR 0008).
 
 Runs for every wheel hatchling builds, the editable one of ``make venv`` included, with the
-compiler and flags the running Python was built with (``sysconfig``). No compiler, or a
-failed compile, is a warning, never a failed install: the pure-Python parser then serves
-(`stella_signals.trace.trace_core()` says which one runs).
+compiler ``CC`` names, else the one the running Python was built with (``sysconfig``). No
+compiler, or a failed compile, is a warning, never a failed install: the pure-Python parser
+then serves (`stella_signals.trace.trace_core()` says which one runs).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ FLAGS = ["-O2", "-fPIC", "-shared", "-std=gnu11", "-Wall", "-Wextra", "-fvisibil
 
 def compile_core(source: Path, target: Path, extra: list[str] | None = None) -> str | None:
     """Compile ``source`` to the extension module ``target``; None, or why it could not."""
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     if not cc or shutil.which(cc[0]) is None:
         return f"no C compiler ({cc[0] if cc else 'CC unset'})"
     include = sysconfig.get_paths()["include"]
