@@ -147,8 +147,11 @@ limits_st = st.builds(
 )
 
 
-def outcome(pieces: list[bytes], limits: Limits, path: str) -> tuple[object, ...]:
-    """Everything a caller sees from ``path`` ("compiled", "fast", "careful")."""
+def outcome(
+    pieces: list[bytes], limits: Limits, path: str, *, sink: bool = True
+) -> tuple[object, ...]:
+    """Everything a caller sees from ``path`` ("compiled", "fast", "careful"), with or
+    without a diagnostic sink (without one, the core only counts what cannot be kept)."""
     seen: list[Diagnostic] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STELLA_PURE_PYTHON", "0" if path == "compiled" else "1")
@@ -158,7 +161,7 @@ def outcome(pieces: list[bytes], limits: Limits, path: str) -> tuple[object, ...
                 pieces,
                 name="t.ndjson.gz",
                 limits=limits,
-                on_diagnostic=seen.append,
+                on_diagnostic=seen.append if sink else None,
                 _fast=path != "careful",
             )
         except LimitExceeded as exc:
@@ -185,6 +188,8 @@ def agree(pieces: list[bytes], limits: Limits) -> None:
     compiled = outcome(pieces, limits, "compiled")
     assert compiled == outcome(pieces, limits, "careful")
     assert compiled == outcome(pieces, limits, "fast")
+    quiet = outcome(pieces, limits, "compiled", sink=False)
+    assert quiet == outcome(pieces, limits, "careful", sink=False)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -279,3 +284,16 @@ def test_big_chunks_scanned_while_the_next_inflates() -> None:
     agree([*pieces[:-1], pieces[-1][:-20]], Limits())  # truncated: decompression fails
     agree(pieces, Limits(max_records=30_000))
     agree(pieces, Limits(max_decompressed_bytes=2_000_000))
+
+
+def test_a_trace_without_containers_counts_its_warnings() -> None:
+    """Every record lacks pid and container: past the kept diagnostics the core only counts
+    the warnings, and the report is the oracle's."""
+    line = json.dumps(
+        {"symbol_id": "s", "purl": "pkg:unknown", "timestamp": "2026-01-01T00:00:00Z", "count": 1}
+    ).encode()
+    data = b"\n".join([line] * 5000 + [b"{bad"] + [line] * 5000)
+    for limits in (Limits(), Limits(max_kept_diagnostics=3)):
+        agree([data[i : i + 70_000] for i in range(0, len(data), 70_000)], limits)
+    report = parse_trace([data])
+    assert report.warning_count == 20_000 and report.error_count == 1

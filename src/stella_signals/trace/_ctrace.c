@@ -128,6 +128,9 @@ typedef struct {
     PyObject **strobj;
     uint32_t nstrobj;
     uint32_t last[NF]; /* per field, the id of the string the previous record had */
+    /* settle(): missing-field events to hand over (-1: all); past it, only counted */
+    long long missing_budget;
+    long long suppressed; /* warnings counted, not handed over (see missing_budget) */
 } Scanner;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -853,6 +856,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
     s->max_records = max_records;
     s->max_edges = max_edges;
     s->seed = mix64(seed);
+    s->missing_budget = -1;
     return 0;
 }
 
@@ -991,6 +995,25 @@ static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
         return PyErr_NoMemory();
     }
     if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */
+    if (s->missing_budget >= 0) {
+        /* No sink, and room for `budget` more kept diagnostics: once that many missing-field
+         * events (one warning or two each) are handed over, the kept list is full whatever
+         * the other events bring, so the later ones are only counted. In line order. */
+        long long budget = s->missing_budget;
+        size_t kept = 0;
+        for (size_t i = 0; i < s->nevents; i++) {
+            Event *e = &s->events[i];
+            if (e->kind == EV_MISSING) {
+                if (budget <= 0) {
+                    s->suppressed += (e->flags & 1) + ((e->flags >> 1) & 1);
+                    continue;
+                }
+                budget--;
+            }
+            s->events[kept++] = *e;
+        }
+        s->nevents = kept;
+    }
     PyObject *out = PyList_New((Py_ssize_t)s->nevents);
     if (!out) return NULL;
     for (size_t i = 0; i < s->nevents; i++) {
@@ -1191,7 +1214,26 @@ static PyObject *get_keys(Scanner *s, void *c) {
     return PyLong_FromUnsignedLong(s->ntallies);
 }
 
+static PyObject *get_budget(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->missing_budget);
+}
+static int set_budget(Scanner *s, PyObject *v, void *c) {
+    (void)c;
+    long long b = v ? PyLong_AsLongLong(v) : -1;
+    if (b == -1 && PyErr_Occurred()) return -1;
+    s->missing_budget = b < 0 ? -1 : b;
+    return 0;
+}
+static PyObject *get_suppressed(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->suppressed);
+}
+
 static PyGetSetDef Scanner_getset[] = {
+    {"missing_budget", (getter)get_budget, (setter)set_budget,
+     "missing-field events settle() hands over before only counting them (-1: all)", NULL},
+    {"suppressed", (getter)get_suppressed, NULL, "warnings counted but not handed over", NULL},
     {"lines", (getter)get_lines, NULL, "lines scanned (blank ones included)", NULL},
     {"records", (getter)get_records, NULL, "records aggregated", NULL},
     {"edge_count", (getter)get_edges, NULL, "distinct call edges (at most max_edges + 1)", NULL},

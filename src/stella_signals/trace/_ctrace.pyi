@@ -10,6 +10,8 @@ class Scanner:
     edge_count: int
     nonblank: bool
     key_count: int
+    missing_budget: int
+    suppressed: int
     def __init__(
         self,
         max_line_bytes: int,

@@ -597,6 +597,7 @@ def _bom_warning(scanner: Any, stats: StreamStats, parser: TraceParser, bom: lis
 
 def _collect(scanner: Any, parser: TraceParser, stats: StreamStats, bom: list[bool]) -> None:
     _bom_warning(scanner, stats, parser, bom)
+    parser.warning_count += scanner.suppressed
     parser.lines = scanner.lines
     parser.records = scanner.records
     parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
@@ -619,6 +620,8 @@ def _settle(
 ) -> None:
     limits = parser.limits
     _check_limits(scanner, limits)  # the scan stops at the first record past a limit
+    if parser.sink is None:  # past the kept diagnostics, missing-field warnings are counted
+        scanner.missing_budget = max(0, limits.max_kept_diagnostics - len(parser.kept))
     events = scanner.settle([purl_problem(purl) is None for purl in new_purls])
     _bom_warning(scanner, stats, parser, bom)
     if not events:
