@@ -560,6 +560,7 @@ def _parse_compiled(
     # ever advanced here (the HTTP body bridge must run in its own worker thread). Chunks
     # are settled in order, each before the next is handed to the scanner.
     pool: ThreadPoolExecutor | None = None
+    big_seen = False
     scanning: Future[list[str] | None] | None = None
     try:
         try:
@@ -567,7 +568,10 @@ def _parse_compiled(
                 if scanning is not None:
                     done, scanning = scanning, None
                     settle(done.result())
-                if len(chunk) < _OVERLAP_BYTES:
+                if len(chunk) < _OVERLAP_BYTES or not big_seen:
+                    # the first big chunk inline: a one-chunk trace (most ingests) has
+                    # nothing to overlap and should not pay for a thread
+                    big_seen = big_seen or len(chunk) >= _OVERLAP_BYTES
                     settle(scanner.feed(chunk))
                     continue
                 if pool is None:
