@@ -519,6 +519,30 @@ static int utf8_ok(const unsigned char *p, size_t n) {
     return 1;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+/* Nonzero when some byte of w is zero (exact for the lowest such byte; a byte above it may
+ * be flagged too, which only ends the fast run early). */
+#define HAS_ZERO(w) (((w) - ONES) & ~(w) & HIGHS)
+
+/* The longest run from p, in whole 8-byte words, with no '"', no backslash and no byte below
+ * 0x20 (the bytes a JSON string value ends at or is refused for); ORs 0x80 into *high when it
+ * held a byte of 0x80 or more. The caller goes on byte by byte from the returned position. */
+static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end,
+                                             unsigned char *high) {
+    uint64_t seen = 0;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t below = (w - 0x20 * ONES) & ~w & HIGHS; /* some byte < 0x20 (or a borrow) */
+        if (below | HAS_ZERO(w ^ ('"' * ONES)) | HAS_ZERO(w ^ ('\\' * ONES))) break;
+        seen |= w;
+        p += 8;
+    }
+    if (seen & HIGHS) *high |= 0x80;
+    return p;
+}
+
 /* The record shape, strictly: 1 = parsed, 0 = anything else (Python decides). */
 static int parse_record(const unsigned char *p, const unsigned char *end, Rec *r) {
     r->present = 0;
@@ -561,6 +585,7 @@ static int parse_record(const unsigned char *p, const unsigned char *end, Rec *r
             if (*p != '"') return 0;
             const unsigned char *v = ++p;
             unsigned char high = 0;
+            p = plain_run(p, end, &high);
             while (p < end) {
                 unsigned char c = *p;
                 if (c == '"') break;
