@@ -50,6 +50,7 @@ typedef struct {
 
 typedef struct {
     uint32_t sym, purl, cont;
+    uint32_t used; /* a slot of the tally table holding a tally */
     u128 count;
     int64_t first, last;
 } Tally;
@@ -107,9 +108,8 @@ typedef struct {
     uint64_t *stab; /* slots: hash tag (high 32 bits) | 1 + index; 0 empty */
     size_t stab_mask;
 
-    Tally *tallies;
-    uint32_t ntallies, cap_tallies;
-    uint64_t *ttab;
+    Tally *tallies; /* the tally table itself (open addressing): one cache miss a lookup */
+    uint32_t ntallies;
     size_t ttab_mask;
 
     Edge *edges;
@@ -249,11 +249,6 @@ static uint64_t str_hash_of(Scanner *s, void *items, uint32_t i) {
     return ((Str *)items)[i].hash;
 }
 
-static uint64_t tally_hash_of(Scanner *s, void *items, uint32_t i) {
-    Tally *t = &((Tally *)items)[i];
-    return hash3(s->seed, t->sym, t->purl, t->cont);
-}
-
 static uint64_t edge_hash_of(Scanner *s, void *items, uint32_t i) {
     Edge *e = &((Edge *)items)[i];
     return hash3(s->seed ^ 0x5bd1e995ULL, e->caller, e->callee, 0);
@@ -324,50 +319,55 @@ static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
     else if (micros > t->last) t->last = micros;
 }
 
-/* 1 + the index of the tally the record went to; 0 when memory ran out. */
+#define MAX_TALLIES (1u << 30) /* slot numbers + 1 fit in 32 bits */
+
+static int tally_grow(Scanner *s) {
+    size_t size = s->tallies ? (s->ttab_mask + 1) * 2 : 64;
+    Tally *t = calloc(size, sizeof(Tally));
+    if (!t) {
+        s->nomem = 1;
+        return 0;
+    }
+    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
+        Tally *o = &s->tallies[i];
+        if (!o->used) continue;
+        size_t j = hash3(s->seed, o->sym, o->purl, o->cont) & (size - 1);
+        while (t[j].used) j = (j + 1) & (size - 1);
+        t[j] = *o;
+    }
+    free(s->tallies);
+    s->tallies = t;
+    s->ttab_mask = size - 1;
+    return 1;
+}
+
+/* 1 + the slot of the tally the record went to; 0 when memory ran out. */
 static uint32_t add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uint64_t count,
                           int64_t micros) {
-    uint64_t h = hash3(s->seed, sym, purl, cont);
-    if (s->ttab) {
-        size_t j = h & s->ttab_mask;
-        uint64_t v;
-        while ((v = s->ttab[j])) {
-            if (TAG(v) == TAG(h)) {
-                uint32_t k = (uint32_t)v;
-                Tally *t = &s->tallies[k - 1];
-                if (t->sym == sym && t->purl == purl && t->cont == cont) {
-                    tally_add(t, count, micros);
-                    return k;
-                }
-            }
-            j = (j + 1) & s->ttab_mask;
+    if (!s->tallies || (size_t)(s->ntallies + 1) * 2 > s->ttab_mask + 1) {
+        if (!tally_grow(s)) return 0;
+    }
+    size_t j = hash3(s->seed, sym, purl, cont) & s->ttab_mask;
+    Tally *t;
+    while ((t = &s->tallies[j])->used) {
+        if (t->sym == sym && t->purl == purl && t->cont == cont) {
+            tally_add(t, count, micros);
+            return (uint32_t)(j + 1);
         }
+        j = (j + 1) & s->ttab_mask;
     }
-    if (s->ntallies >= UINT32_MAX - 2) {
+    if (s->ntallies >= MAX_TALLIES) {
         s->nomem = 1;
         return 0;
     }
-    if (!s->ttab || (size_t)(s->ntallies + 1) * 2 > s->ttab_mask + 1) {
-        if (!rehash(&s->ttab, &s->ttab_mask, s->ntallies + 1, s->tallies, s->ntallies,
-                    tally_hash_of, s))
-            return 0;
-    }
-    size_t cap = s->cap_tallies;
-    if (!grow((void **)&s->tallies, &cap, s->ntallies + 1, sizeof(Tally))) {
-        s->nomem = 1;
-        return 0;
-    }
-    s->cap_tallies = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
-    Tally *t = &s->tallies[s->ntallies];
+    t->used = 1;
     t->sym = sym;
     t->purl = purl;
     t->cont = cont;
     t->count = count;
     t->first = t->last = micros;
-    size_t j = h & s->ttab_mask;
-    while (s->ttab[j]) j = (j + 1) & s->ttab_mask;
-    s->ttab[j] = TAG(h) | ++s->ntallies;
-    return s->ntallies;
+    s->ntallies++;
+    return (uint32_t)(j + 1);
 }
 
 static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count) {
@@ -419,8 +419,9 @@ static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count
 static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint32_t cont,
                      uint32_t caller, uint32_t code, uint64_t count, int64_t micros) {
     Str *e = &s->strs[sym];
+    /* the slot may since hold another key (the table grew): the whole key is compared */
     Tally *last = e->tally ? &s->tallies[e->tally - 1] : NULL;
-    if (last && last->purl == purl && last->cont == cont) { /* the symbol's usual key */
+    if (last && last->used && last->sym == sym && last->purl == purl && last->cont == cont) {
         tally_add(last, count, micros);
     } else {
         uint32_t k = add_tally(s, sym, purl, cont, count, micros);
@@ -846,7 +847,6 @@ static void Scanner_dealloc(Scanner *s) {
     free(s->strs);
     free(s->stab);
     free(s->tallies);
-    free(s->ttab);
     free(s->edges);
     free(s->etab);
     free(s->events);
@@ -1158,8 +1158,9 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     }
     PyObject *tallies = PyDict_New(), *edges = PyDict_New(), *codes = PyDict_New();
     if (!tallies || !edges || !codes) goto fail;
-    for (uint32_t i = 0; i < s->ntallies; i++) {
+    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
         Tally *t = &s->tallies[i];
+        if (!t->used) continue;
         PyObject *key = PyTuple_New(3);
         if (!key) goto fail;
         /* one at a time: no call with an exception already set */
