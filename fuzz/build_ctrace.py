@@ -8,7 +8,8 @@ Writes ``fuzz/results/ctrace-asan/_ctrace<EXT_SUFFIX>`` and ``env.json``, the en
 the sanitizer options. With clang the build is also instrumented for libFuzzer's coverage
 (``-fsanitize=fuzzer-no-link``) and preloads atheris's ``asan_with_fuzzer.so``, as atheris
 documents for native extensions; UBSan then traps (``-fsanitize-trap``: no second runtime).
-With gcc only: ASan + UBSan from gcc's runtimes, and no C coverage guidance.
+With gcc only: ASan + UBSan from gcc's runtimes, and no C coverage guidance (libFuzzer then
+mutates blind, fast but shallow: install clang, e.g. Debian's ``clang-14``, for real runs).
 """
 
 from __future__ import annotations
