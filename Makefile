@@ -14,7 +14,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 venv: $(STAMP)
 
 # Re-installs only when the project metadata or the lock changes.
-$(STAMP): pyproject.toml requirements.lock requirements-servers.txt
+$(STAMP): pyproject.toml requirements.lock requirements-servers.txt hatch_build.py \
+		src/stella_signals/trace/_ctrace.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
@@ -80,7 +81,10 @@ bench: venv postgres
 # Parser fuzzing (atheris): every harness for FUZZ_SECONDS each; results in
 # fuzz/results/latest.json. `make test` replays the regressions and runs a short pass.
 FUZZ_SECONDS ?= 60
+# The compiled trace core's harness (fuzz_ctrace) runs on an ASan + UBSan build of it
+# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc).
 fuzz: venv
+	$(BIN)/python fuzz/build_ctrace.py
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # The long reliability runs behind docs/reliability.md (about an hour on 2 CPUs): fuzzing,

@@ -237,6 +237,7 @@ def timeanchor_seeds() -> dict[str, bytes]:
 
 SEEDS = {
     "trace": trace_seeds,
+    "ctrace": trace_seeds,  # the same input format (fuzz_ctrace.make_input)
     "graph": graph_seeds,
     "symbols": symbols_seeds,
     "dsse": dsse_seeds,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -72,6 +73,15 @@ class HarnessResult:
     exit_codes: list[int] = field(default_factory=list)
 
 
+def harness_env(name: str) -> dict[str, str] | None:
+    """The environment of harness ``name``: for ``ctrace``, the sanitizer build's
+    (``fuzz/build_ctrace.py``, run by `make fuzz`) when there is one."""
+    variant = RESULTS / "ctrace-asan" / "env.json"
+    if name != "ctrace" or not variant.is_file():
+        return None
+    return {**os.environ, **json.loads(variant.read_text())}
+
+
 def run_harness(name: str, seconds: int) -> HarnessResult:
     crashes = RESULTS / "crashes" / name
     working = RESULTS / "corpus" / name
@@ -89,7 +99,9 @@ def run_harness(name: str, seconds: int) -> HarnessResult:
             artifacts=crashes,
             flags=[f"-max_total_time={max(1, round(left))}"],
         )
-        done = subprocess.run(command, capture_output=True, check=False, cwd=FUZZ.parent)
+        done = subprocess.run(
+            command, capture_output=True, check=False, cwd=FUZZ.parent, env=harness_env(name)
+        )
         output = done.stdout + done.stderr
         result.runs += 1
         result.exit_codes.append(done.returncode)

@@ -39,7 +39,16 @@ CI_RUNS = 300
 
 def test_every_parser_has_a_harness() -> None:
     assert HARNESSES == sorted(
-        ["bundle_archive", "bundle_manifest", "dsse", "graph", "symbols", "timeanchor", "trace"]
+        [
+            "bundle_archive",
+            "bundle_manifest",
+            "ctrace",
+            "dsse",
+            "graph",
+            "symbols",
+            "timeanchor",
+            "trace",
+        ]
     )
 
 

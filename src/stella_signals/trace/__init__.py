@@ -9,7 +9,7 @@ from stella_signals.trace._model import (
     Severity,
     TraceReport,
 )
-from stella_signals.trace._parse import DiagnosticSink, parse_trace
+from stella_signals.trace._parse import DiagnosticSink, parse_trace, trace_core
 from stella_signals.trace._probe_manifest import (
     PROBE_MANIFEST_PART,
     PROBE_MANIFEST_SCHEMA,
@@ -35,4 +35,5 @@ __all__ = [
     "parse_probe_manifest",
     "parse_trace",
     "purl_problem",
+    "trace_core",
 ]

@@ -1,22 +1,27 @@
 """Streaming runtime-trace parser: one pass, bounded memory, every problem named (SPEC §2).
 
-Two paths give the same answer:
+Three paths give the same answer:
 
+* the compiled core (`_ctrace`, ADR 0008), when built and not switched off by
+  ``STELLA_PURE_PYTHON``: C validates and aggregates every line it can prove good and hands
+  each other line to the careful path below, one line at a time;
 * the fast path decodes each line of a batch straight into a typed `Record` (msgspec) and
   proves, with one quote count over the batch, that no line had a duplicate or unknown key;
 * the slow path parses line by line with the standard library, detecting duplicate keys and
-  classifying every error; it runs for any batch the fast path cannot vouch for.
-
-A property test holds the two paths equal.
+  classifying every error; it runs for any batch the fast path cannot vouch for, and is the
+  oracle the other two are held equal to by property tests.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any
+from types import ModuleType
+from typing import Any, Literal
 
 import msgspec
 
@@ -47,9 +52,16 @@ from stella_signals.trace._stream import (
     drain,
     line_batches,
     without_blanks,
+    without_bom,
 )
 
-__all__ = ["DiagnosticSink", "TraceParser", "parse_trace"]
+_compiled_core: ModuleType | None
+try:
+    from stella_signals.trace import _ctrace as _compiled_core
+except ImportError:  # not built (no compiler at install): the pure-Python paths serve
+    _compiled_core = None
+
+__all__ = ["DiagnosticSink", "TraceParser", "parse_trace", "trace_core"]
 
 DiagnosticSink = Callable[[Diagnostic], None]
 
@@ -462,6 +474,19 @@ def _in_utc_range(moment: datetime) -> bool:
     return True
 
 
+def trace_core() -> Literal["compiled", "python"]:
+    """Which parser `parse_trace` runs: ``"compiled"`` (the C core, ADR 0008) or ``"python"``
+    (the extension was not built, or ``STELLA_PURE_PYTHON`` is set to anything but ``0``)."""
+    return "python" if _core() is None else "compiled"
+
+
+def _core() -> ModuleType | None:
+    core = _compiled_core
+    if core is None or core.pure_python_forced():
+        return None
+    return core
+
+
 def parse_trace(
     chunks: Iterable[bytes],
     *,
@@ -475,25 +500,170 @@ def parse_trace(
     Returns a `TraceReport` for valid and invalid traces alike (``report.valid``); every
     diagnostic also goes to ``on_diagnostic`` as it is found. Raises `LimitExceeded` as soon
     as a stream-wide limit is passed (size, decompressed size, ratio, record count).
-    ``_fast=False`` forces the careful path everywhere (tests compare the two).
+    ``_fast=False`` forces the careful path everywhere (tests compare the paths); otherwise
+    the compiled core runs when `trace_core` says so.
     """
     stats = StreamStats()
     parser = TraceParser(limits, on_diagnostic, fast=_fast)
     raw = iter(chunks)
-    batches: Iterator[LineBatch] = line_batches(
-        decompressed_chunks(raw, stats, limits), stats, limits
-    )
-    bom_reported = False
+    core = _core() if _fast else None
     try:
-        for batch in batches:
-            if stats.bom and not bom_reported:
-                bom_reported = True
-                parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
-            parser.feed(batch)
+        if core is not None:
+            _parse_compiled(core, decompressed_chunks(raw, stats, limits), stats, parser)
+        else:
+            _parse_python(line_batches(decompressed_chunks(raw, stats, limits), stats, limits),
+                          stats, parser)  # fmt: skip
     except DecompressionFailed as exc:
         line = parser.lines + stats.blank_lines + 1
         parser.error(line, None, Reason.DECOMPRESSION_FAILED, str(exc))
         drain(raw, stats, limits)  # sha256 and size are of the whole trace as sent
+    return _report(parser, stats, name)
+
+
+def _parse_python(batches: Iterator[LineBatch], stats: StreamStats, parser: TraceParser) -> None:
+    bom_reported = False
+    for batch in batches:
+        if stats.bom and not bom_reported:
+            bom_reported = True
+            parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+        parser.feed(batch)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Chunks at least this big are scanned while the next one is read and inflated.
+_OVERLAP_BYTES = 64 * 1024
+_MICROSECOND = timedelta(microseconds=1)
+_DEFER, _OVERLONG, _MISSING = 0, 1, 2
+
+
+def _parse_compiled(
+    core: ModuleType, chunks: Iterator[bytes], stats: StreamStats, parser: TraceParser
+) -> None:
+    """The compiled core scans and aggregates; Python checks each new purl once, names every
+    problem (the careful path, one deferred line at a time) and builds the report."""
+    limits = parser.limits
+    scanner = core.Scanner(
+        limits.max_line_bytes,
+        limits.max_symbol_id_bytes,
+        limits.max_records,
+        limits.max_edges,
+        random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
+    )
+    bom = [False]  # reported yet
+
+    def settle(new_purls: list[str] | None) -> None:
+        if new_purls is not None:  # None: every line was accepted
+            _settle(scanner, new_purls, stats, parser, bom)
+
+    # A big chunk is scanned by a helper thread (the scan runs without the GIL) while this
+    # thread reads, hashes and inflates the next one: the caller's chunk iterator is only
+    # ever advanced here (the HTTP body bridge must run in its own worker thread). Chunks
+    # are settled in order, each before the next is handed to the scanner.
+    pool: ThreadPoolExecutor | None = None
+    big_seen = False
+    scanning: Future[list[str] | None] | None = None
+    try:
+        try:
+            for chunk in without_bom(chunks, stats):
+                if scanning is not None:
+                    done, scanning = scanning, None
+                    settle(done.result())
+                if len(chunk) < _OVERLAP_BYTES or not big_seen:
+                    # the first big chunk inline: a one-chunk trace (most ingests) has
+                    # nothing to overlap and should not pay for a thread
+                    big_seen = big_seen or len(chunk) >= _OVERLAP_BYTES
+                    settle(scanner.feed(chunk))
+                    continue
+                if pool is None:
+                    pool = ThreadPoolExecutor(1, thread_name_prefix="trace-scan")
+                scanning = pool.submit(scanner.feed, chunk)
+        finally:  # also when the stream fails: the chunk being scanned is part of the report
+            try:
+                if scanning is not None:
+                    settle(scanning.result())
+            finally:
+                if pool is not None:
+                    pool.shutdown()
+        settle(scanner.finish())
+    except DecompressionFailed:  # the report covers the lines before the damage
+        _collect(scanner, parser, stats, bom)
+        raise
+    _collect(scanner, parser, stats, bom)
+
+
+def _bom_warning(scanner: Any, stats: StreamStats, parser: TraceParser, bom: list[bool]) -> None:
+    """Once, before the diagnostics of the first line that is not blank (`line_batches`
+    yields a batch then), as the pure-Python parser does."""
+    if stats.bom and not bom[0] and scanner.nonblank:
+        bom[0] = True
+        parser.warn(1, None, Reason.BOM, "UTF-8 byte order mark at the start (skipped)")
+
+
+def _collect(scanner: Any, parser: TraceParser, stats: StreamStats, bom: list[bool]) -> None:
+    _bom_warning(scanner, stats, parser, bom)
+    parser.warning_count += scanner.suppressed
+    parser.lines = scanner.lines
+    parser.records = scanner.records
+    parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
+
+
+def _check_limits(scanner: Any, limits: Limits) -> None:
+    if scanner.records > limits.max_records:
+        raise LimitExceeded(
+            f"more than {limits.max_records} records in one trace", limit="max_records"
+        )
+    if scanner.edge_count > limits.max_edges:
+        raise LimitExceeded(
+            f"more than {limits.max_edges} distinct caller → callee edges in one trace",
+            limit="max_edges",
+        )
+
+
+def _settle(
+    scanner: Any, new_purls: list[str], stats: StreamStats, parser: TraceParser, bom: list[bool]
+) -> None:
+    limits = parser.limits
+    _check_limits(scanner, limits)  # the scan stops at the first record past a limit
+    if parser.sink is None:  # past the kept diagnostics, missing-field warnings are counted
+        scanner.missing_budget = max(0, limits.max_kept_diagnostics - len(parser.kept))
+    events = scanner.settle([purl_problem(purl) is None for purl in new_purls])
+    _bom_warning(scanner, stats, parser, bom)
+    if not events:
+        return
+    quiet = parser.sink is None
+    for line, kind, payload in events:
+        if kind == _MISSING:
+            if quiet and len(parser.kept) >= limits.max_kept_diagnostics:
+                parser.warning_count += (payload & 1) + (payload >> 1)  # counted, not kept
+                continue
+            if payload & 1:
+                parser._warn_absent(line, "pid")
+            if payload & 2:
+                parser._warn_absent(line, "container")
+        elif kind == _OVERLONG:
+            parser.error(
+                line,
+                None,
+                Reason.LINE_TOO_LONG,
+                f"line is longer than {limits.max_line_bytes} bytes",
+            )
+        else:
+            record = parser._parse_line(payload, line)
+            if record is not None:
+                scanner.add(
+                    line,
+                    record.symbol_id.encode(),
+                    record.purl.encode(),
+                    None if record.container is _UNSET else record.container.encode(),
+                    record.count,
+                    (record.timestamp - _EPOCH) // _MICROSECOND,
+                    None if record.caller_symbol_id is _UNSET else record.caller_symbol_id.encode(),
+                    None if record.code_id is _UNSET else record.code_id.encode(),
+                )
+    _check_limits(scanner, limits)
+
+
+def _report(parser: TraceParser, stats: StreamStats, name: str | None) -> TraceReport:
     if name is not None and name.endswith(".gz") and not stats.gzip and stats.compressed_bytes:
         parser.warn(None, None, Reason.NOT_GZIP, f"{name} is named .gz but is plain NDJSON")
     if parser.records == 0 and parser.error_count == 0:

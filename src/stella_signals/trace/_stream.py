@@ -20,6 +20,7 @@ __all__ = [
     "LineBatch",
     "StreamStats",
     "drain",
+    "without_bom",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -186,13 +187,7 @@ def line_batches(
     carry = b""
     skipping = False  # inside an overlong line: drop bytes until its newline
     line_no = 1
-    first_chunk = True
-    for chunk in chunks:
-        if first_chunk:
-            first_chunk = False
-            if chunk.startswith(UTF8_BOM):
-                stats.bom = True
-                chunk = chunk[len(UTF8_BOM) :]
+    for chunk in without_bom(chunks, stats):
         if skipping:
             newline = chunk.find(b"\n")
             if newline < 0:
@@ -224,6 +219,24 @@ def line_batches(
             carry, skipping = b"", True
     if carry and not skipping:
         yield LineBatch(line_no, [carry], carry, (), len(carry))
+
+
+def without_bom(chunks: Iterable[bytes], stats: StreamStats) -> Iterator[bytes]:
+    """``chunks`` without a UTF-8 byte order mark at the very start (``stats.bom`` says there
+    was one), however the first bytes are split: a gzip stream fed in small pieces can
+    inflate to a first chunk shorter than the mark."""
+    rest = iter(chunks)
+    head = b""
+    for chunk in rest:
+        head += chunk
+        if len(head) >= len(UTF8_BOM) or not UTF8_BOM.startswith(head):
+            break
+    if head.startswith(UTF8_BOM):
+        stats.bom = True
+        head = head[len(UTF8_BOM) :]
+    if head:
+        yield head
+    yield from rest
 
 
 def _batch(lines: list[bytes], block: bytes, first_line: int, max_line: int) -> LineBatch:

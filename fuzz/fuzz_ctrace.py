@@ -1,0 +1,130 @@
+"""Fuzz the compiled trace core (`stella_signals.trace._ctrace`, ADR 0008) directly, for memory
+safety, at the speed of C.
+
+Input: the trace harness's format (`fuzz_trace.make_input`: one control byte, then the trace);
+the control byte picks the line limit, a short symbol-id limit and the chunk size (gzip is
+the stream layer's, not the core's: ignored here). The harness drives a `Scanner` as
+`parse_trace` does (feed, the purl verdicts, settle, finish, result), with purl verdicts
+derived from the purl itself, and checks what the core promises whatever the bytes:
+
+* it counts every line (newlines, plus a last line without one), blank and overlong ones too;
+* each event names a distinct line, in order, and a deferred line comes back byte for byte;
+* records never outnumber lines; keys, edges and code ids decode as UTF-8;
+* the same bytes give the same events and aggregates in one chunk as in small ones (the
+  carried partial line is the core's most delicate memory).
+
+The pure-Python oracle (every report field equal to the careful parser's) is
+`fuzz_trace.py`'s: its fast path *is* this core whenever the core is built.
+
+`make fuzz` runs this harness on an AddressSanitizer + UBSan build of the extension
+(`fuzz/build_ctrace.py`; with clang also coverage-guided by the C code): the environment
+variable ``STELLA_CTRACE_SO`` names that build, loaded here in place of the installed one.
+Without it (the regression replay in pytest) the installed extension is used; without any
+extension the harness has nothing to fuzz and says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+from _harness import FUZZING, chunks, main, require, split_control
+
+
+def _load_variant() -> None:
+    """Put the sanitizer build of the core in the installed one's place, if one is named."""
+    path = os.environ.get("STELLA_CTRACE_SO")
+    if not path:
+        return
+    name = "stella_signals.trace._ctrace"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+
+
+_load_variant()
+
+# Loaded before fuzz_trace, so that its instrumented() block finds the parser loaded: the
+# Python code stays uninstrumented here.
+importlib.import_module("stella_signals.trace")
+
+import fuzz_trace  # noqa: E402
+from fuzz_trace import limits_for  # noqa: E402
+
+from stella_signals.limits import Limits  # noqa: E402
+from stella_signals.trace._model import Tally  # noqa: E402
+from stella_signals.trace._parse import _compiled_core  # noqa: E402
+
+MAX_LEN = 4 * 1024
+CHUNK_SIZES = (3, 16, 512, MAX_LEN * 2)
+make_input = fuzz_trace.make_input
+UNSET = object()
+DEFER, OVERLONG, MISSING = 0, 1, 2
+
+
+def purl_is_good(purl: str) -> bool:
+    """A verdict from the purl alone (deterministic; some good, some bad)."""
+    return len(purl) % 3 != 0
+
+
+def scan(pieces: list[bytes], limits: Limits) -> tuple[object, ...]:
+    """Drive a Scanner as `parse_trace` does; its events, counts and aggregates."""
+    assert _compiled_core is not None
+    scanner = _compiled_core.Scanner(
+        limits.max_line_bytes, limits.max_symbol_id_bytes, limits.max_records, 64, 0
+    )
+    events: list[tuple[int, int, object]] = []
+    for piece in [*pieces, None]:
+        new = scanner.feed(piece) if piece is not None else scanner.finish()
+        if new is None:
+            continue
+        if scanner.records > limits.max_records or scanner.edge_count > 64:
+            return ("limit", scanner.records > limits.max_records)
+        settled = scanner.settle([purl_is_good(p) for p in new])
+        events += settled
+        for line, kind, payload in settled:
+            if kind == DEFER and line % 5 == 0:  # as the careful parser hands records back
+                text = payload.decode("utf-8", "replace")
+                symbol, container = text[:9].encode() or b"s", text[9:].encode() or None
+                scanner.add(line, symbol, b"pkg:x", container, 1, line, None, None)
+    tallies, edges, codes = scanner.result(Tally, UNSET)
+    return ("scan", scanner.lines, scanner.records, events, tallies, edges, codes)
+
+
+def test_one_input(data: bytes) -> None:
+    if _compiled_core is None:
+        require(not FUZZING, "the compiled trace core is not built: nothing to fuzz")
+        return
+    control, trace = split_control(data)
+    size = CHUNK_SIZES[(control >> 4) & 3]
+    limits = limits_for(control)
+    whole = scan([trace], limits)
+    pieces = scan(list(chunks(trace, size)), limits)
+    require(whole == pieces, f"one chunk {whole!r} != {size}-byte chunks {pieces!r}")
+    if whole[0] == "limit":
+        return
+    _, lines, records, events, tallies, edges, codes = whole
+    assert isinstance(lines, int) and isinstance(records, int) and isinstance(events, list)
+    expected = trace.count(b"\n") + (1 if trace and not trace.endswith(b"\n") else 0)
+    require(lines == expected, f"{lines} lines counted, {expected} in the input")
+    require(records <= lines, "more records than lines")
+    assert isinstance(tallies, dict) and isinstance(edges, dict) and isinstance(codes, dict)
+    require(sum(t.count for t in tallies.values()) >= records, "a record counted below 1")
+    require(all(t.first <= t.last for t in tallies.values()), "first seen after last seen")
+    require(set(codes) <= {key[0] for key in tallies}, "a code id for a symbol never seen")
+    require(all(count >= 1 for count in edges.values()), "an edge counted below 1")
+    numbers = [line for line, _, _ in events]
+    require(numbers == sorted(set(numbers)), "events out of order or repeated")
+    text_lines = trace.split(b"\n")
+    for line, kind, payload in events:
+        require(1 <= line <= lines, f"event on line {line} of {lines}")
+        if kind == DEFER:
+            require(payload == text_lines[line - 1], f"line {line} came back altered")
+
+
+if __name__ == "__main__":
+    main(test_one_input, max_len=MAX_LEN)

@@ -1,0 +1,1324 @@
+/*
+ * The compiled trace core (ADR 0008): the per-record hot path of the SPEC §2 parser in C.
+ *
+ * A Scanner takes decompressed NDJSON chunk by chunk. For each line it either *accepts* it
+ * (a record whose every rule it can prove: strict JSON of the record shape, no duplicate or
+ * unknown key, no escape, UTF-8, RFC 3339 timestamp in range, count and pid bounds, symbol id
+ * lengths) and aggregates it, keyed on the raw bytes of (symbol_id, purl, container) and of
+ * (caller_symbol_id, symbol_id); or it *defers* it: the line goes back to Python, whose
+ * careful parser names the problem (or accepts an odd but valid line and adds it here).
+ * Purls are checked by Python once per distinct value: lines whose purl is new wait in a
+ * pending list until `settle` gives the verdicts. Only distinct strings and keys are kept,
+ * plus one partial line: memory grows with distinct keys only. The scan runs without the GIL.
+ *
+ * Nothing here decides a diagnostic's text: that stays in Python, the oracle.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memrchr */
+#endif
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef unsigned __int128 u128;
+
+enum {
+    F_SYMBOL, F_PURL, F_TS, F_COUNT, F_PID, F_CONTAINER, F_CODE, F_BUILD, F_LOADER,
+    F_PROCESS, F_CALLER, NF
+};
+#define REQUIRED ((1u << F_SYMBOL) | (1u << F_PURL) | (1u << F_TS) | (1u << F_COUNT))
+#define IS_INT(f) ((f) == F_COUNT || (f) == F_PID)
+#define NONE_ID UINT32_MAX
+#define MAX_COUNT ((1ULL << 53) - 1)
+#define MAX_PID ((uint64_t)INT64_MAX)
+
+enum { EV_DEFER = 0, EV_OVERLONG = 1, EV_MISSING = 2 };
+enum { PURL_UNKNOWN = 0, PURL_GOOD = 1, PURL_BAD = 2 };
+
+typedef struct {
+    uint64_t hash;
+    size_t off;
+    uint32_t len;
+    uint8_t purl;      /* PURL_* */
+    uint8_t listed;    /* handed to Python for a verdict already */
+    uint32_t code;     /* string id of this symbol's first code_id, or NONE_ID */
+    uint32_t tally;    /* 1 + the index of this symbol's last tally used (0: none) */
+    int64_t code_line; /* the line it came from */
+} Str;
+
+typedef struct {
+    uint32_t sym, purl, cont;
+    uint32_t used; /* a slot of the tally table holding a tally */
+    u128 count;
+    int64_t first, last;
+} Tally;
+
+typedef struct {
+    uint32_t caller, callee;
+    u128 count;
+} Edge;
+
+typedef struct {
+    int64_t line;
+    int kind;
+    int flags;
+    const char *p; /* EV_DEFER: the line's bytes (in the held chunk or a line buffer) */
+    size_t n;
+} Event;
+
+typedef struct {
+    int64_t line;
+    uint32_t sym, purl, cont, caller, code;
+    uint64_t count;
+    int64_t micros;
+    int missing;
+    const char *p;
+    size_t n;
+} Pending;
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+typedef struct {
+    PyObject_HEAD
+    size_t max_line;
+    size_t max_sym;
+    int64_t max_records;
+    int64_t max_edges;
+    uint64_t seed;
+
+    int64_t lines;
+    int64_t records;
+    int nonblank;
+    int skipping;
+    int busy;
+    int nomem;
+
+    Buf carry;            /* the partial last line of the chunks so far */
+    Buf joined[2];        /* a line split across chunks, put together (two: see feed) */
+    int joined_next;
+
+    Buf arena;            /* the bytes of every distinct string */
+    Str *strs;
+    uint32_t nstrs, cap_strs;
+    uint64_t *stab; /* slots: hash tag (high 32 bits) | 1 + index; 0 empty */
+    size_t stab_mask;
+
+    Tally *tallies; /* the tally table itself (open addressing): one cache miss a lookup */
+    uint32_t ntallies;
+    size_t ttab_mask;
+
+    Edge *edges;
+    uint32_t nedges, cap_edges;
+    uint64_t *etab;
+    size_t etab_mask;
+
+    Event *events;
+    size_t nevents, cap_events;
+    Pending *pending;
+    size_t npending, cap_pending;
+    uint32_t *newpurls;
+    size_t nnewpurls, cap_newpurls;
+
+    PyObject *chunk; /* the chunk events and pending lines point into, until settle */
+    PyObject **strobj;
+    uint32_t nstrobj;
+    uint32_t last[NF]; /* per field, the id of the string the previous record had */
+    /* settle(): missing-field events to hand over (-1: all); past it, only counted */
+    long long missing_budget;
+    long long suppressed; /* warnings counted, not handed over (see missing_budget) */
+} Scanner;
+
+/* ---------------------------------------------------------------------------------------- */
+/* memory: plain malloc (callable without the GIL); a failure sets nomem                     */
+
+static int grow(void **p, size_t *cap, size_t need, size_t item) {
+    if (need <= *cap) return 1;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > (SIZE_MAX / 2) / item) return 0;
+        n *= 2;
+    }
+    void *q = realloc(*p, n * item);
+    if (!q) return 0;
+    *p = q;
+    *cap = n;
+    return 1;
+}
+
+#define GROW(s, arr, count, cap, need)                                                    \
+    do {                                                                                \
+        size_t _c = (cap);                                                              \
+        if (!grow((void **)&(arr), &_c, (need), sizeof(*(arr)))) {                      \
+            (s)->nomem = 1;                                                             \
+            return 0;                                                                   \
+        }                                                                               \
+        (cap) = _c;                                                                     \
+    } while (0)
+
+static int buf_set(Scanner *s, Buf *b, const char *p, size_t n) {
+    size_t cap = b->cap;
+    if (!grow((void **)&b->p, &cap, n ? n : 1, 1)) {
+        s->nomem = 1;
+        return 0;
+    }
+    b->cap = cap;
+    if (n) memmove(b->p, p, n);
+    b->len = n;
+    return 1;
+}
+
+static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
+    size_t cap = b->cap;
+    /* at least one byte: b->p is never NULL once used (no arithmetic on NULL) */
+    if (!grow((void **)&b->p, &cap, b->len + n ? b->len + n : 1, 1)) {
+        s->nomem = 1;
+        return 0;
+    }
+    b->cap = cap;
+    if (n) memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* hashing: keyed by a random seed per scanner                                               */
+
+static inline uint64_t mix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
+    uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
+    return mix64(h);
+}
+
+static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
+    return mix64(seed ^ mix64(((uint64_t)a << 32 | b) ^ mix64((uint64_t)c + 0x9E3779B97F4A7C15ULL)));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tables                                                                                    */
+
+#define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
+
+static int rehash(uint64_t **tab, size_t *mask, size_t want, void *items, uint32_t count,
+                  uint64_t (*hash_of)(Scanner *, void *, uint32_t), Scanner *s) {
+    size_t size = 16;
+    while (size < want * 2) size *= 2;
+    uint64_t *t = calloc(size, sizeof(uint64_t));
+    if (!t) {
+        s->nomem = 1;
+        return 0;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t h = hash_of(s, items, i);
+        size_t j = h & (size - 1);
+        while (t[j]) j = (j + 1) & (size - 1);
+        t[j] = TAG(h) | (i + 1);
+    }
+    free(*tab);
+    *tab = t;
+    *mask = size - 1;
+    return 1;
+}
+
+static uint64_t str_hash_of(Scanner *s, void *items, uint32_t i) {
+    (void)s;
+    return ((Str *)items)[i].hash;
+}
+
+static uint64_t edge_hash_of(Scanner *s, void *items, uint32_t i) {
+    Edge *e = &((Edge *)items)[i];
+    return hash3(s->seed ^ 0x5bd1e995ULL, e->caller, e->callee, 0);
+}
+
+/* The id of the string p[0:n], added if new; NONE_ID when memory ran out. */
+static uint32_t intern(Scanner *s, const char *p, size_t n) {
+    uint64_t h = hash_bytes(p, n, s->seed);
+    if (s->stab) {
+        size_t j = h & s->stab_mask;
+        uint64_t v;
+        while ((v = s->stab[j])) {
+            if (TAG(v) == TAG(h)) { /* only then touch the entry: fewer cache misses */
+                uint32_t k = (uint32_t)v;
+                Str *e = &s->strs[k - 1];
+                if (e->hash == h && e->len == n && memcmp(s->arena.p + e->off, p, n) == 0)
+                    return k - 1;
+            }
+            j = (j + 1) & s->stab_mask;
+        }
+    }
+    if (s->nstrs >= UINT32_MAX - 2) {
+        s->nomem = 1;
+        return NONE_ID;
+    }
+    if (!s->stab || (size_t)(s->nstrs + 1) * 2 > s->stab_mask + 1) {
+        if (!rehash(&s->stab, &s->stab_mask, s->nstrs + 1, s->strs, s->nstrs, str_hash_of, s))
+            return NONE_ID;
+    }
+    size_t cap = s->cap_strs;
+    if (!grow((void **)&s->strs, &cap, s->nstrs + 1, sizeof(Str))) {
+        s->nomem = 1;
+        return NONE_ID;
+    }
+    s->cap_strs = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+    size_t off = s->arena.len;
+    if (!buf_append(s, &s->arena, p, n)) return NONE_ID;
+    Str *e = &s->strs[s->nstrs];
+    e->hash = h;
+    e->off = off;
+    e->len = (uint32_t)n;
+    e->purl = PURL_UNKNOWN;
+    e->listed = 0;
+    e->code = NONE_ID;
+    e->tally = 0;
+    e->code_line = 0;
+    size_t j = h & s->stab_mask;
+    while (s->stab[j]) j = (j + 1) & s->stab_mask;
+    s->stab[j] = TAG(h) | (s->nstrs + 1);
+    return s->nstrs++;
+}
+
+/* The id of p[0:n] as field f; the previous record's value is tried first (cache-hot). */
+static inline uint32_t intern_field(Scanner *s, int f, const char *p, size_t n) {
+    uint32_t id = s->last[f];
+    if (id < s->nstrs) {
+        Str *e = &s->strs[id];
+        if (e->len == n && memcmp(s->arena.p + e->off, p, n) == 0) return id;
+    }
+    id = intern(s, p, n);
+    s->last[f] = id;
+    return id;
+}
+
+static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
+    t->count += count;
+    if (micros < t->first) t->first = micros;
+    else if (micros > t->last) t->last = micros;
+}
+
+#define MAX_TALLIES (1u << 30) /* slot numbers + 1 fit in 32 bits */
+
+static int tally_grow(Scanner *s) {
+    size_t size = s->tallies ? (s->ttab_mask + 1) * 2 : 64;
+    Tally *t = calloc(size, sizeof(Tally));
+    if (!t) {
+        s->nomem = 1;
+        return 0;
+    }
+    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
+        Tally *o = &s->tallies[i];
+        if (!o->used) continue;
+        size_t j = hash3(s->seed, o->sym, o->purl, o->cont) & (size - 1);
+        while (t[j].used) j = (j + 1) & (size - 1);
+        t[j] = *o;
+    }
+    free(s->tallies);
+    s->tallies = t;
+    s->ttab_mask = size - 1;
+    return 1;
+}
+
+/* 1 + the slot of the tally the record went to; 0 when memory ran out. */
+static uint32_t add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uint64_t count,
+                          int64_t micros) {
+    if (!s->tallies || (size_t)(s->ntallies + 1) * 2 > s->ttab_mask + 1) {
+        if (!tally_grow(s)) return 0;
+    }
+    size_t j = hash3(s->seed, sym, purl, cont) & s->ttab_mask;
+    Tally *t;
+    while ((t = &s->tallies[j])->used) {
+        if (t->sym == sym && t->purl == purl && t->cont == cont) {
+            tally_add(t, count, micros);
+            return (uint32_t)(j + 1);
+        }
+        j = (j + 1) & s->ttab_mask;
+    }
+    if (s->ntallies >= MAX_TALLIES) {
+        s->nomem = 1;
+        return 0;
+    }
+    t->used = 1;
+    t->sym = sym;
+    t->purl = purl;
+    t->cont = cont;
+    t->count = count;
+    t->first = t->last = micros;
+    s->ntallies++;
+    return (uint32_t)(j + 1);
+}
+
+static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count) {
+    uint64_t h = hash3(s->seed ^ 0x5bd1e995ULL, caller, callee, 0);
+    if (s->etab) {
+        size_t j = h & s->etab_mask;
+        uint64_t v;
+        while ((v = s->etab[j])) {
+            if (TAG(v) == TAG(h)) {
+                Edge *e = &s->edges[(uint32_t)v - 1];
+                if (e->caller == caller && e->callee == callee) {
+                    e->count += count;
+                    return 1;
+                }
+            }
+            j = (j + 1) & s->etab_mask;
+        }
+    }
+    if ((int64_t)s->nedges >= s->max_edges) {
+        /* One past the limit is enough for Python to raise; never more. */
+        if ((int64_t)s->nedges > s->max_edges) return 1;
+    }
+    if (s->nedges >= UINT32_MAX - 2) {
+        s->nomem = 1;
+        return 0;
+    }
+    if (!s->etab || (size_t)(s->nedges + 1) * 2 > s->etab_mask + 1) {
+        if (!rehash(&s->etab, &s->etab_mask, s->nedges + 1, s->edges, s->nedges, edge_hash_of,
+                    s))
+            return 0;
+    }
+    size_t cap = s->cap_edges;
+    if (!grow((void **)&s->edges, &cap, s->nedges + 1, sizeof(Edge))) {
+        s->nomem = 1;
+        return 0;
+    }
+    s->cap_edges = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
+    Edge *e = &s->edges[s->nedges];
+    e->caller = caller;
+    e->callee = callee;
+    e->count = count;
+    size_t j = h & s->etab_mask;
+    while (s->etab[j]) j = (j + 1) & s->etab_mask;
+    s->etab[j] = TAG(h) | ++s->nedges;
+    return 1;
+}
+
+/* One accepted record into the aggregates. */
+static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint32_t cont,
+                     uint32_t caller, uint32_t code, uint64_t count, int64_t micros) {
+    Str *e = &s->strs[sym];
+    /* the slot may since hold another key (the table grew): the whole key is compared */
+    Tally *last = e->tally ? &s->tallies[e->tally - 1] : NULL;
+    if (last && last->used && last->sym == sym && last->purl == purl && last->cont == cont) {
+        tally_add(last, count, micros);
+    } else {
+        uint32_t k = add_tally(s, sym, purl, cont, count, micros);
+        if (!k) return 0;
+        s->strs[sym].tally = k;
+    }
+    if (code != NONE_ID) {
+        if (e->code == NONE_ID || line < e->code_line) {
+            e->code = code;
+            e->code_line = line;
+        }
+    }
+    if (caller != NONE_ID && !add_edge(s, caller, sym, count)) return 0;
+    s->records++;
+    return 1;
+}
+
+static int add_event(Scanner *s, int64_t line, int kind, int flags, const char *p, size_t n) {
+    GROW(s, s->events, s->nevents, s->cap_events, s->nevents + 1);
+    Event *e = &s->events[s->nevents++];
+    e->line = line;
+    e->kind = kind;
+    e->flags = flags;
+    e->p = p;
+    e->n = n;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* one line                                                                                  */
+
+typedef struct {
+    const char *s[NF];
+    size_t n[NF];
+    uint64_t num[NF];
+    uint32_t present;
+} Rec;
+
+static int field_of(const char *k, size_t n) {
+#define IS(name, f) if (memcmp(k, name, n) == 0) return f
+    switch (n) {
+    case 3: IS("pid", F_PID); break;
+    case 4: IS("purl", F_PURL); break;
+    case 5: IS("count", F_COUNT); break;
+    case 7: IS("code_id", F_CODE); break;
+    case 8: IS("build_id", F_BUILD); break;
+    case 9:
+        IS("symbol_id", F_SYMBOL);
+        IS("timestamp", F_TS);
+        IS("container", F_CONTAINER);
+        break;
+    case 11: IS("loader_base", F_LOADER); break;
+    case 12: IS("process_name", F_PROCESS); break;
+    case 16: IS("caller_symbol_id", F_CALLER); break;
+    default: break;
+    }
+#undef IS
+    return -1;
+}
+
+static inline int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
+    while (p < end && is_ws(*p)) p++;
+    return p;
+}
+
+/* Strict UTF-8, as Python's decoder: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static int utf8_ok(const unsigned char *p, size_t n) {
+    const unsigned char *end = p + n;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (end - p < 2 || (p[1] & 0xC0) != 0x80) return 0;
+            p += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+            if (c == 0xE0 && p[1] < 0xA0) return 0;
+            if (c == 0xED && p[1] > 0x9F) return 0;
+            p += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+                (p[3] & 0xC0) != 0x80)
+                return 0;
+            if (c == 0xF0 && p[1] < 0x90) return 0;
+            if (c == 0xF4 && p[1] > 0x8F) return 0;
+            p += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+/* Nonzero when some byte of w is zero (exact for the lowest such byte; a byte above it may
+ * be flagged too, which only ends the fast run early). */
+#define HAS_ZERO(w) (((w) - ONES) & ~(w) & HIGHS)
+
+/* The longest run from p, in whole 8-byte words, with no '"', no backslash and no byte below
+ * 0x20 (the bytes a JSON string value ends at or is refused for); ORs 0x80 into *high when it
+ * held a byte of 0x80 or more. The caller goes on byte by byte from the returned position. */
+static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end,
+                                             unsigned char *high) {
+    uint64_t seen = 0;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t below = (w - 0x20 * ONES) & ~w & HIGHS; /* some byte < 0x20 (or a borrow) */
+        if (below | HAS_ZERO(w ^ ('"' * ONES)) | HAS_ZERO(w ^ ('\\' * ONES))) break;
+        seen |= w;
+        p += 8;
+    }
+    if (seen & HIGHS) *high |= 0x80;
+    return p;
+}
+
+/* The record shape, strictly: 1 = parsed, 0 = anything else (Python decides). */
+static int parse_record(const unsigned char *p, const unsigned char *end, Rec *r) {
+    r->present = 0;
+    p = skip_ws(p, end);
+    if (p == end || *p != '{') return 0;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (p == end || *p != '"') return 0;
+        const unsigned char *k = ++p;
+        while (p < end && *p != '"') {
+            if (*p < 0x20 || *p == '\\' || *p >= 0x80) return 0;
+            p++;
+        }
+        if (p == end) return 0;
+        int f = field_of((const char *)k, (size_t)(p - k));
+        if (f < 0) return 0; /* unknown field: the careful path warns and keeps it */
+        if (r->present & (1u << f)) return 0; /* duplicate key */
+        r->present |= 1u << f;
+        p = skip_ws(p + 1, end);
+        if (p == end || *p != ':') return 0;
+        p = skip_ws(p + 1, end);
+        if (p == end) return 0;
+        if (IS_INT(f)) {
+            if (*p < '0' || *p > '9') return 0;
+            uint64_t v = 0;
+            if (*p == '0') {
+                p++;
+            } else {
+                int digits = 0;
+                while (p < end && *p >= '0' && *p <= '9') {
+                    if (++digits > 19) return 0;
+                    v = v * 10 + (uint64_t)(*p - '0');
+                    p++;
+                }
+            }
+            if (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E'))
+                return 0;
+            r->num[f] = v;
+        } else {
+            if (*p != '"') return 0;
+            const unsigned char *v = ++p;
+            unsigned char high = 0;
+            p = plain_run(p, end, &high);
+            while (p < end) {
+                unsigned char c = *p;
+                if (c == '"') break;
+                if (c < 0x20 || c == '\\') return 0;
+                high |= c;
+                p++;
+            }
+            if (p == end) return 0;
+            if ((high & 0x80) && !utf8_ok(v, (size_t)(p - v))) return 0;
+            r->s[f] = (const char *)v;
+            r->n[f] = (size_t)(p - v);
+            p++;
+        }
+        p = skip_ws(p, end);
+        if (p == end) return 0;
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p == '}') {
+            p++;
+            break;
+        }
+        return 0;
+    }
+    return skip_ws(p, end) == end;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yy + (*m <= 2));
+}
+
+#define US_PER_DAY 86400000000LL
+static int64_t MIN_US, MAX_US;
+
+static inline int digits(const char *p, int n, int *out) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)`, a subset of what msgspec accepts, as UTC
+ * microseconds since 1970; 0 for anything else or out of 0001..9999 once in UTC. */
+static int timestamp(const char *p, size_t n, int64_t *out) {
+    int y, mo, d, h, mi, se, frac = 0, oh = 0, om = 0;
+    if (n < 20 || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':')
+        return 0;
+    if (!digits(p, 4, &y) || !digits(p + 5, 2, &mo) || !digits(p + 8, 2, &d) ||
+        !digits(p + 11, 2, &h) || !digits(p + 14, 2, &mi) || !digits(p + 17, 2, &se))
+        return 0;
+    size_t i = 19;
+    if (p[i] == '.') {
+        size_t start = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+        size_t k = i - start;
+        if (k < 1 || k > 6) return 0;
+        digits(p + start, (int)k, &frac);
+        for (; k < 6; k++) frac *= 10;
+    }
+    if (i >= n) return 0;
+    int sign = 0;
+    if (p[i] == 'Z') {
+        if (i + 1 != n) return 0;
+    } else if (p[i] == '+' || p[i] == '-') {
+        if (i + 6 != n || p[i + 3] != ':') return 0;
+        if (!digits(p + i + 1, 2, &oh) || !digits(p + i + 4, 2, &om)) return 0;
+        if (oh > 23 || om > 59) return 0;
+        sign = p[i] == '+' ? 1 : -1;
+    } else {
+        return 0;
+    }
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > dim[mo - 1] + (mo == 2 && leap)) return 0;
+    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                   se - (int64_t)sign * (oh * 3600 + om * 60);
+    int64_t us = secs * 1000000 + frac;
+    if (us < MIN_US || us > MAX_US) return 0;
+    *out = us;
+    return 1;
+}
+
+static inline int too_long(Scanner *s, const char *p, size_t n) {
+    if (n <= s->max_line) return 0;
+    return n - s->max_line > 1 || p[n - 1] != '\r';
+}
+
+/* One complete line (without its newline). 0 only when memory ran out. */
+static int do_line(Scanner *s, const char *line, size_t n) {
+    int64_t no = ++s->lines;
+    if (too_long(s, line, n)) {
+        s->nonblank = 1;
+        return add_event(s, no, EV_OVERLONG, 0, NULL, 0);
+    }
+    const unsigned char *p = (const unsigned char *)line, *end = p + n;
+    if (n == 0 || (n == 1 && p[0] == '\r')) return 1;
+    s->nonblank = 1;
+    if (skip_ws(p, end) == end) return 1; /* blank: ignored */
+    Rec r;
+    int64_t micros;
+    if (!parse_record(p, end, &r) || (r.present & REQUIRED) != REQUIRED ||
+        r.n[F_SYMBOL] < 1 || r.n[F_SYMBOL] > s->max_sym || r.num[F_COUNT] < 1 ||
+        r.num[F_COUNT] > MAX_COUNT ||
+        ((r.present & (1u << F_PID)) && r.num[F_PID] > MAX_PID) ||
+        ((r.present & (1u << F_CALLER)) && (r.n[F_CALLER] < 1 || r.n[F_CALLER] > s->max_sym)) ||
+        !timestamp(r.s[F_TS], r.n[F_TS], &micros))
+        return add_event(s, no, EV_DEFER, 0, line, n);
+    uint32_t purl = intern_field(s, F_PURL, r.s[F_PURL], r.n[F_PURL]);
+    if (purl == NONE_ID) return 0;
+    if (s->strs[purl].purl == PURL_BAD) return add_event(s, no, EV_DEFER, 0, line, n);
+    uint32_t sym = intern_field(s, F_SYMBOL, r.s[F_SYMBOL], r.n[F_SYMBOL]);
+    uint32_t cont = NONE_ID, caller = NONE_ID, code = NONE_ID;
+    if (r.present & (1u << F_CONTAINER)) {
+        cont = intern_field(s, F_CONTAINER, r.s[F_CONTAINER], r.n[F_CONTAINER]);
+        if (cont == NONE_ID) return 0;
+    }
+    if (r.present & (1u << F_CALLER)) {
+        caller = intern_field(s, F_CALLER, r.s[F_CALLER], r.n[F_CALLER]);
+        if (caller == NONE_ID) return 0;
+    }
+    if (r.present & (1u << F_CODE)) {
+        code = intern_field(s, F_CODE, r.s[F_CODE], r.n[F_CODE]);
+        if (code == NONE_ID) return 0;
+    }
+    if (sym == NONE_ID) return 0;
+    int missing = ((r.present & (1u << F_PID)) ? 0 : 1) |
+                  ((r.present & (1u << F_CONTAINER)) ? 0 : 2);
+    if (s->strs[purl].purl == PURL_UNKNOWN) {
+        if (!s->strs[purl].listed) {
+            s->strs[purl].listed = 1;
+            GROW(s, s->newpurls, s->nnewpurls, s->cap_newpurls, s->nnewpurls + 1);
+            s->newpurls[s->nnewpurls++] = purl;
+        }
+        GROW(s, s->pending, s->npending, s->cap_pending, s->npending + 1);
+        Pending *q = &s->pending[s->npending++];
+        q->line = no;
+        q->sym = sym;
+        q->purl = purl;
+        q->cont = cont;
+        q->caller = caller;
+        q->code = code;
+        q->count = r.num[F_COUNT];
+        q->micros = micros;
+        q->missing = missing;
+        q->p = line;
+        q->n = n;
+        return 1;
+    }
+    if (!aggregate(s, no, sym, purl, cont, caller, code, r.num[F_COUNT], micros)) return 0;
+    return missing ? add_event(s, no, EV_MISSING, missing, NULL, 0) : 1;
+}
+
+static inline int over_limits(Scanner *s) {
+    return s->records > s->max_records || (int64_t)s->nedges > s->max_edges;
+}
+
+/* The complete lines of p[0:n] (the text after the last newline is the caller's). */
+static int do_lines(Scanner *s, const char *p, size_t n) {
+    const char *end = p + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;
+        if (!do_line(s, p, (size_t)(nl - p))) return 0;
+        if (over_limits(s)) return 1;
+        p = nl + 1;
+    }
+    return 1;
+}
+
+/* A chunk: finish the partial line, scan the complete lines, keep the new partial line. */
+static int scan_chunk(Scanner *s, const char *p, size_t n) {
+    const char *end = p + n;
+    if (s->skipping) {
+        const char *nl = memchr(p, '\n', n);
+        if (!nl) return 1;
+        p = nl + 1;
+        s->skipping = 0;
+    }
+    const char *last = p < end ? memrchr(p, '\n', (size_t)(end - p)) : NULL;
+    if (!last) { /* no line ends here: it all joins the partial line */
+        size_t total = s->carry.len + (size_t)(end - p);
+        if (total > s->max_line &&
+            (total - s->max_line > 1 || (end > p ? end[-1] : s->carry.p[s->carry.len - 1]) != '\r')) {
+            s->lines++;
+            s->nonblank = 1;
+            s->carry.len = 0;
+            s->skipping = 1;
+            return add_event(s, s->lines, EV_OVERLONG, 0, NULL, 0);
+        }
+        return buf_append(s, &s->carry, p, (size_t)(end - p));
+    }
+    if (s->carry.len) { /* the line the previous chunks began */
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t head = (size_t)(nl - p);
+        Buf *j = &s->joined[s->joined_next];
+        s->joined_next ^= 1;
+        size_t total = s->carry.len + head;
+        if (total > s->max_line + 1) { /* overlong whatever its end: do not copy it */
+            s->lines++;
+            s->nonblank = 1;
+            if (!add_event(s, s->lines, EV_OVERLONG, 0, NULL, 0)) return 0;
+        } else {
+            if (!buf_set(s, j, s->carry.p, s->carry.len)) return 0;
+            if (!buf_append(s, j, p, head)) return 0;
+            if (!do_line(s, j->p, j->len)) return 0;
+        }
+        s->carry.len = 0;
+        if (over_limits(s)) return 1;
+        p = nl + 1;
+    }
+    if (!do_lines(s, p, (size_t)(last + 1 - p))) return 0;
+    if (over_limits(s)) return 1;
+    p = last + 1;
+    size_t rest = (size_t)(end - p);
+    if (too_long(s, p, rest)) {
+        s->lines++;
+        s->nonblank = 1;
+        s->skipping = 1;
+        return add_event(s, s->lines, EV_OVERLONG, 0, NULL, 0);
+    }
+    return buf_set(s, &s->carry, p, rest);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the Python type                                                                           */
+
+static void release_chunk(Scanner *s) { Py_CLEAR(s->chunk); }
+
+static void Scanner_dealloc(Scanner *s) {
+    release_chunk(s);
+    free(s->carry.p);
+    free(s->joined[0].p);
+    free(s->joined[1].p);
+    free(s->arena.p);
+    free(s->strs);
+    free(s->stab);
+    free(s->tallies);
+    free(s->edges);
+    free(s->etab);
+    free(s->events);
+    free(s->pending);
+    free(s->newpurls);
+    if (s->strobj) {
+        for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
+        free(s->strobj);
+    }
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
+    static char *kw[] = {"max_line_bytes", "max_symbol_id_bytes", "max_records", "max_edges",
+                         "seed", NULL};
+    Py_ssize_t max_line, max_sym;
+    long long max_records, max_edges;
+    unsigned long long seed;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnLLK", kw, &max_line, &max_sym,
+                                     &max_records, &max_edges, &seed))
+        return -1;
+    if (max_line <= 0 || max_sym <= 0 || max_records <= 0 || max_edges <= 0) {
+        PyErr_SetString(PyExc_ValueError, "limits must be positive");
+        return -1;
+    }
+    if (s->strs || s->lines) {
+        PyErr_SetString(PyExc_RuntimeError, "a Scanner is initialised once");
+        return -1;
+    }
+    s->max_line = (size_t)max_line;
+    s->max_sym = (size_t)max_sym;
+    s->max_records = max_records;
+    s->max_edges = max_edges;
+    s->seed = mix64(seed);
+    s->missing_budget = -1;
+    return 0;
+}
+
+static int enter(Scanner *s) {
+    if (s->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner used from two threads at once");
+        return 0;
+    }
+    if (s->nomem) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    s->busy = 1;
+    return 1;
+}
+
+static PyObject *new_purls(Scanner *s) {
+    PyObject *out = PyList_New((Py_ssize_t)s->nnewpurls);
+    if (!out) return NULL;
+    for (size_t i = 0; i < s->nnewpurls; i++) {
+        Str *e = &s->strs[s->newpurls[i]];
+        PyObject *u = PyUnicode_DecodeUTF8(s->arena.p + e->off, e->len, "strict");
+        if (!u) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, u);
+    }
+    return out;
+}
+
+static PyObject *after_scan(Scanner *s, int ok) {
+    s->busy = 0;
+    if (!ok || s->nomem) {
+        s->nomem = 1;
+        return PyErr_NoMemory();
+    }
+    if (!s->nnewpurls && !s->nevents && !s->npending && !over_limits(s)) {
+        release_chunk(s); /* nothing to settle: the common case, one call per chunk */
+        Py_RETURN_NONE;
+    }
+    return new_purls(s);
+}
+
+PyDoc_STRVAR(feed_doc,
+             "feed(chunk: bytes) -> list[str] | None\n\nScan a chunk of decompressed NDJSON (GIL "
+             "released). Returns None when every line was accepted and aggregated; else the "
+             "purls seen for the first time, to be checked and given to settle(), which must "
+             "then be called before the next feed().");
+
+static PyObject *Scanner_feed(Scanner *s, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "feed() takes bytes");
+        return NULL;
+    }
+    if (s->chunk || s->nevents || s->npending) {
+        PyErr_SetString(PyExc_RuntimeError, "settle() the previous chunk first");
+        return NULL;
+    }
+    if (!enter(s)) return NULL;
+    Py_INCREF(arg);
+    s->chunk = arg;
+    const char *p = PyBytes_AS_STRING(arg);
+    size_t n = (size_t)PyBytes_GET_SIZE(arg);
+    int ok = 1;
+    if (n) {
+        Py_BEGIN_ALLOW_THREADS
+        ok = scan_chunk(s, p, n);
+        Py_END_ALLOW_THREADS
+    }
+    return after_scan(s, ok);
+}
+
+PyDoc_STRVAR(finish_doc, "finish() -> list[str] | None\n\nThe last line, if the data did "
+                         "not end with a newline; then settle() as after feed().");
+
+static PyObject *Scanner_finish(Scanner *s, PyObject *Py_UNUSED(ignored)) {
+    if (s->chunk || s->nevents || s->npending) {
+        PyErr_SetString(PyExc_RuntimeError, "settle() the previous chunk first");
+        return NULL;
+    }
+    if (!enter(s)) return NULL;
+    int ok = 1;
+    if (s->carry.len && !s->skipping) {
+        s->nonblank = 1; /* a last line without its newline counts, even a lone CR */
+        Buf *j = &s->joined[s->joined_next];
+        s->joined_next ^= 1;
+        ok = buf_set(s, j, s->carry.p, s->carry.len) && do_line(s, j->p, j->len);
+        s->carry.len = 0;
+    }
+    return after_scan(s, ok);
+}
+
+static int event_order(const void *a, const void *b) {
+    int64_t x = ((const Event *)a)->line, y = ((const Event *)b)->line;
+    return (x > y) - (x < y);
+}
+
+PyDoc_STRVAR(settle_doc,
+             "settle(good: list[bool]) -> list[tuple[int, int, object]]\n\nThe verdicts on "
+             "the purls the last feed()/finish() returned, in order; aggregates the lines "
+             "that waited for them. Returns the events of the chunk in line order: (line, 0, "
+             "bytes) a line for the careful parser, (line, 1, None) a line over the limit, "
+             "(line, 2, flags) an accepted record without pid (flag 1) or container (2).");
+
+static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
+    if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != s->nnewpurls) {
+        PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
+        return NULL;
+    }
+    if (!enter(s)) return NULL;
+    for (size_t i = 0; i < s->nnewpurls; i++) {
+        int verdict = PyObject_IsTrue(PyList_GET_ITEM(good, (Py_ssize_t)i));
+        if (verdict < 0) {
+            s->busy = 0;
+            return NULL;
+        }
+        s->strs[s->newpurls[i]].purl = verdict ? PURL_GOOD : PURL_BAD;
+    }
+    s->nnewpurls = 0;
+    int ok = 1;
+    for (size_t i = 0; ok && i < s->npending && !over_limits(s); i++) {
+        Pending *q = &s->pending[i];
+        if (s->strs[q->purl].purl == PURL_GOOD) {
+            ok = aggregate(s, q->line, q->sym, q->purl, q->cont, q->caller, q->code, q->count,
+                           q->micros) &&
+                 (!q->missing || add_event(s, q->line, EV_MISSING, q->missing, NULL, 0));
+        } else {
+            ok = add_event(s, q->line, EV_DEFER, 0, q->p, q->n);
+        }
+    }
+    s->npending = 0;
+    s->busy = 0;
+    if (!ok || s->nomem) {
+        s->nomem = 1;
+        return PyErr_NoMemory();
+    }
+    if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */
+    if (s->missing_budget >= 0) {
+        /* No sink, and room for `budget` more kept diagnostics: once that many missing-field
+         * events (one warning or two each) are handed over, the kept list is full whatever
+         * the other events bring, so the later ones are only counted. In line order. */
+        long long budget = s->missing_budget;
+        size_t kept = 0;
+        for (size_t i = 0; i < s->nevents; i++) {
+            Event *e = &s->events[i];
+            if (e->kind == EV_MISSING) {
+                if (budget <= 0) {
+                    s->suppressed += (e->flags & 1) + ((e->flags >> 1) & 1);
+                    continue;
+                }
+                budget--;
+            }
+            s->events[kept++] = *e;
+        }
+        s->nevents = kept;
+    }
+    PyObject *out = PyList_New((Py_ssize_t)s->nevents);
+    if (!out) return NULL;
+    for (size_t i = 0; i < s->nevents; i++) {
+        Event *e = &s->events[i];
+        PyObject *payload;
+        if (e->kind == EV_DEFER) payload = PyBytes_FromStringAndSize(e->p, (Py_ssize_t)e->n);
+        else if (e->kind == EV_MISSING) payload = PyLong_FromLong(e->flags);
+        else payload = Py_NewRef(Py_None);
+        PyObject *t = payload ? Py_BuildValue("(LiN)", (long long)e->line, e->kind, payload)
+                              : NULL;
+        if (!t) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, t);
+    }
+    s->nevents = 0;
+    release_chunk(s);
+    return out;
+}
+
+static uint32_t intern_arg(Scanner *s, PyObject *o) {
+    if (o == Py_None) return NONE_ID;
+    if (!PyBytes_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, "add() takes bytes or None");
+        return UINT32_MAX - 1;
+    }
+    uint32_t id = intern(s, PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o));
+    if (id == NONE_ID) {
+        PyErr_NoMemory();
+        return UINT32_MAX - 1;
+    }
+    return id;
+}
+
+PyDoc_STRVAR(add_doc, "add(line, symbol_id, purl, container, count, micros, caller, code_id)"
+                      "\n\nAggregate a record the careful parser accepted (strings as UTF-8 "
+                      "bytes or None; micros: UTC microseconds since 1970).");
+
+static PyObject *Scanner_add(Scanner *s, PyObject *args) {
+    long long line, micros;
+    unsigned long long count;
+    PyObject *sym_o, *purl_o, *cont_o, *caller_o, *code_o;
+    if (!PyArg_ParseTuple(args, "LSSOKLOO", &line, &sym_o, &purl_o, &cont_o, &count, &micros,
+                          &caller_o, &code_o))
+        return NULL;
+    if (!enter(s)) return NULL;
+    uint32_t ids[5];
+    PyObject *objs[5] = {sym_o, purl_o, cont_o, caller_o, code_o};
+    for (int i = 0; i < 5; i++) {
+        ids[i] = intern_arg(s, objs[i]);
+        if (ids[i] == UINT32_MAX - 1) {
+            s->busy = 0;
+            return NULL;
+        }
+    }
+    s->strs[ids[1]].purl = PURL_GOOD;
+    int ok = aggregate(s, line, ids[0], ids[1], ids[2], ids[3], ids[4], count, micros);
+    s->busy = 0;
+    if (!ok) {
+        s->nomem = 1;
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *str_of(Scanner *s, uint32_t id) {
+    if (!s->strobj[id]) {
+        Str *e = &s->strs[id];
+        s->strobj[id] = PyUnicode_DecodeUTF8(s->arena.p + e->off, e->len, "strict");
+        if (!s->strobj[id]) return NULL;
+    }
+    return Py_NewRef(s->strobj[id]);
+}
+
+static PyObject *u128_long(u128 v) {
+    if (v <= (u128)UINT64_MAX) return PyLong_FromUnsignedLongLong((unsigned long long)v);
+    PyObject *hi = PyLong_FromUnsignedLongLong((unsigned long long)(v >> 64));
+    PyObject *lo = hi ? PyLong_FromUnsignedLongLong((unsigned long long)v) : NULL;
+    PyObject *shift = lo ? PyLong_FromLong(64) : NULL;
+    PyObject *out = NULL, *up = NULL;
+    if (hi && lo && shift && (up = PyNumber_Lshift(hi, shift))) out = PyNumber_Or(up, lo);
+    Py_XDECREF(hi);
+    Py_XDECREF(lo);
+    Py_XDECREF(shift);
+    Py_XDECREF(up);
+    return out;
+}
+
+static PyObject *utc_datetime(int64_t us) {
+    int64_t days = us >= 0 ? us / US_PER_DAY : -((-us + US_PER_DAY - 1) / US_PER_DAY);
+    int64_t rem = us - days * US_PER_DAY;
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    int64_t secs = rem / 1000000;
+    return PyDateTimeAPI->DateTime_FromDateAndTime(
+        y, m, d, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+        (int)(rem % 1000000), PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+}
+
+PyDoc_STRVAR(result_doc,
+             "result(tally_type, unset) -> (tallies, edges, code_ids)\n\nThe aggregates as "
+             "the pure-Python parser builds them: {(symbol_id, purl, container or unset): "
+             "tally_type(count, first, last)}, {(caller, callee): count}, {symbol_id: code_id}.");
+
+static PyObject *Scanner_result(Scanner *s, PyObject *args) {
+    PyObject *tally_type, *unset;
+    if (!PyArg_ParseTuple(args, "OO", &tally_type, &unset)) return NULL;
+    if (!enter(s)) return NULL;
+    s->busy = 0;
+    if (s->nstrobj < s->nstrs) {
+        PyObject **more = realloc(s->strobj, s->nstrs * sizeof(PyObject *));
+        if (!more) return PyErr_NoMemory();
+        memset(more + s->nstrobj, 0, (s->nstrs - s->nstrobj) * sizeof(PyObject *));
+        s->strobj = more;
+        s->nstrobj = s->nstrs;
+    }
+    PyObject *tallies = PyDict_New(), *edges = PyDict_New(), *codes = PyDict_New();
+    if (!tallies || !edges || !codes) goto fail;
+    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
+        Tally *t = &s->tallies[i];
+        if (!t->used) continue;
+        PyObject *key = PyTuple_New(3);
+        if (!key) goto fail;
+        /* one at a time: no call with an exception already set */
+        PyObject *a = str_of(s, t->sym);
+        PyObject *b = a ? str_of(s, t->purl) : NULL;
+        PyObject *c = !b ? NULL : t->cont == NONE_ID ? Py_NewRef(unset) : str_of(s, t->cont);
+        PyTuple_SET_ITEM(key, 0, a);
+        PyTuple_SET_ITEM(key, 1, b);
+        PyTuple_SET_ITEM(key, 2, c);
+        if (!a || !b || !c) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        PyObject *count = u128_long(t->count);
+        PyObject *first = count ? utc_datetime(t->first) : NULL;
+        PyObject *last = first ? utc_datetime(t->last) : NULL;
+        PyObject *tally = NULL;
+        if (count && first && last)
+            tally = PyObject_CallFunctionObjArgs(tally_type, count, first, last, NULL);
+        Py_XDECREF(count);
+        Py_XDECREF(first);
+        Py_XDECREF(last);
+        int bad = !tally || PyDict_SetItem(tallies, key, tally) < 0;
+        Py_XDECREF(tally);
+        Py_DECREF(key);
+        if (bad) goto fail;
+    }
+    for (uint32_t i = 0; i < s->nedges && (int64_t)i < s->max_edges; i++) {
+        Edge *e = &s->edges[i];
+        PyObject *a = str_of(s, e->caller);
+        PyObject *b = a ? str_of(s, e->callee) : NULL;
+        PyObject *key = (a && b) ? PyTuple_Pack(2, a, b) : NULL;
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        PyObject *count = key ? u128_long(e->count) : NULL;
+        int bad = !count || PyDict_SetItem(edges, key, count) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(count);
+        if (bad) goto fail;
+    }
+    for (uint32_t i = 0; i < s->nstrs; i++) {
+        if (s->strs[i].code == NONE_ID) continue;
+        PyObject *a = str_of(s, i);
+        PyObject *b = a ? str_of(s, s->strs[i].code) : NULL;
+        int bad = !a || !b || PyDict_SetItem(codes, a, b) < 0;
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        if (bad) goto fail;
+    }
+    return Py_BuildValue("(NNN)", tallies, edges, codes);
+fail:
+    Py_XDECREF(tallies);
+    Py_XDECREF(edges);
+    Py_XDECREF(codes);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return NULL;
+}
+
+static PyObject *get_lines(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->lines);
+}
+static PyObject *get_records(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->records);
+}
+static PyObject *get_edges(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromUnsignedLong(s->nedges);
+}
+static PyObject *get_nonblank(Scanner *s, void *c) {
+    (void)c;
+    return PyBool_FromLong(s->nonblank);
+}
+static PyObject *get_keys(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromUnsignedLong(s->ntallies);
+}
+
+static PyObject *get_budget(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->missing_budget);
+}
+static int set_budget(Scanner *s, PyObject *v, void *c) {
+    (void)c;
+    long long b = v ? PyLong_AsLongLong(v) : -1;
+    if (b == -1 && PyErr_Occurred()) return -1;
+    s->missing_budget = b < 0 ? -1 : b;
+    return 0;
+}
+static PyObject *get_suppressed(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(s->suppressed);
+}
+
+static PyGetSetDef Scanner_getset[] = {
+    {"missing_budget", (getter)get_budget, (setter)set_budget,
+     "missing-field events settle() hands over before only counting them (-1: all)", NULL},
+    {"suppressed", (getter)get_suppressed, NULL, "warnings counted but not handed over", NULL},
+    {"lines", (getter)get_lines, NULL, "lines scanned (blank ones included)", NULL},
+    {"records", (getter)get_records, NULL, "records aggregated", NULL},
+    {"edge_count", (getter)get_edges, NULL, "distinct call edges (at most max_edges + 1)", NULL},
+    {"nonblank", (getter)get_nonblank, NULL, "a line other than '' or '\\r' was seen", NULL},
+    {"key_count", (getter)get_keys, NULL, "distinct (symbol_id, purl, container)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Scanner_methods[] = {
+    {"feed", (PyCFunction)Scanner_feed, METH_O, feed_doc},
+    {"finish", (PyCFunction)Scanner_finish, METH_NOARGS, finish_doc},
+    {"settle", (PyCFunction)Scanner_settle, METH_O, settle_doc},
+    {"add", (PyCFunction)Scanner_add, METH_VARARGS, add_doc},
+    {"result", (PyCFunction)Scanner_result, METH_VARARGS, result_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stella_signals.trace._ctrace.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Validates and aggregates runtime-trace lines (SPEC §2); see ADR 0008.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+    .tp_getset = Scanner_getset,
+};
+
+PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
+                         "(to anything but '' or '0'): the pure-Python parser is then used.");
+
+static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
+    (void)m;
+    const char *v = getenv("STELLA_PURE_PYTHON");
+    return PyBool_FromLong(v && *v && strcmp(v, "0") != 0);
+}
+
+static PyMethodDef module_methods[] = {
+    {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_ctrace", "The compiled trace core (ADR 0008).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__ctrace(void) {
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) return NULL;
+    MIN_US = days_from_civil(1, 1, 1) * US_PER_DAY;
+    MAX_US = days_from_civil(9999, 12, 31) * US_PER_DAY + US_PER_DAY - 1;
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
