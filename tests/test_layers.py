@@ -177,6 +177,9 @@ CORE = {
     "graph/_verify.py",
     "reach/__init__.py",
     "reach/_model.py",
+    "reach/_catalog.py",
+    "reach/_engine.py",
+    "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
     "attest/_dsse.py",
     "attest/_graph_attest.py",
     "attest/_keys.py",

@@ -228,4 +228,4 @@ def test_an_index_of_an_older_format_is_rebuilt_with_node_symbols(tmp_path: Path
     loaded = fresh.load(ACME, result.graph_hash)
     symbol_of = {node["id"]: node["symbol_id"] for node in BASE["nodes"]}
     assert loaded.index.node_symbols == [symbol_of[n] for n in loaded.index.node_ids]
-    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v2"
+    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v3"
