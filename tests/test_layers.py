@@ -180,6 +180,11 @@ CORE = {
     "reach/_catalog.py",
     "reach/_engine.py",
     "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
+    "vex/__init__.py",
+    "vex/_statements.py",
+    "vex/_openvex.py",
+    "vex/_cyclonedx.py",
+    "vex/_sign.py",
     "attest/_dsse.py",
     "attest/_graph_attest.py",
     "attest/_keys.py",

@@ -16,6 +16,7 @@ from stella_signals.cli import (
     _symbols_cmds,
     _timeline_cmds,
     _trace_cmds,
+    _vex_cmds,
 )
 from stella_signals.cli._common import unwrap_help
 
@@ -37,6 +38,7 @@ app.add_typer(_symbols_cmds.app, name="symbols")
 app.add_typer(_timeline_cmds.app, name="timeline")
 app.add_typer(_evidence_cmds.app, name="evidence")
 app.add_typer(_bundle_cmds.app, name="bundle")
+app.add_typer(_vex_cmds.app, name="vex")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 
