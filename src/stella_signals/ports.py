@@ -701,6 +701,9 @@ class EvaluationRecord:
     ingest_ids: tuple[str, ...] = ()
     #: Verdicts whose state changed from a previous one (set by the store).
     changed: int = 0
+    #: Hex SHA-256 of the evaluation's JSON as computed, kept in the CAS
+    #: (``reachability/evaluations``).
+    document_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

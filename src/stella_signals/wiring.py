@@ -42,6 +42,7 @@ from stella_signals.storage import (
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
+from stella_signals.verdicts import ReevaluationStats, reevaluate_due
 
 __all__ = [
     "OrphanRetrier",
@@ -419,7 +420,8 @@ def _service_key(settings: Settings, repo: SqlRepository, clock: Clock) -> Servi
 
 
 class OrphanRetrier:
-    """A background thread retrying due orphans every ``orphan_retry_seconds``."""
+    """A background thread retrying due orphans every ``orphan_retry_seconds``, then
+    re-evaluating the verdicts of graphs that had new ingests."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -436,6 +438,11 @@ class OrphanRetrier:
     def run_once(self) -> RetryStats:
         return retry_orphans(self._services.ingest_context("signals-worker"), worker=worker_name())
 
+    def reevaluate_once(self) -> ReevaluationStats:
+        """Re-evaluate the (graph, catalog) pairs whose graph had new ingests (docs/verdicts.md):
+        after the orphan pass, so orphans released by their graph count at once."""
+        return reevaluate_due(self._services.ingest_context("signals-worker"), worker=worker_name())
+
     def _run(self) -> None:
         interval = self._services.settings.orphan_retry_seconds
         while not self._stop.wait(interval):
@@ -443,3 +450,7 @@ class OrphanRetrier:
                 self.run_once()
             except Exception:
                 logging.getLogger(__name__).exception("orphan retry pass failed")
+            try:
+                self.reevaluate_once()
+            except Exception:
+                logging.getLogger(__name__).exception("re-evaluation pass failed")

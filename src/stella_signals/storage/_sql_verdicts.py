@@ -309,6 +309,7 @@ class SqlVerdictStore(SqlDatabase):
                             "evidence_digests": list(evaluation.evidence_digests),
                             "manifest_digests": list(evaluation.manifest_digests),
                             "ingest_ids": list(evaluation.ingest_ids),
+                            "document_sha256": evaluation.document_sha256,
                         }
                     ),
                 )
@@ -372,6 +373,7 @@ class SqlVerdictStore(SqlDatabase):
             evidence_digests=tuple(evidence["evidence_digests"]),
             manifest_digests=tuple(evidence["manifest_digests"]),
             ingest_ids=tuple(evidence["ingest_ids"]),
+            document_sha256=evidence.get("document_sha256"),
         )
 
     # -- reads ---------------------------------------------------------------------------
