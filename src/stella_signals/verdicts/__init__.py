@@ -3,14 +3,17 @@ and events, re-evaluation of registered (graph, catalog) pairs, signed VEX docum
 Evidence Locker bundles."""
 
 from stella_signals.verdicts._service import (
+    EvaluateRequest,
     EvaluationOutcome,
     ReevaluationStats,
     StoredVex,
     change_json,
     default_product,
     evaluate_pair,
+    evaluate_request,
     gather,
     load_catalog,
+    parse_evaluate_request,
     receipt_digest,
     reevaluate_due,
     store_catalog,
@@ -20,14 +23,17 @@ from stella_signals.verdicts._service import (
 )
 
 __all__ = [
+    "EvaluateRequest",
     "EvaluationOutcome",
     "ReevaluationStats",
     "StoredVex",
     "change_json",
     "default_product",
     "evaluate_pair",
+    "evaluate_request",
     "gather",
     "load_catalog",
+    "parse_evaluate_request",
     "receipt_digest",
     "reevaluate_due",
     "store_catalog",

@@ -19,6 +19,7 @@ state that differs from the stored one is a change).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace, parse_cas_uri
 from stella_signals.clock import format_utc
 from stella_signals.digests import Digest, sha256_hex
-from stella_signals.errors import NotFound, StellaError
+from stella_signals.errors import InvalidDigest, InvalidField, NotFound, StellaError
 from stella_signals.graph import GraphIndex
 from stella_signals.ids import new_ulid
 from stella_signals.ingest import IngestContext, evidence_record, parse_graph_hash
@@ -54,21 +55,26 @@ from stella_signals.reach import (
     evaluate,
     parse_catalog,
 )
+from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, TimelineEvent
 from stella_signals.trace import ProbeManifest, parse_probe_manifest, parse_trace
 from stella_signals.vex import VexFormat, render_cyclonedx, render_openvex, sign_vex
+from stella_signals.wire import parse_rfc3339
 
 __all__ = [
     "EVALUATION_PAGE",
+    "EvaluateRequest",
     "EvaluationOutcome",
     "ReevaluationStats",
     "StoredVex",
     "change_json",
     "default_product",
     "evaluate_pair",
+    "evaluate_request",
     "gather",
     "load_catalog",
+    "parse_evaluate_request",
     "receipt_digest",
     "reevaluate_due",
     "store_catalog",
@@ -499,3 +505,90 @@ def vex_bundle(ctx: IngestContext, tenant: TenantId, vex_id: str) -> bytes:
             ingests=tuple(ingests),
         )
     )
+
+
+# -- the evaluate request -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateRequest:
+    """``POST /api/v1/reachability/evaluate``'s body, parsed: every field checked, the
+    catalog still as bytes (`store_catalog` parses it and names its problems)."""
+
+    graph_hash: Digest
+    catalog: bytes
+    since: datetime | None = None
+    vex: tuple[VexFormat, ...] = ()
+    product: str | None = None
+
+
+_REQUEST_FIELDS = frozenset({"graph_hash", "catalog", "since", "vex", "product"})
+
+
+def parse_evaluate_request(data: bytes) -> EvaluateRequest:
+    """The request body → `EvaluateRequest`; `InvalidField` naming the field and reason for
+    anything else (unknown fields, duplicate keys, wrong types are refused, never guessed)."""
+
+    def refuse(message: str, field_name: str, reason: str = "invalid_field") -> InvalidField:
+        return InvalidField(message, field=field_name, reason=reason)
+
+    try:
+        body = loads_strict(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise refuse(f"the body is not JSON: {exc}", "", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise refuse("the body must be a JSON object", "", "wrong_type")
+    unknown = sorted(set(body) - _REQUEST_FIELDS)
+    if unknown:
+        raise refuse(f"unknown field {unknown[0]!r}", unknown[0], "unknown_field")
+    for name in ("graph_hash", "catalog"):
+        if name not in body:
+            raise refuse(f"{name} is required", name, "missing_field")
+    if not isinstance(body["graph_hash"], str):
+        raise refuse("graph_hash must be a string", "graph_hash", "wrong_type")
+    try:
+        graph_hash = parse_graph_hash(body["graph_hash"])
+    except InvalidDigest as exc:
+        raise refuse(str(exc), "graph_hash", "invalid_graph_hash") from None
+    if not isinstance(body["catalog"], dict):
+        raise refuse("catalog must be a stella.vuln-catalog/v1 object", "catalog", "wrong_type")
+    since = None
+    if body.get("since") is not None:
+        text = body["since"]
+        since = parse_rfc3339(text) if isinstance(text, str) else None
+        if since is None:
+            raise refuse("since must be an RFC 3339 date-time with an offset", "since",
+                         "invalid_since")  # fmt: skip
+    formats: list[VexFormat] = []
+    vex = body.get("vex", [])
+    if not isinstance(vex, list):
+        raise refuse("vex must be a list of formats", "vex", "wrong_type")
+    for number, name in enumerate(vex):
+        if name not in {f.value for f in VexFormat} or name in formats:
+            raise refuse(f"vex[{number}] must be openvex or cyclonedx, once each",
+                         f"vex/{number}", "invalid_vex_format")  # fmt: skip
+        formats.append(VexFormat(name))
+    product = body.get("product")
+    if product is not None and (not isinstance(product, str) or not product.strip()):
+        raise refuse("product must be a non-empty string (a purl)", "product", "wrong_type")
+    return EvaluateRequest(
+        graph_hash=graph_hash,
+        catalog=json.dumps(body["catalog"], ensure_ascii=False).encode(),
+        since=since,
+        vex=tuple(formats),
+        product=product,
+    )
+
+
+def evaluate_request(
+    ctx: IngestContext, tenant: TenantId, request: EvaluateRequest
+) -> tuple[EvaluationOutcome, list[StoredVex]]:
+    """What ``POST /api/v1/reachability/evaluate`` does: the graph must be the tenant's
+    (`NotFound` before anything is kept), the catalog is checked and kept, then evaluated."""
+    if ctx.repo.get_graph(tenant, str(request.graph_hash)) is None:
+        raise NotFound(f"no graph {request.graph_hash}")
+    catalog, _ = store_catalog(ctx, tenant, request.catalog)
+    return evaluate_pair(
+        ctx, tenant, request.graph_hash, catalog, since=request.since, vex=request.vex,
+        product=request.product,
+    )  # fmt: skip
