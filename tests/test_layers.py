@@ -180,6 +180,7 @@ CORE = {
     "reach/_model.py",
     "reach/_catalog.py",
     "reach/_engine.py",
+    "reach/_osv.py",
     "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
     "vex/__init__.py",
     "vex/_statements.py",

@@ -18,6 +18,7 @@ from stella_signals.cli import (
     _timeline_cmds,
     _trace_cmds,
     _vex_cmds,
+    _vuln_cmds,
 )
 from stella_signals.cli._common import unwrap_help
 
@@ -42,6 +43,7 @@ app.add_typer(_bundle_cmds.app, name="bundle")
 app.add_typer(_vex_cmds.app, name="vex")
 _vex_cmds.app.command("export")(_reach_cmds.vex_export_command)
 app.add_typer(_reach_cmds.app, name="reach")
+app.add_typer(_vuln_cmds.app, name="vuln")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 

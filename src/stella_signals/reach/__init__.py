@@ -34,6 +34,7 @@ from stella_signals.reach._model import (
     Verdict,
     combine,
 )
+from stella_signals.reach._osv import InvalidOsv, OsvImport, OsvProblem, import_osv
 
 __all__ = [
     "CATALOG_SCHEMA",
@@ -46,7 +47,10 @@ __all__ = [
     "FactLike",
     "IngestEvidence",
     "InvalidCatalog",
+    "InvalidOsv",
     "ObservedEdge",
+    "OsvImport",
+    "OsvProblem",
     "Runtime",
     "RuntimeEvidence",
     "State",
@@ -57,6 +61,7 @@ __all__ = [
     "check_catalog",
     "combine",
     "evaluate",
+    "import_osv",
     "make_catalog",
     "parse_catalog",
     "parse_symbol",

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 from typing import Protocol
 
 from packaging.specifiers import SpecifierSet
@@ -79,8 +80,10 @@ class ObservedEdge:
 class IngestEvidence:
     """What one ingest brings to an evaluation.
 
-    ``receipt_digest``: ``sha256:`` + hex SHA-256 of the signed receipt's payload, its RFC 8785
-    bytes (`Receipt.canonical_bytes`, the DSSE payload the service signed).
+    ``receipt_digest``: ``sha256:`` + hex SHA-256 of the signed receipt, i.e. of the DSSE
+    envelope bytes as stored (``IngestRecord.receipt_dsse``: the canonical JSON that
+    `Receipt.sign` returns). Receipts are named this way everywhere: a superseding receipt's
+    ``supersedes``, and ``cas://evidence/receipts/<hex>`` where a replaced one is kept.
     ``manifest``: the parsed probe manifest of its trace, None when it came without one.
     """
 
@@ -106,18 +109,24 @@ def target_symbol_id(package: str, symbol: str) -> str:
 
 def watches_whole_window(manifest: ProbeManifest, texts: Iterable[str]) -> bool:
     """True when ``manifest`` supports "did not run" for a target named by any of ``texts``
-    (its ``module:qualname`` or its symbol id): targeted, not disabled, exact-or-lower-bound
-    counts, nothing dropped, and the target listed in ``targets_watched_whole_window``."""
+    (its ``module:qualname`` or its symbol id): targeted, not disabled, counts not
+    ``incomplete``, nothing dropped, and the target listed in ``targets_watched_whole_window``."""
+    watched = _watched(manifest)
+    return watched is not None and any(text in watched for text in texts)
+
+
+def _watched(manifest: ProbeManifest) -> frozenset[str] | None:
+    """The targets ``manifest`` watched for its whole window, or None when it can support no
+    "did not run" at all (discovery, disabled, incomplete counts, records dropped)."""
     extra = manifest.extra
     if manifest.mode != "targeted" or extra.get("disabled") or manifest.dropped > 0:
-        return False
+        return None
     if extra.get("counts") == "incomplete":
-        return False
+        return None
     watched = extra.get("targets_watched_whole_window")
     if not isinstance(watched, Sequence) or isinstance(watched, str):
-        return False
-    listed = set(watched)
-    return any(text in listed for text in texts)
+        return None
+    return frozenset(w for w in watched if isinstance(w, str))
 
 
 # -- the graph side ---------------------------------------------------------------------------
@@ -149,65 +158,61 @@ class _Graph:
     def __init__(self, index: GraphIndex) -> None:
         self.index = index
         self.n = index.nodes_total
-        self._bfs: tuple[array[int], array[int]] | None = None
-        self._csr: tuple[array[int], array[int]] | None = None
+        self._bfs: tuple[list[int], list[int]] | None = None
+        self._csr: tuple[list[int], list[int]] | None = None
         self._first: dict[str, int] | None = None
 
-    def csr(self) -> tuple[array[int], array[int]]:
+    def csr(self) -> tuple[list[int], list[int]]:
         """(start offset per node + end, callee numbers): the edges of each caller, in index
-        order (counting sort, stable)."""
+        order. A built index lists its edges sorted by caller already (canonical order): then
+        the callees are ``edge_to`` itself; otherwise a stable counting sort. Lists, not
+        arrays: the search reads them a few million times, and lists need no boxing."""
         if self._csr is None:
-            n = self.n
-            offsets = array("q", bytes(8 * (n + 1)))
-            for a in self.index.edge_from:
-                offsets[a + 1] += 1
-            for i in range(n):
-                offsets[i + 1] += offsets[i]
-            fill = array("q", offsets)
-            targets = array("I", bytes(4 * self.index.edges_total))
-            for a, b in zip(self.index.edge_from, self.index.edge_to, strict=True):
-                targets[fill[a]] = b
-                fill[a] += 1
+            n, edge_from, edge_to = self.n, self.index.edge_from, self.index.edge_to
+            counts = Counter(edge_from)
+            offsets = list(accumulate((counts.get(i, 0) for i in range(n)), initial=0))
+            if edge_from == array(edge_from.typecode, sorted(edge_from)):
+                targets = list(edge_to)
+            else:
+                fill = list(offsets)
+                targets = [0] * len(edge_to)
+                for a, b in zip(edge_from, edge_to, strict=True):
+                    targets[fill[a]] = b
+                    fill[a] += 1
             self._csr = (offsets, targets)
         return self._csr
 
-    def bfs(self) -> tuple[array[int], array[int]]:
-        """(parent per node: -1 for a root, -2 unreached; BFS position per node, -1 unreached).
-        Roots enter by node number (canonical order), callees in edge order: the shortest
-        path found is the same for the same graph."""
+    def bfs(self) -> tuple[list[int], list[int]]:
+        """(parent per node: -1 for a root, -2 unreached; the reached nodes in the order the
+        search met them). Roots enter by node number (canonical order), callees in edge
+        order: the shortest path found is the same for the same graph."""
         if self._bfs is None:
             offsets, targets = self.csr()
-            parent = array("q", [-2]) * self.n
-            position = array("q", [-1]) * self.n
-            queue: list[int] = []
+            parent = [-2] * self.n
+            order: list[int] = []
+            meet = order.append
             for root in sorted(set(self.index.roots)):
                 if parent[root] == -2:
                     parent[root] = -1
-                    position[root] = len(queue)
-                    queue.append(root)
-            i = 0
-            while i < len(queue):
-                node = queue[i]
-                i += 1
-                for k in range(offsets[node], offsets[node + 1]):
-                    callee = targets[k]
+                    meet(root)
+            for node in order:  # grows while it is read: a breadth-first queue
+                for callee in targets[offsets[node] : offsets[node + 1]]:
                     if parent[callee] == -2:
                         parent[callee] = node
-                        position[callee] = len(queue)
-                        queue.append(callee)
-            self._bfs = (parent, position)
+                        meet(callee)
+            self._bfs = (parent, order)
         return self._bfs
 
     def first_reached(self) -> dict[str, int]:
-        """purl → its node reached first by the BFS (purls with a reachable node only)."""
+        """purl → its node reached first by the search (purls with a reachable node only)."""
         if self._first is None:
-            _, position = self.bfs()
+            _, order = self.bfs()
+            purls = self.index.node_purls
             first: dict[str, int] = {}
-            for node, purl in enumerate(self.index.node_purls):
-                if purl is not None and position[node] >= 0:
-                    best = first.get(purl)
-                    if best is None or position[node] < position[best]:
-                        first[purl] = node
+            for node in order:
+                purl = purls[node]
+                if purl is not None and purl not in first:
+                    first[purl] = node
             self._first = first
         return self._first
 
@@ -223,7 +228,7 @@ class _Graph:
 
     def has_edge(self, a: int, b: int) -> bool:
         offsets, targets = self.csr()
-        return any(targets[k] == b for k in range(offsets[a], offsets[a + 1]))
+        return b in targets[offsets[a] : offsets[a + 1]]
 
 
 # -- targets ----------------------------------------------------------------------------------
@@ -298,6 +303,12 @@ class _Observed:
 
     per_ingest: dict[int, _Seen]
 
+    def saw(self, ingest: int, fact: FactLike) -> None:
+        seen = self.per_ingest.get(ingest)
+        if seen is None:
+            seen = self.per_ingest[ingest] = _Seen()
+        seen.add(fact.hits, fact.first_seen, fact.last_seen)
+
     def evidence(self, ingests: Sequence[IngestEvidence]) -> tuple[RuntimeEvidence, set[str]]:
         total = _Seen()
         digests: set[str] = set()
@@ -350,18 +361,20 @@ def evaluate(
             else:
                 wanted_purls.setdefault(adv.package, _Observed({}))
     unmapped: dict[tuple[str, str], set[str]] = {}
+    by_symbol_get, by_purl_get = wanted_symbols.get, wanted_purls.get
     for number, ingest in enumerate(window):
         for fact in ingest.facts:
-            if fact.hits <= 0:
-                continue
-            for observed in (wanted_symbols.get(fact.symbol_id), wanted_purls.get(fact.purl)):
-                if observed is not None:
-                    seen = observed.per_ingest.setdefault(number, _Seen())
-                    seen.add(fact.hits, fact.first_seen, fact.last_seen)
+            observed = by_symbol_get(fact.symbol_id)
+            if observed is not None and fact.hits > 0:
+                observed.saw(number, fact)
+            if wanted_purls:
+                observed = by_purl_get(fact.purl)
+                if observed is not None and fact.hits > 0:
+                    observed.saw(number, fact)
             if fact.node is None and graph is not None:
                 unmapped.setdefault((fact.symbol_id, fact.purl), set()).add(ingest.ingest_id)
 
-    manifests = [(i.receipt_digest, i.manifest) for i in window if i.manifest is not None]
+    manifests = [(i.receipt_digest, _watched(i.manifest)) for i in window if i.manifest]
     verdicts: list[Verdict] = []
     unknowns: list[Unknown] = []
     for adv in advisories:
@@ -400,7 +413,7 @@ def _judge(
     walker: _Graph | None,
     by_symbol: Mapping[str, _Observed],
     by_purl: Mapping[str, _Observed],
-    manifests: Sequence[tuple[str, ProbeManifest]],
+    manifests: Sequence[tuple[str, frozenset[str] | None]],
     window: Sequence[IngestEvidence],
     *,
     graph_hash: str,
@@ -434,8 +447,8 @@ def _judge(
             runtime = Runtime.OBSERVED
             evidence, digests = observed.evidence(window)
         elif symbol and manifests:
-            texts = (symbol, target_symbol_id(adv.package, symbol))
-            if all(watches_whole_window(m, texts) for _, m in manifests):
+            sid = target_symbol_id(adv.package, symbol)
+            if all(w is not None and (symbol in w or sid in w) for _, w in manifests):
                 runtime = Runtime.NOT_OBSERVED
                 digests = {digest for digest, _ in manifests}
         state = combine(static, runtime)
