@@ -185,6 +185,7 @@ CORE = {
     "vex/__init__.py",
     "vex/_statements.py",
     "vex/_openvex.py",
+    "vex/_render.py",
     "vex/_cyclonedx.py",
     "vex/_sign.py",
     "attest/_dsse.py",

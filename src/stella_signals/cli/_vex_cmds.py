@@ -15,16 +15,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stella_signals.attest import InvalidKey, PublicKey, load_public_key
+from stella_signals.attest import InvalidKey, PublicKey, SignatureInvalid, load_public_key
 from stella_signals.cli._common import fail, read_input
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import StellaError
 from stella_signals.strictjson import loads_strict
-from stella_signals.vex import VerifiedVex, verify_vex
+
+if TYPE_CHECKING:
+    from stella_signals.vex import VerifiedVex
 
 __all__ = ["app"]
 
@@ -60,6 +62,9 @@ def verify_command(
     Exit 0 ok, 4 signature invalid (another key, modified bytes), 3 the document is not the
     signed payload, 6 malformed envelope or document, 2 unreadable input or usage.
     """
+    # Here, not at the top: cyclonedx-python-lib costs every other `stella` command ~50 ms.
+    from stella_signals.vex import verify_vex
+
     public_key = _load_key(key)
     data = read_input(file)
     if envelope is None and _is_envelope(data):
@@ -71,6 +76,7 @@ def verify_command(
         verified = verify_vex(envelope_data, key=public_key, document=document)
     except StellaError as exc:
         code = exit_code_for(exc)
+        report = exc.report if isinstance(exc, SignatureInvalid) else None
         if as_json:
             _print_json(
                 {
@@ -80,6 +86,7 @@ def verify_command(
                     "exit_code": int(code),
                     "envelope": str(envelope_path),
                     "document": None if document is None else str(file),
+                    "envelope_report": report.to_dict() if report is not None else None,
                 }
             )
             raise typer.Exit(int(code)) from None

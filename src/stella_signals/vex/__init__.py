@@ -3,6 +3,7 @@ deterministic RFC 8785 bytes, DSSE-signed by the service key. The core: no I/O."
 
 from stella_signals.vex._cyclonedx import CYCLONEDX_SERIAL_PREFIX, render_cyclonedx
 from stella_signals.vex._openvex import OPENVEX_CONTEXT, OPENVEX_ID_PREFIX, render_openvex
+from stella_signals.vex._render import render_vex
 from stella_signals.vex._sign import (
     CYCLONEDX_PAYLOAD_TYPE,
     OPENVEX_PAYLOAD_TYPE,
@@ -34,6 +35,7 @@ __all__ = [
     "VexStatus",
     "render_cyclonedx",
     "render_openvex",
+    "render_vex",
     "sign_vex",
     "status_of",
     "verify_vex",

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from stella_signals.attest import (
+    CheckReason,
     EnvelopeReport,
     PublicKey,
     SignatureInvalid,
@@ -107,9 +108,8 @@ def verify_vex(envelope: bytes, *, key: PublicKey, document: bytes | None = None
         )
     report = check_envelope(parsed, trusted=[key], payload_type=fmt.payload_type)
     if not report.ok:
-        reason = report.reason.value if report.reason else None
         raise SignatureInvalid(
-            f"VEX envelope rejected: {report.message}", report=report, reason=reason
+            f"VEX envelope rejected: {report.message}", report=report, reason=_why(report)
         )
     digest = "sha256:" + sha256_hex(parsed.payload)
     if document is not None and document != parsed.payload:
@@ -120,6 +120,16 @@ def verify_vex(envelope: bytes, *, key: PublicKey, document: bytes | None = None
         )
     _check_document(parsed.payload, fmt)
     return VerifiedVex(fmt, parsed.payload, digest, report.keyids, report)
+
+
+def _why(report: EnvelopeReport) -> str:
+    """With one pinned key the threshold fails for one of two reasons: a signature names the
+    key but does not verify (the bytes changed: ``bad_signature``), or none names it
+    (``unknown_key``: another key signed)."""
+    reasons = {check.reason for check in report.signatures}
+    if CheckReason.BAD_SIGNATURE in reasons:
+        return CheckReason.BAD_SIGNATURE.value
+    return CheckReason.UNKNOWN_KEY.value
 
 
 def _check_document(payload: bytes, fmt: VexFormat) -> None:
