@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
     ServiceKey,
@@ -42,7 +42,9 @@ from stella_signals.storage import (
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
-from stella_signals.verdicts import ReevaluationStats, reevaluate_due
+
+if TYPE_CHECKING:
+    from stella_signals.verdicts import ReevaluationStats
 
 __all__ = [
     "OrphanRetrier",
@@ -440,7 +442,10 @@ class OrphanRetrier:
 
     def reevaluate_once(self) -> ReevaluationStats:
         """Re-evaluate the (graph, catalog) pairs whose graph had new ingests (docs/verdicts.md):
-        after the orphan pass, so orphans released by their graph count at once."""
+        after the orphan pass, so orphans released by their graph count at once. Imported
+        here: the VEX libraries would cost every `stella` command their start-up time."""
+        from stella_signals.verdicts import reevaluate_due
+
         return reevaluate_due(self._services.ingest_context("signals-worker"), worker=worker_name())
 
     def _run(self) -> None:

@@ -5,7 +5,7 @@ history and ``reach.verdict.changed`` events, and render, sign and keep VEX docu
 The window: an evaluation reads the graph's accepted ingests received in [``since``, now]
 (``since`` None: every ingest of the graph); the engine re-checks each ingest's time and
 decides "did not run" from their probe manifests. Each ingest brings its stored facts (the
-mapping made when it was ingested), the SHA-256 of its signed receipt's payload, its probe
+mapping made when it was ingested), the SHA-256 of its signed receipt envelope, its probe
 manifest from the CAS, and the caller → callee edges of its trace (parsed again from the CAS:
 edges are not stored, and they only feed the ``unexpected_edge`` unknowns).
 
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stella_signals.attest import parse_envelope
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace, parse_cas_uri
 from stella_signals.clock import format_utc
@@ -59,7 +58,7 @@ from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, TimelineEvent
 from stella_signals.trace import ProbeManifest, parse_probe_manifest, parse_trace
-from stella_signals.vex import VexFormat, render_cyclonedx, render_openvex, sign_vex
+from stella_signals.vex import VexFormat, render_vex, sign_vex
 from stella_signals.wire import parse_rfc3339
 
 __all__ = [
@@ -187,8 +186,9 @@ def _graph_ingests(
 
 
 def receipt_digest(receipt_dsse: bytes) -> str:
-    """``sha256:`` of a signed receipt's payload: the exact bytes the service signed."""
-    return "sha256:" + sha256_hex(parse_envelope(receipt_dsse).payload)
+    """``sha256:`` of a signed receipt: of its DSSE envelope's bytes as stored, the name
+    receipts go by everywhere (a superseding receipt's ``supersedes``, ``evidence/receipts``)."""
+    return "sha256:" + sha256_hex(receipt_dsse)
 
 
 def _manifest(ctx: IngestContext, tenant: TenantId, receipt: Any) -> tuple[ProbeManifest | None,
@@ -401,12 +401,9 @@ class StoredVex:
 
 
 def _render(ctx: IngestContext, evaluation: Evaluation, fmt: VexFormat, product: str) -> _Rendered:
-    if fmt is VexFormat.OPENVEX:
-        document = render_openvex(
-            evaluation, product=product, author=VEX_AUTHOR, timestamp=evaluation.computed_at
-        )
-    else:
-        document = render_cyclonedx(evaluation, product=product, timestamp=evaluation.computed_at)
+    document = render_vex(
+        evaluation, fmt, product=product, author=VEX_AUTHOR, timestamp=evaluation.computed_at
+    )
     return _Rendered(fmt, product, document, sign_vex(document, fmt, ctx.service_key.signer))
 
 
