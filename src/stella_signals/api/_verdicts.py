@@ -78,7 +78,6 @@ def _context(request: Request) -> Any:
     | {
         200: json_response(EVALUATION, "the evaluation, as recorded, and its VEX documents"),
         413: PROBLEM,
-        422: PROBLEM | {"description": "a VEX document of an evaluation without verdicts"},
     },
     summary="Evaluate a vulnerability catalog against a graph and the runtime evidence of a "
     "window (SPEC §15); optionally render and sign VEX documents",
