@@ -55,6 +55,7 @@ __all__ = [
     "VerdictStore",
     "VexRecord",
     "orphan_first_attempt",
+    "verdict_id",
 ]
 
 
@@ -719,6 +720,12 @@ class VerdictRow:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.vuln_id, self.package, self.symbol)
+
+
+def verdict_id(evaluation_id: str, position: int) -> str:
+    """The id of a target's current verdict: the evaluation that first judged it and its
+    place there (``<ULID>.<9 digits>``: ordered as strings, time-ordered like the ULID)."""
+    return f"{evaluation_id}.{position:09d}"
 
 
 @dataclass(frozen=True, slots=True)

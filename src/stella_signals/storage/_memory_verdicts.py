@@ -18,6 +18,7 @@ from stella_signals.ports import (
     VerdictChange,
     VerdictRow,
     VexRecord,
+    verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.tenancy import TenantId
@@ -132,7 +133,7 @@ class MemoryVerdictStore(MemoryDatabase):
                     verdict_id=(
                         before.verdict_id
                         if before is not None
-                        else f"{evaluation.evaluation_id}.{position:06d}"
+                        else verdict_id(evaluation.evaluation_id, position)
                     ),
                     tenant=tenant,
                     graph_hash=evaluation.graph_hash,

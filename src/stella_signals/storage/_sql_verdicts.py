@@ -27,6 +27,7 @@ from stella_signals.ports import (
     VerdictChange,
     VerdictRow,
     VexRecord,
+    verdict_id,
 )
 from stella_signals.storage._schema import (
     reach_catalogs,
@@ -41,13 +42,7 @@ from stella_signals.storage._sql_base import SqlDatabase, utc
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
-__all__ = ["SqlVerdictStore", "mark_graph_changed", "verdict_id"]
-
-
-def verdict_id(evaluation_id: str, position: int) -> str:
-    """The id of a target's current verdict: the evaluation that first judged it and its
-    place there (time-ordered like the evaluation's ULID)."""
-    return f"{evaluation_id}.{position:06d}"
+__all__ = ["SqlVerdictStore", "mark_graph_changed"]
 
 
 def mark_graph_changed(conn: Connection, tenant: TenantId, graph_hash: str | None) -> None:
