@@ -121,6 +121,10 @@ class MemoryVerdictStore(MemoryDatabase):
         tenant = evaluation.tenant
         pair = (tenant, evaluation.graph_hash, evaluation.catalog_digest)
         with self._lock:
+            row = self._registrations.get(pair)
+            if row is not None and seen_seq < row.registration.evaluated_seq:
+                self._evaluations[evaluation.evaluation_id] = replace(evaluation, changed=0)
+                return [], []
             current = self._verdicts.get(pair, {})
             updated = dict(current)
             changes: list[VerdictChange] = []

@@ -214,8 +214,38 @@ class SqlVerdictStore(SqlDatabase):
         tenant = evaluation.tenant
         pair = {"graph_hash": evaluation.graph_hash, "catalog_digest": evaluation.catalog_digest}
 
+        def keep_evaluation(conn: Connection, changed: int) -> None:
+            conn.execute(
+                reach_evaluations.insert().values(
+                    evaluation_id=evaluation.evaluation_id,
+                    tenant=tenant,
+                    **pair,
+                    since=evaluation.since,
+                    window_start=evaluation.window_start,
+                    window_end=evaluation.window_end,
+                    computed_at=evaluation.computed_at,
+                    verdicts=evaluation.verdicts,
+                    unknowns=evaluation.unknowns,
+                    changed=changed,
+                    evidence=json.dumps(
+                        {
+                            "evidence_digests": list(evaluation.evidence_digests),
+                            "manifest_digests": list(evaluation.manifest_digests),
+                            "ingest_ids": list(evaluation.ingest_ids),
+                            "document_sha256": evaluation.document_sha256,
+                        }
+                    ),
+                )
+            )
+
         def work(conn: Connection) -> tuple[list[VerdictChange], list[TimelineEvent]]:
             self._lock_tenant(conn, tenant)
+            registered = self._find(conn, reach_registrations, tenant, **pair)
+            if registered is not None and seen_seq < registered.evaluated_seq:
+                # A newer evaluation (it saw more ingests) is recorded already: this one is
+                # kept as what it was, without touching the current verdicts.
+                keep_evaluation(conn, 0)
+                return [], []
             current = {
                 (row.vuln_id, row.package, row.symbol): row.state
                 for row in conn.execute(
@@ -312,28 +342,7 @@ class SqlVerdictStore(SqlDatabase):
             changes = [replace(c, event_id=named.get(c.position)) for c in changes]
             if changes:
                 conn.execute(reach_verdict_history.insert(), [_fields(c) for c in changes])
-            conn.execute(
-                reach_evaluations.insert().values(
-                    evaluation_id=evaluation.evaluation_id,
-                    tenant=tenant,
-                    **pair,
-                    since=evaluation.since,
-                    window_start=evaluation.window_start,
-                    window_end=evaluation.window_end,
-                    computed_at=evaluation.computed_at,
-                    verdicts=evaluation.verdicts,
-                    unknowns=evaluation.unknowns,
-                    changed=sum(1 for c in changes if c.from_state is not None),
-                    evidence=json.dumps(
-                        {
-                            "evidence_digests": list(evaluation.evidence_digests),
-                            "manifest_digests": list(evaluation.manifest_digests),
-                            "ingest_ids": list(evaluation.ingest_ids),
-                            "document_sha256": evaluation.document_sha256,
-                        }
-                    ),
-                )
-            )
+            keep_evaluation(conn, sum(1 for c in changes if c.from_state is not None))
             conn.execute(
                 reach_unknowns.delete().where(
                     reach_unknowns.c.tenant == tenant,
