@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     # imported by the functions that open a store, so a command that needs no database
     # (`stella --help`, the offline checks) starts without them.
     from stella_signals.storage import SqlRepository
+    from stella_signals.verdicts import ReevaluationStats
 
 __all__ = [
     "OrphanRetrier",
@@ -482,7 +483,8 @@ def _service_key(settings: Settings, repo: SqlRepository, clock: Clock) -> Servi
 
 
 class OrphanRetrier:
-    """A background thread retrying due orphans every ``orphan_retry_seconds``."""
+    """A background thread retrying due orphans every ``orphan_retry_seconds``, then
+    re-evaluating the verdicts of graphs that had new ingests."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -499,6 +501,14 @@ class OrphanRetrier:
     def run_once(self) -> RetryStats:
         return retry_orphans(self._services.ingest_context("signals-worker"), worker=worker_name())
 
+    def reevaluate_once(self) -> ReevaluationStats:
+        """Re-evaluate the (graph, catalog) pairs whose graph had new ingests (docs/verdicts.md):
+        after the orphan pass, so orphans released by their graph count at once. Imported
+        here: the VEX libraries would cost every `stella` command their start-up time."""
+        from stella_signals.verdicts import reevaluate_due
+
+        return reevaluate_due(self._services.ingest_context("signals-worker"), worker=worker_name())
+
     def _run(self) -> None:
         interval = self._services.settings.orphan_retry_seconds
         while not self._stop.wait(interval):
@@ -506,3 +516,7 @@ class OrphanRetrier:
                 self.run_once()
             except Exception:
                 logging.getLogger(__name__).exception("orphan retry pass failed")
+            try:
+                self.reevaluate_once()
+            except Exception:
+                logging.getLogger(__name__).exception("re-evaluation pass failed")
