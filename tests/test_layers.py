@@ -43,6 +43,7 @@ LAYERS = {
     "timeanchor": 0,
     "ports": 1,
     "ingest": 2,
+    "verdicts": 2,
     "storage": 3,
     "wiring": 4,
     "api": 5,

@@ -42,6 +42,7 @@ from stella_signals.ports import (
     TimelineStore,
     TokenStore,
     TrustStore,
+    VerdictStore,
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
@@ -376,6 +377,10 @@ class Services:
 
     @property
     def sync(self) -> SyncStore:
+        return self.repo
+
+    @property
+    def verdicts(self) -> VerdictStore:
         return self.repo
 
     def ingest_context(self, source: str) -> IngestContext:

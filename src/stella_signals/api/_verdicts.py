@@ -137,7 +137,7 @@ def list_verdicts(
     after = _position(page_token)
     if state is not None and state not in {s.value for s in State}:
         raise InvalidInput(f"unknown state {state!r}", reason="invalid_state")
-    rows = request.app.state.services.repo.list_verdicts(
+    rows = request.app.state.services.verdicts.list_verdicts(
         principal.tenant,
         graph_hash=_graph(graph_hash),
         catalog_digest=catalog_digest,
@@ -179,7 +179,7 @@ def verdict_history(
     page_size_: Annotated[int | None, Query(alias="page_size")] = None,
 ) -> Response:
     size = page_size(page_size_)
-    rows = request.app.state.services.repo.verdict_history(
+    rows = request.app.state.services.verdicts.verdict_history(
         principal.tenant,
         graph_hash=_graph(graph_hash),
         vuln_id=vuln_id,
@@ -208,7 +208,7 @@ def list_unknowns(
     page_size_: Annotated[int | None, Query(alias="page_size")] = None,
 ) -> Response:
     size = page_size(page_size_)
-    rows = request.app.state.services.repo.list_unknowns(
+    rows = request.app.state.services.verdicts.list_unknowns(
         principal.tenant, graph_hash=_graph(graph_hash), after=_position(page_token),
         limit=size + 1,
     )  # fmt: skip
