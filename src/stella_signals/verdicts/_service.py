@@ -6,8 +6,8 @@ The window: an evaluation reads the graph's accepted ingests received in [``sinc
 (``since`` None: every ingest of the graph); the engine re-checks each ingest's time and
 decides "did not run" from their probe manifests. Each ingest brings its stored facts (the
 mapping made when it was ingested), the SHA-256 of its signed receipt envelope, its probe
-manifest from the CAS, and the caller → callee edges of its trace (parsed again from the CAS:
-edges are not stored, and they only feed the ``unexpected_edge`` unknowns).
+manifest from the CAS, and the caller → callee edges its commit stored (they feed the
+``unexpected_edge`` unknowns).
 
 Re-evaluation: evaluating a catalog against a graph registers the (graph, catalog) pair; an
 ingest committed for the graph (or an orphan of it finished once the graph arrived) marks the
@@ -57,7 +57,7 @@ from stella_signals.reach import (
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import EventType, TimelineEvent
-from stella_signals.trace import ProbeManifest, parse_probe_manifest, parse_trace
+from stella_signals.trace import ProbeManifest, parse_probe_manifest
 from stella_signals.vex import VexFormat, render_vex, sign_vex
 from stella_signals.wire import parse_rfc3339
 
@@ -201,15 +201,12 @@ def _manifest(ctx: IngestContext, tenant: TenantId, receipt: Any) -> tuple[Probe
 
 
 def _edges(ctx: IngestContext, tenant: TenantId, record: IngestRecord) -> tuple[ObservedEdge, ...]:
-    """The caller → callee edges of the ingest's trace (only traces of discovery mode carry
-    them), from the CAS."""
-    if not record.content_sha256:
-        return ()
-    chunks = ctx.blobs.open(tenant, CasUri.of(Namespace.RUNTIME, record.content_sha256))
-    report = parse_trace(chunks, limits=ctx.limits)
+    """The caller → callee edges the ingest observed (only traces of discovery mode carry
+    them), as its commit stored them (migration 0012; older ingests have none stored)."""
+    rows = ctx.repo.list_edges(tenant, record.ingest_id)
     return tuple(
-        ObservedEdge(caller, callee, count)
-        for (caller, callee), count in sorted(report.edges.items())
+        ObservedEdge(row.caller_symbol_id, row.symbol_id, row.hits)
+        for row in sorted(rows, key=lambda row: (row.caller_symbol_id, row.symbol_id))
     )
 
 
