@@ -54,6 +54,10 @@ class DefInfo:
     positional: int = 0
     #: the body is only a docstring, ``...``, ``pass`` or ``raise NotImplementedError``
     is_stub: bool = False
+    #: the project's own code only: each decorator (outermost first) as (what it calls, as
+    #: written), ``@app.get("/")`` → (the sexpr of ``app.get``, ``"app.get"``); every
+    #: definition of the qualname adds its own
+    decorators: list[tuple[SExpr | None, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -530,6 +530,10 @@ class ModuleWalker:
                 info.returns.append(returned)
             self.summary.defs[q] = info
         decorators = tuple(self.sx(d) or ("unknown",) for d in s.decorator_list)
+        if not self.summary.dist:  # a decorator may register it where no edge leads
+            info.decorators.extend(
+                (self.sx(_registrar(d)), _deco_display(d)) for d in s.decorator_list
+            )
         target: SExpr = ("def", q)
         for decorator in reversed(decorators):
             self.on_decorate(self.caller, decorator, target)
@@ -850,6 +854,21 @@ def _is_partial(f: ast.expr) -> bool:
         and isinstance(f.value, ast.Name)
         and f.value.id == "functools"
     )
+
+
+def _registrar(deco: ast.expr) -> ast.expr:
+    """What a decorator calls: ``app.get`` of ``@app.get("/")``, the decorator itself
+    otherwise (``@lru_cache(maxsize=1)`` and ``@lru_cache`` both name ``lru_cache``)."""
+    return deco.func if isinstance(deco, ast.Call) else deco
+
+
+#: A decorator as a root's ``source`` names it (``decorator:app.get``), at most this long.
+_DECO_DISPLAY_MAX = 120
+
+
+def _deco_display(deco: ast.expr) -> str:
+    text = ast.unparse(_registrar(deco))
+    return text if len(text) <= _DECO_DISPLAY_MAX else text[: _DECO_DISPLAY_MAX - 1] + "…"
 
 
 def _deco_name(deco: ast.expr) -> str:
