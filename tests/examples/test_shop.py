@@ -6,11 +6,13 @@ then what the server knows is checked over the API and with `stella graph verify
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,14 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from stella_signals.attest import parse_envelope
+from stella_signals.graph import build_index, canonical_graph, parse_graph
+from stella_signals.ports import FactRow
+from stella_signals.reach import Evaluation, IngestEvidence, State, evaluate, parse_catalog
+from stella_signals.trace import parse_probe_manifest, parse_trace
+from stella_signals.vex import render_openvex
 from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
+from tests.vex._evaluations import openvex_validator
 
 pytestmark = pytest.mark.e2e
 
@@ -80,6 +89,82 @@ def every_item(url: str, headers: dict[str, str], path: str, **params: Any) -> l
 def every_edge(url: str, headers: dict[str, str], graph: str, in_graph: str) -> list[Any]:
     return every_item(url, headers, f"/api/v1/graphs/{graph}/runtime", view="edges",
                       in_graph=in_graph)  # fmt: skip
+
+
+def cas_blob(url: str, headers: dict[str, str], namespace: str, digest: str) -> bytes:
+    hex_digest = digest.split(":", 1)[-1]
+    blob = httpx.get(f"{url}/api/v1/cas/{namespace}/{hex_digest}", headers=headers, timeout=30)
+    assert blob.status_code == 200, blob.text
+    return blob.content
+
+
+def evaluate_from_the_server(
+    url: str, headers: dict[str, str], graph_hash: str, ingest_ids: list[str]
+) -> Evaluation:
+    """The verdict engine fed with what the server stored, read over its API and parsed by
+    the product's own parsers: the graph from the CAS, and per ingest its signed receipt
+    (named by the SHA-256 of the envelope as stored), its trace and its probe manifest."""
+    graph = canonical_graph(parse_graph(cas_blob(url, headers, "reachability/graphs",
+                                                 graph_hash)))  # fmt: skip
+    assert str(graph.hash) == graph_hash
+    index = build_index(graph.document, graph.hash)
+    evidence = []
+    for ingest_id in ingest_ids:
+        locker = api_get(url, headers, f"/api/v1/evidence/{ingest_id}")
+        receipt = locker["receipt"]
+        [envelope_sha256] = [f["sha256"] for f in locker["files"]
+                             if f["path"] == "receipt.dsse.json"]  # fmt: skip
+        trace = parse_trace([cas_blob(url, headers, "reachability/runtime",
+                                      receipt["content_sha256"])])  # fmt: skip
+        assert trace.valid, trace.diagnostics
+        facts = []
+        for fact in trace.facts:
+            number = index.by_symbol.get(fact.symbol_id)
+            node = index.node_ids[number] if number is not None else None
+            facts.append(FactRow(fact.symbol_id, fact.purl, fact.container, fact.count,
+                                 fact.first_seen, fact.last_seen, node))  # fmt: skip
+        manifest_digest = receipt["probe_manifest_digest"]
+        evidence.append(IngestEvidence(
+            ingest_id=ingest_id,
+            receipt_digest=f"sha256:{envelope_sha256}",
+            received_at=datetime.fromisoformat(receipt["received_at"]),
+            manifest=parse_probe_manifest(
+                cas_blob(url, headers, "reachability/probe-manifests", manifest_digest)
+            ),
+            manifest_digest=manifest_digest,
+            facts=tuple(facts),
+        ))  # fmt: skip
+    catalog = parse_catalog((SHOP / "catalog.json").read_bytes())
+    return evaluate(catalog, index, evidence, since=None, until=None,
+                    computed_at=datetime.now(UTC))  # fmt: skip
+
+
+def check_the_verdicts_and_their_vex(evaluation: Evaluation, production: dict[str, Any]) -> None:
+    """Issue 18's example: affected for the function a route runs, not affected for the one
+    nothing calls, each statement naming its evidence (the production ingest's receipt)."""
+    states = {v.symbol: v for v in evaluation.verdicts}
+    assert set(states) == {EXERCISED, IDLE}
+    exercised, idle = states[EXERCISED], states[IDLE]
+    assert exercised.state is State.CR, exercised
+    # the static path starts at the view Flask registered by decorator (a runtime root)
+    assert exercised.path_display[-2:] == ("app.receipt", "werkzeug.utils.secure_filename")
+    assert exercised.runtime.ingest_ids == (production["ingest_id"],)
+    assert idle.state is State.CU, idle
+    [receipt_digest] = evaluation.evidence_digests
+    assert exercised.evidence_digests == idle.evidence_digests == (receipt_digest,)
+    document = json.loads(render_openvex(evaluation, product="pkg:generic/shop",
+                                         author="stella-signals example",
+                                         timestamp=evaluation.computed_at))  # fmt: skip
+    openvex_validator().validate(document)
+    statements = {s["vulnerability"]["name"]: s for s in document["statements"]}
+    affected, not_affected = statements["EXAMPLE-2026-0001"], statements["EXAMPLE-2026-0002"]
+    assert affected["status"] == "affected"
+    assert "3.1.99" in affected["action_statement"]
+    assert not_affected["status"] == "not_affected"
+    assert not_affected["justification"] == "vulnerable_code_not_in_execute_path"
+    assert evaluation.graph_hash in not_affected["impact_statement"]
+    for statement in (affected, not_affected):
+        assert receipt_digest in statement["status_notes"]
 
 
 def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
@@ -143,6 +228,16 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         assert set(targeted["targets_watched_whole_window"]) == {EXERCISED, IDLE}
         [lab_ingest] = ingests(lab)
         assert manifest(lab, lab_ingest)["mode"] == "discovery"
+
+        # The verdicts on the production tenant's evidence, and their OpenVEX document. A
+        # receipt is named by the SHA-256 of its signed envelope as the server keeps it: the
+        # probe's copy of the receipt (its upload's answer) gives the same digest.
+        evaluation = evaluate_from_the_server(url, headers, h, [production["ingest_id"]])
+        check_the_verdicts_and_their_vex(evaluation, production)
+        [probe_receipt] = (work / "windows").glob("window-*/receipt.json")
+        envelope = json.loads(probe_receipt.read_bytes())["receipt_dsse"]
+        signed = parse_envelope(json.dumps(envelope).encode()).to_json()
+        assert evaluation.evidence_digests == ("sha256:" + hashlib.sha256(signed).hexdigest(),)
 
         # What ran: the exercised function, not the other.
         def rows(package: str, observed: str, tenant_headers: dict[str, str]) -> dict[str, Any]:
