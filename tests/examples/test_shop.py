@@ -2,18 +2,21 @@
 `signals serve`: a real Flask service in its own environment (its pinned dependencies from
 the package registry, cached under .cache/example/venv), its graph scanned, run under the real
 probe in targeted then discovery mode, driven by real HTTP requests and stopped with SIGTERM;
-then what the server knows is checked over the API and with `stella graph verify`."""
+then what the server knows is checked over the API and with `stella graph verify`, and the
+verdicts of the example's catalog (issue 18) come from the real verdict engine fed with what
+the server stored (examples/verdicts.py), with their OpenVEX document."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -22,10 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from stella_signals.attest import parse_envelope
-from stella_signals.graph import build_index, canonical_graph, parse_graph
-from stella_signals.ports import FactRow
-from stella_signals.reach import Evaluation, IngestEvidence, State, evaluate, parse_catalog
-from stella_signals.trace import parse_probe_manifest, parse_trace
+from stella_signals.reach import Evaluation, State
 from stella_signals.vex import render_openvex
 from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
 from tests.vex._evaluations import openvex_validator
@@ -91,52 +91,15 @@ def every_edge(url: str, headers: dict[str, str], graph: str, in_graph: str) -> 
                       in_graph=in_graph)  # fmt: skip
 
 
-def cas_blob(url: str, headers: dict[str, str], namespace: str, digest: str) -> bytes:
-    hex_digest = digest.split(":", 1)[-1]
-    blob = httpx.get(f"{url}/api/v1/cas/{namespace}/{hex_digest}", headers=headers, timeout=30)
-    assert blob.status_code == 200, blob.text
-    return blob.content
-
-
-def evaluate_from_the_server(
-    url: str, headers: dict[str, str], graph_hash: str, ingest_ids: list[str]
-) -> Evaluation:
-    """The verdict engine fed with what the server stored, read over its API and parsed by
-    the product's own parsers: the graph from the CAS, and per ingest its signed receipt
-    (named by the SHA-256 of the envelope as stored), its trace and its probe manifest."""
-    graph = canonical_graph(parse_graph(cas_blob(url, headers, "reachability/graphs",
-                                                 graph_hash)))  # fmt: skip
-    assert str(graph.hash) == graph_hash
-    index = build_index(graph.document, graph.hash)
-    evidence = []
-    for ingest_id in ingest_ids:
-        locker = api_get(url, headers, f"/api/v1/evidence/{ingest_id}")
-        receipt = locker["receipt"]
-        [envelope_sha256] = [f["sha256"] for f in locker["files"]
-                             if f["path"] == "receipt.dsse.json"]  # fmt: skip
-        trace = parse_trace([cas_blob(url, headers, "reachability/runtime",
-                                      receipt["content_sha256"])])  # fmt: skip
-        assert trace.valid, trace.diagnostics
-        facts = []
-        for fact in trace.facts:
-            number = index.by_symbol.get(fact.symbol_id)
-            node = index.node_ids[number] if number is not None else None
-            facts.append(FactRow(fact.symbol_id, fact.purl, fact.container, fact.count,
-                                 fact.first_seen, fact.last_seen, node))  # fmt: skip
-        manifest_digest = receipt["probe_manifest_digest"]
-        evidence.append(IngestEvidence(
-            ingest_id=ingest_id,
-            receipt_digest=f"sha256:{envelope_sha256}",
-            received_at=datetime.fromisoformat(receipt["received_at"]),
-            manifest=parse_probe_manifest(
-                cas_blob(url, headers, "reachability/probe-manifests", manifest_digest)
-            ),
-            manifest_digest=manifest_digest,
-            facts=tuple(facts),
-        ))  # fmt: skip
-    catalog = parse_catalog((SHOP / "catalog.json").read_bytes())
-    return evaluate(catalog, index, evidence, since=None, until=None,
-                    computed_at=datetime.now(UTC))  # fmt: skip
+def example_verdicts() -> ModuleType:
+    """examples/verdicts.py, the example's verdict step, as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "example_verdicts", ROOT / "examples" / "verdicts.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def check_the_verdicts_and_their_vex(evaluation: Evaluation, production: dict[str, Any]) -> None:
@@ -232,8 +195,20 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         # The verdicts on the production tenant's evidence, and their OpenVEX document. A
         # receipt is named by the SHA-256 of its signed envelope as the server keeps it: the
         # probe's copy of the receipt (its upload's answer) gives the same digest.
-        evaluation = evaluate_from_the_server(url, headers, h, [production["ingest_id"]])
+        verdicts = example_verdicts()
+        with verdicts.Server(url, "shop", token) as api:
+            evaluation = verdicts.evaluation_from_server(
+                api, h, (SHOP / "catalog.json").read_bytes()
+            )
         check_the_verdicts_and_their_vex(evaluation, production)
+        # the walkthrough's own run of the step wrote the same decisions
+        written = json.loads((work / "shop.openvex.json").read_text())
+        openvex_validator().validate(written)
+        assert {s["vulnerability"]["name"]: s["status"] for s in written["statements"]} == {
+            "EXAMPLE-2026-0001": "affected",
+            "EXAMPLE-2026-0002": "not_affected",
+        }
+        assert "EXAMPLE-2026-0002: not_affected (vulnerable_code_not_in_execute_path)" in out
         [probe_receipt] = (work / "windows").glob("window-*/receipt.json")
         envelope = json.loads(probe_receipt.read_bytes())["receipt_dsse"]
         signed = parse_envelope(json.dumps(envelope).encode()).to_json()
