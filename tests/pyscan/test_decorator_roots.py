@@ -214,29 +214,117 @@ def test_transparent_decorators_make_no_root(tmp_path: Path) -> None:
     assert {"lib.shapes.cached", "lib.shapes.Shape.size", "lib.shapes.opened"} <= nodes
 
 
-def test_a_decorator_that_may_store_the_function_is_not_proved_transparent(
-    tmp_path: Path,
-) -> None:
-    """A project's own decorator is followed for its edges, but what it keeps of the
-    function is not tracked: the decorated function is a root (sound, at the price of
-    precision), and a transparent decorator stacked on it does not hide that."""
+def test_a_decorator_proved_to_keep_nothing_makes_no_root(tmp_path: Path) -> None:
+    """A project's own decorator that only wraps (its wrapper calls the function, reads its
+    name, hands it to functools.wraps) is transparent: the function is reached through the
+    wrapper's edge, and is no root."""
     write(tmp_path / "p", {"m.py": """
         import functools
+        import inspect
 
         def timed(f):
+            is_async = inspect.iscoroutinefunction(f)
+
             @functools.wraps(f)
             def wrapper(*args):
+                print(f.__name__, is_async)
                 return f(*args)
             return wrapper
+
+        def repeat(n):
+            def deco(f):
+                def run():
+                    for _ in range(n):
+                        f()
+                return run
+            return deco
+
+        def identity(f):
+            return f
 
         @functools.lru_cache
         @timed
         def slow():
             return 1
+
+        @repeat(2)
+        def ping():
+            return 2
+
+        @identity
+        def same():
+            return 3
         """})  # fmt: skip
     document = scan(tmp_path / "p")
-    assert runtime_roots(document) == {"m.slow": "decorator:timed"}
-    assert ("m.timed.wrapper", "m.slow") in call_edges(document)
+    assert runtime_roots(document) == {}
+    edges = call_edges(document)
+    assert ("m.timed.wrapper", "m.slow") in edges and ("m.repeat.deco.run", "m.ping") in edges
+
+
+def test_a_decorator_that_may_keep_the_function_makes_a_root(tmp_path: Path) -> None:
+    """Stored (in a module's list, on an object), its wrapper stored, handed to code that is
+    not known, used in a lambda: each may keep the function where no edge leads."""
+    write(tmp_path / "p", {"m.py": """
+        import functools
+        import somewhere
+
+        HANDLERS = []
+
+        def register(f):
+            HANDLERS.append(f)
+            return f
+
+        def wrap_and_keep(f):
+            @functools.wraps(f)
+            def wrapper():
+                return f()
+            HANDLERS.append(wrapper)
+            return wrapper
+
+        def hand_over(f):
+            somewhere.remember(f)
+            return f
+
+        def lazily(f):
+            return lambda: f()
+
+        class Registry:
+            def __init__(self):
+                self.table = {}
+
+            def add(self, f):
+                self.table[f.__name__] = f
+                return f
+
+        registry = Registry()
+
+        @register
+        def a():
+            pass
+
+        @wrap_and_keep
+        def b():
+            pass
+
+        @hand_over
+        def c():
+            pass
+
+        @lazily
+        def d():
+            pass
+
+        @registry.add
+        def e():
+            pass
+        """})  # fmt: skip
+    assert runtime_roots(scan(tmp_path / "p")) == {
+        "m.a": "decorator:register",
+        "m.b": "decorator:wrap_and_keep",
+        "m.c": "decorator:hand_over",
+        "m.d": "decorator:lazily",
+        "m.e": "decorator:registry.add",
+    }
 
 
 def test_installed_code_is_not_rooted_by_its_decorators(tmp_path: Path) -> None:

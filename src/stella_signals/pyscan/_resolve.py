@@ -553,20 +553,38 @@ class Resolver:
                 current = frozenset(applied)
         return current
 
-    def registering_decorator(self, m: str, decorators: list[tuple[SExpr | None, str]]) -> str:
+    def registering_decorator(
+        self, m: str, decorators: list[tuple[SExpr, SExpr | None, str]]
+    ) -> str:
         """The first of a definition's decorators (as written) that may keep the function
-        where no edge leads; "" when every one is known to be transparent.
-
-        Nothing else is proved: a decorator of scanned code is followed for its edges, but
-        whether it also stores the function somewhere (``self.view_functions[name] = f``,
-        called later through a dictionary) is not tracked, so it counts as registering."""
-        for registrar, written in decorators:
+        where no edge leads; "" when every one is transparent: known to be (`functools.
+        wraps`, `property`...), or proved so (a scanned function that only calls, returns
+        or wraps the function it is given, see `_walker._kept_params`)."""
+        for decorator, registrar, written in decorators:
             if self.property_part(registrar, m):
                 continue
             values = self.resolve(registrar, m)
-            if not values or not all(_transparent(v) for v in values):
-                return written
+            if values and all(_transparent(v) for v in values):
+                continue
+            values = self.resolve(decorator, m)
+            if values and all(self._keeps_nothing(v) for v in values):
+                continue
+            return written
         return ""
+
+    def _keeps_nothing(self, v: Value) -> bool:
+        """A scanned decorator that provably keeps nothing of the function it is given."""
+        if v[0] != "fn":
+            return False
+        info = self.modules[v[1]].defs[v[2]]
+        index = v[3]  # a bound method's first parameter is its instance
+        if info.kept is None or index >= info.positional:
+            return False
+        callees = info.kept.get(info.params[index])
+        return callees is not None and all(
+            (found := self.resolve(callee, v[1])) and all(_harmless(c) for c in found)
+            for callee in callees
+        )
 
     def property_part(self, registrar: SExpr | None, m: str) -> bool:
         """``@x.setter`` (``getter``, ``deleter``) where ``x`` is a scanned property."""
@@ -822,6 +840,27 @@ class _Replay:
             for fn in r.class_attr(v, attr[2]):
                 if fn[0] == "fn" and r.modules[fn[1]].defs[fn[2]].is_property:
                     r.edge((self.m, caller), fn)
+
+
+#: Callees a decorator may hand the function to without it being kept anywhere.
+_HARMLESS_CALLEES = frozenset(
+    {
+        "functools.wraps",
+        "functools.update_wrapper",
+        "inspect.iscoroutinefunction",
+        "inspect.isgeneratorfunction",
+        "inspect.signature",
+        "asyncio.iscoroutinefunction",
+        "builtins.callable",
+        "builtins.isinstance",
+    }
+)
+
+
+def _harmless(v: Value) -> bool:
+    if v[0] == "builtin":
+        return f"builtins.{v[1]}" in _HARMLESS_CALLEES
+    return v[0] == "ext" and v[1] in _HARMLESS_CALLEES
 
 
 def _transparent(v: Value) -> bool:
