@@ -189,5 +189,15 @@ for edge in unexpected:
               f"{display[edge['callee_node']]}  x{edge['count']}")
 EOF
 
-step "next: the verdict (issue 18), on the production tenant's evidence"
-echo "$BIN/stella reach evaluate --graph $GRAPH --catalog $SHOP/catalog.json"
+# 10. The verdicts (SPEC §15) of the catalog's two advisories, on the production tenant's
+#     evidence, through the verdict engine; then the OpenVEX document that says so.
+step "10. the verdicts and their OpenVEX document (production tenant)"
+show "$BIN/python" examples/verdicts.py --server "$URL" --tenant "$TENANT" \
+    --token-file "$TOKEN_FILE" --graph "$GRAPH" --catalog "$SHOP/catalog.json" \
+    --product pkg:generic/shop --out "$WORK/shop.openvex.json"
+"$BIN/python" - "$WORK/shop.openvex.json" <<'EOF'
+import json, sys
+for s in json.load(open(sys.argv[1]))["statements"]:
+    print(f"{s['vulnerability']['name']}: {s['status']}"
+          + (f" ({s['justification']})" if "justification" in s else ""))
+EOF

@@ -2,16 +2,21 @@
 `signals serve`: a real Flask service in its own environment (its pinned dependencies from
 the package registry, cached under .cache/example/venv), its graph scanned, run under the real
 probe in targeted then discovery mode, driven by real HTTP requests and stopped with SIGTERM;
-then what the server knows is checked over the API and with `stella graph verify`."""
+then what the server knows is checked over the API and with `stella graph verify`, and the
+verdicts of the example's catalog (issue 18) come from the real verdict engine fed with what
+the server stored (examples/verdicts.py), with their OpenVEX document."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -19,7 +24,11 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from stella_signals.attest import parse_envelope
+from stella_signals.reach import Evaluation, State
+from stella_signals.vex import render_openvex
 from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
+from tests.vex._evaluations import openvex_validator
 
 pytestmark = pytest.mark.e2e
 
@@ -80,6 +89,45 @@ def every_item(url: str, headers: dict[str, str], path: str, **params: Any) -> l
 def every_edge(url: str, headers: dict[str, str], graph: str, in_graph: str) -> list[Any]:
     return every_item(url, headers, f"/api/v1/graphs/{graph}/runtime", view="edges",
                       in_graph=in_graph)  # fmt: skip
+
+
+def example_verdicts() -> ModuleType:
+    """examples/verdicts.py, the example's verdict step, as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "example_verdicts", ROOT / "examples" / "verdicts.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_the_verdicts_and_their_vex(evaluation: Evaluation, production: dict[str, Any]) -> None:
+    """Issue 18's example: affected for the function a route runs, not affected for the one
+    nothing calls, each statement naming its evidence (the production ingest's receipt)."""
+    states = {v.symbol: v for v in evaluation.verdicts}
+    assert set(states) == {EXERCISED, IDLE}
+    exercised, idle = states[EXERCISED], states[IDLE]
+    assert exercised.state is State.CR, exercised
+    # the static path starts at the view Flask registered by decorator (a runtime root)
+    assert exercised.path_display[-2:] == ("app.receipt", "werkzeug.utils.secure_filename")
+    assert exercised.runtime.ingest_ids == (production["ingest_id"],)
+    assert idle.state is State.CU, idle
+    [receipt_digest] = evaluation.evidence_digests
+    assert exercised.evidence_digests == idle.evidence_digests == (receipt_digest,)
+    document = json.loads(render_openvex(evaluation, product="pkg:generic/shop",
+                                         author="stella-signals example",
+                                         timestamp=evaluation.computed_at))  # fmt: skip
+    openvex_validator().validate(document)
+    statements = {s["vulnerability"]["name"]: s for s in document["statements"]}
+    affected, not_affected = statements["EXAMPLE-2026-0001"], statements["EXAMPLE-2026-0002"]
+    assert affected["status"] == "affected"
+    assert "3.1.99" in affected["action_statement"]
+    assert not_affected["status"] == "not_affected"
+    assert not_affected["justification"] == "vulnerable_code_not_in_execute_path"
+    assert evaluation.graph_hash in not_affected["impact_statement"]
+    for statement in (affected, not_affected):
+        assert receipt_digest in statement["status_notes"]
 
 
 def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
@@ -143,6 +191,28 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         assert set(targeted["targets_watched_whole_window"]) == {EXERCISED, IDLE}
         [lab_ingest] = ingests(lab)
         assert manifest(lab, lab_ingest)["mode"] == "discovery"
+
+        # The verdicts on the production tenant's evidence, and their OpenVEX document. A
+        # receipt is named by the SHA-256 of its signed envelope as the server keeps it: the
+        # probe's copy of the receipt (its upload's answer) gives the same digest.
+        verdicts = example_verdicts()
+        with verdicts.Server(url, "shop", token) as api:
+            evaluation = verdicts.evaluation_from_server(
+                api, h, (SHOP / "catalog.json").read_bytes()
+            )
+        check_the_verdicts_and_their_vex(evaluation, production)
+        # the walkthrough's own run of the step wrote the same decisions
+        written = json.loads((work / "shop.openvex.json").read_text())
+        openvex_validator().validate(written)
+        assert {s["vulnerability"]["name"]: s["status"] for s in written["statements"]} == {
+            "EXAMPLE-2026-0001": "affected",
+            "EXAMPLE-2026-0002": "not_affected",
+        }
+        assert "EXAMPLE-2026-0002: not_affected (vulnerable_code_not_in_execute_path)" in out
+        [probe_receipt] = (work / "windows").glob("window-*/receipt.json")
+        envelope = json.loads(probe_receipt.read_bytes())["receipt_dsse"]
+        signed = parse_envelope(json.dumps(envelope).encode()).to_json()
+        assert evaluation.evidence_digests == ("sha256:" + hashlib.sha256(signed).hexdigest(),)
 
         # What ran: the exercised function, not the other.
         def rows(package: str, observed: str, tenant_headers: dict[str, str]) -> dict[str, Any]:

@@ -52,6 +52,41 @@ _DUNDER_BUILTINS = {
     "repr": "__repr__",
     "hash": "__hash__",
 }
+#: Decorators (or decorator factories) that hand the function back, or a wrapper that only
+#: calls it, and keep it nowhere else: a function under these alone is reached by the edges
+#: the scanner draws. Any other decorator may register it where no edge leads (a web
+#: framework's URL map, a CLI group, a task queue): see `Resolver.registering_decorator`.
+_TRANSPARENT_DECORATORS = frozenset(
+    {
+        "builtins.staticmethod",
+        "builtins.classmethod",
+        "builtins.property",
+        "functools.wraps",
+        "functools.cache",
+        "functools.lru_cache",
+        "functools.cached_property",
+        "functools.total_ordering",
+        "functools.singledispatch",
+        "functools.singledispatchmethod",
+        "abc.abstractmethod",
+        "abc.abstractproperty",
+        "abc.abstractclassmethod",
+        "abc.abstractstaticmethod",
+        "contextlib.contextmanager",
+        "contextlib.asynccontextmanager",
+        "dataclasses.dataclass",
+        "enum.unique",
+        "warnings.deprecated",
+        *(
+            f"{module}.{name}"
+            for module in ("typing", "typing_extensions")
+            for name in ("overload", "final", "override", "no_type_check", "runtime_checkable")
+        ),
+        "typing_extensions.deprecated",
+    }
+)
+#: ``@x.setter`` and the like on a property ``x``.
+_PROPERTY_PARTS = frozenset({"setter", "getter", "deleter"})
 _CONTAINER_METHODS = frozenset({"values", "items", "get", "pop", "copy", "setdefault"})
 _MAX_DEPTH = 24
 _FLOW_ROUNDS = 4
@@ -518,6 +553,48 @@ class Resolver:
                 current = frozenset(applied)
         return current
 
+    def registering_decorator(
+        self, m: str, decorators: list[tuple[SExpr, SExpr | None, str]]
+    ) -> str:
+        """The first of a definition's decorators (as written) that may keep the function
+        where no edge leads; "" when every one is transparent: known to be (`functools.
+        wraps`, `property`...), or proved so (a scanned function that only calls, returns
+        or wraps the function it is given, see `_walker._kept_params`)."""
+        for decorator, registrar, written in decorators:
+            if self.property_part(registrar, m):
+                continue
+            values = self.resolve(registrar, m)
+            if values and all(_transparent(v) for v in values):
+                continue
+            values = self.resolve(decorator, m)
+            if values and all(self._keeps_nothing(v) for v in values):
+                continue
+            return written
+        return ""
+
+    def _keeps_nothing(self, v: Value) -> bool:
+        """A scanned decorator that provably keeps nothing of the function it is given."""
+        if v[0] != "fn":
+            return False
+        info = self.modules[v[1]].defs[v[2]]
+        index = v[3]  # a bound method's first parameter is its instance
+        if info.kept is None or index >= info.positional:
+            return False
+        callees = info.kept.get(info.params[index])
+        return callees is not None and all(
+            (found := self.resolve(callee, v[1])) and all(_harmless(c) for c in found)
+            for callee in callees
+        )
+
+    def property_part(self, registrar: SExpr | None, m: str) -> bool:
+        """``@x.setter`` (``getter``, ``deleter``) where ``x`` is a scanned property."""
+        if registrar is None or registrar[0] != "attr" or registrar[2] not in _PROPERTY_PARTS:
+            return False
+        values = self.resolve(registrar[1], m)
+        return bool(values) and all(
+            v[0] == "fn" and self.modules[v[1]].defs[v[2]].is_property for v in values
+        )
+
     # -- edges ---------------------------------------------------------------------------
     def edge(self, caller: tuple[str, str], target: Value) -> None:
         m, q = target[1], target[2]
@@ -763,6 +840,33 @@ class _Replay:
             for fn in r.class_attr(v, attr[2]):
                 if fn[0] == "fn" and r.modules[fn[1]].defs[fn[2]].is_property:
                     r.edge((self.m, caller), fn)
+
+
+#: Callees a decorator may hand the function to without it being kept anywhere.
+_HARMLESS_CALLEES = frozenset(
+    {
+        "functools.wraps",
+        "functools.update_wrapper",
+        "inspect.iscoroutinefunction",
+        "inspect.isgeneratorfunction",
+        "inspect.signature",
+        "asyncio.iscoroutinefunction",
+        "builtins.callable",
+        "builtins.isinstance",
+    }
+)
+
+
+def _harmless(v: Value) -> bool:
+    if v[0] == "builtin":
+        return f"builtins.{v[1]}" in _HARMLESS_CALLEES
+    return v[0] == "ext" and v[1] in _HARMLESS_CALLEES
+
+
+def _transparent(v: Value) -> bool:
+    if v[0] == "builtin":
+        return f"builtins.{v[1]}" in _TRANSPARENT_DECORATORS
+    return v[0] == "ext" and v[1] in _TRANSPARENT_DECORATORS
 
 
 def _def_value(m: str, q: str, info: DefInfo) -> Value:

@@ -146,6 +146,12 @@ def _document(
         target = _entry_point(modules, value)
         if target is not None:
             roots.append({"id": target, "phase": "runtime", "source": "entry_point"})
+    for m in sorted(modules):  # decorators of the project's own code only (see `_walker`)
+        for q, info in modules[m].defs.items():
+            registrar = resolver.registering_decorator(m, info.decorators)
+            if registrar:
+                node = _node_id(modules, m, q)
+                roots.append({"id": node, "phase": "runtime", "source": f"decorator:{registrar}"})
     edges = {
         (_node_id(modules, *caller), _node_id(modules, *callee), "call")
         for caller, callee in resolver.edges

@@ -54,6 +54,14 @@ class DefInfo:
     positional: int = 0
     #: the body is only a docstring, ``...``, ``pass`` or ``raise NotImplementedError``
     is_stub: bool = False
+    #: the project's own code only: each decorator (outermost first) as (the decorator,
+    #: what it calls, as written), ``@app.get("/")`` → (the sexpr of ``app.get("/")``, of
+    #: ``app.get``, ``"app.get"``); every definition of the qualname adds its own
+    decorators: list[tuple[SExpr, SExpr | None, str]] = field(default_factory=list)
+    #: for a function shaped like a decorator (it returns a parameter or defines a function),
+    #: its parameters that provably stay inside it (only called, returned, or handed to the
+    #: callees listed, which `_resolve` checks), each with those callees; None: not known
+    kept: dict[str, tuple[SExpr | None, ...]] | None = None
 
 
 @dataclass(slots=True)

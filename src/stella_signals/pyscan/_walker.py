@@ -515,6 +515,8 @@ class ModuleWalker:
                 binding = "class"
         params = _param_names(s.args)
         info = self.summary.defs.get(q)
+        if info is not None:  # one node for two definitions: neither is proved to keep
+            info.kept = None
         if info is None:
             info = DefInfo(
                 "method" if in_class else "function",
@@ -525,11 +527,22 @@ class ModuleWalker:
             )
             info.positional = len(s.args.posonlyargs) + len(s.args.args)
             info.is_stub = _is_stub(s.body)
+            kept = _kept_params(s)
+            if kept is not None:
+                info.kept = {
+                    name: tuple(self.sx(callee) for callee in callees)
+                    for name, callees in kept.items()
+                }
             returned = self.annotation(s.returns)
             if returned is not None:
                 info.returns.append(returned)
             self.summary.defs[q] = info
         decorators = tuple(self.sx(d) or ("unknown",) for d in s.decorator_list)
+        if not self.summary.dist:  # a decorator may register it where no edge leads
+            info.decorators.extend(
+                (full, self.sx(_registrar(d)), _deco_display(d))
+                for full, d in zip(decorators, s.decorator_list, strict=True)
+            )
         target: SExpr = ("def", q)
         for decorator in reversed(decorators):
             self.on_decorate(self.caller, decorator, target)
@@ -852,6 +865,21 @@ def _is_partial(f: ast.expr) -> bool:
     )
 
 
+def _registrar(deco: ast.expr) -> ast.expr:
+    """What a decorator calls: ``app.get`` of ``@app.get("/")``, the decorator itself
+    otherwise (``@lru_cache(maxsize=1)`` and ``@lru_cache`` both name ``lru_cache``)."""
+    return deco.func if isinstance(deco, ast.Call) else deco
+
+
+#: A decorator as a root's ``source`` names it (``decorator:app.get``), at most this long.
+_DECO_DISPLAY_MAX = 120
+
+
+def _deco_display(deco: ast.expr) -> str:
+    text = ast.unparse(_registrar(deco))
+    return text if len(text) <= _DECO_DISPLAY_MAX else text[: _DECO_DISPLAY_MAX - 1] + "…"
+
+
 def _deco_name(deco: ast.expr) -> str:
     if isinstance(deco, ast.Name):
         return deco.id
@@ -898,6 +926,68 @@ def _annotation_classes(annotation: ast.expr, depth: int) -> list[ast.expr]:
         parts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
         return [c for part in parts for c in _annotation_classes(part, depth + 1)]
     return []
+
+
+#: Attributes of a function whose reading hands nothing of it over.
+_HARMLESS_ATTRS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+
+
+def _kept_params(s: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[ast.expr]] | None:
+    """For a function shaped like a decorator (it defines a function or returns a
+    parameter): which parameters provably stay inside it, each with the callees it is
+    handed to as a positional argument (``wraps(f)``; `_resolve` checks what they are).
+
+    A parameter stays inside when every use of it, in the function and the functions nested
+    in it, is a call of it, ``return p``, a read of ``p.__name__`` (or ``__qualname__``,
+    ``__doc__``, ``__module__``) or a positional argument; and the same holds for the
+    functions nested in it (the wrapper that calls it), except that a nested function is
+    handed to nothing. Anything else (stored, assigned, used in a lambda, a comprehension,
+    a condition) may keep it where no edge leads."""
+    params = _param_names(s.args)
+    inner = [n for n in ast.walk(s) if n is not s and isinstance(n, (*_DEFS, ast.Lambda))]
+    nested = {n.name for n in inner if isinstance(n, _DEFS)}
+    returns_param = any(
+        isinstance(n, ast.Return) and isinstance(n.value, ast.Name) and n.value.id in params
+        for n in ast.walk(s)
+    )
+    if not params or not (nested or returns_param):
+        return None
+    parents: dict[ast.AST, ast.AST] = {}
+    in_lambda: set[ast.AST] = set()
+    for statement in s.body:
+        for parent in ast.walk(statement):
+            for child in ast.iter_child_nodes(parent):
+                parents[child] = parent
+                if isinstance(parent, ast.Lambda) or parent in in_lambda:
+                    in_lambda.add(child)
+    escaped: set[str] = set()
+    passed: dict[str, list[ast.expr]] = {}
+    watched = set(params) | nested
+    for node, parent in parents.items():
+        if not isinstance(node, ast.Name) or node.id not in watched:
+            continue
+        name = node.id
+        if not isinstance(node.ctx, ast.Load) or node in in_lambda:
+            escaped.add(name)
+        elif isinstance(parent, ast.Call) and parent.func is node:
+            continue
+        elif isinstance(parent, ast.Return):
+            continue
+        elif isinstance(parent, ast.Attribute) and parent.attr in _HARMLESS_ATTRS:
+            continue
+        elif isinstance(parent, ast.Call) and node in parent.args and name in params:
+            passed.setdefault(name, []).append(parent.func)
+        else:
+            escaped.add(name)
+    for n in inner:  # a nested function's parameter of the same name: not followed
+        if not isinstance(n, ast.ClassDef):
+            escaped.update(set(_param_names(n.args)) & set(params))
+    if escaped & nested:  # the wrapper is kept somewhere: so is what it calls
+        return {}
+    return {name: passed.get(name, []) for name in params if name not in escaped}
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _param_names(args: ast.arguments) -> tuple[str, ...]:
