@@ -174,6 +174,7 @@ def test_enums_cover_spec() -> None:
         "reach.graph.ingested",
         "symbols.manifest.ingested",
         "airgap.staleness.threshold",
+        "reach.verdict.changed",  # SPEC §15
     }
     assert len(FailureReason) == 12  # SPEC §7's ten, and issue 14's two
     assert FailureReason("orphan_expired") is FailureReason.ORPHAN_EXPIRED
