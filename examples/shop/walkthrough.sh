@@ -12,6 +12,8 @@
 #   SIGNALS_URL     a running server to use, with SIGNALS_TENANT, SIGNALS_LAB_TENANT and
 #                   SIGNALS_TOKEN_FILE (a token allowing both tenants) (default: start
 #                   `signals serve` on a free loopback port, stopped at exit)
+#   SIGNALS_DATA_DIR  with SIGNALS_URL: that server's data directory, for `signals keys
+#                   export-service` (default: the public key from GET /api/v1/keys/service)
 #
 # Two tenants: `shop` (production: targeted windows, the ones a verdict may rely on) and
 # `shop-lab` (discovery windows, for checking the graph: they cannot say that a target did not
@@ -70,6 +72,7 @@ echo "graph hash: $GRAPH"
 step "3. the server"
 if [ -n "${SIGNALS_URL:-}" ]; then
     URL=$SIGNALS_URL TENANT=${SIGNALS_TENANT:?} LAB=${SIGNALS_LAB_TENANT:?}
+    DATA=${SIGNALS_DATA_DIR:-}
     TOKEN_FILE=${SIGNALS_TOKEN_FILE:?}
 else
     DATA=$WORK/data TENANT=shop LAB=shop-lab TOKEN_FILE=$WORK/token
@@ -161,6 +164,12 @@ show "$BIN/stella" graph verify --runtime "$TRACE" --graph "$GRAPH" --server "$U
 # 8. The same requests in discovery mode (every call, with its caller: for building and
 #    checking graphs, not for production): the caller → callee pairs the graph lacks.
 step "8. discovery mode, in the lab tenant: the edges seen at run time"
+# The catalog evaluated on the lab tenant first, with no evidence yet: that registers the
+# (graph, catalog) pair, so the server evaluates it again in the background once the discovery
+# window is ingested (step 12).
+CATALOG=(--graph "$GRAPH" --catalog "$SHOP/catalog.json")
+LAB_SERVER=(--server "$URL" --tenant "$LAB" --token-file "$TOKEN_FILE")
+show "$BIN/stella" reach evaluate "${CATALOG[@]}" "${LAB_SERVER[@]}"
 run_shop discovery "$LAB" "$WORK/discovery"
 step "9. edges the graph does not have"
 "$BIN/python" - "$URL" "$LAB" "$TOKEN_FILE" "$GRAPH" "$WORK/graph.json" <<'EOF'
@@ -190,14 +199,63 @@ for edge in unexpected:
 EOF
 
 # 10. The verdicts (SPEC §15) of the catalog's two advisories, on the production tenant's
-#     evidence, through the verdict engine; then the OpenVEX document that says so.
-step "10. the verdicts and their OpenVEX document (production tenant)"
-show "$BIN/python" examples/verdicts.py --server "$URL" --tenant "$TENANT" \
-    --token-file "$TOKEN_FILE" --graph "$GRAPH" --catalog "$SHOP/catalog.json" \
-    --product pkg:generic/shop --out "$WORK/shop.openvex.json"
+#     evidence, computed by the server; then its signed VEX documents, checked offline with
+#     the service public key, and the Evidence Locker bundle of the OpenVEX one.
+SERVER=(--server "$URL" --tenant "$TENANT" --token-file "$TOKEN_FILE")
+step "10. the verdicts (production tenant, on the server)"
+show "$BIN/stella" reach evaluate "${CATALOG[@]}" "${SERVER[@]}"
+step "11. the signed VEX documents"
+show "$BIN/stella" vex export "${CATALOG[@]}" --format openvex --product pkg:generic/shop \
+    --out "$WORK/shop.openvex.json" "${SERVER[@]}" | tee "$WORK/export.txt"
+show "$BIN/stella" vex export "${CATALOG[@]}" --format cyclonedx --product pkg:generic/shop \
+    --out "$WORK/shop.cdx.json" "${SERVER[@]}"
+if [ -n "${DATA:-}" ]; then
+    show "$BIN/signals" keys export-service --data-dir "$DATA" --out "$WORK/service.pub.pem"
+else  # a server of someone else's: its public key, as any client gets it
+    curl -sS --fail-with-body "${AUTH[@]}" "$URL/api/v1/keys/service" | "$BIN/python" -c '
+import json, sys
+print(next(k["public_key_pem"] for k in json.load(sys.stdin)["keys"] if k["status"] == "current"), end="")' \
+        > "$WORK/service.pub.pem"
+fi
+show "$BIN/stella" vex verify "$WORK/shop.openvex.json" --key "$WORK/service.pub.pem"
+show "$BIN/stella" vex verify "$WORK/shop.cdx.json" --key "$WORK/service.pub.pem"
 "$BIN/python" - "$WORK/shop.openvex.json" <<'EOF'
 import json, sys
 for s in json.load(open(sys.argv[1]))["statements"]:
     print(f"{s['vulnerability']['name']}: {s['status']}"
           + (f" ({s['justification']})" if "justification" in s else ""))
+    for field in ("action_statement", "impact_statement", "status_notes"):
+        if field in s:
+            print(f"  {field}: {s[field]}")
+EOF
+VEX_ID=$(sed -n 's/^openvex document \([^ ]*\) .*/\1/p' "$WORK/export.txt")
+curl -sS --fail-with-body "${AUTH[@]}" -o "$WORK/shop.openvex.bundle.tar.gz" \
+    "$URL/api/v1/vex/$VEX_ID/bundle"
+echo "bundle of $VEX_ID: $(tar -tzf "$WORK/shop.openvex.bundle.tar.gz" | LC_ALL=C sort | tr '\n' ' ')"
+
+# 12. Change over time and where the evidence is too thin (issue 18 items 4 and 5). The
+#     discovery window's ingest made the lab tenant's pair due: the server's background loop
+#     (every orphans.retry_seconds, 5 s by default) evaluated it again, so secure_filename went
+#     from SR (a static path, nothing seen yet) to CR, an event `reach.verdict.changed`. That
+#     evaluation's unknowns are the runtime edges the graph lacks. The production tenant's
+#     targeted evidence leaves no unknowns (targeted traces carry no callers).
+step "12. the background re-evaluation and the unknowns"
+for _ in $(seq 300); do
+    "$BIN/stella" reach history --graph "$GRAPH" --vuln EXAMPLE-2026-0001 "${LAB_SERVER[@]}" \
+        --json | "$BIN/python" -c 'import json, sys; sys.exit(len(json.load(sys.stdin)["items"]) < 2)' \
+        && break
+    sleep 0.2
+done
+show "$BIN/stella" reach history --graph "$GRAPH" --vuln EXAMPLE-2026-0001 "${LAB_SERVER[@]}"
+show "$BIN/stella" reach unknowns --graph "$GRAPH" "${SERVER[@]}"
+"$BIN/stella" reach unknowns --graph "$GRAPH" "${LAB_SERVER[@]}" --json > "$WORK/lab-unknowns.json"
+"$BIN/python" - "$WORK/lab-unknowns.json" "$WORK/graph.json" <<'EOF'
+import collections, json, sys
+items = json.load(open(sys.argv[1]))["items"]
+display = {n.get("symbol_id", n["id"]): n.get("display", n["id"]) for n in json.load(open(sys.argv[2]))["nodes"]}
+print("lab unknowns:", dict(sorted(collections.Counter(u["kind"] for u in items).items())))
+for u in items:
+    caller, _, callee = u["detail"].partition(": ")[0].partition(" -> ")
+    if u["kind"] == "unexpected_edge" and display.get(callee, "").startswith("app."):
+        print(f"  unexpected_edge {display.get(caller, caller)} -> {display[callee]}")
 EOF

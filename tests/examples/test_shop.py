@@ -2,21 +2,22 @@
 `signals serve`: a real Flask service in its own environment (its pinned dependencies from
 the package registry, cached under .cache/example/venv), its graph scanned, run under the real
 probe in targeted then discovery mode, driven by real HTTP requests and stopped with SIGTERM;
-then what the server knows is checked over the API and with `stella graph verify`, and the
-verdicts of the example's catalog (issue 18) come from the real verdict engine fed with what
-the server stored (examples/verdicts.py), with their OpenVEX document."""
+then what the server knows is checked over the API and with `stella graph verify`; the
+verdicts of the example's catalog (issue 18) are the server's (`stella reach evaluate`), its
+signed VEX documents (`stella vex export`) verify offline with the service key, name their
+evidence and come with their Evidence Locker bundle; the lab tenant's pair is evaluated again in
+the background after its discovery ingest, and its unknowns are the runtime edges the graph
+lacks."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -25,8 +26,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from stella_signals.attest import parse_envelope
-from stella_signals.reach import Evaluation, State
-from stella_signals.vex import render_openvex
+from stella_signals.locker import read_vex_bundle
 from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
 from tests.vex._evaluations import openvex_validator
 
@@ -91,33 +91,24 @@ def every_edge(url: str, headers: dict[str, str], graph: str, in_graph: str) -> 
                       in_graph=in_graph)  # fmt: skip
 
 
-def example_verdicts() -> ModuleType:
-    """examples/verdicts.py, the example's verdict step, as a module."""
-    spec = importlib.util.spec_from_file_location(
-        "example_verdicts", ROOT / "examples" / "verdicts.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def check_the_verdicts_and_their_vex(evaluation: Evaluation, production: dict[str, Any]) -> None:
-    """Issue 18's example: affected for the function a route runs, not affected for the one
-    nothing calls, each statement naming its evidence (the production ingest's receipt)."""
-    states = {v.symbol: v for v in evaluation.verdicts}
-    assert set(states) == {EXERCISED, IDLE}
-    exercised, idle = states[EXERCISED], states[IDLE]
-    assert exercised.state is State.CR, exercised
+def check_the_verdicts(verdicts: list[Any], production: dict[str, Any], receipt: str) -> None:
+    """Issue 18's example, as the server recorded it: CR for the function a route runs, CU
+    for the one nothing calls, both on the production ingest's receipt."""
+    by_symbol = {v["symbol"]: v for v in verdicts}
+    assert set(by_symbol) == {EXERCISED, IDLE}
+    exercised, idle = by_symbol[EXERCISED], by_symbol[IDLE]
+    assert exercised["state"] == "CR", exercised
     # the static path starts at the view Flask registered by decorator (a runtime root)
-    assert exercised.path_display[-2:] == ("app.receipt", "werkzeug.utils.secure_filename")
-    assert exercised.runtime.ingest_ids == (production["ingest_id"],)
-    assert idle.state is State.CU, idle
-    [receipt_digest] = evaluation.evidence_digests
-    assert exercised.evidence_digests == idle.evidence_digests == (receipt_digest,)
-    document = json.loads(render_openvex(evaluation, product="pkg:generic/shop",
-                                         author="stella-signals example",
-                                         timestamp=evaluation.computed_at))  # fmt: skip
+    assert exercised["path_display"][-2:] == ["app.receipt", "werkzeug.utils.secure_filename"]
+    assert exercised["runtime"]["ingest_ids"] == [production["ingest_id"]]
+    assert idle["state"] == "CU", idle
+    assert idle["runtime"]["hits"] == 0
+    assert exercised["evidence_digests"] == idle["evidence_digests"] == [receipt]
+
+
+def check_the_openvex(document: dict[str, Any], graph_hash: str, receipt: str) -> None:
+    """`affected` with what to do; `not_affected` saying why (the window, the graph); each
+    statement naming its evidence, the receipt's digest."""
     openvex_validator().validate(document)
     statements = {s["vulnerability"]["name"]: s for s in document["statements"]}
     affected, not_affected = statements["EXAMPLE-2026-0001"], statements["EXAMPLE-2026-0002"]
@@ -125,9 +116,19 @@ def check_the_verdicts_and_their_vex(evaluation: Evaluation, production: dict[st
     assert "3.1.99" in affected["action_statement"]
     assert not_affected["status"] == "not_affected"
     assert not_affected["justification"] == "vulnerable_code_not_in_execute_path"
-    assert evaluation.graph_hash in not_affected["impact_statement"]
+    assert graph_hash in not_affected["impact_statement"]
+    assert "watched it for the whole window" in not_affected["impact_statement"]
     for statement in (affected, not_affected):
-        assert receipt_digest in statement["status_notes"]
+        assert receipt in statement["status_notes"]
+        assert [p["@id"] for p in statement["products"]] == ["pkg:generic/shop"]
+
+
+def check_the_cyclonedx(document: dict[str, Any], receipt: str) -> None:
+    analyses = {v["id"]: v["analysis"] for v in document["vulnerabilities"]}
+    assert analyses["EXAMPLE-2026-0001"]["state"] == "exploitable"
+    assert analyses["EXAMPLE-2026-0002"]["state"] == "not_affected"
+    assert analyses["EXAMPLE-2026-0002"]["justification"] == "code_not_reachable"
+    assert all(receipt in a["detail"] for a in analyses.values())
 
 
 def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
@@ -152,6 +153,7 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
             "SIGNALS_TENANT": "shop",
             "SIGNALS_LAB_TENANT": "shop-lab",
             "SIGNALS_TOKEN_FILE": str(token_file),
+            "SIGNALS_DATA_DIR": str(tmp_path / "data"),
         }
         done = subprocess.run(
             ["bash", str(SHOP / "walkthrough.sh")],
@@ -166,6 +168,8 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         assert graph_hash is not None
         h = graph_hash[1]
         node_of = {n["display"]: n["id"] for n in graph["nodes"]}
+        symbol_of = {n["display"]: n.get("symbol_id", n["id"]) for n in graph["nodes"]}
+        dispatch_symbol = symbol_of["flask.app.Flask.dispatch_request"]
         exercised, idle = (node_of[s.replace(":", ".")] for s in (EXERCISED, IDLE))
         url = server.url
 
@@ -192,27 +196,45 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         [lab_ingest] = ingests(lab)
         assert manifest(lab, lab_ingest)["mode"] == "discovery"
 
-        # The verdicts on the production tenant's evidence, and their OpenVEX document. A
+        # The verdicts of the production tenant's evidence, as the server recorded them. A
         # receipt is named by the SHA-256 of its signed envelope as the server keeps it: the
         # probe's copy of the receipt (its upload's answer) gives the same digest.
-        verdicts = example_verdicts()
-        with verdicts.Server(url, "shop", token) as api:
-            evaluation = verdicts.evaluation_from_server(
-                api, h, (SHOP / "catalog.json").read_bytes()
-            )
-        check_the_verdicts_and_their_vex(evaluation, production)
-        # the walkthrough's own run of the step wrote the same decisions
-        written = json.loads((work / "shop.openvex.json").read_text())
-        openvex_validator().validate(written)
-        assert {s["vulnerability"]["name"]: s["status"] for s in written["statements"]} == {
-            "EXAMPLE-2026-0001": "affected",
-            "EXAMPLE-2026-0002": "not_affected",
-        }
-        assert "EXAMPLE-2026-0002: not_affected (vulnerable_code_not_in_execute_path)" in out
         [probe_receipt] = (work / "windows").glob("window-*/receipt.json")
         envelope = json.loads(probe_receipt.read_bytes())["receipt_dsse"]
         signed = parse_envelope(json.dumps(envelope).encode()).to_json()
-        assert evaluation.evidence_digests == ("sha256:" + hashlib.sha256(signed).hexdigest(),)
+        receipt = "sha256:" + hashlib.sha256(signed).hexdigest()
+        verdicts = every_item(url, headers, "/api/v1/reachability/verdicts", graph_hash=h)
+        check_the_verdicts(verdicts, production, receipt)
+        for symbol, state in ((EXERCISED, "CR"), (IDLE, "CU")):
+            assert re.search(rf"^EXAMPLE-\S+ +pkg:pypi/\S+ +{symbol} +{state} ", out, re.M), out
+
+        # The signed documents, checked offline with the service key the walkthrough exported
+        # (`signals keys export-service`: the key the server publishes), and the bundle.
+        keys = api_get(url, headers, "/api/v1/keys/service")["keys"]
+        [current] = [k["public_key_pem"] for k in keys if k["status"] == "current"]
+        assert (work / "service.pub.pem").read_text().startswith(current)
+        check_the_openvex(json.loads((work / "shop.openvex.json").read_bytes()), h, receipt)
+        check_the_cyclonedx(json.loads((work / "shop.cdx.json").read_bytes()), receipt)
+        for name in ("shop.openvex.json", "shop.cdx.json"):
+            verified = subprocess.run(
+                [str(BIN / "stella"), "vex", "verify", str(work / name),
+                 "--key", str(work / "service.pub.pem"), "--json"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert json.loads(verified.stdout)["ok"] is True
+        vex_id = re.search(r"^openvex document (\S+) ", out, re.M)
+        assert vex_id is not None
+        answer = httpx.get(f"{url}/api/v1/vex/{vex_id[1]}/bundle", headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == (work / "shop.openvex.bundle.tar.gz").read_bytes()
+        bundle = read_vex_bundle(answer.content)
+        assert (bundle.graph_hash, bundle.format) == (h, "openvex")
+        assert bundle.document == (work / "shop.openvex.json").read_bytes()
+        assert [i.ingest_id for i in bundle.ingests] == [production["ingest_id"]]
+        assert hashlib.sha256(bundle.ingests[0].receipt_dsse).hexdigest() == receipt[7:]
+        lab_bundle = httpx.get(f"{url}/api/v1/vex/{vex_id[1]}/bundle", headers=lab, timeout=30)
+        assert lab_bundle.status_code == 404  # another tenant's document
 
         # What ran: the exercised function, not the other.
         def rows(package: str, observed: str, tenant_headers: dict[str, str]) -> dict[str, Any]:
@@ -261,6 +283,35 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
         assert (dispatch, node_of["app.receipt"]) in {
             (e["caller_node"], e["callee_node"]) for e in unexpected
         }, "Flask calls views through a dict the scanner cannot follow: an unexpected edge"
+
+        # The lab tenant's pair, registered before its discovery run (SR: no evidence yet),
+        # was evaluated again by the server's background loop once the discovery window was
+        # ingested: SR -> CR, with its event, by an evaluation no client asked for.
+        history = every_item(url, lab, "/api/v1/reachability/verdicts/history", graph_hash=h,
+                             vuln_id="EXAMPLE-2026-0001")  # fmt: skip
+        assert [(x["from"], x["to"]) for x in history] == [(None, "SR"), ("SR", "CR")]
+        asked = set(re.findall(r"^evaluation (\S+): ", out, re.M))
+        assert history[0]["evaluation_id"] in asked
+        assert history[1]["evaluation_id"] not in asked
+        [event] = api_get(url, lab, "/api/v1/timeline/events", type="reach.verdict.changed")[
+            "items"
+        ]
+        assert event["event_id"] == history[1]["event_id"]
+        assert event["attributes"]["from"] == "SR" and event["attributes"]["to"] == "CR"
+        assert api_get(url, headers, "/api/v1/timeline/events",
+                       type="reach.verdict.changed")["items"] == []  # fmt: skip
+
+        # Unknowns: none on the production tenant's targeted evidence; on the lab tenant's,
+        # exactly the observed edges the graph lacks, Flask's dispatch to each view among them.
+        assert every_item(url, headers, "/api/v1/unknowns", graph_hash=h) == []
+        lab_unknowns = every_item(url, lab, "/api/v1/unknowns", graph_hash=h)
+        assert {u["kind"] for u in lab_unknowns} == {"unexpected_edge"}
+        pairs = {u["detail"].split(": seen at run time")[0] for u in lab_unknowns}
+        assert pairs == {f"{e['caller_symbol_id']} -> {e['symbol_id']}" for e in unexpected}
+        assert len(lab_unknowns) == len(unexpected)
+        views = {u["symbol"] for u in lab_unknowns if dispatch_symbol in u["detail"]}
+        assert views >= {symbol_of[f"app.{v}"] for v in ("index", "product", "receipt")}
+        assert "lab unknowns: {'unexpected_edge': " in out
     finally:
         server.stop()
 

@@ -4,7 +4,8 @@
 The first run calls ``vulnlib.core.used`` and ``dynamic`` (which no scanner resolves); the
 second also calls ``maybe()``, so ``reachable_not_run`` runs. Only windows whose trace has
 records can be uploaded (a window that saw nothing writes no trace), so each run gives the
-window of its calls, with its probe manifest.
+window of its calls, with its probe manifest. `discover` runs it once more in discovery mode
+(every call with its caller): the evidence of the unknowns.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class World:
     graph: bytes
     first: Upload  # used + dynamic ran; reachable_not_run was watched and did not
     second: Upload  # reachable_not_run ran too
+    python: Path  # the program's venv and folder, for `discover`
+    project: Path
 
 
 def _run(python: Path, project: Path, out: Path, targets: Path, *argv: str) -> Upload:
@@ -76,4 +79,13 @@ def make_world(root: Path) -> World:
     targets.write_text("\n".join(_program.TARGETS) + "\n")
     first = _run(python, project, root / "first", targets)
     second = _run(python, project, root / "second", targets, "a", "b", "c", "d")
-    return World(canonical_json(result.document), first, second)
+    return World(canonical_json(result.document), first, second, python, project)
+
+
+def discover(world: World, out: Path) -> tuple[Upload, ...]:
+    """The program's first run again, in discovery mode: each window that recorded calls.
+    Its traces name each call's caller, so they hold the call ``main`` makes through
+    ``getattr`` to ``dynamic`` (an edge the graph lacks, to a target it cannot reach: X) and
+    the call to ``generated``, a function compiled at run time that no node names."""
+    windows = _program.run(world.python, world.project, out, "--mode", "discovery")
+    return tuple(Upload(w.trace, w.manifest_bytes) for w in windows if w.trace is not None)

@@ -1,7 +1,8 @@
 """`stella reach` and `stella vex export` against a real `signals serve` (embedded default):
 evaluate, re-evaluation by the server's background loop after a new ingest, history,
 unknowns, and a VEX document that `stella vex verify` checks offline with the key
-`signals keys export-service` writes."""
+`signals keys export-service` writes; the unknowns of a discovery ingest, as `GET
+/api/v1/unknowns` and `stella reach unknowns` list them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from tests.realservers.signals_process import BIN, SignalsProcess, serve_with_token, signals
-from tests.verdicts._world import CATALOG, Upload, World, make_world
+from tests.verdicts._world import CATALOG, Upload, World, discover, make_world
 
 pytestmark = pytest.mark.e2e
 
@@ -122,3 +123,47 @@ def test_reach_and_vex_commands_through_a_real_server(
     unknown = stella("reach", "evaluate", "--graph", "blake3:" + "0" * 64, "--catalog",
                      str(catalog), token=token, url=url)  # fmt: skip
     assert unknown.returncode == 2 and "404" in unknown.stderr
+
+
+def test_a_discovery_ingest_s_unknowns_through_the_api_and_the_cli(
+    server: tuple[SignalsProcess, dict[str, str], Path], world: World, tmp_path: Path
+) -> None:
+    """The four kinds of issue 18 item 5 on a real server: the discovery trace's call from
+    ``main`` through ``getattr`` is an edge the graph lacks (`unexpected_edge`), the function
+    compiled at run time is in no node (`unmapped_symbol`), `V-GHOST` names no scanned code
+    (`target_not_scanned`) and `dynamic` ran without a static path (`disagreement`, X)."""
+    process, headers, _ = server
+    url = process.url
+    token = tmp_path / "token"
+    token.write_text(headers["Authorization"].removeprefix("Bearer "))
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    graph_hash = httpx.post(f"{url}/api/v1/graphs", content=world.graph,
+                            headers=headers).json()["graph_hash"]  # fmt: skip
+    for window in discover(world, tmp_path / "discovery"):
+        upload(url, headers, graph_hash, window)
+    done = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(catalog),
+                  token=token, url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    listed = httpx.get(f"{url}/api/v1/unknowns", params={"graph_hash": graph_hash},
+                       headers=headers)  # fmt: skip
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["next_page_token"] is None
+    items = listed.json()["items"]
+    kinds = {"unexpected_edge", "unmapped_symbol", "target_not_scanned", "disagreement"}
+    assert {u["kind"] for u in items} == kinds
+    symbol_of = {n["display"]: n["symbol_id"] for n in json.loads(world.graph)["nodes"]}
+    main, dynamic = symbol_of["app.main"], symbol_of["vulnlib.core.dynamic"]
+    assert any(
+        u["kind"] == "unexpected_edge" and u["detail"].startswith(f"{main} -> {dynamic}:")
+        for u in items
+    )
+    as_json = stella("reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["items"] == items
+    table = stella("reach", "unknowns", "--graph", graph_hash, token=token, url=url)
+    assert table.returncode == 0, table.stderr
+    rows = table.stdout.splitlines()
+    assert rows[0].split() == ["KIND", "VULN", "SYMBOL", "DETAIL"]
+    assert {row.split()[0] for row in rows[1:]} == kinds and len(rows) == len(items) + 1

@@ -34,6 +34,7 @@ from stella_signals.ingest import (
 from stella_signals.limits import Limits
 from stella_signals.locker import VexBundle, read_vex_bundle
 from stella_signals.ports import FactRow
+from stella_signals.pyscan import symbol_id
 from stella_signals.reach import IngestEvidence, ObservedEdge, evaluate, parse_catalog
 from stella_signals.storage import MemoryBlobStore, MemoryIndexCache, MemoryRepository
 from stella_signals.tenancy import parse_tenant
@@ -49,7 +50,7 @@ from stella_signals.verdicts import (
     vex_envelope,
 )
 from stella_signals.vex import VexFormat, verify_vex
-from tests.verdicts._world import CATALOG_BYTES, Upload, World, make_world
+from tests.verdicts._world import CATALOG_BYTES, Upload, World, discover, make_world
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 ACME, GLOBEX = parse_tenant("acme"), parse_tenant("globex")
@@ -155,6 +156,58 @@ def test_a_new_ingest_changes_a_verdict_writes_its_event_and_history(world: Worl
     [current] = ctx.repo.list_verdicts(ACME, graph_hash=graph_hash, vuln_id="V-LATER", limit=5)
     assert current.state == "CR" and second in current.body["runtime"]["ingest_ids"]
     assert reevaluate_due(ctx, worker="w").evaluated == 0  # done until the next ingest
+
+
+@pytest.fixture(scope="module")
+def discovered(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Upload, ...]:
+    return discover(world, tmp_path_factory.mktemp("discovery"))
+
+
+def test_a_discovery_ingest_lists_the_four_kinds_of_unknowns(
+    world: World, discovered: tuple[Upload, ...]
+) -> None:
+    """Issue 18 item 5 through the service: the edges a discovery ingest stored
+    (`IngestStore.list_edges`) become `unexpected_edge` unknowns beside `unmapped_symbol`,
+    `target_not_scanned` and `disagreement` (X), recorded for `GET /api/v1/unknowns`."""
+    clock, ctx, graph_hash = setup(world)
+    ingest_ids = [upload(ctx, "acme", graph_hash, window) for window in discovered]
+    stored_edges = {
+        (e.caller_symbol_id, e.symbol_id)
+        for ingest_id in ingest_ids
+        for e in ctx.repo.list_edges(ACME, ingest_id)
+    }
+    symbol_of = {n["display"]: n["symbol_id"] for n in json.loads(world.graph)["nodes"]}
+    main, dynamic = symbol_of["app.main"], symbol_of["vulnlib.core.dynamic"]
+    generated = symbol_id("vulnlib", "vulnlib.core", "generated")
+    assert generated not in symbol_of.values()
+    assert {(main, dynamic), (main, generated)} <= stored_edges
+    catalog, _ = store_catalog(ctx, ACME, CATALOG_BYTES)
+    clock.advance(timedelta(minutes=1))
+    outcome, _ = evaluate_pair(ctx, ACME, parse_graph_hash(graph_hash), catalog, since=None)
+    body = outcome.to_json()
+    # discovery manifests never support "did not run": nothing is RU or CU
+    assert states(body) == {
+        "V-USED": "CR", "V-LATER": "SR", "V-UNUSED": "SU", "V-DYN": "X", "V-GHOST": "U",
+    }  # fmt: skip
+    stored = ctx.repo.list_unknowns(ACME, graph_hash=graph_hash, limit=1000)
+    assert [dict(u.body) for u in stored] == body["unknowns"]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for unknown in body["unknowns"]:
+        by_kind.setdefault(unknown["kind"], []).append(unknown)
+    assert set(by_kind) == {
+        "unexpected_edge", "unmapped_symbol", "target_not_scanned", "disagreement",
+    }  # fmt: skip
+    edges = {u["detail"].split(": seen at run time")[0] for u in by_kind["unexpected_edge"]}
+    assert {f"{main} -> {dynamic}", f"{main} -> {generated}"} <= edges
+    assert all(set(u["ingest_ids"]) <= set(ingest_ids) for u in by_kind["unexpected_edge"])
+    assert generated in {u["symbol"] for u in by_kind["unmapped_symbol"]}
+    assert [(u["vuln_id"], u["symbol"]) for u in by_kind["target_not_scanned"]] == [
+        ("V-GHOST", "vulnlib.core:ghost")
+    ]
+    assert [(u["vuln_id"], u["symbol"]) for u in by_kind["disagreement"]] == [
+        ("V-DYN", "vulnlib.core:dynamic")
+    ]
+    assert ctx.repo.list_unknowns(GLOBEX, graph_hash=graph_hash, limit=10) == []
 
 
 def test_unknown_graph_and_foreign_graph_are_not_found(world: World) -> None:
