@@ -1,0 +1,105 @@
+"""`make screenshots`: a PNG of each console page under docs/screenshots/.
+
+Starts `signals serve --demo` on a throwaway data dir, ingests the demo trace with the
+runbook's curl, a second trace and a refused one, signs in with Playwright driving Debian's
+Chromium (/usr/bin/chromium; never a downloaded browser) and photographs each page at a
+laptop's width, plus the overview at a phone's.
+
+    .venv/bin/python scripts/console/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+from stella_signals_dev.synth import SynthSpec, write_trace  # noqa: E402
+from tests.console.test_console_browser import CHROMIUM, curl_ingest  # noqa: E402
+from tests.realservers.signals_process import SignalsProcess, free_port  # noqa: E402
+
+LAPTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+
+
+def shoot(page: Page, out: Path, name: str) -> None:
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = root / "data"
+        server = SignalsProcess(
+            ["serve", "--demo", "--data-dir", str(data)], root / "serve.log", port=free_port()
+        )
+        server.start()
+        try:
+            log = (root / "serve.log").read_text()
+            found = re.search(r"graph (blake3:[0-9a-f]{64})", log)
+            if found is None:
+                raise SystemExit(f"no graph hash in the demo's output:\n{log}")
+            graph = found.group(1)
+            token = (data / "demo" / "token").read_text().strip()
+            first = curl_ingest(
+                server.url, token, "demo", graph, data / "demo" / "runtime-trace.ndjson.gz"
+            )
+            spec = SynthSpec(300, seed=42, start=datetime(2026, 3, 1, tzinfo=UTC))
+            curl_ingest(
+                server.url, token, "demo", graph, write_trace(root / "t.ndjson.gz", spec).path
+            )
+            httpx.post(  # a refused one, for the list and the alerts
+                f"{server.url}/api/v1/runtime-facts?graph_hash={graph}",
+                content=b'{"not": "a trace"}\n',
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Stella-Tenant": "demo",
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+                page = browser.new_page(viewport=LAPTOP)
+                page.goto(f"{server.url}/ui/sign-in")
+                shoot(page, args.out, "sign-in")
+                page.fill("#token", token)
+                page.click("button[type=submit]")
+                shoot(page, args.out, "overview")
+                page.goto(f"{server.url}/ui/ingests")
+                shoot(page, args.out, "ingests")
+                page.goto(f"{server.url}/ui/ingests/{first}")
+                page.click("text=Verify now")
+                page.locator("#h-e").scroll_into_view_if_needed()
+                shoot(page, args.out, "ingest-verified")
+                page.goto(f"{server.url}/ui/timeline")
+                page.click("text=Verify the whole chain")
+                shoot(page, args.out, "timeline")
+                page.goto(f"{server.url}/ui/graphs/{graph}")
+                page.locator("#h-pic").scroll_into_view_if_needed()
+                shoot(page, args.out, "graph-coverage")
+                page.set_viewport_size(PHONE)
+                page.goto(f"{server.url}/ui/overview")
+                shoot(page, args.out, "overview-phone")
+                browser.close()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
