@@ -300,6 +300,12 @@ def main() -> None:
         default=True,
         help="also run the runtime probe benchmark (benchmarks/probe.py)",
     )
+    parser.add_argument(
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the console's pages on the seeded demo (benchmarks/console.py)",
+    )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -387,6 +393,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
     if args.probe:
         subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
+    if args.console:
+        subprocess.run([sys.executable, str(HERE / "console.py")], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:

@@ -11,7 +11,6 @@ laptop's width, plus the overview at a phone's.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -25,8 +24,7 @@ import httpx  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from stella_signals_dev.synth import SynthSpec, write_trace  # noqa: E402
-from tests.console.test_console_browser import CHROMIUM, curl_ingest  # noqa: E402
-from tests.realservers.signals_process import SignalsProcess, free_port  # noqa: E402
+from tests.console.demo import CHROMIUM, curl_ingest, seeded_demo  # noqa: E402
 
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
@@ -45,21 +43,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        data = root / "data"
-        server = SignalsProcess(
-            ["serve", "--demo", "--data-dir", str(data)], root / "serve.log", port=free_port()
-        )
-        server.start()
-        try:
-            log = (root / "serve.log").read_text()
-            found = re.search(r"graph (blake3:[0-9a-f]{64})", log)
-            if found is None:
-                raise SystemExit(f"no graph hash in the demo's output:\n{log}")
-            graph = found.group(1)
-            token = (data / "demo" / "token").read_text().strip()
-            first = curl_ingest(
-                server.url, token, "demo", graph, data / "demo" / "runtime-trace.ndjson.gz"
-            )
+        with seeded_demo(root) as server:
+            graph, token, first = server.graph_hash, server.token, server.first_ingest
             spec = SynthSpec(300, seed=42, start=datetime(2026, 3, 1, tzinfo=UTC))
             curl_ingest(
                 server.url, token, "demo", graph, write_trace(root / "t.ndjson.gz", spec).path
@@ -97,8 +82,6 @@ def main() -> None:
                 page.goto(f"{server.url}/ui/overview")
                 shoot(page, args.out, "overview-phone")
                 browser.close()
-        finally:
-            server.stop()
 
 
 if __name__ == "__main__":

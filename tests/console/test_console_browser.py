@@ -10,7 +10,6 @@ may leave the server's origin.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +21,11 @@ import pytest
 from stella_signals.attest import load_public_key
 from stella_signals.locker import check_bundle
 from stella_signals_dev.synth import SynthSpec, write_trace
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port, signals
+from tests.console.demo import CHROMIUM, curl_ingest, seeded_demo
+from tests.realservers.signals_process import create_token, signals
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass
@@ -40,47 +39,21 @@ class Demo:
     requests: list[str]
 
 
-def curl_ingest(url: str, token: str, tenant: str, graph_hash: str, trace: Path) -> str:
-    """The runbook's curl; the new ingest's id."""
-    out = subprocess.run(
-        [
-            "curl", "-sS", "--fail-with-body", "-H", f"Authorization: Bearer {token}",
-            "-H", f"X-Stella-Tenant: {tenant}", "-H", "Content-Type: application/x-ndjson",
-            "--data-binary", f"@{trace}", f"{url}/api/v1/runtime-facts?graph_hash={graph_hash}",
-        ],
-        check=True, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    match = re.search(r'"ingest_id":\s*"([0-9A-Z]{26})"', out.stdout)
-    assert match, out.stdout
-    return match.group(1)
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run `make tools`")
-    root = tmp_path_factory.mktemp("console")
-    data = root / "data"
-    server = SignalsProcess(
-        ["serve", "--demo", "--data-dir", str(data)], root / "serve.log", port=free_port()
-    )
-    server.start()
-    try:
-        log = (root / "serve.log").read_text()
-        graph_hash = re.search(r"graph (blake3:[0-9a-f]{64})", log)
-        assert graph_hash, log
-        token = (data / "demo" / "token").read_text().strip()
-        first = curl_ingest(
-            server.url,
-            token,
-            "demo",
-            graph_hash.group(1),
-            data / "demo" / "runtime-trace.ndjson.gz",
+    with seeded_demo(tmp_path_factory.mktemp("console")) as seeded:
+        other = create_token("globex", "--data-dir", str(seeded.data_dir))
+        yield Demo(
+            seeded.url,
+            seeded.data_dir,
+            seeded.token,
+            other,
+            seeded.graph_hash,
+            seeded.first_ingest,
+            [],
         )
-        other = create_token("globex", "--data-dir", str(data))
-        yield Demo(server.url, data, token, other, graph_hash.group(1), first, [])
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -406,6 +406,15 @@ def _dl(pairs: Sequence[tuple[str, object]]) -> Markup:
     )
 
 
+def _receipt_time(time: Mapping[str, Any]) -> str:
+    parts = [str(time.get("mode", "—"))]
+    if time.get("staleness_seconds") is not None:
+        parts.append(f"anchor staleness {time['staleness_seconds']} s")
+    if time.get("drift_ms") is not None:
+        parts.append(f"drift {time['drift_ms']} ms")
+    return ", ".join(parts)
+
+
 def ingest_page(detail: IngestDetail, csrf: str, checks: Sequence[Check] | None) -> Markup:
     r = detail.receipt or {}
     record = detail.record
@@ -440,11 +449,7 @@ def ingest_page(detail: IngestDetail, csrf: str, checks: Sequence[Check] | None)
                 f"{_counts(r, 'mapped_symbols')} / {_counts(r, 'unmapped_symbols')}",
             ),
             ("edges confirmed", _counts(r, "edges_confirmed")),
-            (
-                "time",
-                f"{time.get('mode', '—')} (staleness {time.get('staleness_seconds')}, "
-                f"drift {time.get('drift_ms')} ms)",
-            ),
+            ("time", _receipt_time(time)),
             ("probe manifest", r.get("probe_manifest_digest") or "none"),
         ]
     )
