@@ -306,6 +306,12 @@ def main() -> None:
         default=True,
         help="also time the console's pages on the seeded demo (benchmarks/console.py)",
     )
+    parser.add_argument(
+        "--verdicts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the verdict engine benchmark (benchmarks/verdicts.py)",
+    )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -395,6 +401,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
     if args.console:
         subprocess.run([sys.executable, str(HERE / "console.py")], check=True)
+    if args.verdicts:
+        subprocess.run([sys.executable, str(HERE / "verdicts.py")], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:

@@ -188,6 +188,13 @@ def key_pems() -> tuple[bytes, bytes]:
     return private, public
 
 
+#: A catalog with one advisory against a package of the seeded graph (pkg:pypi/click).
+FUZZ_CATALOG = {
+    "schema": "stella.vuln-catalog/v1",
+    "entries": [{"vuln_id": "FUZZ-1", "package": "pkg:pypi/click", "affected": "<99"}],
+}
+
+
 @dataclass(frozen=True)
 class Seeds:
     """Objects of the tenant the ``seeded`` and ``explicit`` cases name."""
@@ -201,6 +208,7 @@ class Seeds:
     bundle: bytes
     export: bytes
     token_id: str
+    vex_id: str
 
     def path_parameters(self) -> dict[str, str]:
         return {
@@ -211,6 +219,7 @@ class Seeds:
             "digest": self.runtime_sha256,
             "keyid": self.keyid,
             "token_id": self.token_id,
+            "vex_id": self.vex_id,
         }
 
 
@@ -240,6 +249,13 @@ def seed(client: TestClient, headers: Mapping[str, str]) -> Seeds:
     bundle = ok(client.get(f"/api/v1/evidence/{receipt['ingest_id']}/bundle", headers=headers))
     export = ok(client.get("/api/v1/timeline/export", headers=headers))
     token = ok(client.post("/api/v1/tokens", json={"scopes": ["signals:read"]}, headers=headers))
+    evaluation = ok(
+        client.post(
+            "/api/v1/reachability/evaluate",
+            json={"graph_hash": graph_hash, "catalog": FUZZ_CATALOG, "vex": ["openvex"]},
+            headers=headers,
+        )
+    ).json()
     return Seeds(
         graph_hash=graph_hash,
         ingest_id=receipt["ingest_id"],
@@ -250,6 +266,7 @@ def seed(client: TestClient, headers: Mapping[str, str]) -> Seeds:
         bundle=bundle.content,
         export=export.content,
         token_id=token.json()["token_id"],
+        vex_id=evaluation["vex"][0]["id"],
     )
 
 
@@ -464,6 +481,29 @@ def explicit_cases(seeds: Seeds) -> list[Explicit]:
                  x({400}), path={"graph_hash": seeds.graph_hash}, query={"page_token": "%%%"}),
         Explicit("keys of an unknown purpose", "GET /api/v1/keys", x({400}),
                  query={"purpose": "everything"}),
+        # reachability verdicts and VEX
+        Explicit("evaluate the seeded graph", "POST /api/v1/reachability/evaluate", x({200}),
+                 json.dumps({"graph_hash": seeds.graph_hash, "catalog": FUZZ_CATALOG}).encode(),
+                 "application/json"),
+        Explicit("evaluate an unknown graph", "POST /api/v1/reachability/evaluate", x({404}),
+                 json.dumps({"graph_hash": "blake3:" + "e" * 64,
+                             "catalog": FUZZ_CATALOG}).encode(), "application/json"),
+        Explicit("evaluate a catalog of another schema", "POST /api/v1/reachability/evaluate",
+                 x({400}), json.dumps({"graph_hash": seeds.graph_hash,
+                                       "catalog": {"schema": "nope"}}).encode(),
+                 "application/json"),
+        Explicit("evaluate a body that is not JSON", "POST /api/v1/reachability/evaluate",
+                 x({400}), b"{nope", "application/json"),
+        Explicit("evaluate a body over its limit", "POST /api/v1/reachability/evaluate",
+                 x({413}), over(LIMITS.max_graph_bytes), "application/json"),
+        Explicit("the seeded VEX bundle", "GET /api/v1/vex/{vex_id}/bundle", x({200}),
+                 path={"vex_id": seeds.vex_id}),
+        Explicit("an unknown VEX document", "GET /api/v1/vex/{vex_id}", x({404}),
+                 path={"vex_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}),
+        Explicit("verdicts of an unknown state", "GET /api/v1/reachability/verdicts", x({400}),
+                 query={"state": "ZZ"}),
+        Explicit("unknowns page token of nothing", "GET /api/v1/unknowns", x({400}),
+                 query={"page_token": encode_token("not-a-position")}),
         # evidence and CAS
         Explicit("import of the own evidence bundle", "POST /api/v1/evidence/import",
                  x({200, 201}), seeds.bundle, "application/gzip"),

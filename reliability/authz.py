@@ -85,6 +85,13 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/evidence/{ingest_id}/bundle"): READ,
     ("GET", "/api/v1/cas/{namespace}/{digest}"): READ,
     ("POST", "/api/v1/evidence/import"): WRITE,
+    ("POST", "/api/v1/reachability/evaluate"): WRITE,
+    ("GET", "/api/v1/reachability/verdicts"): READ,
+    ("GET", "/api/v1/reachability/verdicts/history"): READ,
+    ("GET", "/api/v1/unknowns"): READ,
+    ("GET", "/api/v1/vex/{vex_id}"): READ,
+    ("GET", "/api/v1/vex/{vex_id}/dsse"): READ,
+    ("GET", "/api/v1/vex/{vex_id}/bundle"): READ,
 }
 
 #: The document itself: a route, but not an operation of the document.
@@ -120,6 +127,7 @@ PATH_VALUES = {
     "graph_hash": "blake3:" + "0" * 64,
     "ingest_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "event_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "vex_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "token_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
     "keyid": "no-such-key",
     "namespace": "reachability/runtime",

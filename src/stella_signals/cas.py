@@ -26,6 +26,11 @@ class Namespace(StrEnum):
     SYMBOLS = "reachability/symbols"
     ATTESTATIONS = "reachability/attestations"
     PROBE_MANIFESTS = "reachability/probe-manifests"
+    #: Vulnerability catalogs (SPEC §15), canonical bytes; evaluations as computed; VEX
+    #: documents (their DSSE envelopes go to ``reachability/attestations``).
+    CATALOGS = "reachability/catalogs"
+    EVALUATIONS = "reachability/evaluations"
+    VEX = "reachability/vex"
     RECEIPTS = "evidence/receipts"
 
     @property

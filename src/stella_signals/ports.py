@@ -20,6 +20,8 @@ from stella_signals.timeline import EventType, TimelineEvent, next_event
 __all__ = [
     "ORPHAN_FIRST_DELAY",
     "BlobStore",
+    "CatalogRecord",
+    "EvaluationRecord",
     "EventDraft",
     "FactRow",
     "GraphRecord",
@@ -32,11 +34,14 @@ __all__ = [
     "NodeObservation",
     "OrphanItem",
     "OrphanQueue",
+    "Registration",
     "Repository",
     "ServiceKeyRecord",
     "ServiceKeyStore",
     "StagedBlob",
     "StoredBlob",
+    "StoredUnknown",
+    "StoredVerdict",
     "SymbolManifestRecord",
     "SyncStore",
     "TenantPolicy",
@@ -45,6 +50,10 @@ __all__ = [
     "TokenStore",
     "TrustStore",
     "TrustedKey",
+    "VerdictChange",
+    "VerdictRow",
+    "VerdictStore",
+    "VexRecord",
     "orphan_first_attempt",
 ]
 
@@ -655,6 +664,247 @@ class SyncStore(Protocol):
     ) -> ImportedEvidence | None: ...
 
 
+# -- reachability verdicts (SPEC §15) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRecord:
+    """A vulnerability catalog a tenant posted, kept in its CAS (``reachability/catalogs``)
+    under the SHA-256 of its canonical bytes (``digest`` is ``sha256:<hex>``)."""
+
+    tenant: TenantId
+    digest: str
+    cas_uri: str
+    entries: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRecord:
+    """One evaluation of a catalog against a graph: the window it read and what it found."""
+
+    evaluation_id: str
+    tenant: TenantId
+    graph_hash: str
+    catalog_digest: str
+    #: The window asked for (``since``; None: every ingest of the graph) and read.
+    since: datetime | None
+    window_start: datetime | None
+    window_end: datetime | None
+    computed_at: datetime
+    verdicts: int
+    unknowns: int
+    #: ``sha256:`` of every receipt read, and of every probe manifest of those ingests.
+    evidence_digests: tuple[str, ...] = ()
+    manifest_digests: tuple[str, ...] = ()
+    #: The ingests read, by id (their receipts and manifests re-derive the verdicts).
+    ingest_ids: tuple[str, ...] = ()
+    #: Verdicts whose state changed from a previous one (set by the store).
+    changed: int = 0
+    #: Hex SHA-256 of the evaluation's JSON as computed, kept in the CAS
+    #: (``reachability/evaluations``).
+    document_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """A verdict as an evaluation hands it to the store: its key, state and JSON body."""
+
+    vuln_id: str
+    package: str
+    symbol: str
+    state: str
+    body: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.vuln_id, self.package, self.symbol)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVerdict:
+    """The current verdict of one target of a (graph, catalog): ``verdict_id`` is its stable
+    id (time-ordered: the order of `list_verdicts`), ``changed_at`` when its state last
+    changed, ``evaluation_id`` the evaluation that last wrote it."""
+
+    verdict_id: str
+    tenant: TenantId
+    graph_hash: str
+    catalog_digest: str
+    vuln_id: str
+    package: str
+    symbol: str
+    state: str
+    evaluation_id: str
+    changed_at: datetime
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictChange:
+    """One entry of a verdict's history: its state went ``from_state`` → ``to_state`` at
+    ``at`` in evaluation ``evaluation_id`` (``from_state`` None: its first state). ``position``
+    is the verdict's place in that evaluation: (evaluation_id, position) orders the history."""
+
+    tenant: TenantId
+    graph_hash: str
+    catalog_digest: str
+    vuln_id: str
+    package: str
+    symbol: str
+    from_state: str | None
+    to_state: str
+    at: datetime
+    evaluation_id: str
+    position: int
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUnknown:
+    """An unknown of the latest evaluation of a (graph, catalog); ``body`` is its JSON."""
+
+    tenant: TenantId
+    graph_hash: str
+    catalog_digest: str
+    evaluation_id: str
+    position: int
+    kind: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VexRecord:
+    """A signed VEX document: the document and its DSSE envelope are in the tenant's CAS."""
+
+    vex_id: str
+    tenant: TenantId
+    format: str  # openvex | cyclonedx
+    sha256: str  # hex of the document's bytes
+    cas_uri: str
+    dsse_uri: str
+    graph_hash: str
+    catalog_digest: str
+    evaluation_id: str
+    created_at: datetime
+    product: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A (graph, catalog) pair evaluated once, re-evaluated when its graph's evidence
+    changes: ``change_seq`` counts the ingests committed for the graph since registration,
+    ``evaluated_seq`` the count the latest evaluation had seen; the pair is due while
+    ``change_seq > evaluated_seq``."""
+
+    tenant: TenantId
+    graph_hash: str
+    catalog_digest: str
+    since: datetime | None
+    change_seq: int
+    evaluated_seq: int
+
+    @property
+    def due(self) -> bool:
+        return self.change_seq > self.evaluated_seq
+
+
+class VerdictStore(Protocol):
+    """Catalogs, evaluations, current verdicts with their history, unknowns and VEX documents
+    of each tenant. An evaluation's verdicts, history and ``reach.verdict.changed`` events are
+    written together or not at all; an ingest committed for a graph marks that graph's
+    registered (graph, catalog) pairs due in the ingest's own transaction."""
+
+    def add_catalog(self, record: CatalogRecord) -> bool:
+        """Keep a catalog's record; False when the tenant has it already."""
+        ...
+
+    def get_catalog(self, tenant: TenantId, digest: str) -> CatalogRecord | None: ...
+
+    def register_pair(
+        self,
+        tenant: TenantId,
+        graph_hash: str,
+        catalog_digest: str,
+        *,
+        since: datetime | None,
+        at: datetime,
+    ) -> Registration:
+        """Register (graph, catalog) for re-evaluation (``since`` replaces the one kept) and
+        answer it as it stands: read its ``change_seq`` *before* gathering an evaluation's
+        inputs and hand it to `record_evaluation`, so an ingest committed meanwhile leaves
+        the pair due."""
+        ...
+
+    def record_evaluation(
+        self,
+        evaluation: EvaluationRecord,
+        verdicts: Sequence[VerdictRow],
+        unknowns: Sequence[Mapping[str, Any]],
+        *,
+        seen_seq: int,
+        event: Callable[[VerdictChange], EventDraft],
+    ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        """In one transaction: keep the evaluation, make ``verdicts`` the current ones of its
+        (graph, catalog) (a target missing from ``verdicts`` keeps its last verdict), append
+        a history entry for each first or changed state, replace the pair's unknowns, mark
+        the pair evaluated up to ``seen_seq`` (and release its lease) and append
+        ``event(change)`` for each change from a previous state (a first state has no
+        event). Returns the history entries written and the events appended."""
+        ...
+
+    def get_evaluation(self, tenant: TenantId, evaluation_id: str) -> EvaluationRecord | None: ...
+
+    def list_verdicts(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        catalog_digest: str | None = None,
+        vuln_id: str | None = None,
+        state: str | None = None,
+        after: str | None = None,
+        limit: int,
+    ) -> list[StoredVerdict]:
+        """Current verdicts by ``verdict_id``, after ``after``."""
+        ...
+
+    def verdict_history(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        vuln_id: str | None = None,
+        symbol: str | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int,
+    ) -> list[VerdictChange]:
+        """History entries by (evaluation_id, position), after ``after``."""
+        ...
+
+    def list_unknowns(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None,
+        after: tuple[str, int] | None = None,
+        limit: int,
+    ) -> list[StoredUnknown]:
+        """Unknowns of the latest evaluation of every (graph, catalog), by (evaluation_id,
+        position)."""
+        ...
+
+    def add_vex(self, record: VexRecord) -> None: ...
+
+    def get_vex(self, tenant: TenantId, vex_id: str) -> VexRecord | None: ...
+
+    def claim_reevaluations(
+        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
+    ) -> list[Registration]:
+        """Lease due pairs no live lease holds (every tenant: for `signals worker`)."""
+        ...
+
+
 class Repository(
     TokenStore,
     GraphStore,
@@ -664,6 +914,7 @@ class Repository(
     TrustStore,
     ServiceKeyStore,
     SyncStore,
+    VerdictStore,
     Protocol,
 ):
     """Metadata of every tenant: every store above over one database. Methods that take an

@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
     ServiceKey,
@@ -42,6 +42,9 @@ from stella_signals.storage import (
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
+
+if TYPE_CHECKING:
+    from stella_signals.verdicts import ReevaluationStats
 
 __all__ = [
     "OrphanRetrier",
@@ -419,7 +422,8 @@ def _service_key(settings: Settings, repo: SqlRepository, clock: Clock) -> Servi
 
 
 class OrphanRetrier:
-    """A background thread retrying due orphans every ``orphan_retry_seconds``."""
+    """A background thread retrying due orphans every ``orphan_retry_seconds``, then
+    re-evaluating the verdicts of graphs that had new ingests."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -436,6 +440,14 @@ class OrphanRetrier:
     def run_once(self) -> RetryStats:
         return retry_orphans(self._services.ingest_context("signals-worker"), worker=worker_name())
 
+    def reevaluate_once(self) -> ReevaluationStats:
+        """Re-evaluate the (graph, catalog) pairs whose graph had new ingests (docs/verdicts.md):
+        after the orphan pass, so orphans released by their graph count at once. Imported
+        here: the VEX libraries would cost every `stella` command their start-up time."""
+        from stella_signals.verdicts import reevaluate_due
+
+        return reevaluate_due(self._services.ingest_context("signals-worker"), worker=worker_name())
+
     def _run(self) -> None:
         interval = self._services.settings.orphan_retry_seconds
         while not self._stop.wait(interval):
@@ -443,3 +455,7 @@ class OrphanRetrier:
                 self.run_once()
             except Exception:
                 logging.getLogger(__name__).exception("orphan retry pass failed")
+            try:
+                self.reevaluate_once()
+            except Exception:
+                logging.getLogger(__name__).exception("re-evaluation pass failed")

@@ -228,4 +228,25 @@ def test_an_index_of_an_older_format_is_rebuilt_with_node_symbols(tmp_path: Path
     loaded = fresh.load(ACME, result.graph_hash)
     symbol_of = {node["id"]: node["symbol_id"] for node in BASE["nodes"]}
     assert loaded.index.node_symbols == [symbol_of[n] for n in loaded.index.node_ids]
-    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v2"
+    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v3"
+
+
+def test_a_v2_index_is_rebuilt_with_node_displays(tmp_path: Path) -> None:
+    import msgspec
+
+    catalog = GraphCatalog(
+        FilesystemBlobStore(tmp_path / "cas"), FilesystemIndexCache(tmp_path / "index")
+    )
+    result = catalog.import_graph(ACME, as_bytes(BASE))
+    index_file = tmp_path / "index" / "acme" / f"{result.graph_hash.hex}.index"
+    v2 = msgspec.msgpack.decode(index_file.read_bytes())
+    v2["format"] = "stella.graph-index/v2"
+    del v2["node_displays"]
+    index_file.write_bytes(msgspec.msgpack.encode(v2))
+    fresh = GraphCatalog(
+        FilesystemBlobStore(tmp_path / "cas"), FilesystemIndexCache(tmp_path / "index")
+    )
+    loaded = fresh.load(ACME, result.graph_hash)
+    display_of = {node["id"]: node.get("display") or node["id"] for node in BASE["nodes"]}
+    assert loaded.index.node_displays == [display_of[n] for n in loaded.index.node_ids]
+    assert msgspec.msgpack.decode(index_file.read_bytes())["format"] == "stella.graph-index/v3"

@@ -1,6 +1,6 @@
 """The contract of each metadata port (`ports.TokenStore`, `GraphStore`, `IngestStore`,
-`OrphanQueue`, `TimelineStore`, `TrustStore`, `ServiceKeyStore`, `SyncStore`): every backend
-passes these suites unchanged.
+`OrphanQueue`, `TimelineStore`, `TrustStore`, `ServiceKeyStore`, `SyncStore`,
+`VerdictStore`): every backend passes these suites unchanged.
 
 Subclass a ``...Contract`` in a ``Test...`` class and provide a ``repo`` fixture (a
 `Repository`: the suites build their cases through the other ports too); pytest collects
@@ -20,6 +20,8 @@ from stella_signals.attest import new_service_key_pem
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
     ORPHAN_FIRST_DELAY,
+    CatalogRecord,
+    EvaluationRecord,
     EventDraft,
     FactRow,
     GraphRecord,
@@ -30,9 +32,12 @@ from stella_signals.ports import (
     SymbolManifestRecord,
     TenantPolicy,
     TrustedKey,
+    VerdictChange,
+    VerdictRow,
+    VexRecord,
 )
 from stella_signals.tenancy import TenantId
-from stella_signals.timeline import check_chain
+from stella_signals.timeline import TimelineEvent, check_chain
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ACME, GLOBEX = TenantId("acme"), TenantId("globex")
@@ -530,3 +535,182 @@ class SyncStoreContract:
         assert found.imported_at == NOW
         assert repo.get_imported_evidence(GLOBEX, "01M8EJ00000000000000000001") is None
         assert keep(GLOBEX, "3" * 64)
+
+
+CATALOG = "sha256:" + "c" * 64
+EVAL_BASE = "01M8EH"
+
+
+def evaluation(n: int, *, tenant: TenantId = ACME, graph: str = GRAPH) -> EvaluationRecord:
+    return EvaluationRecord(
+        evaluation_id=f"{EVAL_BASE}{n:020d}",
+        tenant=tenant,
+        graph_hash=graph,
+        catalog_digest=CATALOG,
+        since=None,
+        window_start=NOW,
+        window_end=NOW + timedelta(hours=n),
+        computed_at=NOW + timedelta(hours=n),
+        verdicts=2,
+        unknowns=1,
+        evidence_digests=("sha256:" + "d" * 64,),
+        manifest_digests=(),
+        ingest_ids=(ingest(1).ingest_id,),
+    )
+
+
+def verdict(vuln: str, symbol: str, state: str) -> VerdictRow:
+    body = {"vuln_id": vuln, "symbol": symbol, "state": state, "runtime": {"hits": 1}}
+    return VerdictRow(vuln_id=vuln, package="pkg:pypi/demo@1.0", symbol=symbol, state=state,
+                      body=body)  # fmt: skip
+
+
+def changed_event(change: VerdictChange) -> EventDraft:
+    return EventDraft(
+        event_id=f"01M8EJ{change.evaluation_id[-14:]}{change.position:06d}",
+        event_type="reach.verdict.changed",
+        occurred_at=change.at,
+        source="test",
+        correlation_id=change.evaluation_id,
+        attributes={
+            "vuln_id": change.vuln_id,
+            "symbol": change.symbol,
+            "from": change.from_state,
+            "to": change.to_state,
+            "graph_hash": change.graph_hash,
+        },
+    )
+
+
+def record(repo: Repository, n: int, rows: list[VerdictRow], *, seen: int = 0,
+           tenant: TenantId = ACME) -> tuple[list[VerdictChange], list[TimelineEvent]]:  # fmt: skip
+    unknowns = [{"kind": "target_not_scanned", "symbol": f"mod:gone{n}"}]
+    return repo.record_evaluation(
+        evaluation(n, tenant=tenant), rows, unknowns, seen_seq=seen, event=changed_event
+    )
+
+
+class VerdictStoreContract:
+    def test_a_catalog_is_kept_once_per_tenant(self, repo: Repository) -> None:
+        catalog = CatalogRecord(ACME, CATALOG, "cas://reachability/catalogs/" + "c" * 64, 2, NOW)
+        assert repo.add_catalog(catalog) is True
+        assert repo.add_catalog(catalog) is False
+        assert repo.get_catalog(ACME, CATALOG) == catalog
+        assert repo.get_catalog(GLOBEX, CATALOG) is None
+
+    def test_a_first_state_is_history_without_an_event(self, repo: Repository) -> None:
+        repo.register_pair(ACME, GRAPH, CATALOG, since=None, at=NOW)
+        changes, appended = record(
+            repo, 1, [verdict("V1", "m:a", "SR"), verdict("V2", "m:b", "SU")]
+        )
+        assert [(c.vuln_id, c.from_state, c.to_state) for c in changes] == [
+            ("V1", None, "SR"),
+            ("V2", None, "SU"),
+        ]
+        assert appended == [] and events(repo, ACME) == []
+        current = repo.list_verdicts(ACME, graph_hash=GRAPH, limit=10)
+        assert [(v.vuln_id, v.state) for v in current] == [("V1", "SR"), ("V2", "SU")]
+        assert current[0].body["runtime"] == {"hits": 1}
+        found = repo.get_evaluation(ACME, evaluation(1).evaluation_id)
+        assert found is not None and found.evidence_digests == evaluation(1).evidence_digests
+        assert found.ingest_ids == evaluation(1).ingest_ids and found.changed == 0
+
+    def test_a_changed_state_writes_history_and_its_event_together(self, repo: Repository) -> None:
+        record(repo, 1, [verdict("V1", "m:a", "SR"), verdict("V2", "m:b", "SU")])
+        first = repo.list_verdicts(ACME, graph_hash=GRAPH, limit=10)
+        changes, appended = record(
+            repo, 2, [verdict("V1", "m:a", "CR"), verdict("V2", "m:b", "SU")]
+        )
+        assert [(c.vuln_id, c.from_state, c.to_state) for c in changes] == [("V1", "SR", "CR")]
+        assert [e.event_type for e in appended] == ["reach.verdict.changed"]
+        assert appended[0].attributes["from"] == "SR" and appended[0].attributes["to"] == "CR"
+        assert changes[0].event_id == appended[0].event_id
+        assert events(repo, ACME) == [appended[0].event_id]
+        now = repo.list_verdicts(ACME, graph_hash=GRAPH, limit=10)
+        assert [v.verdict_id for v in now] == [v.verdict_id for v in first]  # stable ids
+        assert now[0].state == "CR" and now[0].changed_at == evaluation(2).computed_at
+        assert now[1].changed_at == first[1].changed_at  # V2 did not change
+        assert now[1].evaluation_id == evaluation(2).evaluation_id
+        history = repo.verdict_history(ACME, graph_hash=GRAPH, vuln_id="V1", limit=10)
+        assert [(h.from_state, h.to_state) for h in history] == [(None, "SR"), ("SR", "CR")]
+        assert repo.list_verdicts(ACME, graph_hash=GRAPH, state="SU", limit=10)[0].vuln_id == "V2"
+        found = repo.get_evaluation(ACME, evaluation(2).evaluation_id)
+        assert found is not None and found.changed == 1
+
+    def test_lists_page_in_order(self, repo: Repository) -> None:
+        rows = [verdict(f"V{i}", f"m:s{i}", "SU") for i in range(5)]
+        record(repo, 1, rows)
+        record(repo, 2, [verdict(f"V{i}", f"m:s{i}", "CU") for i in range(5)])
+        page = repo.list_verdicts(ACME, graph_hash=GRAPH, limit=2)
+        rest = repo.list_verdicts(ACME, graph_hash=GRAPH, after=page[-1].verdict_id, limit=10)
+        assert [v.vuln_id for v in page + rest] == [f"V{i}" for i in range(5)]
+        history = repo.verdict_history(ACME, graph_hash=GRAPH, limit=6)
+        after = (history[-1].evaluation_id, history[-1].position)
+        more = repo.verdict_history(ACME, graph_hash=GRAPH, after=after, limit=10)
+        assert len(history) == 6 and len(more) == 4
+        assert [h.to_state for h in history + more] == ["SU"] * 5 + ["CU"] * 5
+
+    def test_unknowns_are_those_of_the_latest_evaluation(self, repo: Repository) -> None:
+        record(repo, 1, [verdict("V1", "m:a", "U")])
+        record(repo, 2, [verdict("V1", "m:a", "U")])
+        found = repo.list_unknowns(ACME, graph_hash=GRAPH, limit=10)
+        assert [u.body["symbol"] for u in found] == ["mod:gone2"]
+        assert found[0].kind == "target_not_scanned" and found[0].catalog_digest == CATALOG
+        assert repo.list_unknowns(ACME, graph_hash=OTHER_GRAPH, limit=10) == []
+
+    def test_an_ingest_of_the_graph_makes_its_pairs_due(self, repo: Repository) -> None:
+        registered = repo.register_pair(ACME, GRAPH, CATALOG, since=None, at=NOW)
+        assert not registered.due
+        repo.register_pair(GLOBEX, GRAPH, CATALOG, since=None, at=NOW)
+        repo.commit_ingest(ingest(1), [fact("s", "n")], draft(1, "reach.runtime.ingested"))
+        repo.commit_ingest(ingest(2, graph=OTHER_GRAPH), [], draft(2, "reach.runtime.ingested"))
+        claimed = repo.claim_reevaluations(NOW, worker="w1", lease_seconds=60, limit=10)
+        assert [(r.tenant, r.graph_hash, r.change_seq) for r in claimed] == [(ACME, GRAPH, 1)]
+        # Leased: another worker gets nothing until the lease ends.
+        assert repo.claim_reevaluations(NOW, worker="w2", lease_seconds=60, limit=10) == []
+        later = NOW + timedelta(seconds=61)
+        assert len(repo.claim_reevaluations(later, worker="w2", lease_seconds=60, limit=10)) == 1
+        # Recorded with what it saw: no longer due; an ingest meanwhile keeps it due.
+        repo.commit_ingest(ingest(3), [], draft(3, "reach.runtime.ingested"))
+        record(repo, 1, [verdict("V1", "m:a", "SR")], seen=claimed[0].change_seq)
+        again = repo.claim_reevaluations(later, worker="w1", lease_seconds=60, limit=10)
+        assert [(r.change_seq, r.evaluated_seq) for r in again] == [(2, 1)]
+        record(repo, 2, [verdict("V1", "m:a", "SR")], seen=again[0].change_seq)
+        assert repo.claim_reevaluations(later, worker="w1", lease_seconds=60, limit=10) == []
+
+    def test_a_finished_orphan_makes_its_graphs_pairs_due(self, repo: Repository) -> None:
+        repo.register_pair(ACME, GRAPH, CATALOG, since=None, at=NOW)
+        repo.commit_ingest(ingest(1, status="orphaned"), [], draft(1, "reach.runtime.orphaned"))
+        assert repo.claim_reevaluations(NOW, worker="w", lease_seconds=60, limit=10) == []
+        [item] = repo.claim_orphans(NOW, worker="w", lease_seconds=60, limit=1, graph_hash=GRAPH,
+                                    tenant=ACME)  # fmt: skip
+        done = replace(ingest(1), status="ingested")
+        repo.finish_orphan(item, worker="w", ingest=done, facts=[], event=draft(2))
+        assert len(repo.claim_reevaluations(NOW, worker="w", lease_seconds=60, limit=10)) == 1
+
+    def test_tenants_never_see_each_others_verdicts(self, repo: Repository) -> None:
+        record(repo, 1, [verdict("V1", "m:a", "SR")])
+        vex = VexRecord(
+            vex_id="01M8EK" + "0" * 20,
+            tenant=ACME,
+            format="openvex",
+            sha256="e" * 64,
+            cas_uri="cas://vex/documents/" + "e" * 64,
+            dsse_uri="cas://vex/attestations/" + "f" * 64,
+            graph_hash=GRAPH,
+            catalog_digest=CATALOG,
+            evaluation_id=evaluation(1).evaluation_id,
+            created_at=NOW,
+            product="pkg:pypi/app@1",
+        )
+        repo.add_vex(vex)
+        assert repo.get_vex(ACME, vex.vex_id) == vex
+        assert repo.get_vex(GLOBEX, vex.vex_id) is None
+        assert repo.get_evaluation(GLOBEX, evaluation(1).evaluation_id) is None
+        assert repo.list_verdicts(GLOBEX, graph_hash=None, limit=10) == []
+        assert repo.verdict_history(GLOBEX, graph_hash=None, limit=10) == []
+        assert repo.list_unknowns(GLOBEX, graph_hash=None, limit=10) == []
+        # The same target under another tenant is another verdict.
+        record(repo, 2, [verdict("V1", "m:a", "SU")], tenant=GLOBEX)
+        assert repo.list_verdicts(ACME, graph_hash=GRAPH, limit=10)[0].state == "SR"
+        assert repo.list_verdicts(GLOBEX, graph_hash=GRAPH, limit=10)[0].state == "SU"

@@ -19,6 +19,7 @@ from .repository_contract import (
     TimelineStoreContract,
     TokenStoreContract,
     TrustStoreContract,
+    VerdictStoreContract,
 )
 
 
@@ -66,4 +67,8 @@ class TestServiceKeyStore(ServiceKeyStoreContract):
 
 
 class TestSyncStore(SyncStoreContract):
+    pass
+
+
+class TestVerdictStore(VerdictStoreContract):
     pass

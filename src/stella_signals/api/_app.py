@@ -16,7 +16,15 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stella_signals import __version__
-from stella_signals.api import _admin, _evidence, _routes, _runtime, _runtime_view, _tokens
+from stella_signals.api import (
+    _admin,
+    _evidence,
+    _routes,
+    _runtime,
+    _runtime_view,
+    _tokens,
+    _verdicts,
+)
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import PROBLEM, problem, problem_for
 from stella_signals.api._schemas import HEALTH, READY, json_response
@@ -116,6 +124,7 @@ def create_app(services: Services) -> FastAPI:
         _tokens.router,
         _evidence.router,
         _runtime_view.router,
+        _verdicts.router,
     ):
         app.include_router(router, dependencies=single_valued)
     install_openapi(app)

@@ -16,6 +16,7 @@ from stella_signals.receipt import RECEIPT_SCHEMA
 __all__ = [
     "COVERAGE",
     "DSSE_ENVELOPE",
+    "EVALUATION",
     "EVENT",
     "EVENT_PAGE",
     "EVIDENCE",
@@ -44,6 +45,11 @@ __all__ = [
     "TOKEN_REQUEST",
     "ULID",
     "ULID_PATTERN",
+    "UNKNOWN",
+    "UNKNOWN_PAGE",
+    "VERDICT",
+    "VERDICT_HISTORY_PAGE",
+    "VERDICT_PAGE",
     "VERIFY_REPORT",
     "binary_body",
     "header",
@@ -357,6 +363,99 @@ COVERAGE = _object(
                 {"purl": _NULLABLE_STR, "nodes_observed": _COUNT, "nodes_total": _COUNT}
             ),
         },
+    }
+)
+
+# -- reachability verdicts (SPEC §15) --------------------------------------------------------
+_STATE: dict[str, Any] = {"enum": ["U", "SR", "SU", "RO", "RU", "CR", "CU", "X"]}
+_STRINGS: dict[str, Any] = {"type": "array", "items": _STR}
+_WINDOW = _object({"start": _NULLABLE_TIME, "end": _NULLABLE_TIME})
+VERDICT = _object(
+    {
+        "vuln_id": _STR,
+        "package": _STR,
+        "symbol": _STR,
+        "state": _STATE,
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "path": _STRINGS,
+        "runtime": _object(
+            {
+                "hits": _COUNT,
+                "first_seen": _NULLABLE_TIME,
+                "last_seen": _NULLABLE_TIME,
+                "ingest_ids": _STRINGS,
+            }
+        ),
+        "window": _WINDOW,
+        "graph_hash": _STR,
+        "evidence_digests": {"type": "array", "items": _SHA256},
+        "computed_at": _TIME,
+    },
+    {"aliases": _STRINGS, "fixed": _STRINGS, "path_display": _STRINGS},
+)
+UNKNOWN = _object(
+    {
+        "kind": {
+            "enum": ["target_not_scanned", "unmapped_symbol", "unexpected_edge", "disagreement"]
+        },
+        "graph_hash": _STR,
+        "symbol": _STR,
+        "detail": _STR,
+    },
+    {"vuln_id": _NULLABLE_STR, "purl": _NULLABLE_STR, "ingest_ids": _STRINGS},
+)
+_VEX_REF = _object(
+    {"id": ULID, "format": {"enum": ["openvex", "cyclonedx"]}, "sha256": SHA256_HEX, "url": _STR},
+    {"dsse_url": _STR, "bundle_url": _STR, "cas_uri": _CAS_URI, "dsse_uri": _CAS_URI},
+)
+EVALUATION = _object(
+    {
+        "evaluation_id": ULID,
+        "graph_hash": GRAPH_HASH,
+        "catalog_digest": _SHA256,
+        "window": _WINDOW,
+        "computed_at": _TIME,
+        "verdicts": {"type": "array", "items": VERDICT},
+        "unknowns": {"type": "array", "items": UNKNOWN},
+        "evidence_digests": {"type": "array", "items": _SHA256},
+        "vex": {"type": "array", "items": _VEX_REF},
+    },
+    {
+        "manifest_digests": {"type": "array", "items": _SHA256},
+        "since": _NULLABLE_TIME,
+        "ingest_ids": _STRINGS,
+        "changes": {"type": "array", "items": {"type": "object"}},
+    },
+)
+VERDICT_PAGE = _page(
+    {
+        **VERDICT,
+        "required": [*VERDICT["required"], "verdict_id", "catalog_digest", "evaluation_id"],
+        "properties": VERDICT["properties"]
+        | {"verdict_id": _STR, "catalog_digest": _SHA256, "evaluation_id": ULID,
+           "changed_at": _TIME},
+    }
+)  # fmt: skip
+_CHANGE = _object(
+    {
+        "graph_hash": GRAPH_HASH,
+        "catalog_digest": _SHA256,
+        "vuln_id": _STR,
+        "package": _STR,
+        "symbol": _STR,
+        "from": {"oneOf": [_STATE, {"type": "null"}]},
+        "to": _STATE,
+        "at": _TIME,
+        "evaluation_id": ULID,
+        "event_id": {"type": ["string", "null"]},
+    }
+)
+VERDICT_HISTORY_PAGE = _page(_CHANGE)
+UNKNOWN_PAGE = _page(
+    {
+        **UNKNOWN,
+        "required": [*UNKNOWN["required"], "catalog_digest", "evaluation_id"],
+        "properties": UNKNOWN["properties"] | {"catalog_digest": _SHA256, "evaluation_id": ULID},
     }
 )
 

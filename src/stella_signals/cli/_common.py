@@ -111,6 +111,17 @@ def read_input(path: Path) -> bytes:
         fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Nothing half-written is visible: write beside, then rename over (exit 2 on failure)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
+
+
 #: The deployment options every `signals` subcommand accepts (SPEC §13).
 ServiceDataDir = Annotated[
     Path | None,

@@ -26,6 +26,7 @@ from stella_signals.cli._common import (
     run_guarded,
     stderr,
     tenant_from,
+    write_atomically,
 )
 from stella_signals.cli._exit import ExitCode
 from stella_signals.digests import Digest
@@ -140,24 +141,13 @@ def scan_command(
         sys.stdout.buffer.write(canonical.data + b"\n")
         sys.stdout.flush()
     else:
-        _write_atomically(out, canonical.data + b"\n")
+        write_atomically(out, canonical.data + b"\n")
     analyzer = result.document["analyzer"]
     sys.stderr.write(
         f"{canonical.hash}: {result.files} files, {result.lines} lines, "
         f"{len(canonical.document['nodes'])} nodes, {len(canonical.document['edges'])} edges, "
         f"unresolved {sum(analyzer['unresolved'].values())}\n"
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Nothing half-written is visible: write beside, then rename over."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(data)
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        fail(f"{path}: {exc.strerror or exc}", ExitCode.USAGE)
 
 
 def _graph_from_file(file: Path) -> tuple[str, bool, Any]:

@@ -144,8 +144,9 @@ def worker_command(
     database: Database = None,
     cas: Cas = None,
 ) -> None:
-    """Retry orphan traces until SIGTERM (safe to run several at once); also remove the
-    staging files crashed uploads left, at start and every minute."""
+    """Retry orphan traces and re-evaluate the verdicts of graphs with new ingests until
+    SIGTERM (safe to run several at once); also remove the staging files crashed uploads
+    left, at start and every minute."""
     import signal
     import time
 
@@ -178,6 +179,13 @@ def worker_command(
                 sys.stderr.write(
                     f"orphans: {stats.ingested} ingested, {stats.rescheduled} rescheduled, "
                     f"{stats.expired} expired\n"
+                )
+            reevaluated = retrier.reevaluate_once()
+            if reevaluated.evaluated or reevaluated.failed:
+                busy += reevaluated.evaluated
+                sys.stderr.write(
+                    f"verdicts: {reevaluated.evaluated} pair(s) re-evaluated, "
+                    f"{reevaluated.changed} verdict(s) changed, {reevaluated.failed} failed\n"
                 )
             if once and not busy:
                 break

@@ -13,9 +13,12 @@ from stella_signals.cli import (
     _evidence_cmds,
     _graph_cmds,
     _ingest_cmds,
+    _reach_cmds,
     _symbols_cmds,
     _timeline_cmds,
     _trace_cmds,
+    _vex_cmds,
+    _vuln_cmds,
 )
 from stella_signals.cli._common import unwrap_help
 
@@ -37,6 +40,10 @@ app.add_typer(_symbols_cmds.app, name="symbols")
 app.add_typer(_timeline_cmds.app, name="timeline")
 app.add_typer(_evidence_cmds.app, name="evidence")
 app.add_typer(_bundle_cmds.app, name="bundle")
+app.add_typer(_vex_cmds.app, name="vex")
+_vex_cmds.app.command("export")(_reach_cmds.vex_export_command)
+app.add_typer(_reach_cmds.app, name="reach")
+app.add_typer(_vuln_cmds.app, name="vuln")
 app.command("ingest")(_ingest_cmds.ingest_command)
 app.add_typer(_dev_cmds.app, name="dev")
 

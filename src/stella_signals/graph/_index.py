@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -18,8 +18,9 @@ from stella_signals.digests import Digest
 
 __all__ = ["INDEX_FORMAT", "GraphIndex", "build_index"]
 
-#: v2 added each node's symbol_id; an older index is rebuilt from the graph in the CAS.
-INDEX_FORMAT = "stella.graph-index/v2"
+#: v2 added each node's symbol_id, v3 each node's display name (the verdict paths of SPEC §15
+#: name their nodes); an older index is rebuilt from the graph in the CAS.
+INDEX_FORMAT = "stella.graph-index/v3"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -33,6 +34,8 @@ class GraphIndex:
     edge_from: array[int]
     edge_to: array[int]
     roots: array[int]
+    #: each node's ``display`` (its id when the graph gives none).
+    node_displays: list[str] = field(default_factory=list)
 
     @property
     def nodes_total(self) -> int:
@@ -50,6 +53,7 @@ class GraphIndex:
                 "node_ids": self.node_ids,
                 "node_symbols": self.node_symbols,
                 "node_purls": self.node_purls,
+                "node_displays": self.node_displays,
                 "by_symbol": self.by_symbol,
                 "by_code": self.by_code,
                 "edge_from": self.edge_from.tobytes(),
@@ -79,6 +83,7 @@ class GraphIndex:
                 node_ids=list(raw["node_ids"]),
                 node_symbols=list(raw["node_symbols"]),
                 node_purls=list(raw["node_purls"]),
+                node_displays=list(raw["node_displays"]),
                 by_symbol=dict(raw["by_symbol"]),
                 by_code=dict(raw["by_code"]),
                 edge_from=arrays[0],
@@ -114,4 +119,5 @@ def build_index(canonical_document: Mapping[str, Any], graph_hash: Digest) -> Gr
         edge_from=array("I", (number[edge["from"]] for edge in edges)),
         edge_to=array("I", (number[edge["to"]] for edge in edges)),
         roots=array("I", (number[root["id"]] for root in canonical_document.get("roots", []))),
+        node_displays=[node.get("display") or node["id"] for node in nodes],
     )

@@ -2,7 +2,8 @@
 
 Pure functions over bytes: `export_bundle` turns an `EvidenceRecord` into a reproducible
 ``.tar.gz``; `check_bundle` reports on one (never raising for a bad bundle) and
-`verify_bundle` raises `BundleInvalid` from that report.
+`verify_bundle` raises `BundleInvalid` from that report. `export_vex_bundle` and
+`read_vex_bundle`: the bundle of a VEX document with the evidence to re-derive it.
 """
 
 from stella_signals.locker._bundle import (
@@ -30,6 +31,13 @@ from stella_signals.locker._bundle import (
     export_bundle,
     verify_bundle,
 )
+from stella_signals.locker._vex_bundle import (
+    VEX_BUNDLE_SCHEMA,
+    VexBundle,
+    VexBundleIngest,
+    export_vex_bundle,
+    read_vex_bundle,
+)
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -43,6 +51,7 @@ __all__ = [
     "RECEIPT_SCHEMA",
     "RUNTIME_DSSE_NAME",
     "SOURCE_MANIFEST_NAME",
+    "VEX_BUNDLE_SCHEMA",
     "BundleCheck",
     "BundleFile",
     "BundleInvalid",
@@ -51,8 +60,12 @@ __all__ = [
     "CheckResult",
     "EvidenceRecord",
     "ProblemKind",
+    "VexBundle",
+    "VexBundleIngest",
     "check_bundle",
     "default_trace_name",
     "export_bundle",
+    "export_vex_bundle",
+    "read_vex_bundle",
     "verify_bundle",
 ]

@@ -1,6 +1,25 @@
 """Reachability verdicts (SPEC §15): a vulnerability catalog evaluated against a graph and the
 runtime evidence of a window. The core of this package does no I/O."""
 
+from stella_signals.reach._catalog import (
+    DEFAULT_MAX_CATALOG_BYTES,
+    CatalogProblem,
+    InvalidCatalog,
+    catalog_document,
+    check_catalog,
+    make_catalog,
+    parse_catalog,
+    parse_symbol,
+    pypi_package,
+)
+from stella_signals.reach._engine import (
+    FactLike,
+    IngestEvidence,
+    ObservedEdge,
+    evaluate,
+    target_symbol_id,
+    watches_whole_window,
+)
 from stella_signals.reach._model import (
     CATALOG_SCHEMA,
     CONFIDENCE,
@@ -15,18 +34,38 @@ from stella_signals.reach._model import (
     Verdict,
     combine,
 )
+from stella_signals.reach._osv import InvalidOsv, OsvImport, OsvProblem, import_osv
 
 __all__ = [
     "CATALOG_SCHEMA",
     "CONFIDENCE",
+    "DEFAULT_MAX_CATALOG_BYTES",
     "Catalog",
     "CatalogEntry",
+    "CatalogProblem",
     "Evaluation",
+    "FactLike",
+    "IngestEvidence",
+    "InvalidCatalog",
+    "InvalidOsv",
+    "ObservedEdge",
+    "OsvImport",
+    "OsvProblem",
     "Runtime",
     "RuntimeEvidence",
     "State",
     "Static",
     "Unknown",
     "Verdict",
+    "catalog_document",
+    "check_catalog",
     "combine",
+    "evaluate",
+    "import_osv",
+    "make_catalog",
+    "parse_catalog",
+    "parse_symbol",
+    "pypi_package",
+    "target_symbol_id",
+    "watches_whole_window",
 ]

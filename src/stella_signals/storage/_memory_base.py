@@ -55,6 +55,10 @@ class MemoryDatabase:
         chain = self._events.get(tenant)
         return draft.chained_after(chain[-1] if chain else None, tenant)
 
+    def _graph_changed(self, tenant: TenantId, graph_hash: str | None) -> None:
+        """An ingest of the graph commits (under the lock): the verdict store, when the
+        repository has one, marks the graph's registered (graph, catalog) pairs due."""
+
     def _keep(self, event: TimelineEvent) -> TimelineEvent:
         self._events.setdefault(event.tenant, []).append(event)
         self._event_ids.add(event.event_id)

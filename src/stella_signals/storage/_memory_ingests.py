@@ -121,6 +121,8 @@ class MemoryIngestStore(MemoryGraphStore):
             appended = self._next(ingest.tenant, event)
             self._ingests[ingest.ingest_id] = _stored(ingest)
             self._facts[ingest.ingest_id] = tuple(facts_)
+            if ingest.status == "ingested":
+                self._graph_changed(ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned" and ingest.graph_hash is not None:
                 known = (ingest.tenant, ingest.graph_hash) in self._graphs
                 due = orphan_first_attempt(ingest.received_at, graph_known=known)
@@ -302,6 +304,8 @@ class MemoryIngestStore(MemoryGraphStore):
             self._ingests[ingest.ingest_id] = _stored(ingest)
             if facts_:
                 self._facts[ingest.ingest_id] = tuple(facts_)
+            if ingest.status == "ingested":
+                self._graph_changed(ingest.tenant, ingest.graph_hash)
             return self._keep(appended)
 
     def finish_orphan(

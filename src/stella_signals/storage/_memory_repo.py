@@ -13,6 +13,7 @@ from stella_signals.storage._memory_sync import MemorySyncStore
 from stella_signals.storage._memory_timeline import MemoryTimelineStore
 from stella_signals.storage._memory_tokens import MemoryTokenStore
 from stella_signals.storage._memory_trust import MemoryServiceKeyStore, MemoryTrustStore
+from stella_signals.storage._memory_verdicts import MemoryVerdictStore
 
 __all__ = [
     "MemoryDatabase",
@@ -24,6 +25,7 @@ __all__ = [
     "MemoryTimelineStore",
     "MemoryTokenStore",
     "MemoryTrustStore",
+    "MemoryVerdictStore",
 ]
 
 
@@ -34,5 +36,6 @@ class MemoryRepository(
     MemoryTrustStore,
     MemoryServiceKeyStore,
     MemorySyncStore,
+    MemoryVerdictStore,
 ):
     """Every in-memory store over one lock and one set of timelines: a `Repository`."""

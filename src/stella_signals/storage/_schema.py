@@ -15,6 +15,13 @@ __all__ = [
     "ingests",
     "metadata",
     "orphan_queue",
+    "reach_catalogs",
+    "reach_evaluations",
+    "reach_registrations",
+    "reach_unknowns",
+    "reach_verdict_history",
+    "reach_verdicts",
+    "reach_vex",
     "service_keys",
     "tenant_policies",
     "time_anchors",
@@ -191,4 +198,115 @@ service_keys = sa.Table(
     sa.Column("private_pem", sa.LargeBinary),  # only when no key file is configured
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("retired_at", sa.DateTime(timezone=True)),
+)
+
+# -- reachability verdicts (SPEC §15, migration 0011) ------------------------------------------
+
+reach_catalogs = sa.Table(
+    "reach_catalogs",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("digest", sa.String(71), primary_key=True),
+    sa.Column("cas_uri", sa.Text, nullable=False),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+reach_evaluations = sa.Table(
+    "reach_evaluations",
+    metadata,
+    sa.Column("evaluation_id", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("graph_hash", sa.String(71), nullable=False),
+    sa.Column("catalog_digest", sa.String(71), nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True)),
+    sa.Column("window_start", sa.DateTime(timezone=True)),
+    sa.Column("window_end", sa.DateTime(timezone=True)),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("verdicts", sa.BigInteger, nullable=False),
+    sa.Column("unknowns", sa.BigInteger, nullable=False),
+    sa.Column("changed", sa.BigInteger, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON: evidence/manifest digests, ingests
+    sa.Index("ix_reach_evaluations_pair", "tenant", "graph_hash", "catalog_digest"),
+)
+
+#: The current verdict per (tenant, graph, catalog, vulnerability, package, symbol).
+reach_verdicts = sa.Table(
+    "reach_verdicts",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("graph_hash", sa.String(71), primary_key=True),
+    sa.Column("catalog_digest", sa.String(71), primary_key=True),
+    sa.Column("vuln_id", sa.Text, primary_key=True),
+    sa.Column("package", sa.Text, primary_key=True),
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("verdict_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("state", sa.String(2), nullable=False),
+    sa.Column("evaluation_id", sa.String(26), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the verdict's JSON (SPEC §15)
+    sa.Index("ix_reach_verdicts_list", "tenant", "verdict_id"),
+)
+
+reach_verdict_history = sa.Table(
+    "reach_verdict_history",
+    metadata,
+    sa.Column("evaluation_id", sa.String(26), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("graph_hash", sa.String(71), nullable=False),
+    sa.Column("catalog_digest", sa.String(71), nullable=False),
+    sa.Column("vuln_id", sa.Text, nullable=False),
+    sa.Column("package", sa.Text, nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
+    sa.Column("from_state", sa.String(2)),
+    sa.Column("to_state", sa.String(2), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("event_id", sa.String(26)),
+    sa.Index("ix_reach_history_target", "tenant", "graph_hash", "vuln_id"),
+)
+
+#: The unknowns of the latest evaluation of each (graph, catalog).
+reach_unknowns = sa.Table(
+    "reach_unknowns",
+    metadata,
+    sa.Column("evaluation_id", sa.String(26), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("graph_hash", sa.String(71), nullable=False),
+    sa.Column("catalog_digest", sa.String(71), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_reach_unknowns_pair", "tenant", "graph_hash", "catalog_digest"),
+)
+
+#: (graph, catalog) pairs re-evaluated when their graph's evidence changes.
+reach_registrations = sa.Table(
+    "reach_registrations",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("graph_hash", sa.String(71), primary_key=True),
+    sa.Column("catalog_digest", sa.String(71), primary_key=True),
+    sa.Column("since", sa.DateTime(timezone=True)),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("change_seq", sa.BigInteger, nullable=False),
+    sa.Column("evaluated_seq", sa.BigInteger, nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("leased_by", sa.String(64)),
+)
+
+reach_vex = sa.Table(
+    "reach_vex",
+    metadata,
+    sa.Column("vex_id", sa.String(26), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("cas_uri", sa.Text, nullable=False),
+    sa.Column("dsse_uri", sa.Text, nullable=False),
+    sa.Column("graph_hash", sa.String(71), nullable=False),
+    sa.Column("catalog_digest", sa.String(71), nullable=False),
+    sa.Column("evaluation_id", sa.String(26), nullable=False),
+    sa.Column("product", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -18,6 +18,7 @@ from stella_signals.ports import (
 )
 from stella_signals.storage._schema import facts, graphs, ingests, orphan_queue
 from stella_signals.storage._sql_base import SqlDatabase, parsed_time, sqlite_time, utc
+from stella_signals.storage._sql_verdicts import mark_graph_changed
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -37,6 +38,8 @@ class SqlIngestStore(SqlDatabase):
             conn.execute(ingests.insert().values(**_ingest_values(ingest)))
             insert_facts(conn, self.dialect, ingest, facts_)
             appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
+            if ingest.status == "ingested":  # the graph's registered pairs are due again
+                mark_graph_changed(conn, ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned":
                 # Under the tenant's lock a graph is either committed already (it arrived
                 # while this trace was parsed, and its release pass cannot see this row) or

@@ -13,6 +13,7 @@ from stella_signals.ports import EventDraft, FactRow, IngestRecord, OrphanItem
 from stella_signals.storage._schema import orphan_queue
 from stella_signals.storage._sql_base import SqlDatabase, utc
 from stella_signals.storage._sql_ingests import insert_facts, update_ingest
+from stella_signals.storage._sql_verdicts import mark_graph_changed
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -127,7 +128,10 @@ class SqlOrphanQueue(SqlDatabase):
     ) -> TimelineEvent | None:
         def rest(conn: Connection) -> TimelineEvent:
             insert_facts(conn, self.dialect, ingest, facts)
-            return self._append(conn, ingest.tenant, event)
+            appended = self._append(conn, ingest.tenant, event)
+            if ingest.status == "ingested":
+                mark_graph_changed(conn, ingest.tenant, ingest.graph_hash)
+            return appended
 
         return self._finish_leased(item, worker, ingest, previous_event_id, rest)
 

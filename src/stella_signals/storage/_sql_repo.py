@@ -2,9 +2,10 @@
 
 One store per aggregate (``_sql_tokens.py``, ``_sql_graphs.py``, ``_sql_ingests.py``,
 ``_sql_orphans.py``, ``_sql_timeline.py``, ``_sql_trust.py``, ``_sql_service_keys.py``,
-``_sql_sync.py``), each a `SqlDatabase` (``_sql_base.py``: the engine, the transactions, the
-tenant lock and the timeline append every write joins); `SqlRepository` is all of them over
-one engine. What a database failure means is decided in ``_sql_errors.py`` alone.
+``_sql_sync.py``, ``_sql_verdicts.py``), each a `SqlDatabase` (``_sql_base.py``: the engine,
+the transactions, the tenant lock and the timeline append every write joins);
+`SqlRepository` is all of them over one engine. What a database failure means is decided
+in ``_sql_errors.py`` alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stella_signals.storage._sql_sync import SqlSyncStore
 from stella_signals.storage._sql_timeline import SqlTimelineStore
 from stella_signals.storage._sql_tokens import SqlTokenStore
 from stella_signals.storage._sql_trust import SqlTrustStore
+from stella_signals.storage._sql_verdicts import SqlVerdictStore
 
 __all__ = ["SqlRepository", "engine_url", "sqlite_url"]
 
@@ -31,6 +33,7 @@ class SqlRepository(
     SqlTrustStore,
     SqlServiceKeyStore,
     SqlSyncStore,
+    SqlVerdictStore,
 ):
     """The metadata store: every SQL store over one engine. Construct with a SQLAlchemy URL;
     call `migrate` once."""

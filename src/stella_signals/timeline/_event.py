@@ -75,6 +75,8 @@ class EventType(StrEnum):
     GRAPH_INGESTED = "reach.graph.ingested"
     SYMBOLS_MANIFEST_INGESTED = "symbols.manifest.ingested"
     AIRGAP_STALENESS_THRESHOLD = "airgap.staleness.threshold"
+    #: A verdict's state changed between two evaluations (SPEC §15).
+    VERDICT_CHANGED = "reach.verdict.changed"
 
 
 class FailureReason(StrEnum):

@@ -1,0 +1,296 @@
+"""Reachability verdicts and VEX (SPEC §15): evaluate a catalog against a graph, read the
+current verdicts, their history and the unknowns, and fetch signed VEX documents with their
+envelope and Evidence Locker bundle. Tenant-scoped: another tenant's id is 404."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from stella_signals.api._auth import require
+from stella_signals.api._bridge import read_body
+from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
+from stella_signals.api._schemas import (
+    DSSE_ENVELOPE,
+    EVALUATION,
+    SHA256_HEX,
+    UNKNOWN_PAGE,
+    VERDICT_HISTORY_PAGE,
+    VERDICT_PAGE,
+    header,
+    json_body,
+    json_response,
+)
+from stella_signals.auth import Principal, Scope
+from stella_signals.clock import format_utc
+from stella_signals.digests import sha256_hex
+from stella_signals.errors import InvalidInput
+from stella_signals.ids import parse_ulid
+from stella_signals.ingest import parse_graph_hash
+from stella_signals.reach import InvalidCatalog, State
+from stella_signals.verdicts import (
+    change_json,
+    evaluate_request,
+    parse_evaluate_request,
+    vex_bundle,
+    vex_document,
+    vex_envelope,
+)
+from stella_signals.vex import CYCLONEDX_PAYLOAD_TYPE, OPENVEX_PAYLOAD_TYPE, VexFormat
+
+__all__ = ["router"]
+
+router = APIRouter()
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
+
+#: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it.
+_POSITION_TOKEN = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.([0-9]{6})")
+
+
+def _position(token: str | None) -> tuple[str, int] | None:
+    position = decode_token(token)
+    if position is None:
+        return None
+    match = _POSITION_TOKEN.fullmatch(position)
+    if match is None:
+        raise InvalidInput("malformed page_token", reason="invalid_page_token")
+    return match.group(1), int(match.group(2))
+
+
+def _graph(graph_hash: str | None) -> str | None:
+    return None if graph_hash is None else str(parse_graph_hash(graph_hash))
+
+
+def _context(request: Request) -> Any:
+    return request.app.state.services.ingest_context("signals-api")
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+@router.post(
+    "/api/v1/reachability/evaluate",
+    responses=COMMON_RESPONSES
+    | {
+        200: json_response(EVALUATION, "the evaluation, as recorded, and its VEX documents"),
+        413: PROBLEM,
+        422: PROBLEM | {"description": "a VEX document of an evaluation without verdicts"},
+    },
+    summary="Evaluate a vulnerability catalog against a graph and the runtime evidence of a "
+    "window (SPEC §15); optionally render and sign VEX documents",
+    openapi_extra=json_body(
+        {
+            "type": "object",
+            "required": ["graph_hash", "catalog"],
+            "properties": {
+                "graph_hash": {"type": "string"},
+                "catalog": {"type": "object", "description": "stella.vuln-catalog/v1"},
+                "since": {"type": "string", "format": "date-time"},
+                "vex": {"type": "array", "items": {"enum": ["openvex", "cyclonedx"]}},
+                "product": {"type": "string", "description": "a purl"},
+            },
+            "additionalProperties": False,
+        }
+    ),
+)
+async def post_evaluate(request: Request, principal: Writer) -> Response:
+    services = request.app.state.services
+    limit = services.settings.limits.max_graph_bytes
+    data = await read_body(request, limit, limit_name="max_graph_bytes")
+    parsed = parse_evaluate_request(data)
+    ctx = _context(request)
+    try:
+        outcome, stored = await anyio.to_thread.run_sync(
+            evaluate_request, ctx, principal.tenant, parsed
+        )
+    except InvalidCatalog as exc:
+        errors = [
+            {**p.to_dict(), "field": "catalog" + p.pointer, "pointer": "/catalog" + p.pointer}
+            for p in exc.problems
+        ]
+        return problem_for(exc, errors=errors)
+    return JSONResponse({**outcome.to_json(), "vex": [s.to_json() for s in stored]})
+
+
+# -- verdicts ---------------------------------------------------------------------------------
+@router.get(
+    "/api/v1/reachability/verdicts",
+    responses=COMMON_RESPONSES | {200: json_response(VERDICT_PAGE, "a page of current verdicts")},
+    summary="The current verdict of each target (per graph and catalog), in a stable order",
+)
+def list_verdicts(
+    request: Request,
+    principal: Reader,
+    graph_hash: str | None = None,
+    vuln_id: str | None = None,
+    state: str | None = None,
+    catalog_digest: str | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    after = _position(page_token)
+    if state is not None and state not in {s.value for s in State}:
+        raise InvalidInput(f"unknown state {state!r}", reason="invalid_state")
+    rows = request.app.state.services.repo.list_verdicts(
+        principal.tenant,
+        graph_hash=_graph(graph_hash),
+        catalog_digest=catalog_digest,
+        vuln_id=vuln_id,
+        state=state,
+        after=None if after is None else f"{after[0]}.{after[1]:06d}",
+        limit=size + 1,
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [
+        {
+            **dict(row.body),
+            "verdict_id": row.verdict_id,
+            "catalog_digest": row.catalog_digest,
+            "evaluation_id": row.evaluation_id,
+            "changed_at": format_utc(row.changed_at),
+        }
+        for row in rows
+    ]
+    token = encode_token(rows[-1].verdict_id) if more else None
+    return JSONResponse({"items": items, "next_page_token": token})
+
+
+@router.get(
+    "/api/v1/reachability/verdicts/history",
+    responses=COMMON_RESPONSES
+    | {200: json_response(VERDICT_HISTORY_PAGE, "a page of state changes, oldest first")},
+    summary="How verdicts changed: each first state and each change, with its evaluation and "
+    "its reach.verdict.changed event",
+)
+def verdict_history(
+    request: Request,
+    principal: Reader,
+    graph_hash: str | None = None,
+    vuln_id: str | None = None,
+    symbol: str | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    rows = request.app.state.services.repo.verdict_history(
+        principal.tenant,
+        graph_hash=_graph(graph_hash),
+        vuln_id=vuln_id,
+        symbol=symbol,
+        after=_position(page_token),
+        limit=size + 1,
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    last = rows[-1] if rows else None
+    token = encode_token(f"{last.evaluation_id}.{last.position:06d}") if more and last else None
+    return JSONResponse({"items": [change_json(r) for r in rows], "next_page_token": token})
+
+
+@router.get(
+    "/api/v1/unknowns",
+    responses=COMMON_RESPONSES | {200: json_response(UNKNOWN_PAGE, "a page of unknowns")},
+    summary="Where evidence is too thin to trust a not_affected: unmapped symbols, unexpected "
+    "edges, targets in no scanned code, X verdicts (latest evaluation of each graph and catalog)",
+)
+def list_unknowns(
+    request: Request,
+    principal: Reader,
+    graph_hash: str | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    rows = request.app.state.services.repo.list_unknowns(
+        principal.tenant, graph_hash=_graph(graph_hash), after=_position(page_token),
+        limit=size + 1,
+    )  # fmt: skip
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [
+        {**dict(r.body), "catalog_digest": r.catalog_digest, "evaluation_id": r.evaluation_id}
+        for r in rows
+    ]
+    last = rows[-1] if rows else None
+    token = encode_token(f"{last.evaluation_id}.{last.position:06d}") if more and last else None
+    return JSONResponse({"items": items, "next_page_token": token})
+
+
+# -- VEX --------------------------------------------------------------------------------------
+_DOCUMENT_HEADERS = {
+    "Content-SHA256": header("hex SHA-256 of the document", SHA256_HEX),
+    "X-Vex-Format": header("openvex or cyclonedx"),
+}
+
+
+@router.get(
+    "/api/v1/vex/{vex_id}",
+    responses=COMMON_RESPONSES
+    | {
+        200: {
+            "description": "the VEX document, exactly as signed",
+            "content": {
+                OPENVEX_PAYLOAD_TYPE: {"schema": {"type": "object"}},
+                CYCLONEDX_PAYLOAD_TYPE: {"schema": {"type": "object"}},
+            },
+            "headers": _DOCUMENT_HEADERS,
+        }
+    },
+    summary="A signed VEX document (OpenVEX 0.2.0 or CycloneDX 1.6)",
+)
+def get_vex(request: Request, principal: Reader, vex_id: str) -> Response:
+    record, document = vex_document(_context(request), principal.tenant, parse_ulid(vex_id))
+    return Response(
+        document,
+        media_type=VexFormat(record.format).payload_type,
+        headers={"Content-SHA256": sha256_hex(document), "X-Vex-Format": record.format},
+    )
+
+
+@router.get(
+    "/api/v1/vex/{vex_id}/dsse",
+    responses=COMMON_RESPONSES
+    | {200: json_response(DSSE_ENVELOPE, "the document's DSSE envelope, signed by the service")},
+    summary="The DSSE envelope of a VEX document (`stella vex verify` checks it offline)",
+)
+def get_vex_dsse(request: Request, principal: Reader, vex_id: str) -> Response:
+    _, envelope = vex_envelope(_context(request), principal.tenant, parse_ulid(vex_id))
+    return Response(
+        envelope, media_type="application/json", headers={"Content-SHA256": sha256_hex(envelope)}
+    )
+
+
+@router.get(
+    "/api/v1/vex/{vex_id}/bundle",
+    responses=COMMON_RESPONSES
+    | {
+        200: {
+            "description": "the bundle (tar.gz)",
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
+                "Content-Disposition": header("attachment; filename=vex-<id>.tar.gz"),
+            },
+        }
+    },
+    summary="A VEX document's Evidence Locker bundle: the document, its envelope, the catalog, "
+    "the graph, the evaluation and each ingest's signed receipt, trace and probe manifest",
+)
+async def get_vex_bundle(request: Request, principal: Reader, vex_id: str) -> Response:
+    vex_id = parse_ulid(vex_id)
+    ctx = _context(request)
+    data = await anyio.to_thread.run_sync(vex_bundle, ctx, principal.tenant, vex_id)
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="vex-{vex_id}.tar.gz"',
+            "Content-SHA256": sha256_hex(data),
+        },
+    )

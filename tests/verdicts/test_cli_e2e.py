@@ -1,0 +1,124 @@
+"""`stella reach` and `stella vex export` against a real `signals serve` (embedded default):
+evaluate, re-evaluation by the server's background loop after a new ingest, history,
+unknowns, and a VEX document that `stella vex verify` checks offline with the key
+`signals keys export-service` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.realservers.signals_process import BIN, SignalsProcess, serve_with_token, signals
+from tests.verdicts._world import CATALOG, Upload, World, make_world
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("cli-verdicts"))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[SignalsProcess, dict[str, str], Path]]:
+    data = tmp_path / "data"
+    process, headers = serve_with_token(
+        [], data, tmp_path / "serve.log", env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"}
+    )
+    try:
+        yield process, headers, data
+    finally:
+        process.stop()
+
+
+def stella(*args: str, token: Path, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "stella"), *args, "--tenant", "acme", "--server", url, "--token-file",
+         str(token)],
+        capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("STELLA_")},
+    )  # fmt: skip
+
+
+def upload(url: str, headers: dict[str, str], graph: str, window: Upload) -> None:
+    files = {
+        "runtime": ("runtime-trace.ndjson.gz", window.trace, "application/x-ndjson"),
+        "probe_manifest": ("probe-manifest.json", window.manifest, "application/json"),
+    }
+    response = httpx.post(f"{url}/api/v1/runtime-facts?graph_hash={graph}", files=files,
+                          headers=headers)  # fmt: skip
+    assert response.status_code == 201, response.text
+
+
+def test_reach_and_vex_commands_through_a_real_server(
+    server: tuple[SignalsProcess, dict[str, str], Path], world: World, tmp_path: Path
+) -> None:
+    process, headers, data = server
+    url = process.url
+    token = tmp_path / "token"
+    token.write_text(headers["Authorization"].removeprefix("Bearer "))
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    graph = httpx.post(f"{url}/api/v1/graphs", content=world.graph, headers=headers).json()
+    graph_hash = graph["graph_hash"]
+    upload(url, headers, graph_hash, world.first)
+
+    done = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(catalog),
+                  token=token, url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:-1]}
+    assert rows["V-USED"][3] == "CR" and rows["V-LATER"][3] == "RU"
+    assert rows["V-UNUSED"][3] == "CU"
+
+    # A new ingest: the server's background loop re-evaluates the registered pair.
+    upload(url, headers, graph_hash, world.second)
+    history: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(history) < 2:
+        done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
+                      token=token, url=url)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        history = json.loads(done.stdout)["items"]
+        time.sleep(0.2)
+    assert [(h["from"], h["to"]) for h in history] == [(None, "RU"), ("RU", "CR")]
+    events = httpx.get(f"{url}/api/v1/timeline/events", params={"type": "reach.verdict.changed"},
+                       headers=headers).json()["items"]  # fmt: skip
+    assert [e["attributes"]["to"] for e in events] == ["CR"]
+
+    done = stella("reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url)
+    assert done.returncode == 0, done.stderr
+    kinds = {u["kind"] for u in json.loads(done.stdout)["items"]}
+    assert {"target_not_scanned", "disagreement"} <= kinds
+
+    out = tmp_path / "vex.json"
+    done = stella("vex", "export", "--graph", graph_hash, "--catalog", str(catalog),
+                  "--format", "openvex", "--product", "pkg:pypi/shop@1.0", "--out", str(out),
+                  token=token, url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "vex.json.dsse.json").is_file()
+    key = tmp_path / "service.pem"
+    signals("keys", "export-service", "--data-dir", str(data), "--out", str(key))
+    verified = subprocess.run([str(BIN / "stella"), "vex", "verify", str(out), "--key", str(key)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    statuses = {s["vulnerability"]["name"]: s["status"]
+                for s in json.loads(out.read_bytes())["statements"]}  # fmt: skip
+    assert statuses["V-USED"] == "affected" and statuses["V-LATER"] == "affected"
+    assert statuses["V-UNUSED"] == "not_affected"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "stella.vuln-catalog/v1", "entries": [{"vuln_id": 1}]}))
+    refused = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(bad),
+                     token=token, url=url)  # fmt: skip
+    assert refused.returncode == 6, refused.stderr
+    unknown = stella("reach", "evaluate", "--graph", "blake3:" + "0" * 64, "--catalog",
+                     str(catalog), token=token, url=url)  # fmt: skip
+    assert unknown.returncode == 2 and "404" in unknown.stderr
