@@ -57,6 +57,8 @@ def main() -> None:
             "graphs": "/ui/graphs",
             "graph coverage": f"/ui/graphs/{demo.graph_hash}",
             "graph search": f"/ui/graphs/{demo.graph_hash}?q=pkg",
+            "verdicts": "/ui/verdicts",
+            "unknowns": "/ui/unknowns",
         }
         timings: dict[str, dict[str, Any]] = {}
         with httpx.Client(base_url=demo.url, timeout=30) as client:

@@ -308,8 +308,19 @@ UI_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/ui/timeline/verify"): READ,
     ("GET", "/ui/graphs"): READ,
     ("GET", "/ui/graphs/{graph_hash}"): READ,
+    ("GET", "/ui/verdicts"): READ,
+    ("GET", "/ui/unknowns"): READ,
+    ("GET", "/ui/vex"): READ,
+    ("GET", "/ui/vex/{vex_id}"): READ,
+    ("GET", "/ui/vex/{vex_id}/{what}"): READ,
 }
-UI_PATH_VALUES = {**PATH_VALUES, "name": "console.css"}
+UI_PATH_VALUES = {
+    **PATH_VALUES,
+    "name": "console.css",
+    "what": "document",
+}
+#: Query parameters a console route needs to get past its own checks.
+UI_QUERY = {("GET", "/ui/vex"): {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}}
 
 
 def ui_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -406,7 +417,13 @@ def ui_matrix(live: LiveApp) -> dict[str, Any]:
                 if method == "POST":
                     token, tenant = cookies.get("stella_token"), cookies.get("stella_tenant")
                     form = {"csrf": csrf_token(token, tenant) if token else "", "tenant": TENANT}
-                response = client.request(method, url, data=form, follow_redirects=False)
+                response = client.request(
+                    method,
+                    url,
+                    params=UI_QUERY.get((method, path)),
+                    data=form,
+                    follow_redirects=False,
+                )
             expect = ui_expected(requires, caller)
             for problem in _ui_check(expect, response):
                 violations.append(

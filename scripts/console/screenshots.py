@@ -1,9 +1,10 @@
 """`make screenshots`: a PNG of each console page under docs/screenshots/.
 
 Starts `signals serve --demo` on a throwaway data dir, ingests the demo trace with the
-runbook's curl, a second trace and a refused one, signs in with Playwright driving Debian's
-Chromium (/usr/bin/chromium; never a downloaded browser) and photographs each page at a
-laptop's width, plus the overview at a phone's.
+runbook's curl, a second trace and a refused one, evaluates a catalog against a real program
+scanned and run under the probe (tests/verdicts/_world.py) with an OpenVEX document, signs in
+with Playwright driving Debian's Chromium (/usr/bin/chromium; never a downloaded browser) and
+photographs each page at a laptop's width, plus the overview at a phone's.
 
     .venv/bin/python scripts/console/screenshots.py [--out docs/screenshots]
 """
@@ -25,6 +26,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from stella_signals_dev.synth import SynthSpec, write_trace  # noqa: E402
 from tests.console.demo import CHROMIUM, curl_ingest, seeded_demo  # noqa: E402
+from tests.verdicts._world import CATALOG, make_world  # noqa: E402
 
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
@@ -58,6 +60,27 @@ def main() -> None:
                     "Content-Type": "application/x-ndjson",
                 },
             )
+            world = make_world(root / "world")  # a real program, scanned and probed
+            headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "demo"}
+            vgraph = httpx.post(
+                f"{server.url}/api/v1/graphs", content=world.graph, headers=headers
+            ).json()["graph_hash"]
+            httpx.post(
+                f"{server.url}/api/v1/runtime-facts?graph_hash={vgraph}",
+                files={
+                    "runtime": ("t.ndjson.gz", world.first.trace, "application/x-ndjson"),
+                    "probe_manifest": ("m.json", world.first.manifest, "application/json"),
+                },
+                headers=headers,
+            ).raise_for_status()
+            evaluation = httpx.post(
+                f"{server.url}/api/v1/reachability/evaluate",
+                json={"graph_hash": vgraph, "catalog": CATALOG, "vex": ["openvex"]},
+                headers=headers,
+                timeout=60,
+            )
+            evaluation.raise_for_status()
+            vex_id = evaluation.json()["vex"][0]["id"]
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
                 page = browser.new_page(viewport=LAPTOP)
@@ -78,6 +101,11 @@ def main() -> None:
                 page.goto(f"{server.url}/ui/graphs/{graph}")
                 page.locator("#h-pic").scroll_into_view_if_needed()
                 shoot(page, args.out, "graph-coverage")
+                page.goto(f"{server.url}/ui/verdicts?graph_hash={vgraph}&vuln_id=V-USED")
+                page.locator("#verdicts summary").first.click()
+                shoot(page, args.out, "verdicts")
+                page.goto(f"{server.url}/ui/vex/{vex_id}")
+                shoot(page, args.out, "vex")
                 page.set_viewport_size(PHONE)
                 page.goto(f"{server.url}/ui/overview")
                 shoot(page, args.out, "overview-phone")

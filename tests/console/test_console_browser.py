@@ -9,20 +9,24 @@ may leave the server's origin.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from stella_signals.attest import load_public_key
 from stella_signals.locker import check_bundle
+from stella_signals.vex import verify_vex
 from stella_signals_dev.synth import SynthSpec, write_trace
 from tests.console.demo import CHROMIUM, curl_ingest, seeded_demo
 from tests.realservers.signals_process import create_token, signals
+from tests.verdicts._world import CATALOG, make_world
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -148,6 +152,80 @@ def test_timeline_chain_and_graph_coverage(browser: object, demo: Demo) -> None:
     page.press("#q", "Enter")
     assert page.locator("svg.graph .match").count() >= 1
     assert page.locator("#nodes tr.match").count() >= 1
+
+
+@pytest.fixture(scope="module")
+def evaluated(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real program scanned and run under the probe (tests/verdicts/_world.py), its graph
+    and window posted to the demo tenant, a catalog evaluated with an OpenVEX document."""
+    world = make_world(tmp_path_factory.mktemp("verdict-world"))
+    headers = {"Authorization": f"Bearer {demo.token}", "X-Stella-Tenant": "demo"}
+    graph = httpx.post(f"{demo.url}/api/v1/graphs", content=world.graph, headers=headers)
+    graph_hash = graph.json()["graph_hash"]
+    files = {
+        "runtime": ("runtime-trace.ndjson.gz", world.first.trace, "application/x-ndjson"),
+        "probe_manifest": ("probe-manifest.json", world.first.manifest, "application/json"),
+    }
+    posted = httpx.post(
+        f"{demo.url}/api/v1/runtime-facts?graph_hash={graph_hash}", files=files, headers=headers
+    )
+    assert posted.status_code == 201, posted.text
+    body = {"graph_hash": graph_hash, "catalog": CATALOG, "vex": ["openvex"]}
+    answer = httpx.post(
+        f"{demo.url}/api/v1/reachability/evaluate", json=body, headers=headers, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    return {"graph_hash": graph_hash, **answer.json()}
+
+
+def test_a_verdict_its_path_and_its_signed_vex(
+    browser: object, demo: Demo, evaluated: dict[str, Any]
+) -> None:
+    page = sign_in(new_page(browser, demo), demo, demo.token)
+    page.click("nav >> text=Verdicts")
+    page.fill("#f-graph", evaluated["graph_hash"])
+    page.fill("#f-vuln", "V-USED")
+    page.click("form.filters >> text=Filter")
+    row = page.locator("#verdicts tr.verdict").first
+    assert "V-USED" in row.inner_text() and "CVE-2026-1001" in row.inner_text()
+    assert row.locator(".badge").inner_text() == "CR"
+    details = page.locator("#verdicts tr.evidence details").first
+    details.locator("summary").click()  # the evidence: the path from a root, the runtime hits
+    evidence = details.inner_text()
+    assert "path from a root" in evidence and "vulnlib.core" in evidence
+    assert re.search(r"[1-9][0-9]* hit\(s\)", evidence)
+    path = details.locator("ol li").all_inner_texts()
+    assert len(path) >= 2 and "used" in path[-1]
+    (vex,) = evaluated["vex"]
+    page.fill("#vex-id", vex["id"])
+    page.click("text=Open")
+    assert page.url == f"{demo.url}/ui/vex/{vex['id']}"
+    assert "matches the record" in page.content()
+    assert "signed by service key" in page.content()
+    with page.expect_download() as document_download:
+        page.click("text=Download the openvex document")
+    with page.expect_download() as dsse_download:
+        page.click("text=Download its DSSE envelope")
+    document = Path(document_download.value.path()).read_bytes()
+    envelope = Path(dsse_download.value.path()).read_bytes()
+    keys = httpx.get(
+        f"{demo.url}/api/v1/keys/service",
+        headers={"Authorization": f"Bearer {demo.token}", "X-Stella-Tenant": "demo"},
+    ).json()["keys"]
+    key = load_public_key(keys[0]["public_key_pem"].encode())
+    verified = verify_vex(envelope, key=key, document=document)  # raises unless signed
+    assert verified.digest == "sha256:" + vex["sha256"]
+    statuses = {s["vulnerability"]["name"]: s["status"] for s in json.loads(document)["statements"]}
+    assert statuses["V-USED"] == "affected" and statuses["V-UNUSED"] == "not_affected"
+    page.click("nav >> text=Unknowns")
+    assert page.locator("#unknowns tbody tr").count() >= 1
+    assert "target_not_scanned" in page.locator("#unknowns").inner_text()
+    # another tenant: the document is not found
+    other = sign_in(new_page(browser, demo), demo, demo.other_token)
+    assert other.goto(f"{demo.url}/ui/vex/{vex['id']}").status == 404
+    assert other.goto(f"{demo.url}/ui/vex/{vex['id']}/document").status == 404
+    other.goto(f"{demo.url}/ui/verdicts")
+    assert "V-USED" not in other.content()
 
 
 def test_another_tenant_sees_nothing_of_the_demo(browser: object, demo: Demo) -> None:

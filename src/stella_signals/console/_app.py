@@ -42,6 +42,7 @@ from stella_signals.console._session import (
     set_cookie,
 )
 from stella_signals.console._svg import draw_observed
+from stella_signals.digests import sha256_hex
 from stella_signals.errors import (
     Forbidden,
     InvalidField,
@@ -54,10 +55,13 @@ from stella_signals.errors import (
     UnsupportedMediaType,
     VerificationFailed,
 )
+from stella_signals.ids import parse_ulid
 from stella_signals.ingest import evidence_record
 from stella_signals.locker import export_bundle
 from stella_signals.tenancy import TenantId, parse_tenant
 from stella_signals.timeline import ChainReport
+from stella_signals.verdicts import vex_bundle, vex_document, vex_envelope
+from stella_signals.vex import VexFormat
 from stella_signals.wiring import Services
 
 __all__ = ["CONTENT_SECURITY_POLICY", "create_console"]
@@ -381,8 +385,6 @@ def create_console(services: Services) -> ASGIApp:
 
     @page()
     def bundle(ctx: _Ctx) -> Response:
-        from stella_signals.ids import parse_ulid
-
         ingest_id = parse_ulid(ctx.request.path_params["ingest_id"])
         record = evidence_record(
             ctx.services.ingest_context("signals-console"), ctx.tenant, ingest_id
@@ -427,6 +429,64 @@ def create_console(services: Services) -> ASGIApp:
         picture = draw_observed(view.index, view.hits, query=q, link=link)
         return chrome(ctx, "Graph coverage", _pages.graph_page(view, picture, q), "graphs")
 
+    @page()
+    def verdicts(ctx: _Ctx) -> Response:
+        graph_hash = ctx.query.get("graph_hash", "").strip()
+        vuln_id = ctx.query.get("vuln_id", "").strip()
+        state = ctx.query.get("state", "").strip()
+        after = ctx.query.get("after", "").strip()
+        found = _views.verdicts_page(
+            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, state=state,
+            after=after,
+        )  # fmt: skip
+        body = _pages.verdicts_page(
+            found, graph_hash=graph_hash, vuln_id=vuln_id, state=state, after=after
+        )
+        return chrome(ctx, "Verdicts and VEX", body, "verdicts")
+
+    @page()
+    def unknowns(ctx: _Ctx) -> Response:
+        graph_hash = ctx.query.get("graph_hash", "").strip()
+        after = ctx.query.get("after", "").strip()
+        found = _views.unknowns_page(ctx.services, ctx.tenant, graph_hash=graph_hash, after=after)
+        body = _pages.unknowns_page(found, graph_hash=graph_hash, after=after)
+        return chrome(ctx, "Unknowns", body, "unknowns")
+
+    @page()
+    def vex_lookup(ctx: _Ctx) -> Response:
+        vex_id = parse_ulid(ctx.query.get("id", "").strip())
+        return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
+
+    @page()
+    def vex(ctx: _Ctx) -> Response:
+        view = _views.vex_view(ctx.services, ctx.tenant, ctx.request.path_params["vex_id"])
+        return chrome(ctx, "VEX document", _pages.vex_page(view), "verdicts")
+
+    @page()
+    def vex_file(ctx: _Ctx) -> Response:
+        vex_id = parse_ulid(ctx.request.path_params["vex_id"])
+        what = ctx.request.path_params["what"]
+        vctx = ctx.services.ingest_context("signals-console")
+        if what == "document":
+            record, data = vex_document(vctx, ctx.tenant, vex_id)
+            media, name = VexFormat(record.format).payload_type, f"vex-{vex_id}.json"
+        elif what == "dsse":
+            _, data = vex_envelope(vctx, ctx.tenant, vex_id)
+            media, name = "application/json", f"vex-{vex_id}.dsse.json"
+        elif what == "bundle":
+            data = vex_bundle(vctx, ctx.tenant, vex_id)
+            media, name = "application/gzip", f"vex-{vex_id}.tar.gz"
+        else:
+            raise NotFound(f"no {what!r} of a VEX document")
+        return Response(
+            data,
+            media_type=media,
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-SHA256": sha256_hex(data),
+            },
+        )
+
     # -- static --------------------------------------------------------------------------
     assets: dict[str, tuple[bytes, str]] = {}
     folder = resources.files("stella_signals.console") / "static"
@@ -460,6 +520,11 @@ def create_console(services: Services) -> ASGIApp:
         Route("/timeline/verify", timeline_verify, methods=["POST"]),
         Route("/graphs", graphs, methods=["GET"]),
         Route("/graphs/{graph_hash}", graph, methods=["GET"]),
+        Route("/verdicts", verdicts, methods=["GET"]),
+        Route("/unknowns", unknowns, methods=["GET"]),
+        Route("/vex", vex_lookup, methods=["GET"]),
+        Route("/vex/{vex_id}", vex, methods=["GET"]),
+        Route("/vex/{vex_id}/{what}", vex_file, methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
     ]
 

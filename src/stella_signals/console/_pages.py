@@ -16,6 +16,7 @@ from stella_signals.console._alerts import AlertState
 from stella_signals.console._html import Markup, attrs, join, query, render
 from stella_signals.console._svg import Picture
 from stella_signals.console._views import (
+    STATE_MEANING,
     STATUSES,
     Check,
     EventRow,
@@ -23,8 +24,9 @@ from stella_signals.console._views import (
     IngestDetail,
     Overview,
     Page,
+    VexView,
 )
-from stella_signals.ports import IngestRecord
+from stella_signals.ports import IngestRecord, StoredUnknown, StoredVerdict
 from stella_signals.timeline import ChainReport, EventType, TimelineEvent
 
 __all__ = [
@@ -39,6 +41,9 @@ __all__ = [
     "signin_page",
     "tenant_page",
     "timeline_page",
+    "unknowns_page",
+    "verdicts_page",
+    "vex_page",
 ]
 
 NAV = (
@@ -46,6 +51,8 @@ NAV = (
     ("ingests", "/ui/ingests", "Ingests"),
     ("timeline", "/ui/timeline", "Timeline"),
     ("graphs", "/ui/graphs", "Graph coverage"),
+    ("verdicts", "/ui/verdicts", "Verdicts"),
+    ("unknowns", "/ui/unknowns", "Unknowns"),
 )
 _COLORS = {"ingested": "ok", "orphaned": "warn", "expired": "muted", "failed": "bad"}
 
@@ -709,4 +716,226 @@ def graph_page(view: GraphView, picture: Picture, q: str) -> Markup:
         legend=legend,
         svg=picture.svg,
         rows=rows or Markup('<tr><td colspan="4">nothing ran yet</td></tr>'),
+    )
+
+
+# -- verdicts, unknowns, VEX ----------------------------------------------------------------
+_STATE_KIND = {"CR": "bad", "RO": "bad", "X": "warn", "SR": "warn", "RU": "muted", "U": "muted"}
+
+
+def _state(state: str) -> Markup:
+    return render(
+        '<span class="badge {k}" title="{t}">{s}</span>',
+        k=_STATE_KIND.get(state, "ok"),
+        t=STATE_MEANING.get(state, ""),
+        s=state,
+    )
+
+
+def _list(items: Sequence[object], *, ordered: bool = False, mono: bool = True) -> Markup:
+    if not items:
+        return Markup("—")
+    tag = "ol" if ordered else "ul"
+    return render(
+        '<{tag} class="{c}">{items}</{tag}>',
+        tag=Markup(tag),
+        c="mono compact" if mono else "compact",
+        items=join(render("<li>{i}</li>", i=i) for i in items),
+    )
+
+
+def _verdict_evidence(v: StoredVerdict) -> Markup:
+    body = v.body
+    given_runtime, given_window = body.get("runtime"), body.get("window")
+    runtime: Mapping[str, Any] = given_runtime if isinstance(given_runtime, Mapping) else {}
+    window: Mapping[str, Any] = given_window if isinstance(given_window, Mapping) else {}
+    path = body.get("path_display") or body.get("path") or []
+    ingests = [
+        render('<a href="/ui/ingests/{i}">{i}</a>', i=i) for i in runtime.get("ingest_ids") or []
+    ]
+    return _dl(
+        [
+            ("path from a root", _list(list(path), ordered=True)),
+            (
+                "runtime",
+                f"{runtime.get('hits', 0)} hit(s), first {runtime.get('first_seen') or '—'}, "
+                f"last {runtime.get('last_seen') or '—'}",
+            ),
+            ("ingests", _list(ingests)),
+            ("window", f"{window.get('start') or '—'} … {window.get('end') or '—'}"),
+            ("evidence digests", _list(list(body.get("evidence_digests") or []))),
+            ("fixed in", ", ".join(body.get("fixed") or []) or "—"),
+            ("graph", render('<span class="mono">{g}</span>', g=v.graph_hash)),
+            ("catalog", render('<span class="mono">{g}</span>', g=v.catalog_digest)),
+            ("evaluation", render('<span class="mono">{g}</span>', g=v.evaluation_id)),
+        ]
+    )
+
+
+def verdicts_page(
+    page: Page[StoredVerdict], *, graph_hash: str, vuln_id: str, state: str, after: str
+) -> Markup:
+    options = join(
+        render("<option{a}>{s}</option>", s=s or "any", a=attrs(value=s, selected=s == state))
+        for s in ("", *STATE_MEANING)
+    )
+    form = render(
+        '<form method="get" action="/ui/verdicts" class="filters" role="search">'
+        '<label for="f-graph">Graph hash</label>'
+        '<input id="f-graph" name="graph_hash" value="{g}" spellcheck="false">'
+        '<label for="f-vuln">Vulnerability</label>'
+        '<input id="f-vuln" name="vuln_id" value="{v}" spellcheck="false">'
+        '<label for="f-state">State</label><select id="f-state" name="state">{o}</select>'
+        '<button type="submit">Filter</button></form>',
+        g=graph_hash,
+        v=vuln_id,
+        o=options,
+    )
+    rows = join(
+        render(
+            '<tr class="verdict"><td class="mono">{vuln}{aliases}</td><td class="mono">{pkg}</td>'
+            '<td class="mono">{sym}</td><td>{state}</td><td>{conf}</td><td>{hits}</td>'
+            '<td>{changed}</td></tr><tr class="evidence"><td colspan="7"><details>'
+            "<summary>evidence of {vuln}: path, runtime, digests</summary>{ev}</details></td></tr>",
+            vuln=v.vuln_id,
+            aliases=render(
+                '<br><span class="hint">{a}</span>', a=", ".join(v.body.get("aliases") or [])
+            )
+            if v.body.get("aliases")
+            else Markup(""),
+            pkg=v.package,
+            sym=v.symbol,
+            state=_state(v.state),
+            conf=v.body.get("confidence", "—"),
+            hits=(v.body.get("runtime") or {}).get("hits", 0)
+            if isinstance(v.body.get("runtime"), Mapping)
+            else 0,
+            changed=_time(v.changed_at),
+            ev=_verdict_evidence(v),
+        )
+        for v in page.items
+    )
+    table = render(
+        '<div class="scroll"><table class="list" id="verdicts"><thead><tr>'
+        '<th scope="col">vulnerability</th><th scope="col">package</th>'
+        '<th scope="col">symbol</th><th scope="col">state</th><th scope="col">confidence</th>'
+        '<th scope="col">hits</th><th scope="col">state since</th>'
+        "</tr></thead><tbody>{rows}</tbody></table></div>",
+        rows=rows or Markup('<tr><td colspan="7">no verdicts: evaluate a catalog first '
+                            "(<code>stella reach evaluate</code>)</td></tr>"),
+    )  # fmt: skip
+    legend = render(
+        '<details class="card"><summary>What the states mean</summary>{d}</details>',
+        d=_dl([(k, v) for k, v in STATE_MEANING.items()]),
+    )
+    vex = Markup(
+        '<form method="get" action="/ui/vex" class="filters" role="search">'
+        '<label for="vex-id">VEX document id</label>'
+        '<input id="vex-id" name="id" spellcheck="false" placeholder="from stella vex export '
+        'or the evaluation">'
+        '<button type="submit">Open</button></form>'
+    )
+    pager = _pager(
+        "/ui/verdicts",
+        after=after,
+        next_after=page.next_after,
+        graph_hash=graph_hash,
+        vuln_id=vuln_id,
+        state=state,
+    )
+    return render("{f}{vex}{legend}{t}{p}", f=form, vex=vex, legend=legend, t=table, p=pager)
+
+
+def unknowns_page(page: Page[StoredUnknown], *, graph_hash: str, after: str) -> Markup:
+    form = render(
+        '<form method="get" action="/ui/unknowns" class="filters" role="search">'
+        '<label for="f-graph">Graph hash</label>'
+        '<input id="f-graph" name="graph_hash" value="{g}" spellcheck="false">'
+        '<button type="submit">Filter</button></form>',
+        g=graph_hash,
+    )
+    rows = join(
+        render(
+            '<tr><td>{kind}</td><td class="mono">{sym}</td><td class="mono">{purl}</td>'
+            '<td class="mono">{vuln}</td><td>{detail}</td><td>{ingests}</td>'
+            '<td class="mono">{graph}</td></tr>',
+            kind=u.kind,
+            sym=u.body.get("symbol", "—"),
+            purl=u.body.get("purl") or "—",
+            vuln=u.body.get("vuln_id") or "—",
+            detail=u.body.get("detail", ""),
+            ingests=_list(
+                [
+                    render('<a href="/ui/ingests/{i}">{i}</a>', i=i)
+                    for i in u.body.get("ingest_ids") or []
+                ]
+            ),
+            graph=_short(u.graph_hash),
+        )
+        for u in page.items
+    )
+    table = render(
+        '<div class="scroll"><table class="list" id="unknowns"><thead><tr>'
+        '<th scope="col">kind</th><th scope="col">symbol</th><th scope="col">purl</th>'
+        '<th scope="col">vulnerability</th><th scope="col">why</th><th scope="col">ingests</th>'
+        '<th scope="col">graph</th></tr></thead><tbody>{rows}</tbody></table></div>',
+        rows=rows or Markup('<tr><td colspan="7">no unknowns</td></tr>'),
+    )
+    hint = Markup(
+        '<p class="hint">Where the evidence is too thin to trust a not_affected: unmapped '
+        "symbols, unexpected edges, targets in no scanned code, disagreements (latest "
+        "evaluation of each graph and catalog).</p>"
+    )
+    pager = _pager("/ui/unknowns", after=after, next_after=page.next_after, graph_hash=graph_hash)
+    return render("{h}{f}{t}{p}", h=hint, f=form, t=table, p=pager)
+
+
+def vex_page(view: VexView) -> Markup:
+    r = view.record
+    ok, message = view.signature
+    same = view.document_sha256 == r.sha256
+    base = f"/ui/vex/{r.vex_id}"
+    facts = _dl(
+        [
+            ("format", r.format),
+            ("product", r.product or "—"),
+            ("graph", render('<span class="mono">{g}</span>', g=r.graph_hash)),
+            ("catalog", render('<span class="mono">{g}</span>', g=r.catalog_digest)),
+            ("evaluation", render('<span class="mono">{g}</span>', g=r.evaluation_id)),
+            ("created", _time(r.created_at)),
+            (
+                "document sha256",
+                render(
+                    '<span class="mono">{d}</span> {f}',
+                    d=view.document_sha256,
+                    f=_flag("matches the record", "ok") if same else _flag("differs", "bad"),
+                ),
+            ),
+            (
+                "signature",
+                render(
+                    "{f} {m}", f=_flag("ok" if ok else "failed", "ok" if ok else "bad"), m=message
+                ),
+            ),
+        ]
+    )
+    links = render(
+        '<p><a class="button" href="{b}/document" download>Download the {fmt} document</a> '
+        '<a class="button" href="{b}/dsse" download>Download its DSSE envelope</a> '
+        '<a class="button" href="{b}/bundle" download>Download the evidence bundle</a></p>'
+        '<p class="hint">The same bytes as <code>GET /api/v1/vex/{id}</code>, '
+        "<code>/dsse</code> and <code>/bundle</code>; check them offline with "
+        "<code>stella vex verify DOCUMENT --key service.pem</code> (the key from "
+        "<code>signals keys export-service</code>).</p>",
+        b=base,
+        fmt=r.format,
+        id=r.vex_id,
+    )
+    return render(
+        '<p class="mono">{id}</p><section class="card wide">{facts}</section>'
+        '<section class="card wide" aria-labelledby="h-dl"><h2 id="h-dl">Downloads</h2>{links}'
+        "</section>",
+        id=r.vex_id,
+        facts=facts,
+        links=links,
     )

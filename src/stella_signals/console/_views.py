@@ -15,12 +15,19 @@ from typing import Any, Generic, TypeVar
 from stella_signals.attest import load_public_key
 from stella_signals.clock import FixedClock
 from stella_signals.console._alerts import WINDOW_MINUTES, Alert, evaluate_alerts
+from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidInput, NotFound, StellaError
 from stella_signals.graph import GraphIndex
 from stella_signals.ids import new_ulid, parse_ulid
 from stella_signals.ingest import evidence_record, parse_graph_hash
 from stella_signals.locker import BundleReport, check_bundle, export_bundle
-from stella_signals.ports import IngestRecord, KeyPurpose
+from stella_signals.ports import (
+    IngestRecord,
+    KeyPurpose,
+    StoredUnknown,
+    StoredVerdict,
+    VexRecord,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeStatus
 from stella_signals.timeline import (
@@ -30,12 +37,15 @@ from stella_signals.timeline import (
     TimelineEvent,
     check_chain,
 )
+from stella_signals.verdicts import vex_document, vex_envelope
+from stella_signals.vex import verify_vex
 from stella_signals.wiring import Services
 
 __all__ = [
     "HOURS",
     "MAX_COUNTED",
     "PAGE_SIZE",
+    "STATE_MEANING",
     "STATUSES",
     "Check",
     "EventRow",
@@ -43,14 +53,18 @@ __all__ = [
     "IngestDetail",
     "Overview",
     "Page",
+    "VexView",
     "graph_view",
     "graphs_page",
     "ingest_detail",
     "ingests_page",
     "overview",
     "timeline_page",
+    "unknowns_page",
+    "verdicts_page",
     "verify_ingest",
     "verify_timeline",
+    "vex_view",
 ]
 
 PAGE_SIZE = 25
@@ -347,3 +361,94 @@ def graph_view(services: Services, tenant: TenantId, graph_hash: str) -> GraphVi
         1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if flags[a] and flags[b]
     )
     return GraphView(str(digest), index, hits, sum(flags), confirmed, record.dsse_digest)
+
+
+# -- verdicts, unknowns, VEX (SPEC §15) -----------------------------------------------------
+#: What each state means (SPEC §15), for the page's legend and the state cells' titles.
+STATE_MEANING = {
+    "U": "unknown: the target is in no scanned code",
+    "SR": "a static path from a root",
+    "SU": "no static path",
+    "RO": "observed at run time",
+    "RU": "watched for the whole window and not observed",
+    "CR": "confirmed reachable: a static path, and it ran",
+    "CU": "confirmed unreachable: no static path, and not seen while watched",
+    "X": "static and runtime disagree: it ran with no static path",
+}
+
+
+def verdicts_page(
+    services: Services,
+    tenant: TenantId,
+    *,
+    graph_hash: str | None,
+    vuln_id: str | None,
+    state: str | None,
+    after: str | None,
+) -> Page[StoredVerdict]:
+    """A page of the tenant's current verdicts (by verdict id, the API's order)."""
+    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    if state and state not in STATE_MEANING:
+        raise _invalid(f"unknown state {state!r}: use one of {', '.join(STATE_MEANING)}")
+    if after:
+        parse_ulid(after)
+    rows = services.repo.list_verdicts(
+        tenant,
+        graph_hash=graph,
+        vuln_id=vuln_id or None,
+        state=state or None,
+        after=after or None,
+        limit=PAGE_SIZE + 1,
+    )
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return Page(rows, rows[-1].verdict_id if more else None)
+
+
+def _position(text: str | None) -> tuple[str, int] | None:
+    if not text:
+        return None
+    ulid, sep, number = text.partition(".")
+    if not sep or not number.isascii() or not number.isdigit() or len(number) > 6:
+        raise _invalid("malformed page position")
+    return parse_ulid(ulid), int(number)
+
+
+def unknowns_page(
+    services: Services, tenant: TenantId, *, graph_hash: str | None, after: str | None
+) -> Page[StoredUnknown]:
+    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    rows = services.repo.list_unknowns(
+        tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
+    )
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    last = rows[-1] if rows else None
+    return Page(rows, f"{last.evaluation_id}.{last.position:06d}" if more and last else None)
+
+
+@dataclass(frozen=True, slots=True)
+class VexView:
+    record: VexRecord
+    document_sha256: str
+    #: The signature check: (ok, message).
+    signature: tuple[bool, str]
+
+
+def vex_view(services: Services, tenant: TenantId, vex_id: str) -> VexView:
+    """A VEX document's record, its digest re-computed and its DSSE signature checked against
+    the service's receipt keys (current or retired), as `stella vex verify` does offline."""
+    ctx = services.ingest_context("signals-console")
+    record, document = vex_document(ctx, tenant, parse_ulid(vex_id))
+    _, envelope = vex_envelope(ctx, tenant, record.vex_id)
+    message = "signed by no service key"
+    ok = False
+    for key in services.repo.list_service_keys():
+        try:
+            verified = verify_vex(envelope, key=load_public_key(key.public_pem), document=document)
+        except StellaError as exc:
+            message = str(exc)
+            continue
+        ok, message = True, f"signed by service key {key.keyid} over {verified.digest}"
+        break
+    return VexView(record, sha256_hex(document), (ok, message))
