@@ -34,6 +34,7 @@ from stella_signals.console._session import (
     SignedOut,
     check_csrf,
     check_signin_csrf,
+    clear_cookie,
     clear_session,
     csrf_token,
     find_active_token,
@@ -302,8 +303,8 @@ def create_console(services: Services) -> ASGIApp:
             if tenant:
                 set_cookie(request, response, TENANT_COOKIE, tenant)
             else:
-                response.delete_cookie(TENANT_COOKIE, path="/ui")
-            response.delete_cookie(SIGNIN_COOKIE, path="/ui")
+                clear_cookie(request, response, TENANT_COOKIE)
+            clear_cookie(request, response, SIGNIN_COOKIE)
             return response
 
         return await anyio.to_thread.run_sync(run)

@@ -45,6 +45,7 @@ __all__ = [
     "SignedOut",
     "check_csrf",
     "check_signin_csrf",
+    "clear_cookie",
     "clear_session",
     "csrf_token",
     "find_active_token",
@@ -155,12 +156,17 @@ def set_cookie(request: Request, response: Response, name: str, value: str) -> N
     )
 
 
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    """Expire a cookie `set_cookie` set (same path and attributes)."""
+    response.delete_cookie(
+        name,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
 def clear_session(request: Request, response: Response) -> None:
     for name in (TOKEN_COOKIE, TENANT_COOKIE):
-        response.delete_cookie(
-            name,
-            path=COOKIE_PATH,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        clear_cookie(request, response, name)

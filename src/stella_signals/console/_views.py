@@ -7,7 +7,7 @@ another page follows), or, for the overview's counts, at most `MAX_COUNTED` rows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -78,6 +78,14 @@ STATUSES = ("ingested", "orphaned", "expired", "failed")
 class Page(Generic[T]):
     items: list[T]
     next_after: str | None
+
+
+def _paged(rows: list[T], position: Callable[[T], str]) -> Page[T]:
+    """A page from a query asked for PAGE_SIZE + 1 rows: the extra one says another page
+    follows, which starts after the ``position`` of this page's last row."""
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return Page(rows, position(rows[-1]) if more else None)
 
 
 def _lowest_ulid_at(moment: datetime) -> str:
@@ -153,9 +161,7 @@ def ingests_page(
     records = services.repo.list_ingests(
         tenant, graph_hash=graph, status=status or None, after=after or None, limit=PAGE_SIZE + 1
     )
-    more = len(records) > PAGE_SIZE
-    records = records[:PAGE_SIZE]
-    return Page(records, records[-1].ingest_id if more else None)
+    return _paged(records, lambda r: r.ingest_id)
 
 
 def _invalid(message: str) -> StellaError:
@@ -287,8 +293,8 @@ def timeline_page(
     events = services.repo.list_events(
         tenant, event_type=event_type or None, since=None, after_seq=after, limit=PAGE_SIZE + 1
     )
-    more = len(events) > PAGE_SIZE
-    events = events[:PAGE_SIZE]
+    page = _paged(events, lambda e: str(e.seq))
+    events = page.items
     previous = _before(services, tenant, events[0]) if events and not event_type else None
     rows = []
     for event in events:
@@ -305,7 +311,7 @@ def timeline_page(
             )
         rows.append(EventRow(event, hash_ok, link_ok, ImportedOrigin.of(event)))
         previous = event
-    return Page(rows, str(events[-1].seq) if more else None)
+    return Page(rows, page.next_after)
 
 
 def verify_timeline(services: Services, tenant: TenantId) -> ChainReport:
@@ -330,9 +336,7 @@ def graphs_page(
         after_seq=after,
         limit=PAGE_SIZE + 1,
     )
-    more = len(events) > PAGE_SIZE
-    events = events[:PAGE_SIZE]
-    return Page(events, str(events[-1].seq) if more else None)
+    return _paged(events, lambda e: str(e.seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,9 +404,7 @@ def verdicts_page(
         after=after or None,
         limit=PAGE_SIZE + 1,
     )
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return Page(rows, rows[-1].verdict_id if more else None)
+    return _paged(rows, lambda v: v.verdict_id)
 
 
 def _position(text: str | None) -> tuple[str, int] | None:
@@ -421,10 +423,7 @@ def unknowns_page(
     rows = services.repo.list_unknowns(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    last = rows[-1] if rows else None
-    return Page(rows, f"{last.evaluation_id}.{last.position:06d}" if more and last else None)
+    return _paged(rows, lambda u: f"{u.evaluation_id}.{u.position:06d}")
 
 
 @dataclass(frozen=True, slots=True)
