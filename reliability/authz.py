@@ -309,6 +309,7 @@ UI_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/ui/graphs"): READ,
     ("GET", "/ui/graphs/{graph_hash}"): READ,
     ("GET", "/ui/verdicts"): READ,
+    ("GET", "/ui/verdicts/history"): READ,
     ("GET", "/ui/unknowns"): READ,
     ("GET", "/ui/vex"): READ,
     ("GET", "/ui/vex/{vex_id}"): READ,

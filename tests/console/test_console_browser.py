@@ -196,6 +196,10 @@ def test_a_verdict_its_path_and_its_signed_vex(
     assert re.search(r"[1-9][0-9]* hit\(s\)", evidence)
     path = details.locator("ol li").all_inner_texts()
     assert len(path) >= 2 and "used" in path[-1]
+    details.locator("text=how this verdict changed").click()
+    assert page.locator("#history tbody tr").count() == 1  # its first state, CR
+    assert "first" in page.locator("#history").inner_text()
+    page.go_back()
     (vex,) = evaluated["vex"]
     page.fill("#vex-id", vex["id"])
     page.click("text=Open")

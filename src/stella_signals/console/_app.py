@@ -446,6 +446,21 @@ def create_console(services: Services) -> ASGIApp:
         return chrome(ctx, "Verdicts and VEX", body, "verdicts")
 
     @page()
+    def history(ctx: _Ctx) -> Response:
+        graph_hash = ctx.query.get("graph_hash", "").strip()
+        vuln_id = ctx.query.get("vuln_id", "").strip()
+        symbol = ctx.query.get("symbol", "").strip()
+        after = ctx.query.get("after", "").strip()
+        found = _views.history_page(
+            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol,
+            after=after,
+        )  # fmt: skip
+        body = _pages.history_page(
+            found, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol, after=after
+        )
+        return chrome(ctx, "Verdict history", body, "verdicts")
+
+    @page()
     def unknowns(ctx: _Ctx) -> Response:
         graph_hash = ctx.query.get("graph_hash", "").strip()
         after = ctx.query.get("after", "").strip()
@@ -522,6 +537,7 @@ def create_console(services: Services) -> ASGIApp:
         Route("/graphs", graphs, methods=["GET"]),
         Route("/graphs/{graph_hash}", graph, methods=["GET"]),
         Route("/verdicts", verdicts, methods=["GET"]),
+        Route("/verdicts/history", history, methods=["GET"]),
         Route("/unknowns", unknowns, methods=["GET"]),
         Route("/vex", vex_lookup, methods=["GET"]),
         Route("/vex/{vex_id}", vex, methods=["GET"]),

@@ -26,7 +26,7 @@ from stella_signals.console._views import (
     Page,
     VexView,
 )
-from stella_signals.ports import IngestRecord, StoredUnknown, StoredVerdict
+from stella_signals.ports import IngestRecord, StoredUnknown, StoredVerdict, VerdictChange
 from stella_signals.timeline import ChainReport, EventType, TimelineEvent
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "error_page",
     "graph_page",
     "graphs_page",
+    "history_page",
     "ingest_page",
     "ingests_page",
     "layout",
@@ -666,6 +667,15 @@ def graph_page(view: GraphView, picture: Picture, q: str) -> Markup:
             ("edges confirmed", f"{view.edges_confirmed} of {index.edges_total}"),
             ("roots", str(len(index.roots))),
             ("DSSE", view.dsse_digest or "none"),
+            (
+                "verdicts",
+                render(
+                    '<a href="{v}">verdicts</a> · <a href="{u}">unknowns</a> (unexpected '
+                    "edges, unmapped symbols) of this graph",
+                    v=query("/ui/verdicts", graph_hash=view.graph_hash),
+                    u=query("/ui/unknowns", graph_hash=view.graph_hash),
+                ),
+            ),
         ]
     )
     form = render(
@@ -768,6 +778,18 @@ def _verdict_evidence(v: StoredVerdict) -> Markup:
             ("graph", render('<span class="mono">{g}</span>', g=v.graph_hash)),
             ("catalog", render('<span class="mono">{g}</span>', g=v.catalog_digest)),
             ("evaluation", render('<span class="mono">{g}</span>', g=v.evaluation_id)),
+            (
+                "history",
+                render(
+                    '<a href="{h}">how this verdict changed</a>',
+                    h=query(
+                        "/ui/verdicts/history",
+                        graph_hash=v.graph_hash,
+                        vuln_id=v.vuln_id,
+                        symbol=v.symbol,
+                    ),
+                ),
+            ),
         ]
     )
 
@@ -844,6 +866,42 @@ def verdicts_page(
         state=state,
     )
     return render("{f}{vex}{legend}{t}{p}", f=form, vex=vex, legend=legend, t=table, p=pager)
+
+
+def history_page(
+    page: Page[VerdictChange], *, graph_hash: str, vuln_id: str, symbol: str, after: str
+) -> Markup:
+    rows = join(
+        render(
+            '<tr><td>{at}</td><td class="mono">{vuln}</td><td class="mono">{sym}</td>'
+            '<td>{frm}</td><td>{to}</td><td class="mono">{ev}</td></tr>',
+            at=_time(c.at),
+            vuln=c.vuln_id,
+            sym=c.symbol,
+            frm=_state(c.from_state) if c.from_state else "first",
+            to=_state(c.to_state),
+            ev=c.event_id or "—",
+        )
+        for c in page.items
+    )
+    table = render(
+        '<div class="scroll"><table class="list" id="history"><thead><tr>'
+        '<th scope="col">at</th><th scope="col">vulnerability</th><th scope="col">symbol</th>'
+        '<th scope="col">from</th><th scope="col">to</th>'
+        '<th scope="col">reach.verdict.changed event</th></tr></thead><tbody>{rows}</tbody>'
+        "</table></div>",
+        rows=rows or Markup('<tr><td colspan="6">no changes</td></tr>'),
+    )
+    pager = _pager(
+        "/ui/verdicts/history",
+        after=after,
+        next_after=page.next_after,
+        graph_hash=graph_hash,
+        vuln_id=vuln_id,
+        symbol=symbol,
+    )
+    back = Markup('<p><a href="/ui/verdicts">All verdicts</a></p>')
+    return render("{b}{t}{p}", b=back, t=table, p=pager)
 
 
 def unknowns_page(page: Page[StoredUnknown], *, graph_hash: str, after: str) -> Markup:

@@ -26,6 +26,7 @@ from stella_signals.ports import (
     KeyPurpose,
     StoredUnknown,
     StoredVerdict,
+    VerdictChange,
     VexRecord,
 )
 from stella_signals.tenancy import TenantId
@@ -56,6 +57,7 @@ __all__ = [
     "VexView",
     "graph_view",
     "graphs_page",
+    "history_page",
     "ingest_detail",
     "ingests_page",
     "overview",
@@ -424,6 +426,28 @@ def unknowns_page(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
     return _paged(rows, lambda u: f"{u.evaluation_id}.{u.position:06d}")
+
+
+def history_page(
+    services: Services,
+    tenant: TenantId,
+    *,
+    graph_hash: str | None,
+    vuln_id: str | None,
+    symbol: str | None,
+    after: str | None,
+) -> Page[VerdictChange]:
+    """How verdicts changed, oldest first (the API's history order)."""
+    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    rows = services.repo.verdict_history(
+        tenant,
+        graph_hash=graph,
+        vuln_id=vuln_id or None,
+        symbol=symbol or None,
+        after=_position(after),
+        limit=PAGE_SIZE + 1,
+    )
+    return _paged(rows, lambda c: f"{c.evaluation_id}.{c.position:06d}")
 
 
 @dataclass(frozen=True, slots=True)
