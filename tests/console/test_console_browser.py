@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from stella_signals.attest import load_public_key
 from stella_signals.locker import check_bundle
@@ -29,7 +30,6 @@ from tests.realservers.signals_process import create_token, signals
 from tests.verdicts._world import CATALOG, make_world
 
 pytestmark = pytest.mark.e2e
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @dataclass
@@ -61,8 +61,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
+def browser(demo: Demo) -> Iterator[Browser]:
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
             yield chromium
@@ -70,23 +70,23 @@ def browser(demo: Demo) -> Iterator[object]:
             chromium.close()
 
 
-def new_page(browser: object, demo: Demo) -> object:
-    context = browser.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+def new_page(browser: Browser, demo: Demo) -> Page:
+    context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.on("request", lambda request: demo.requests.append(request.url))
     return page
 
 
-def sign_in(page: object, demo: Demo, token: str, tenant: str = "") -> object:
-    page.goto(f"{demo.url}/ui/")  # type: ignore[attr-defined]
-    page.fill("#token", token)  # type: ignore[attr-defined]
+def sign_in(page: Page, demo: Demo, token: str, tenant: str = "") -> Page:
+    page.goto(f"{demo.url}/ui/")
+    page.fill("#token", token)
     if tenant:
-        page.fill("#tenant", tenant)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
+        page.fill("#tenant", tenant)
+    page.click("button[type=submit]")
     return page
 
 
-def test_sign_in_and_see_the_demo_tenants_ingests(browser: object, demo: Demo) -> None:
+def test_sign_in_and_see_the_demo_tenants_ingests(browser: Browser, demo: Demo) -> None:
     page = new_page(browser, demo)
     response = page.goto(f"{demo.url}/ui/overview")
     assert page.url.startswith(f"{demo.url}/ui/sign-in")
@@ -108,7 +108,7 @@ def test_sign_in_and_see_the_demo_tenants_ingests(browser: object, demo: Demo) -
     assert page.evaluate("document.cookie") == ""  # nothing readable from script
 
 
-def test_a_trace_posted_with_curl_appears(browser: object, demo: Demo, tmp_path: Path) -> None:
+def test_a_trace_posted_with_curl_appears(browser: Browser, demo: Demo, tmp_path: Path) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.token)
     spec = SynthSpec(300, seed=42, start=datetime(2026, 3, 1, tzinfo=UTC))
     trace = write_trace(tmp_path / "new.ndjson.gz", spec).path
@@ -135,7 +135,7 @@ def test_a_trace_posted_with_curl_appears(browser: object, demo: Demo, tmp_path:
     assert report.ok and report.ingest_id == new_id, report.to_dict()
 
 
-def test_timeline_chain_and_graph_coverage(browser: object, demo: Demo) -> None:
+def test_timeline_chain_and_graph_coverage(browser: Browser, demo: Demo) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.token)
     page.click("nav >> text=Timeline")
     assert page.locator("#events tbody tr").count() >= 3
@@ -179,7 +179,7 @@ def evaluated(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 def test_a_verdict_its_path_and_its_signed_vex(
-    browser: object, demo: Demo, evaluated: dict[str, Any]
+    browser: Browser, demo: Demo, evaluated: dict[str, Any]
 ) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.token)
     page.click("nav >> text=Verdicts")
@@ -232,7 +232,7 @@ def test_a_verdict_its_path_and_its_signed_vex(
     assert "V-USED" not in other.content()
 
 
-def test_another_tenant_sees_nothing_of_the_demo(browser: object, demo: Demo) -> None:
+def test_another_tenant_sees_nothing_of_the_demo(browser: Browser, demo: Demo) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.other_token)
     assert "tenant globex" in page.locator("header").inner_text()
     page.goto(f"{demo.url}/ui/ingests")
@@ -249,7 +249,7 @@ def test_another_tenant_sees_nothing_of_the_demo(browser: object, demo: Demo) ->
     assert "does not allow tenant demo" in page.locator(".notice").inner_text()
 
 
-def test_forms_without_the_csrf_token_are_refused(browser: object, demo: Demo) -> None:
+def test_forms_without_the_csrf_token_are_refused(browser: Browser, demo: Demo) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.token)
     url = f"{demo.url}/ui/ingests/{demo.first_ingest}/verify"
     for form in ({}, {"csrf": "forged"}):
@@ -261,7 +261,7 @@ def test_forms_without_the_csrf_token_are_refused(browser: object, demo: Demo) -
     assert page.request.post(url, form={"csrf": csrf}).status == 200
 
 
-def test_a_revoked_token_is_signed_out_on_the_next_page(browser: object, demo: Demo) -> None:
+def test_a_revoked_token_is_signed_out_on_the_next_page(browser: Browser, demo: Demo) -> None:
     out = signals(
         "tokens", "create", "--tenant", "demo", "--scope", "signals:read",
         "--data-dir", str(demo.data_dir),
@@ -278,7 +278,7 @@ def test_a_revoked_token_is_signed_out_on_the_next_page(browser: object, demo: D
     assert "stella_token" not in {c["name"] for c in page.context.cookies()}
 
 
-def test_keyboard_skip_link_and_phone_width(browser: object, demo: Demo) -> None:
+def test_keyboard_skip_link_and_phone_width(browser: Browser, demo: Demo) -> None:
     page = sign_in(new_page(browser, demo), demo, demo.token)
     page.goto(f"{demo.url}/ui/overview")
     page.wait_for_load_state("load")

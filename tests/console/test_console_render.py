@@ -135,3 +135,34 @@ def test_csrf_values_are_bound_to_the_token_and_tenant() -> None:
     assert a == csrf_token("stl_a", "acme")
     assert a != csrf_token("stl_b", "acme") != csrf_token("stl_a", "globex")
     assert len(a) == 43 and "stl_a" not in a
+
+
+def test_the_timeline_shows_each_link_and_the_site_key_of_imported_events() -> None:
+    from stella_signals.console._pages import timeline_page
+    from stella_signals.console._views import EventRow, Page
+    from stella_signals.timeline import EventType, ImportedOrigin, check_chain, next_event
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    first = next_event(
+        previous=None, tenant="acme", event_type=EventType.GRAPH_INGESTED, occurred_at=at,
+        source="s", correlation_id=None, attributes={"graph_hash": "g"},
+        event_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    )  # fmt: skip
+    origin = {"event_id": "01ARZ3NDEKTSV4RRFFQ69G5FAW", "seq": 7, "keyid": HOSTILE}
+    second = next_event(
+        previous=first, tenant="acme", event_type=EventType.RUNTIME_INGESTED, occurred_at=at,
+        source="sync", correlation_id=None, attributes={"origin": origin},
+        event_id="01ARZ3NDEKTSV4RRFFQ69G5FAX",
+    )  # fmt: skip
+    rows = [
+        EventRow(first, True, True, None),
+        EventRow(second, True, False, ImportedOrigin.of(second)),
+    ]
+    html = timeline_page(
+        Page(rows, None), event_type="", after="", csrf="c", chain=check_chain([first, second])
+    )
+    assert "Chain verified from seq 1 up to seq 2" in html
+    assert "site event seq 7" in html and "<script>" not in html
+    assert "&lt;script&gt;" in html  # the key id, escaped
+    assert html.count(">broken<") == 1  # the second row's link, as given
+    assert "1 imported event(s) in the chain" in html
