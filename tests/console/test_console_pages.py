@@ -175,3 +175,18 @@ def test_headers_of_pages_and_assets(live: LiveApp) -> None:
     assert "no-store" not in css.headers["cache-control"]
     assert client.get("/ui/static/../_app.py").status_code == 404
     assert client.post("/ui/overview").status_code == 405
+
+
+def test_cookies_are_secure_over_tls(live: LiveApp) -> None:
+    client = TestClient(live.app, base_url="https://testserver")
+    form = client.get("/ui/sign-in")
+    assert "secure" in form.headers["set-cookie"].lower()
+    answer = client.post(
+        "/ui/sign-in",
+        data={"csrf": csrf_of(form.text), "token": live.tokens["acme"]},
+        follow_redirects=False,
+    )
+    session = [c for c in answer.headers.get_list("set-cookie") if c.startswith("stella_")]
+    assert session and all("Secure" in c and "HttpOnly" in c for c in session), session
+    plain = TestClient(live.app).get("/ui/sign-in")
+    assert "secure" not in plain.headers["set-cookie"].lower()

@@ -166,3 +166,32 @@ def test_the_timeline_shows_each_link_and_the_site_key_of_imported_events() -> N
     assert "&lt;script&gt;" in html  # the key id, escaped
     assert html.count(">broken<") == 1  # the second row's link, as given
     assert "1 imported event(s) in the chain" in html
+
+
+def _luminance(hex_color: str) -> float:
+    channels = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_palette_has_readable_contrast() -> None:
+    """WCAG AA (4.5:1) for every text colour of the stylesheet on its background."""
+    from importlib import resources
+
+    css = (resources.files("stella_signals.console") / "static" / "console.css").read_text()
+    var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", css))
+    pairs = [
+        ("fg", "bg"), ("fg", "card"), ("muted", "bg"), ("muted", "card"), ("link", "bg"),
+        ("link", "card"), ("ok", "ok-bg"), ("warn", "warn-bg"), ("bad", "bad-bg"),
+        ("fg", "mute-bg"),
+    ]  # fmt: skip
+    for text, background in pairs:
+        assert _contrast(var[text], var[background]) >= 4.5, (text, background)
+    assert _contrast("#ffffff", "#0d2238") >= 4.5  # the header
+    assert _contrast("#ffffff", "#0b4f94") >= 4.5  # buttons
+    assert _contrast("#3d4550", "#eceef1") >= 4.5  # muted badges
