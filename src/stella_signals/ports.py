@@ -55,6 +55,7 @@ __all__ = [
     "VerdictStore",
     "VexRecord",
     "orphan_first_attempt",
+    "verdict_id",
 ]
 
 
@@ -721,6 +722,12 @@ class VerdictRow:
         return (self.vuln_id, self.package, self.symbol)
 
 
+def verdict_id(evaluation_id: str, position: int) -> str:
+    """The id of a target's current verdict: the evaluation that first judged it and its
+    place there (``<ULID>.<9 digits>``: ordered as strings, time-ordered like the ULID)."""
+    return f"{evaluation_id}.{position:09d}"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredVerdict:
     """The current verdict of one target of a (graph, catalog): ``verdict_id`` is its stable
@@ -850,7 +857,10 @@ class VerdictStore(Protocol):
         a history entry for each first or changed state, replace the pair's unknowns, mark
         the pair evaluated up to ``seen_seq`` (and release its lease) and append
         ``event(change)`` for each change from a previous state (a first state has no
-        event). Returns the history entries written and the events appended."""
+        event). Returns the history entries written and the events appended. An evaluation
+        that saw less than one already recorded (``seen_seq`` below the pair's
+        ``evaluated_seq``: it lost a race with a newer one) is kept as an evaluation only: the
+        current verdicts, history, unknowns and timeline stay the newer one's."""
         ...
 
     def get_evaluation(self, tenant: TenantId, evaluation_id: str) -> EvaluationRecord | None: ...

@@ -161,6 +161,16 @@ def test_refusals_are_problems_naming_field_and_reason(api: Api, world: World) -
         headers=api.headers(),
     )  # fmt: skip
     assert duplicate.status_code == 400
+    nothing = api.client.post(
+        EVALUATE,
+        json={"graph_hash": graph, "vex": ["openvex"],
+              "catalog": {"schema": "stella.vuln-catalog/v1", "entries": [
+                  {"vuln_id": "V-NONE", "package": "pkg:pypi/absent", "affected": ""}]}},
+        headers=api.headers(),
+    )  # fmt: skip
+    assert nothing.status_code == 400 and nothing.json()["reason"] == "vex_empty"
+    listed = api.client.get("/api/v1/reachability/verdicts/history", headers=api.headers())
+    assert listed.json()["items"] == []  # refused before anything was recorded
     reader = evaluate(api, graph, who="acme-reader")
     assert reader.status_code == 403
     for path, params in (

@@ -190,3 +190,34 @@ def test_cookies_are_secure_over_tls(live: LiveApp) -> None:
     assert session and all("Secure" in c and "HttpOnly" in c for c in session), session
     plain = TestClient(live.app).get("/ui/sign-in")
     assert "secure" not in plain.headers["set-cookie"].lower()
+
+
+def test_verdicts_and_unknowns_are_paged(live: LiveApp) -> None:
+    from stella_signals_dev.synth import SynthSpec, graph_bytes
+
+    headers = {"Authorization": f"Bearer {live.tokens['acme']}", "X-Stella-Tenant": "acme"}
+    api = TestClient(live.app)
+    graph = api.post("/api/v1/graphs", content=graph_bytes(SynthSpec(10, seed=5)), headers=headers)
+    assert graph.status_code == 201, graph.text
+    catalog = {
+        "schema": "stella.vuln-catalog/v1",
+        "entries": [
+            {"vuln_id": f"V-{i:02d}", "package": "pkg:pypi/psycopg2", "affected": "<99",
+             "symbols": [f"psycopg2.ghost{i}:fn"]}
+            for i in range(PAGE_SIZE + 5)
+        ],
+    }  # fmt: skip
+    body = {"graph_hash": graph.json()["graph_hash"], "catalog": catalog}
+    evaluated = api.post("/api/v1/reachability/evaluate", json=body, headers=headers)
+    assert evaluated.status_code == 200, evaluated.text
+    client = signed_in(live, "acme")
+    for path, marker in (("/ui/verdicts", 'class="verdict"'), ("/ui/unknowns", "<td>target_")):
+        first = client.get(path)
+        assert first.status_code == 200
+        assert first.text.count(marker) == PAGE_SIZE, path
+        link = re.search(r'href="([^"]*after=[^"]+)" rel="next"', first.text)
+        assert link, path
+        second = client.get(link.group(1).replace("&amp;", "&"))
+        assert second.status_code == 200, second.text[:300]
+        assert second.text.count(marker) == 5, path
+        assert 'rel="next"' not in second.text

@@ -678,6 +678,24 @@ class VerdictStoreContract:
         record(repo, 2, [verdict("V1", "m:a", "SR")], seen=again[0].change_seq)
         assert repo.claim_reevaluations(later, worker="w1", lease_seconds=60, limit=10) == []
 
+    def test_an_evaluation_that_saw_less_never_overwrites_a_newer_one(
+        self, repo: Repository
+    ) -> None:
+        repo.register_pair(ACME, GRAPH, CATALOG, since=None, at=NOW)
+        repo.commit_ingest(ingest(1), [], draft(1, "reach.runtime.ingested"))
+        repo.commit_ingest(ingest(2), [], draft(2, "reach.runtime.ingested"))
+        record(repo, 1, [verdict("V1", "m:a", "SR")], seen=1)
+        record(repo, 2, [verdict("V1", "m:a", "CR")], seen=2)  # saw both ingests
+        before = events(repo, ACME)
+        assert record(repo, 3, [verdict("V1", "m:a", "SR")], seen=1) == ([], [])  # stale
+        [current] = repo.list_verdicts(ACME, graph_hash=GRAPH, limit=5)
+        assert current.state == "CR" and current.evaluation_id == evaluation(2).evaluation_id
+        assert events(repo, ACME) == before
+        assert repo.get_evaluation(ACME, evaluation(3).evaluation_id) is not None  # kept
+        assert [u.evaluation_id for u in repo.list_unknowns(ACME, graph_hash=GRAPH, limit=5)] == [
+            evaluation(2).evaluation_id
+        ]
+
     def test_a_finished_orphan_makes_its_graphs_pairs_due(self, repo: Repository) -> None:
         repo.register_pair(ACME, GRAPH, CATALOG, since=None, at=NOW)
         repo.commit_ingest(ingest(1, status="orphaned"), [], draft(1, "reach.runtime.orphaned"))

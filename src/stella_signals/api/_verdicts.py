@@ -32,6 +32,7 @@ from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidInput
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import parse_graph_hash
+from stella_signals.ports import verdict_id
 from stella_signals.reach import InvalidCatalog, State
 from stella_signals.verdicts import (
     change_json,
@@ -49,8 +50,9 @@ router = APIRouter()
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
-#: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it.
-_POSITION_TOKEN = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.([0-9]{6})")
+#: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it
+#: (`ports.verdict_id`).
+_POSITION_TOKEN = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.([0-9]{9})")
 
 
 def _position(token: str | None) -> tuple[str, int] | None:
@@ -78,7 +80,6 @@ def _context(request: Request) -> Any:
     | {
         200: json_response(EVALUATION, "the evaluation, as recorded, and its VEX documents"),
         413: PROBLEM,
-        422: PROBLEM | {"description": "a VEX document of an evaluation without verdicts"},
     },
     summary="Evaluate a vulnerability catalog against a graph and the runtime evidence of a "
     "window (SPEC §15); optionally render and sign VEX documents",
@@ -142,7 +143,7 @@ def list_verdicts(
         catalog_digest=catalog_digest,
         vuln_id=vuln_id,
         state=state,
-        after=None if after is None else f"{after[0]}.{after[1]:06d}",
+        after=None if after is None else verdict_id(*after),
         limit=size + 1,
     )
     more = len(rows) > size
@@ -189,7 +190,7 @@ def verdict_history(
     more = len(rows) > size
     rows = rows[:size]
     last = rows[-1] if rows else None
-    token = encode_token(f"{last.evaluation_id}.{last.position:06d}") if more and last else None
+    token = encode_token(verdict_id(last.evaluation_id, last.position)) if more and last else None
     return JSONResponse({"items": [change_json(r) for r in rows], "next_page_token": token})
 
 
@@ -218,7 +219,7 @@ def list_unknowns(
         for r in rows
     ]
     last = rows[-1] if rows else None
-    token = encode_token(f"{last.evaluation_id}.{last.position:06d}") if more and last else None
+    token = encode_token(verdict_id(last.evaluation_id, last.position)) if more and last else None
     return JSONResponse({"items": items, "next_page_token": token})
 
 

@@ -28,6 +28,7 @@ from stella_signals.ports import (
     StoredVerdict,
     VerdictChange,
     VexRecord,
+    verdict_id,
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeStatus
@@ -396,24 +397,25 @@ def verdicts_page(
     graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
     if state and state not in STATE_MEANING:
         raise _invalid(f"unknown state {state!r}: use one of {', '.join(STATE_MEANING)}")
-    if after:
-        parse_ulid(after)
+    position = _position(after)
     rows = services.repo.list_verdicts(
         tenant,
         graph_hash=graph,
         vuln_id=vuln_id or None,
         state=state or None,
-        after=after or None,
+        after=verdict_id(*position) if position else None,
         limit=PAGE_SIZE + 1,
     )
     return _paged(rows, lambda v: v.verdict_id)
 
 
 def _position(text: str | None) -> tuple[str, int] | None:
+    """A page position of verdicts, history and unknowns: ``<evaluation id>.<position>``
+    (`ports.verdict_id`)."""
     if not text:
         return None
     ulid, sep, number = text.partition(".")
-    if not sep or not number.isascii() or not number.isdigit() or len(number) > 6:
+    if not sep or not number.isascii() or not number.isdigit() or len(number) > 9:
         raise _invalid("malformed page position")
     return parse_ulid(ulid), int(number)
 
@@ -425,7 +427,7 @@ def unknowns_page(
     rows = services.repo.list_unknowns(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
-    return _paged(rows, lambda u: f"{u.evaluation_id}.{u.position:06d}")
+    return _paged(rows, lambda u: verdict_id(u.evaluation_id, u.position))
 
 
 def history_page(
@@ -447,7 +449,7 @@ def history_page(
         after=_position(after),
         limit=PAGE_SIZE + 1,
     )
-    return _paged(rows, lambda c: f"{c.evaluation_id}.{c.position:06d}")
+    return _paged(rows, lambda c: verdict_id(c.evaluation_id, c.position))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from stella_signals.ports import (
     VerdictChange,
     VerdictRow,
     VexRecord,
+    verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.tenancy import TenantId
@@ -120,6 +121,10 @@ class MemoryVerdictStore(MemoryDatabase):
         tenant = evaluation.tenant
         pair = (tenant, evaluation.graph_hash, evaluation.catalog_digest)
         with self._lock:
+            row = self._registrations.get(pair)
+            if row is not None and seen_seq < row.registration.evaluated_seq:
+                self._evaluations[evaluation.evaluation_id] = replace(evaluation, changed=0)
+                return [], []
             current = self._verdicts.get(pair, {})
             updated = dict(current)
             changes: list[VerdictChange] = []
@@ -132,7 +137,7 @@ class MemoryVerdictStore(MemoryDatabase):
                     verdict_id=(
                         before.verdict_id
                         if before is not None
-                        else f"{evaluation.evaluation_id}.{position:06d}"
+                        else verdict_id(evaluation.evaluation_id, position)
                     ),
                     tenant=tenant,
                     graph_hash=evaluation.graph_hash,

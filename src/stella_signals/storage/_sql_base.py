@@ -194,6 +194,13 @@ class SqlDatabase:
 
     def _append(self, conn: Connection, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
         """Chain ``draft`` after the tenant's last event, in the caller's transaction."""
+        return self._append_many(conn, tenant, [draft])[0]
+
+    def _append_many(
+        self, conn: Connection, tenant: TenantId, drafts: list[EventDraft]
+    ) -> list[TimelineEvent]:
+        """Chain ``drafts`` in order after the tenant's last event, in the caller's
+        transaction: the last event is read once and the events inserted in one batch."""
         self._lock_tenant(conn, tenant)
         row = conn.execute(
             sa.select(timeline_events.c.body)
@@ -202,19 +209,27 @@ class SqlDatabase:
             .limit(1)
         ).first()
         previous = parse_event(row.body.encode()) if row is not None else None
-        event = draft.chained_after(previous, tenant)
-        conn.execute(
-            timeline_events.insert().values(
-                tenant=tenant,
-                seq=event.seq,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                occurred_at=draft.occurred_at,
-                hash=event.hash,
-                body=event.canonical_bytes().decode(),
+        events: list[TimelineEvent] = []
+        for draft in drafts:
+            previous = draft.chained_after(previous, tenant)
+            events.append(previous)
+        if events:
+            conn.execute(
+                timeline_events.insert(),
+                [
+                    {
+                        "tenant": tenant,
+                        "seq": event.seq,
+                        "event_id": event.event_id,
+                        "event_type": event.event_type,
+                        "occurred_at": draft.occurred_at,
+                        "hash": event.hash,
+                        "body": event.canonical_bytes().decode(),
+                    }
+                    for draft, event in zip(drafts, events, strict=True)
+                ],
             )
-        )
-        return event
+        return events
 
 
 def _sqlite_setup(engine: Engine) -> None:

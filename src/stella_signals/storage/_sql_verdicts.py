@@ -27,6 +27,7 @@ from stella_signals.ports import (
     VerdictChange,
     VerdictRow,
     VexRecord,
+    verdict_id,
 )
 from stella_signals.storage._schema import (
     reach_catalogs,
@@ -41,13 +42,7 @@ from stella_signals.storage._sql_base import SqlDatabase, utc
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
-__all__ = ["SqlVerdictStore", "mark_graph_changed", "verdict_id"]
-
-
-def verdict_id(evaluation_id: str, position: int) -> str:
-    """The id of a target's current verdict: the evaluation that first judged it and its
-    place there (time-ordered like the evaluation's ULID)."""
-    return f"{evaluation_id}.{position:06d}"
+__all__ = ["SqlVerdictStore", "mark_graph_changed"]
 
 
 def mark_graph_changed(conn: Connection, tenant: TenantId, graph_hash: str | None) -> None:
@@ -219,8 +214,38 @@ class SqlVerdictStore(SqlDatabase):
         tenant = evaluation.tenant
         pair = {"graph_hash": evaluation.graph_hash, "catalog_digest": evaluation.catalog_digest}
 
+        def keep_evaluation(conn: Connection, changed: int) -> None:
+            conn.execute(
+                reach_evaluations.insert().values(
+                    evaluation_id=evaluation.evaluation_id,
+                    tenant=tenant,
+                    **pair,
+                    since=evaluation.since,
+                    window_start=evaluation.window_start,
+                    window_end=evaluation.window_end,
+                    computed_at=evaluation.computed_at,
+                    verdicts=evaluation.verdicts,
+                    unknowns=evaluation.unknowns,
+                    changed=changed,
+                    evidence=json.dumps(
+                        {
+                            "evidence_digests": list(evaluation.evidence_digests),
+                            "manifest_digests": list(evaluation.manifest_digests),
+                            "ingest_ids": list(evaluation.ingest_ids),
+                            "document_sha256": evaluation.document_sha256,
+                        }
+                    ),
+                )
+            )
+
         def work(conn: Connection) -> tuple[list[VerdictChange], list[TimelineEvent]]:
             self._lock_tenant(conn, tenant)
+            registered = self._find(conn, reach_registrations, tenant, **pair)
+            if registered is not None and seen_seq < registered.evaluated_seq:
+                # A newer evaluation (it saw more ingests) is recorded already: this one is
+                # kept as what it was, without touching the current verdicts.
+                keep_evaluation(conn, 0)
+                return [], []
             current = {
                 (row.vuln_id, row.package, row.symbol): row.state
                 for row in conn.execute(
@@ -235,85 +260,89 @@ class SqlVerdictStore(SqlDatabase):
                     )
                 )
             }
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             changes: list[VerdictChange] = []
-            events: list[TimelineEvent] = []
             for position, verdict in enumerate(verdicts):
                 before = current.get(verdict.key)
-                values: dict[str, Any] = {
-                    "state": verdict.state,
-                    "evaluation_id": evaluation.evaluation_id,
-                    "body": json.dumps(dict(verdict.body), sort_keys=True),
+                values = {
+                    "b_vuln_id": verdict.vuln_id,
+                    "b_package": verdict.package,
+                    "b_symbol": verdict.symbol,
+                    "b_state": verdict.state,
+                    "b_body": json.dumps(dict(verdict.body), sort_keys=True),
                 }
                 if before is None:
-                    conn.execute(
-                        reach_verdicts.insert().values(
-                            tenant=tenant,
-                            **pair,
-                            vuln_id=verdict.vuln_id,
-                            package=verdict.package,
-                            symbol=verdict.symbol,
-                            verdict_id=verdict_id(evaluation.evaluation_id, position),
-                            changed_at=evaluation.computed_at,
-                            **values,
-                        )
-                    )
+                    values["b_verdict_id"] = verdict_id(evaluation.evaluation_id, position)
+                    inserts.append(values)
                 else:
-                    if before != verdict.state:
-                        values["changed_at"] = evaluation.computed_at
-                    conn.execute(
-                        reach_verdicts.update()
-                        .where(
-                            reach_verdicts.c.tenant == tenant,
-                            *(reach_verdicts.c[k] == v for k, v in pair.items()),
-                            reach_verdicts.c.vuln_id == verdict.vuln_id,
-                            reach_verdicts.c.package == verdict.package,
-                            reach_verdicts.c.symbol == verdict.symbol,
-                        )
-                        .values(**values)
-                    )
+                    updates.append(values)
                 if before == verdict.state:
                     continue
-                change = VerdictChange(
-                    tenant=tenant,
-                    graph_hash=evaluation.graph_hash,
-                    catalog_digest=evaluation.catalog_digest,
-                    vuln_id=verdict.vuln_id,
-                    package=verdict.package,
-                    symbol=verdict.symbol,
-                    from_state=before,
-                    to_state=verdict.state,
-                    at=evaluation.computed_at,
-                    evaluation_id=evaluation.evaluation_id,
-                    position=position,
+                changes.append(
+                    VerdictChange(
+                        tenant=tenant,
+                        graph_hash=evaluation.graph_hash,
+                        catalog_digest=evaluation.catalog_digest,
+                        vuln_id=verdict.vuln_id,
+                        package=verdict.package,
+                        symbol=verdict.symbol,
+                        from_state=before,
+                        to_state=verdict.state,
+                        at=evaluation.computed_at,
+                        evaluation_id=evaluation.evaluation_id,
+                        position=position,
+                    )
                 )
-                if before is not None:
-                    appended = self._append(conn, tenant, event(change))
-                    events.append(appended)
-                    change = replace(change, event_id=appended.event_id)
-                conn.execute(reach_verdict_history.insert().values(**_fields(change)))
-                changes.append(change)
-            conn.execute(
-                reach_evaluations.insert().values(
-                    evaluation_id=evaluation.evaluation_id,
-                    tenant=tenant,
-                    **pair,
-                    since=evaluation.since,
-                    window_start=evaluation.window_start,
-                    window_end=evaluation.window_end,
-                    computed_at=evaluation.computed_at,
-                    verdicts=evaluation.verdicts,
-                    unknowns=evaluation.unknowns,
-                    changed=sum(1 for c in changes if c.from_state is not None),
-                    evidence=json.dumps(
-                        {
-                            "evidence_digests": list(evaluation.evidence_digests),
-                            "manifest_digests": list(evaluation.manifest_digests),
-                            "ingest_ids": list(evaluation.ingest_ids),
-                            "document_sha256": evaluation.document_sha256,
-                        }
+            t = reach_verdicts
+            common = {
+                "tenant": tenant,
+                **pair,
+                "evaluation_id": evaluation.evaluation_id,
+            }
+            if inserts:
+                conn.execute(
+                    t.insert().values(
+                        **common,
+                        vuln_id=sa.bindparam("b_vuln_id"),
+                        package=sa.bindparam("b_package"),
+                        symbol=sa.bindparam("b_symbol"),
+                        state=sa.bindparam("b_state"),
+                        body=sa.bindparam("b_body"),
+                        verdict_id=sa.bindparam("b_verdict_id"),
+                        changed_at=evaluation.computed_at,
                     ),
+                    inserts,
                 )
-            )
+            if updates:
+                # changed_at moves only with the state: compared with the stored one.
+                conn.execute(
+                    t.update()
+                    .where(
+                        t.c.tenant == tenant,
+                        *(t.c[k] == v for k, v in pair.items()),
+                        t.c.vuln_id == sa.bindparam("b_vuln_id"),
+                        t.c.package == sa.bindparam("b_package"),
+                        t.c.symbol == sa.bindparam("b_symbol"),
+                    )
+                    .values(
+                        changed_at=sa.case(
+                            (t.c.state == sa.bindparam("b_state"), t.c.changed_at),
+                            else_=evaluation.computed_at,
+                        ),
+                        state=sa.bindparam("b_state"),
+                        body=sa.bindparam("b_body"),
+                        evaluation_id=evaluation.evaluation_id,
+                    ),
+                    updates,
+                )
+            stated = [c for c in changes if c.from_state is not None]
+            events = self._append_many(conn, tenant, [event(c) for c in stated])
+            named = {c.position: e.event_id for c, e in zip(stated, events, strict=True)}
+            changes = [replace(c, event_id=named.get(c.position)) for c in changes]
+            if changes:
+                conn.execute(reach_verdict_history.insert(), [_fields(c) for c in changes])
+            keep_evaluation(conn, sum(1 for c in changes if c.from_state is not None))
             conn.execute(
                 reach_unknowns.delete().where(
                     reach_unknowns.c.tenant == tenant,

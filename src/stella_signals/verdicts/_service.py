@@ -99,7 +99,7 @@ def store_catalog(ctx: IngestContext, tenant: TenantId, data: bytes) -> tuple[Ca
     """Parse a ``stella.vuln-catalog/v1`` document (`InvalidCatalog` with every problem, and
     nothing kept, when it is bad) and keep its canonical bytes in the tenant's CAS under its
     digest. (catalog, whether it is new to the tenant)."""
-    catalog = parse_catalog(data, max_bytes=ctx.limits.max_graph_bytes)
+    catalog = parse_catalog(data)
     canonical = canonical_json(catalog_document(catalog))
     hex_digest = catalog.digest.removeprefix("sha256:")
     stored = ctx.blobs.put(tenant, Namespace.CATALOGS, [canonical], expected_hex=hex_digest)
@@ -119,7 +119,7 @@ def load_catalog(ctx: IngestContext, tenant: TenantId, digest: str) -> tuple[Cat
         raise NotFound(f"no catalog {digest}")
     uri = CasUri.of(Namespace.CATALOGS, digest.removeprefix("sha256:"))
     data = b"".join(ctx.blobs.open(tenant, uri))
-    return parse_catalog(data, max_bytes=max(len(data), 1)), data
+    return parse_catalog(data), data
 
 
 # -- evaluations ------------------------------------------------------------------------------
@@ -166,7 +166,6 @@ def change_json(change: VerdictChange) -> dict[str, Any]:
 class _Window:
     index: GraphIndex
     ingests: tuple[IngestEvidence, ...]
-    records: tuple[IngestRecord, ...]
 
 
 def _graph_ingests(
@@ -239,7 +238,7 @@ def gather(
                 edges=_edges(ctx, tenant, record),
             )
         )
-    return _Window(index, tuple(ingests), tuple(records))
+    return _Window(index, tuple(ingests))
 
 
 def _changed_event(ctx: IngestContext, change: VerdictChange) -> EventDraft:
