@@ -15,6 +15,10 @@ imply each other. A missing, malformed, unknown, revoked or expired token is 401
 but 401/403 (and no 5xx). Routes are enumerated from the app itself, so a route added without
 an entry in `ROUTES` fails the matrix.
 
+The web console's routes (under ``/ui``, issue 20) are asked by the same callers with a
+browser session instead of headers (`ui_matrix`): the caller's token and tenant in the
+session cookies, every form with that session's CSRF value.
+
     python reliability/authz.py [--out FILE]
 
 writes ``reliability/results/authz.json`` and exits 1 when an expectation is not met.
@@ -434,6 +438,7 @@ def ui_matrix(live: LiveApp) -> dict[str, Any]:
         table[label] = row
     return {
         "routes": len(table),
+        "caller_kinds": list(CALLERS),
         "cases": len(table) * len(CALLERS),
         "routes_without_expectation": unlisted,
         "expectations_without_route": stale,
@@ -468,6 +473,8 @@ def main() -> None:
     path = write_result("authz", result, args.out)
     for line in iter_lines(result):
         print(line)
+    for line in iter_lines(result["console"]):  # the console's routes, with browser sessions
+        print(line)
     summary = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
     print(json.dumps(summary, indent=2))
     for item in (
@@ -475,6 +482,9 @@ def main() -> None:
         + result["expectations_without_route"]
         + result["routes_not_in_openapi"]
         + result["violations"]
+        + result["console"]["routes_without_expectation"]
+        + result["console"]["expectations_without_route"]
+        + result["console"]["violations"]
     ):
         print("VIOLATION", item)
     print(f"wrote {path}")
