@@ -195,3 +195,35 @@ def test_the_palette_has_readable_contrast() -> None:
     assert _contrast("#ffffff", "#0d2238") >= 4.5  # the header
     assert _contrast("#ffffff", "#0b4f94") >= 4.5  # buttons
     assert _contrast("#3d4550", "#eceef1") >= 4.5  # muted badges
+
+
+def test_an_ingest_page_shows_its_dsse_keys_and_escapes_its_receipt() -> None:
+    from stella_signals.console._pages import ingest_page
+    from stella_signals.console._views import Check, IngestDetail
+    from stella_signals.timeline import EventType, next_event
+
+    receipt = {
+        "ingest_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "status": "ingested",
+        "received_at": "2026-01-01T00:00:00Z",
+        "graph_hash": "blake3:" + "a" * 64,
+        "content_sha256": "b" * 64,
+        "dsse_digest": "sha256:" + "c" * 64,
+        "counts": {"lines": 3, "records": 3, "mapped_symbols": 2, "unmapped_symbols": 1},
+        "time": {"mode": "ntp", "staleness_seconds": None, "drift_ms": 12.5},
+        "detail": HOSTILE,
+    }
+    event = next_event(
+        previous=None, tenant="acme", event_type=EventType.RUNTIME_INGESTED,
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC), source="s", correlation_id=None,
+        attributes={"keyids": ["key-a", "key-b"]}, event_id="01ARZ3NDEKTSV4RRFFQ69G5FAW",
+    )  # fmt: skip
+    detail = IngestDetail(receipt["ingest_id"], "ingested", receipt, False, None, event, True)
+    checks = [Check("checksum", "ok", "4 file(s)"), Check("runtime_dsse", "failed", HOSTILE)]
+    html = ingest_page(detail, "tok", checks)
+    assert "verified at ingest by key(s) key-a, key-b" in html
+    assert "ntp, drift 12.5 ms" in html
+    assert "Verification FAILED." in html
+    assert "<script>" not in html and html.count("&lt;script&gt;") == 2  # check + receipt JSON
+    assert 'href="/ui/ingests/01ARZ3NDEKTSV4RRFFQ69G5FAV/bundle"' in html
+    assert 'name="csrf" value="tok"' in html
