@@ -221,3 +221,14 @@ def test_verdicts_and_unknowns_are_paged(live: LiveApp) -> None:
         assert second.status_code == 200, second.text[:300]
         assert second.text.count(marker) == 5, path
         assert 'rel="next"' not in second.text
+
+
+def test_a_session_cookie_sent_twice_is_refused(live: LiveApp) -> None:
+    token = live.tokens["acme"]
+    for cookie in (
+        f"stella_token={token}; stella_tenant=acme; stella_token={token}",
+        f"stella_token={token}; stella_tenant=acme; stella_tenant=globex",
+    ):
+        for path in ("/ui/overview", "/ui/tenant"):
+            answer = TestClient(live.app).get(path, headers={"Cookie": cookie})
+            assert answer.status_code == 400 and "sent 2 times" in answer.text, path

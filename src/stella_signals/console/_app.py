@@ -190,6 +190,13 @@ def _html(markup: Markup, status: int = 200) -> HTMLResponse:
     return HTMLResponse(str(markup), status_code=status)
 
 
+def _error(exc: StellaError, *, csrf: str | None = None) -> HTMLResponse:
+    """An error as an HTML page with the API's status for it (with the navigation when the
+    browser is signed in: ``csrf`` of its session)."""
+    status, title = _status_of(exc)
+    return _html(_pages.error_page(status, title, str(exc), signed_in_csrf=csrf), status)
+
+
 def _signed_out(request: Request, reason: str) -> Response:
     response = RedirectResponse(f"/ui/sign-in?reason={quote(reason)}", status_code=303)
     clear_session(request, response)
@@ -232,11 +239,7 @@ def create_console(services: Services) -> ASGIApp:
                 except NotAuthenticated as exc:
                     return _signed_out(request, exc.reason)
                 except StellaError as exc:
-                    status, title = _status_of(exc)
-                    csrf = opened[0].csrf if opened else None
-                    return _html(
-                        _pages.error_page(status, title, str(exc), signed_in_csrf=csrf), status
-                    )
+                    return _error(exc, csrf=opened[0].csrf if opened else None)
 
             return endpoint
 
@@ -317,8 +320,7 @@ def create_console(services: Services) -> ASGIApp:
         except SignedOut:
             return _signed_out(request, "signed_out")
         except StellaError as exc:
-            status, title = _status_of(exc)
-            return _html(_pages.error_page(status, title, str(exc), signed_in_csrf=None), status)
+            return _error(exc)
         return _signed_out(request, "signed_out")
 
     def tenant_session(request: Request) -> Session:
@@ -329,6 +331,8 @@ def create_console(services: Services) -> ASGIApp:
             session = await anyio.to_thread.run_sync(tenant_session, request)
         except SignedOut as exc:
             return _signed_out(request, exc.reason)
+        except StellaError as exc:
+            return _error(exc)
         return _html(_pages.tenant_page(session.tenants, csrf_token(session.token, session.tenant)))
 
     async def tenant_post(request: Request) -> Response:
@@ -342,8 +346,7 @@ def create_console(services: Services) -> ASGIApp:
         except SignedOut as exc:
             return _signed_out(request, exc.reason)
         except StellaError as exc:
-            status, title = _status_of(exc)
-            return _html(_pages.error_page(status, title, str(exc), signed_in_csrf=None), status)
+            return _error(exc)
         response = RedirectResponse("/ui/overview", status_code=303)
         set_cookie(request, response, TENANT_COOKIE, tenant)
         return response

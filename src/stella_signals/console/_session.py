@@ -33,7 +33,7 @@ from stella_signals.auth import (
     refuse_unless_active,
     token_hash,
 )
-from stella_signals.errors import Forbidden, NotAuthenticated
+from stella_signals.errors import Forbidden, InvalidField, NotAuthenticated
 from stella_signals.ports import TokenRecord
 from stella_signals.wiring import Services
 
@@ -111,9 +111,27 @@ def find_active_token(services: Services, token: str) -> TokenRecord:
     return record
 
 
+def _refuse_repeated_cookies(request: Request) -> None:
+    """A session cookie sent twice (two paths, or one planted by a sibling site) is
+    ambiguous: refused (400, reason ``ambiguous_input``), never first- or last-wins."""
+    names = [
+        part.split("=", 1)[0].strip()
+        for header in request.headers.getlist("cookie")
+        for part in header.split(";")
+    ]
+    for name in (TOKEN_COOKIE, TENANT_COOKIE):
+        if names.count(name) > 1:
+            raise InvalidField(
+                f"cookie {name} is sent {names.count(name)} times: sign out and in again",
+                field=name,
+                reason="ambiguous_input",
+            )
+
+
 def open_session(request: Request, services: Services) -> Session:
     """The request's session; `SignedOut` when it has none or its token no longer admits
-    anyone (unknown, revoked, expired)."""
+    anyone (unknown, revoked, expired); `InvalidField` when a session cookie is repeated."""
+    _refuse_repeated_cookies(request)
     token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         raise SignedOut("signed_out")
