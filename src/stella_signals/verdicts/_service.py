@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stella_signals.canonical import canonical_json
+from stella_signals.canonical import canonical_json, canonical_json_fast
 from stella_signals.cas import CasUri, Namespace, parse_cas_uri
 from stella_signals.clock import format_utc
 from stella_signals.digests import Digest, sha256_hex
@@ -315,7 +315,7 @@ def _record(
     registration: Registration,
 ) -> EvaluationOutcome:
     evaluation_id = new_ulid(ctx.clock)
-    document = canonical_json(evaluation.to_json())
+    document = canonical_json_fast(evaluation.to_json())
     kept = ctx.blobs.put(tenant, Namespace.EVALUATIONS, [document])
     record = EvaluationRecord(
         evaluation_id=evaluation_id,
