@@ -9,7 +9,7 @@ HOST ?=
 PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres tools run example test test-unit lint typecheck pytest bench fuzz reliability clean lock
+.PHONY: venv postgres tools screenshots run example test test-unit lint typecheck pytest bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -33,8 +33,10 @@ postgres:
 
 # The command-line tools some tests drive, from Debian when missing, so that no test is skipped
 # for want of one: promtool (checks /metrics and the alert rules; Debian ships it in
-# `prometheus`), curl (the runbook's command as written), and coreutils' sha256sum, tar, gzip.
-TOOLS := promtool:prometheus curl:curl sha256sum:coreutils tar:tar gzip:gzip
+# `prometheus`), curl (the runbook's command as written), coreutils' sha256sum, tar, gzip, and
+# Chromium for the console's browser tests (Playwright drives /usr/bin/chromium; no browser is
+# ever downloaded with `playwright install`).
+TOOLS := promtool:prometheus curl:curl sha256sum:coreutils tar:tar gzip:gzip chromium:chromium
 tools:
 	@missing=""; for pair in $(TOOLS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -53,6 +55,10 @@ run: venv
 # fresh `signals serve` on a free loopback port, then what the server knows.
 example: venv
 	STELLA_BIN=$(abspath $(BIN)) bash examples/shop/walkthrough.sh
+
+# A PNG of each console page under docs/screenshots/ (a demo server, Debian's Chromium).
+screenshots: venv tools
+	$(BIN)/python scripts/console/screenshots.py
 
 lint: venv
 	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz

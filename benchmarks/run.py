@@ -364,6 +364,12 @@ def main() -> None:
         help="also run the runtime probe benchmark (benchmarks/probe.py)",
     )
     parser.add_argument(
+        "--console",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the console's pages on the seeded demo (benchmarks/console.py)",
+    )
+    parser.add_argument(
         "--verdicts",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -490,6 +496,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
     if args.probe:
         subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
+    if args.console:
+        subprocess.run([sys.executable, str(HERE / "console.py")], check=True)
     if args.verdicts:
         subprocess.run([sys.executable, str(HERE / "verdicts.py")], check=True)
     if args.cli_startup:

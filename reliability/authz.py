@@ -15,6 +15,10 @@ imply each other. A missing, malformed, unknown, revoked or expired token is 401
 but 401/403 (and no 5xx). Routes are enumerated from the app itself, so a route added without
 an entry in `ROUTES` fails the matrix.
 
+The web console's routes (under ``/ui``, issue 20) are asked by the same callers with a
+browser session instead of headers (`ui_matrix`): the caller's token and tenant in the
+session cookies, every form with that session's CSRF value.
+
     python reliability/authz.py [--out FILE]
 
 writes ``reliability/results/authz.json`` and exits 1 when an expectation is not met.
@@ -40,6 +44,7 @@ if str(REPO) not in sys.path:
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.routing import iter_route_contexts  # noqa: E402
+from starlette.routing import Mount, Route  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from reliability.api_fuzz import ALL_SCOPES, LiveApp, open_app, write_result  # noqa: E402
@@ -278,9 +283,177 @@ def matrix(live: LiveApp) -> dict[str, Any]:
     }
 
 
+# -- the web console (issue 20) ------------------------------------------------------------
+#: Console routes (under /ui) -> the scope their page needs, or PUBLIC (sign-in, assets) or
+#: SESSION (any signed-in browser, whatever its tenant and scopes: choosing the tenant, signing
+#: out). A browser's session is its token in a cookie, plus the tenant cookie: each caller's
+#: token and tenant go in those cookies, and every form carries the session's CSRF value, so
+#: what is tested is the token and tenant rule, the same as the API's.
+SESSION = "session"
+#: Choosing a tenant (the form names TENANT): any session, but only a tenant its token allows.
+CHOOSE_TENANT = "choose_tenant"
+#: The sign-in form: open to anyone, but only with its double-submit value (cookie + field),
+#: which the matrix does not send: always 403.
+SIGN_IN = "sign_in"
+UI_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/ui/"): PUBLIC,
+    ("GET", "/ui/sign-in"): PUBLIC,
+    ("POST", "/ui/sign-in"): SIGN_IN,
+    ("GET", "/ui/static/{name}"): PUBLIC,
+    ("POST", "/ui/sign-out"): SESSION,
+    ("GET", "/ui/tenant"): SESSION,
+    ("POST", "/ui/tenant"): CHOOSE_TENANT,
+    ("GET", "/ui/overview"): READ,
+    ("GET", "/ui/ingests"): READ,
+    ("GET", "/ui/ingests/{ingest_id}"): READ,
+    ("POST", "/ui/ingests/{ingest_id}/verify"): READ,
+    ("GET", "/ui/ingests/{ingest_id}/bundle"): READ,
+    ("GET", "/ui/timeline"): READ,
+    ("POST", "/ui/timeline/verify"): READ,
+    ("GET", "/ui/graphs"): READ,
+    ("GET", "/ui/graphs/{graph_hash}"): READ,
+    ("GET", "/ui/verdicts"): READ,
+    ("GET", "/ui/verdicts/history"): READ,
+    ("GET", "/ui/unknowns"): READ,
+    ("GET", "/ui/vex"): READ,
+    ("GET", "/ui/vex/{vex_id}"): READ,
+    ("GET", "/ui/vex/{vex_id}/{what}"): READ,
+}
+UI_PATH_VALUES = {
+    **PATH_VALUES,
+    "name": "console.css",
+    "what": "document",
+}
+#: Query parameters a console route needs to get past its own checks.
+UI_QUERY = {("GET", "/ui/vex"): {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}}
+
+
+def ui_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) of the console mounted in ``app`` (HEAD left out)."""
+    found = set()
+    for route in app.routes:
+        if isinstance(route, Mount) and route.path == "/ui":
+            for sub in route.routes:
+                if isinstance(sub, Route) and sub.methods:
+                    for method in sub.methods - {"HEAD"}:
+                        found.add((method, "/ui" + sub.path))
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+def ui_cookies(caller: str, tokens: dict[str, str]) -> dict[str, str]:
+    """The cookies of a browser signed in as ``caller`` (none: no session at all)."""
+    if caller == "none":
+        return {}
+    if caller == "malformed":
+        return {"stella_token": "not a token", "stella_tenant": TENANT}
+    if caller == "unknown":
+        token = new_token()
+    else:
+        token = tokens["all" if caller.endswith("_tenant_header") else caller]
+    if caller == "no_tenant_header":
+        return {"stella_token": token}
+    if caller == "bad_tenant_header":
+        return {"stella_token": token, "stella_tenant": "Not A Tenant"}
+    return {"stella_token": token, "stella_tenant": TENANT}
+
+
+def ui_expected(requires: str, caller: str) -> int | str:
+    """What a console route answers ``caller``: 303 to sign-in without a usable token, 303
+    to the tenant choice without a tenant, then the API's 403 / 400 rules."""
+    if requires == PUBLIC:
+        return "public"
+    if requires == SIGN_IN:
+        return 403
+    if caller in REFUSED:
+        return "to_sign_in"
+    if requires == SESSION:
+        return "allowed"
+    if requires == CHOOSE_TENANT:
+        return 403 if caller == "other_tenant" else "allowed"
+    if caller == "no_tenant_header":
+        return "to_tenant"
+    if caller == "other_tenant":
+        return 403
+    if caller == "bad_tenant_header":
+        return 400
+    return "allowed" if caller == requires.removeprefix("signals:") else 403
+
+
+def _ui_check(expect: int | str, response: Any) -> list[str]:
+    status, location = response.status_code, response.headers.get("location", "")
+    if expect == "public":
+        return [] if status < 400 else [f"public route got {status}"]
+    if expect == "to_sign_in":
+        ok = status == 303 and location.startswith("/ui/sign-in")
+        return [] if ok else [f"expected 303 to sign-in, got {status} {location!r}"]
+    if expect == "to_tenant":
+        ok = status == 303 and location == "/ui/tenant"
+        return [] if ok else [f"expected 303 to /ui/tenant, got {status} {location!r}"]
+    if expect == "allowed":
+        ok = status not in (401, 403) and status < 500
+        return [] if ok else [f"allowed caller got {status}: {response.text[:300]}"]
+    return [] if status == expect else [f"expected {expect}, got {status}"]
+
+
+def ui_matrix(live: LiveApp) -> dict[str, Any]:
+    """Every console route by every caller, with a browser session built from its token."""
+    from stella_signals.console._session import csrf_token
+
+    if "expired" not in live.tokens:
+        grant_expired(live, "expired")
+    if live.services.repo.find_token(token_hash(live.tokens["revoked"])) is not None:
+        live.revoke("revoked")
+    routes = ui_routes(live.app)
+    unlisted = [f"{m} {p}" for m, p in routes if (m, p) not in UI_ROUTES]
+    stale = [f"{m} {p}" for m, p in UI_ROUTES if (m, p) not in routes]
+    violations: list[dict[str, Any]] = []
+    table: dict[str, Any] = {}
+    for method, path in routes:
+        requires = UI_ROUTES.get((method, path))
+        if requires is None:
+            continue
+        label = f"{method} {path}"
+        row: dict[str, Any] = {"requires": requires, "statuses": {}}
+        for caller in CALLERS:
+            cookies = ui_cookies(caller, live.tokens)
+            with TestClient(live.app, raise_server_exceptions=False, cookies=cookies) as client:
+                url = _PARAM.sub(lambda m: UI_PATH_VALUES[m.group(1)], path)
+                form = None
+                if method == "POST":
+                    token, tenant = cookies.get("stella_token"), cookies.get("stella_tenant")
+                    form = {"csrf": csrf_token(token, tenant) if token else "", "tenant": TENANT}
+                response = client.request(
+                    method,
+                    url,
+                    params=UI_QUERY.get((method, path)),
+                    data=form,
+                    follow_redirects=False,
+                )
+            expect = ui_expected(requires, caller)
+            for problem in _ui_check(expect, response):
+                violations.append(
+                    {"route": label, "caller": caller, "expected": expect, "problem": problem}
+                )
+            row["statuses"][caller] = response.status_code
+        table[label] = row
+    return {
+        "routes": len(table),
+        "caller_kinds": list(CALLERS),
+        "cases": len(table) * len(CALLERS),
+        "routes_without_expectation": unlisted,
+        "expectations_without_route": stale,
+        "violations": violations,
+        "violations_total": len(violations) + len(unlisted) + len(stale),
+        "matrix": table,
+    }
+
+
 def run(data_dir: Path) -> dict[str, Any]:
     with open_app(data_dir, GRANTS) as live:
-        return matrix(live)
+        result = matrix(live)
+        result["console"] = ui_matrix(live)
+        result["violations_total"] += result["console"]["violations_total"]
+        return result
 
 
 def iter_lines(result: dict[str, Any]) -> Iterator[str]:
@@ -300,6 +473,8 @@ def main() -> None:
     path = write_result("authz", result, args.out)
     for line in iter_lines(result):
         print(line)
+    for line in iter_lines(result["console"]):  # the console's routes, with browser sessions
+        print(line)
     summary = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
     print(json.dumps(summary, indent=2))
     for item in (
@@ -307,6 +482,9 @@ def main() -> None:
         + result["expectations_without_route"]
         + result["routes_not_in_openapi"]
         + result["violations"]
+        + result["console"]["routes_without_expectation"]
+        + result["console"]["expectations_without_route"]
+        + result["console"]["violations"]
     ):
         print("VIOLATION", item)
     print(f"wrote {path}")

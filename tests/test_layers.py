@@ -47,12 +47,15 @@ LAYERS = {
     "storage": 3,
     "wiring": 4,
     "api": 5,
+    "console": 5,
     "cli": 5,
 }
-FRONT_DOORS = {"cli", "api"}
+FRONT_DOORS = {"cli", "api", "console"}
 #: `signals serve` hosts the API in its process; no other command may import it (the `stella`
 #: client talks to the API over HTTP, like any client).
 HOSTS_THE_API = {"cli/signals.py"}
+#: The API app mounts the web console under /ui (issue 20); nothing else imports it.
+HOSTS_THE_CONSOLE = {"api/_app.py"}
 
 
 def stella_imports(path: Path) -> set[str]:
@@ -92,7 +95,10 @@ def test_imports_point_down(path: Path) -> None:
             continue
         assert LAYERS[target] <= LAYERS[own], f"{own} (layer {LAYERS[own]}) imports {target}"
         if own in FRONT_DOORS and target in FRONT_DOORS and own != target:
-            hosting = str(path.relative_to(PACKAGE)) in HOSTS_THE_API and target == "api"
+            where = str(path.relative_to(PACKAGE))
+            hosting = (where in HOSTS_THE_API and target == "api") or (
+                where in HOSTS_THE_CONSOLE and target == "console"
+            )
             assert hosting, f"{own} imports {target}"
 
 

@@ -76,6 +76,8 @@ def test_the_wheel_holds_the_product_package_only(product: ProductInstall) -> No
     assert top == {"stella_signals"}, top
     assert not [name for name in names if "synth" in name or "stella_signals_dev" in name]
     assert "stella_signals/cli/stella.py" in names and "stella_signals/py.typed" in names
+    # The console serves its assets from the package (air-gapped sites have no CDN).
+    assert "stella_signals/console/static/console.css" in names
     # The trace parser gunzips with isal: it stays a product dependency.
     assert any(r.startswith("isal") and "extra ==" not in r for r in requires), requires
 

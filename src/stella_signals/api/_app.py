@@ -28,6 +28,7 @@ from stella_signals.api import (
 from stella_signals.api._openapi import install_openapi
 from stella_signals.api._problems import PROBLEM, problem, problem_for
 from stella_signals.api._schemas import HEALTH, READY, json_response
+from stella_signals.console import CONSOLE_PREFIX, create_console
 from stella_signals.errors import StellaError
 from stella_signals.wiring import OrphanRetrier, Services, check_ready, sweep_staging
 
@@ -127,6 +128,9 @@ def create_app(services: Services) -> FastAPI:
     ):
         app.include_router(router, dependencies=single_valued)
     install_openapi(app)
+    # The web console (issue 20): its own routes, cookie sessions and HTML errors, in the
+    # same process; a Mount, so it is not part of the API's OpenAPI document.
+    app.mount(CONSOLE_PREFIX, create_console(services))
     app.add_middleware(_ConcretePathsFirst, routes_of=app)
 
     @app.exception_handler(StellaError)
