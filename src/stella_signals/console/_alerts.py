@@ -64,7 +64,7 @@ def evaluate_alerts(
             "ReachabilityOrphanQueueGrowing",
             "warning",
             AlertState.NOT_EVALUATED if queue_depth > QUEUE_DEPTH else AlertState.OK,
-            f"queue depth {queue_depth} (all tenants); fires above {QUEUE_DEPTH} when still "
+            f"{queue_depth} orphan(s) of this tenant waiting; fires above {QUEUE_DEPTH} when still "
             "growing over 1 h, which needs Prometheus's history",
         ),
     ]

@@ -302,10 +302,9 @@ def overview_page(data: Overview, tenant: str) -> Markup:
         '<section class="card" aria-labelledby="h-orph"><h2 id="h-orph">Orphans waiting</h2>'
         '<p class="big">{n}{plus}</p><p><a href="/ui/ingests?status=orphaned">list them</a></p>'
         '<p class="hint">traces whose graph this tenant has not ingested; retried until 7 '
-        "days. Queue depth (all tenants): {d}</p></section>",
+        "days.</p></section>",
         n=data.orphans_waiting,
         plus="+" if data.orphans_capped else "",
-        d=data.queue_depth,
     )
     firing = [a for a in data.alerts if a.state is AlertState.FIRING]
     alert_rows = join(

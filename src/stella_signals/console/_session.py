@@ -104,7 +104,7 @@ def find_active_token(services: Services, token: str) -> TokenRecord:
     """The stored record of ``token`` if it is well formed, known, not revoked and not
     expired; `NotAuthenticated` (reason ``unauthenticated``, ``token_revoked`` or
     ``token_expired``) otherwise: the checks of the API's ``Authorization`` header."""
-    record = services.repo.find_token(token_hash(bearer_token(f"Bearer {token}")))
+    record = services.tokens.find_token(token_hash(bearer_token(f"Bearer {token}")))
     if record is None:
         raise NotAuthenticated("unknown token")
     refuse_unless_active(record.status(services.clock.now()))

@@ -1,5 +1,6 @@
 """What the console pages show, read through the same services and ports as the API routes
-(`Services.repo`, the graph catalog, the Evidence Locker, the time keeper). No HTML here.
+(the named ports of `Services`, the graph catalog, the Evidence Locker, the time keeper). No
+HTML here.
 
 Every list is one bounded query: a page of at most `PAGE_SIZE` rows (plus one to know whether
 another page follows), or, for the overview's counts, at most `MAX_COUNTED` rows.
@@ -98,7 +99,7 @@ def _lowest_ulid_at(moment: datetime) -> str:
 
 def _since(services: Services, tenant: TenantId, since: datetime, **kw: Any) -> list[IngestRecord]:
     after = _lowest_ulid_at(since - timedelta(milliseconds=1))
-    return services.repo.list_ingests(tenant, after=after, limit=MAX_COUNTED + 1, **kw)
+    return services.ingests.list_ingests(tenant, after=after, limit=MAX_COUNTED + 1, **kw)
 
 
 # -- overview -------------------------------------------------------------------------------
@@ -128,10 +129,12 @@ def overview(services: Services, tenant: TenantId) -> Overview:
             hours[slot][1][record.status] += 1
     window = now - timedelta(minutes=WINDOW_MINUTES)
     recent = [r for r in records if r.received_at >= window]
-    orphans = services.repo.list_ingests(
+    orphans = services.ingests.list_ingests(
         tenant, graph_hash=None, status="orphaned", after=None, limit=MAX_COUNTED + 1
     )
-    depth = services.repo.orphan_queue_depth()
+    # The tenant's own orphans only: the queue's depth over every tenant is an operator's
+    # figure (`/metrics`), not something one tenant may learn of the others.
+    depth = len(orphans)
     time = services.time.status(tenant, record=False)
     return Overview(
         hours=hours,
@@ -161,7 +164,7 @@ def ingests_page(
         raise _invalid(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
     if after:
         parse_ulid(after)
-    records = services.repo.list_ingests(
+    records = services.ingests.list_ingests(
         tenant, graph_hash=graph, status=status or None, after=after or None, limit=PAGE_SIZE + 1
     )
     return _paged(records, lambda r: r.ingest_id)
@@ -186,14 +189,13 @@ class IngestDetail:
 def ingest_detail(services: Services, tenant: TenantId, ingest_id: str) -> IngestDetail:
     """`NotFound` for an id of another tenant or none (`InvalidInput` for a malformed one)."""
     ingest_id = parse_ulid(ingest_id)
-    repo = services.repo
-    record = repo.get_ingest(tenant, ingest_id)
+    record = services.ingests.get_ingest(tenant, ingest_id)
     if record is not None:
         receipt = record.receipt
         imported = False
         status = record.status
     else:
-        found = repo.get_imported_evidence(tenant, ingest_id)
+        found = services.sync.get_imported_evidence(tenant, ingest_id)
         if found is None:
             raise NotFound(f"no ingest {ingest_id}")
         receipt, imported, status = found.receipt, True, str(found.receipt.get("status", ""))
@@ -201,7 +203,7 @@ def ingest_detail(services: Services, tenant: TenantId, ingest_id: str) -> Inges
     event = None
     if isinstance(event_id, str):
         try:
-            event = repo.get_event(tenant, parse_ulid(event_id))
+            event = services.timeline.get_event(tenant, parse_ulid(event_id))
         except StellaError:
             event = None
     has_evidence = receipt is not None and isinstance(receipt.get("content_sha256"), str)
@@ -223,10 +225,12 @@ def verify_ingest(services: Services, tenant: TenantId, ingest_id: str) -> list[
     ingest_id = parse_ulid(ingest_id)
     ctx = services.ingest_context("signals-console")
     data = export_bundle(evidence_record(ctx, tenant, ingest_id))
-    service_keys = [load_public_key(k.public_pem) for k in services.repo.list_service_keys()]
+    service_keys = [
+        load_public_key(k.public_pem) for k in services.service_keys.list_service_keys()
+    ]
     attest = [
         load_public_key(k.public_pem)
-        for k in services.repo.list_trusted_keys(tenant, KeyPurpose.ATTEST)
+        for k in services.trust.list_trusted_keys(tenant, KeyPurpose.ATTEST)
     ]
     report: BundleReport = check_bundle(data, service_keys=service_keys, attestation_keys=attest)
     checks = [
@@ -249,7 +253,7 @@ def _chain_link(services: Services, tenant: TenantId, receipt: Mapping[str, Any]
     event_id = receipt.get("timeline_event_id") if receipt else None
     if not isinstance(event_id, str):
         return Check(name, "failed", "the receipt names no timeline event")
-    event = services.repo.get_event(tenant, event_id)
+    event = services.timeline.get_event(tenant, event_id)
     if event is None:
         return Check(name, "failed", f"the receipt's event {event_id} is not in the timeline")
     previous = _before(services, tenant, event)
@@ -266,7 +270,7 @@ def _chain_link(services: Services, tenant: TenantId, receipt: Mapping[str, Any]
 def _before(services: Services, tenant: TenantId, event: TimelineEvent) -> TimelineEvent | None:
     if event.seq <= 1:
         return None
-    found = services.repo.list_events(
+    found = services.timeline.list_events(
         tenant, event_type=None, since=None, after_seq=event.seq - 2, limit=1
     )
     return found[0] if found else None
@@ -293,7 +297,7 @@ def timeline_page(
         if not after_seq.isascii() or not after_seq.isdigit() or len(after_seq) > 16:
             raise _invalid("malformed page position")
         after = int(after_seq)
-    events = services.repo.list_events(
+    events = services.timeline.list_events(
         tenant, event_type=event_type or None, since=None, after_seq=after, limit=PAGE_SIZE + 1
     )
     page = _paged(events, lambda e: str(e.seq))
@@ -319,7 +323,7 @@ def timeline_page(
 
 def verify_timeline(services: Services, tenant: TenantId) -> ChainReport:
     """The whole chain from seq 1, streamed (constant memory)."""
-    return check_chain(services.repo.iter_events(tenant), tenant=tenant)
+    return check_chain(services.timeline.iter_events(tenant), tenant=tenant)
 
 
 # -- graphs ---------------------------------------------------------------------------------
@@ -332,7 +336,7 @@ def graphs_page(
         if not after_seq.isascii() or not after_seq.isdigit() or len(after_seq) > 16:
             raise _invalid("malformed page position")
         after = int(after_seq)
-    events = services.repo.list_events(
+    events = services.timeline.list_events(
         tenant,
         event_type=EventType.GRAPH_INGESTED.value,
         since=None,
@@ -354,11 +358,11 @@ class GraphView:
 
 def graph_view(services: Services, tenant: TenantId, graph_hash: str) -> GraphView:
     digest = parse_graph_hash(graph_hash)
-    record = services.repo.get_graph(tenant, str(digest))
+    record = services.graph_records.get_graph(tenant, str(digest))
     if record is None:
         raise NotFound(f"no graph {digest}")
     index = services.graphs.load(tenant, digest, rehash=False).index
-    seen = services.repo.observed_nodes(tenant, str(digest))
+    seen = services.ingests.observed_nodes(tenant, str(digest))
     hits = {node: observation.hits for node, observation in seen.items()}
     flags = bytearray(index.nodes_total)
     for number, node_id in enumerate(index.node_ids):
@@ -398,7 +402,7 @@ def verdicts_page(
     if state and state not in STATE_MEANING:
         raise _invalid(f"unknown state {state!r}: use one of {', '.join(STATE_MEANING)}")
     position = _position(after)
-    rows = services.repo.list_verdicts(
+    rows = services.verdicts.list_verdicts(
         tenant,
         graph_hash=graph,
         vuln_id=vuln_id or None,
@@ -424,7 +428,7 @@ def unknowns_page(
     services: Services, tenant: TenantId, *, graph_hash: str | None, after: str | None
 ) -> Page[StoredUnknown]:
     graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
-    rows = services.repo.list_unknowns(
+    rows = services.verdicts.list_unknowns(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
     return _paged(rows, lambda u: verdict_id(u.evaluation_id, u.position))
@@ -441,7 +445,7 @@ def history_page(
 ) -> Page[VerdictChange]:
     """How verdicts changed, oldest first (the API's history order)."""
     graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
-    rows = services.repo.verdict_history(
+    rows = services.verdicts.verdict_history(
         tenant,
         graph_hash=graph,
         vuln_id=vuln_id or None,
@@ -468,7 +472,7 @@ def vex_view(services: Services, tenant: TenantId, vex_id: str) -> VexView:
     _, envelope = vex_envelope(ctx, tenant, record.vex_id)
     message = "signed by no service key"
     ok = False
-    for key in services.repo.list_service_keys():
+    for key in services.service_keys.list_service_keys():
         try:
             verified = verify_vex(envelope, key=load_public_key(key.public_pem), document=document)
         except StellaError as exc:
