@@ -233,6 +233,14 @@ def test_the_window_bounds_which_ingests_count(world: World) -> None:
     assert empty.evidence_digests == ()
 
 
+def test_an_open_window_starts_where_the_evidence_does(world: World) -> None:
+    evaluation = world.evaluate(world.watching, since=None)
+    first = min(i.manifest.window_start for i in world.watching if i.manifest)
+    assert evaluation.window_start == first
+    assert {v.window_start for v in evaluation.verdicts} == {first}
+    assert world.evaluate([], since=None).window_start is None
+
+
 def test_shortest_path_ties_break_by_root_then_edge_order() -> None:
     """0 and 1 are roots; 3 is reachable 0→2→3 and 1→3; 4 by 0→2→4 and 1→3→4."""
     dist, module = "lib", "lib.m"

@@ -350,6 +350,13 @@ def evaluate(
     graph_hash = graph.graph_hash if graph is not None else ""
     walker = _Graph(graph) if graph is not None else None
     advisories = _advisories(catalog, graph)
+    # An open start is reported as where the evidence begins: the earliest probe window (or,
+    # for an ingest without a manifest, its receipt time), so that a verdict names a window.
+    if since is None:
+        since = min(
+            (i.manifest.window_start if i.manifest else i.received_at for i in window),
+            default=None,
+        )
 
     # Which symbol ids and purls matter, then one pass over the facts.
     wanted_symbols: dict[str, _Observed] = {}
