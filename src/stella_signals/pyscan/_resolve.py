@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from stella_signals.pyscan._summary import DefInfo, ModuleSummary, SExpr
@@ -481,9 +481,9 @@ class Resolver:
         memo = self._mro_memo.get(cls)
         if memo is not None:
             return memo
-        if cls in self._active:
+        if ("mro", cls) in self._active:  # tagged: a global (module, name) is a pair too
             return (cls,)
-        self._active.add(cls)
+        self._active.add(("mro", cls))
         try:
             m, q = cls
             bases: list[tuple[tuple[str, str], ...]] = []
@@ -493,7 +493,7 @@ class Resolver:
                     bases.append(self.mro(found[0]))
             result = (cls, *_c3(bases))
         finally:
-            self._active.discard(cls)
+            self._active.discard(("mro", cls))
         self._mro_memo[cls] = result
         return result
 
@@ -878,7 +878,7 @@ def _def_value(m: str, q: str, info: DefInfo) -> Value:
     return ("cls", m, q) if info.kind == "class" else ("fn", m, q, 0)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1 << 16)
 def _canon(x: Any) -> str:
     """A text of a value (or symbolic expression) that is the same in every interpreter: a
     frozenset's members sorted, where ``repr`` would list them in hash order, which varies
@@ -890,11 +890,11 @@ def _canon(x: Any) -> str:
     return repr(x)
 
 
-def _ordered(values: Iterable[Value]) -> list[Value]:
+def _ordered(values: Collection[Value]) -> list[Value]:
     """``values`` in their canonical order. Resolving one value may memoise answers (and
     cycle cuts) that later ones read, so every walk over a set whose steps resolve anything
     goes in this order, never in the set's own (hash) order."""
-    return sorted(values, key=_canon)
+    return sorted(values, key=_canon) if len(values) > 1 else list(values)
 
 
 def _union(parts: Iterable[frozenset[Value]]) -> frozenset[Value]:
