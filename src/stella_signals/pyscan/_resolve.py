@@ -15,8 +15,9 @@ Only what the code proves becomes an edge; everything else is counted as unresol
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from stella_signals.pyscan._summary import DefInfo, ModuleSummary, SExpr
@@ -147,8 +148,10 @@ class Resolver:
             if tag == "attr":
                 if sx[2] == "__class__":
                     of_self = sx[1][0] == "self"
-                    return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
-                values = _union(self.attribute(v, sx[2]) for v in self.resolve(sx[1], m))
+                    return _union(
+                        self.class_of(v, of_self) for v in _ordered(self.resolve(sx[1], m))
+                    )
+                values = _union(self.attribute(v, sx[2]) for v in _ordered(self.resolve(sx[1], m)))
                 if sx[1][0] != "self":
                     return values
                 # self.x in a method: also what scanned subclasses assign to x (self may be
@@ -159,7 +162,7 @@ class Resolver:
                     self.instance_attr(("inst", *sub, False), sx[2]) for sub in subs
                 )
             if tag == "call":
-                return _union(self.call_result(v) for v in self.resolve(sx[1], m))
+                return _union(self.call_result(v) for v in _ordered(self.resolve(sx[1], m)))
             if tag == "param":
                 return frozenset({("param", m, sx[1], sx[2])})
             if tag == "self":
@@ -171,7 +174,7 @@ class Resolver:
                 if self.resolve(sx[2], m) != {("builtin", "type")}:
                     return _EMPTY
                 of_self = sx[1][0] == "self"
-                return _union(self.class_of(v, of_self) for v in self.resolve(sx[1], m))
+                return _union(self.class_of(v, of_self) for v in _ordered(self.resolve(sx[1], m)))
             if tag == "ann":
                 return frozenset(  # a declared type: any scanned subclass too
                     ("inst", v[1], v[2], True) for v in self.resolve(sx[1], m) if v[0] == "cls"
@@ -202,9 +205,9 @@ class Resolver:
             if tag == "enter":
                 return _union(
                     self.returns_of(fn)
-                    for v in self.resolve(sx[1], m)
+                    for v in _ordered(self.resolve(sx[1], m))
                     if v[0] == "inst"
-                    for fn in self.class_attr(v, sx[2])
+                    for fn in _ordered(self.class_attr(v, sx[2]))
                     if fn[0] == "fn"
                 )
             if tag == "decorated":
@@ -226,7 +229,7 @@ class Resolver:
 
     def item(self, values: frozenset[Value], key: Any) -> frozenset[Value]:
         out: set[Value] = set()
-        for v in values:
+        for v in _ordered(values):
             if v[0] == "container":
                 pairs = v[1]
                 if key is not None and any(k == key for k, _ in pairs):
@@ -236,7 +239,7 @@ class Resolver:
                 else:
                     out.update(x for _, x in pairs)
             elif v[0] == "inst":
-                for fn in self.class_attr(v, "__getitem__"):
+                for fn in _ordered(self.class_attr(v, "__getitem__")):
                     if fn[0] == "fn":
                         out.update(self.returns_of(fn))
         return frozenset(out)
@@ -249,8 +252,8 @@ class Resolver:
         out = set(self.item(containers, key))
         out.update(
             r
-            for v in values - containers
-            for fn in self.attribute(v, "get")
+            for v in _ordered(values - containers)
+            for fn in _ordered(self.attribute(v, "get"))
             for r in self.call_result(fn)
         )
         has_key = all(any(k == key for k, _ in v[1]) for v in containers)
@@ -260,17 +263,17 @@ class Resolver:
 
     def elements(self, values: frozenset[Value]) -> frozenset[Value]:
         out: set[Value] = set()
-        for v in values:
+        for v in _ordered(values):
             if v[0] == "container":
                 out.update(x for _, x in v[1])
             elif v[0] == "inst":  # iterating an instance: what its iterator's __next__ returns
-                for it in self.class_attr(v, "__iter__"):
+                for it in _ordered(self.class_attr(v, "__iter__")):
                     if it[0] != "fn":
                         continue
-                    for iterator in self.returns_of(it):
+                    for iterator in _ordered(self.returns_of(it)):
                         if iterator[0] != "inst":
                             continue
-                        for nxt in self.class_attr(iterator, "__next__"):
+                        for nxt in _ordered(self.class_attr(iterator, "__next__")):
                             if nxt[0] == "fn":
                                 out.update(self.returns_of(nxt))
         return frozenset(out)
@@ -478,9 +481,9 @@ class Resolver:
         memo = self._mro_memo.get(cls)
         if memo is not None:
             return memo
-        if cls in self._active:
+        if ("mro", cls) in self._active:  # tagged: a global (module, name) is a pair too
             return (cls,)
-        self._active.add(cls)
+        self._active.add(("mro", cls))
         try:
             m, q = cls
             bases: list[tuple[tuple[str, str], ...]] = []
@@ -490,7 +493,7 @@ class Resolver:
                     bases.append(self.mro(found[0]))
             result = (cls, *_c3(bases))
         finally:
-            self._active.discard(cls)
+            self._active.discard(("mro", cls))
         self._mro_memo[cls] = result
         return result
 
@@ -503,7 +506,9 @@ class Resolver:
             return self.returns_of(v)
         if kind == "inst":
             return _union(
-                self.returns_of(fn) for fn in self.class_attr(v, "__call__") if fn[0] == "fn"
+                self.returns_of(fn)
+                for fn in _ordered(self.class_attr(v, "__call__"))
+                if fn[0] == "fn"
             )
         if kind == "cmethod":
             container, name = v[1], v[2]
@@ -540,7 +545,7 @@ class Resolver:
         current = self.resolve(inner, m)
         for deco in reversed(decorators):
             applied: set[Value] = set()
-            scanned = [d for d in self.resolve(deco, m) if d[0] == "fn"]
+            scanned = [d for d in _ordered(self.resolve(deco, m)) if d[0] == "fn"]
             for d in scanned:
                 info = self.modules[d[1]].defs[d[2]]
                 first = info.params[0] if info.params else None
@@ -567,7 +572,7 @@ class Resolver:
             if values and all(_transparent(v) for v in values):
                 continue
             values = self.resolve(decorator, m)
-            if values and all(self._keeps_nothing(v) for v in values):
+            if values and all(self._keeps_nothing(v) for v in _ordered(values)):
                 continue
             return written
         return ""
@@ -614,12 +619,12 @@ class Resolver:
         elif kind == "cls":
             inst = ("inst", target[1], target[2], False)
             for name in ("__new__", "__init__"):
-                for fn in self.class_attr(inst, name):
+                for fn in _ordered(self.class_attr(inst, name)):
                     if fn[0] == "fn":
                         self.edge(caller, fn)
                         self.flow_args(("fn", fn[1], fn[2], 1), args, m)
         elif kind == "inst":
-            for fn in self.class_attr(target, "__call__"):
+            for fn in _ordered(self.class_attr(target, "__call__")):
                 if fn[0] == "fn":
                     self.edge(caller, fn)
                     self.flow_args(fn, args, m)
@@ -649,7 +654,7 @@ class Resolver:
     ) -> None:
         for position, sx in args:
             if position in spec:
-                for v in self.resolve(sx, m):
+                for v in _ordered(self.resolve(sx, m)):
                     self.call_value(caller, v, [], m)
 
     def replay(self, summary: ModuleSummary) -> None:
@@ -687,29 +692,29 @@ class Resolver:
         # was given with its own arguments): repeat while that adds flows, a few rounds at most
         for _ in range(_FLOW_ROUNDS):
             before = flowing()
-            for caller, param, args, m in sorted(self.param_calls, key=repr):
-                for v in known(param):
+            for caller, param, args, m in sorted(self.param_calls, key=_canon):
+                for v in _ordered(known(param)):
                     self.call_value(caller, v, list(args), m)
             if flowing() == before:
                 break
             resolved.clear()
-        for caller, param, args, m in sorted(self.param_calls, key=repr):
+        for caller, param, args, m in sorted(self.param_calls, key=_canon):
             values = known(param)
             if not values:
                 self.unresolved["calls_through_parameters"] += 1
-            for v in sorted(values, key=repr):
+            for v in _ordered(values):
                 self.call_value(caller, v, list(args), m)
         for caller, param, name, elsewhere in sorted(self.param_attr_calls):
             targets = {
                 t
-                for v in known(param)
+                for v in _ordered(known(param))
                 if v[0] in ("inst", "cls")
-                for t in self.attribute(v, name)
+                for t in _ordered(self.attribute(v, name))
                 if t[0] in ("fn", "cls", "inst")
             }
             if not targets and not elsewhere:
                 self.unresolved["calls_through_parameters"] += 1
-            for t in sorted(targets, key=repr):
+            for t in _ordered(targets):
                 self.call_value(caller, t, [], caller[0])
 
 
@@ -757,7 +762,7 @@ class _Replay:
                 r.callbacks(here, ("key",), list(args), self.m)
             r.unresolved["calls"] += 1
             return
-        for target in sorted(targets, key=repr):
+        for target in _ordered(targets):
             kind = target[0]
             if kind == "builtin":
                 self.builtin_call(here, target[1], list(args), nargs, literal0, literal1)
@@ -804,7 +809,7 @@ class _Replay:
     def decorate(self, caller: str, decorator: SExpr, target: SExpr) -> None:
         r = self.r
         here = (self.m, caller)
-        for deco in sorted(r.resolve(decorator, self.m), key=repr):
+        for deco in _ordered(r.resolve(decorator, self.m)):
             if deco[0] in ("fn", "cls", "inst", "param"):
                 r.call_value(here, deco, [(0, target)], self.m)
 
@@ -815,18 +820,18 @@ class _Replay:
             return
         if not any(name in r.defined for name in methods):
             return
-        for v in r.resolve(obj, self.m):
+        for v in _ordered(r.resolve(obj, self.m)):
             if v[0] != "inst":
                 continue
             for name in methods:
-                for fn in r.class_attr(v, name):
+                for fn in _ordered(r.class_attr(v, name)):
                     if fn[0] != "fn":
                         continue
                     r.edge((self.m, caller), fn)
                     if name == "__iter__":
-                        for it in r.returns_of(fn):
+                        for it in _ordered(r.returns_of(fn)):
                             if it[0] == "inst":
-                                for nxt in r.class_attr(it, "__next__"):
+                                for nxt in _ordered(r.class_attr(it, "__next__")):
                                     if nxt[0] == "fn":
                                         r.edge((self.m, caller), nxt)
 
@@ -834,10 +839,10 @@ class _Replay:
         r = self.r
         if attr[0] != "attr" or attr[2] not in r.property_names:
             return
-        for v in r.resolve(attr[1], self.m):
+        for v in _ordered(r.resolve(attr[1], self.m)):
             if v[0] not in ("inst", "super"):
                 continue
-            for fn in r.class_attr(v, attr[2]):
+            for fn in _ordered(r.class_attr(v, attr[2])):
                 if fn[0] == "fn" and r.modules[fn[1]].defs[fn[2]].is_property:
                     r.edge((self.m, caller), fn)
 
@@ -871,6 +876,25 @@ def _transparent(v: Value) -> bool:
 
 def _def_value(m: str, q: str, info: DefInfo) -> Value:
     return ("cls", m, q) if info.kind == "class" else ("fn", m, q, 0)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canon(x: Any) -> str:
+    """A text of a value (or symbolic expression) that is the same in every interpreter: a
+    frozenset's members sorted, where ``repr`` would list them in hash order, which varies
+    with ``PYTHONHASHSEED`` for strings."""
+    if isinstance(x, frozenset):
+        return "{" + ",".join(sorted(_canon(y) for y in x)) + "}"
+    if isinstance(x, tuple):
+        return "(" + ",".join(_canon(y) for y in x) + ")"
+    return repr(x)
+
+
+def _ordered(values: Collection[Value]) -> list[Value]:
+    """``values`` in their canonical order. Resolving one value may memoise answers (and
+    cycle cuts) that later ones read, so every walk over a set whose steps resolve anything
+    goes in this order, never in the set's own (hash) order."""
+    return sorted(values, key=_canon) if len(values) > 1 else list(values)
 
 
 def _union(parts: Iterable[frozenset[Value]]) -> frozenset[Value]:
