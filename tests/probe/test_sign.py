@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from stella_probe import ConfigError, load_config
 from stella_probe._probe import Probe
 from stella_probe._ship import DSSE, TRACE, write_window
-from stella_probe._sign import load_signer
+from stella_probe._sign import load_signer, runtime_statement
 
 from stella_signals.attest import (
     generate_private_key_pem,
@@ -130,7 +130,9 @@ def test_whole_second_timestamps_and_no_graph_hash_match_the_product(tmp_path: P
 
     def sign(name: str, sha256: str, rows: list[dict[str, Any]]) -> bytes:
         return signer.envelope(
-            file_name=name, trace_sha256=sha256, records=rows, tenant="t-1", graph_hash=""
+            runtime_statement(
+                file_name=name, trace_sha256=sha256, records=rows, tenant="t-1", graph_hash=""
+            )
         )
 
     window = Path(write_window(str(tmp_path / "out"), "w1", records, {}, sign=sign))
@@ -184,6 +186,22 @@ def test_bad_keys_are_refused_at_start(tmp_path: Path, case: str) -> None:
                                   "sign_key": str(path)}))  # fmt: skip
     with pytest.raises(ConfigError, match=message):
         Probe(load_config(str(config)))  # the STELLA_PROBE path: `start` makes a Probe first
+
+
+def test_under_stella_probe_a_bad_key_leaves_the_application_running(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    path.write_bytes(BAD_KEYS["encrypted"][0] or b"")
+    config = tmp_path / "probe.json"
+    config.write_text(json.dumps({"out": str(tmp_path / "out"), "tenant": "acme",
+                                  "sign_key": str(path)}))  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", "import stella_probe._hook; print('ran')"],
+                          env=probe_env(STELLA_PROBE=str(config)), capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "ran")
+    assert f"stella-probe: not started: sign_key: {path}: the private key is encrypted" in (
+        done.stderr
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_command_line_refuses_a_bad_key_and_runs_nothing(tmp_path: Path) -> None:
@@ -308,7 +326,9 @@ def test_the_signed_trace_file_is_the_one_attested(tmp_path: Path) -> None:
 
     def sign(name: str, sha256: str, rows: list[dict[str, Any]]) -> bytes:
         return signer.envelope(
-            file_name=name, trace_sha256=sha256, records=rows, tenant="acme", graph_hash=GRAPH
+            runtime_statement(
+                file_name=name, trace_sha256=sha256, records=rows, tenant="acme", graph_hash=GRAPH
+            )
         )
 
     window = Path(write_window(str(tmp_path / "out"), "w", [record], {}, sign=sign))

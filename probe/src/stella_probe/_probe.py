@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 from stella_probe._config import DEFAULT_SAMPLE, Config
 from stella_probe._identity import BARRIER, RECORD, Resolver, Symbol, container_id
 from stella_probe._ship import Uploader, write_window
-from stella_probe._sign import SigningFailed, WindowSigner, load_signer
+from stella_probe._sign import SigningFailed, WindowSigner, load_signer, runtime_statement
 from stella_probe._targeted import Targeted
 
 __all__ = ["Probe", "current", "start"]
@@ -495,16 +495,21 @@ class Probe:
             self.uploader.submit(written)
 
     def _sign(self, file_name: str, trace_sha256: str, records: list[dict[str, Any]]) -> bytes:
-        """The window's DSSE envelope, or nothing to write (b"") when signing is off."""
+        """The window's DSSE envelope, or nothing to write (b"") when signing is off; raises
+        `SigningFailed` (the window is dropped and counted)."""
         if self.signer is None:
             return b""
-        return self.signer.envelope(
-            file_name=file_name,
-            trace_sha256=trace_sha256,
-            records=records,
-            tenant=self.config.tenant,
-            graph_hash=self.config.graph_hash,
-        )
+        try:
+            statement = runtime_statement(
+                file_name=file_name,
+                trace_sha256=trace_sha256,
+                records=records,
+                tenant=self.config.tenant,
+                graph_hash=self.config.graph_hash,
+            )
+            return self.signer.envelope(statement)
+        except Exception as exc:  # any signing fault costs this window only, never the probe
+            raise SigningFailed(str(exc)) from None
 
     def _window_records(self, start: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         common: dict[str, Any] = {"pid": self.pid, "process_name": self.process_name}

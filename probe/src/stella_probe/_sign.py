@@ -128,24 +128,9 @@ class WindowSigner:
         self.keyid = keyid
         self._sign = sign
 
-    def envelope(
-        self,
-        *,
-        file_name: str,
-        trace_sha256: str,
-        records: list[dict[str, Any]],
-        tenant: str,
-        graph_hash: str,
-    ) -> bytes:
-        """The DSSE envelope (canonical JSON, as ``Envelope.to_json``) of the window's trace.
-        Raises `SigningFailed`."""
-        payload = runtime_statement(
-            file_name=file_name,
-            trace_sha256=trace_sha256,
-            records=records,
-            tenant=tenant,
-            graph_hash=graph_hash,
-        )
+    def envelope(self, payload: bytes) -> bytes:
+        """The DSSE envelope (canonical JSON, as ``Envelope.to_json``) over ``payload`` (the
+        bytes of `runtime_statement`). Raises `SigningFailed`."""
         try:
             sig = self._sign(pae(IN_TOTO_PAYLOAD_TYPE, payload))
         except Exception as exc:
