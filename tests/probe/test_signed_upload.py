@@ -1,7 +1,8 @@
 """A signed probe against a real `signals serve` whose tenant requires DSSE (`signals policy set
 --require-dsse`, the probe's public key trusted with `signals keys add`): its windows are
 accepted (201, the receipt's ``dsse_digest`` set); the same probe without the key is refused
-with 422 ``dsse_required`` and keeps the window on disk, with the refusal beside it."""
+with 422 ``dsse_required`` and keeps the window on disk, with the refusal beside it; and
+`stella attest runtime` with the same key writes the very bytes the probe wrote."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ import pytest
 
 from stella_signals.attest import generate_private_key_pem, public_key_pem
 from tests.probe._probe import probe_env, windows
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port, signals
+from tests.realservers.signals_process import (
+    BIN,
+    SignalsProcess,
+    create_token,
+    free_port,
+    signals,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +78,16 @@ def test_a_strict_tenant_takes_signed_windows_and_refuses_unsigned_ones(
         assert receipt["dsse_digest"] == "sha256:" + hashlib.sha256(envelope).hexdigest()
         assert receipt["content_sha256"] == window.manifest["trace_sha256"]
         assert not (window.path / "upload-error.json").exists()
+    # `stella attest runtime` with the same key (Ed25519: deterministic) writes the same bytes
+    window = signed[0].path
+    bundle = tmp_path / "by-stella.dsse.json"
+    attest = subprocess.run(
+        [str(BIN / "stella"), "attest", "runtime", str(window / "runtime-trace.ndjson.gz"),
+         "--key", str(key), "--tenant", "acme", "--graph-hash", GRAPH, "--bundle", str(bundle)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert attest.returncode == 0, attest.stderr
+    assert bundle.read_bytes() == (window / "runtime.dsse.json").read_bytes()
 
     unsigned_out = tmp_path / "unsigned"
     done = run(["--out", str(unsigned_out), *upload], PROGRAMS)
