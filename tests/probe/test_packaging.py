@@ -1,5 +1,6 @@
 """`stella-probe` is a distribution of its own: its wheel holds the package and the
-`stella_probe.pth` start-up hook, requires nothing, and accepts Python 3.9."""
+`stella_probe.pth` start-up hook, requires nothing (`cryptography` only through the optional
+`sign` extra), and accepts Python 3.9."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def test_the_wheel_has_the_hook_and_no_dependency(tmp_path: Path) -> None:
     assert {"stella_probe/__init__.py", "stella_probe/__main__.py", "stella_probe/_hook.py",
             "stella_probe/_naming.py"} <= names  # fmt: skip
     assert "Requires-Python: >=3.9" in metadata
-    assert "Requires-Dist" not in metadata
+    # nothing required; only the optional `sign` extra (DSSE signing) pulls in cryptography
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert requires and all(
+        line.startswith("Requires-Dist: cryptography") and "extra == 'sign'" in line
+        for line in requires
+    ), requires
     hook = (REPO / "probe" / "src" / "stella_probe.pth").read_text()
     assert hook.startswith("import ") and "STELLA_PROBE" in hook

@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--graph-hash", metavar="H", default="")
     run.add_argument("--upload-retries", type=int, default=5)
     run.add_argument("--upload-backoff", type=float, default=2.0)
+    run.add_argument(
+        "--sign-key",
+        metavar="PEM",
+        default="",
+        help="sign each window's trace (DSSE); needs pip install 'stella-probe[sign]'",
+    )
     run.add_argument("program", nargs=argparse.REMAINDER, help="-- SCRIPT|-m MODULE [ARGS...]")
     return parser
 
@@ -76,15 +82,15 @@ def main(argv: list[str] | None = None) -> Any:
             upload_retries=args.upload_retries,
             upload_backoff=args.upload_backoff,
             process_name=args.process_name,
+            sign_key=args.sign_key,
         ).check()
+        if script is not None and not os.path.isfile(script):
+            raise ConfigError(f"{program[0]}: no such script")
+        from stella_probe._probe import start
+
+        probe = start(config)  # loads the signing key: a bad one is refused here
     except ConfigError as exc:
         parser.exit(2, f"python -m stella_probe: error: {exc}\n")
-    if script is not None and not os.path.isfile(script):
-        parser.exit(2, f"python -m stella_probe: error: {program[0]}: no such script\n")
-
-    from stella_probe._probe import start
-
-    probe = start(config)
     try:
         if module is not None:
             sys.argv = [module, *rest]

@@ -50,6 +50,8 @@ class Config:
     upload_retries: int = 5
     upload_backoff: float = 2.0
     process_name: str = ""
+    #: private key PEM (Ed25519 or ECDSA P-256): each window's trace gets a DSSE envelope
+    sign_key: str = ""
 
     @property
     def project_purl(self) -> str:
@@ -68,6 +70,14 @@ class Config:
         if self.server and not all(upload.values()):
             missing = [k for k, v in upload.items() if not v]
             raise ConfigError(f"server: uploading needs {', '.join(missing)} as well")
+        if self.sign_key:
+            from stella_probe._sign import check_tenant, graph_digest
+
+            if not self.tenant:
+                raise ConfigError("sign_key: a signed statement names its tenant: give tenant too")
+            check_tenant(self.tenant)
+            if self.graph_hash:
+                graph_digest(self.graph_hash)
         return self
 
 

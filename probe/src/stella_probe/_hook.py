@@ -16,11 +16,9 @@ def _activate() -> None:
         from stella_probe import ConfigError, load_config, start
 
         try:
-            config = load_config(path)
+            start(load_config(path))  # a bad signing key is refused by start
         except ConfigError as exc:
             print(f"stella-probe: not started: {exc}", file=sys.stderr)
-            return
-        start(config)
     except Exception as exc:  # the application must start whatever happens here
         print(f"stella-probe: not started: {exc!r}", file=sys.stderr)
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 from stella_probe._config import DEFAULT_SAMPLE, Config
 from stella_probe._identity import BARRIER, RECORD, Resolver, Symbol, container_id
 from stella_probe._ship import Uploader, write_window
+from stella_probe._sign import SigningFailed, WindowSigner, load_signer, runtime_statement
 from stella_probe._targeted import Targeted
 
 __all__ = ["Probe", "current", "start"]
@@ -80,6 +81,8 @@ def _read_container() -> str | None:
 class Probe:
     def __init__(self, config: Config) -> None:
         self.config = config
+        #: None unless ``sign_key``; a key that cannot sign is refused here (ConfigError)
+        self.signer: WindowSigner | None = load_signer(config.sign_key) if config.sign_key else None
         self.resolver = Resolver(
             config.project_root, config.project_purl, include_stdlib=config.include_stdlib
         )
@@ -484,12 +487,29 @@ class Probe:
             manifest["sample"] = list(self.sample) if self.sample else None
         name = f"window-{self.pid}-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(start))}"
         try:
-            written = write_window(self.config.out, name, records, manifest)
-        except OSError:
+            written = write_window(self.config.out, name, records, manifest, sign=self._sign)
+        except (OSError, SigningFailed):  # the window is lost, the application goes on
             self._count_drop()
             return
         if self.uploader is not None:
             self.uploader.submit(written)
+
+    def _sign(self, file_name: str, trace_sha256: str, records: list[dict[str, Any]]) -> bytes:
+        """The window's DSSE envelope, or nothing to write (b"") when signing is off; raises
+        `SigningFailed` (the window is dropped and counted)."""
+        if self.signer is None:
+            return b""
+        try:
+            statement = runtime_statement(
+                file_name=file_name,
+                trace_sha256=trace_sha256,
+                records=records,
+                tenant=self.config.tenant,
+                graph_hash=self.config.graph_hash,
+            )
+            return self.signer.envelope(statement)
+        except Exception as exc:  # any signing fault costs this window only, never the probe
+            raise SigningFailed(str(exc)) from None
 
     def _window_records(self, start: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         common: dict[str, Any] = {"pid": self.pid, "process_name": self.process_name}

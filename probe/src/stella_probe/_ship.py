@@ -18,21 +18,30 @@ import urllib.request
 import uuid
 from typing import Any, Callable
 
-__all__ = ["MANIFEST", "TRACE", "Uploader", "write_window"]
+__all__ = ["DSSE", "MANIFEST", "TRACE", "Uploader", "write_window"]
 
 TRACE = "runtime-trace.ndjson.gz"
 MANIFEST = "probe-manifest.json"
 RECEIPT = "receipt.json"
 UPLOAD_ERROR = "upload-error.json"
+#: The window's DSSE envelope (``--sign-key``), as ``stella attest runtime`` writes it.
+DSSE = "runtime.dsse.json"
 
 
 def write_window(
-    out: str, name: str, records: list[dict[str, Any]], manifest: dict[str, Any]
+    out: str,
+    name: str,
+    records: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    *,
+    sign: Callable[[str, str, list[dict[str, Any]]], bytes] | None = None,
 ) -> str:
-    """Write ``out/name/{runtime-trace.ndjson.gz, probe-manifest.json}``: both files are written
-    and fsynced in a hidden directory that is then renamed, so a reader sees a whole window or
-    none. A window without records has no trace (SPEC §2: an empty trace is invalid) and its
-    manifest says ``trace_sha256: null``. Raises OSError (the caller counts the window dropped).
+    """Write ``out/name/{runtime-trace.ndjson.gz, probe-manifest.json}`` and, when ``sign``
+    returns an envelope for the trace (file name, SHA-256, records), ``runtime.dsse.json``: all
+    are written and fsynced in a hidden directory that is then renamed, so a reader sees a
+    whole window or none. A window without records has no trace (SPEC §2: an empty trace is
+    invalid) and its manifest says ``trace_sha256: null``. Raises OSError, or whatever ``sign``
+    raises (the caller counts the window dropped).
     """
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, name)
@@ -44,6 +53,9 @@ def write_window(
             data = gzip.compress(lines.encode("utf-8"), mtime=0)
             manifest["trace_sha256"] = hashlib.sha256(data).hexdigest()
             _write(os.path.join(staging, TRACE), data)
+            envelope = sign(TRACE, manifest["trace_sha256"], records) if sign else b""
+            if envelope:
+                _write(os.path.join(staging, DSSE), envelope)
         else:
             manifest["trace_sha256"] = None
         body = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"
@@ -73,7 +85,8 @@ def _fsync_dir(path: str) -> None:
 
 
 class Uploader:
-    """POSTs each written window (parts ``runtime`` and ``probe_manifest``) to
+    """POSTs each written window (parts ``runtime``, ``probe_manifest`` and, when signed,
+    ``dsse``) to
     ``/api/v1/runtime-facts``; keeps the receipt beside the files (``receipt.json``). Transient
     failures (connection, 408, 429, 5xx) are retried with exponential back-off; a window that
     still fails, or is refused (other 4xx, kept as ``upload-error.json``), or finds the queue
@@ -140,14 +153,16 @@ class Uploader:
             manifest = handle.read()
         with open(self.token_file, encoding="utf-8") as handle:
             token = handle.read().strip()
+        sent = [
+            ("runtime", TRACE, "application/gzip", trace),
+            ("probe_manifest", MANIFEST, "application/json", manifest),
+        ]
+        dsse_path = os.path.join(window_dir, DSSE)
+        if os.path.exists(dsse_path):
+            with open(dsse_path, "rb") as handle:
+                sent.append(("dsse", DSSE, "application/json", handle.read()))
         boundary = "stella-probe-" + uuid.uuid4().hex
-        body = _multipart(
-            boundary,
-            [
-                ("runtime", TRACE, "application/gzip", trace),
-                ("probe_manifest", MANIFEST, "application/json", manifest),
-            ],
-        )
+        body = _multipart(boundary, sent)
         for attempt in range(self.retries + 1):
             if attempt:
                 if self.stopping.wait(self.backoff * 2 ** (attempt - 1)):
