@@ -45,21 +45,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. The shop's own environment: its pinned dependencies and the probe, nothing else (no
-#    pip in it: the graph is of the shop and what it installed). Rebuilt when
-#    requirements.txt or the probe's sources change.
+# 1. The shop's own environment: its pinned dependencies and the probe, nothing else
+#    (examples/shop/venv.sh: made once, rebuilt when requirements.txt or the probe change).
 step "1. the shop's environment ($VENV)"
-STAMP_WANTED=$(cat "$SHOP/requirements.txt" probe/pyproject.toml \
-    $(find probe/src -type f \( -name '*.py' -o -name '*.pth' \) | LC_ALL=C sort) | sha256sum | cut -c1-64)
-if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$STAMP_WANTED" ]; then
-    rm -rf "$VENV" "$VENV.tmp"
-    python3 -m venv --without-pip "$VENV.tmp"
-    mv "$VENV.tmp" "$VENV"  # a venv's scripts name their folder: make it where it stays
-    "$BIN/python" -m pip --python "$PY" install --quiet --disable-pip-version-check \
-        -r "$SHOP/requirements.txt"
-    "$BIN/python" -m pip --python "$PY" install --quiet --disable-pip-version-check --no-deps ./probe
-    echo "$STAMP_WANTED" > "$VENV/.stamp"
-fi
+bash "$SHOP/venv.sh" "$VENV" "$BIN/python"
 "$PY" -c 'import importlib.metadata as m; print(*sorted(d.metadata["Name"] + "==" + d.version for d in m.distributions()))'
 
 # 2. Its call graph: the shop's code and every distribution of its environment.
