@@ -16,6 +16,9 @@ PIP_PYTHON=${2:?usage: venv.sh VENV PIP_PYTHON}
 SHOP=examples/shop
 PY=$VENV/bin/python
 mkdir -p "$(dirname "$VENV")"
+# One builder at a time (parallel tests share the cache): the others wait, then reuse it.
+exec 9>"$VENV.lock"
+flock 9
 
 STAMP_WANTED=$(cat "$SHOP/requirements.txt" probe/pyproject.toml \
     $(find probe/src -type f \( -name '*.py' -o -name '*.pth' \) | LC_ALL=C sort) | sha256sum | cut -c1-64)
