@@ -93,6 +93,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reachability/verdicts"): READ,
     ("GET", "/api/v1/reachability/verdicts/history"): READ,
     ("GET", "/api/v1/unknowns"): READ,
+    ("GET", "/api/v1/vex"): READ,
     ("GET", "/api/v1/vex/{vex_id}"): READ,
     ("GET", "/api/v1/vex/{vex_id}/dsse"): READ,
     ("GET", "/api/v1/vex/{vex_id}/bundle"): READ,

@@ -965,6 +965,18 @@ class VerdictStore(Protocol):
 
     def get_vex(self, tenant: TenantId, vex_id: str) -> VexRecord | None: ...
 
+    def list_vex(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None = None,
+        after: str | None = None,
+        limit: int,
+    ) -> list[VexRecord]:
+        """The tenant's VEX documents newest first (``vex_id`` descending: ULIDs sort by
+        time), those with an id below ``after`` when it is given."""
+        ...
+
     def claim_reevaluations(
         self, now: datetime, *, worker: str, lease_seconds: float, limit: int
     ) -> list[Registration]:

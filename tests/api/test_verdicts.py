@@ -197,3 +197,43 @@ def test_tenants_never_see_each_others_verdicts_or_vex(api: Api, world: World) -
         items = api.client.get(path, headers=api.headers("globex")).json()["items"]
         assert items == [], path
         assert api.client.get(path, headers=api.headers()).json()["items"], path
+
+
+def test_vex_documents_are_listed_newest_first_page_by_page(api: Api, world: World) -> None:
+    graph = api.post_graph(data=world.graph)
+    upload(api, graph, world.first)
+    first = evaluate(api, graph, vex=["openvex"]).json()["vex"]
+    second = evaluate(api, graph, vex=["cyclonedx", "openvex"]).json()["vex"]
+    made = [*first, *second]
+    seen: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        query = "page_size=2" + (f"&page_token={token}" if token else "")
+        page = api.client.get(f"/api/v1/vex?{query}", headers=api.headers("acme-reader"))
+        assert page.status_code == 200, page.text
+        seen += page.json()["items"]
+        token = page.json()["next_page_token"]
+        if token is None:
+            break
+    assert [v["url"] for v in seen] == sorted((v["url"] for v in made), reverse=True)
+    assert {v["url"]: (v["format"], v["sha256"]) for v in seen} == {
+        v["url"]: (v["format"], v["sha256"]) for v in made
+    }
+    for item in seen:
+        assert item["url"] == f"/api/v1/vex/{item['id']}"
+        assert item["graph_hash"] == graph and item["catalog_digest"].startswith("sha256:")
+        document = api.client.get(item["url"], headers=api.headers())
+        assert document.headers["Content-SHA256"] == item["sha256"]
+    other = api.client.get(f"/api/v1/vex?graph_hash={'0' * 64}", headers=api.headers())
+    assert other.json() == {"items": [], "next_page_token": None}
+    assert api.client.get("/api/v1/vex", headers=api.headers("globex")).json()["items"] == []
+    for params, reason in (
+        ("page_size=1&page_size=2", None),
+        (f"graph_hash={graph}&graph_hash={graph}", None),
+        ("page_token=bm9wZQ", "invalid_page_token"),
+        ("graph_hash=nope", None),
+        ("page_size=0", None),
+    ):
+        refused = api.client.get(f"/api/v1/vex?{params}", headers=api.headers())
+        assert refused.status_code == 400, params
+        assert reason is None or refused.json()["reason"] == reason

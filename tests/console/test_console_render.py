@@ -10,11 +10,13 @@ import pytest
 
 from stella_signals.console._alerts import AlertState, evaluate_alerts
 from stella_signals.console._html import Markup, attrs, escape, join, query, render
-from stella_signals.console._pages import error_page, layout, signin_page
+from stella_signals.console._pages import error_page, layout, signin_page, vex_list_page
 from stella_signals.console._session import csrf_token
 from stella_signals.console._svg import draw_observed
+from stella_signals.console._views import Page
 from stella_signals.graph import GraphIndex
-from stella_signals.ports import IngestRecord
+from stella_signals.ports import IngestRecord, VexRecord
+from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeMode, TimeStatus
 
 HOSTILE = "<script>alert('x')</script>\" onmouseover=\"x&y"
@@ -227,3 +229,32 @@ def test_an_ingest_page_shows_its_dsse_keys_and_escapes_its_receipt() -> None:
     assert "<script>" not in html and html.count("&lt;script&gt;") == 2  # check + receipt JSON
     assert 'href="/ui/ingests/01ARZ3NDEKTSV4RRFFQ69G5FAV/bundle"' in html
     assert 'name="csrf" value="tok"' in html
+
+
+def test_the_vex_page_lists_documents_with_links_a_next_page_and_the_lookup() -> None:
+    def record(n: int, graph: str) -> VexRecord:
+        return VexRecord(
+            vex_id=f"01M8EK{n:020d}",
+            tenant=TenantId("acme"),
+            format="openvex",
+            sha256=f"{n:064x}",
+            cas_uri="cas://vex/documents/" + "e" * 64,
+            dsse_uri="cas://vex/attestations/" + "f" * 64,
+            graph_hash=graph,
+            catalog_digest="sha256:" + "c" * 64,
+            evaluation_id="01M8EK" + "0" * 20,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+
+    items = [record(2, "blake3:" + "a" * 64), record(1, HOSTILE)]
+    out = vex_list_page(Page(items, next_after=items[-1].vex_id), after="")
+    for r in items:
+        assert f'<a href="/ui/vex/{r.vex_id}">{r.vex_id}</a>' in out
+    assert out.index(items[0].vex_id) < out.index(items[1].vex_id)
+    assert f'href="/ui/vex?after={items[-1].vex_id}" rel="next"' in out
+    assert "<script>" not in out
+    # The lookup by id follows the list.
+    assert out.index('id="vex-documents"') < out.index('action="/ui/vex"')
+    last = vex_list_page(Page([], next_after=None), after=items[-1].vex_id)
+    assert "no VEX documents" in last and 'rel="next"' not in last
+    assert 'href="/ui/vex">First page</a>' in last

@@ -771,3 +771,35 @@ class VerdictStoreContract:
         record(repo, 2, [verdict("V1", "m:a", "SU")], tenant=GLOBEX)
         assert repo.list_verdicts(ACME, graph_hash=GRAPH, limit=10)[0].state == "SR"
         assert repo.list_verdicts(GLOBEX, graph_hash=GRAPH, limit=10)[0].state == "SU"
+
+    def test_vex_documents_are_listed_newest_first_per_tenant(self, repo: Repository) -> None:
+        record(repo, 1, [verdict("V1", "m:a", "SR")])
+        other_graph = "sha256:" + "b" * 64
+
+        def vex(n: int, tenant: TenantId = ACME, graph: str = GRAPH) -> VexRecord:
+            return VexRecord(
+                vex_id=f"01M8EK{n:020d}",
+                tenant=tenant,
+                format="openvex" if n % 2 else "cyclonedx",
+                sha256=f"{n:064x}",
+                cas_uri=f"cas://vex/documents/{n:064x}",
+                dsse_uri=f"cas://vex/attestations/{n:064x}",
+                graph_hash=graph,
+                catalog_digest=CATALOG,
+                evaluation_id=evaluation(1).evaluation_id,
+                created_at=NOW,
+            )
+
+        mine = [vex(1), vex(2, graph=other_graph), vex(3)]
+        for record_ in [*mine, vex(4, tenant=GLOBEX)]:
+            repo.add_vex(record_)
+        newest_first = mine[::-1]
+        assert repo.list_vex(ACME, limit=10) == newest_first
+        assert repo.list_vex(ACME, limit=2) == newest_first[:2]
+        assert repo.list_vex(ACME, after=mine[2].vex_id, limit=10) == newest_first[1:]
+        assert repo.list_vex(ACME, after=mine[0].vex_id, limit=10) == []
+        assert repo.list_vex(ACME, graph_hash=GRAPH, limit=10) == [mine[2], mine[0]]
+        assert repo.list_vex(ACME, graph_hash=other_graph, limit=10) == [mine[1]]
+        # Another tenant's document is never listed, whatever the position or filter.
+        assert [v.vex_id for v in repo.list_vex(GLOBEX, limit=10)] == [vex(4).vex_id]
+        assert all(v.tenant == ACME for v in repo.list_vex(ACME, after="7" * 26, limit=10))

@@ -52,6 +52,7 @@ __all__ = [
     "VERDICT_HISTORY_PAGE",
     "VERDICT_PAGE",
     "VERIFY_REPORT",
+    "VEX_PAGE",
     "binary_body",
     "header",
     "json_body",
@@ -470,6 +471,19 @@ UNKNOWN_PAGE = _page(
         "required": [*UNKNOWN["required"], "catalog_digest", "evaluation_id"],
         "properties": UNKNOWN["properties"] | {"catalog_digest": _SHA256, "evaluation_id": ULID},
     }
+)
+VEX_PAGE = _page(
+    _object(
+        {
+            "id": ULID,
+            "format": {"enum": ["openvex", "cyclonedx"]},
+            "sha256": SHA256_HEX,
+            "graph_hash": GRAPH_HASH,
+            "catalog_digest": _SHA256,
+            "created_at": _TIME,
+            "url": _STR,
+        }
+    )
 )
 
 HEALTH = _object({"status": {"const": "ok"}, "version": _STR})

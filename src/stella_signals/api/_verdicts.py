@@ -19,9 +19,11 @@ from stella_signals.api._schemas import (
     DSSE_ENVELOPE,
     EVALUATION,
     SHA256_HEX,
+    ULID_PATTERN,
     UNKNOWN_PAGE,
     VERDICT_HISTORY_PAGE,
     VERDICT_PAGE,
+    VEX_PAGE,
     header,
     json_body,
     json_response,
@@ -41,6 +43,7 @@ from stella_signals.verdicts import (
     vex_bundle,
     vex_document,
     vex_envelope,
+    vex_item,
 )
 from stella_signals.vex import CYCLONEDX_PAYLOAD_TYPE, OPENVEX_PAYLOAD_TYPE, VexFormat
 
@@ -53,6 +56,8 @@ Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 #: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it
 #: (`ports.verdict_id`).
 _POSITION_TOKEN = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.([0-9]{9})")
+#: Page tokens of VEX documents: the last document's id.
+_ULID = re.compile(ULID_PATTERN)
 
 
 def _position(token: str | None) -> tuple[str, int] | None:
@@ -228,6 +233,31 @@ _DOCUMENT_HEADERS = {
     "Content-SHA256": header("hex SHA-256 of the document", SHA256_HEX),
     "X-Vex-Format": header("openvex or cyclonedx"),
 }
+
+
+@router.get(
+    "/api/v1/vex",
+    responses=COMMON_RESPONSES | {200: json_response(VEX_PAGE, "a page of VEX documents")},
+    summary="The tenant's signed VEX documents, newest first",
+)
+def list_vex(
+    request: Request,
+    principal: Reader,
+    graph_hash: str | None = None,
+    page_token: str | None = None,
+    page_size_: Annotated[int | None, Query(alias="page_size")] = None,
+) -> Response:
+    size = page_size(page_size_)
+    after = decode_token(page_token)
+    if after is not None and _ULID.fullmatch(after) is None:
+        raise InvalidInput("malformed page_token", reason="invalid_page_token")
+    rows = request.app.state.services.verdicts.list_vex(
+        principal.tenant, graph_hash=_graph(graph_hash), after=after, limit=size + 1
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    token = encode_token(rows[-1].vex_id) if more and rows else None
+    return JSONResponse({"items": [vex_item(r) for r in rows], "next_page_token": token})
 
 
 @router.get(

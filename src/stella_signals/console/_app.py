@@ -473,8 +473,12 @@ def create_console(services: Services) -> ASGIApp:
 
     @page()
     def vex_lookup(ctx: _Ctx) -> Response:
-        vex_id = parse_ulid(ctx.query.get("id", "").strip())
-        return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
+        if "id" in ctx.query:
+            vex_id = parse_ulid(ctx.query["id"].strip())
+            return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
+        after = ctx.query.get("after", "").strip()
+        found = _views.vex_list_page(ctx.services, ctx.tenant, after=after)
+        return chrome(ctx, "VEX documents", _pages.vex_list_page(found, after=after), "verdicts")
 
     @page()
     def vex(ctx: _Ctx) -> Response:

@@ -26,7 +26,13 @@ from stella_signals.console._views import (
     Page,
     VexView,
 )
-from stella_signals.ports import IngestRecord, StoredUnknown, StoredVerdict, VerdictChange
+from stella_signals.ports import (
+    IngestRecord,
+    StoredUnknown,
+    StoredVerdict,
+    VerdictChange,
+    VexRecord,
+)
 from stella_signals.timeline import ChainReport, EventType, TimelineEvent
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "timeline_page",
     "unknowns_page",
     "verdicts_page",
+    "vex_list_page",
     "vex_page",
 ]
 
@@ -793,6 +800,15 @@ def _verdict_evidence(v: StoredVerdict) -> Markup:
     )
 
 
+_VEX_LOOKUP = Markup(
+    '<form method="get" action="/ui/vex" class="filters" role="search">'
+    '<label for="vex-id">VEX document id</label>'
+    '<input id="vex-id" name="id" spellcheck="false" placeholder="from stella vex export '
+    'or the evaluation">'
+    '<button type="submit">Open</button></form>'
+)
+
+
 def verdicts_page(
     page: Page[StoredVerdict], *, graph_hash: str, vuln_id: str, state: str, after: str
 ) -> Markup:
@@ -849,13 +865,7 @@ def verdicts_page(
         '<details class="card"><summary>What the states mean</summary>{d}</details>',
         d=_dl([(k, v) for k, v in STATE_MEANING.items()]),
     )
-    vex = Markup(
-        '<form method="get" action="/ui/vex" class="filters" role="search">'
-        '<label for="vex-id">VEX document id</label>'
-        '<input id="vex-id" name="id" spellcheck="false" placeholder="from stella vex export '
-        'or the evaluation">'
-        '<button type="submit">Open</button></form>'
-    )
+    vex = render('{f}<p><a href="/ui/vex">All VEX documents</a></p>', f=_VEX_LOOKUP)
     pager = _pager(
         "/ui/verdicts",
         after=after,
@@ -945,6 +955,37 @@ def unknowns_page(page: Page[StoredUnknown], *, graph_hash: str, after: str) -> 
     )
     pager = _pager("/ui/unknowns", after=after, next_after=page.next_after, graph_hash=graph_hash)
     return render("{h}{f}{t}{p}", h=hint, f=form, t=table, p=pager)
+
+
+def vex_list_page(page: Page[VexRecord], *, after: str) -> Markup:
+    """The tenant's VEX documents (one page, newest first), then the lookup by id."""
+    rows = join(
+        render(
+            '<tr><td class="mono"><a href="/ui/vex/{id}">{id}</a></td><td>{fmt}</td>'
+            '<td>{at}</td><td class="mono" title="{g}">{gs}</td>'
+            '<td class="mono" title="{c}">{cs}</td><td class="mono" title="{h}">{hs}</td></tr>',
+            id=v.vex_id,
+            fmt=v.format,
+            at=_time(v.created_at),
+            g=v.graph_hash,
+            gs=_short(v.graph_hash),
+            c=v.catalog_digest,
+            cs=_short(v.catalog_digest),
+            h=v.sha256,
+            hs=v.sha256[:16] + "…",
+        )
+        for v in page.items
+    )
+    table = render(
+        '<div class="scroll"><table class="list" id="vex-documents"><thead><tr>'
+        '<th scope="col">id</th><th scope="col">format</th><th scope="col">created</th>'
+        '<th scope="col">graph</th><th scope="col">catalog</th><th scope="col">sha256</th>'
+        "</tr></thead><tbody>{rows}</tbody></table></div>",
+        rows=rows or Markup('<tr><td colspan="6">no VEX documents: evaluate a catalog with '
+                            "<code>--vex openvex</code> first</td></tr>"),
+    )  # fmt: skip
+    pager = _pager("/ui/vex", after=after, next_after=page.next_after)
+    return render("{t}{p}{f}", t=table, p=pager, f=_VEX_LOOKUP)
 
 
 def vex_page(view: VexView) -> Markup:

@@ -68,6 +68,7 @@ __all__ = [
     "verdicts_page",
     "verify_ingest",
     "verify_timeline",
+    "vex_list_page",
     "vex_view",
 ]
 
@@ -432,6 +433,14 @@ def unknowns_page(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
     return _paged(rows, lambda u: verdict_id(u.evaluation_id, u.position))
+
+
+def vex_list_page(services: Services, tenant: TenantId, *, after: str | None) -> Page[VexRecord]:
+    """The tenant's VEX documents, newest first (the API's order)."""
+    rows = services.verdicts.list_vex(
+        tenant, after=parse_ulid(after) if after else None, limit=PAGE_SIZE + 1
+    )
+    return _paged(rows, lambda v: v.vex_id)
 
 
 def history_page(

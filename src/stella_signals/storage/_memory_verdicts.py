@@ -292,3 +292,22 @@ class MemoryVerdictStore(MemoryDatabase):
         with self._lock:
             found = self._vex.get(vex_id)
         return found if found is not None and found.tenant == tenant else None
+
+    def list_vex(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None = None,
+        after: str | None = None,
+        limit: int,
+    ) -> list[VexRecord]:
+        with self._lock:
+            rows = [
+                v
+                for v in self._vex.values()
+                if v.tenant == tenant
+                and (graph_hash is None or v.graph_hash == graph_hash)
+                and (after is None or v.vex_id < after)
+            ]
+        rows.sort(key=lambda v: v.vex_id, reverse=True)
+        return rows[:limit]

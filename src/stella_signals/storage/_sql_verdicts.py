@@ -504,21 +504,41 @@ class SqlVerdictStore(SqlDatabase):
 
     def get_vex(self, tenant: TenantId, vex_id: str) -> VexRecord | None:
         row = self._get(reach_vex, tenant, vex_id=vex_id)
-        if row is None:
-            return None
-        return VexRecord(
-            vex_id=row.vex_id,
-            tenant=TenantId(row.tenant),
-            format=row.format,
-            sha256=row.sha256,
-            cas_uri=row.cas_uri,
-            dsse_uri=row.dsse_uri,
-            graph_hash=row.graph_hash,
-            catalog_digest=row.catalog_digest,
-            evaluation_id=row.evaluation_id,
-            created_at=utc(row.created_at),
-            product=row.product,
-        )
+        return None if row is None else _vex(row)
+
+    def list_vex(
+        self,
+        tenant: TenantId,
+        *,
+        graph_hash: str | None = None,
+        after: str | None = None,
+        limit: int,
+    ) -> list[VexRecord]:
+        t = reach_vex
+        where = [t.c.tenant == tenant]
+        if graph_hash is not None:
+            where.append(t.c.graph_hash == graph_hash)
+        if after is not None:
+            where.append(t.c.vex_id < after)
+        query = sa.select(t).where(*where).order_by(t.c.vex_id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_vex(row) for row in conn.execute(query)]
+
+
+def _vex(row: Any) -> VexRecord:
+    return VexRecord(
+        vex_id=row.vex_id,
+        tenant=TenantId(row.tenant),
+        format=row.format,
+        sha256=row.sha256,
+        cas_uri=row.cas_uri,
+        dsse_uri=row.dsse_uri,
+        graph_hash=row.graph_hash,
+        catalog_digest=row.catalog_digest,
+        evaluation_id=row.evaluation_id,
+        created_at=utc(row.created_at),
+        product=row.product,
+    )
 
 
 def _fields(record: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from stella_signals.verdicts._service import (
     vex_bundle,
     vex_document,
     vex_envelope,
+    vex_item,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "vex_bundle",
     "vex_document",
     "vex_envelope",
+    "vex_item",
 ]

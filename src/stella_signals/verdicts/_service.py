@@ -162,6 +162,19 @@ def change_json(change: VerdictChange) -> dict[str, Any]:
     }
 
 
+def vex_item(record: VexRecord) -> dict[str, Any]:
+    """A VEX document's entry in a list as the API answers it (``url``: the document)."""
+    return {
+        "id": record.vex_id,
+        "format": record.format,
+        "sha256": record.sha256,
+        "graph_hash": record.graph_hash,
+        "catalog_digest": record.catalog_digest,
+        "created_at": format_utc(record.created_at),
+        "url": f"/api/v1/vex/{record.vex_id}",
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class _Window:
     index: GraphIndex
