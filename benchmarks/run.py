@@ -335,6 +335,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+#: Benchmarks that run as their own script after the trace and HTTP ones, each with its
+#: `--NAME/--no-NAME` switch (on by default): name → (script, what it does).
+SEPARATE: dict[str, tuple[str, str]] = {
+    "pyscan": ("pyscan.py", "run the Python scanner benchmark (benchmarks/pyscan.py)"),
+    "probe": ("probe.py", "run the runtime probe benchmark (benchmarks/probe.py)"),
+    "console": ("console.py", "time the console's pages on the demo (benchmarks/console.py)"),
+    "verdicts": ("verdicts.py", "run the verdict engine benchmark (benchmarks/verdicts.py)"),
+    "cli-startup": ("cli_startup.py", "time the CLIs' start-up (benchmarks/cli_startup.py)"),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -351,36 +362,13 @@ def main() -> None:
         default=True,
         help="also run the HTTP benchmarks on PostgreSQL + S3 (SeaweedFS)",
     )
-    parser.add_argument(
-        "--pyscan",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run the Python scanner benchmark (benchmarks/pyscan.py)",
-    )
-    parser.add_argument(
-        "--probe",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run the runtime probe benchmark (benchmarks/probe.py)",
-    )
-    parser.add_argument(
-        "--console",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also time the console's pages on the seeded demo (benchmarks/console.py)",
-    )
-    parser.add_argument(
-        "--verdicts",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run the verdict engine benchmark (benchmarks/verdicts.py)",
-    )
-    parser.add_argument(
-        "--cli-startup",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also time the command lines' start-up (benchmarks/cli_startup.py)",
-    )
+    for name, (_, what) in SEPARATE.items():
+        parser.add_argument(
+            f"--{name}",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help=f"also {what}",
+        )
     args = parser.parse_args()
 
     path = fixture(args.records)
@@ -492,16 +480,9 @@ def main() -> None:
         target.write_text(json.dumps(result, indent=2) + "\n")
     write_table(result)
     print(json.dumps(result["ratios"]))
-    if args.pyscan:
-        subprocess.run([sys.executable, str(HERE / "pyscan.py")], check=True)
-    if args.probe:
-        subprocess.run([sys.executable, str(HERE / "probe.py")], check=True)
-    if args.console:
-        subprocess.run([sys.executable, str(HERE / "console.py")], check=True)
-    if args.verdicts:
-        subprocess.run([sys.executable, str(HERE / "verdicts.py")], check=True)
-    if args.cli_startup:
-        subprocess.run([sys.executable, str(HERE / "cli_startup.py")], check=True)
+    for name, (script, _) in SEPARATE.items():
+        if getattr(args, name.replace("-", "_")):
+            subprocess.run([sys.executable, str(HERE / script)], check=True)
 
 
 def anatomy_line(speed: dict[str, Any], records: int) -> str:
