@@ -823,6 +823,30 @@ class VerdictChange:
     position: int
     event_id: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        evaluation: EvaluationRecord,
+        verdict: VerdictRow,
+        from_state: str | None,
+        position: int,
+    ) -> VerdictChange:
+        """The change ``verdict`` (at ``position`` of ``evaluation``) makes to a target whose
+        stored state is ``from_state``: every store records its history entries this way."""
+        return cls(
+            tenant=evaluation.tenant,
+            graph_hash=evaluation.graph_hash,
+            catalog_digest=evaluation.catalog_digest,
+            vuln_id=verdict.vuln_id,
+            package=verdict.package,
+            symbol=verdict.symbol,
+            from_state=from_state,
+            to_state=verdict.state,
+            at=evaluation.computed_at,
+            evaluation_id=evaluation.evaluation_id,
+            position=position,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StoredUnknown:

@@ -156,19 +156,7 @@ class MemoryVerdictStore(MemoryDatabase):
                 )
                 if old_state == verdict.state:
                     continue
-                change = VerdictChange(
-                    tenant=tenant,
-                    graph_hash=evaluation.graph_hash,
-                    catalog_digest=evaluation.catalog_digest,
-                    vuln_id=verdict.vuln_id,
-                    package=verdict.package,
-                    symbol=verdict.symbol,
-                    from_state=old_state,
-                    to_state=verdict.state,
-                    at=evaluation.computed_at,
-                    evaluation_id=evaluation.evaluation_id,
-                    position=position,
-                )
+                change = VerdictChange.of(evaluation, verdict, old_state, position)
                 if old_state is not None:
                     draft = event(change)
                     if draft.event_id in self._event_ids or any(

@@ -279,21 +279,7 @@ class SqlVerdictStore(SqlDatabase):
                     updates.append(values)
                 if before == verdict.state:
                     continue
-                changes.append(
-                    VerdictChange(
-                        tenant=tenant,
-                        graph_hash=evaluation.graph_hash,
-                        catalog_digest=evaluation.catalog_digest,
-                        vuln_id=verdict.vuln_id,
-                        package=verdict.package,
-                        symbol=verdict.symbol,
-                        from_state=before,
-                        to_state=verdict.state,
-                        at=evaluation.computed_at,
-                        evaluation_id=evaluation.evaluation_id,
-                        position=position,
-                    )
-                )
+                changes.append(VerdictChange.of(evaluation, verdict, before, position))
             t = reach_verdicts
             common = {
                 "tenant": tenant,
