@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import secrets
 import shutil
@@ -238,6 +239,55 @@ def test_stella_ingest_sends_the_probe_manifest(tenant_server: Server, tmp_path:
     digest = "sha256:" + hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert json.loads(done.stdout)["probe_manifest_digest"] == digest
     missing = ingest("--probe-manifest", str(tmp_path / "nowhere.json"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_stella_ingest_resends_a_signed_window_with_its_envelope(
+    tenant_server: Server, tmp_path: Path
+) -> None:
+    """A probe window the server refused (or never got) is re-sent by hand with its
+    envelope: `stella ingest --dsse` checks it against the tenant's keys like the probe's
+    own upload, and a wrong or untrusted envelope exits 4 and ingests nothing."""
+    graph = post_graph(tenant_server)
+    trace = write_trace(tmp_path / "runtime-trace.ndjson.gz", SPEC)
+    stella = str(BIN / "stella")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*args], capture_output=True, text=True)
+
+    def sign(keys: Path) -> Path:
+        assert run(stella, "keys", "generate", "--out", str(keys)).returncode == 0
+        envelope = keys / "runtime.dsse.json"
+        signed = run(
+            stella, "attest", "runtime", str(trace.path), "--key", str(keys / "key.pem"),
+            "--bundle", str(envelope), "--tenant", tenant_server.tenant, "--graph-hash", graph,
+        )  # fmt: skip
+        assert signed.returncode == 0, signed.stderr
+        return envelope
+
+    trusted, stranger = sign(tmp_path / "trusted"), sign(tmp_path / "stranger")
+    deployment = ["--data-dir", str(tenant_server.data_dir), *tenant_server.backend.flags()]
+    added = subprocess.run(
+        [str(BIN / "signals"), "keys", "add", str(tmp_path / "trusted" / "key.pub.pem"),
+         "--tenant", tenant_server.tenant, *deployment],
+        capture_output=True, text=True, env={**os.environ, **tenant_server.backend.environ},
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    common = [
+        *("--server", tenant_server.url, "--tenant", tenant_server.tenant),
+        *("--token-file", str(tenant_server.token_file), "--graph-hash", graph),
+    ]
+    before = tenant_server.counts()["facts"]
+    refused = run(stella, "ingest", str(trace.path), *common, "--dsse", str(stranger))
+    assert refused.returncode == 4, refused.stderr
+    assert "dsse_invalid" in refused.stderr
+    assert tenant_server.counts()["facts"] == before
+    done = run(stella, "ingest", str(trace.path), *common, "--dsse", str(trusted))
+    assert done.returncode == 0, done.stderr
+    receipt = json.loads(done.stdout)
+    assert receipt["status"] == "ingested"
+    assert receipt["dsse_digest"] == "sha256:" + hashlib.sha256(trusted.read_bytes()).hexdigest()
+    missing = run(stella, "ingest", str(trace.path), *common, "--dsse", str(tmp_path / "no.json"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 

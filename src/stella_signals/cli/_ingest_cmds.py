@@ -40,18 +40,32 @@ def ingest_command(
             help="the probe-manifest.json of the trace's window (SPEC §14), sent beside it",
         ),
     ] = None,
+    dsse: Annotated[
+        Path | None,
+        typer.Option(
+            "--dsse",
+            help="the trace's DSSE envelope (runtime.dsse.json: `stella attest runtime`, or "
+            "kept by the probe beside a window it could not deliver), sent beside it",
+        ),
+    ] = None,
 ) -> None:
     """Post a runtime trace; print the receipt. Exit 0 ingested or duplicate, 7 queued as
-    orphan, else as SPEC §10 (3 hash mismatch, 6 schema invalid, 2 usage/auth). With
-    ``--probe-manifest`` the trace and its manifest go as multipart parts ``runtime`` and
-    ``probe_manifest``; the receipt then names the manifest (``probe_manifest_digest``)."""
+    orphan, else as SPEC §10 (3 hash mismatch, 4 signature invalid, 6 schema invalid, 2
+    usage/auth). With ``--probe-manifest`` or ``--dsse`` the trace goes as multipart part
+    ``runtime`` beside parts ``probe_manifest`` (the receipt then names it,
+    ``probe_manifest_digest``) and ``dsse`` (SPEC §5: checked against the tenant's trusted
+    keys; the receipt's ``dsse_digest``)."""
     if not trace.is_file():
         fail(f"{trace}: no such file", ExitCode.USAGE)
-    manifest = None
-    if probe_manifest is not None:
-        if not probe_manifest.is_file():
-            fail(f"{probe_manifest}: no such file", ExitCode.USAGE)
-        manifest = probe_manifest.read_bytes()
+    parts: dict[str, tuple[str, bytes, str]] = {}
+    for part, path, name in (
+        ("probe_manifest", probe_manifest, "probe-manifest.json"),
+        ("dsse", dsse, "runtime.dsse.json"),
+    ):
+        if path is not None:
+            if not path.is_file():
+                fail(f"{path}: no such file", ExitCode.USAGE)
+            parts[part] = (name, path.read_bytes(), "application/json")
     size = trace.stat().st_size
     show = not quiet and sys.stderr.isatty() and size > 8 * CHUNK
     with (
@@ -74,7 +88,7 @@ def ingest_command(
                     yield chunk
 
         try:
-            if manifest is None:
+            if not parts:
                 response = client.post(
                     "/api/v1/runtime-facts",
                     params={"graph_hash": graph_hash},
@@ -88,7 +102,7 @@ def ingest_command(
                         params={"graph_hash": graph_hash},
                         files={
                             "runtime": (trace.name, handle, "application/octet-stream"),
-                            "probe_manifest": ("probe-manifest.json", manifest, "application/json"),
+                            **parts,
                         },
                     )
         except httpx.HTTPError as exc:
