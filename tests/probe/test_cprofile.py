@@ -190,3 +190,105 @@ def test_the_same_records_on_every_python(python: str, tmp_path: Path) -> None:
         seen = both([], [str(script)], cwd, tmp_path / str(number), python=python, env=env)
         assert seen["compiled"][0], script
         assert seen["compiled"] == seen["python"], script
+
+
+STRESS = """
+import gc, sys, threading
+sys.path.insert(0, sys.argv[1])
+import many_funcs
+
+functions = [getattr(many_funcs, n) for n in dir(many_funcs) if n.startswith("f")]
+
+
+def worker():
+    for _ in range(3):
+        for f in functions:
+            f()
+        gc.collect()
+
+
+threads = [threading.Thread(target=worker) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+
+
+def gen():
+    yield 1
+    yield 2
+
+
+for _ in range(500):
+    list(gen())
+exec("def e():\\n    return functions[0]()\\ne()")
+print("ok")
+"""
+
+
+def stress(folder: Path) -> None:
+    (folder / "mod").mkdir()
+    (folder / "mod" / "many_funcs.py").write_text(
+        "".join(f"def f{i:04d}():\n    return {i}\n\n\n" for i in range(1500))
+    )
+    (folder / "stress.py").write_text(STRESS)
+
+
+def test_the_same_records_from_threads_sharing_functions(tmp_path: Path) -> None:
+    """Four threads calling the same 1,500 new functions resolve them at the same time: one
+    Symbol per code object all the same (the resolver once made two, splitting a function's
+    counts over two records with the same ids)."""
+    stress(tmp_path)
+    program = [str(tmp_path / "stress.py"), str(tmp_path / "mod")]
+    seen = both(["--max-keys", "4000"], program, tmp_path, tmp_path)
+    assert seen["compiled"] == seen["python"]
+    records = seen["compiled"][0]
+    assert len({(r[0], r[1]) for r in records}) == len(records) > 1500
+
+
+def sanitizer_runtimes() -> list[str] | None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    found = [
+        subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+        for lib in ("libasan.so", "libubsan.so")
+    ]  # fmt: skip
+    return found if all(Path(p).is_absolute() and Path(p).exists() for p in found) else None
+
+
+@pytest.mark.slow
+def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    """An ASan + UBSan build of the extension (Python's allocations through ASan's malloc)
+    runs four threads growing their tables past the initial size with collections between,
+    generators, exec'd code, the duty cycle's parking and re-arming, a fork and an internal
+    error: no report, and the same records as the Python profiler."""
+    runtimes = sanitizer_runtimes()
+    if runtimes is None:
+        pytest.skip("no gcc with libasan and libubsan")
+    include, suffix, _ = layout(sys.executable)
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "probe" / "src" / "stella_probe", site / "stella_probe",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))  # fmt: skip
+    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+             "-fno-sanitize-recover=all"]  # fmt: skip
+    target = site / "stella_probe" / f"_cprofile{suffix}"
+    assert hook().compile_profiler(SOURCE, target, flags, include=include) is None
+    stress(tmp_path)
+    env = {"PYTHONPATH": str(site), "LD_PRELOAD": " ".join(runtimes), "PYTHONMALLOC": "malloc",
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}  # fmt: skip
+    runs = [
+        ([str(tmp_path / "stress.py"), str(tmp_path / "mod")], tmp_path, ["--max-keys", "4000"]),
+        ([str(PROGRAMS / "forks.py")], PROGRAMS, []),
+        ([str(PROGRAMS / "breaks_probe.py")], PROGRAMS, []),
+    ]
+    for number, (program, cwd, options) in enumerate(runs):
+        seen = both(options, program, cwd, tmp_path / str(number), env=env)
+        assert seen["compiled"] == seen["python"], program
+    options = ["--mode", "discovery", "--sample", "0.2/0.1", "--out", str(tmp_path / "c")]
+    cycled = run_probe(options, [str(PROGRAMS / "loop.py"), "1.2", "thread"], cwd=PROGRAMS,
+                       env=env)  # fmt: skip
+    assert cycled.returncode == 0 and "Sanitizer" not in cycled.stderr, cycled.stderr
+    assert len(windows(tmp_path / "c")) >= 3
