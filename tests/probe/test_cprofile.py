@@ -247,7 +247,8 @@ def test_the_same_records_from_threads_sharing_functions(tmp_path: Path) -> None
 
 
 def sanitizer_runtimes() -> list[str] | None:
-    gcc = shutil.which("gcc")
+    """gcc's ASan and UBSan runtimes, when the compiler the build uses is gcc (it names them)."""
+    gcc = shutil.which(COMPILER)
     if gcc is None:
         return None
     found = [
@@ -266,7 +267,7 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
     error: no report, and the same records as the Python profiler."""
     runtimes = sanitizer_runtimes()
     if runtimes is None:
-        pytest.skip("no gcc with libasan and libubsan")
+        pytest.skip(f"{COMPILER}: no libasan and libubsan (not gcc?)")
     include, suffix, _ = layout(sys.executable)
     site = tmp_path / "site"
     shutil.copytree(REPO / "probe" / "src" / "stella_probe", site / "stella_probe",
