@@ -15,7 +15,11 @@ from /proc), each configuration against the baseline of the same round, median o
 * targeted — `python -m stella_probe run --targets` with 100 targets (the shop: the catalog's
   two functions and 98 other functions of its dependencies, several on the request path,
   written to a targets file deterministically; stdlib: 100 handlers);
-* discovery (in window) — profiling on for the whole run (`--sample 3600/0`);
+* discovery (in window) — profiling on for the whole run (`--sample 3600/0`), with the
+  profiler the service's probe runs (the compiled one, `stella_probe._cprofile`, where the
+  probe was installed with a C compiler: docs/adr/0009);
+* discovery (in window, pure Python) — the same with ``STELLA_PROBE_PURE_PYTHON=1``: the
+  pure-Python profiler, the yardstick of the compiled one in the same run;
 * discovery (idle phase) — the duty cycle's off phase (`--sample 0.001/3600`);
 * discovery (default duty cycle) — the default's 1:5 on/off ratio scaled to `--sample 1/5`
   over a run of several cycles.
@@ -262,8 +266,12 @@ class Service:
     pythonpath: str | None
     request: Callable[[http.client.HTTPConnection, int], None]
 
-    def env(self) -> dict[str, str]:
-        return clean_env(self.pythonpath)
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**clean_env(self.pythonpath), **(extra or {})}
+
+    def profiler(self) -> str:
+        """Which profiler discovery mode runs in the service's environment."""
+        return profiler_kind([self.python, *self.python_flags], self.env(), self.folder)
 
     def command(self, options: list[str], port: int, out: Path) -> list[str]:
         script = [str(self.script), str(self.folder), "--port", str(port)]
@@ -272,6 +280,15 @@ class Service:
         run = ["-m", "stella_probe", "run", "--out", str(out / str(time.monotonic_ns())),
                "--project-root", str(self.folder)]  # fmt: skip
         return [self.python, *self.python_flags, *run, *options, "--", *script]
+
+
+def profiler_kind(python: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Which profiler discovery mode runs with this interpreter and environment."""
+    query = "from stella_probe import Config, Probe; "
+    query += "print(Probe(Config(mode='discovery')).profiler_kind)"
+    done = subprocess.run([*python, "-c", query], env=env, cwd=cwd,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.strip()
 
 
 def _get(connection: http.client.HTTPConnection, path: str) -> None:
@@ -394,13 +411,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def serve_and_time(
-    service: Service, options: list[str], requests: int, out: Path
+    service: Service,
+    options: list[str],
+    requests: int,
+    out: Path,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """(wall seconds, server CPU seconds) for ``requests`` sequential requests to a fresh server
     process. CPU time is what the probe adds; wall time on a shared machine is mostly waiting."""
     port = free_port()
     with subprocess.Popen(
-        service.command(options, port, out), cwd=service.folder, env=service.env(),
+        service.command(options, port, out), cwd=service.folder, env=service.env(env),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     ) as server:  # fmt: skip
         connection = connect(port, server)
@@ -422,9 +443,14 @@ CONFIGS = {
     "baseline": ["none"],
     "targeted": ["--targets", "TARGETS", "--window", "5"],
     "discovery_window": ["--mode", "discovery", "--sample", "3600/0"],
+    "discovery_window_python": ["--mode", "discovery", "--sample", "3600/0"],
     "discovery_idle": ["--mode", "discovery", "--sample", "0.001/3600"],
     "discovery_duty": ["--mode", "discovery", "--sample", "1/5"],
 }
+
+
+#: the environment a configuration adds to the service's
+CONFIG_ENV = {"discovery_window_python": {"STELLA_PROBE_PURE_PYTHON": "1"}}
 
 
 def overhead(service_name: str, requests: int, rounds: int, duty_requests: int) -> dict[str, Any]:
@@ -440,7 +466,9 @@ def overhead(service_name: str, requests: int, rounds: int, duty_requests: int) 
         for _ in range(rounds):
             for name in CONFIGS:
                 n = duty_requests if name == "discovery_duty" else requests
-                wall, cpu = serve_and_time(service, options[name], n, folder / "out")
+                wall, cpu = serve_and_time(
+                    service, options[name], n, folder / "out", CONFIG_ENV.get(name)
+                )
                 times[name].append(cpu / n)
                 walls[name].append(wall / n)
         instrumented, hit = targeted_windows(folder / "out")
@@ -456,6 +484,7 @@ def overhead(service_name: str, requests: int, rounds: int, duty_requests: int) 
     return {
         "service": service.name,
         "service_description": service.description,
+        "profiler": service.profiler(),
         "targets_watched": len(targets),
         "targets_file": targets,
         "targets_instrumented_min": instrumented,  # over every window of the targeted runs
@@ -467,6 +496,7 @@ def overhead(service_name: str, requests: int, rounds: int, duty_requests: int) 
         "wall_us_per_request": {k: round(min(v) * 1e6, 1) for k, v in walls.items()},
         "targeted_overhead": round(ratio["targeted"] - 1, 4),
         "discovery_window_slowdown": round(window_ratio, 3),
+        "discovery_window_slowdown_python": round(ratio["discovery_window_python"], 3),
         "discovery_idle_overhead": round(idle, 4),
         "discovery_duty_overhead_measured": round(ratio["discovery_duty"] - 1, 4),
         # the default 10 s on / 50 s off, from the two phases measured separately
@@ -531,6 +561,7 @@ def memory() -> dict[str, Any]:
         windows = list((folder / "out").glob("*/window-*/probe-manifest.json"))
         keys = sum(json.loads(p.read_text())["distinct_keys"] for p in windows)
     return {
+        "profiler": profiler_kind([sys.executable, "-S"], clean_env(str(PROBE_SRC)), REPO),
         "calls": 10_000_000,
         "distinct_functions": 5000,
         "distinct_keys_recorded": keys,
@@ -583,8 +614,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"| baseline | {us['baseline']} | | |",
             f"| targeted, 100 targets | {us['targeted']} | "
             f"{o['targeted_overhead']:+.1%} | ≤ +3 % |",
-            f"| discovery, in a window | {us['discovery_window']} | "
+            f"| discovery, in a window ({o['profiler']} profiler) | {us['discovery_window']} | "
             f"x{o['discovery_window_slowdown']} | ≤ x2 |",
+            f"| discovery, in a window, pure-Python profiler (yardstick) | "
+            f"{us['discovery_window_python']} | x{o['discovery_window_slowdown_python']} | |",
             f"| discovery, idle phase | {us['discovery_idle']} | "
             f"{o['discovery_idle_overhead']:+.1%} | |",
             f"| discovery, 1 s on / 5 s off ({o['duty_requests']:,} requests) | "
@@ -600,7 +633,8 @@ def markdown(result: dict[str, Any]) -> str:
             ),
             "",
             f"Memory: {m['calls']:,} calls over {m['distinct_functions']:,} functions in "
-            f"discovery mode: peak RSS {m['peak_rss_mib_with']} MiB with the probe, "
+            f"discovery mode ({m['profiler']} profiler): peak RSS {m['peak_rss_mib_with']} MiB "
+            "with the probe, "
             f"{m['peak_rss_mib_without']} MiB without; RSS growth while making the calls "
             f"{m['rss_growth_mib_during_calls_with']} MiB with, "
             f"{m['rss_growth_mib_during_calls_without']} MiB without: the probe costs "

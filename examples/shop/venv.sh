@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shop's own environment: its pinned dependencies (examples/shop/requirements.txt) and the
-# probe, nothing else (no pip in it: the graph is of the shop and what it installed). Kept
+# probe (with its compiled profiler when a C compiler is there: probe/hatch_build.py), nothing
+# else (no pip in it: the graph is of the shop and what it installed). Kept
 # between runs; rebuilt when requirements.txt or the probe's sources change. Used by
 # walkthrough.sh (step 1) and by benchmarks/probe.py (the shop as the service under test).
 #
@@ -20,8 +21,9 @@ mkdir -p "$(dirname "$VENV")"
 exec 9>"$VENV.lock"
 flock 9
 
-STAMP_WANTED=$(cat "$SHOP/requirements.txt" probe/pyproject.toml \
-    $(find probe/src -type f \( -name '*.py' -o -name '*.pth' \) | LC_ALL=C sort) | sha256sum | cut -c1-64)
+STAMP_WANTED=$(cat "$SHOP/requirements.txt" probe/pyproject.toml probe/hatch_build.py \
+    $(find probe/src -type f \( -name '*.py' -o -name '*.pth' -o -name '*.c' \) | LC_ALL=C sort) \
+    | sha256sum | cut -c1-64)
 if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$STAMP_WANTED" ]; then
     rm -rf "$VENV" "$VENV.tmp"
     python3 -m venv --without-pip "$VENV.tmp"

@@ -13,6 +13,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_SRC = REPO / "probe" / "src"
+#: discovery's two profilers: the compiled one (when built: the default) and the pure-Python one
+PROFILERS = {"compiled": {}, "python": {"STELLA_PROBE_PURE_PYTHON": "1"}}
 
 
 @dataclass
@@ -38,10 +40,12 @@ def run_probe(
     cwd: Path,
     python: str = sys.executable,
     timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``env``: more variables (``PROFILERS[...]``, another ``PYTHONPATH``)."""
     return subprocess.run(
         [python, "-S", "-m", "stella_probe", "run", *options, "--", *program],
-        cwd=cwd, env=probe_env(), capture_output=True, text=True, timeout=timeout,
+        cwd=cwd, env=probe_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 

@@ -12,20 +12,27 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from stella_probe._naming import symbol_id
 
-from tests.probe._probe import REPO, probe_env, records, run_probe, windows
+from tests.probe._probe import PROFILERS, REPO, probe_env, records, run_probe, windows
 
 PROGRAMS = Path(__file__).parent / "programs"
+
+
+#: discovery's tests run under both profilers (docs/adr/0009)
+BOTH = pytest.mark.parametrize("profiler", list(PROFILERS))
 
 
 def sid(module: str, qualname: str) -> str:
     return symbol_id("", module, qualname)
 
 
-def test_threads_are_counted_exactly(tmp_path: Path) -> None:
+@BOTH
+def test_threads_are_counted_exactly(tmp_path: Path, profiler: str) -> None:
     done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "threads.py")], cwd=PROGRAMS)  # fmt: skip
+                     [str(PROGRAMS / "threads.py")], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
     assert done.returncode == 0, done.stderr
     work = [r for r in records(tmp_path) if r["symbol_id"] == sid("threads", "work")]
     assert sum(r["count"] for r in work) == 4000
@@ -33,9 +40,11 @@ def test_threads_are_counted_exactly(tmp_path: Path) -> None:
     assert windows(tmp_path)[-1].manifest["counts"] == "exact"
 
 
-def test_a_forked_child_writes_its_own_trace(tmp_path: Path) -> None:
+@BOTH
+def test_a_forked_child_writes_its_own_trace(tmp_path: Path, profiler: str) -> None:
     done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "forks.py")], cwd=PROGRAMS)  # fmt: skip
+                     [str(PROGRAMS / "forks.py")], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
     assert done.returncode == 0, done.stderr
     by_pid: dict[int, set[str]] = {}
     for window in windows(tmp_path):
@@ -79,9 +88,13 @@ def test_a_refused_write_drops_the_window_and_counts_it(tmp_path: Path) -> None:
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written window
 
 
-def test_an_internal_error_disables_the_probe_and_is_reported(tmp_path: Path) -> None:
+@BOTH
+def test_an_internal_error_disables_the_probe_and_is_reported(
+    tmp_path: Path, profiler: str
+) -> None:
     done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "breaks_probe.py")], cwd=PROGRAMS)  # fmt: skip
+                     [str(PROGRAMS / "breaks_probe.py")], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"  # the program went on
     manifest = windows(tmp_path)[-1].manifest
@@ -89,13 +102,15 @@ def test_an_internal_error_disables_the_probe_and_is_reported(tmp_path: Path) ->
     assert "relpath is broken" in manifest["error"]
 
 
-def test_memory_follows_distinct_keys_not_calls(tmp_path: Path) -> None:
+@BOTH
+def test_memory_follows_distinct_keys_not_calls(tmp_path: Path, profiler: str) -> None:
     module = tmp_path / "mod" / "many_funcs.py"
     module.parent.mkdir()
     module.write_text("".join(f"def f{i:03d}():\n    return {i}\n\n\n" for i in range(300)))
     out = tmp_path / "out"
     done = run_probe(["--mode", "discovery", "--max-keys", "50", "--out", str(out)],
-                     [str(PROGRAMS / "many.py"), str(module.parent)], cwd=PROGRAMS)  # fmt: skip
+                     [str(PROGRAMS / "many.py"), str(module.parent)], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
     assert done.returncode == 0, done.stderr
     (window,) = windows(out)
     assert len(window.records) == 50
@@ -163,12 +178,14 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     assert not os.path.exists(PROGRAMS / "stella-probe-out")
 
 
-def test_the_duty_cycle_rearms_running_threads(tmp_path: Path) -> None:
+@BOTH
+def test_the_duty_cycle_rearms_running_threads(tmp_path: Path, profiler: str) -> None:
     """Off phases cost nothing (profilers removed); every on phase sees the main thread's loop
     again. A running thread that allocates nothing and raises no audit event cannot be re-armed
     before Python 3.12: the manifest then says so (threads_parked, counts incomplete)."""
     done = run_probe(["--mode", "discovery", "--sample", "0.3/0.3", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "loop.py"), "2.2", "thread"], cwd=PROGRAMS)  # fmt: skip
+                     [str(PROGRAMS / "loop.py"), "2.2", "thread"], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
     assert done.returncode == 0, done.stderr
     found = windows(tmp_path)
     assert len(found) >= 3

@@ -112,6 +112,9 @@ class Resolver:
         if cached is not None:
             return cached
         with self._lock:
+            cached = self.cache.get(id(code))  # another thread may have resolved it meanwhile:
+            if cached is not None:  # one Symbol per code object, or its counts split in two
+                return cached
             symbol = self._build(code, f_globals)
             if symbol.kind != BARRIER:  # string code is made afresh: caching it would grow
                 self.cache[id(code)] = symbol

@@ -34,6 +34,21 @@ _TICK = 0.5
 #: Python >= 3.12: sets (or clears) the profiler of every running thread.
 _SETPROFILE_ALL = getattr(threading, "setprofile_all_threads", None)
 _current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Python 3.9
+#: Set (to anything but "" or "0") to run discovery's pure-Python profiler even where the
+#: compiled one (`stella_probe._cprofile`, docs/adr/0009) was built.
+PURE_PYTHON_ENV = "STELLA_PROBE_PURE_PYTHON"
+
+
+def compiled_profiler() -> Any:
+    """The compiled profiler's module, or None: not built (no compiler when the probe was
+    installed, another Python version) or refused by ``STELLA_PROBE_PURE_PYTHON``."""
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+        return None
+    try:
+        from stella_probe import _cprofile
+    except ImportError:
+        return None
+    return _cprofile
 
 
 def current() -> Probe | None:
@@ -52,13 +67,23 @@ def start(config: Config) -> Probe:
 
 
 class _ThreadState:
-    __slots__ = ("counts", "overflow", "thread")
+    __slots__ = ("counts", "overflow", "recorder", "thread")
 
     def __init__(self, thread: threading.Thread) -> None:
         self.thread = thread
         #: (callee Symbol, caller symbol id or None) → [count, first seen]
         self.counts: dict[tuple[Symbol, str | None], list[Any]] = {}
         self.overflow = 0
+        #: the compiled profiler of this thread, which keeps the counts itself
+        self.recorder: Any = None
+
+    def take(self) -> tuple[dict[tuple[Symbol, str | None], list[Any]], int]:
+        """The counts and overflow so far, reset (the thread goes on counting)."""
+        if self.recorder is not None:
+            return self.recorder.take()  # type: ignore[no-any-return]
+        counts, self.counts = self.counts, {}
+        overflow, self.overflow = self.overflow, 0
+        return counts, overflow
 
 
 def _rfc3339(seconds: float) -> str:
@@ -114,6 +139,16 @@ class Probe:
         if config.mode == "discovery" and self.sample is None:
             self.sample = DEFAULT_SAMPLE
         self.thread: threading.Thread | None = None
+        #: discovery's compiled profiler (None: the pure-Python one runs)
+        self.core: Any = None
+        self.new_recorder: Callable[[], Any] | None = None
+        cprofile = compiled_profiler() if config.mode == "discovery" else None
+        if cprofile is not None:
+            core = self.core = cprofile.Core(
+                self.resolver.resolve, self.on, config.max_keys, self._fail, self._park, time.time
+            )
+            self.new_recorder = lambda: cprofile.Recorder(core)
+        self.profiler_kind = "python" if self.core is None else "compiled"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -243,7 +278,7 @@ class Probe:
             return
         self.on[0] = True
         threading.setprofile(self._thread_bootstrap)
-        sys.setprofile(self._thread_profiler())
+        self._arm(self._thread_profiler())
         if _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(self._thread_bootstrap)
 
@@ -290,7 +325,7 @@ class Probe:
             ident = threading.get_ident()
             if ident in self.parked:
                 self.parked.discard(ident)
-                sys.setprofile(self._thread_profiler())
+                self._arm(self._thread_profiler())
         except Exception as exc:
             self._fail(exc)
 
@@ -339,12 +374,24 @@ class Probe:
                 self._park()
                 return
             profiler = self._thread_profiler()
-            sys.setprofile(profiler)
+            self._arm(profiler)
             profiler(frame, event, arg)
         except Exception as exc:
             self._fail(exc)
 
+    def _arm(self, profiler: Callable[[FrameType, str, Any], None]) -> None:
+        """Make ``profiler`` the calling thread's profile function."""
+        if self.core is not None:
+            profiler.install()  # type: ignore[attr-defined]  # PyEval_SetProfile, in C
+        else:
+            sys.setprofile(profiler)
+
     def _profiler(self, state: _ThreadState) -> Callable[[FrameType, str, Any], None]:
+        """A thread's profiler: the compiled one (`_cprofile.c` keeps the same rules as the
+        closure below), else the closure, which is also the tests' oracle."""
+        if self.new_recorder is not None:
+            state.recorder = self.new_recorder()
+            return state.recorder  # type: ignore[no-any-return]
         get = self.resolver.cache.get
         resolve = self.resolver.resolve
         limit = self.config.max_keys
@@ -413,9 +460,8 @@ class Probe:
                 self.parked &= {t.ident for t in threading.enumerate()}
             limit = self.config.max_keys
             for state in taken:
-                counts, state.counts = state.counts, {}
-                self.overflow += state.overflow
-                state.overflow = 0
+                counts, overflow = state.take()
+                self.overflow += overflow
                 for key, (count, first) in counts.items():
                     entry = self.folded.get(key)
                     if entry is not None:

@@ -1,0 +1,83 @@
+"""Build hook: compile discovery mode's profile function (`src/stella_probe/_cprofile.c`,
+ADR 0009) into `stella_probe._cprofile`.
+
+Optional, as the trace core's hook of the main distribution is: it runs for every wheel
+hatchling builds (the editable one of ``make venv`` included) with the compiler ``CC`` names,
+else the one the running Python was built with (``sysconfig``). No compiler, no Python headers,
+a free-threaded Python or a failed compile is a warning, never a failed install: the probe then
+runs its pure-Python profiler. The probe is its own distribution (built from ``probe/`` alone),
+so this hook cannot import the main one's.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # imported without hatchling by tests/probe for `compile_profiler` alone
+    BuildHookInterface = object
+
+SOURCE = Path("src/stella_probe/_cprofile.c")
+PACKAGE_DIR = "stella_probe"
+FLAGS = ["-O2", "-fPIC", "-shared", "-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+
+
+def compile_profiler(
+    source: Path, target: Path, extra: list[str] | None = None, include: str | None = None
+) -> str | None:
+    """Compile ``source`` to the extension module ``target`` (for the running Python, or the
+    one whose headers are in ``include``); None, or why it could not."""
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not cc or shutil.which(cc[0]) is None:
+        return f"no C compiler ({cc[0] if cc else 'CC unset'})"
+    include = include or sysconfig.get_paths()["include"]
+    if not Path(include, "Python.h").is_file():
+        return f"no Python headers in {include}"
+    command = [*cc, *FLAGS, *(extra or []), f"-I{include}", str(source), "-o", str(target)]
+    try:
+        done = subprocess.run(  # noqa: S603 - the compiler sysconfig names, our own source
+            command, capture_output=True, text=True, timeout=300, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{shlex.join(command)}: {exc}"
+    if done.returncode != 0:
+        return f"{shlex.join(command)} failed:\n{done.stderr[-4000:]}"
+    return None
+
+
+def module_name() -> str:
+    return "_cprofile" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+
+
+class CompiledProfiler(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        source = Path(self.root) / SOURCE
+        if version == "editable":  # next to the source: the editable install's path finds it
+            target = source.with_name(module_name())
+        else:
+            target = Path(tempfile.mkdtemp(prefix="cprofile-")) / module_name()
+        problem = compile_profiler(source, target)
+        if problem is not None:
+            warnings.warn(
+                f"stella-probe: the compiled profiler was not built ({problem}); "
+                "discovery mode will use the pure-Python profiler",
+                stacklevel=1,
+            )
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        if version != "editable":
+            build_data["force_include"][str(target)] = f"{PACKAGE_DIR}/{target.name}"

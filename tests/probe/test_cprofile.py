@@ -1,0 +1,295 @@
+"""Discovery's compiled profiler (`stella_probe._cprofile`, ADR 0009) is built by the probe's
+own build wherever there is a compiler, compiles warning-free against every Python the probe
+supports, and records exactly what the pure-Python profiler (the oracle) records: the same
+programs under both give the same symbols, callers, purls and counts, and the same manifests
+but for times and pids."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from stella_probe._config import Config
+from stella_probe._probe import Probe, compiled_profiler
+
+from tests.probe._probe import PROFILERS, REPO, run_probe, windows
+from tests.pyscan._corpus import PROGRAMS as CORPUS
+
+PROGRAMS = Path(__file__).parent / "programs"
+COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+SOURCE = REPO / "probe" / "src" / "stella_probe" / "_cprofile.c"
+#: manifest fields that differ between two runs of the same program whatever the profiler
+VARYING = {"window", "pid", "trace_sha256"}
+
+
+def hook() -> ModuleType:
+    """probe/hatch_build.py (its compiler command; hatchling need not be installed)."""
+    spec = importlib.util.spec_from_file_location(
+        "probe_hatch_build", REPO / "probe/hatch_build.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pythons() -> list[str]:
+    """Every CPython 3.9+ on this machine with its headers: this one, and pyenv's."""
+    found = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
+    for candidate in sorted(Path("/root/.pyenv/versions").glob("3.*/bin/python")):
+        version = candidate.parent.parent.name.rsplit(".", 1)[0]
+        if version not in found and tuple(map(int, version.split("."))) >= (3, 9):
+            found[version] = str(candidate)
+    return [found[v] for v in sorted(found, key=lambda v: tuple(map(int, v.split("."))))]
+
+
+def layout(python: str) -> tuple[str, str, bool]:
+    """(include directory, extension suffix, free-threaded) of an interpreter."""
+    query = ("import sysconfig; print(sysconfig.get_paths()['include']); "
+             "print(sysconfig.get_config_var('EXT_SUFFIX')); "
+             "print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))")  # fmt: skip
+    done = subprocess.run([python, "-c", query], capture_output=True, text=True, check=True)
+    include, suffix, free = done.stdout.split("\n")[:3]
+    return include, suffix, free == "True"
+
+
+def outcome(out: Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """What a run recorded, without what varies between runs (times, pids)."""
+    found = windows(out)
+    records = sorted(
+        (r["symbol_id"], r.get("caller_symbol_id") or "", r["purl"], r["count"], r["process_name"])
+        for w in found
+        for r in w.records
+    )
+    manifests = [{k: v for k, v in w.manifest.items() if k not in VARYING} for w in found]
+    return records, manifests
+
+
+def both(
+    options: list[str],
+    program: list[str],
+    cwd: Path,
+    tmp_path: Path,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> dict[str, tuple[list[Any], list[dict[str, Any]]]]:
+    """The same program run under each profiler: what each recorded."""
+    seen = {}
+    for name, switch in PROFILERS.items():
+        out = tmp_path / name
+        done = run_probe(["--mode", "discovery", "--out", str(out), *options], program, cwd=cwd,
+                         python=python, env={**(env or {}), **switch})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        seen[name] = outcome(out)
+    return seen
+
+
+needs_compiler = pytest.mark.skipif(
+    shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})"
+)
+
+
+@needs_compiler
+def test_the_install_built_the_profiler() -> None:
+    assert compiled_profiler() is not None, "make venv should have compiled _cprofile.c"
+
+
+@needs_compiler
+@pytest.mark.parametrize(("value", "kind"), [("1", "python"), ("yes", "python"),
+                                             ("0", "compiled"), ("", "compiled")])  # fmt: skip
+def test_the_switch(value: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STELLA_PROBE_PURE_PYTHON", value)
+    assert Probe(Config(mode="discovery")).profiler_kind == kind
+    monkeypatch.delenv("STELLA_PROBE_PURE_PYTHON")
+    assert Probe(Config(mode="discovery")).profiler_kind == "compiled"
+    assert Probe(Config(mode="targeted")).profiler_kind == "python"  # targeted profiles nothing
+
+
+@needs_compiler
+@pytest.mark.parametrize("python", pythons(), ids=lambda p: Path(p).parts[-3])
+def test_it_compiles_without_a_warning(python: str, tmp_path: Path) -> None:
+    include, suffix, free_threaded = layout(python)
+    problem = hook().compile_profiler(
+        SOURCE, tmp_path / f"_cprofile{suffix}", ["-Werror"], include=include
+    )
+    if free_threaded:  # refused by design: the pure-Python profiler serves there
+        assert problem is not None and "free-threaded" in problem
+    else:
+        assert problem is None, problem
+
+
+@pytest.mark.parametrize("program", CORPUS, ids=[p.name for p in CORPUS])
+def test_the_same_records_on_the_scanners_corpus(program: Path, tmp_path: Path) -> None:
+    seen = both([], [str(program / "main.py")], program, tmp_path)
+    assert seen["compiled"][0], "the program ran: the probe saw it"
+    assert seen["compiled"] == seen["python"]
+
+
+def test_the_same_records_from_threads(tmp_path: Path) -> None:
+    seen = both([], [str(PROGRAMS / "threads.py")], PROGRAMS, tmp_path)
+    assert seen["compiled"] == seen["python"]
+    assert seen["compiled"][1][-1]["counts"] == "exact"
+
+
+def test_the_same_keys_kept_and_calls_counted_beyond_max_keys(tmp_path: Path) -> None:
+    module = tmp_path / "mod" / "many_funcs.py"
+    module.parent.mkdir()
+    module.write_text("".join(f"def f{i:03d}():\n    return {i}\n\n\n" for i in range(300)))
+    seen = both(["--max-keys", "50"], [str(PROGRAMS / "many.py"), str(module.parent)], PROGRAMS,
+                tmp_path)  # fmt: skip
+    assert seen["compiled"] == seen["python"]
+    ((manifest,),) = (seen["compiled"][1],)
+    assert manifest["counts"] == "incomplete" and manifest["calls_not_recorded"] >= 250 * 3
+
+
+def test_the_same_internal_error_report(tmp_path: Path) -> None:
+    seen = both([], [str(PROGRAMS / "breaks_probe.py")], PROGRAMS, tmp_path)
+    assert seen["compiled"] == seen["python"]
+    assert seen["compiled"][1][-1]["disabled"] is True
+    assert "RuntimeError: relpath is broken" in seen["compiled"][1][-1]["error"]
+
+
+def test_the_same_records_in_a_forked_child(tmp_path: Path) -> None:
+    seen = both([], [str(PROGRAMS / "forks.py")], PROGRAMS, tmp_path)
+    assert seen["compiled"] == seen["python"]
+    assert len(seen["compiled"][1]) == 2  # the parent's window and the child's
+
+
+@needs_compiler
+@pytest.mark.slow
+@pytest.mark.parametrize("python", pythons(), ids=lambda p: Path(p).parts[-3])
+def test_the_same_records_on_every_python(python: str, tmp_path: Path) -> None:
+    """The version guards (frame API before and after 3.11, the 3.12+ profiler shim): the
+    probe with an extension built for that Python records what its pure-Python one does."""
+    include, suffix, free_threaded = layout(python)
+    if free_threaded:
+        pytest.skip("free-threaded: no compiled profiler by design")
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "probe" / "src" / "stella_probe", site / "stella_probe",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))  # fmt: skip
+    problem = hook().compile_profiler(
+        SOURCE, site / "stella_probe" / f"_cprofile{suffix}", include=include
+    )
+    assert problem is None, problem
+    env = {"PYTHONPATH": str(site)}
+    check = "from stella_probe._probe import compiled_profiler; print(compiled_profiler())"
+    loaded = subprocess.run([python, "-S", "-c", check], env={**env, "PATH": ""},
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert "_cprofile" in loaded.stdout, loaded.stdout
+    runs = [(p / "main.py", p) for p in CORPUS if p.name in ("generators", "closures", "dynamic")]
+    runs.append((PROGRAMS / "threads.py", PROGRAMS))
+    for number, (script, cwd) in enumerate(runs):
+        seen = both([], [str(script)], cwd, tmp_path / str(number), python=python, env=env)
+        assert seen["compiled"][0], script
+        assert seen["compiled"] == seen["python"], script
+
+
+STRESS = """
+import gc, sys, threading
+sys.path.insert(0, sys.argv[1])
+import many_funcs
+
+functions = [getattr(many_funcs, n) for n in dir(many_funcs) if n.startswith("f")]
+
+
+def worker():
+    for _ in range(3):
+        for f in functions:
+            f()
+        gc.collect()
+
+
+threads = [threading.Thread(target=worker) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+
+
+def gen():
+    yield 1
+    yield 2
+
+
+for _ in range(500):
+    list(gen())
+exec("def e():\\n    return functions[0]()\\ne()")
+print("ok")
+"""
+
+
+def stress(folder: Path) -> None:
+    (folder / "mod").mkdir()
+    (folder / "mod" / "many_funcs.py").write_text(
+        "".join(f"def f{i:04d}():\n    return {i}\n\n\n" for i in range(1500))
+    )
+    (folder / "stress.py").write_text(STRESS)
+
+
+def test_the_same_records_from_threads_sharing_functions(tmp_path: Path) -> None:
+    """Four threads calling the same 1,500 new functions resolve them at the same time: one
+    Symbol per code object all the same (the resolver once made two, splitting a function's
+    counts over two records with the same ids)."""
+    stress(tmp_path)
+    program = [str(tmp_path / "stress.py"), str(tmp_path / "mod")]
+    seen = both(["--max-keys", "4000"], program, tmp_path, tmp_path)
+    assert seen["compiled"] == seen["python"]
+    records = seen["compiled"][0]
+    assert len({(r[0], r[1]) for r in records}) == len(records) > 1500
+
+
+def sanitizer_runtimes() -> list[str] | None:
+    """gcc's ASan and UBSan runtimes, when the compiler the build uses is gcc (it names them)."""
+    gcc = shutil.which(COMPILER)
+    if gcc is None:
+        return None
+    found = [
+        subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True, text=True,
+                       check=True).stdout.strip()
+        for lib in ("libasan.so", "libubsan.so")
+    ]  # fmt: skip
+    return found if all(Path(p).is_absolute() and Path(p).exists() for p in found) else None
+
+
+@pytest.mark.slow
+def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+    """An ASan + UBSan build of the extension (Python's allocations through ASan's malloc)
+    runs four threads growing their tables past the initial size with collections between,
+    generators, exec'd code, the duty cycle's parking and re-arming, a fork and an internal
+    error: no report, and the same records as the Python profiler."""
+    runtimes = sanitizer_runtimes()
+    if runtimes is None:
+        pytest.skip(f"{COMPILER}: no libasan and libubsan (not gcc?)")
+    include, suffix, _ = layout(sys.executable)
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "probe" / "src" / "stella_probe", site / "stella_probe",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))  # fmt: skip
+    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+             "-fno-sanitize-recover=all"]  # fmt: skip
+    target = site / "stella_probe" / f"_cprofile{suffix}"
+    assert hook().compile_profiler(SOURCE, target, flags, include=include) is None
+    stress(tmp_path)
+    env = {"PYTHONPATH": str(site), "LD_PRELOAD": " ".join(runtimes), "PYTHONMALLOC": "malloc",
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}  # fmt: skip
+    runs = [
+        ([str(tmp_path / "stress.py"), str(tmp_path / "mod")], tmp_path, ["--max-keys", "4000"]),
+        ([str(PROGRAMS / "forks.py")], PROGRAMS, []),
+        ([str(PROGRAMS / "breaks_probe.py")], PROGRAMS, []),
+    ]
+    for number, (program, cwd, options) in enumerate(runs):
+        seen = both(options, program, cwd, tmp_path / str(number), env=env)
+        assert seen["compiled"] == seen["python"], program
+    options = ["--mode", "discovery", "--sample", "0.2/0.1", "--out", str(tmp_path / "c")]
+    cycled = run_probe(options, [str(PROGRAMS / "loop.py"), "1.2", "thread"], cwd=PROGRAMS,
+                       env=env)  # fmt: skip
+    assert cycled.returncode == 0 and "Sanitizer" not in cycled.stderr, cycled.stderr
+    assert len(windows(tmp_path / "c")) >= 3
