@@ -51,7 +51,7 @@ class OsvProblem(Problem):
     file: str = ""
     record: str = ""
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | int | None]:
         return {**Problem.to_dict(self), "file": self.file, "record": self.record or None}
 
     def __str__(self) -> str:
