@@ -21,9 +21,10 @@
     ├── LimitExceeded                an input passed one of the named `Limits`
     └── Unavailable                  our side cannot serve now (storage, time source)
 
-The CLI maps this tree to exit codes in one place (``stella_signals.cli._exit``); the API maps
-it to problem+json in one place. Bugs (``TypeError``, ``RuntimeError``...) are never caught
-as ``StellaError``.
+The CLI maps this tree to exit codes in one place (``stella_signals.cli._exit``); `http_status`
+maps it to an HTTP status and title in one table, used by the API's problem+json
+(``stella_signals.api._problems``) and the web console's error pages. Bugs (``TypeError``,
+``RuntimeError``...) are never caught as ``StellaError``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "Unavailable",
     "UnsupportedMediaType",
     "VerificationFailed",
+    "http_status",
 ]
 
 
@@ -175,3 +177,27 @@ class InsufficientStorage(Unavailable):
 
     default_reason = "insufficient_storage"
     retry_after_seconds: int = 60
+
+
+#: Most specific first: (error kind, HTTP status, title).
+_HTTP_STATUS: tuple[tuple[type[StellaError], int, str], ...] = (
+    (NotAuthenticated, 401, "Authentication required"),
+    (Forbidden, 403, "Forbidden"),
+    (NotFound, 404, "Not found"),
+    (UnsupportedMediaType, 415, "Unsupported media type"),
+    (LimitExceeded, 413, "Payload too large"),
+    (HashMismatch, 422, "Hash mismatch"),
+    (VerificationFailed, 422, "Verification failed"),
+    (InvalidInput, 400, "Invalid input"),
+    (Conflict, 409, "Conflict"),
+    (InsufficientStorage, 507, "Insufficient storage"),
+    (Unavailable, 503, "Service unavailable"),
+)
+
+
+def http_status(error: StellaError) -> tuple[int, str]:
+    """The HTTP status and title of ``error`` (SPEC §6), for every front door that speaks HTTP."""
+    for kind, status, title in _HTTP_STATUS:
+        if isinstance(error, kind):
+            return status, title
+    return 500, "Internal error"  # pragma: no cover - every StellaError kind is listed

@@ -52,9 +52,8 @@ from stella_signals.errors import (
     NotAuthenticated,
     NotFound,
     StellaError,
-    Unavailable,
     UnsupportedMediaType,
-    VerificationFailed,
+    http_status,
 )
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import evidence_record
@@ -82,16 +81,6 @@ _SECURITY_HEADERS = [
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 16
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-#: Most specific first, as the API's problem table: (error kind, HTTP status, title).
-_STATUS: tuple[tuple[type[StellaError], int, str], ...] = (
-    (Forbidden, 403, "Forbidden"),
-    (NotFound, 404, "Not found"),
-    (UnsupportedMediaType, 415, "Unsupported media type"),
-    (LimitExceeded, 413, "Too large"),
-    (VerificationFailed, 422, "Verification failed"),
-    (InvalidInput, 400, "Bad request"),
-    (Unavailable, 503, "Service unavailable"),
-)
 
 
 class _SecurityHeaders:
@@ -134,13 +123,6 @@ class _Ctx:
 
 class _ChooseTenant(Exception):
     """Signed in without a tenant yet."""
-
-
-def _status_of(exc: StellaError) -> tuple[int, str]:
-    for kind, status, title in _STATUS:
-        if isinstance(exc, kind):
-            return status, title
-    return 500, "Internal error"
 
 
 def _single_valued(request: Request) -> dict[str, str]:
@@ -193,7 +175,7 @@ def _html(markup: Markup, status: int = 200) -> HTMLResponse:
 def _error(exc: StellaError, *, csrf: str | None = None) -> HTMLResponse:
     """An error as an HTML page with the API's status for it (with the navigation when the
     browser is signed in: ``csrf`` of its session)."""
-    status, title = _status_of(exc)
+    status, title = http_status(exc)
     return _html(_pages.error_page(status, title, str(exc), signed_in_csrf=csrf), status)
 
 
@@ -274,7 +256,7 @@ def create_console(services: Services) -> ASGIApp:
             form = await _read_form(request)
             check_signin_csrf(request, form.get("csrf"))
         except StellaError as exc:
-            status, _title = _status_of(exc)
+            status, _title = http_status(exc)
             return signin_form(request, error=str(exc), status=status)
         token = form.get("token", "").strip()
         wanted = form.get("tenant", "").strip()
