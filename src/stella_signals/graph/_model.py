@@ -8,7 +8,7 @@ canonical form is `stella_signals.graph.canonical_graph`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, ClassVar, Literal
@@ -367,32 +367,26 @@ def _prepare(doc: dict[str, Any], data: bytes) -> tuple[bool, int]:
     pop, push = stack.pop, stack.append
     while stack:
         item = pop()
+        children: Iterable[tuple[Any, Any]]
         if type(item) is dict:
             quotes += 2 * len(item)
-            for key, child in item.items():
-                kind = type(child)
-                if kind is str:
-                    quotes += 2
-                elif kind is dict or kind is list:
-                    push(child)
-                elif kind is float:
-                    fast = _float_in_place(item, key, child) and fast
-                elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
-                    raise _BigInteger
+            children = item.items()
         elif item and all(type(element) is str for element in item):
             quotes += 2 * len(item)
             item.sort()
+            continue
         else:
-            for index, child in enumerate(item):
-                kind = type(child)
-                if kind is str:
-                    quotes += 2
-                elif kind is dict or kind is list:
-                    push(child)
-                elif kind is float:
-                    fast = _float_in_place(item, index, child) and fast
-                elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
-                    raise _BigInteger
+            children = enumerate(item)
+        for slot, child in children:  # (key, value) of an object, (index, element) of an array
+            kind = type(child)
+            if kind is str:
+                quotes += 2
+            elif kind is dict or kind is list:
+                push(child)
+            elif kind is float:
+                fast = _float_in_place(item, slot, child) and fast
+            elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
+                raise _BigInteger
     return fast, quotes
 
 
