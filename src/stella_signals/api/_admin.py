@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
-from stella_signals.api._bridge import read_body
+from stella_signals.api._bridge import read_body, read_json_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import KEY_ADDED, KEY_PAGE, POLICY, binary_body, json_response
 from stella_signals.attest import load_public_key
@@ -128,11 +128,9 @@ def get_policy(request: Request, principal: Admin) -> Response:
     },
 )
 async def put_policy(request: Request, principal: Admin) -> Response:
-    data = await read_body(request, MAX_POLICY_BYTES, limit_name="max_policy_bytes")
-    try:
-        body = msgspec.json.decode(data, type=_PolicyBody)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"policy body: {exc}") from None
+    body = await read_json_body(
+        request, _PolicyBody, MAX_POLICY_BYTES, limit_name="max_policy_bytes", what="policy body"
+    )
     if not 1 <= body.dsse_threshold <= 16:
         raise InvalidInput("dsse_threshold must be 1..16")
     services = request.app.state.services

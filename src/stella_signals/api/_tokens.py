@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
-from stella_signals.api._bridge import read_body
+from stella_signals.api._bridge import read_json_body
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
@@ -38,7 +38,7 @@ from stella_signals.auth import (
     token_expiry,
     token_hash,
 )
-from stella_signals.errors import InvalidInput, NotFound
+from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
 from stella_signals.ports import TokenRecord
 
@@ -111,11 +111,10 @@ def list_tokens(
     },
 )
 async def create_token(request: Request, principal: Admin) -> Response:
-    data = await read_body(request, MAX_TOKEN_REQUEST_BYTES, limit_name="max_token_request_bytes")
-    try:
-        body = msgspec.json.decode(data, type=_TokenRequest)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"token request: {exc}") from None
+    body = await read_json_body(
+        request, _TokenRequest, MAX_TOKEN_REQUEST_BYTES,
+        limit_name="max_token_request_bytes", what="token request",
+    )  # fmt: skip
     scopes = parse_scopes(body.scopes)
     services = request.app.state.services
     now = services.clock.now()
