@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
-from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.api._runtime import TRACE_BODY
 from stella_signals.api._schemas import (
@@ -260,14 +260,7 @@ def list_ingests(
     records = request.app.state.services.ingests.list_ingests(
         principal.tenant, graph_hash=graph, status=status, after=after, limit=size + 1
     )
-    more = len(records) > size
-    records = records[:size]
-    return JSONResponse(
-        {
-            "items": [_ingest_view(r) for r in records],
-            "next_page_token": encode_token(records[-1].ingest_id) if more else None,
-        }
-    )
+    return json_page(records, size, _ingest_view, lambda r: r.ingest_id)
 
 
 # -- symbols --------------------------------------------------------------------------------
@@ -328,14 +321,7 @@ def list_events(
     events = request.app.state.services.timeline.list_events(
         principal.tenant, event_type=type_, since=since, after_seq=after_seq, limit=size + 1
     )
-    more = len(events) > size
-    events = events[:size]
-    return JSONResponse(
-        {
-            "items": [e.to_dict() for e in events],
-            "next_page_token": encode_token(str(events[-1].seq)) if more else None,
-        }
-    )
+    return json_page(events, size, lambda e: e.to_dict(), lambda e: str(e.seq))
 
 
 @router.get(

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import require
 from stella_signals.api._bridge import read_json_body
-from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
     TOKEN,
@@ -76,15 +76,8 @@ def list_tokens(
         parse_ulid(after)
     services = request.app.state.services
     records = services.tokens.list_tokens(tenant=principal.tenant, after=after, limit=size + 1)
-    more = len(records) > size
-    records = records[:size]
     now = services.clock.now()
-    return JSONResponse(
-        {
-            "items": [r.public_view(now) for r in records],
-            "next_page_token": encode_token(records[-1].token_id) if more else None,
-        }
-    )
+    return json_page(records, size, lambda r: r.public_view(now), lambda r: r.token_id)
 
 
 @router.post(
