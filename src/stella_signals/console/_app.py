@@ -342,16 +342,26 @@ def create_console(services: Services) -> ASGIApp:
         data = _views.overview(ctx.services, ctx.tenant)
         return chrome(ctx, "Overview", _pages.overview_page(data, ctx.tenant), "overview")
 
+    def listing(
+        ctx: _Ctx,
+        view: Callable[..., Any],
+        render: Callable[..., Markup],
+        filters: tuple[str, ...],
+        title: str,
+        section: str,
+    ) -> Response:
+        """A list page: its ``filters`` and ``after`` from the query string, trimmed, go alike
+        to the view that reads the page and to the page that renders it."""
+        query = {name: ctx.query.get(name, "").strip() for name in (*filters, "after")}
+        found = view(ctx.services, ctx.tenant, **query)
+        return chrome(ctx, title, render(found, **query), section)
+
     @page()
     def ingests(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        status = ctx.query.get("status", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.ingests_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, status=status, after=after
-        )
-        body = _pages.ingests_page(found, graph_hash=graph_hash, status=status, after=after)
-        return chrome(ctx, "Ingests", body, "ingests")
+        return listing(
+            ctx, _views.ingests_page, _pages.ingests_page, ("graph_hash", "status"), "Ingests",
+            "ingests",
+        )  # fmt: skip
 
     def ingest_response(ctx: _Ctx, checks: list[_views.Check] | None) -> Response:
         ingest_id = ctx.request.path_params["ingest_id"]
@@ -417,50 +427,33 @@ def create_console(services: Services) -> ASGIApp:
 
     @page()
     def verdicts(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        vuln_id = ctx.query.get("vuln_id", "").strip()
-        state = ctx.query.get("state", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.verdicts_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, state=state,
-            after=after,
+        return listing(
+            ctx, _views.verdicts_page, _pages.verdicts_page, ("graph_hash", "vuln_id", "state"),
+            "Verdicts and VEX", "verdicts",
         )  # fmt: skip
-        body = _pages.verdicts_page(
-            found, graph_hash=graph_hash, vuln_id=vuln_id, state=state, after=after
-        )
-        return chrome(ctx, "Verdicts and VEX", body, "verdicts")
 
     @page()
     def history(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        vuln_id = ctx.query.get("vuln_id", "").strip()
-        symbol = ctx.query.get("symbol", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.history_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol,
-            after=after,
+        return listing(
+            ctx, _views.history_page, _pages.history_page, ("graph_hash", "vuln_id", "symbol"),
+            "Verdict history", "verdicts",
         )  # fmt: skip
-        body = _pages.history_page(
-            found, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol, after=after
-        )
-        return chrome(ctx, "Verdict history", body, "verdicts")
 
     @page()
     def unknowns(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.unknowns_page(ctx.services, ctx.tenant, graph_hash=graph_hash, after=after)
-        body = _pages.unknowns_page(found, graph_hash=graph_hash, after=after)
-        return chrome(ctx, "Unknowns", body, "unknowns")
+        return listing(
+            ctx, _views.unknowns_page, _pages.unknowns_page, ("graph_hash",), "Unknowns",
+            "unknowns",
+        )  # fmt: skip
 
     @page()
     def vex_lookup(ctx: _Ctx) -> Response:
         if "id" in ctx.query:
             vex_id = parse_ulid(ctx.query["id"].strip())
             return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
-        after = ctx.query.get("after", "").strip()
-        found = _views.vex_list_page(ctx.services, ctx.tenant, after=after)
-        return chrome(ctx, "VEX documents", _pages.vex_list_page(found, after=after), "verdicts")
+        return listing(
+            ctx, _views.vex_list_page, _pages.vex_list_page, (), "VEX documents", "verdicts"
+        )
 
     @page()
     def vex(ctx: _Ctx) -> Response:
