@@ -343,25 +343,27 @@ def create_console(services: Services) -> ASGIApp:
         return chrome(ctx, "Overview", _pages.overview_page(data, ctx.tenant), "overview")
 
     def listing(
-        ctx: _Ctx,
         view: Callable[..., Any],
         render: Callable[..., Markup],
         filters: tuple[str, ...],
         title: str,
         section: str,
-    ) -> Response:
+    ) -> Handler:
         """A list page: its ``filters`` and ``after`` from the query string, trimmed, go alike
         to the view that reads the page and to the page that renders it."""
-        query = {name: ctx.query.get(name, "").strip() for name in (*filters, "after")}
-        found = view(ctx.services, ctx.tenant, **query)
-        return chrome(ctx, title, render(found, **query), section)
 
-    @page()
-    def ingests(ctx: _Ctx) -> Response:
-        return listing(
-            ctx, _views.ingests_page, _pages.ingests_page, ("graph_hash", "status"), "Ingests",
-            "ingests",
-        )  # fmt: skip
+        def handler(ctx: _Ctx) -> Response:
+            query = {name: ctx.query.get(name, "").strip() for name in (*filters, "after")}
+            found = view(ctx.services, ctx.tenant, **query)
+            return chrome(ctx, title, render(found, **query), section)
+
+        return handler
+
+    ingests = page()(
+        listing(
+            _views.ingests_page, _pages.ingests_page, ("graph_hash", "status"), "Ingests", "ingests"
+        )
+    )
 
     def ingest_response(ctx: _Ctx, checks: list[_views.Check] | None) -> Response:
         ingest_id = ctx.request.path_params["ingest_id"]
@@ -425,35 +427,29 @@ def create_console(services: Services) -> ASGIApp:
         picture = draw_observed(view.index, view.hits, query=q, link=link)
         return chrome(ctx, "Graph coverage", _pages.graph_page(view, picture, q), "graphs")
 
-    @page()
-    def verdicts(ctx: _Ctx) -> Response:
-        return listing(
-            ctx, _views.verdicts_page, _pages.verdicts_page, ("graph_hash", "vuln_id", "state"),
+    verdicts = page()(
+        listing(
+            _views.verdicts_page, _pages.verdicts_page, ("graph_hash", "vuln_id", "state"),
             "Verdicts and VEX", "verdicts",
-        )  # fmt: skip
-
-    @page()
-    def history(ctx: _Ctx) -> Response:
-        return listing(
-            ctx, _views.history_page, _pages.history_page, ("graph_hash", "vuln_id", "symbol"),
+        )
+    )  # fmt: skip
+    history = page()(
+        listing(
+            _views.history_page, _pages.history_page, ("graph_hash", "vuln_id", "symbol"),
             "Verdict history", "verdicts",
-        )  # fmt: skip
-
-    @page()
-    def unknowns(ctx: _Ctx) -> Response:
-        return listing(
-            ctx, _views.unknowns_page, _pages.unknowns_page, ("graph_hash",), "Unknowns",
-            "unknowns",
-        )  # fmt: skip
+        )
+    )  # fmt: skip
+    unknowns = page()(
+        listing(_views.unknowns_page, _pages.unknowns_page, ("graph_hash",), "Unknowns", "unknowns")
+    )
+    vex_list = listing(_views.vex_list_page, _pages.vex_list_page, (), "VEX documents", "verdicts")
 
     @page()
     def vex_lookup(ctx: _Ctx) -> Response:
         if "id" in ctx.query:
             vex_id = parse_ulid(ctx.query["id"].strip())
             return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
-        return listing(
-            ctx, _views.vex_list_page, _pages.vex_list_page, (), "VEX documents", "verdicts"
-        )
+        return vex_list(ctx)
 
     @page()
     def vex(ctx: _Ctx) -> Response:
