@@ -4,7 +4,8 @@
 
     StellaError                      reason: stable snake_case code, message: for humans
     ├── InvalidInput                 the client sent something we cannot accept
-    │   ├── InvalidTrace             a runtime trace breaks SPEC §2 (carries line diagnostics)
+    │   ├── InvalidDocument          a document is invalid; carries its `wire.Problem`s
+    │   │   └── InvalidTrace         a runtime trace breaks SPEC §2 (line diagnostics)
     │   ├── InvalidDigest            a digest string is malformed
     │   ├── InvalidCasUri            a cas:// URI is malformed
     │   ├── InvalidTenant            a tenant id is malformed
@@ -29,11 +30,12 @@ maps it to an HTTP status and title in one table, used by the API's problem+json
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stella_signals.trace import Diagnostic
+    from stella_signals.wire import Problem
 
 __all__ = [
     "Conflict",
@@ -43,6 +45,7 @@ __all__ = [
     "InvalidCasUri",
     "InvalidConfig",
     "InvalidDigest",
+    "InvalidDocument",
     "InvalidField",
     "InvalidInput",
     "InvalidManifest",
@@ -78,18 +81,42 @@ class InvalidInput(StellaError):
     default_reason = "schema_invalid"
 
 
-class InvalidTrace(InvalidInput):
-    """A runtime trace is invalid; ``diagnostics`` holds the first errors (line, field, reason)."""
+class InvalidDocument(InvalidInput):
+    """A document (trace, graph, catalog, symbol manifest, OSV file) is invalid: ``problems``
+    holds the first problems found (where, reason code, why), ``problem_count`` all of them."""
+
+    problems: tuple[Problem, ...]
 
     def __init__(
         self,
         message: str,
         *,
-        diagnostics: Sequence[Diagnostic] = (),
+        problems: Iterable[Problem] = (),
+        problem_count: int = 0,
         reason: str | None = None,
     ) -> None:
         super().__init__(message, reason=reason)
-        self.diagnostics = tuple(diagnostics)
+        self.problems = tuple(problems)
+        self.problem_count = max(problem_count, len(self.problems))
+
+
+class InvalidTrace(InvalidDocument):
+    """A runtime trace is invalid; ``diagnostics`` holds the first errors (line, field, reason)."""
+
+    problems: tuple[Diagnostic, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        diagnostics: Iterable[Diagnostic] = (),
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, problems=diagnostics, reason=reason)
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.problems
 
 
 class InvalidDigest(InvalidInput):

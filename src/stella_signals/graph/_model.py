@@ -8,14 +8,14 @@ canonical form is `stella_signals.graph.canonical_graph`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from stella_signals.errors import InvalidInput, LimitExceeded
+from stella_signals.errors import InvalidDocument, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
 from stella_signals.wire import MAX_SAFE_INTEGER, Problem, ProblemSink, json_pointer
@@ -49,12 +49,10 @@ class GraphProblem(Problem):
     ROOT: ClassVar[str] = "/"
 
 
-class InvalidGraph(InvalidInput):
+class InvalidGraph(InvalidDocument):
     """A richgraph-v1 document is invalid; ``problems`` lists the first 100."""
 
-    def __init__(self, message: str, *, problems: Sequence[GraphProblem]) -> None:
-        super().__init__(message, reason="schema_invalid")
-        self.problems = tuple(problems)
+    problems: tuple[GraphProblem, ...]
 
 
 @dataclass(frozen=True, slots=True)
