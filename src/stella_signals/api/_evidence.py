@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
@@ -19,7 +19,6 @@ from stella_signals.api._schemas import (
     header,
     json_response,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import NotFound
@@ -30,8 +29,6 @@ from stella_signals.locker import RECEIPT_DSSE_NAME, RUNTIME_DSSE_NAME, export_b
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _file(path: str, data: bytes) -> dict[str, Any]:

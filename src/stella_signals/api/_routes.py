@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
 from stella_signals.api._pagination import decode_token, json_page, page_size
@@ -36,7 +36,6 @@ from stella_signals.api._schemas import (
     json_response,
     multipart_with_dsse,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
@@ -59,9 +58,6 @@ router = APIRouter()
 #: Timeline page tokens carry the last seq served; seqs stay within 1..2^53-1 (SPEC §7).
 _SEQ_TOKEN = re.compile(r"[0-9]{1,16}")
 MAX_SEQ = MAX_SAFE_INTEGER
-
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _read_all(handle: BinaryIO, limit: int) -> bytes:

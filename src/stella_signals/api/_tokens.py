@@ -13,10 +13,10 @@ from typing import Annotated
 
 import anyio.to_thread
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Admin
 from stella_signals.api._bridge import read_json_body
 from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
@@ -29,8 +29,6 @@ from stella_signals.api._schemas import (
     json_response,
 )
 from stella_signals.auth import (
-    Principal,
-    Scope,
     new_token,
     parse_duration,
     parse_expiry_time,
@@ -45,7 +43,6 @@ from stella_signals.ports import TokenRecord
 __all__ = ["MAX_TOKEN_REQUEST_BYTES", "router"]
 
 router = APIRouter()
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 #: A token request is a few fields; the body is read whole, so it is bounded (413 past this).
 MAX_TOKEN_REQUEST_BYTES = 16 << 10
 #: The secret must not linger in caches (RFC 9111 §5.2.2.5).

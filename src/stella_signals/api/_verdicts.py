@@ -8,10 +8,10 @@ import re
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import read_body
 from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
@@ -28,7 +28,6 @@ from stella_signals.api._schemas import (
     json_body,
     json_response,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidInput
@@ -50,8 +49,6 @@ from stella_signals.vex import CYCLONEDX_PAYLOAD_TYPE, OPENVEX_PAYLOAD_TYPE, Vex
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 #: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it
 #: (`ports.verdict_id`).
