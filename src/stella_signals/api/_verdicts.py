@@ -27,6 +27,8 @@ from stella_signals.api._schemas import (
     header,
     json_body,
     json_response,
+    tar_gz_download,
+    tar_gz_response,
 )
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
@@ -291,17 +293,7 @@ def get_vex_dsse(request: Request, principal: Reader, vex_id: str) -> Response:
 
 @router.get(
     "/api/v1/vex/{vex_id}/bundle",
-    responses=COMMON_RESPONSES
-    | {
-        200: {
-            "description": "the bundle (tar.gz)",
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-            "headers": {
-                "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
-                "Content-Disposition": header("attachment; filename=vex-<id>.tar.gz"),
-            },
-        }
-    },
+    responses=COMMON_RESPONSES | {200: tar_gz_response("vex")},
     summary="A VEX document's Evidence Locker bundle: the document, its envelope, the catalog, "
     "the graph, the evaluation and each ingest's signed receipt, trace and probe manifest",
 )
@@ -309,11 +301,4 @@ async def get_vex_bundle(request: Request, principal: Reader, vex_id: str) -> Re
     vex_id = parse_ulid(vex_id)
     ctx = _context(request)
     data = await anyio.to_thread.run_sync(vex_bundle, ctx, principal.tenant, vex_id)
-    return Response(
-        data,
-        media_type="application/gzip",
-        headers={
-            "Content-Disposition": f'attachment; filename="vex-{vex_id}.tar.gz"',
-            "Content-SHA256": sha256_hex(data),
-        },
-    )
+    return tar_gz_download(data, "vex", vex_id)
