@@ -4,7 +4,8 @@
 
     StellaError                      reason: stable snake_case code, message: for humans
     ├── InvalidInput                 the client sent something we cannot accept
-    │   ├── InvalidTrace             a runtime trace breaks SPEC §2 (carries line diagnostics)
+    │   ├── InvalidDocument          a document is invalid; carries its `wire.Problem`s
+    │   │   └── InvalidTrace         a runtime trace breaks SPEC §2 (line diagnostics)
     │   ├── InvalidDigest            a digest string is malformed
     │   ├── InvalidCasUri            a cas:// URI is malformed
     │   ├── InvalidTenant            a tenant id is malformed
@@ -21,18 +22,20 @@
     ├── LimitExceeded                an input passed one of the named `Limits`
     └── Unavailable                  our side cannot serve now (storage, time source)
 
-The CLI maps this tree to exit codes in one place (``stella_signals.cli._exit``); the API maps
-it to problem+json in one place. Bugs (``TypeError``, ``RuntimeError``...) are never caught
-as ``StellaError``.
+The CLI maps this tree to exit codes in one place (``stella_signals.cli._exit``); `http_status`
+maps it to an HTTP status and title in one table, used by the API's problem+json
+(``stella_signals.api._problems``) and the web console's error pages. Bugs (``TypeError``,
+``RuntimeError``...) are never caught as ``StellaError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stella_signals.trace import Diagnostic
+    from stella_signals.wire import Problem
 
 __all__ = [
     "Conflict",
@@ -42,6 +45,7 @@ __all__ = [
     "InvalidCasUri",
     "InvalidConfig",
     "InvalidDigest",
+    "InvalidDocument",
     "InvalidField",
     "InvalidInput",
     "InvalidManifest",
@@ -54,6 +58,7 @@ __all__ = [
     "Unavailable",
     "UnsupportedMediaType",
     "VerificationFailed",
+    "http_status",
 ]
 
 
@@ -76,18 +81,42 @@ class InvalidInput(StellaError):
     default_reason = "schema_invalid"
 
 
-class InvalidTrace(InvalidInput):
-    """A runtime trace is invalid; ``diagnostics`` holds the first errors (line, field, reason)."""
+class InvalidDocument(InvalidInput):
+    """A document (trace, graph, catalog, symbol manifest, OSV file) is invalid: ``problems``
+    holds the first problems found (where, reason code, why), ``problem_count`` all of them."""
+
+    problems: tuple[Problem, ...]
 
     def __init__(
         self,
         message: str,
         *,
-        diagnostics: Sequence[Diagnostic] = (),
+        problems: Iterable[Problem] = (),
+        problem_count: int = 0,
         reason: str | None = None,
     ) -> None:
         super().__init__(message, reason=reason)
-        self.diagnostics = tuple(diagnostics)
+        self.problems = tuple(problems)
+        self.problem_count = max(problem_count, len(self.problems))
+
+
+class InvalidTrace(InvalidDocument):
+    """A runtime trace is invalid; ``diagnostics`` holds the first errors (line, field, reason)."""
+
+    problems: tuple[Diagnostic, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        diagnostics: Iterable[Diagnostic] = (),
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, problems=diagnostics, reason=reason)
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.problems
 
 
 class InvalidDigest(InvalidInput):
@@ -175,3 +204,27 @@ class InsufficientStorage(Unavailable):
 
     default_reason = "insufficient_storage"
     retry_after_seconds: int = 60
+
+
+#: Most specific first: (error kind, HTTP status, title).
+_HTTP_STATUS: tuple[tuple[type[StellaError], int, str], ...] = (
+    (NotAuthenticated, 401, "Authentication required"),
+    (Forbidden, 403, "Forbidden"),
+    (NotFound, 404, "Not found"),
+    (UnsupportedMediaType, 415, "Unsupported media type"),
+    (LimitExceeded, 413, "Payload too large"),
+    (HashMismatch, 422, "Hash mismatch"),
+    (VerificationFailed, 422, "Verification failed"),
+    (InvalidInput, 400, "Invalid input"),
+    (Conflict, 409, "Conflict"),
+    (InsufficientStorage, 507, "Insufficient storage"),
+    (Unavailable, 503, "Service unavailable"),
+)
+
+
+def http_status(error: StellaError) -> tuple[int, str]:
+    """The HTTP status and title of ``error`` (SPEC §6), for every front door that speaks HTTP."""
+    for kind, status, title in _HTTP_STATUS:
+        if isinstance(error, kind):
+            return status, title
+    return 500, "Internal error"  # pragma: no cover - every StellaError kind is listed

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
 import msgspec
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
-from stella_signals.api._bridge import read_body
+from stella_signals.api._auth import Admin
+from stella_signals.api._bridge import read_body, read_json_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import KEY_ADDED, KEY_PAGE, POLICY, binary_body, json_response
 from stella_signals.attest import load_public_key
-from stella_signals.auth import Principal, Scope
 from stella_signals.errors import InvalidInput, NotFound
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 
 __all__ = ["router"]
 
 router = APIRouter()
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 MAX_PEM_BYTES = 64 << 10
 #: A policy is a few fields; the body is read whole, so it is bounded (413 past this).
 MAX_POLICY_BYTES = 16 << 10
@@ -128,11 +126,9 @@ def get_policy(request: Request, principal: Admin) -> Response:
     },
 )
 async def put_policy(request: Request, principal: Admin) -> Response:
-    data = await read_body(request, MAX_POLICY_BYTES, limit_name="max_policy_bytes")
-    try:
-        body = msgspec.json.decode(data, type=_PolicyBody)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"policy body: {exc}") from None
+    body = await read_json_body(
+        request, _PolicyBody, MAX_POLICY_BYTES, limit_name="max_policy_bytes", what="policy body"
+    )
     if not 1 <= body.dsse_threshold <= 16:
         raise InvalidInput("dsse_threshold must be 1..16")
     services = request.app.state.services

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 
 from stella_signals.auth import Principal, Scope, bearer_token, refuse_unless_active, token_hash
 from stella_signals.errors import InvalidField, NotAuthenticated
 from stella_signals.ports import TokenRecord
 from stella_signals.timeline import FailureReason
 
-__all__ = ["TENANT_HEADER", "Admission", "admit", "authenticated", "require"]
+__all__ = [
+    "TENANT_HEADER",
+    "Admin",
+    "Admission",
+    "Reader",
+    "Writer",
+    "admit",
+    "authenticated",
+    "require",
+]
 
 TENANT_HEADER = "X-Stella-Tenant"
 
@@ -100,3 +110,9 @@ def require(scope: Scope) -> Callable[..., Principal]:
         return admission.principal
 
     return dependency
+
+
+#: A route's principal, admitted for reading, writing or administering the tenant.
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
+Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]

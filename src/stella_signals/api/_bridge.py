@@ -4,14 +4,18 @@ one place where Starlette's `ClientDisconnect` becomes an error of ours."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TypeVar
 
 import anyio.from_thread
+import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.timeline import FailureReason
 
-__all__ = ["blocking_chunks", "client_disconnected", "read_body"]
+__all__ = ["blocking_chunks", "client_disconnected", "read_body", "read_json_body"]
+
+T = TypeVar("T")
 
 
 def client_disconnected() -> InvalidInput:
@@ -56,3 +60,15 @@ async def read_body(request: Request, limit: int, *, limit_name: str) -> bytes:
     except ClientDisconnect:
         raise client_disconnected() from None
     return bytes(data)
+
+
+async def read_json_body(
+    request: Request, kind: type[T], limit: int, *, limit_name: str, what: str
+) -> T:
+    """A small JSON request body (`read_body`) decoded as ``kind``; `InvalidInput`
+    ``"{what}: {why}"`` when it is not JSON of that shape."""
+    data = await read_body(request, limit, limit_name=limit_name)
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{what}: {exc}") from None

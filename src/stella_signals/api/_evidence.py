@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import read_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
     EVIDENCE,
     EVIDENCE_IMPORT,
-    SHA256_HEX,
     binary_body,
     header,
     json_response,
+    tar_gz_download,
+    tar_gz_response,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import NotFound
@@ -30,8 +30,6 @@ from stella_signals.locker import RECEIPT_DSSE_NAME, RUNTIME_DSSE_NAME, export_b
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _file(path: str, data: bytes) -> dict[str, Any]:
@@ -68,17 +66,7 @@ async def get_evidence(request: Request, principal: Reader, ingest_id: str) -> R
 
 @router.get(
     "/api/v1/evidence/{ingest_id}/bundle",
-    responses=COMMON_RESPONSES
-    | {
-        200: {
-            "description": "the bundle (tar.gz)",
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-            "headers": {
-                "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
-                "Content-Disposition": header("attachment; filename=evidence-<id>.tar.gz"),
-            },
-        }
-    },
+    responses=COMMON_RESPONSES | {200: tar_gz_response("evidence")},
     summary="The ingest's evidence as a deterministic tar.gz (byte-identical on every export)",
 )
 async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Response:
@@ -88,15 +76,7 @@ async def get_bundle(request: Request, principal: Reader, ingest_id: str) -> Res
     def build() -> bytes:
         return export_bundle(evidence_record(ctx, principal.tenant, ingest_id))
 
-    data = await anyio.to_thread.run_sync(build)
-    return Response(
-        data,
-        media_type="application/gzip",
-        headers={
-            "Content-Disposition": f'attachment; filename="evidence-{ingest_id}.tar.gz"',
-            "Content-SHA256": sha256_hex(data),
-        },
-    )
+    return tar_gz_download(await anyio.to_thread.run_sync(build), "evidence", ingest_id)
 
 
 @router.get(

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from starlette.responses import JSONResponse
 
 from stella_signals.errors import InvalidInput
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "decode_token", "encode_token", "page_size"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "decode_token",
+    "encode_token",
+    "json_page",
+    "page_size",
+]
+
+R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -39,3 +52,14 @@ def page_size(value: int | None) -> int:
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page_size must be 1..{MAX_PAGE_SIZE}", reason="invalid_page_size")
     return value
+
+
+def json_page(
+    rows: Sequence[R], size: int, item: Callable[[R], Any], position: Callable[[R], str]
+) -> JSONResponse:
+    """A page (SPEC §6) from the ``size + 1`` rows a route fetched: the first ``size`` as
+    ``items``, and a ``next_page_token`` naming the last one's ``position`` when there were
+    more (None on the last page)."""
+    shown = rows[:size]
+    token = encode_token(position(shown[-1])) if len(rows) > size else None
+    return JSONResponse({"items": [item(row) for row in shown], "next_page_token": token})

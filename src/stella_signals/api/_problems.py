@@ -8,21 +8,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from stella_signals.errors import (
-    Conflict,
-    Forbidden,
-    HashMismatch,
-    InsufficientStorage,
-    InvalidField,
-    InvalidInput,
-    LimitExceeded,
-    NotAuthenticated,
-    NotFound,
-    StellaError,
-    Unavailable,
-    UnsupportedMediaType,
-    VerificationFailed,
-)
+from stella_signals.errors import InvalidField, StellaError, http_status
 
 __all__ = ["COMMON_RESPONSES", "PROBLEM", "PROBLEM_JSON", "ProblemBody", "problem", "problem_for"]
 
@@ -40,29 +26,6 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 TYPE_BASE = "https://stella-ops.org/problems/"
 MAX_ERRORS = 100
-
-#: Most specific first: (error kind, HTTP status, title).
-_TABLE: tuple[tuple[type[StellaError], int, str], ...] = (
-    (NotAuthenticated, 401, "Authentication required"),
-    (Forbidden, 403, "Forbidden"),
-    (NotFound, 404, "Not found"),
-    (UnsupportedMediaType, 415, "Unsupported media type"),
-    (LimitExceeded, 413, "Payload too large"),
-    (HashMismatch, 422, "Hash mismatch"),
-    (VerificationFailed, 422, "Verification failed"),
-    (InvalidInput, 400, "Invalid input"),
-    (Conflict, 409, "Conflict"),
-    (InsufficientStorage, 507, "Insufficient storage"),
-    (Unavailable, 503, "Service unavailable"),
-)
-
-
-def status_for(error: StellaError) -> tuple[int, str]:
-    for kind, status, title in _TABLE:
-        if isinstance(error, kind):
-            return status, title
-    return 500, "Internal error"  # pragma: no cover - every StellaError kind is listed
-
 
 ProblemBody = dict[str, Any]
 
@@ -101,7 +64,7 @@ def problem_for(
     errors: Sequence[dict[str, Any]] = (),
     reason: str | None = None,
 ) -> JSONResponse:
-    status, title = status_for(error)
+    status, title = http_status(error)
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="stella-signals"'

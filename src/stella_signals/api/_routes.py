@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, BinaryIO
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
-from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.api._runtime import TRACE_BODY
 from stella_signals.api._schemas import (
@@ -36,7 +36,6 @@ from stella_signals.api._schemas import (
     json_response,
     multipart_with_dsse,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
 from stella_signals.graph import InvalidGraph, map_trace
@@ -59,9 +58,6 @@ router = APIRouter()
 #: Timeline page tokens carry the last seq served; seqs stay within 1..2^53-1 (SPEC §7).
 _SEQ_TOKEN = re.compile(r"[0-9]{1,16}")
 MAX_SEQ = MAX_SAFE_INTEGER
-
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 
 def _read_all(handle: BinaryIO, limit: int) -> bytes:
@@ -260,14 +256,7 @@ def list_ingests(
     records = request.app.state.services.ingests.list_ingests(
         principal.tenant, graph_hash=graph, status=status, after=after, limit=size + 1
     )
-    more = len(records) > size
-    records = records[:size]
-    return JSONResponse(
-        {
-            "items": [_ingest_view(r) for r in records],
-            "next_page_token": encode_token(records[-1].ingest_id) if more else None,
-        }
-    )
+    return json_page(records, size, _ingest_view, lambda r: r.ingest_id)
 
 
 # -- symbols --------------------------------------------------------------------------------
@@ -328,14 +317,7 @@ def list_events(
     events = request.app.state.services.timeline.list_events(
         principal.tenant, event_type=type_, since=since, after_seq=after_seq, limit=size + 1
     )
-    more = len(events) > size
-    events = events[:size]
-    return JSONResponse(
-        {
-            "items": [e.to_dict() for e in events],
-            "next_page_token": encode_token(str(events[-1].seq)) if more else None,
-        }
-    )
+    return json_page(events, size, lambda e: e.to_dict(), lambda e: str(e.seq))
 
 
 @router.get(

@@ -9,14 +9,14 @@ from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader
 from stella_signals.api._pagination import decode_token, encode_token, page_size
 from stella_signals.api._problems import COMMON_RESPONSES
 from stella_signals.api._schemas import COVERAGE, RUNTIME_EDGE_PAGE, RUNTIME_PAGE, json_response
-from stella_signals.auth import Principal, Scope
+from stella_signals.auth import Principal
 from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidField, InvalidInput, NotFound
 from stella_signals.ingest import parse_graph_hash
@@ -24,7 +24,6 @@ from stella_signals.ingest import parse_graph_hash
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
 
 
 def _load(request: Request, principal: Principal, graph_hash: str) -> tuple[Any, Any]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import Response
+
 from stella_signals.api._multipart import MULTIPART
+from stella_signals.digests import sha256_hex
 from stella_signals.receipt import RECEIPT_SCHEMA
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "header",
     "json_body",
     "json_response",
+    "tar_gz_download",
+    "tar_gz_response",
 ]
 
 #: SPEC §1: a graph hash; routes also take the bare hex (taken as blake3).
@@ -541,3 +546,27 @@ def binary_body(*media_types: str, description: str = "") -> dict[str, Any]:
     if description:
         body["description"] = description
     return {"requestBody": body}
+
+
+def tar_gz_response(name: str) -> dict[str, Any]:
+    """An OpenAPI response object: a bundle download ``<name>-<id>.tar.gz`` (`tar_gz_download`)."""
+    return {
+        "description": "the bundle (tar.gz)",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {
+            "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
+            "Content-Disposition": header(f"attachment; filename={name}-<id>.tar.gz"),
+        },
+    }
+
+
+def tar_gz_download(data: bytes, name: str, object_id: str) -> Response:
+    """A bundle as an attachment ``<name>-<object_id>.tar.gz`` with its ``Content-SHA256``."""
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{object_id}.tar.gz"',
+            "Content-SHA256": sha256_hex(data),
+        },
+    )

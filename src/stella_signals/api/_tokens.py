@@ -13,12 +13,12 @@ from typing import Annotated
 
 import anyio.to_thread
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
-from stella_signals.api._bridge import read_body
-from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._auth import Admin
+from stella_signals.api._bridge import read_json_body
+from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
     TOKEN,
@@ -29,8 +29,6 @@ from stella_signals.api._schemas import (
     json_response,
 )
 from stella_signals.auth import (
-    Principal,
-    Scope,
     new_token,
     parse_duration,
     parse_expiry_time,
@@ -38,14 +36,13 @@ from stella_signals.auth import (
     token_expiry,
     token_hash,
 )
-from stella_signals.errors import InvalidInput, NotFound
+from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
 from stella_signals.ports import TokenRecord
 
 __all__ = ["MAX_TOKEN_REQUEST_BYTES", "router"]
 
 router = APIRouter()
-Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 #: A token request is a few fields; the body is read whole, so it is bounded (413 past this).
 MAX_TOKEN_REQUEST_BYTES = 16 << 10
 #: The secret must not linger in caches (RFC 9111 §5.2.2.5).
@@ -76,15 +73,8 @@ def list_tokens(
         parse_ulid(after)
     services = request.app.state.services
     records = services.tokens.list_tokens(tenant=principal.tenant, after=after, limit=size + 1)
-    more = len(records) > size
-    records = records[:size]
     now = services.clock.now()
-    return JSONResponse(
-        {
-            "items": [r.public_view(now) for r in records],
-            "next_page_token": encode_token(records[-1].token_id) if more else None,
-        }
-    )
+    return json_page(records, size, lambda r: r.public_view(now), lambda r: r.token_id)
 
 
 @router.post(
@@ -111,11 +101,10 @@ def list_tokens(
     },
 )
 async def create_token(request: Request, principal: Admin) -> Response:
-    data = await read_body(request, MAX_TOKEN_REQUEST_BYTES, limit_name="max_token_request_bytes")
-    try:
-        body = msgspec.json.decode(data, type=_TokenRequest)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"token request: {exc}") from None
+    body = await read_json_body(
+        request, _TokenRequest, MAX_TOKEN_REQUEST_BYTES,
+        limit_name="max_token_request_bytes", what="token request",
+    )  # fmt: skip
     scopes = parse_scopes(body.scopes)
     services = request.app.state.services
     now = services.clock.now()

@@ -8,12 +8,12 @@ import re
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from stella_signals.api._auth import require
+from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import read_body
-from stella_signals.api._pagination import decode_token, encode_token, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.api._schemas import (
     DSSE_ENVELOPE,
@@ -27,14 +27,15 @@ from stella_signals.api._schemas import (
     header,
     json_body,
     json_response,
+    tar_gz_download,
+    tar_gz_response,
 )
-from stella_signals.auth import Principal, Scope
 from stella_signals.clock import format_utc
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidInput
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import parse_graph_hash
-from stella_signals.ports import verdict_id
+from stella_signals.ports import StoredUnknown, StoredVerdict, VerdictChange, verdict_id
 from stella_signals.reach import InvalidCatalog, State
 from stella_signals.verdicts import (
     change_json,
@@ -50,8 +51,6 @@ from stella_signals.vex import CYCLONEDX_PAYLOAD_TYPE, OPENVEX_PAYLOAD_TYPE, Vex
 __all__ = ["router"]
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 
 #: Page tokens of verdicts, history and unknowns: an evaluation id and a position in it
 #: (`ports.verdict_id`).
@@ -72,6 +71,29 @@ def _position(token: str | None) -> tuple[str, int] | None:
 
 def _graph(graph_hash: str | None) -> str | None:
     return None if graph_hash is None else str(parse_graph_hash(graph_hash))
+
+
+def _verdict_item(row: StoredVerdict) -> dict[str, Any]:
+    return {
+        **dict(row.body),
+        "verdict_id": row.verdict_id,
+        "catalog_digest": row.catalog_digest,
+        "evaluation_id": row.evaluation_id,
+        "changed_at": format_utc(row.changed_at),
+    }
+
+
+def _unknown_item(row: StoredUnknown) -> dict[str, Any]:
+    return {
+        **dict(row.body),
+        "catalog_digest": row.catalog_digest,
+        "evaluation_id": row.evaluation_id,
+    }
+
+
+def _verdict_position(row: VerdictChange | StoredUnknown) -> str:
+    """The page position of a history entry or an unknown: its evaluation and its place in it."""
+    return verdict_id(row.evaluation_id, row.position)
 
 
 def _context(request: Request) -> Any:
@@ -151,20 +173,7 @@ def list_verdicts(
         after=None if after is None else verdict_id(*after),
         limit=size + 1,
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    items = [
-        {
-            **dict(row.body),
-            "verdict_id": row.verdict_id,
-            "catalog_digest": row.catalog_digest,
-            "evaluation_id": row.evaluation_id,
-            "changed_at": format_utc(row.changed_at),
-        }
-        for row in rows
-    ]
-    token = encode_token(rows[-1].verdict_id) if more else None
-    return JSONResponse({"items": items, "next_page_token": token})
+    return json_page(rows, size, _verdict_item, lambda row: row.verdict_id)
 
 
 @router.get(
@@ -192,11 +201,7 @@ def verdict_history(
         after=_position(page_token),
         limit=size + 1,
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    last = rows[-1] if rows else None
-    token = encode_token(verdict_id(last.evaluation_id, last.position)) if more and last else None
-    return JSONResponse({"items": [change_json(r) for r in rows], "next_page_token": token})
+    return json_page(rows, size, change_json, _verdict_position)
 
 
 @router.get(
@@ -217,15 +222,7 @@ def list_unknowns(
         principal.tenant, graph_hash=_graph(graph_hash), after=_position(page_token),
         limit=size + 1,
     )  # fmt: skip
-    more = len(rows) > size
-    rows = rows[:size]
-    items = [
-        {**dict(r.body), "catalog_digest": r.catalog_digest, "evaluation_id": r.evaluation_id}
-        for r in rows
-    ]
-    last = rows[-1] if rows else None
-    token = encode_token(verdict_id(last.evaluation_id, last.position)) if more and last else None
-    return JSONResponse({"items": items, "next_page_token": token})
+    return json_page(rows, size, _unknown_item, _verdict_position)
 
 
 # -- VEX --------------------------------------------------------------------------------------
@@ -254,10 +251,7 @@ def list_vex(
     rows = request.app.state.services.verdicts.list_vex(
         principal.tenant, graph_hash=_graph(graph_hash), after=after, limit=size + 1
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    token = encode_token(rows[-1].vex_id) if more and rows else None
-    return JSONResponse({"items": [vex_item(r) for r in rows], "next_page_token": token})
+    return json_page(rows, size, vex_item, lambda row: row.vex_id)
 
 
 @router.get(
@@ -299,17 +293,7 @@ def get_vex_dsse(request: Request, principal: Reader, vex_id: str) -> Response:
 
 @router.get(
     "/api/v1/vex/{vex_id}/bundle",
-    responses=COMMON_RESPONSES
-    | {
-        200: {
-            "description": "the bundle (tar.gz)",
-            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
-            "headers": {
-                "Content-SHA256": header("hex SHA-256 of the bundle", SHA256_HEX),
-                "Content-Disposition": header("attachment; filename=vex-<id>.tar.gz"),
-            },
-        }
-    },
+    responses=COMMON_RESPONSES | {200: tar_gz_response("vex")},
     summary="A VEX document's Evidence Locker bundle: the document, its envelope, the catalog, "
     "the graph, the evaluation and each ingest's signed receipt, trace and probe manifest",
 )
@@ -317,11 +301,4 @@ async def get_vex_bundle(request: Request, principal: Reader, vex_id: str) -> Re
     vex_id = parse_ulid(vex_id)
     ctx = _context(request)
     data = await anyio.to_thread.run_sync(vex_bundle, ctx, principal.tenant, vex_id)
-    return Response(
-        data,
-        media_type="application/gzip",
-        headers={
-            "Content-Disposition": f'attachment; filename="vex-{vex_id}.tar.gz"',
-            "Content-SHA256": sha256_hex(data),
-        },
-    )
+    return tar_gz_download(data, "vex", vex_id)

@@ -114,7 +114,7 @@ class LayoutProblem(Problem):
     def detail(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | int | None]:
         return {"path": self.path, "reason": self.reason, "detail": self.detail}
 
 

@@ -225,10 +225,7 @@ def verify_command(
     tenant_id = None if tenant is None else tenant_from(tenant)
     trusted = [_load_public_key(path) for path in keys]
     trace_sha256 = _sha256_of(runtime)
-    try:
-        data = bundle.read_bytes()
-    except OSError as exc:
-        fail(f"{bundle}: {exc.strerror or exc}", ExitCode.USAGE)
+    data = read_input(bundle)
     try:
         envelope: Envelope | None = parse_envelope(data)
         envelope_error = None

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from stella_signals.cli._exit import ExitCode, exit_code_for
-from stella_signals.errors import StellaError
+from stella_signals.errors import InvalidDocument, StellaError
 from stella_signals.tenancy import TenantId, parse_tenant
 from stella_signals.wiring import Services, Settings, load_settings, open_local_repository
 
@@ -116,10 +116,9 @@ def run_guarded(action: Callable[[], T], *, argument: bool = False) -> T:
     try:
         return action()
     except StellaError as exc:
-        # Errors about a document list where it is wrong (graph problems, trace diagnostics).
-        details = getattr(exc, "problems", ()) or getattr(exc, "diagnostics", ())
-        for detail in details:
-            stderr.print(str(detail), markup=False)
+        if isinstance(exc, InvalidDocument):  # list where the document is wrong
+            for problem in exc.problems:
+                stderr.print(str(problem), markup=False)
         fail(f"{exc.reason}: {exc}", exit_code_for(exc, argument=argument))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}", ExitCode.USAGE)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from stella_signals.cli._common import TenantOption, fail, run_guarded, tenant_from
+from stella_signals.cli._common import TenantOption, read_input, run_guarded, tenant_from
 from stella_signals.cli._exit import ExitCode
 from stella_signals.symbols import check_symbol_manifest
 
@@ -32,10 +32,7 @@ def validate_command(
     Exit 0 valid, 6 invalid, 2 unreadable input or usage error.
     """
     tenant_id = tenant_from(tenant)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
+    data = read_input(file)
     report = run_guarded(lambda: check_symbol_manifest(data, tenant=tenant_id))
     if as_json:
         body = {

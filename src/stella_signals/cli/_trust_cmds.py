@@ -20,6 +20,7 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     fail,
     open_services,
+    read_input,
     tenant_from,
 )
 from stella_signals.cli._exit import ExitCode, exit_code_for
@@ -60,10 +61,7 @@ def keys_add(
     """Trust the public key(s) of a PEM file for a tenant; prints each keyid. A file of
     several keys (`signals keys export-service`: current and retired) trusts them all."""
     tenant_id = tenant_from(tenant)
-    try:
-        pem = file.read_bytes()
-    except OSError as exc:
-        fail(f"{file}: {exc.strerror or exc}", ExitCode.USAGE)
+    pem = read_input(file)
     try:
         keys = load_public_keys(pem)
     except InvalidKey as exc:  # a private key is a usage mistake (2); garbage: schema (6)

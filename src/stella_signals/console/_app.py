@@ -52,9 +52,8 @@ from stella_signals.errors import (
     NotAuthenticated,
     NotFound,
     StellaError,
-    Unavailable,
     UnsupportedMediaType,
-    VerificationFailed,
+    http_status,
 )
 from stella_signals.ids import parse_ulid
 from stella_signals.ingest import evidence_record
@@ -82,16 +81,6 @@ _SECURITY_HEADERS = [
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 16
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-#: Most specific first, as the API's problem table: (error kind, HTTP status, title).
-_STATUS: tuple[tuple[type[StellaError], int, str], ...] = (
-    (Forbidden, 403, "Forbidden"),
-    (NotFound, 404, "Not found"),
-    (UnsupportedMediaType, 415, "Unsupported media type"),
-    (LimitExceeded, 413, "Too large"),
-    (VerificationFailed, 422, "Verification failed"),
-    (InvalidInput, 400, "Bad request"),
-    (Unavailable, 503, "Service unavailable"),
-)
 
 
 class _SecurityHeaders:
@@ -134,13 +123,6 @@ class _Ctx:
 
 class _ChooseTenant(Exception):
     """Signed in without a tenant yet."""
-
-
-def _status_of(exc: StellaError) -> tuple[int, str]:
-    for kind, status, title in _STATUS:
-        if isinstance(exc, kind):
-            return status, title
-    return 500, "Internal error"
 
 
 def _single_valued(request: Request) -> dict[str, str]:
@@ -193,7 +175,7 @@ def _html(markup: Markup, status: int = 200) -> HTMLResponse:
 def _error(exc: StellaError, *, csrf: str | None = None) -> HTMLResponse:
     """An error as an HTML page with the API's status for it (with the navigation when the
     browser is signed in: ``csrf`` of its session)."""
-    status, title = _status_of(exc)
+    status, title = http_status(exc)
     return _html(_pages.error_page(status, title, str(exc), signed_in_csrf=csrf), status)
 
 
@@ -274,7 +256,7 @@ def create_console(services: Services) -> ASGIApp:
             form = await _read_form(request)
             check_signin_csrf(request, form.get("csrf"))
         except StellaError as exc:
-            status, _title = _status_of(exc)
+            status, _title = http_status(exc)
             return signin_form(request, error=str(exc), status=status)
         token = form.get("token", "").strip()
         wanted = form.get("tenant", "").strip()
@@ -360,16 +342,28 @@ def create_console(services: Services) -> ASGIApp:
         data = _views.overview(ctx.services, ctx.tenant)
         return chrome(ctx, "Overview", _pages.overview_page(data, ctx.tenant), "overview")
 
-    @page()
-    def ingests(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        status = ctx.query.get("status", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.ingests_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, status=status, after=after
+    def listing(
+        view: Callable[..., Any],
+        render: Callable[..., Markup],
+        filters: tuple[str, ...],
+        title: str,
+        section: str,
+    ) -> Handler:
+        """A list page: its ``filters`` and ``after`` from the query string, trimmed, go alike
+        to the view that reads the page and to the page that renders it."""
+
+        def handler(ctx: _Ctx) -> Response:
+            query = {name: ctx.query.get(name, "").strip() for name in (*filters, "after")}
+            found = view(ctx.services, ctx.tenant, **query)
+            return chrome(ctx, title, render(found, **query), section)
+
+        return handler
+
+    ingests = page()(
+        listing(
+            _views.ingests_page, _pages.ingests_page, ("graph_hash", "status"), "Ingests", "ingests"
         )
-        body = _pages.ingests_page(found, graph_hash=graph_hash, status=status, after=after)
-        return chrome(ctx, "Ingests", body, "ingests")
+    )
 
     def ingest_response(ctx: _Ctx, checks: list[_views.Check] | None) -> Response:
         ingest_id = ctx.request.path_params["ingest_id"]
@@ -433,52 +427,29 @@ def create_console(services: Services) -> ASGIApp:
         picture = draw_observed(view.index, view.hits, query=q, link=link)
         return chrome(ctx, "Graph coverage", _pages.graph_page(view, picture, q), "graphs")
 
-    @page()
-    def verdicts(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        vuln_id = ctx.query.get("vuln_id", "").strip()
-        state = ctx.query.get("state", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.verdicts_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, state=state,
-            after=after,
-        )  # fmt: skip
-        body = _pages.verdicts_page(
-            found, graph_hash=graph_hash, vuln_id=vuln_id, state=state, after=after
+    verdicts = page()(
+        listing(
+            _views.verdicts_page, _pages.verdicts_page, ("graph_hash", "vuln_id", "state"),
+            "Verdicts and VEX", "verdicts",
         )
-        return chrome(ctx, "Verdicts and VEX", body, "verdicts")
-
-    @page()
-    def history(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        vuln_id = ctx.query.get("vuln_id", "").strip()
-        symbol = ctx.query.get("symbol", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.history_page(
-            ctx.services, ctx.tenant, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol,
-            after=after,
-        )  # fmt: skip
-        body = _pages.history_page(
-            found, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol, after=after
+    )  # fmt: skip
+    history = page()(
+        listing(
+            _views.history_page, _pages.history_page, ("graph_hash", "vuln_id", "symbol"),
+            "Verdict history", "verdicts",
         )
-        return chrome(ctx, "Verdict history", body, "verdicts")
-
-    @page()
-    def unknowns(ctx: _Ctx) -> Response:
-        graph_hash = ctx.query.get("graph_hash", "").strip()
-        after = ctx.query.get("after", "").strip()
-        found = _views.unknowns_page(ctx.services, ctx.tenant, graph_hash=graph_hash, after=after)
-        body = _pages.unknowns_page(found, graph_hash=graph_hash, after=after)
-        return chrome(ctx, "Unknowns", body, "unknowns")
+    )  # fmt: skip
+    unknowns = page()(
+        listing(_views.unknowns_page, _pages.unknowns_page, ("graph_hash",), "Unknowns", "unknowns")
+    )
+    vex_list = listing(_views.vex_list_page, _pages.vex_list_page, (), "VEX documents", "verdicts")
 
     @page()
     def vex_lookup(ctx: _Ctx) -> Response:
         if "id" in ctx.query:
             vex_id = parse_ulid(ctx.query["id"].strip())
             return RedirectResponse(f"/ui/vex/{vex_id}", status_code=303)
-        after = ctx.query.get("after", "").strip()
-        found = _views.vex_list_page(ctx.services, ctx.tenant, after=after)
-        return chrome(ctx, "VEX documents", _pages.vex_list_page(found, after=after), "verdicts")
+        return vex_list(ctx)
 
     @page()
     def vex(ctx: _Ctx) -> Response:

@@ -93,6 +93,11 @@ def _paged(rows: list[T], position: Callable[[T], str]) -> Page[T]:
     return Page(rows, position(rows[-1]) if more else None)
 
 
+def _graph_filter(graph_hash: str | None) -> str | None:
+    """A page's graph filter: the hash as the stores key it, None when the field is empty."""
+    return str(parse_graph_hash(graph_hash)) if graph_hash else None
+
+
 def _lowest_ulid_at(moment: datetime) -> str:
     """The smallest ULID of ``moment``'s millisecond: ids after it were made at or after it."""
     return new_ulid(FixedClock(moment), randbytes=bytes)
@@ -160,7 +165,7 @@ def ingests_page(
 ) -> Page[IngestRecord]:
     """A page of the tenant's ingests, by id (the API's order); filters checked as the API
     checks them (`InvalidInput` for a malformed graph hash, status or position)."""
-    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    graph = _graph_filter(graph_hash)
     if status and status not in STATUSES:
         raise _invalid(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
     if after:
@@ -399,7 +404,7 @@ def verdicts_page(
     after: str | None,
 ) -> Page[StoredVerdict]:
     """A page of the tenant's current verdicts (by verdict id, the API's order)."""
-    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    graph = _graph_filter(graph_hash)
     if state and state not in STATE_MEANING:
         raise _invalid(f"unknown state {state!r}: use one of {', '.join(STATE_MEANING)}")
     position = _position(after)
@@ -428,7 +433,7 @@ def _position(text: str | None) -> tuple[str, int] | None:
 def unknowns_page(
     services: Services, tenant: TenantId, *, graph_hash: str | None, after: str | None
 ) -> Page[StoredUnknown]:
-    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    graph = _graph_filter(graph_hash)
     rows = services.verdicts.list_unknowns(
         tenant, graph_hash=graph, after=_position(after), limit=PAGE_SIZE + 1
     )
@@ -453,7 +458,7 @@ def history_page(
     after: str | None,
 ) -> Page[VerdictChange]:
     """How verdicts changed, oldest first (the API's history order)."""
-    graph = str(parse_graph_hash(graph_hash)) if graph_hash else None
+    graph = _graph_filter(graph_hash)
     rows = services.verdicts.verdict_history(
         tenant,
         graph_hash=graph,

@@ -8,14 +8,14 @@ canonical form is `stella_signals.graph.canonical_graph`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from stella_signals.errors import InvalidInput, LimitExceeded
+from stella_signals.errors import InvalidDocument, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.trace import purl_problem
 from stella_signals.wire import MAX_SAFE_INTEGER, Problem, ProblemSink, json_pointer
@@ -49,12 +49,10 @@ class GraphProblem(Problem):
     ROOT: ClassVar[str] = "/"
 
 
-class InvalidGraph(InvalidInput):
+class InvalidGraph(InvalidDocument):
     """A richgraph-v1 document is invalid; ``problems`` lists the first 100."""
 
-    def __init__(self, message: str, *, problems: Sequence[GraphProblem]) -> None:
-        super().__init__(message, reason="schema_invalid")
-        self.problems = tuple(problems)
+    problems: tuple[GraphProblem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,32 +365,26 @@ def _prepare(doc: dict[str, Any], data: bytes) -> tuple[bool, int]:
     pop, push = stack.pop, stack.append
     while stack:
         item = pop()
+        children: Iterable[tuple[Any, Any]]
         if type(item) is dict:
             quotes += 2 * len(item)
-            for key, child in item.items():
-                kind = type(child)
-                if kind is str:
-                    quotes += 2
-                elif kind is dict or kind is list:
-                    push(child)
-                elif kind is float:
-                    fast = _float_in_place(item, key, child) and fast
-                elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
-                    raise _BigInteger
+            children = item.items()
         elif item and all(type(element) is str for element in item):
             quotes += 2 * len(item)
             item.sort()
+            continue
         else:
-            for index, child in enumerate(item):
-                kind = type(child)
-                if kind is str:
-                    quotes += 2
-                elif kind is dict or kind is list:
-                    push(child)
-                elif kind is float:
-                    fast = _float_in_place(item, index, child) and fast
-                elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
-                    raise _BigInteger
+            children = enumerate(item)
+        for slot, child in children:  # (key, value) of an object, (index, element) of an array
+            kind = type(child)
+            if kind is str:
+                quotes += 2
+            elif kind is dict or kind is list:
+                push(child)
+            elif kind is float:
+                fast = _float_in_place(item, slot, child) and fast
+            elif kind is int and not -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
+                raise _BigInteger
     return fast, quotes
 
 

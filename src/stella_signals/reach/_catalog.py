@@ -18,7 +18,7 @@ could only be a mistake or a contradiction.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, ClassVar, Final
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from stella_signals.canonical import canonical_json
 from stella_signals.digests import sha256_hex
-from stella_signals.errors import InvalidInput, LimitExceeded
+from stella_signals.errors import InvalidDocument, LimitExceeded
 from stella_signals.pyscan import normalise_dist
 from stella_signals.reach._model import CATALOG_SCHEMA, Catalog, CatalogEntry
 from stella_signals.wire import (
@@ -71,17 +71,11 @@ class CatalogProblem(Problem):
     ROOT: ClassVar[str] = "/"
 
 
-class InvalidCatalog(InvalidInput):
+class InvalidCatalog(InvalidDocument):
     """A catalog breaks SPEC §15; ``problems`` holds the first `MAX_PROBLEMS`."""
 
     default_reason = "schema_invalid"
-
-    def __init__(
-        self, message: str, *, problems: Sequence[CatalogProblem], problem_count: int = 0
-    ) -> None:
-        super().__init__(message, reason="schema_invalid")
-        self.problems = tuple(problems)
-        self.problem_count = max(problem_count, len(self.problems))
+    problems: tuple[CatalogProblem, ...]
 
 
 def pypi_package(text: str) -> str | None:

@@ -16,21 +16,6 @@ from typing import Any
 
 from stella_signals.clock import format_utc
 
-__all__ = [
-    "CATALOG_SCHEMA",
-    "CONFIDENCE",
-    "Catalog",
-    "CatalogEntry",
-    "Evaluation",
-    "Runtime",
-    "RuntimeEvidence",
-    "State",
-    "Static",
-    "Unknown",
-    "Verdict",
-    "combine",
-]
-
 CATALOG_SCHEMA = "stella.vuln-catalog/v1"
 
 

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from packaging.version import InvalidVersion, Version
 
-from stella_signals.errors import InvalidInput
+from stella_signals.errors import InvalidDocument
 from stella_signals.reach._catalog import make_catalog, parse_symbol, pypi_package
 from stella_signals.reach._model import Catalog, CatalogEntry
 from stella_signals.wire import (
@@ -51,7 +51,7 @@ class OsvProblem(Problem):
     file: str = ""
     record: str = ""
 
-    def to_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | int | None]:
         return {**Problem.to_dict(self), "file": self.file, "record": self.record or None}
 
     def __str__(self) -> str:
@@ -59,15 +59,11 @@ class OsvProblem(Problem):
         return f"{self.file}: {record}{self.pointer or '/'}: {self.reason}: {self.message}"
 
 
-class InvalidOsv(InvalidInput):
+class InvalidOsv(InvalidDocument):
     """OSV input that cannot be converted; ``problems`` holds the first `MAX_PROBLEMS`."""
 
     default_reason = "schema_invalid"
-
-    def __init__(self, message: str, *, problems: Sequence[OsvProblem], total: int) -> None:
-        super().__init__(message, reason="schema_invalid")
-        self.problems = tuple(problems)
-        self.problem_count = total
+    problems: tuple[OsvProblem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,7 +403,9 @@ def import_osv(files: Sequence[tuple[str, bytes]]) -> OsvImport:
             entries.extend(found)
     if sink.total:
         raise InvalidOsv(
-            f"invalid OSV input: {sink.problems[0]}", problems=sink.problems, total=sink.total
+            f"invalid OSV input: {sink.problems[0]}",
+            problems=sink.problems,
+            problem_count=sink.total,
         )
     return OsvImport(catalog=make_catalog(_merge(entries)), records=count,
                      skipped=tuple(sink.skipped))  # fmt: skip

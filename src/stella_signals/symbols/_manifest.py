@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
-from stella_signals.errors import InvalidInput, InvalidTenant, LimitExceeded
+from stella_signals.errors import InvalidDocument, InvalidTenant, LimitExceeded
 from stella_signals.strictjson import DuplicateKeyError, loads_strict
 from stella_signals.tenancy import TenantId, parse_tenant
 from stella_signals.wire import (
@@ -81,20 +81,11 @@ class ManifestProblem(Problem):
     __slots__ = ()
 
 
-class InvalidSymbolManifest(InvalidInput):
+class InvalidSymbolManifest(InvalidDocument):
     """A symbol manifest breaks SPEC §4; ``problems`` holds the first `MAX_PROBLEMS`."""
 
     default_reason = "schema_invalid"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        problems: Iterable[ManifestProblem] = (),
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message, reason=reason)
-        self.problems = tuple(problems)
+    problems: tuple[ManifestProblem, ...]
 
 
 # -- field rules, shared by the parser and the models' own checks ----------------------------

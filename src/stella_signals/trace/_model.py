@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 
 from stella_signals.errors import InvalidTrace
-from stella_signals.wire import MAX_SAFE_INTEGER
+from stella_signals.wire import MAX_SAFE_INTEGER, Problem, Severity, json_pointer
 
 __all__ = [
     "MAX_COUNT",
@@ -32,11 +32,6 @@ __all__ = [
 MAX_COUNT = MAX_SAFE_INTEGER
 #: Largest `pid`: a signed 64-bit integer.
 MAX_PID = 2**63 - 1
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 class Reason(StrEnum):
@@ -65,17 +60,32 @@ class Reason(StrEnum):
     UNKNOWN_FIELD = "unknown_field"
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One problem in a trace: where (1-based line, field), what (reason code) and why."""
+class Diagnostic(Problem):
+    """One problem in a trace: the wire toolkit's `Problem` at a 1-based ``line`` (None: the
+    file) about one member of the line's object (``field``, kept as the one-token pointer
+    ``/field``; None: the whole line), with a `Reason` code and a severity.
 
-    severity: Severity
-    line: int | None
-    field: str | None
+    Built in the trace parser's argument order (``severity, line, field, reason, message``);
+    rendered as SPEC §6's trace error entry ``{severity, line, field, reason, message}``."""
+
+    __slots__ = ()
+
     reason: Reason
-    message: str
 
-    def to_dict(self) -> dict[str, object]:
+    def __init__(
+        self, severity: Severity, line: int | None, field: str | None, reason: Reason, message: str
+    ) -> None:
+        pointer = "" if field is None else json_pointer(field)
+        Problem.__init__(self, pointer, reason, message, line=line, severity=severity)
+
+    @property
+    def field(self) -> str | None:
+        """The member the diagnostic is about (None: the whole line or file)."""
+        if not self.pointer:
+            return None
+        return self.pointer[1:].replace("~1", "/").replace("~0", "~")
+
+    def to_dict(self) -> dict[str, str | int | None]:
         return {
             "severity": self.severity.value,
             "line": self.line,

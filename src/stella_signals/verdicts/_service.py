@@ -61,27 +61,6 @@ from stella_signals.trace import ProbeManifest, parse_probe_manifest
 from stella_signals.vex import VexFormat, render_vex, sign_vex
 from stella_signals.wire import parse_rfc3339
 
-__all__ = [
-    "EVALUATION_PAGE",
-    "EvaluateRequest",
-    "EvaluationOutcome",
-    "ReevaluationStats",
-    "StoredVex",
-    "change_json",
-    "default_product",
-    "evaluate_pair",
-    "evaluate_request",
-    "gather",
-    "load_catalog",
-    "parse_evaluate_request",
-    "receipt_digest",
-    "reevaluate_due",
-    "store_catalog",
-    "vex_bundle",
-    "vex_document",
-    "vex_envelope",
-]
-
 #: Ingests read per page while gathering a window.
 EVALUATION_PAGE = 500
 #: How long a worker holds a due (graph, catalog) pair before another may take it over.

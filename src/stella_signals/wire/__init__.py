@@ -17,7 +17,7 @@ from stella_signals.wire._json import (
     json_type,
     thaw,
 )
-from stella_signals.wire._problem import Problem, ProblemSink
+from stella_signals.wire._problem import Problem, ProblemSink, Severity
 from stella_signals.wire._rfc3339 import Rfc3339, parse_rfc3339
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Problem",
     "ProblemSink",
     "Rfc3339",
+    "Severity",
     "duplicate_keys",
     "freeze",
     "freeze_checked",
