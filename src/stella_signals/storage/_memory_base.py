@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import EventDraft
+from stella_signals.storage._reads import Page, R
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -54,6 +55,18 @@ class MemoryDatabase:
             raise Conflict(f"timeline event {draft.event_id} already exists")
         chain = self._events.get(tenant)
         return draft.chained_after(chain[-1] if chain else None, tenant)
+
+    def _select(self, page: Page, records: Iterable[R]) -> list[R]:
+        """``page`` of ``records``, read under the lock (the in-memory list reads)."""
+        with self._lock:
+            rows = list(records)
+        return page.select(rows)
+
+    def _owned(self, table: Mapping[str, R], key: str, tenant: TenantId) -> R | None:
+        """``table[key]`` when it is ``tenant``'s: another tenant's record is not there."""
+        with self._lock:
+            found = table.get(key)
+        return found if found is not None and found.tenant == tenant else None
 
     def _graph_changed(self, tenant: TenantId, graph_hash: str | None) -> None:
         """An ingest of the graph commits (under the lock): the verdict store, when the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from stella_signals.errors import Conflict
@@ -21,6 +21,8 @@ from stella_signals.ports import (
     orphan_first_attempt,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.storage._reads import IngestReads, Page
+from stella_signals.storage._writes import Lease, OrphanEnd, OrphanLeases
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -81,7 +83,7 @@ class _Queued:
     leased_by: str | None = None
 
 
-class MemoryIngestStore(MemoryGraphStore):
+class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
     """`IngestStore` and `OrphanQueue` in memory (one aggregate: an orphan is an ingest
     waiting for its graph, which is why this store sees the graphs)."""
 
@@ -180,29 +182,10 @@ class MemoryIngestStore(MemoryGraphStore):
             return self._accepted(tenant, content_sha256, graph_hash)
 
     def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:
-        with self._lock:
-            found = self._ingests.get(ingest_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._ingests, ingest_id, tenant)
 
-    def list_ingests(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        status: str | None,
-        after: str | None,
-        limit: int,
-    ) -> list[IngestRecord]:
-        with self._lock:
-            records = sorted(self._ingests.values(), key=lambda r: r.ingest_id)
-        return [
-            r
-            for r in records
-            if r.tenant == tenant
-            and (graph_hash is None or r.graph_hash == graph_hash)
-            and (status is None or r.status == status)
-            and (after is None or r.ingest_id > after)
-        ][:limit]
+    def _ingest_page(self, page: Page) -> list[IngestRecord]:
+        return self._select(page, self._ingests.values())
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
         with self._lock:
@@ -304,91 +287,50 @@ class MemoryIngestStore(MemoryGraphStore):
         }
 
     # -- orphan queue ------------------------------------------------------------------
-    def claim_orphans(
-        self,
-        now: datetime,
-        *,
-        worker: str,
-        lease_seconds: float,
-        limit: int,
-        tenant: TenantId | None = None,
-        graph_hash: str | None = None,
-    ) -> list[OrphanItem]:
+    def _claim_orphans(self, lease: Lease, graph: tuple[TenantId, str] | None) -> list[OrphanItem]:
         with self._lock:
             free = [
                 row
                 for row in self._queue.values()
-                if (row.lease_until is None or row.lease_until < now)
+                if (row.lease_until is None or row.lease_until < lease.now)
                 and (
-                    (row.item.tenant == tenant and row.item.graph_hash == graph_hash)
-                    if graph_hash is not None and tenant is not None
-                    else row.item.next_attempt_at <= now
+                    (row.item.tenant, row.item.graph_hash) == graph
+                    if graph is not None
+                    else row.item.next_attempt_at <= lease.now
                 )
             ]
             free.sort(key=lambda row: row.item.next_attempt_at)
-            claimed = free[:limit]
+            claimed = free[: lease.limit]
             for row in claimed:
-                row.lease_until = now + timedelta(seconds=lease_seconds)
-                row.leased_by = worker
+                row.lease_until = lease.until
+                row.leased_by = lease.worker
             return [row.item for row in claimed]
 
     def _held(self, item: OrphanItem, worker: str) -> _Queued | None:
         row = self._queue.get(item.ingest_id)
         return row if row is not None and row.leased_by == worker else None
 
-    def _finish_leased(
-        self,
-        item: OrphanItem,
-        worker: str,
-        ingest: IngestRecord,
-        previous_event_id: str | None,
-        event: EventDraft,
-        facts_: Sequence[FactRow] | None,
-        edges: Sequence[EdgeRow] = (),
-    ) -> TimelineEvent | None:
+    def _end_orphan(self, end: OrphanEnd) -> TimelineEvent | None:
+        ingest, facts_ = end.ingest, end.facts
         with self._lock:
-            row = self._held(item, worker)
+            row = self._held(end.item, end.worker)
             if row is None:
                 return None
-            if not self._replaceable(ingest, previous_event_id):
+            if not self._replaceable(ingest, end.previous_event_id):
                 row.lease_until = row.leased_by = None  # due at once, from the newer receipt
                 return None
             if facts_ and self._facts.get(ingest.ingest_id):
                 raise Conflict(f"facts of ingest {ingest.ingest_id} are already recorded")
-            appended = self._next(ingest.tenant, event)
-            del self._queue[item.ingest_id]
+            appended = self._next(ingest.tenant, end.event)
+            del self._queue[end.item.ingest_id]
             self._ingests[ingest.ingest_id] = _stored(ingest)
             if facts_:
                 self._facts[ingest.ingest_id] = tuple(facts_)
-            if edges:
-                self._edges[ingest.ingest_id] = tuple(edges)
+            if end.edges:
+                self._edges[ingest.ingest_id] = tuple(end.edges)
             if ingest.status == "ingested":
                 self._graph_changed(ingest.tenant, ingest.graph_hash)
             return self._keep(appended)
-
-    def finish_orphan(
-        self,
-        item: OrphanItem,
-        *,
-        worker: str,
-        ingest: IngestRecord,
-        facts: Sequence[FactRow],
-        event: EventDraft,
-        previous_event_id: str | None = None,
-        edges: Sequence[EdgeRow] = (),
-    ) -> TimelineEvent | None:
-        return self._finish_leased(item, worker, ingest, previous_event_id, event, facts, edges)
-
-    def expire_orphan(
-        self,
-        item: OrphanItem,
-        *,
-        worker: str,
-        ingest: IngestRecord,
-        event: EventDraft,
-        previous_event_id: str | None = None,
-    ) -> TimelineEvent | None:
-        return self._finish_leased(item, worker, ingest, previous_event_id, event, None)
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime

@@ -21,6 +21,8 @@ from stella_signals.ports import (
     verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.storage._reads import Page, VerdictReads
+from stella_signals.storage._writes import PairRegistration
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -36,7 +38,7 @@ class _Registered:
     leased_by: str | None = None
 
 
-class MemoryVerdictStore(MemoryDatabase):
+class MemoryVerdictStore(VerdictReads, PairRegistration, MemoryDatabase):
     """`VerdictStore` in memory."""
 
     def __init__(self) -> None:
@@ -70,24 +72,14 @@ class MemoryVerdictStore(MemoryDatabase):
             return self._catalogs.get((tenant, digest))
 
     # -- registrations -------------------------------------------------------------------
-    def register_pair(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        catalog_digest: str,
-        *,
-        since: datetime | None,
-        at: datetime,
-    ) -> Registration:
+    def _register(self, fresh: Registration, at: datetime) -> Registration:
         with self._lock:
-            pair = (tenant, graph_hash, catalog_digest)
+            pair = (fresh.tenant, fresh.graph_hash, fresh.catalog_digest)
             row = self._registrations.get(pair)
             if row is None:
-                row = self._registrations[pair] = _Registered(
-                    Registration(tenant, graph_hash, catalog_digest, since, 0, 0)
-                )
+                row = self._registrations[pair] = _Registered(fresh)
             else:
-                row.registration = replace(row.registration, since=since)
+                row.registration = replace(row.registration, since=fresh.since)
             return row.registration
 
     def claim_reevaluations(
@@ -196,80 +188,19 @@ class MemoryVerdictStore(MemoryDatabase):
             return changes, events
 
     def get_evaluation(self, tenant: TenantId, evaluation_id: str) -> EvaluationRecord | None:
-        with self._lock:
-            found = self._evaluations.get(evaluation_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._evaluations, evaluation_id, tenant)
 
     # -- reads ---------------------------------------------------------------------------
-    def list_verdicts(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        catalog_digest: str | None = None,
-        vuln_id: str | None = None,
-        state: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[StoredVerdict]:
-        with self._lock:
-            rows = [v for table in self._verdicts.values() for v in table.values()]
-        rows = [
-            v
-            for v in rows
-            if v.tenant == tenant
-            and (graph_hash is None or v.graph_hash == graph_hash)
-            and (catalog_digest is None or v.catalog_digest == catalog_digest)
-            and (vuln_id is None or v.vuln_id == vuln_id)
-            and (state is None or v.state == state)
-            and (after is None or v.verdict_id > after)
-        ]
-        rows.sort(key=lambda v: v.verdict_id)
-        return [replace(v, body=json_copy(v.body)) for v in rows[:limit]]
+    def _verdict_page(self, page: Page) -> list[StoredVerdict]:
+        rows = (v for table in self._verdicts.values() for v in table.values())
+        return [replace(v, body=json_copy(v.body)) for v in self._select(page, rows)]
 
-    def verdict_history(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        vuln_id: str | None = None,
-        symbol: str | None = None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[VerdictChange]:
-        with self._lock:
-            rows = list(self._history)
-        rows = [
-            c
-            for c in rows
-            if c.tenant == tenant
-            and (graph_hash is None or c.graph_hash == graph_hash)
-            and (vuln_id is None or c.vuln_id == vuln_id)
-            and (symbol is None or c.symbol == symbol)
-            and (after is None or (c.evaluation_id, c.position) > after)
-        ]
-        rows.sort(key=lambda c: (c.evaluation_id, c.position))
-        return rows[:limit]
+    def _history_page(self, page: Page) -> list[VerdictChange]:
+        return self._select(page, self._history)
 
-    def list_unknowns(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[StoredUnknown]:
-        with self._lock:
-            rows = [u for table in self._unknowns.values() for u in table]
-        rows = [
-            u
-            for u in rows
-            if u.tenant == tenant
-            and (graph_hash is None or u.graph_hash == graph_hash)
-            and (after is None or (u.evaluation_id, u.position) > after)
-        ]
-        rows.sort(key=lambda u: (u.evaluation_id, u.position))
-        return [replace(u, body=json_copy(u.body)) for u in rows[:limit]]
+    def _unknown_page(self, page: Page) -> list[StoredUnknown]:
+        rows = (u for table in self._unknowns.values() for u in table)
+        return [replace(u, body=json_copy(u.body)) for u in self._select(page, rows)]
 
     # -- VEX -----------------------------------------------------------------------------
     def add_vex(self, record: VexRecord) -> None:
@@ -277,25 +208,7 @@ class MemoryVerdictStore(MemoryDatabase):
             self._vex[record.vex_id] = record
 
     def get_vex(self, tenant: TenantId, vex_id: str) -> VexRecord | None:
-        with self._lock:
-            found = self._vex.get(vex_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._vex, vex_id, tenant)
 
-    def list_vex(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[VexRecord]:
-        with self._lock:
-            rows = [
-                v
-                for v in self._vex.values()
-                if v.tenant == tenant
-                and (graph_hash is None or v.graph_hash == graph_hash)
-                and (after is None or v.vex_id < after)
-            ]
-        rows.sort(key=lambda v: v.vex_id, reverse=True)
-        return rows[:limit]
+    def _vex_page(self, page: Page) -> list[VexRecord]:
+        return self._select(page, self._vex.values())

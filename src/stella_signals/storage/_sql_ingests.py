@@ -20,8 +20,16 @@ from stella_signals.ports import (
     NodeObservation,
     orphan_first_attempt,
 )
+from stella_signals.storage._reads import IngestReads, Page
 from stella_signals.storage._schema import facts, graphs, ingests, observed_edges, orphan_queue
-from stella_signals.storage._sql_base import SqlDatabase, parsed_time, sqlite_time, utc
+from stella_signals.storage._sql_base import (
+    SqlDatabase,
+    parsed_time,
+    past_cursor,
+    record_of,
+    sqlite_time,
+    utc,
+)
 from stella_signals.storage._sql_verdicts import mark_graph_changed
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
@@ -32,7 +40,7 @@ __all__ = ["SqlIngestStore", "insert_edges", "insert_facts", "update_ingest"]
 _FACT_BATCH = 5000
 
 
-class SqlIngestStore(SqlDatabase):
+class SqlIngestStore(IngestReads, SqlDatabase):
     """`IngestStore` over a SQL database."""
 
     def commit_ingest(
@@ -111,25 +119,8 @@ class SqlIngestStore(SqlDatabase):
         row = self._get(ingests, tenant, ingest_id=ingest_id)
         return _ingest_of(row) if row is not None else None
 
-    def list_ingests(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        status: str | None,
-        after: str | None,
-        limit: int,
-    ) -> list[IngestRecord]:
-        query = sa.select(ingests).where(ingests.c.tenant == tenant)
-        if graph_hash is not None:
-            query = query.where(ingests.c.graph_hash == graph_hash)
-        if status is not None:
-            query = query.where(ingests.c.status == status)
-        if after is not None:
-            query = query.where(ingests.c.ingest_id > after)
-        query = query.order_by(ingests.c.ingest_id).limit(limit)
-        with self.engine.connect() as conn:
-            return [_ingest_of(row) for row in conn.execute(query)]
+    def _ingest_page(self, page: Page) -> list[IngestRecord]:
+        return [_ingest_of(row) for row in self._select_page(ingests, page)]
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
         with self.engine.connect() as conn:
@@ -183,7 +174,7 @@ class SqlIngestStore(SqlDatabase):
             ingests.c.status == "ingested",
         ]
         if after is not None:
-            scope.append(sa.or_(caller > after[0], sa.and_(caller == after[0], callee > after[1])))
+            scope.append(past_cursor([caller, callee], after))
         joined = observed_edges.join(ingests, ingests.c.ingest_id == e.ingest_id)
         known = sa.func.max(sa.case((e.in_graph, 1), else_=0))
         query = (
@@ -312,21 +303,11 @@ def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:
 
 
 def _ingest_of(row: Any) -> IngestRecord:
-    receipt: Mapping[str, Any] | None = json.loads(row.receipt) if row.receipt else None
-    return IngestRecord(
-        ingest_id=row.ingest_id,
-        tenant=TenantId(row.tenant),
-        status=row.status,
-        received_at=utc(row.received_at),
-        content_sha256=row.content_sha256,
-        graph_hash=row.graph_hash,
-        size=row.size,
-        reason=row.reason,
-        detail=row.detail,
-        receipt=receipt,
-        receipt_dsse=row.receipt_dsse,
-        timeline_event_id=row.timeline_event_id,
-    )
+    return record_of(IngestRecord, row, receipt=_receipt)
+
+
+def _receipt(stored: str | None) -> Mapping[str, Any] | None:
+    return json.loads(stored) if stored else None
 
 
 def insert_facts(

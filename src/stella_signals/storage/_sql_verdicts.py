@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from stella_signals.ports import (
     VexRecord,
     verdict_id,
 )
+from stella_signals.storage._reads import Page, VerdictReads
 from stella_signals.storage._schema import (
     reach_catalogs,
     reach_evaluations,
@@ -38,7 +39,8 @@ from stella_signals.storage._schema import (
     reach_verdicts,
     reach_vex,
 )
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of, row_of, utc
+from stella_signals.storage._writes import PairRegistration
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -64,98 +66,34 @@ def _time(value: datetime | None) -> datetime | None:
 
 
 def _registration(row: Any) -> Registration:
-    return Registration(
-        tenant=TenantId(row.tenant),
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        since=_time(row.since),
-        change_seq=int(row.change_seq),
-        evaluated_seq=int(row.evaluated_seq),
-    )
+    return record_of(Registration, row)
 
 
 def _change(row: Any) -> VerdictChange:
-    return VerdictChange(
-        tenant=TenantId(row.tenant),
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        vuln_id=row.vuln_id,
-        package=row.package,
-        symbol=row.symbol,
-        from_state=row.from_state,
-        to_state=row.to_state,
-        at=utc(row.at),
-        evaluation_id=row.evaluation_id,
-        position=int(row.position),
-        event_id=row.event_id,
-    )
+    return record_of(VerdictChange, row)
 
 
-def _after(columns: tuple[Any, Any], after: tuple[str, int] | None) -> list[Any]:
-    if after is None:
-        return []
-    first, second = columns
-    return [sa.or_(first > after[0], sa.and_(first == after[0], second > after[1]))]
-
-
-class SqlVerdictStore(SqlDatabase):
+class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
     """`VerdictStore` over a SQL database."""
 
     # -- catalogs ----------------------------------------------------------------------
     def add_catalog(self, record: CatalogRecord) -> bool:
-        def work(conn: Connection) -> bool:
-            self._lock_tenant(conn, record.tenant)
-            if self._find(conn, reach_catalogs, record.tenant, digest=record.digest):
-                return False
-            conn.execute(
-                reach_catalogs.insert().values(
-                    tenant=record.tenant,
-                    digest=record.digest,
-                    cas_uri=record.cas_uri,
-                    entries=record.entries,
-                    created_at=record.created_at,
-                )
-            )
-            return True
-
-        return self._in_tx(work)
+        return self._add_once(reach_catalogs, record.tenant, row_of(record), key=("digest",))
 
     def get_catalog(self, tenant: TenantId, digest: str) -> CatalogRecord | None:
         row = self._get(reach_catalogs, tenant, digest=digest)
-        if row is None:
-            return None
-        return CatalogRecord(
-            tenant=TenantId(row.tenant),
-            digest=row.digest,
-            cas_uri=row.cas_uri,
-            entries=int(row.entries),
-            created_at=utc(row.created_at),
-        )
+        return None if row is None else record_of(CatalogRecord, row)
 
     # -- registrations -------------------------------------------------------------------
-    def register_pair(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        catalog_digest: str,
-        *,
-        since: datetime | None,
-        at: datetime,
-    ) -> Registration:
-        key = {"graph_hash": graph_hash, "catalog_digest": catalog_digest}
+    def _register(self, fresh: Registration, at: datetime) -> Registration:
+        tenant = fresh.tenant
+        key = {"graph_hash": fresh.graph_hash, "catalog_digest": fresh.catalog_digest}
 
         def work(conn: Connection) -> Registration:
             self._lock_tenant(conn, tenant)
             if self._find(conn, reach_registrations, tenant, **key) is None:
                 conn.execute(
-                    reach_registrations.insert().values(
-                        tenant=tenant,
-                        **key,
-                        since=since,
-                        registered_at=at,
-                        change_seq=0,
-                        evaluated_seq=0,
-                    )
+                    reach_registrations.insert().values({**row_of(fresh), "registered_at": at})
                 )
             else:
                 conn.execute(
@@ -164,7 +102,7 @@ class SqlVerdictStore(SqlDatabase):
                         reach_registrations.c.tenant == tenant,
                         *(reach_registrations.c[k] == v for k, v in key.items()),
                     )
-                    .values(since=since)
+                    .values(since=fresh.since)
                 )
             return _registration(self._find(conn, reach_registrations, tenant, **key))
 
@@ -327,7 +265,7 @@ class SqlVerdictStore(SqlDatabase):
             named = {c.position: e.event_id for c, e in zip(stated, events, strict=True)}
             changes = [replace(c, event_id=named.get(c.position)) for c in changes]
             if changes:
-                conn.execute(reach_verdict_history.insert(), [_fields(c) for c in changes])
+                conn.execute(reach_verdict_history.insert(), [row_of(c) for c in changes])
             keep_evaluation(conn, sum(1 for c in changes if c.from_state is not None))
             conn.execute(
                 reach_unknowns.delete().where(
@@ -392,99 +330,22 @@ class SqlVerdictStore(SqlDatabase):
         )
 
     # -- reads ---------------------------------------------------------------------------
-    def list_verdicts(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        catalog_digest: str | None = None,
-        vuln_id: str | None = None,
-        state: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[StoredVerdict]:
-        t = reach_verdicts
-        where = [t.c.tenant == tenant]
-        for column, value in (
-            (t.c.graph_hash, graph_hash),
-            (t.c.catalog_digest, catalog_digest),
-            (t.c.vuln_id, vuln_id),
-            (t.c.state, state),
-        ):
-            if value is not None:
-                where.append(column == value)
-        if after is not None:
-            where.append(t.c.verdict_id > after)
-        query = sa.select(t).where(*where).order_by(t.c.verdict_id).limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                StoredVerdict(
-                    verdict_id=row.verdict_id,
-                    tenant=TenantId(row.tenant),
-                    graph_hash=row.graph_hash,
-                    catalog_digest=row.catalog_digest,
-                    vuln_id=row.vuln_id,
-                    package=row.package,
-                    symbol=row.symbol,
-                    state=row.state,
-                    evaluation_id=row.evaluation_id,
-                    changed_at=utc(row.changed_at),
-                    body=json.loads(row.body),
-                )
-                for row in conn.execute(query)
-            ]
+    def _verdict_page(self, page: Page) -> list[StoredVerdict]:
+        return [_verdict(row) for row in self._select_page(reach_verdicts, page)]
 
-    def verdict_history(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        vuln_id: str | None = None,
-        symbol: str | None = None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[VerdictChange]:
-        t = reach_verdict_history
-        where = [t.c.tenant == tenant, *_after((t.c.evaluation_id, t.c.position), after)]
-        for column, value in ((t.c.graph_hash, graph_hash), (t.c.vuln_id, vuln_id),
-                              (t.c.symbol, symbol)):  # fmt: skip
-            if value is not None:
-                where.append(column == value)
-        query = sa.select(t).where(*where).order_by(t.c.evaluation_id, t.c.position).limit(limit)
-        with self.engine.connect() as conn:
-            return [_change(row) for row in conn.execute(query)]
+    def _history_page(self, page: Page) -> list[VerdictChange]:
+        return [_change(row) for row in self._select_page(reach_verdict_history, page)]
 
-    def list_unknowns(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[StoredUnknown]:
-        t = reach_unknowns
-        where = [t.c.tenant == tenant, *_after((t.c.evaluation_id, t.c.position), after)]
-        if graph_hash is not None:
-            where.append(t.c.graph_hash == graph_hash)
-        query = sa.select(t).where(*where).order_by(t.c.evaluation_id, t.c.position).limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                StoredUnknown(
-                    tenant=TenantId(row.tenant),
-                    graph_hash=row.graph_hash,
-                    catalog_digest=row.catalog_digest,
-                    evaluation_id=row.evaluation_id,
-                    position=int(row.position),
-                    kind=row.kind,
-                    body=json.loads(row.body),
-                )
-                for row in conn.execute(query)
-            ]
+    def _unknown_page(self, page: Page) -> list[StoredUnknown]:
+        return [_unknown(row) for row in self._select_page(reach_unknowns, page)]
+
+    def _vex_page(self, page: Page) -> list[VexRecord]:
+        return [_vex(row) for row in self._select_page(reach_vex, page)]
 
     # -- VEX -----------------------------------------------------------------------------
     def add_vex(self, record: VexRecord) -> None:
         def work(conn: Connection) -> None:
-            conn.execute(reach_vex.insert().values(**_fields(record)))
+            conn.execute(reach_vex.insert().values(row_of(record)))
 
         self._in_tx(work)
 
@@ -492,40 +353,14 @@ class SqlVerdictStore(SqlDatabase):
         row = self._get(reach_vex, tenant, vex_id=vex_id)
         return None if row is None else _vex(row)
 
-    def list_vex(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[VexRecord]:
-        t = reach_vex
-        where = [t.c.tenant == tenant]
-        if graph_hash is not None:
-            where.append(t.c.graph_hash == graph_hash)
-        if after is not None:
-            where.append(t.c.vex_id < after)
-        query = sa.select(t).where(*where).order_by(t.c.vex_id.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [_vex(row) for row in conn.execute(query)]
+
+def _verdict(row: Any) -> StoredVerdict:
+    return record_of(StoredVerdict, row, body=json.loads)
+
+
+def _unknown(row: Any) -> StoredUnknown:
+    return record_of(StoredUnknown, row, body=json.loads)
 
 
 def _vex(row: Any) -> VexRecord:
-    return VexRecord(
-        vex_id=row.vex_id,
-        tenant=TenantId(row.tenant),
-        format=row.format,
-        sha256=row.sha256,
-        cas_uri=row.cas_uri,
-        dsse_uri=row.dsse_uri,
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        evaluation_id=row.evaluation_id,
-        created_at=utc(row.created_at),
-        product=row.product,
-    )
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return record_of(VexRecord, row)
