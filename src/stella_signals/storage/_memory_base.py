@@ -51,10 +51,21 @@ class MemoryDatabase:
 
     def _next(self, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
         """The event ``draft`` becomes when appended now; nothing is changed yet."""
-        if draft.event_id in self._event_ids:
-            raise Conflict(f"timeline event {draft.event_id} already exists")
-        chain = self._events.get(tenant)
-        return draft.chained_after(chain[-1] if chain else None, tenant)
+        return self._next_many(tenant, [draft])[0]
+
+    def _next_many(self, tenant: TenantId, drafts: list[EventDraft]) -> list[TimelineEvent]:
+        """The events ``drafts`` become when appended now, one after the other; nothing is
+        changed yet (`_keep` each)."""
+        events: list[TimelineEvent] = []
+        for draft in drafts:
+            if draft.event_id in self._event_ids or any(
+                e.event_id == draft.event_id for e in events
+            ):
+                raise Conflict(f"timeline event {draft.event_id} already exists")
+            chain = self._events.get(tenant)
+            previous = events[-1] if events else (chain[-1] if chain else None)
+            events.append(draft.chained_after(previous, tenant))
+        return events
 
     def _select(self, page: Page, records: Iterable[R]) -> list[R]:
         """``page`` of ``records``, read under the lock (the in-memory list reads)."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from stella_signals.errors import Conflict
 from stella_signals.ports import (
     CatalogRecord,
     EvaluationRecord,
@@ -22,7 +21,7 @@ from stella_signals.ports import (
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.storage._reads import Page, VerdictReads
-from stella_signals.storage._writes import PairRegistration
+from stella_signals.storage._writes import Lease, PairSchedule, verdict_changes, with_events
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -38,7 +37,7 @@ class _Registered:
     leased_by: str | None = None
 
 
-class MemoryVerdictStore(VerdictReads, PairRegistration, MemoryDatabase):
+class MemoryVerdictStore(VerdictReads, PairSchedule, MemoryDatabase):
     """`VerdictStore` in memory."""
 
     def __init__(self) -> None:
@@ -82,21 +81,19 @@ class MemoryVerdictStore(VerdictReads, PairRegistration, MemoryDatabase):
                 row.registration = replace(row.registration, since=fresh.since)
             return row.registration
 
-    def claim_reevaluations(
-        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
-    ) -> list[Registration]:
+    def _claim_pairs(self, lease: Lease) -> list[Registration]:
         with self._lock:
             claimed = []
             for pair in sorted(self._registrations):
                 row = self._registrations[pair]
                 if not row.registration.due:
                     continue
-                if row.lease_until is not None and row.lease_until > now:
+                if row.lease_until is not None and row.lease_until > lease.now:
                     continue
-                row.lease_until = now + timedelta(seconds=lease_seconds)
-                row.leased_by = worker
+                row.lease_until = lease.until
+                row.leased_by = lease.worker
                 claimed.append(row.registration)
-                if len(claimed) == limit:
+                if len(claimed) == lease.limit:
                     break
             return claimed
 
@@ -118,13 +115,15 @@ class MemoryVerdictStore(VerdictReads, PairRegistration, MemoryDatabase):
                 self._evaluations[evaluation.evaluation_id] = replace(evaluation, changed=0)
                 return [], []
             current = self._verdicts.get(pair, {})
-            updated = dict(current)
-            changes: list[VerdictChange] = []
-            events: list[TimelineEvent] = []
             # Build everything first (events chain one after the other), then keep it.
+            changes, events = with_events(
+                verdict_changes(evaluation, verdicts, {k: v.state for k, v in current.items()}),
+                event,
+                lambda drafts: self._next_many(tenant, drafts),
+            )
+            updated = dict(current)
             for position, verdict in enumerate(verdicts):
                 before = current.get(verdict.key)
-                old_state = None if before is None else before.state
                 updated[verdict.key] = StoredVerdict(
                     verdict_id=(
                         before.verdict_id
@@ -141,26 +140,11 @@ class MemoryVerdictStore(VerdictReads, PairRegistration, MemoryDatabase):
                     evaluation_id=evaluation.evaluation_id,
                     changed_at=(
                         before.changed_at
-                        if before is not None and old_state == verdict.state
+                        if before is not None and before.state == verdict.state
                         else evaluation.computed_at
                     ),
                     body=json_copy(verdict.body),
                 )
-                if old_state == verdict.state:
-                    continue
-                change = VerdictChange.of(evaluation, verdict, old_state, position)
-                if old_state is not None:
-                    draft = event(change)
-                    if draft.event_id in self._event_ids or any(
-                        e.event_id == draft.event_id for e in events
-                    ):
-                        raise Conflict(f"timeline event {draft.event_id} already exists")
-                    chain = self._events.get(tenant)
-                    previous = events[-1] if events else (chain[-1] if chain else None)
-                    appended = draft.chained_after(previous, tenant)
-                    events.append(appended)
-                    change = replace(change, event_id=appended.event_id)
-                changes.append(change)
             for appended in events:
                 self._keep(appended)
             self._verdicts[pair] = updated

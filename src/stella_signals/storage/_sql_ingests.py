@@ -27,6 +27,7 @@ from stella_signals.storage._sql_base import (
     parsed_time,
     past_cursor,
     record_of,
+    row_of,
     sqlite_time,
     utc,
 )
@@ -286,20 +287,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
 
 
 def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:
-    return {
-        "ingest_id": ingest.ingest_id,
-        "tenant": ingest.tenant,
-        "status": ingest.status,
-        "received_at": ingest.received_at,
-        "content_sha256": ingest.content_sha256,
-        "graph_hash": ingest.graph_hash,
-        "size": ingest.size,
-        "reason": ingest.reason,
-        "detail": ingest.detail,
-        "receipt": json.dumps(dict(ingest.receipt)) if ingest.receipt is not None else None,
-        "receipt_dsse": ingest.receipt_dsse,
-        "timeline_event_id": ingest.timeline_event_id,
-    }
+    return row_of(ingest, receipt=_stored_receipt)
 
 
 def _ingest_of(row: Any) -> IngestRecord:
@@ -308,6 +296,10 @@ def _ingest_of(row: Any) -> IngestRecord:
 
 def _receipt(stored: str | None) -> Mapping[str, Any] | None:
     return json.loads(stored) if stored else None
+
+
+def _stored_receipt(receipt: Mapping[str, Any] | None) -> str | None:
+    return None if receipt is None else json.dumps(dict(receipt))
 
 
 def insert_facts(

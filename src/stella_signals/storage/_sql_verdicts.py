@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +39,7 @@ from stella_signals.storage._schema import (
     reach_vex,
 )
 from stella_signals.storage._sql_base import SqlDatabase, record_of, row_of, utc
-from stella_signals.storage._writes import PairRegistration
+from stella_signals.storage._writes import Lease, PairSchedule, verdict_changes, with_events
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -73,7 +72,7 @@ def _change(row: Any) -> VerdictChange:
     return record_of(VerdictChange, row)
 
 
-class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
+class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
     """`VerdictStore` over a SQL database."""
 
     # -- catalogs ----------------------------------------------------------------------
@@ -108,9 +107,7 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
 
         return self._in_tx(work)
 
-    def claim_reevaluations(
-        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
-    ) -> list[Registration]:
+    def _claim_pairs(self, lease: Lease) -> list[Registration]:
         table = reach_registrations
 
         def work(conn: Connection) -> list[Registration]:
@@ -118,13 +115,12 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
                 sa.select(table)
                 .where(
                     table.c.change_seq > table.c.evaluated_seq,
-                    sa.or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
+                    sa.or_(table.c.lease_until.is_(None), table.c.lease_until <= lease.now),
                 )
                 .order_by(table.c.tenant, table.c.graph_hash, table.c.catalog_digest)
-                .limit(limit)
+                .limit(lease.limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            until = now + timedelta(seconds=lease_seconds)
             for row in rows:
                 conn.execute(
                     table.update()
@@ -133,7 +129,7 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
                         table.c.graph_hash == row.graph_hash,
                         table.c.catalog_digest == row.catalog_digest,
                     )
-                    .values(lease_until=until, leased_by=worker)
+                    .values(lease_until=lease.until, leased_by=lease.worker)
                 )
             return [_registration(row) for row in rows]
 
@@ -200,7 +196,6 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
             }
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
-            changes: list[VerdictChange] = []
             for position, verdict in enumerate(verdicts):
                 before = current.get(verdict.key)
                 values = {
@@ -215,9 +210,6 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
                     inserts.append(values)
                 else:
                     updates.append(values)
-                if before == verdict.state:
-                    continue
-                changes.append(VerdictChange.of(evaluation, verdict, before, position))
             t = reach_verdicts
             common = {
                 "tenant": tenant,
@@ -260,10 +252,11 @@ class SqlVerdictStore(VerdictReads, PairRegistration, SqlDatabase):
                     ),
                     updates,
                 )
-            stated = [c for c in changes if c.from_state is not None]
-            events = self._append_many(conn, tenant, [event(c) for c in stated])
-            named = {c.position: e.event_id for c, e in zip(stated, events, strict=True)}
-            changes = [replace(c, event_id=named.get(c.position)) for c in changes]
+            changes, events = with_events(
+                verdict_changes(evaluation, verdicts, current),
+                event,
+                lambda drafts: self._append_many(conn, tenant, drafts),
+            )
             if changes:
                 conn.execute(reach_verdict_history.insert(), [row_of(c) for c in changes])
             keep_evaluation(conn, sum(1 for c in changes if c.from_state is not None))

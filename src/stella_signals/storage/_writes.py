@@ -4,8 +4,8 @@ on its port in ``ports.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from stella_signals.clock import FixedClock
 from stella_signals.ids import new_ulid
 from stella_signals.ports import (
     EdgeRow,
+    EvaluationRecord,
     EventDraft,
     FactRow,
     ImportedEvidence,
@@ -20,6 +21,8 @@ from stella_signals.ports import (
     OrphanItem,
     Registration,
     TokenRecord,
+    VerdictChange,
+    VerdictRow,
 )
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
@@ -29,14 +32,31 @@ __all__ = [
     "Lease",
     "OrphanEnd",
     "OrphanLeases",
-    "PairRegistration",
+    "PairSchedule",
     "TokenIssue",
+    "verdict_changes",
+    "with_events",
 ]
 
 
-class PairRegistration:
-    """`VerdictStore.register_pair`: a new pair starts with no change seen and none
-    evaluated; the backend keeps it, or only its ``since`` when the pair is registered."""
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim: ``worker`` leases at most ``limit`` free items at ``now`` until ``until``."""
+
+    worker: str
+    now: datetime
+    until: datetime
+    limit: int
+
+    @classmethod
+    def of(cls, now: datetime, *, worker: str, lease_seconds: float, limit: int) -> Lease:
+        return cls(worker, now, now + timedelta(seconds=lease_seconds), limit)
+
+
+class PairSchedule:
+    """`VerdictStore.register_pair` and `claim_reevaluations`: a new pair starts with no
+    change seen and none evaluated (the backend keeps it, or only its ``since`` when the pair
+    is registered); a claim is a `Lease`."""
 
     def register_pair(
         self,
@@ -54,6 +74,45 @@ class PairRegistration:
         """Keep ``fresh`` (registered ``at``) unless its pair is registered: then replace
         only the kept ``since``. The registration as it now stands."""
         raise NotImplementedError
+
+    def claim_reevaluations(
+        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
+    ) -> list[Registration]:
+        return self._claim_pairs(
+            Lease.of(now, worker=worker, lease_seconds=lease_seconds, limit=limit)
+        )
+
+    def _claim_pairs(self, lease: Lease) -> list[Registration]:
+        """Lease the due pairs whose lease ran out by ``lease.now`` (or that have none), in
+        (tenant, graph, catalog) order."""
+        raise NotImplementedError
+
+
+def verdict_changes(
+    evaluation: EvaluationRecord,
+    verdicts: Sequence[VerdictRow],
+    states: Mapping[tuple[str, str, str], str],
+) -> list[VerdictChange]:
+    """The history entries ``verdicts`` make over the states stored (target → state): one
+    per first or changed state, in the evaluation's order."""
+    return [
+        VerdictChange.of(evaluation, verdict, states.get(verdict.key), position)
+        for position, verdict in enumerate(verdicts)
+        if states.get(verdict.key) != verdict.state
+    ]
+
+
+def with_events(
+    changes: list[VerdictChange],
+    event: Callable[[VerdictChange], EventDraft],
+    append: Callable[[list[EventDraft]], list[TimelineEvent]],
+) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+    """``append`` the event of each change from a previous state (a first state has none)
+    and name it in its change: `VerdictStore.record_evaluation`'s answer."""
+    stated = [c for c in changes if c.from_state is not None]
+    events = append([event(c) for c in stated])
+    named = {c.position: e.event_id for c, e in zip(stated, events, strict=True)}
+    return [replace(c, event_id=named.get(c.position)) for c in changes], events
 
 
 class TokenIssue:
@@ -125,20 +184,6 @@ class OrphanEnd:
     previous_event_id: str | None
     facts: Sequence[FactRow] | None
     edges: Sequence[EdgeRow] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A claim: ``worker`` leases at most ``limit`` free items at ``now`` until ``until``."""
-
-    worker: str
-    now: datetime
-    until: datetime
-    limit: int
-
-    @classmethod
-    def of(cls, now: datetime, *, worker: str, lease_seconds: float, limit: int) -> Lease:
-        return cls(worker, now, now + timedelta(seconds=lease_seconds), limit)
 
 
 class OrphanLeases:
