@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
@@ -28,6 +28,8 @@ from stella_signals.timeline import TimelineEvent
 
 __all__ = ["MemoryGraphStore", "MemoryIngestStore"]
 
+
+T = TypeVar("T")
 
 #: Statuses of an accepted ingest: one per (tenant, bytes, graph).
 _ACCEPTED = ("ingested", "orphaned")
@@ -199,27 +201,11 @@ class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
                 return []
             return list(self._edges.get(ingest_id, ()))
 
-    def observed_edges(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        *,
-        in_graph: bool | None = None,
-        after: tuple[str, str] | None = None,
-        limit: int | None = None,
-    ) -> list[EdgeObservation]:
-        with self._lock:
-            chosen = [
-                (r.ingest_id, self._edges.get(r.ingest_id, ()))
-                for r in self._ingests.values()
-                if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
-            ]
+    def _edge_page(self, graph_hash: str, page: Page) -> list[EdgeObservation]:
         summed: dict[tuple[str, str], EdgeObservation] = {}
-        for ingest_id, rows in chosen:
+        for ingest_id, rows in self._of_graph(self._edges, page.tenant, graph_hash):
             for row in rows:
                 key = (row.caller_symbol_id, row.symbol_id)
-                if after is not None and key <= after:
-                    continue
                 old = summed.get(key)
                 if old is None:
                     summed[key] = EdgeObservation(*key, row.caller_node, row.callee_node,
@@ -233,22 +219,23 @@ class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
                     count=old.count + row.hits,
                     ingest_ids=tuple(sorted({*old.ingest_ids, ingest_id})),
                 )
-        edges = [
-            summed[key]
-            for key in sorted(summed)
-            if in_graph is None or summed[key].in_graph == in_graph
-        ]
-        return edges if limit is None else edges[:limit]
+        return page.arrange(summed.values())
 
-    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
-        """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
+    def _of_graph(
+        self, table: Mapping[str, tuple[T, ...]], tenant: TenantId, graph_hash: str
+    ) -> list[tuple[str, tuple[T, ...]]]:
+        """(ingest id, its rows of ``table``) of each of the graph's ingests with status
+        ``ingested``, read under the lock."""
         with self._lock:
-            chosen = [
-                (r.ingest_id, self._facts.get(r.ingest_id, ()))
+            return [
+                (r.ingest_id, table.get(r.ingest_id, ()))
                 for r in self._ingests.values()
                 if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
             ]
-        for ingest_id, rows in chosen:
+
+    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
+        """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
+        for ingest_id, rows in self._of_graph(self._facts, tenant, graph_hash):
             for fact in rows:
                 if fact.node is not None:
                     yield ingest_id, fact
@@ -267,24 +254,13 @@ class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
             )
         return seen
 
-    def node_details(
+    def _node_uses(
         self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        if not nodes:
-            return {}
+    ) -> Iterator[tuple[str, str | None, str]]:
         wanted = set(nodes)
-        containers: dict[str, set[str]] = {}
-        ingest_ids: dict[str, set[str]] = {}
         for ingest_id, fact in self._graph_facts(tenant, graph_hash):
-            if fact.node not in wanted:
-                continue
-            if fact.container is not None:
-                containers.setdefault(fact.node, set()).add(fact.container)
-            ingest_ids.setdefault(fact.node, set()).add(ingest_id)
-        return {
-            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
-            for node in nodes
-        }
+            if fact.node in wanted:
+                yield fact.node, fact.container, ingest_id
 
     # -- orphan queue ------------------------------------------------------------------
     def _claim_orphans(self, lease: Lease, graph: tuple[TenantId, str] | None) -> list[OrphanItem]:

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from stella_signals.ports import (
     CatalogRecord,
     EvaluationRecord,
-    EventDraft,
     Registration,
     StoredUnknown,
     StoredVerdict,
     VerdictChange,
-    VerdictRow,
     VexRecord,
     verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.storage._reads import Page, VerdictReads
-from stella_signals.storage._writes import Lease, PairSchedule, verdict_changes, with_events
+from stella_signals.storage._writes import (
+    EvaluationRecording,
+    EvaluationWrite,
+    Lease,
+    PairSchedule,
+    verdict_changes,
+    with_events,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -37,7 +40,7 @@ class _Registered:
     leased_by: str | None = None
 
 
-class MemoryVerdictStore(VerdictReads, PairSchedule, MemoryDatabase):
+class MemoryVerdictStore(VerdictReads, PairSchedule, EvaluationRecording, MemoryDatabase):
     """`VerdictStore` in memory."""
 
     def __init__(self) -> None:
@@ -98,27 +101,22 @@ class MemoryVerdictStore(VerdictReads, PairSchedule, MemoryDatabase):
             return claimed
 
     # -- evaluations ---------------------------------------------------------------------
-    def record_evaluation(
-        self,
-        evaluation: EvaluationRecord,
-        verdicts: Sequence[VerdictRow],
-        unknowns: Sequence[Mapping[str, Any]],
-        *,
-        seen_seq: int,
-        event: Callable[[VerdictChange], EventDraft],
+    def _record_evaluation(
+        self, write: EvaluationWrite
     ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        evaluation, verdicts, seen_seq = write.evaluation, write.verdicts, write.seen_seq
         tenant = evaluation.tenant
         pair = (tenant, evaluation.graph_hash, evaluation.catalog_digest)
         with self._lock:
             row = self._registrations.get(pair)
-            if row is not None and seen_seq < row.registration.evaluated_seq:
+            if write.stale(None if row is None else row.registration.evaluated_seq):
                 self._evaluations[evaluation.evaluation_id] = replace(evaluation, changed=0)
                 return [], []
             current = self._verdicts.get(pair, {})
             # Build everything first (events chain one after the other), then keep it.
             changes, events = with_events(
                 verdict_changes(evaluation, verdicts, {k: v.state for k, v in current.items()}),
-                event,
+                write.event,
                 lambda drafts: self._next_many(tenant, drafts),
             )
             updated = dict(current)
@@ -152,18 +150,7 @@ class MemoryVerdictStore(VerdictReads, PairSchedule, MemoryDatabase):
             self._evaluations[evaluation.evaluation_id] = replace(
                 evaluation, changed=sum(1 for c in changes if c.from_state is not None)
             )
-            self._unknowns[pair] = [
-                StoredUnknown(
-                    tenant=tenant,
-                    graph_hash=evaluation.graph_hash,
-                    catalog_digest=evaluation.catalog_digest,
-                    evaluation_id=evaluation.evaluation_id,
-                    position=position,
-                    kind=str(unknown.get("kind", "")),
-                    body=json_copy(unknown),
-                )
-                for position, unknown in enumerate(unknowns)
-            ]
+            self._unknowns[pair] = [replace(u, body=json_copy(u.body)) for u in write.unknowns]
             row = self._registrations.get(pair)
             if row is not None:
                 r = row.registration

@@ -9,12 +9,13 @@ order is documented once, on its port in ``ports.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from stella_signals.ports import (
+    EdgeObservation,
     IngestRecord,
     StoredUnknown,
     StoredVerdict,
@@ -33,6 +34,7 @@ class _Record(Protocol):
 
 
 R = TypeVar("R", bound=_Record)
+A = TypeVar("A")
 
 #: Events `TimelineReads.iter_events` reads at a time.
 _EVENTS_PAGE = 1000
@@ -81,12 +83,15 @@ class Page:
 
     def select(self, records: Iterable[R]) -> list[R]:
         """The page of ``records`` (the in-memory answer)."""
+        return self.arrange(r for r in records if r.tenant == self.tenant)
+
+    def arrange(self, records: Iterable[A]) -> list[A]:
+        """The page of ``records`` that are all the tenant's already."""
         after = self.after
         chosen = [
             r
             for r in records
-            if r.tenant == self.tenant
-            and all(getattr(r, name) == value for name, value in self.equal.items())
+            if all(getattr(r, name) == value for name, value in self.equal.items())
             and all(getattr(r, name) >= value for name, value in self.at_least.items())
             and (after is None or (self.key(r) < after if self.descending else self.key(r) > after))
         ]
@@ -181,7 +186,7 @@ class VerdictReads:
 
 
 class IngestReads:
-    """`IngestStore.list_ingests`."""
+    """`IngestStore.list_ingests` and `node_details`."""
 
     def list_ingests(
         self,
@@ -196,7 +201,47 @@ class IngestReads:
             Page.of(tenant, "ingest_id", after, limit, graph_hash=graph_hash, status=status)
         )
 
+    def node_details(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        if not nodes:
+            return {}
+        containers: dict[str, set[str]] = {}
+        ingest_ids: dict[str, set[str]] = {}
+        for node, container, ingest_id in self._node_uses(tenant, graph_hash, nodes):
+            if container is not None:
+                containers.setdefault(node, set()).add(container)
+            ingest_ids.setdefault(node, set()).add(ingest_id)
+        return {
+            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
+            for node in nodes
+        }
+
+    def observed_edges(
+        self,
+        tenant: TenantId,
+        graph_hash: str,
+        *,
+        in_graph: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[EdgeObservation]:
+        page = Page.of(tenant, ("caller_symbol_id", "symbol_id"), after, limit, in_graph=in_graph)
+        return self._edge_page(graph_hash, page)
+
     def _ingest_page(self, page: Page) -> list[IngestRecord]:
+        raise NotImplementedError
+
+    def _edge_page(self, graph_hash: str, page: Page) -> list[EdgeObservation]:
+        """``page`` of the graph's observed edges, summed over its ingests with status
+        ``ingested`` (``page.equal`` may hold ``in_graph``)."""
+        raise NotImplementedError
+
+    def _node_uses(
+        self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
+    ) -> Iterable[tuple[str, str | None, str]]:
+        """(node, container, ingest id) of each fact mapped to one of ``nodes`` in the
+        graph's ingests with status ``ingested``."""
         raise NotImplementedError
 
 

@@ -156,24 +156,12 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             )  # fmt: skip
             return [EdgeRow(r[0], r[1], int(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
-    def observed_edges(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        *,
-        in_graph: bool | None = None,
-        after: tuple[str, str] | None = None,
-        limit: int | None = None,
-    ) -> list[EdgeObservation]:
+    def _edge_page(self, graph_hash: str, page: Page) -> list[EdgeObservation]:
+        tenant, after, in_graph = page.tenant, page.after, page.equal.get("in_graph")
         e = observed_edges.c
         # Sorted as Python sorts strings (code points): byte order on PostgreSQL too.
         caller, callee = self._bytewise(e.caller_symbol_id), self._bytewise(e.symbol_id)
-        scope = [
-            e.tenant == tenant,
-            ingests.c.tenant == tenant,
-            ingests.c.graph_hash == graph_hash,
-            ingests.c.status == "ingested",
-        ]
+        scope = [e.tenant == tenant, *_ingested(tenant, graph_hash)]
         if after is not None:
             scope.append(past_cursor([caller, callee], after))
         joined = observed_edges.join(ingests, ingests.c.ingest_id == e.ingest_id)
@@ -194,8 +182,8 @@ class SqlIngestStore(IngestReads, SqlDatabase):
         )
         if in_graph is not None:
             query = query.having(known == (1 if in_graph else 0))
-        if limit is not None:
-            query = query.limit(limit)
+        if page.limit is not None:
+            query = query.limit(page.limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             if not rows:
@@ -234,11 +222,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             sa.select(facts)
             .join(ingests, ingests.c.ingest_id == facts.c.ingest_id)
             .where(
-                facts.c.tenant == tenant,
-                ingests.c.tenant == tenant,
-                ingests.c.graph_hash == graph_hash,
-                ingests.c.status == "ingested",
-                facts.c.node.is_not(None),
+                facts.c.tenant == tenant, *_ingested(tenant, graph_hash), facts.c.node.is_not(None)
             )
             .subquery()
         )
@@ -262,28 +246,26 @@ class SqlIngestStore(IngestReads, SqlDatabase):
                 for row in conn.execute(query)
             }
 
-    def node_details(
+    def _node_uses(
         self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        if not nodes:
-            return {}
+    ) -> list[tuple[str, str | None, str]]:
         f = self._graph_facts(tenant, graph_hash)
         query = (
             sa.select(f.c.node, f.c.container, f.c.ingest_id)
             .where(f.c.node.in_(list(nodes)))
             .distinct()
         )
-        containers: dict[str, set[str]] = {}
-        ingest_ids: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                if row.container is not None:
-                    containers.setdefault(row.node, set()).add(row.container)
-                ingest_ids.setdefault(row.node, set()).add(row.ingest_id)
-        return {
-            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
-            for node in nodes
-        }
+            return [(row.node, row.container, row.ingest_id) for row in conn.execute(query)]
+
+
+def _ingested(tenant: TenantId, graph_hash: str) -> list[Any]:
+    """The graph's ingests with status ``ingested``: what ran of it (joined to ``ingests``)."""
+    return [
+        ingests.c.tenant == tenant,
+        ingests.c.graph_hash == graph_hash,
+        ingests.c.status == "ingested",
+    ]
 
 
 def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:

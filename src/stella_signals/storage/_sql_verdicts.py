@@ -9,7 +9,7 @@ the graph's registered pairs due (`mark_graph_changed`) in the ingest's own tran
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +19,10 @@ from sqlalchemy.engine import Connection
 from stella_signals.ports import (
     CatalogRecord,
     EvaluationRecord,
-    EventDraft,
     Registration,
     StoredUnknown,
     StoredVerdict,
     VerdictChange,
-    VerdictRow,
     VexRecord,
     verdict_id,
 )
@@ -39,7 +37,14 @@ from stella_signals.storage._schema import (
     reach_vex,
 )
 from stella_signals.storage._sql_base import SqlDatabase, record_of, row_of, utc
-from stella_signals.storage._writes import Lease, PairSchedule, verdict_changes, with_events
+from stella_signals.storage._writes import (
+    EvaluationRecording,
+    EvaluationWrite,
+    Lease,
+    PairSchedule,
+    verdict_changes,
+    with_events,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -64,6 +69,10 @@ def _time(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+def _json_body(body: Mapping[str, Any]) -> str:
+    return json.dumps(dict(body), sort_keys=True)
+
+
 def _registration(row: Any) -> Registration:
     return record_of(Registration, row)
 
@@ -72,7 +81,7 @@ def _change(row: Any) -> VerdictChange:
     return record_of(VerdictChange, row)
 
 
-class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
+class SqlVerdictStore(VerdictReads, PairSchedule, EvaluationRecording, SqlDatabase):
     """`VerdictStore` over a SQL database."""
 
     # -- catalogs ----------------------------------------------------------------------
@@ -136,15 +145,10 @@ class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
         return self._in_tx(work)
 
     # -- evaluations ---------------------------------------------------------------------
-    def record_evaluation(
-        self,
-        evaluation: EvaluationRecord,
-        verdicts: Sequence[VerdictRow],
-        unknowns: Sequence[Mapping[str, Any]],
-        *,
-        seen_seq: int,
-        event: Callable[[VerdictChange], EventDraft],
+    def _record_evaluation(
+        self, write: EvaluationWrite
     ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        evaluation, verdicts, seen_seq = write.evaluation, write.verdicts, write.seen_seq
         tenant = evaluation.tenant
         pair = {"graph_hash": evaluation.graph_hash, "catalog_digest": evaluation.catalog_digest}
 
@@ -175,9 +179,7 @@ class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
         def work(conn: Connection) -> tuple[list[VerdictChange], list[TimelineEvent]]:
             self._lock_tenant(conn, tenant)
             registered = self._find(conn, reach_registrations, tenant, **pair)
-            if registered is not None and seen_seq < registered.evaluated_seq:
-                # A newer evaluation (it saw more ingests) is recorded already: this one is
-                # kept as what it was, without touching the current verdicts.
+            if write.stale(None if registered is None else registered.evaluated_seq):
                 keep_evaluation(conn, 0)
                 return [], []
             current = {
@@ -203,7 +205,7 @@ class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
                     "b_package": verdict.package,
                     "b_symbol": verdict.symbol,
                     "b_state": verdict.state,
-                    "b_body": json.dumps(dict(verdict.body), sort_keys=True),
+                    "b_body": _json_body(verdict.body),
                 }
                 if before is None:
                     values["b_verdict_id"] = verdict_id(evaluation.evaluation_id, position)
@@ -254,7 +256,7 @@ class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
                 )
             changes, events = with_events(
                 verdict_changes(evaluation, verdicts, current),
-                event,
+                write.event,
                 lambda drafts: self._append_many(conn, tenant, drafts),
             )
             if changes:
@@ -266,20 +268,10 @@ class SqlVerdictStore(VerdictReads, PairSchedule, SqlDatabase):
                     *(reach_unknowns.c[k] == v for k, v in pair.items()),
                 )
             )
-            if unknowns:
+            if write.unknowns:
                 conn.execute(
                     reach_unknowns.insert(),
-                    [
-                        {
-                            "evaluation_id": evaluation.evaluation_id,
-                            "position": position,
-                            "tenant": tenant,
-                            **pair,
-                            "kind": str(unknown.get("kind", "")),
-                            "body": json.dumps(dict(unknown), sort_keys=True),
-                        }
-                        for position, unknown in enumerate(unknowns)
-                    ],
+                    [row_of(u, body=_json_body) for u in write.unknowns],
                 )
             conn.execute(
                 reach_registrations.update()

@@ -20,6 +20,7 @@ from stella_signals.ports import (
     IngestRecord,
     OrphanItem,
     Registration,
+    StoredUnknown,
     TokenRecord,
     VerdictChange,
     VerdictRow,
@@ -28,6 +29,8 @@ from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = [
+    "EvaluationRecording",
+    "EvaluationWrite",
     "EvidenceImport",
     "Lease",
     "OrphanEnd",
@@ -85,6 +88,57 @@ class PairSchedule:
     def _claim_pairs(self, lease: Lease) -> list[Registration]:
         """Lease the due pairs whose lease ran out by ``lease.now`` (or that have none), in
         (tenant, graph, catalog) order."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationWrite:
+    """A `VerdictStore.record_evaluation` call, its unknowns as the rows kept (position and
+    kind from the evaluation's list)."""
+
+    evaluation: EvaluationRecord
+    verdicts: Sequence[VerdictRow]
+    unknowns: list[StoredUnknown]
+    seen_seq: int
+    event: Callable[[VerdictChange], EventDraft]
+
+    def stale(self, evaluated_seq: int | None) -> bool:
+        """Whether a newer evaluation (one that saw more ingests: ``evaluated_seq``, None
+        when the pair is not registered) is recorded already: this one is then kept as an
+        evaluation only."""
+        return evaluated_seq is not None and self.seen_seq < evaluated_seq
+
+
+class EvaluationRecording:
+    """`VerdictStore.record_evaluation`: the call becomes an `EvaluationWrite`; the backend
+    keeps it in one transaction (`_record_evaluation`)."""
+
+    def record_evaluation(
+        self,
+        evaluation: EvaluationRecord,
+        verdicts: Sequence[VerdictRow],
+        unknowns: Sequence[Mapping[str, Any]],
+        *,
+        seen_seq: int,
+        event: Callable[[VerdictChange], EventDraft],
+    ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        rows = [
+            StoredUnknown(
+                tenant=evaluation.tenant,
+                graph_hash=evaluation.graph_hash,
+                catalog_digest=evaluation.catalog_digest,
+                evaluation_id=evaluation.evaluation_id,
+                position=position,
+                kind=str(unknown.get("kind", "")),
+                body=unknown,
+            )
+            for position, unknown in enumerate(unknowns)
+        ]
+        return self._record_evaluation(EvaluationWrite(evaluation, verdicts, rows, seen_seq, event))
+
+    def _record_evaluation(
+        self, write: EvaluationWrite
+    ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
         raise NotImplementedError
 
 
