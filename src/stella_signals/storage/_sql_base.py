@@ -128,6 +128,21 @@ def sqlite_time(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def past_cursor(key: list[Any], cursor: tuple[Any, ...], *, descending: bool = False) -> Any:
+    """The key (k1, k2, ...) past ``cursor`` in the page's order, spelt out for every
+    database: k1 past, or k1 equal and k2 past, or..."""
+    past = [
+        column < value if descending else column > value
+        for column, value in zip(key, cursor, strict=True)
+    ]
+    return sa.or_(
+        *(
+            sa.and_(*(c == v for c, v in zip(key[:i], cursor[:i], strict=True)), past[i])
+            for i in range(len(key))
+        )
+    )
+
+
 class SqlDatabase:
     """One SQLAlchemy engine and the transactions every SQL store runs in. Construct with a
     database URL; call `migrate` once. Each store of ``storage/_sql_*.py`` is one of these, so
@@ -311,21 +326,6 @@ class SqlDatabase:
                 ],
             )
         return events
-
-
-def past_cursor(key: list[Any], cursor: tuple[Any, ...], *, descending: bool = False) -> Any:
-    """The key (k1, k2, ...) past ``cursor`` in the page's order, spelt out for every
-    database: k1 past, or k1 equal and k2 past, or..."""
-    past = [
-        column < value if descending else column > value
-        for column, value in zip(key, cursor, strict=True)
-    ]
-    return sa.or_(
-        *(
-            sa.and_(*(c == v for c, v in zip(key[:i], cursor[:i], strict=True)), past[i])
-            for i in range(len(key))
-        )
-    )
 
 
 def _sqlite_setup(engine: Engine) -> None:
