@@ -18,7 +18,6 @@ from stella_signals.ports import (
     NodeObservation,
     OrphanItem,
     SymbolManifestRecord,
-    orphan_first_attempt,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.storage._reads import IngestReads, Page
@@ -137,17 +136,8 @@ class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
                 self._graph_changed(ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned" and ingest.graph_hash is not None:
                 known = (ingest.tenant, ingest.graph_hash) in self._graphs
-                due = orphan_first_attempt(ingest.received_at, graph_known=known)
-                self._queue[ingest.ingest_id] = _Queued(
-                    OrphanItem(
-                        ingest_id=ingest.ingest_id,
-                        tenant=ingest.tenant,
-                        graph_hash=ingest.graph_hash,
-                        queued_at=ingest.received_at,
-                        next_attempt_at=due,
-                        attempts=0,
-                    )
-                )
+                item = OrphanItem.queued(ingest, graph_known=known)
+                self._queue[ingest.ingest_id] = _Queued(item)
             return self._keep(appended)
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:

@@ -18,7 +18,7 @@ from stella_signals.ports import (
     FactRow,
     IngestRecord,
     NodeObservation,
-    orphan_first_attempt,
+    OrphanItem,
 )
 from stella_signals.storage._reads import IngestReads, Page
 from stella_signals.storage._schema import facts, graphs, ingests, observed_edges, orphan_queue
@@ -67,18 +67,8 @@ class SqlIngestStore(IngestReads, SqlDatabase):
                         graphs.c.tenant == ingest.tenant, graphs.c.graph_hash == ingest.graph_hash
                     )
                 ).first()
-                conn.execute(
-                    orphan_queue.insert().values(
-                        ingest_id=ingest.ingest_id,
-                        tenant=ingest.tenant,
-                        graph_hash=ingest.graph_hash,
-                        queued_at=ingest.received_at,
-                        next_attempt_at=orphan_first_attempt(
-                            ingest.received_at, graph_known=arrived is not None
-                        ),
-                        attempts=0,
-                    )
-                )
+                item = OrphanItem.queued(ingest, graph_known=arrived is not None)
+                conn.execute(orphan_queue.insert().values(row_of(item)))
             return appended
 
         # A second accepted ingest of the same bytes is `Conflict` (storage/_sql_errors.py).
