@@ -359,6 +359,21 @@ class OrphanItem:
     next_attempt_at: datetime
     attempts: int
 
+    @classmethod
+    def queued(cls, ingest: IngestRecord, *, graph_known: bool) -> OrphanItem:
+        """The queue entry of ``ingest``, recorded as an orphan of its graph: never tried,
+        first due as `orphan_first_attempt` says; every store queues an orphan this way."""
+        if ingest.graph_hash is None:
+            raise ValueError(f"orphan {ingest.ingest_id} names no graph")
+        return cls(
+            ingest_id=ingest.ingest_id,
+            tenant=ingest.tenant,
+            graph_hash=ingest.graph_hash,
+            queued_at=ingest.received_at,
+            next_attempt_at=orphan_first_attempt(ingest.received_at, graph_known=graph_known),
+            attempts=0,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NodeObservation:

@@ -36,7 +36,7 @@ from stella_signals.errors import InsufficientStorage, InvalidCasUri, NotFound, 
 from stella_signals.ports import StoredBlob
 from stella_signals.storage._memory_blobs import (
     READ_CHUNK,
-    PutByStaging,
+    MeteredBlobStore,
     StagedBlobBase,
     StreamMeter,
     valid_tenant,
@@ -161,7 +161,7 @@ def _read_file(path: Path) -> Iterator[bytes]:
                 yield chunk
 
 
-class FilesystemBlobStore(PutByStaging):
+class FilesystemBlobStore(MeteredBlobStore):
     """A tenant-scoped, content-addressed, write-once blob store under ``root``."""
 
     def __init__(self, root: Path) -> None:
@@ -178,17 +178,9 @@ class FilesystemBlobStore(PutByStaging):
         hex_digest = uri.digest.hex
         return self._root / valid_tenant(tenant) / uri.namespace.value / hex_digest[:2] / hex_digest
 
-    def stage(
-        self,
-        tenant: TenantId,
-        namespace: Namespace,
-        chunks: Iterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        expected_hex: str | None = None,
+    def _stage_metered(
+        self, tenant: TenantId, meter: StreamMeter, chunks: Iterable[bytes]
     ) -> _FsStagedBlob:
-        tenant = valid_tenant(tenant)
-        meter = StreamMeter(namespace, max_bytes=max_bytes, expected_hex=expected_hex)
         path, fd = self._create_staging_file()
         lock = _StagingLock(fd)
         try:

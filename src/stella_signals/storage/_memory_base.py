@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import EventDraft
+from stella_signals.storage._reads import Page, R
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -50,10 +51,33 @@ class MemoryDatabase:
 
     def _next(self, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
         """The event ``draft`` becomes when appended now; nothing is changed yet."""
-        if draft.event_id in self._event_ids:
-            raise Conflict(f"timeline event {draft.event_id} already exists")
-        chain = self._events.get(tenant)
-        return draft.chained_after(chain[-1] if chain else None, tenant)
+        return self._next_many(tenant, [draft])[0]
+
+    def _next_many(self, tenant: TenantId, drafts: list[EventDraft]) -> list[TimelineEvent]:
+        """The events ``drafts`` become when appended now, one after the other; nothing is
+        changed yet (`_keep` each)."""
+        events: list[TimelineEvent] = []
+        for draft in drafts:
+            if draft.event_id in self._event_ids or any(
+                e.event_id == draft.event_id for e in events
+            ):
+                raise Conflict(f"timeline event {draft.event_id} already exists")
+            chain = self._events.get(tenant)
+            previous = events[-1] if events else (chain[-1] if chain else None)
+            events.append(draft.chained_after(previous, tenant))
+        return events
+
+    def _select(self, page: Page, records: Iterable[R]) -> list[R]:
+        """``page`` of ``records``, read under the lock (the in-memory list reads)."""
+        with self._lock:
+            rows = list(records)
+        return page.select(rows)
+
+    def _owned(self, table: Mapping[str, R], key: str, tenant: TenantId) -> R | None:
+        """``table[key]`` when it is ``tenant``'s: another tenant's record is not there."""
+        with self._lock:
+            found = table.get(key)
+        return found if found is not None and found.tenant == tenant else None
 
     def _graph_changed(self, tenant: TenantId, graph_hash: str | None) -> None:
         """An ingest of the graph commits (under the lock): the verdict store, when the

@@ -154,8 +154,10 @@ class _MemoryStagedBlob(StagedBlobBase[bytes]):
         self._held = None
 
 
-class PutByStaging:
-    """`BlobStore.put` for backends that implement `stage`: stage, then publish."""
+class MeteredBlobStore:
+    """`BlobStore.stage` and `put` for every backend: the tenant is checked and the stream
+    metered here, in the same words everywhere; the backend keeps the bytes in
+    `_stage_metered`."""
 
     def stage(
         self,
@@ -166,6 +168,14 @@ class PutByStaging:
         max_bytes: int | None = None,
         expected_hex: str | None = None,
     ) -> StagedBlob:
+        tenant = valid_tenant(tenant)
+        meter = StreamMeter(namespace, max_bytes=max_bytes, expected_hex=expected_hex)
+        return self._stage_metered(tenant, meter, chunks)
+
+    def _stage_metered(
+        self, tenant: TenantId, meter: StreamMeter, chunks: Iterable[bytes]
+    ) -> StagedBlob:
+        """Keep ``chunks`` privately, passing each through ``meter`` before it is kept."""
         raise NotImplementedError
 
     def put(
@@ -183,24 +193,16 @@ class PutByStaging:
             return staged.publish()
 
 
-class MemoryBlobStore(PutByStaging):
+class MemoryBlobStore(MeteredBlobStore):
     """A tenant-scoped, content-addressed, write-once blob store held in a dict."""
 
     def __init__(self) -> None:
         self._blobs: dict[tuple[TenantId, CasUri], bytes] = {}
         self._lock = threading.Lock()
 
-    def stage(
-        self,
-        tenant: TenantId,
-        namespace: Namespace,
-        chunks: Iterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        expected_hex: str | None = None,
+    def _stage_metered(
+        self, tenant: TenantId, meter: StreamMeter, chunks: Iterable[bytes]
     ) -> _MemoryStagedBlob:
-        tenant = valid_tenant(tenant)
-        meter = StreamMeter(namespace, max_bytes=max_bytes, expected_hex=expected_hex)
         parts: list[bytes] = []
         for chunk in chunks:
             meter.add(chunk)

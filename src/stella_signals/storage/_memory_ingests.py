@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from stella_signals.errors import Conflict
 from stella_signals.ports import (
@@ -18,14 +18,17 @@ from stella_signals.ports import (
     NodeObservation,
     OrphanItem,
     SymbolManifestRecord,
-    orphan_first_attempt,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.storage._reads import IngestReads, Page
+from stella_signals.storage._writes import Lease, OrphanEnd, OrphanLeases
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = ["MemoryGraphStore", "MemoryIngestStore"]
 
+
+T = TypeVar("T")
 
 #: Statuses of an accepted ingest: one per (tenant, bytes, graph).
 _ACCEPTED = ("ingested", "orphaned")
@@ -81,7 +84,7 @@ class _Queued:
     leased_by: str | None = None
 
 
-class MemoryIngestStore(MemoryGraphStore):
+class MemoryIngestStore(IngestReads, OrphanLeases, MemoryGraphStore):
     """`IngestStore` and `OrphanQueue` in memory (one aggregate: an orphan is an ingest
     waiting for its graph, which is why this store sees the graphs)."""
 
@@ -133,17 +136,8 @@ class MemoryIngestStore(MemoryGraphStore):
                 self._graph_changed(ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned" and ingest.graph_hash is not None:
                 known = (ingest.tenant, ingest.graph_hash) in self._graphs
-                due = orphan_first_attempt(ingest.received_at, graph_known=known)
-                self._queue[ingest.ingest_id] = _Queued(
-                    OrphanItem(
-                        ingest_id=ingest.ingest_id,
-                        tenant=ingest.tenant,
-                        graph_hash=ingest.graph_hash,
-                        queued_at=ingest.received_at,
-                        next_attempt_at=due,
-                        attempts=0,
-                    )
-                )
+                item = OrphanItem.queued(ingest, graph_known=known)
+                self._queue[ingest.ingest_id] = _Queued(item)
             return self._keep(appended)
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:
@@ -180,29 +174,10 @@ class MemoryIngestStore(MemoryGraphStore):
             return self._accepted(tenant, content_sha256, graph_hash)
 
     def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:
-        with self._lock:
-            found = self._ingests.get(ingest_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._ingests, ingest_id, tenant)
 
-    def list_ingests(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        status: str | None,
-        after: str | None,
-        limit: int,
-    ) -> list[IngestRecord]:
-        with self._lock:
-            records = sorted(self._ingests.values(), key=lambda r: r.ingest_id)
-        return [
-            r
-            for r in records
-            if r.tenant == tenant
-            and (graph_hash is None or r.graph_hash == graph_hash)
-            and (status is None or r.status == status)
-            and (after is None or r.ingest_id > after)
-        ][:limit]
+    def _ingest_page(self, page: Page) -> list[IngestRecord]:
+        return self._select(page, self._ingests.values())
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
         with self._lock:
@@ -216,27 +191,11 @@ class MemoryIngestStore(MemoryGraphStore):
                 return []
             return list(self._edges.get(ingest_id, ()))
 
-    def observed_edges(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        *,
-        in_graph: bool | None = None,
-        after: tuple[str, str] | None = None,
-        limit: int | None = None,
-    ) -> list[EdgeObservation]:
-        with self._lock:
-            chosen = [
-                (r.ingest_id, self._edges.get(r.ingest_id, ()))
-                for r in self._ingests.values()
-                if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
-            ]
+    def _edge_page(self, graph_hash: str, page: Page) -> list[EdgeObservation]:
         summed: dict[tuple[str, str], EdgeObservation] = {}
-        for ingest_id, rows in chosen:
+        for ingest_id, rows in self._of_graph(self._edges, page.tenant, graph_hash):
             for row in rows:
                 key = (row.caller_symbol_id, row.symbol_id)
-                if after is not None and key <= after:
-                    continue
                 old = summed.get(key)
                 if old is None:
                     summed[key] = EdgeObservation(*key, row.caller_node, row.callee_node,
@@ -250,22 +209,23 @@ class MemoryIngestStore(MemoryGraphStore):
                     count=old.count + row.hits,
                     ingest_ids=tuple(sorted({*old.ingest_ids, ingest_id})),
                 )
-        edges = [
-            summed[key]
-            for key in sorted(summed)
-            if in_graph is None or summed[key].in_graph == in_graph
-        ]
-        return edges if limit is None else edges[:limit]
+        return page.arrange(summed.values())
 
-    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
-        """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
+    def _of_graph(
+        self, table: Mapping[str, tuple[T, ...]], tenant: TenantId, graph_hash: str
+    ) -> list[tuple[str, tuple[T, ...]]]:
+        """(ingest id, its rows of ``table``) of each of the graph's ingests with status
+        ``ingested``, read under the lock."""
         with self._lock:
-            chosen = [
-                (r.ingest_id, self._facts.get(r.ingest_id, ()))
+            return [
+                (r.ingest_id, table.get(r.ingest_id, ()))
                 for r in self._ingests.values()
                 if r.tenant == tenant and r.graph_hash == graph_hash and r.status == "ingested"
             ]
-        for ingest_id, rows in chosen:
+
+    def _graph_facts(self, tenant: TenantId, graph_hash: str) -> Iterator[tuple[str, FactRow]]:
+        """(ingest id, fact) of every mapped fact of the graph's accepted ingests."""
+        for ingest_id, rows in self._of_graph(self._facts, tenant, graph_hash):
             for fact in rows:
                 if fact.node is not None:
                     yield ingest_id, fact
@@ -284,111 +244,59 @@ class MemoryIngestStore(MemoryGraphStore):
             )
         return seen
 
-    def node_details(
+    def _node_uses(
         self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        if not nodes:
-            return {}
+    ) -> Iterator[tuple[str, str | None, str]]:
         wanted = set(nodes)
-        containers: dict[str, set[str]] = {}
-        ingest_ids: dict[str, set[str]] = {}
         for ingest_id, fact in self._graph_facts(tenant, graph_hash):
-            if fact.node not in wanted:
-                continue
-            if fact.container is not None:
-                containers.setdefault(fact.node, set()).add(fact.container)
-            ingest_ids.setdefault(fact.node, set()).add(ingest_id)
-        return {
-            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
-            for node in nodes
-        }
+            if fact.node in wanted:
+                yield fact.node, fact.container, ingest_id
 
     # -- orphan queue ------------------------------------------------------------------
-    def claim_orphans(
-        self,
-        now: datetime,
-        *,
-        worker: str,
-        lease_seconds: float,
-        limit: int,
-        tenant: TenantId | None = None,
-        graph_hash: str | None = None,
-    ) -> list[OrphanItem]:
+    def _claim_orphans(self, lease: Lease, graph: tuple[TenantId, str] | None) -> list[OrphanItem]:
         with self._lock:
             free = [
                 row
                 for row in self._queue.values()
-                if (row.lease_until is None or row.lease_until < now)
+                if (row.lease_until is None or row.lease_until < lease.now)
                 and (
-                    (row.item.tenant == tenant and row.item.graph_hash == graph_hash)
-                    if graph_hash is not None and tenant is not None
-                    else row.item.next_attempt_at <= now
+                    (row.item.tenant, row.item.graph_hash) == graph
+                    if graph is not None
+                    else row.item.next_attempt_at <= lease.now
                 )
             ]
             free.sort(key=lambda row: row.item.next_attempt_at)
-            claimed = free[:limit]
+            claimed = free[: lease.limit]
             for row in claimed:
-                row.lease_until = now + timedelta(seconds=lease_seconds)
-                row.leased_by = worker
+                row.lease_until = lease.until
+                row.leased_by = lease.worker
             return [row.item for row in claimed]
 
     def _held(self, item: OrphanItem, worker: str) -> _Queued | None:
         row = self._queue.get(item.ingest_id)
         return row if row is not None and row.leased_by == worker else None
 
-    def _finish_leased(
-        self,
-        item: OrphanItem,
-        worker: str,
-        ingest: IngestRecord,
-        previous_event_id: str | None,
-        event: EventDraft,
-        facts_: Sequence[FactRow] | None,
-        edges: Sequence[EdgeRow] = (),
-    ) -> TimelineEvent | None:
+    def _end_orphan(self, end: OrphanEnd) -> TimelineEvent | None:
+        ingest, facts_ = end.ingest, end.facts
         with self._lock:
-            row = self._held(item, worker)
+            row = self._held(end.item, end.worker)
             if row is None:
                 return None
-            if not self._replaceable(ingest, previous_event_id):
+            if not self._replaceable(ingest, end.previous_event_id):
                 row.lease_until = row.leased_by = None  # due at once, from the newer receipt
                 return None
             if facts_ and self._facts.get(ingest.ingest_id):
                 raise Conflict(f"facts of ingest {ingest.ingest_id} are already recorded")
-            appended = self._next(ingest.tenant, event)
-            del self._queue[item.ingest_id]
+            appended = self._next(ingest.tenant, end.event)
+            del self._queue[end.item.ingest_id]
             self._ingests[ingest.ingest_id] = _stored(ingest)
             if facts_:
                 self._facts[ingest.ingest_id] = tuple(facts_)
-            if edges:
-                self._edges[ingest.ingest_id] = tuple(edges)
+            if end.edges:
+                self._edges[ingest.ingest_id] = tuple(end.edges)
             if ingest.status == "ingested":
                 self._graph_changed(ingest.tenant, ingest.graph_hash)
             return self._keep(appended)
-
-    def finish_orphan(
-        self,
-        item: OrphanItem,
-        *,
-        worker: str,
-        ingest: IngestRecord,
-        facts: Sequence[FactRow],
-        event: EventDraft,
-        previous_event_id: str | None = None,
-        edges: Sequence[EdgeRow] = (),
-    ) -> TimelineEvent | None:
-        return self._finish_leased(item, worker, ingest, previous_event_id, event, facts, edges)
-
-    def expire_orphan(
-        self,
-        item: OrphanItem,
-        *,
-        worker: str,
-        ingest: IngestRecord,
-        event: EventDraft,
-        previous_event_id: str | None = None,
-    ) -> TimelineEvent | None:
-        return self._finish_leased(item, worker, ingest, previous_event_id, event, None)
 
     def reschedule_orphan(
         self, item: OrphanItem, *, worker: str, next_attempt_at: datetime

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from stella_signals.ports import EventDraft, ImportedEvidence
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.storage._writes import EvidenceImport
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = ["MemorySyncStore"]
 
 
-class MemorySyncStore(MemoryDatabase):
+class MemorySyncStore(EvidenceImport, MemoryDatabase):
     """`SyncStore` in memory."""
 
     def __init__(self) -> None:
@@ -37,25 +36,12 @@ class MemorySyncStore(MemoryDatabase):
         with self._lock:
             return self._imported_events.get((tenant, origin_event_id))
 
-    def import_evidence(
-        self,
-        tenant: TenantId,
-        *,
-        ingest_id: str,
-        bundle_sha256: str,
-        receipt: Mapping[str, Any],
-        receipt_dsse: bytes,
-        at: datetime,
-    ) -> bool:
+    def _keep_evidence(self, tenant: TenantId, evidence: ImportedEvidence) -> bool:
         with self._lock:
-            if (tenant, ingest_id) in self._evidence:
+            if (tenant, evidence.ingest_id) in self._evidence:
                 return False
-            self._evidence[(tenant, ingest_id)] = ImportedEvidence(
-                ingest_id=ingest_id,
-                receipt=json_copy(receipt),
-                receipt_dsse=bytes(receipt_dsse),
-                bundle_sha256=bundle_sha256,
-                imported_at=at,
+            self._evidence[(tenant, evidence.ingest_id)] = replace(
+                evidence, receipt=json_copy(evidence.receipt)
             )
             return True
 

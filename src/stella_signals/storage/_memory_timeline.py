@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from stella_signals.ports import EventDraft
 from stella_signals.storage._memory_base import MemoryDatabase
+from stella_signals.storage._reads import Page, TimelineReads
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = ["MemoryTimelineStore"]
 
 
-class MemoryTimelineStore(MemoryDatabase):
+class MemoryTimelineStore(TimelineReads, MemoryDatabase):
     """`TimelineStore` in memory."""
 
     def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent:
@@ -32,30 +32,9 @@ class MemoryTimelineStore(MemoryDatabase):
                     return None
             return self._keep(self._next(tenant, event))
 
-    def list_events(
-        self,
-        tenant: TenantId,
-        *,
-        event_type: str | None,
-        since: datetime | None,
-        after_seq: int | None,
-        limit: int,
-    ) -> list[TimelineEvent]:
-        with self._lock:
-            chain = list(self._events.get(tenant, ()))
-        return [
-            event
-            for event in chain
-            if (event_type is None or event.event_type == event_type)
-            and (since is None or event.occurred_at >= since)
-            and (after_seq is None or event.seq > after_seq)
-        ][:limit]
+    def _event_page(self, page: Page) -> list[TimelineEvent]:
+        return self._select(page, self._events.get(page.tenant, ()))
 
     def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None:
         with self._lock:
             return next((e for e in self._events.get(tenant, ()) if e.event_id == event_id), None)
-
-    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]:
-        with self._lock:
-            chain = list(self._events.get(tenant, ()))
-        yield from chain

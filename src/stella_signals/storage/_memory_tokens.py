@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-from stella_signals.clock import FixedClock
 from stella_signals.errors import Conflict
-from stella_signals.ids import new_ulid
 from stella_signals.ports import TokenRecord
 from stella_signals.storage._memory_base import MemoryDatabase
+from stella_signals.storage._writes import TokenIssue
 from stella_signals.tenancy import TenantId
 
 __all__ = ["MemoryTokenStore"]
 
 
-class MemoryTokenStore(MemoryDatabase):
+class MemoryTokenStore(TokenIssue, MemoryDatabase):
     """`TokenStore` in memory. Tokens are found by their hash through a dict, as the SQL
     store finds them through a unique index: a hash is never compared byte by byte."""
 
@@ -24,28 +23,12 @@ class MemoryTokenStore(MemoryDatabase):
         self._tokens: dict[str, TokenRecord] = {}
         self._token_ids: dict[str, str] = {}  # SHA-256 of the token -> its id
 
-    def add_token(
-        self,
-        *,
-        token_hash: str,
-        tenants: frozenset[str],
-        scopes: frozenset[str],
-        at: datetime,
-        expires_at: datetime | None = None,
-    ) -> str:
+    def _insert_token(self, token_hash: str, record: TokenRecord) -> None:
         with self._lock:
             if token_hash in self._token_ids:
                 raise Conflict("a token with this hash already exists")
-            token_id = new_ulid(FixedClock(at))
-            self._tokens[token_id] = TokenRecord(
-                token_id=token_id,
-                tenants=frozenset(tenants),
-                scopes=frozenset(scopes),
-                created_at=at,
-                expires_at=None if expires_at is None else expires_at.astimezone(UTC),
-            )
-            self._token_ids[token_hash] = token_id
-            return token_id
+            self._tokens[record.token_id] = record
+            self._token_ids[token_hash] = record.token_id
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         with self._lock:

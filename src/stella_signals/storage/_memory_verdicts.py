@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from stella_signals.errors import Conflict
 from stella_signals.ports import (
     CatalogRecord,
     EvaluationRecord,
-    EventDraft,
     Registration,
     StoredUnknown,
     StoredVerdict,
     VerdictChange,
-    VerdictRow,
     VexRecord,
     verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
+from stella_signals.storage._reads import Page, VerdictReads
+from stella_signals.storage._writes import (
+    EvaluationRecording,
+    EvaluationWrite,
+    Lease,
+    PairSchedule,
+    verdict_changes,
+    with_events,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -36,7 +40,7 @@ class _Registered:
     leased_by: str | None = None
 
 
-class MemoryVerdictStore(MemoryDatabase):
+class MemoryVerdictStore(VerdictReads, PairSchedule, EvaluationRecording, MemoryDatabase):
     """`VerdictStore` in memory."""
 
     def __init__(self) -> None:
@@ -70,69 +74,54 @@ class MemoryVerdictStore(MemoryDatabase):
             return self._catalogs.get((tenant, digest))
 
     # -- registrations -------------------------------------------------------------------
-    def register_pair(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        catalog_digest: str,
-        *,
-        since: datetime | None,
-        at: datetime,
-    ) -> Registration:
+    def _register(self, fresh: Registration, at: datetime) -> Registration:
         with self._lock:
-            pair = (tenant, graph_hash, catalog_digest)
+            pair = (fresh.tenant, fresh.graph_hash, fresh.catalog_digest)
             row = self._registrations.get(pair)
             if row is None:
-                row = self._registrations[pair] = _Registered(
-                    Registration(tenant, graph_hash, catalog_digest, since, 0, 0)
-                )
+                row = self._registrations[pair] = _Registered(fresh)
             else:
-                row.registration = replace(row.registration, since=since)
+                row.registration = replace(row.registration, since=fresh.since)
             return row.registration
 
-    def claim_reevaluations(
-        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
-    ) -> list[Registration]:
+    def _claim_pairs(self, lease: Lease) -> list[Registration]:
         with self._lock:
             claimed = []
             for pair in sorted(self._registrations):
                 row = self._registrations[pair]
                 if not row.registration.due:
                     continue
-                if row.lease_until is not None and row.lease_until > now:
+                if row.lease_until is not None and row.lease_until > lease.now:
                     continue
-                row.lease_until = now + timedelta(seconds=lease_seconds)
-                row.leased_by = worker
+                row.lease_until = lease.until
+                row.leased_by = lease.worker
                 claimed.append(row.registration)
-                if len(claimed) == limit:
+                if len(claimed) == lease.limit:
                     break
             return claimed
 
     # -- evaluations ---------------------------------------------------------------------
-    def record_evaluation(
-        self,
-        evaluation: EvaluationRecord,
-        verdicts: Sequence[VerdictRow],
-        unknowns: Sequence[Mapping[str, Any]],
-        *,
-        seen_seq: int,
-        event: Callable[[VerdictChange], EventDraft],
+    def _record_evaluation(
+        self, write: EvaluationWrite
     ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        evaluation, verdicts, seen_seq = write.evaluation, write.verdicts, write.seen_seq
         tenant = evaluation.tenant
         pair = (tenant, evaluation.graph_hash, evaluation.catalog_digest)
         with self._lock:
             row = self._registrations.get(pair)
-            if row is not None and seen_seq < row.registration.evaluated_seq:
+            if write.stale(None if row is None else row.registration.evaluated_seq):
                 self._evaluations[evaluation.evaluation_id] = replace(evaluation, changed=0)
                 return [], []
             current = self._verdicts.get(pair, {})
-            updated = dict(current)
-            changes: list[VerdictChange] = []
-            events: list[TimelineEvent] = []
             # Build everything first (events chain one after the other), then keep it.
+            changes, events = with_events(
+                verdict_changes(evaluation, verdicts, {k: v.state for k, v in current.items()}),
+                write.event,
+                lambda drafts: self._next_many(tenant, drafts),
+            )
+            updated = dict(current)
             for position, verdict in enumerate(verdicts):
                 before = current.get(verdict.key)
-                old_state = None if before is None else before.state
                 updated[verdict.key] = StoredVerdict(
                     verdict_id=(
                         before.verdict_id
@@ -149,26 +138,11 @@ class MemoryVerdictStore(MemoryDatabase):
                     evaluation_id=evaluation.evaluation_id,
                     changed_at=(
                         before.changed_at
-                        if before is not None and old_state == verdict.state
+                        if before is not None and before.state == verdict.state
                         else evaluation.computed_at
                     ),
                     body=json_copy(verdict.body),
                 )
-                if old_state == verdict.state:
-                    continue
-                change = VerdictChange.of(evaluation, verdict, old_state, position)
-                if old_state is not None:
-                    draft = event(change)
-                    if draft.event_id in self._event_ids or any(
-                        e.event_id == draft.event_id for e in events
-                    ):
-                        raise Conflict(f"timeline event {draft.event_id} already exists")
-                    chain = self._events.get(tenant)
-                    previous = events[-1] if events else (chain[-1] if chain else None)
-                    appended = draft.chained_after(previous, tenant)
-                    events.append(appended)
-                    change = replace(change, event_id=appended.event_id)
-                changes.append(change)
             for appended in events:
                 self._keep(appended)
             self._verdicts[pair] = updated
@@ -176,18 +150,7 @@ class MemoryVerdictStore(MemoryDatabase):
             self._evaluations[evaluation.evaluation_id] = replace(
                 evaluation, changed=sum(1 for c in changes if c.from_state is not None)
             )
-            self._unknowns[pair] = [
-                StoredUnknown(
-                    tenant=tenant,
-                    graph_hash=evaluation.graph_hash,
-                    catalog_digest=evaluation.catalog_digest,
-                    evaluation_id=evaluation.evaluation_id,
-                    position=position,
-                    kind=str(unknown.get("kind", "")),
-                    body=json_copy(unknown),
-                )
-                for position, unknown in enumerate(unknowns)
-            ]
+            self._unknowns[pair] = [replace(u, body=json_copy(u.body)) for u in write.unknowns]
             row = self._registrations.get(pair)
             if row is not None:
                 r = row.registration
@@ -196,80 +159,19 @@ class MemoryVerdictStore(MemoryDatabase):
             return changes, events
 
     def get_evaluation(self, tenant: TenantId, evaluation_id: str) -> EvaluationRecord | None:
-        with self._lock:
-            found = self._evaluations.get(evaluation_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._evaluations, evaluation_id, tenant)
 
     # -- reads ---------------------------------------------------------------------------
-    def list_verdicts(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        catalog_digest: str | None = None,
-        vuln_id: str | None = None,
-        state: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[StoredVerdict]:
-        with self._lock:
-            rows = [v for table in self._verdicts.values() for v in table.values()]
-        rows = [
-            v
-            for v in rows
-            if v.tenant == tenant
-            and (graph_hash is None or v.graph_hash == graph_hash)
-            and (catalog_digest is None or v.catalog_digest == catalog_digest)
-            and (vuln_id is None or v.vuln_id == vuln_id)
-            and (state is None or v.state == state)
-            and (after is None or v.verdict_id > after)
-        ]
-        rows.sort(key=lambda v: v.verdict_id)
-        return [replace(v, body=json_copy(v.body)) for v in rows[:limit]]
+    def _verdict_page(self, page: Page) -> list[StoredVerdict]:
+        rows = (v for table in self._verdicts.values() for v in table.values())
+        return [replace(v, body=json_copy(v.body)) for v in self._select(page, rows)]
 
-    def verdict_history(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        vuln_id: str | None = None,
-        symbol: str | None = None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[VerdictChange]:
-        with self._lock:
-            rows = list(self._history)
-        rows = [
-            c
-            for c in rows
-            if c.tenant == tenant
-            and (graph_hash is None or c.graph_hash == graph_hash)
-            and (vuln_id is None or c.vuln_id == vuln_id)
-            and (symbol is None or c.symbol == symbol)
-            and (after is None or (c.evaluation_id, c.position) > after)
-        ]
-        rows.sort(key=lambda c: (c.evaluation_id, c.position))
-        return rows[:limit]
+    def _history_page(self, page: Page) -> list[VerdictChange]:
+        return self._select(page, self._history)
 
-    def list_unknowns(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[StoredUnknown]:
-        with self._lock:
-            rows = [u for table in self._unknowns.values() for u in table]
-        rows = [
-            u
-            for u in rows
-            if u.tenant == tenant
-            and (graph_hash is None or u.graph_hash == graph_hash)
-            and (after is None or (u.evaluation_id, u.position) > after)
-        ]
-        rows.sort(key=lambda u: (u.evaluation_id, u.position))
-        return [replace(u, body=json_copy(u.body)) for u in rows[:limit]]
+    def _unknown_page(self, page: Page) -> list[StoredUnknown]:
+        rows = (u for table in self._unknowns.values() for u in table)
+        return [replace(u, body=json_copy(u.body)) for u in self._select(page, rows)]
 
     # -- VEX -----------------------------------------------------------------------------
     def add_vex(self, record: VexRecord) -> None:
@@ -277,25 +179,7 @@ class MemoryVerdictStore(MemoryDatabase):
             self._vex[record.vex_id] = record
 
     def get_vex(self, tenant: TenantId, vex_id: str) -> VexRecord | None:
-        with self._lock:
-            found = self._vex.get(vex_id)
-        return found if found is not None and found.tenant == tenant else None
+        return self._owned(self._vex, vex_id, tenant)
 
-    def list_vex(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[VexRecord]:
-        with self._lock:
-            rows = [
-                v
-                for v in self._vex.values()
-                if v.tenant == tenant
-                and (graph_hash is None or v.graph_hash == graph_hash)
-                and (after is None or v.vex_id < after)
-            ]
-        rows.sort(key=lambda v: v.vex_id, reverse=True)
-        return rows[:limit]
+    def _vex_page(self, page: Page) -> list[VexRecord]:
+        return self._select(page, self._vex.values())

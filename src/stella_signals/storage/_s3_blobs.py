@@ -87,7 +87,13 @@ from stella_signals.errors import (
 )
 from stella_signals.ports import StoredBlob
 from stella_signals.storage._fs_blobs import FilesystemBlobStore, _FsStagedBlob
-from stella_signals.storage._memory_blobs import READ_CHUNK, PutByStaging, valid_tenant, verifying
+from stella_signals.storage._memory_blobs import (
+    READ_CHUNK,
+    MeteredBlobStore,
+    StreamMeter,
+    valid_tenant,
+    verifying,
+)
 from stella_signals.tenancy import TenantId
 
 if TYPE_CHECKING:
@@ -276,7 +282,7 @@ class _S3StagedBlob:
         self._spooled.__exit__(*exc_info)
 
 
-class S3BlobStore(PutByStaging):
+class S3BlobStore(MeteredBlobStore):
     """A tenant-scoped, content-addressed, write-once blob store in an S3 bucket."""
 
     def __init__(
@@ -348,20 +354,11 @@ class S3BlobStore(PutByStaging):
         """The object key of ``uri`` for ``tenant``: ``<prefix>/<tenant>/<namespace>/<hex>``."""
         return self._location.key(valid_tenant(tenant), uri.namespace.value, uri.digest.hex)
 
-    def stage(
-        self,
-        tenant: TenantId,
-        namespace: Namespace,
-        chunks: Iterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        expected_hex: str | None = None,
+    def _stage_metered(
+        self, tenant: TenantId, meter: StreamMeter, chunks: Iterable[bytes]
     ) -> _S3StagedBlob:
-        tenant = valid_tenant(tenant)
-        spooled = self._spool.stage(
-            tenant, namespace, chunks, max_bytes=max_bytes, expected_hex=expected_hex
-        )
-        return _S3StagedBlob(self, tenant, spooled)
+        """Spooled to a local staging file; uploaded only by `publish`."""
+        return _S3StagedBlob(self, tenant, self._spool._stage_metered(tenant, meter, chunks))
 
     def exists(self, tenant: TenantId, uri: CasUri) -> bool:
         return self._head(self.key_of(tenant, uri), f"looking up {uri}") is not None

@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -26,13 +27,28 @@ from sqlalchemy.engine import Connection, Engine
 from stella_signals.errors import InvalidConfig
 from stella_signals.ports import EventDraft
 from stella_signals.storage import _sql_errors
+from stella_signals.storage._reads import Page
 from stella_signals.storage._schema import timeline_events
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent, parse_event
 
-__all__ = ["SqlDatabase", "engine_url", "parsed_time", "sqlite_time", "sqlite_url", "utc"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = [
+    "SqlDatabase",
+    "engine_url",
+    "parsed_time",
+    "past_cursor",
+    "record_of",
+    "row_of",
+    "sqlite_time",
+    "sqlite_url",
+    "utc",
+]
 
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 #: Attempts of a write that lost a race (a unique key taken by a concurrent writer).
 _APPEND_ATTEMPTS = 5
@@ -79,11 +95,52 @@ def parsed_time(value: Any) -> datetime:
     return utc(value)
 
 
+def record_of(cls: type[D], row: Any, **decode: Callable[[Any], Any]) -> D:
+    """The record ``cls`` (a dataclass whose fields are columns of ``row``) as stored:
+    each field named in ``decode`` through its decoder, every other time as UTC (`utc`),
+    the rest as the database returns it."""
+    columns = row._mapping
+    values: dict[str, Any] = {}
+    for field in fields(cls):
+        value = columns[field.name]
+        if field.name in decode:
+            value = decode[field.name](value)
+        elif isinstance(value, datetime):
+            value = utc(value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def row_of(record: DataclassInstance, **encode: Callable[[Any], Any]) -> dict[str, Any]:
+    """The columns of ``record`` (`record_of`'s inverse): its fields, each named in
+    ``encode`` through its encoder."""
+    return {
+        field.name: encode[field.name](value) if field.name in encode else value
+        for field in fields(record)
+        for value in (getattr(record, field.name),)
+    }
+
+
 def sqlite_time(moment: datetime) -> str:
     """SQLAlchemy's SQLite storage format for DateTime (``YYYY-MM-DD HH:MM:SS.ffffff``), UTC."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def past_cursor(key: list[Any], cursor: tuple[Any, ...], *, descending: bool = False) -> Any:
+    """The key (k1, k2, ...) past ``cursor`` in the page's order, spelt out for every
+    database: k1 past, or k1 equal and k2 past, or..."""
+    past = [
+        column < value if descending else column > value
+        for column, value in zip(key, cursor, strict=True)
+    ]
+    return sa.or_(
+        *(
+            sa.and_(*(c == v for c, v in zip(key[:i], cursor[:i], strict=True)), past[i])
+            for i in range(len(key))
+        )
+    )
 
 
 class SqlDatabase:
@@ -175,6 +232,45 @@ class SqlDatabase:
         """The tenant's row of ``table`` whose columns equal ``key``, or None."""
         where = [table.c.tenant == tenant] + [table.c[k] == v for k, v in key.items()]
         return conn.execute(sa.select(table).where(*where)).first()
+
+    def _add_once(
+        self,
+        table: sa.Table,
+        tenant: TenantId,
+        values: dict[str, Any],
+        *,
+        key: tuple[str, ...],
+        event: EventDraft | None = None,
+    ) -> bool:
+        """Insert the tenant's row ``values`` (and append ``event``) in one transaction
+        under the tenant lock; False, nothing written, when a row with the same ``key``
+        columns is there."""
+
+        def work(conn: Connection) -> bool:
+            self._lock_tenant(conn, tenant)
+            if self._find(conn, table, tenant, **{k: values[k] for k in key}) is not None:
+                return False
+            conn.execute(table.insert().values({**values, "tenant": tenant}))
+            if event is not None:
+                self._append(conn, tenant, event)
+            return True
+
+        return self._in_tx(work)
+
+    def _select_page(self, table: sa.Table, page: Page) -> list[Any]:
+        """The rows of ``table`` that `Page.select` would choose, in its order."""
+        key = [table.c[name] for name in page.order]
+        where = [table.c.tenant == page.tenant]
+        where += [table.c[name] == value for name, value in page.equal.items()]
+        where += [table.c[name] >= value for name, value in page.at_least.items()]
+        if page.after is not None:
+            where.append(past_cursor(key, page.after, descending=page.descending))
+        query = sa.select(table).where(*where)
+        query = query.order_by(*(column.desc() if page.descending else column for column in key))
+        if page.limit is not None:
+            query = query.limit(page.limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
 
     def _get(self, table: sa.Table, tenant: TenantId, **key: Any) -> Any:
         """`_find` in a read transaction of its own."""

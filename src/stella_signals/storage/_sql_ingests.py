@@ -18,10 +18,19 @@ from stella_signals.ports import (
     FactRow,
     IngestRecord,
     NodeObservation,
-    orphan_first_attempt,
+    OrphanItem,
 )
+from stella_signals.storage._reads import IngestReads, Page
 from stella_signals.storage._schema import facts, graphs, ingests, observed_edges, orphan_queue
-from stella_signals.storage._sql_base import SqlDatabase, parsed_time, sqlite_time, utc
+from stella_signals.storage._sql_base import (
+    SqlDatabase,
+    parsed_time,
+    past_cursor,
+    record_of,
+    row_of,
+    sqlite_time,
+    utc,
+)
 from stella_signals.storage._sql_verdicts import mark_graph_changed
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
@@ -32,7 +41,7 @@ __all__ = ["SqlIngestStore", "insert_edges", "insert_facts", "update_ingest"]
 _FACT_BATCH = 5000
 
 
-class SqlIngestStore(SqlDatabase):
+class SqlIngestStore(IngestReads, SqlDatabase):
     """`IngestStore` over a SQL database."""
 
     def commit_ingest(
@@ -58,18 +67,8 @@ class SqlIngestStore(SqlDatabase):
                         graphs.c.tenant == ingest.tenant, graphs.c.graph_hash == ingest.graph_hash
                     )
                 ).first()
-                conn.execute(
-                    orphan_queue.insert().values(
-                        ingest_id=ingest.ingest_id,
-                        tenant=ingest.tenant,
-                        graph_hash=ingest.graph_hash,
-                        queued_at=ingest.received_at,
-                        next_attempt_at=orphan_first_attempt(
-                            ingest.received_at, graph_known=arrived is not None
-                        ),
-                        attempts=0,
-                    )
-                )
+                item = OrphanItem.queued(ingest, graph_known=arrived is not None)
+                conn.execute(orphan_queue.insert().values(row_of(item)))
             return appended
 
         # A second accepted ingest of the same bytes is `Conflict` (storage/_sql_errors.py).
@@ -111,25 +110,8 @@ class SqlIngestStore(SqlDatabase):
         row = self._get(ingests, tenant, ingest_id=ingest_id)
         return _ingest_of(row) if row is not None else None
 
-    def list_ingests(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        status: str | None,
-        after: str | None,
-        limit: int,
-    ) -> list[IngestRecord]:
-        query = sa.select(ingests).where(ingests.c.tenant == tenant)
-        if graph_hash is not None:
-            query = query.where(ingests.c.graph_hash == graph_hash)
-        if status is not None:
-            query = query.where(ingests.c.status == status)
-        if after is not None:
-            query = query.where(ingests.c.ingest_id > after)
-        query = query.order_by(ingests.c.ingest_id).limit(limit)
-        with self.engine.connect() as conn:
-            return [_ingest_of(row) for row in conn.execute(query)]
+    def _ingest_page(self, page: Page) -> list[IngestRecord]:
+        return [_ingest_of(row) for row in self._select_page(ingests, page)]
 
     def list_facts(self, tenant: TenantId, ingest_id: str) -> list[FactRow]:
         with self.engine.connect() as conn:
@@ -164,26 +146,14 @@ class SqlIngestStore(SqlDatabase):
             )  # fmt: skip
             return [EdgeRow(r[0], r[1], int(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
-    def observed_edges(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        *,
-        in_graph: bool | None = None,
-        after: tuple[str, str] | None = None,
-        limit: int | None = None,
-    ) -> list[EdgeObservation]:
+    def _edge_page(self, graph_hash: str, page: Page) -> list[EdgeObservation]:
+        tenant, after, in_graph = page.tenant, page.after, page.equal.get("in_graph")
         e = observed_edges.c
         # Sorted as Python sorts strings (code points): byte order on PostgreSQL too.
         caller, callee = self._bytewise(e.caller_symbol_id), self._bytewise(e.symbol_id)
-        scope = [
-            e.tenant == tenant,
-            ingests.c.tenant == tenant,
-            ingests.c.graph_hash == graph_hash,
-            ingests.c.status == "ingested",
-        ]
+        scope = [e.tenant == tenant, *_ingested(tenant, graph_hash)]
         if after is not None:
-            scope.append(sa.or_(caller > after[0], sa.and_(caller == after[0], callee > after[1])))
+            scope.append(past_cursor([caller, callee], after))
         joined = observed_edges.join(ingests, ingests.c.ingest_id == e.ingest_id)
         known = sa.func.max(sa.case((e.in_graph, 1), else_=0))
         query = (
@@ -202,8 +172,8 @@ class SqlIngestStore(SqlDatabase):
         )
         if in_graph is not None:
             query = query.having(known == (1 if in_graph else 0))
-        if limit is not None:
-            query = query.limit(limit)
+        if page.limit is not None:
+            query = query.limit(page.limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             if not rows:
@@ -242,11 +212,7 @@ class SqlIngestStore(SqlDatabase):
             sa.select(facts)
             .join(ingests, ingests.c.ingest_id == facts.c.ingest_id)
             .where(
-                facts.c.tenant == tenant,
-                ingests.c.tenant == tenant,
-                ingests.c.graph_hash == graph_hash,
-                ingests.c.status == "ingested",
-                facts.c.node.is_not(None),
+                facts.c.tenant == tenant, *_ingested(tenant, graph_hash), facts.c.node.is_not(None)
             )
             .subquery()
         )
@@ -270,63 +236,42 @@ class SqlIngestStore(SqlDatabase):
                 for row in conn.execute(query)
             }
 
-    def node_details(
+    def _node_uses(
         self, tenant: TenantId, graph_hash: str, nodes: Sequence[str]
-    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        if not nodes:
-            return {}
+    ) -> list[tuple[str, str | None, str]]:
         f = self._graph_facts(tenant, graph_hash)
         query = (
             sa.select(f.c.node, f.c.container, f.c.ingest_id)
             .where(f.c.node.in_(list(nodes)))
             .distinct()
         )
-        containers: dict[str, set[str]] = {}
-        ingest_ids: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                if row.container is not None:
-                    containers.setdefault(row.node, set()).add(row.container)
-                ingest_ids.setdefault(row.node, set()).add(row.ingest_id)
-        return {
-            node: (tuple(sorted(containers.get(node, ()))), tuple(sorted(ingest_ids.get(node, ()))))
-            for node in nodes
-        }
+            return [(row.node, row.container, row.ingest_id) for row in conn.execute(query)]
+
+
+def _ingested(tenant: TenantId, graph_hash: str) -> list[Any]:
+    """The graph's ingests with status ``ingested``: what ran of it (joined to ``ingests``)."""
+    return [
+        ingests.c.tenant == tenant,
+        ingests.c.graph_hash == graph_hash,
+        ingests.c.status == "ingested",
+    ]
 
 
 def _ingest_values(ingest: IngestRecord) -> dict[str, Any]:
-    return {
-        "ingest_id": ingest.ingest_id,
-        "tenant": ingest.tenant,
-        "status": ingest.status,
-        "received_at": ingest.received_at,
-        "content_sha256": ingest.content_sha256,
-        "graph_hash": ingest.graph_hash,
-        "size": ingest.size,
-        "reason": ingest.reason,
-        "detail": ingest.detail,
-        "receipt": json.dumps(dict(ingest.receipt)) if ingest.receipt is not None else None,
-        "receipt_dsse": ingest.receipt_dsse,
-        "timeline_event_id": ingest.timeline_event_id,
-    }
+    return row_of(ingest, receipt=_stored_receipt)
 
 
 def _ingest_of(row: Any) -> IngestRecord:
-    receipt: Mapping[str, Any] | None = json.loads(row.receipt) if row.receipt else None
-    return IngestRecord(
-        ingest_id=row.ingest_id,
-        tenant=TenantId(row.tenant),
-        status=row.status,
-        received_at=utc(row.received_at),
-        content_sha256=row.content_sha256,
-        graph_hash=row.graph_hash,
-        size=row.size,
-        reason=row.reason,
-        detail=row.detail,
-        receipt=receipt,
-        receipt_dsse=row.receipt_dsse,
-        timeline_event_id=row.timeline_event_id,
-    )
+    return record_of(IngestRecord, row, receipt=_receipt)
+
+
+def _receipt(stored: str | None) -> Mapping[str, Any] | None:
+    return json.loads(stored) if stored else None
+
+
+def _stored_receipt(receipt: Mapping[str, Any] | None) -> str | None:
+    return None if receipt is None else json.dumps(dict(receipt))
 
 
 def insert_facts(

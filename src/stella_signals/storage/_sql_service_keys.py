@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from stella_signals.ports import ServiceKeyRecord
 from stella_signals.storage._schema import service_keys
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of
 
 __all__ = ["SqlServiceKeyStore"]
 
@@ -85,11 +85,6 @@ class SqlServiceKeyStore(SqlDatabase):
         )
         with self.engine.connect() as conn:
             return [
-                ServiceKeyRecord(
-                    keyid=row.keyid,
-                    public_pem=row.public_pem.encode(),
-                    created_at=utc(row.created_at),
-                    retired_at=utc(row.retired_at) if row.retired_at is not None else None,
-                )
+                record_of(ServiceKeyRecord, row, public_pem=str.encode)
                 for row in conn.execute(query)
             ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +10,15 @@ from sqlalchemy.engine import Connection
 
 from stella_signals.ports import EventDraft, ImportedEvidence
 from stella_signals.storage._schema import imported_events, imported_evidence
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of, row_of
+from stella_signals.storage._writes import EvidenceImport
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = ["SqlSyncStore"]
 
 
-class SqlSyncStore(SqlDatabase):
+class SqlSyncStore(EvidenceImport, SqlDatabase):
     """`SyncStore` over a SQL database."""
 
     def import_event(
@@ -45,42 +45,14 @@ class SqlSyncStore(SqlDatabase):
         row = self._get(imported_events, tenant, origin_event_id=origin_event_id)
         return None if row is None else str(row.event_id)
 
-    def import_evidence(
-        self,
-        tenant: TenantId,
-        *,
-        ingest_id: str,
-        bundle_sha256: str,
-        receipt: Mapping[str, Any],
-        receipt_dsse: bytes,
-        at: datetime,
-    ) -> bool:
-        def work(conn: Connection) -> bool:
-            self._lock_tenant(conn, tenant)
-            if self._find(conn, imported_evidence, tenant, ingest_id=ingest_id):
-                return False
-            conn.execute(
-                imported_evidence.insert().values(
-                    tenant=tenant,
-                    ingest_id=ingest_id,
-                    bundle_sha256=bundle_sha256,
-                    receipt=json.dumps(dict(receipt)),
-                    receipt_dsse=receipt_dsse,
-                    imported_at=at,
-                )
-            )
-            return True
-
-        return self._in_tx(work)
+    def _keep_evidence(self, tenant: TenantId, evidence: ImportedEvidence) -> bool:
+        values = row_of(evidence, receipt=lambda receipt: json.dumps(dict(receipt)))
+        return self._add_once(imported_evidence, tenant, values, key=("ingest_id",))
 
     def get_imported_evidence(self, tenant: TenantId, ingest_id: str) -> ImportedEvidence | None:
         row = self._get(imported_evidence, tenant, ingest_id=ingest_id)
-        if row is None:
-            return None
-        return ImportedEvidence(
-            ingest_id=row.ingest_id,
-            receipt=json.loads(row.receipt),
-            receipt_dsse=bytes(row.receipt_dsse),
-            bundle_sha256=row.bundle_sha256,
-            imported_at=utc(row.imported_at),
-        )
+        return None if row is None else _evidence(row)
+
+
+def _evidence(row: Any) -> ImportedEvidence:
+    return record_of(ImportedEvidence, row, receipt=json.loads, receipt_dsse=bytes)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stella_signals.ports import EventDraft
+from stella_signals.storage._reads import Page, TimelineReads
 from stella_signals.storage._schema import timeline_events
 from stella_signals.storage._sql_base import SqlDatabase
 from stella_signals.tenancy import TenantId
@@ -18,7 +18,7 @@ from stella_signals.timeline import TimelineEvent, parse_event
 __all__ = ["SqlTimelineStore"]
 
 
-class SqlTimelineStore(SqlDatabase):
+class SqlTimelineStore(TimelineReads, SqlDatabase):
     """`TimelineStore` over a SQL database."""
 
     def append_event(self, tenant: TenantId, event: EventDraft) -> TimelineEvent:
@@ -43,25 +43,8 @@ class SqlTimelineStore(SqlDatabase):
 
         return self._in_tx(work)
 
-    def list_events(
-        self,
-        tenant: TenantId,
-        *,
-        event_type: str | None,
-        since: datetime | None,
-        after_seq: int | None,
-        limit: int,
-    ) -> list[TimelineEvent]:
-        query = sa.select(timeline_events.c.body).where(timeline_events.c.tenant == tenant)
-        if event_type is not None:
-            query = query.where(timeline_events.c.event_type == event_type)
-        if since is not None:
-            query = query.where(timeline_events.c.occurred_at >= since)
-        if after_seq is not None:
-            query = query.where(timeline_events.c.seq > after_seq)
-        query = query.order_by(timeline_events.c.seq).limit(limit)
-        with self.engine.connect() as conn:
-            return [parse_event(row.body.encode()) for row in conn.execute(query)]
+    def _event_page(self, page: Page) -> list[TimelineEvent]:
+        return [parse_event(row.body.encode()) for row in self._select_page(timeline_events, page)]
 
     def get_event(self, tenant: TenantId, event_id: str) -> TimelineEvent | None:
         with self.engine.connect() as conn:
@@ -71,14 +54,3 @@ class SqlTimelineStore(SqlDatabase):
                 )
             ).first()
         return parse_event(row.body.encode()) if row is not None else None
-
-    def iter_events(self, tenant: TenantId) -> Iterator[TimelineEvent]:
-        after = 0
-        while True:
-            page = self.list_events(
-                tenant, event_type=None, since=None, after_seq=after, limit=1000
-            )
-            yield from page
-            if len(page) < 1000:
-                return
-            after = page[-1].seq

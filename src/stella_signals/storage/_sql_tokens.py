@@ -3,47 +3,35 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from stella_signals.clock import FixedClock
-from stella_signals.ids import new_ulid
 from stella_signals.ports import TokenRecord
 from stella_signals.storage._schema import tokens
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of
+from stella_signals.storage._writes import TokenIssue
 from stella_signals.tenancy import TenantId
 
 __all__ = ["SqlTokenStore"]
 
 
-class SqlTokenStore(SqlDatabase):
+class SqlTokenStore(TokenIssue, SqlDatabase):
     """`TokenStore` over a SQL database."""
 
-    def add_token(
-        self,
-        *,
-        token_hash: str,
-        tenants: frozenset[str],
-        scopes: frozenset[str],
-        at: datetime,
-        expires_at: datetime | None = None,
-    ) -> str:
-        token_id = new_ulid(FixedClock(at))
+    def _insert_token(self, token_hash: str, record: TokenRecord) -> None:
         with self._write() as conn, conn.begin():
             conn.execute(
                 tokens.insert().values(
-                    token_id=token_id,
+                    token_id=record.token_id,
                     token_hash=token_hash,
-                    tenants=_tenants_json(tenants),
-                    scopes=json.dumps(sorted(scopes)),
-                    created_at=at,
-                    # UTC: SQLite keeps no offset, and reads every stored time as UTC.
-                    expires_at=expires_at.astimezone(UTC) if expires_at is not None else None,
+                    tenants=_tenants_json(record.tenants),
+                    scopes=json.dumps(sorted(record.scopes)),
+                    created_at=record.created_at,
+                    expires_at=record.expires_at,
                 )
             )
-        return token_id
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         # No cache on purpose: every request asks the store, so a revocation committed by
@@ -99,11 +87,8 @@ def _tokens_of(tenant: TenantId | None) -> sa.Select[Any]:
 
 
 def _token_of(row: Any) -> TokenRecord:
-    return TokenRecord(
-        token_id=row.token_id,
-        tenants=frozenset(json.loads(row.tenants)),
-        scopes=frozenset(json.loads(row.scopes)),
-        created_at=utc(row.created_at),
-        expires_at=utc(row.expires_at) if row.expires_at is not None else None,
-        revoked_at=utc(row.revoked_at) if row.revoked_at is not None else None,
-    )
+    return record_of(TokenRecord, row, tenants=_json_set, scopes=_json_set)
+
+
+def _json_set(stored: str) -> frozenset[str]:
+    return frozenset(json.loads(stored))

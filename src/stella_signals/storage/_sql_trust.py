@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 from stella_signals.storage._schema import tenant_policies, time_anchors, trusted_keys
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of
 from stella_signals.tenancy import TenantId
 
 __all__ = ["SqlTrustStore"]
@@ -165,11 +165,4 @@ class SqlTrustStore(SqlDatabase):
 
 
 def _key_of(row: Any) -> TrustedKey:
-    return TrustedKey(
-        tenant=TenantId(row.tenant),
-        purpose=KeyPurpose(row.purpose),
-        keyid=row.keyid,
-        public_pem=row.public_pem.encode(),
-        added_at=utc(row.added_at),
-        revoked_at=utc(row.revoked_at) if row.revoked_at is not None else None,
-    )
+    return record_of(TrustedKey, row, purpose=KeyPurpose, public_pem=str.encode)

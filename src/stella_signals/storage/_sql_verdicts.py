@@ -9,9 +9,8 @@ the graph's registered pairs due (`mark_graph_changed`) in the ingest's own tran
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields, replace
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,15 +19,14 @@ from sqlalchemy.engine import Connection
 from stella_signals.ports import (
     CatalogRecord,
     EvaluationRecord,
-    EventDraft,
     Registration,
     StoredUnknown,
     StoredVerdict,
     VerdictChange,
-    VerdictRow,
     VexRecord,
     verdict_id,
 )
+from stella_signals.storage._reads import Page, VerdictReads
 from stella_signals.storage._schema import (
     reach_catalogs,
     reach_evaluations,
@@ -38,7 +36,15 @@ from stella_signals.storage._schema import (
     reach_verdicts,
     reach_vex,
 )
-from stella_signals.storage._sql_base import SqlDatabase, utc
+from stella_signals.storage._sql_base import SqlDatabase, record_of, row_of, utc
+from stella_signals.storage._writes import (
+    EvaluationRecording,
+    EvaluationWrite,
+    Lease,
+    PairSchedule,
+    verdict_changes,
+    with_events,
+)
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
@@ -63,99 +69,39 @@ def _time(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+def _json_body(body: Mapping[str, Any]) -> str:
+    return json.dumps(dict(body), sort_keys=True)
+
+
 def _registration(row: Any) -> Registration:
-    return Registration(
-        tenant=TenantId(row.tenant),
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        since=_time(row.since),
-        change_seq=int(row.change_seq),
-        evaluated_seq=int(row.evaluated_seq),
-    )
+    return record_of(Registration, row)
 
 
 def _change(row: Any) -> VerdictChange:
-    return VerdictChange(
-        tenant=TenantId(row.tenant),
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        vuln_id=row.vuln_id,
-        package=row.package,
-        symbol=row.symbol,
-        from_state=row.from_state,
-        to_state=row.to_state,
-        at=utc(row.at),
-        evaluation_id=row.evaluation_id,
-        position=int(row.position),
-        event_id=row.event_id,
-    )
+    return record_of(VerdictChange, row)
 
 
-def _after(columns: tuple[Any, Any], after: tuple[str, int] | None) -> list[Any]:
-    if after is None:
-        return []
-    first, second = columns
-    return [sa.or_(first > after[0], sa.and_(first == after[0], second > after[1]))]
-
-
-class SqlVerdictStore(SqlDatabase):
+class SqlVerdictStore(VerdictReads, PairSchedule, EvaluationRecording, SqlDatabase):
     """`VerdictStore` over a SQL database."""
 
     # -- catalogs ----------------------------------------------------------------------
     def add_catalog(self, record: CatalogRecord) -> bool:
-        def work(conn: Connection) -> bool:
-            self._lock_tenant(conn, record.tenant)
-            if self._find(conn, reach_catalogs, record.tenant, digest=record.digest):
-                return False
-            conn.execute(
-                reach_catalogs.insert().values(
-                    tenant=record.tenant,
-                    digest=record.digest,
-                    cas_uri=record.cas_uri,
-                    entries=record.entries,
-                    created_at=record.created_at,
-                )
-            )
-            return True
-
-        return self._in_tx(work)
+        return self._add_once(reach_catalogs, record.tenant, row_of(record), key=("digest",))
 
     def get_catalog(self, tenant: TenantId, digest: str) -> CatalogRecord | None:
         row = self._get(reach_catalogs, tenant, digest=digest)
-        if row is None:
-            return None
-        return CatalogRecord(
-            tenant=TenantId(row.tenant),
-            digest=row.digest,
-            cas_uri=row.cas_uri,
-            entries=int(row.entries),
-            created_at=utc(row.created_at),
-        )
+        return None if row is None else record_of(CatalogRecord, row)
 
     # -- registrations -------------------------------------------------------------------
-    def register_pair(
-        self,
-        tenant: TenantId,
-        graph_hash: str,
-        catalog_digest: str,
-        *,
-        since: datetime | None,
-        at: datetime,
-    ) -> Registration:
-        key = {"graph_hash": graph_hash, "catalog_digest": catalog_digest}
+    def _register(self, fresh: Registration, at: datetime) -> Registration:
+        tenant = fresh.tenant
+        key = {"graph_hash": fresh.graph_hash, "catalog_digest": fresh.catalog_digest}
 
         def work(conn: Connection) -> Registration:
             self._lock_tenant(conn, tenant)
             if self._find(conn, reach_registrations, tenant, **key) is None:
                 conn.execute(
-                    reach_registrations.insert().values(
-                        tenant=tenant,
-                        **key,
-                        since=since,
-                        registered_at=at,
-                        change_seq=0,
-                        evaluated_seq=0,
-                    )
+                    reach_registrations.insert().values({**row_of(fresh), "registered_at": at})
                 )
             else:
                 conn.execute(
@@ -164,15 +110,13 @@ class SqlVerdictStore(SqlDatabase):
                         reach_registrations.c.tenant == tenant,
                         *(reach_registrations.c[k] == v for k, v in key.items()),
                     )
-                    .values(since=since)
+                    .values(since=fresh.since)
                 )
             return _registration(self._find(conn, reach_registrations, tenant, **key))
 
         return self._in_tx(work)
 
-    def claim_reevaluations(
-        self, now: datetime, *, worker: str, lease_seconds: float, limit: int
-    ) -> list[Registration]:
+    def _claim_pairs(self, lease: Lease) -> list[Registration]:
         table = reach_registrations
 
         def work(conn: Connection) -> list[Registration]:
@@ -180,13 +124,12 @@ class SqlVerdictStore(SqlDatabase):
                 sa.select(table)
                 .where(
                     table.c.change_seq > table.c.evaluated_seq,
-                    sa.or_(table.c.lease_until.is_(None), table.c.lease_until <= now),
+                    sa.or_(table.c.lease_until.is_(None), table.c.lease_until <= lease.now),
                 )
                 .order_by(table.c.tenant, table.c.graph_hash, table.c.catalog_digest)
-                .limit(limit)
+                .limit(lease.limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            until = now + timedelta(seconds=lease_seconds)
             for row in rows:
                 conn.execute(
                     table.update()
@@ -195,22 +138,17 @@ class SqlVerdictStore(SqlDatabase):
                         table.c.graph_hash == row.graph_hash,
                         table.c.catalog_digest == row.catalog_digest,
                     )
-                    .values(lease_until=until, leased_by=worker)
+                    .values(lease_until=lease.until, leased_by=lease.worker)
                 )
             return [_registration(row) for row in rows]
 
         return self._in_tx(work)
 
     # -- evaluations ---------------------------------------------------------------------
-    def record_evaluation(
-        self,
-        evaluation: EvaluationRecord,
-        verdicts: Sequence[VerdictRow],
-        unknowns: Sequence[Mapping[str, Any]],
-        *,
-        seen_seq: int,
-        event: Callable[[VerdictChange], EventDraft],
+    def _record_evaluation(
+        self, write: EvaluationWrite
     ) -> tuple[list[VerdictChange], list[TimelineEvent]]:
+        evaluation, verdicts, seen_seq = write.evaluation, write.verdicts, write.seen_seq
         tenant = evaluation.tenant
         pair = {"graph_hash": evaluation.graph_hash, "catalog_digest": evaluation.catalog_digest}
 
@@ -241,9 +179,7 @@ class SqlVerdictStore(SqlDatabase):
         def work(conn: Connection) -> tuple[list[VerdictChange], list[TimelineEvent]]:
             self._lock_tenant(conn, tenant)
             registered = self._find(conn, reach_registrations, tenant, **pair)
-            if registered is not None and seen_seq < registered.evaluated_seq:
-                # A newer evaluation (it saw more ingests) is recorded already: this one is
-                # kept as what it was, without touching the current verdicts.
+            if write.stale(None if registered is None else registered.evaluated_seq):
                 keep_evaluation(conn, 0)
                 return [], []
             current = {
@@ -262,7 +198,6 @@ class SqlVerdictStore(SqlDatabase):
             }
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
-            changes: list[VerdictChange] = []
             for position, verdict in enumerate(verdicts):
                 before = current.get(verdict.key)
                 values = {
@@ -270,16 +205,13 @@ class SqlVerdictStore(SqlDatabase):
                     "b_package": verdict.package,
                     "b_symbol": verdict.symbol,
                     "b_state": verdict.state,
-                    "b_body": json.dumps(dict(verdict.body), sort_keys=True),
+                    "b_body": _json_body(verdict.body),
                 }
                 if before is None:
                     values["b_verdict_id"] = verdict_id(evaluation.evaluation_id, position)
                     inserts.append(values)
                 else:
                     updates.append(values)
-                if before == verdict.state:
-                    continue
-                changes.append(VerdictChange.of(evaluation, verdict, before, position))
             t = reach_verdicts
             common = {
                 "tenant": tenant,
@@ -322,12 +254,13 @@ class SqlVerdictStore(SqlDatabase):
                     ),
                     updates,
                 )
-            stated = [c for c in changes if c.from_state is not None]
-            events = self._append_many(conn, tenant, [event(c) for c in stated])
-            named = {c.position: e.event_id for c, e in zip(stated, events, strict=True)}
-            changes = [replace(c, event_id=named.get(c.position)) for c in changes]
+            changes, events = with_events(
+                verdict_changes(evaluation, verdicts, current),
+                write.event,
+                lambda drafts: self._append_many(conn, tenant, drafts),
+            )
             if changes:
-                conn.execute(reach_verdict_history.insert(), [_fields(c) for c in changes])
+                conn.execute(reach_verdict_history.insert(), [row_of(c) for c in changes])
             keep_evaluation(conn, sum(1 for c in changes if c.from_state is not None))
             conn.execute(
                 reach_unknowns.delete().where(
@@ -335,20 +268,10 @@ class SqlVerdictStore(SqlDatabase):
                     *(reach_unknowns.c[k] == v for k, v in pair.items()),
                 )
             )
-            if unknowns:
+            if write.unknowns:
                 conn.execute(
                     reach_unknowns.insert(),
-                    [
-                        {
-                            "evaluation_id": evaluation.evaluation_id,
-                            "position": position,
-                            "tenant": tenant,
-                            **pair,
-                            "kind": str(unknown.get("kind", "")),
-                            "body": json.dumps(dict(unknown), sort_keys=True),
-                        }
-                        for position, unknown in enumerate(unknowns)
-                    ],
+                    [row_of(u, body=_json_body) for u in write.unknowns],
                 )
             conn.execute(
                 reach_registrations.update()
@@ -392,99 +315,22 @@ class SqlVerdictStore(SqlDatabase):
         )
 
     # -- reads ---------------------------------------------------------------------------
-    def list_verdicts(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        catalog_digest: str | None = None,
-        vuln_id: str | None = None,
-        state: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[StoredVerdict]:
-        t = reach_verdicts
-        where = [t.c.tenant == tenant]
-        for column, value in (
-            (t.c.graph_hash, graph_hash),
-            (t.c.catalog_digest, catalog_digest),
-            (t.c.vuln_id, vuln_id),
-            (t.c.state, state),
-        ):
-            if value is not None:
-                where.append(column == value)
-        if after is not None:
-            where.append(t.c.verdict_id > after)
-        query = sa.select(t).where(*where).order_by(t.c.verdict_id).limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                StoredVerdict(
-                    verdict_id=row.verdict_id,
-                    tenant=TenantId(row.tenant),
-                    graph_hash=row.graph_hash,
-                    catalog_digest=row.catalog_digest,
-                    vuln_id=row.vuln_id,
-                    package=row.package,
-                    symbol=row.symbol,
-                    state=row.state,
-                    evaluation_id=row.evaluation_id,
-                    changed_at=utc(row.changed_at),
-                    body=json.loads(row.body),
-                )
-                for row in conn.execute(query)
-            ]
+    def _verdict_page(self, page: Page) -> list[StoredVerdict]:
+        return [_verdict(row) for row in self._select_page(reach_verdicts, page)]
 
-    def verdict_history(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        vuln_id: str | None = None,
-        symbol: str | None = None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[VerdictChange]:
-        t = reach_verdict_history
-        where = [t.c.tenant == tenant, *_after((t.c.evaluation_id, t.c.position), after)]
-        for column, value in ((t.c.graph_hash, graph_hash), (t.c.vuln_id, vuln_id),
-                              (t.c.symbol, symbol)):  # fmt: skip
-            if value is not None:
-                where.append(column == value)
-        query = sa.select(t).where(*where).order_by(t.c.evaluation_id, t.c.position).limit(limit)
-        with self.engine.connect() as conn:
-            return [_change(row) for row in conn.execute(query)]
+    def _history_page(self, page: Page) -> list[VerdictChange]:
+        return [_change(row) for row in self._select_page(reach_verdict_history, page)]
 
-    def list_unknowns(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None,
-        after: tuple[str, int] | None = None,
-        limit: int,
-    ) -> list[StoredUnknown]:
-        t = reach_unknowns
-        where = [t.c.tenant == tenant, *_after((t.c.evaluation_id, t.c.position), after)]
-        if graph_hash is not None:
-            where.append(t.c.graph_hash == graph_hash)
-        query = sa.select(t).where(*where).order_by(t.c.evaluation_id, t.c.position).limit(limit)
-        with self.engine.connect() as conn:
-            return [
-                StoredUnknown(
-                    tenant=TenantId(row.tenant),
-                    graph_hash=row.graph_hash,
-                    catalog_digest=row.catalog_digest,
-                    evaluation_id=row.evaluation_id,
-                    position=int(row.position),
-                    kind=row.kind,
-                    body=json.loads(row.body),
-                )
-                for row in conn.execute(query)
-            ]
+    def _unknown_page(self, page: Page) -> list[StoredUnknown]:
+        return [_unknown(row) for row in self._select_page(reach_unknowns, page)]
+
+    def _vex_page(self, page: Page) -> list[VexRecord]:
+        return [_vex(row) for row in self._select_page(reach_vex, page)]
 
     # -- VEX -----------------------------------------------------------------------------
     def add_vex(self, record: VexRecord) -> None:
         def work(conn: Connection) -> None:
-            conn.execute(reach_vex.insert().values(**_fields(record)))
+            conn.execute(reach_vex.insert().values(row_of(record)))
 
         self._in_tx(work)
 
@@ -492,40 +338,14 @@ class SqlVerdictStore(SqlDatabase):
         row = self._get(reach_vex, tenant, vex_id=vex_id)
         return None if row is None else _vex(row)
 
-    def list_vex(
-        self,
-        tenant: TenantId,
-        *,
-        graph_hash: str | None = None,
-        after: str | None = None,
-        limit: int,
-    ) -> list[VexRecord]:
-        t = reach_vex
-        where = [t.c.tenant == tenant]
-        if graph_hash is not None:
-            where.append(t.c.graph_hash == graph_hash)
-        if after is not None:
-            where.append(t.c.vex_id < after)
-        query = sa.select(t).where(*where).order_by(t.c.vex_id.desc()).limit(limit)
-        with self.engine.connect() as conn:
-            return [_vex(row) for row in conn.execute(query)]
+
+def _verdict(row: Any) -> StoredVerdict:
+    return record_of(StoredVerdict, row, body=json.loads)
+
+
+def _unknown(row: Any) -> StoredUnknown:
+    return record_of(StoredUnknown, row, body=json.loads)
 
 
 def _vex(row: Any) -> VexRecord:
-    return VexRecord(
-        vex_id=row.vex_id,
-        tenant=TenantId(row.tenant),
-        format=row.format,
-        sha256=row.sha256,
-        cas_uri=row.cas_uri,
-        dsse_uri=row.dsse_uri,
-        graph_hash=row.graph_hash,
-        catalog_digest=row.catalog_digest,
-        evaluation_id=row.evaluation_id,
-        created_at=utc(row.created_at),
-        product=row.product,
-    )
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return record_of(VexRecord, row)
