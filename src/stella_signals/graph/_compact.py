@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, compress, count, islice, repeat
 from operator import add, and_, attrgetter, gt, lshift, xor
@@ -168,8 +168,9 @@ def _absent(values: list[Any]) -> int:
     return values.count(_UNSET)
 
 
-#: An edge's attribute set: kind, purl, confidence (each possibly UNSET), evidence text.
-_Attributes = tuple[Any, Any, Any, str]
+#: An edge's attribute set: kind, purl, confidence (each possibly UNSET), and its evidence
+#: member's text when any edge of its piece has evidence.
+_Attributes = tuple[Any, ...]
 
 
 class _Pool(dict[_Attributes, int]):
@@ -189,29 +190,27 @@ def _number_text(value: float) -> str:
     return canonical_json(value).decode()
 
 
-def _optional_texts(values: list[Any], name: str, *, before_id: bool) -> Iterable[str]:
-    """Each value as its ``"name":"value"`` member, "" where absent; the comma goes after
+def _optional_texts(values: list[str | None], name: str, *, before_id: bool) -> Iterable[str]:
+    """Each value as its ``"name":"value"`` member, "" where absent (None); the comma goes after
     (members sorting before the required ``id``) or before (those after)."""
-    if _absent(values) == len(values):
+    if values.count(None) == len(values):
         return repeat("")
     head, tail = (f'"{name}":"', '",') if before_id else (f',"{name}":"', '"')
-    return ["" if value is _UNSET else head + value + tail for value in values]
+    return ["" if value is None else head + value + tail for value in values]
 
 
 _ID = attrgetter("id")
-_SYMBOL = attrgetter("symbol_id")
 _LANG = attrgetter("lang")
+#: Optional string members of a node, None where absent in the columns.
+_OPTIONAL = {name: attrgetter(name) for name in ("build_id", "code_id", "display", "symbol_digest")}
+_SYMBOL = attrgetter("symbol_id")
 _KIND = attrgetter("kind")
-_DISPLAY = attrgetter("display")
 _PURL = attrgetter("purl")
-_CODE = attrgetter("code_id")
-_BUILD = attrgetter("build_id")
-_DIGEST = attrgetter("symbol_digest")
 _EVIDENCE = attrgetter("evidence")
 _ATTRIBUTES = attrgetter("attributes")
+_EDGE_ATTRIBUTES = attrgetter("kind", "purl", "confidence")
 _FROM = attrgetter("source")
 _TO = attrgetter("target")
-_CONFIDENCE = attrgetter("confidence")
 
 
 class _Builder:
@@ -222,10 +221,13 @@ class _Builder:
         self.ids: list[str] = []
         self.symbols: list[str] = []
         self.purls: list[str | None] = []
-        self.displays: list[str | None] = []
-        self.codes: list[str | None] = []
-        self.texts: list[str] = []
-        self.purl_set: set[str] = set()
+        self.langs: list[str] = []
+        self.kinds: list[str] = []
+        #: display, code_id, build_id, symbol_digest: None where absent.
+        self.optional: dict[str, list[str | None]] = {name: [] for name in _OPTIONAL}
+        #: each node's ``"evidence":[...],`` and ``"attributes":{...},`` members, or "".
+        self.evidence: list[str] = []
+        self.attributes: list[str] = []
         self._pool: dict[str, str] = {}
         self._evidence: dict[tuple[str, ...], str] = {}
         self.edge_from = array("I")
@@ -262,76 +264,49 @@ class _Builder:
 
     def add_nodes(self, nodes: list[_StrNode] | list[_AnyNode]) -> None:
         n = len(nodes)
-        ids = list(map(_ID, nodes))
-        symbols = list(map(_SYMBOL, nodes))
         purls = list(map(_PURL, nodes))
-        displays = list(map(_DISPLAY, nodes))
-        codes = list(map(_CODE, nodes))
-        builds = list(map(_BUILD, nodes))
-        digests = list(map(_DIGEST, nodes))
+        columns = {name: list(map(get, nodes)) for name, get in _OPTIONAL.items()}
         evidence = list(map(_EVIDENCE, nodes))
         attributes = list(map(_ATTRIBUTES, nodes))
         quotes = 16 * n + 2 * (n - _absent(evidence)) + 2 * (n - _absent(attributes))
-        for column in (purls, displays, codes, builds, digests):
+        for column in (purls, *columns.values()):
             quotes += 4 * (n - _absent(column))
         self.quotes += quotes
-        purl_set = set(purls)
-        purl_set.discard(_UNSET)
-        self.purl_set.update(purl_set)
         if _absent(attributes) == n:
-            attribute_texts: Iterable[str] = repeat("")
+            self.attributes.extend(repeat("", n))
         else:
-            attribute_texts = [
+            self.attributes.extend(
                 "" if a is _UNSET else '"attributes":' + self.generic(a) + "," for a in attributes
-            ]
+            )
         if _absent(evidence) == n:
-            evidence_texts: Iterable[str] = repeat("")
+            self.evidence.extend(repeat("", n))
         elif type(nodes[0]) is _StrNode:
             self.quotes += sum(2 * len(e) for e in evidence if e is not _UNSET)
-            evidence_texts = ["" if e is _UNSET else self._evidence_text(e) for e in evidence]
+            self.evidence.extend("" if e is _UNSET else self._evidence_text(e) for e in evidence)
         else:
-            evidence_texts = [
+            self.evidence.extend(
                 "" if e is _UNSET else '"evidence":' + self.generic(e) + "," for e in evidence
-            ]
-        pool = self._pool
-        purl_texts = _optional_texts(purls, "purl", before_id=False)
-        self.texts.extend(
-            map(
-                "".join,
-                zip(
-                    repeat("{"),
-                    attribute_texts,
-                    _optional_texts(builds, "build_id", before_id=True),
-                    _optional_texts(codes, "code_id", before_id=True),
-                    _optional_texts(displays, "display", before_id=True),
-                    evidence_texts,
-                    repeat('"id":"'),
-                    ids,
-                    repeat('","kind":"'),
-                    map(_KIND, nodes),
-                    repeat('","lang":"'),
-                    map(_LANG, nodes),
-                    repeat('"'),
-                    purl_texts,
-                    _optional_texts(digests, "symbol_digest", before_id=False),
-                    repeat(',"symbol_id":"'),
-                    symbols,
-                    repeat('"}'),
-                ),
             )
-        )
-        self.ids.extend(ids)
-        self.symbols.extend(symbols)
+        pool = self._pool
+        self.ids.extend(map(_ID, nodes))
+        self.symbols.extend(map(_SYMBOL, nodes))
+        self.langs.extend(self._interned(map(_LANG, nodes)))
+        self.kinds.extend(self._interned(map(_KIND, nodes)))
         self.purls.extend(None if p is _UNSET else pool.setdefault(p, p) for p in purls)
-        self.displays.extend(None if d is _UNSET else d for d in displays)
-        self.codes.extend(None if c is _UNSET else c for c in codes)
+        for name, values in columns.items():
+            if _absent(values) == n:
+                self.optional[name].extend(repeat(None, n))
+            else:
+                self.optional[name].extend(None if v is _UNSET else v for v in values)
 
     def number_nodes(self) -> list[int]:
         """Sort the nodes by id; the order (input positions) in canonical order."""
         order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
-        for name in ("ids", "symbols", "purls", "displays", "codes", "texts"):
+        for name in ("ids", "symbols", "purls", "langs", "kinds", "evidence", "attributes"):
             column = getattr(self, name)
             setattr(self, name, list(map(column.__getitem__, order)))
+        for name, column in self.optional.items():
+            self.optional[name] = list(map(column.__getitem__, order))
         self.rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
         if len(self.rank) != len(self.ids):
             raise _NotFast  # a duplicate node id
@@ -348,25 +323,25 @@ class _Builder:
             self.edge_to.extend(array("I", list(map(rank, map(_TO, edges)))))
         except KeyError:
             raise _NotFast from None  # an unknown endpoint
-        kinds = list(map(_KIND, edges))
-        purls = list(map(_PURL, edges))
-        confidences = list(map(_CONFIDENCE, edges))
         evidence = list(map(_EVIDENCE, edges))
-        self.quotes += (
-            8 * n
-            + 4 * (n - _absent(kinds))
-            + 4 * (n - _absent(purls))
-            + 2 * (n - _absent(confidences))
-            + 2 * (n - _absent(evidence))
-        )
         if _absent(evidence) == n:
-            evidence_texts: Iterable[str] = repeat("")
+            keys: Iterable[_Attributes] = map(_EDGE_ATTRIBUTES, edges)
         else:
-            evidence_texts = [
-                "" if e is _UNSET else '"evidence":' + self.generic(e) + "," for e in evidence
-            ]
-        attributes = zip(kinds, purls, confidences, evidence_texts, strict=False)
-        self.edge_attrs.extend(array("I", list(map(self.attrs.__getitem__, attributes))))
+            self.quotes += 2 * (n - _absent(evidence))
+            texts = ["" if e is _UNSET else '"evidence":' + self.generic(e) + "," for e in evidence]
+            keys = map(add, map(_EDGE_ATTRIBUTES, edges), zip(texts))
+        # Each edge's attribute set: interned tuples, one number per edge. The quotes of its
+        # members are counted per set (`edge_quotes`), not per edge.
+        self.edge_attrs.extend(array("I", list(map(self.attrs.__getitem__, keys))))
+
+    def edge_quotes(self) -> int:
+        """Quotes of every edge's ``from``/``to`` and of the members its attribute set holds."""
+        per_set = [
+            4 * (kind is not _UNSET) + 4 * (purl is not _UNSET) + 2 * (confidence is not _UNSET)
+            for kind, purl, confidence, *_ in self.attrs
+        ]
+        uses = Counter(self.edge_attrs)
+        return 8 * len(self.edge_attrs) + sum(per_set[a] * used for a, used in uses.items())
 
 
 def _edge_order(builder: _Builder, kind_rank: list[int]) -> array[int]:
@@ -437,7 +412,8 @@ def _attribute_texts(builder: _Builder) -> tuple[list[str], list[str]]:
     """Per attribute set, the edge text before the ``from`` id and between the ids."""
     pre: list[str] = []
     mid: list[str] = []
-    for kind, purl, confidence, evidence in builder.attrs:  # in number order
+    for kind, purl, confidence, *rest in builder.attrs:  # in number order
+        evidence = rest[0] if rest else ""
         head = "" if confidence is _UNSET else f'"confidence":{_number_text(confidence)},'
         pre.append("{" + head + evidence + '"from":"')
         kind_text = "" if kind is _UNSET else f',"kind":"{kind}"'
@@ -459,9 +435,16 @@ class CompactGraph:
         self.node_ids = builder.ids
         self.node_symbols = builder.symbols
         self.node_purls = builder.purls
-        self.node_displays = builder.displays
-        self.node_codes = builder.codes
-        self._node_texts = builder.texts
+        self.node_displays = builder.optional["display"]
+        self.node_codes = builder.optional["code_id"]
+        self._builds = builder.optional["build_id"]
+        self._digests = builder.optional["symbol_digest"]
+        self._langs, self._kinds = builder.langs, builder.kinds
+        self._evidence, self._attributes = builder.evidence, builder.attributes
+        self._purl_texts: dict[str | None, str] = {None: ""}
+        for purl in builder.purls:
+            if purl not in self._purl_texts:
+                self._purl_texts[purl] = f',"purl":"{purl}"'
         self._pre, self._mid = _attribute_texts(builder)
         order = _edge_order(builder, _kind_ranks(builder))
         self.edge_from = _permuted(builder.edge_from, order)
@@ -498,11 +481,9 @@ class CompactGraph:
 
     def _array(self, key: str) -> Iterator[bytes]:
         if key == "nodes":
-            texts = self._node_texts
-            for start in range(0, len(texts), _OUT_ITEMS):
-                yield (
-                    ("," if start else "") + ",".join(texts[start : start + _OUT_ITEMS])
-                ).encode()
+            for start in range(0, len(self.node_ids), _OUT_ITEMS):
+                text = "".join(chain.from_iterable(self._node_parts(start, start + _OUT_ITEMS)))
+                yield (text if start else text[1:]).encode()
         elif key == "edges":
             ids = self.node_ids.__getitem__
             pre, mid = self._pre.__getitem__, self._mid.__getitem__
@@ -521,6 +502,30 @@ class CompactGraph:
                 yield (text if start else text[1:]).encode()
         else:
             yield ",".join(text for _, text in self._roots).encode()
+
+    def _node_parts(self, start: int, stop: int) -> Iterator[tuple[str, ...]]:
+        """The nodes from ``start`` to ``stop``, each a ``,``-led tuple of text parts (members
+        in RFC 8785 order: the optional ones before ``id``, then the rest)."""
+        return zip(
+            repeat(",{"),
+            self._attributes[start:stop],
+            _optional_texts(self._builds[start:stop], "build_id", before_id=True),
+            _optional_texts(self.node_codes[start:stop], "code_id", before_id=True),
+            _optional_texts(self.node_displays[start:stop], "display", before_id=True),
+            self._evidence[start:stop],
+            repeat('"id":"'),
+            self.node_ids[start:stop],
+            repeat('","kind":"'),
+            self._kinds[start:stop],
+            repeat('","lang":"'),
+            self._langs[start:stop],
+            repeat('"'),
+            map(self._purl_texts.__getitem__, self.node_purls[start:stop]),
+            _optional_texts(self._digests[start:stop], "symbol_digest", before_id=False),
+            repeat(',"symbol_id":"'),
+            self.node_symbols[start:stop],
+            repeat('"}'),
+        )
 
     def index(self, graph_hash: Digest) -> GraphIndex:
         """The same index `build_index` makes of the canonical document."""
@@ -547,7 +552,7 @@ class CompactGraph:
 
 def _kind_ranks(builder: _Builder) -> list[int]:
     """Per attribute set, the rank of its kind ("" when absent) among the graph's kinds."""
-    kinds = ["" if kind is _UNSET else kind for kind, _, _, _ in builder.attrs]
+    kinds = ["" if key[0] is _UNSET else key[0] for key in builder.attrs]
     rank = {kind: i for i, kind in enumerate(sorted(set(kinds)))}
     return [rank[kind] for kind in kinds]
 
@@ -605,9 +610,14 @@ def _build(data: bytes) -> CompactGraph:
                 claimed = value if isinstance(value, str) else None
             else:
                 members.append((key, text))
+    builder.quotes += builder.edge_quotes()
+    builder.rank = {}  # not needed past here: its memory goes to the edge sort
     if builder.quotes != data.count(b'"'):
         raise _NotFast  # a duplicate key or a field no struct above declares
-    for purl in builder.purl_set | {p for _, p, _, _ in builder.attrs if p is not _UNSET}:
+    purls = set(builder.purls) | {key[1] for key in builder.attrs}
+    purls.discard(None)
+    purls.discard(_UNSET)
+    for purl in purls:
         if purl_problem(purl) is not None:
             raise _NotFast
     return CompactGraph(builder, members, roots, claimed)
