@@ -4,6 +4,7 @@ canonical bytes, hash, index and problems, on generated graphs valid and invalid
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -101,6 +102,14 @@ def _compact_result(data: bytes) -> tuple[bytes, str, bytes]:
     return canonical.data, str(canonical.hash), canonical.index().to_bytes()
 
 
+def _outcome(path: Callable[[bytes], tuple[bytes, str, bytes]], data: bytes) -> Any:
+    """What ``path`` makes of ``data``: its result, or the problems it refuses it with."""
+    try:
+        return path(data)
+    except InvalidGraph as exc:
+        return exc.problems
+
+
 def _encodings(doc: dict[str, Any]) -> list[bytes]:
     return [
         json.dumps(doc, ensure_ascii=False).encode(),
@@ -128,15 +137,7 @@ def test_compact_path_gives_the_general_paths_bytes_hash_and_index(
 @settings(max_examples=300, deadline=None)
 @given(mutated())
 def test_compact_path_refuses_or_agrees_on_spoilt_graphs(data: bytes) -> None:
-    try:
-        expected: Any = _general(data)
-    except InvalidGraph as exc:
-        expected = exc.problems
-    try:
-        actual: Any = _compact_result(data)
-    except InvalidGraph as exc:
-        actual = exc.problems
-    assert actual == expected
+    assert _outcome(_compact_result, data) == _outcome(_general, data)
 
 
 def test_cuts_inside_strings_and_nested_values_fall_back_to_item_splitting(
@@ -165,15 +166,7 @@ def test_cuts_inside_strings_and_nested_values_fall_back_to_item_splitting(
 def test_what_the_compact_path_cannot_prove_goes_the_general_way(spoil: Any) -> None:
     data = spoil(as_bytes(BASE).decode()).encode()
     assert compact_graph(data) is None
-    try:
-        expected: Any = _general(data)
-    except InvalidGraph as exc:
-        expected = exc.problems
-    try:
-        actual: Any = _compact_result(data)
-    except InvalidGraph as exc:
-        actual = exc.problems
-    assert actual == expected
+    assert _outcome(_compact_result, data) == _outcome(_general, data)
 
 
 def test_streamed_chunks_are_the_whole_bytes() -> None:

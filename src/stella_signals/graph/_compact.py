@@ -81,20 +81,10 @@ class _StrNode(msgspec.Struct, gc=False):
     attributes: dict[str, Any] | _Unset = _UNSET
 
 
-class _AnyNode(msgspec.Struct, gc=False):
+class _AnyNode(_StrNode, gc=False):
     """`_StrNode` with evidence of any items (tried when a piece's evidence is not all text)."""
 
-    id: _NonEmpty
-    symbol_id: _NonEmpty
-    lang: _NonEmpty
-    kind: _NonEmpty
-    display: str | _Unset = _UNSET
-    purl: str | _Unset = _UNSET
-    code_id: str | _Unset = _UNSET
-    build_id: str | _Unset = _UNSET
-    symbol_digest: str | _Unset = _UNSET
     evidence: list[Any] | _Unset = _UNSET
-    attributes: dict[str, Any] | _Unset = _UNSET
 
 
 class _Edge(msgspec.Struct, gc=False, rename={"source": "from", "target": "to"}):
