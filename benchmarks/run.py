@@ -343,6 +343,10 @@ SEPARATE: dict[str, tuple[str, str]] = {
     "console": ("console.py", "time the console's pages on the demo (benchmarks/console.py)"),
     "verdicts": ("verdicts.py", "run the verdict engine benchmark (benchmarks/verdicts.py)"),
     "cli-startup": ("cli_startup.py", "time the CLIs' start-up (benchmarks/cli_startup.py)"),
+    "graph-import": (
+        "graph_import.py",
+        "time the whole graph import against issue 19's targets (benchmarks/graph_import.py)",
+    ),
 }
 
 

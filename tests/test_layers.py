@@ -179,6 +179,7 @@ CORE = {
     "trace/_stream.py",
     "graph/__init__.py",
     "graph/_canonical.py",
+    "graph/_compact.py",
     "graph/_index.py",
     "graph/_model.py",
     "graph/_verify.py",

@@ -34,8 +34,8 @@ from stella_signals.digests import Digest
 from stella_signals.errors import HashMismatch, LimitExceeded, NotFound, StellaError
 from stella_signals.graph import (
     VerifyReport,
-    build_index,
     canonical_graph,
+    load_canonical,
     map_trace,
     parse_graph,
 )
@@ -63,7 +63,7 @@ def catalog_for(data_dir: Path) -> GraphCatalog:
 def hash_command(file: Annotated[Path, typer.Argument(help="richgraph-v1 JSON")]) -> None:
     """Print the graph hash (blake3:<hex>) of a richgraph-v1 document."""
     data = read_input(file)
-    canonical = run_guarded(lambda: canonical_graph(parse_graph(data)))
+    canonical = run_guarded(lambda: load_canonical(data))
     sys.stdout.write(f"{canonical.hash}\n")
 
 
@@ -152,11 +152,10 @@ def _graph_from_file(file: Path) -> tuple[str, bool, Any]:
     """(hash, hash_ok, index) for a graph given as a file; hash_ok is False when the document
     claims a top-level graph_hash that differs from its real one."""
     data = read_input(file)
-    graph = _input(lambda: parse_graph(data))
-    canonical = canonical_graph(graph)
-    claimed = graph.claimed_hash
+    canonical = _input(lambda: load_canonical(data))
+    claimed = canonical.claimed_hash
     ok = claimed is None or _same_hash(claimed, str(canonical.hash))
-    return str(canonical.hash), ok, build_index(canonical.document, canonical.hash)
+    return str(canonical.hash), ok, canonical.index()
 
 
 def _input(action: Callable[[], T]) -> T:

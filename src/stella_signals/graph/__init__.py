@@ -1,6 +1,11 @@
 """Static call graphs (richgraph-v1, SPEC §3), their hash, index and the verify report (§9)."""
 
-from stella_signals.graph._canonical import CanonicalGraph, canonical_graph, canonicalise
+from stella_signals.graph._canonical import (
+    CanonicalGraph,
+    canonical_graph,
+    canonicalise,
+    load_canonical,
+)
 from stella_signals.graph._index import INDEX_FORMAT, GraphIndex, build_index
 from stella_signals.graph._model import (
     GRAPH_SCHEMA,
@@ -39,6 +44,7 @@ __all__ = [
     "canonical_graph",
     "canonicalise",
     "check_graph",
+    "load_canonical",
     "map_trace",
     "parse_graph",
     "resolve_edges",

@@ -360,8 +360,17 @@ def _prepare(doc: dict[str, Any], data: bytes) -> tuple[bool, int]:
     a surplus in the bytes means a duplicate key that a lenient parser collapsed.
     """
     fast = b"\\u" not in data and _HIGH_CHARS.search(data) is None
+    numbers_fast, quotes = prepare_values(doc)
+    return fast and numbers_fast, quotes
+
+
+def prepare_values(container: dict[str, Any] | list[Any]) -> tuple[bool, int]:
+    """`_prepare`'s walk over one container, in place, without the whole-input checks:
+    (whether every number inside prints the same in msgspec and RFC 8785, quotes counted).
+    Raises `_BigInteger`. The compact import path (`_compact`) calls it per value."""
+    fast = True
     quotes = 0
-    stack: list[Any] = [doc]
+    stack: list[Any] = [container]
     pop, push = stack.pop, stack.append
     while stack:
         item = pop()
@@ -429,15 +438,20 @@ def _quick_graph(data: bytes) -> RichGraph | None:
     return RichGraph(doc, fast)
 
 
+def check_size(data: bytes, max_bytes: int) -> None:
+    """`LimitExceeded` when a graph document is over ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise LimitExceeded(
+            f"graph document is larger than {max_bytes} bytes", limit="max_graph_bytes"
+        )
+
+
 def check_graph(
     data: bytes, *, max_bytes: int = DEFAULT_MAX_GRAPH_BYTES, _fast: bool = True
 ) -> tuple[RichGraph | None, tuple[GraphProblem, ...]]:
     """The non-raising face: (graph or None, problems). ``_fast=False`` skips the typed
     fast check (tests compare the two)."""
-    if len(data) > max_bytes:
-        raise LimitExceeded(
-            f"graph document is larger than {max_bytes} bytes", limit="max_graph_bytes"
-        )
+    check_size(data, max_bytes)
     if _fast and b"\\" not in data:
         quick = _quick_graph(data)
         if quick is not None:

@@ -7,7 +7,7 @@ from stella_signals.attest import verify_graph_attestation
 from stella_signals.cas import Namespace
 from stella_signals.digests import Digest
 from stella_signals.errors import HashMismatch
-from stella_signals.graph import canonical_graph, parse_graph
+from stella_signals.graph import load_canonical
 from stella_signals.ingest._context import GraphIngestResult, IngestContext
 from stella_signals.ingest._orphans import retry_orphans, worker_name
 from stella_signals.ingest._stages import envelope_of, trusted_keys
@@ -34,19 +34,24 @@ def ingest_graph(
     `InvalidGraph`, `SignatureInvalid` or `HashMismatch`: nothing is written.
     """
     dsse_digest = None
-    canonical = canonical_graph(parse_graph(data))
-    if expect is not None and canonical.hash != expect:
-        raise HashMismatch(f"the graph's hash is {canonical.hash}, expected {expect}")
-    if dsse is not None:
-        verify_graph_attestation(
-            envelope_of(dsse),
-            trusted=trusted_keys(ctx.repo, tenant),
-            threshold=ctx.repo.get_policy(tenant).dsse_threshold,
-            graph_hash=canonical.hash,
-            tenant=tenant,
-        )
-        dsse_digest = "sha256:" + ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [dsse]).sha256
-    imported = ctx.graphs.store(tenant, canonical)
+    canonical = load_canonical(data)
+    # Staged first: writing the canonical bytes is what hashes them (a large graph is never
+    # held whole); a refusal below discards them, so nothing is written.
+    with ctx.graphs.stage(tenant, canonical) as staged:
+        graph_hash = staged.uri.digest
+        if expect is not None and graph_hash != expect:
+            raise HashMismatch(f"the graph's hash is {graph_hash}, expected {expect}")
+        if dsse is not None:
+            verify_graph_attestation(
+                envelope_of(dsse),
+                trusted=trusted_keys(ctx.repo, tenant),
+                threshold=ctx.repo.get_policy(tenant).dsse_threshold,
+                graph_hash=graph_hash,
+                tenant=tenant,
+            )
+            stored = ctx.blobs.put(tenant, Namespace.ATTESTATIONS, [dsse])
+            dsse_digest = "sha256:" + stored.sha256
+        imported = ctx.graphs.commit(tenant, canonical, staged)
     now = ctx.clock.now()
     record = GraphRecord(
         tenant=tenant,

@@ -15,14 +15,8 @@ from dataclasses import dataclass
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import Algorithm, Digest, parse_digest
 from stella_signals.errors import InvalidDigest, NotFound
-from stella_signals.graph import (
-    CanonicalGraph,
-    GraphIndex,
-    build_index,
-    canonical_graph,
-    parse_graph,
-)
-from stella_signals.ports import BlobStore, IndexCache
+from stella_signals.graph import CanonicalGraph, GraphIndex, load_canonical
+from stella_signals.ports import BlobStore, IndexCache, StagedBlob
 from stella_signals.tenancy import TenantId
 
 __all__ = ["GraphCatalog", "ImportedGraph", "LoadedGraph", "parse_graph_hash"]
@@ -68,16 +62,33 @@ class GraphCatalog:
 
     def import_graph(self, tenant: TenantId, data: bytes) -> ImportedGraph:
         """Validate, hash, store and index; `InvalidGraph` (nothing written) when invalid."""
-        return self.store(tenant, canonical_graph(parse_graph(data)))
+        return self.store(tenant, load_canonical(data))
 
     def store(self, tenant: TenantId, canonical: CanonicalGraph) -> ImportedGraph:
         """Store and index a graph already validated and canonicalised."""
-        stored = self._blobs.put(
-            tenant, Namespace.GRAPHS, [canonical.data], expected_hex=canonical.hash.hex
+        with self.stage(tenant, canonical) as staged:
+            return self.commit(tenant, canonical, staged)
+
+    def stage(self, tenant: TenantId, canonical: CanonicalGraph) -> StagedBlob:
+        """Write the canonical bytes, hashing them as they go, not yet visible: the staged
+        blob's ``uri.digest`` is the graph hash (no separate pass makes it)."""
+        known = canonical.known_hash
+        return self._blobs.stage(
+            tenant,
+            Namespace.GRAPHS,
+            canonical.chunks(),
+            expected_hex=None if known is None else known.hex,
         )
-        index = build_index(canonical.document, canonical.hash)
+
+    def commit(
+        self, tenant: TenantId, canonical: CanonicalGraph, staged: StagedBlob
+    ) -> ImportedGraph:
+        """Publish a graph `stage` wrote, and index it."""
+        graph_hash = staged.uri.digest
+        stored = staged.publish()
+        index = canonical.index(graph_hash)
         self._save_index(tenant, index)
-        return ImportedGraph(canonical.hash, stored.uri, stored.size, stored.created, index)
+        return ImportedGraph(graph_hash, stored.uri, stored.size, stored.created, index)
 
     def exists(self, tenant: TenantId, graph_hash: Digest) -> bool:
         return self._blobs.exists(tenant, CasUri(Namespace.GRAPHS, graph_hash))
@@ -112,8 +123,7 @@ class GraphCatalog:
                 pass  # re-hash the stored bytes: open() verifies the digest as it streams
             return LoadedGraph(graph_hash, cached)
         data = b"".join(self._blobs.open(tenant, uri))
-        canonical = canonical_graph(parse_graph(data))
-        index = build_index(canonical.document, canonical.hash)
+        index = load_canonical(data).index(graph_hash)
         self._save_index(tenant, index)
         return LoadedGraph(graph_hash, index)
 
