@@ -12,6 +12,7 @@ class Scanner:
     key_count: int
     missing_budget: int
     suppressed: int
+    split_min: int
     def __init__(
         self,
         max_line_bytes: int,

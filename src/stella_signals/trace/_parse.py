@@ -533,6 +533,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Chunks at least this big are scanned while the next one is read and inflated.
 _OVERLAP_BYTES = 64 * 1024
 _MICROSECOND = timedelta(microseconds=1)
+#: Runs of complete lines the compiled core splits between two threads (None: its own
+#: default, 256 KiB); the tests make it tiny, so that small traces take the two-lane path.
+_SPLIT_MIN_BYTES: int | None = None
 _DEFER, _OVERLONG, _MISSING = 0, 1, 2
 
 
@@ -549,6 +552,8 @@ def _parse_compiled(
         limits.max_edges,
         random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
     )
+    if _SPLIT_MIN_BYTES is not None:
+        scanner.split_min = _SPLIT_MIN_BYTES
     bom = [False]  # reported yet
 
     def settle(new_purls: list[str] | None) -> None:
