@@ -112,6 +112,8 @@ class TraceParser:
         # One string object per distinct symbol_id, purl and container among the tally keys:
         # a symbol seen in many containers keeps its bytes once.
         self.strings: dict[Any, Any] = {}
+        #: (unique symbols, first seen, last seen) when the compiled core worked them out.
+        self.summarised: tuple[int, datetime | None, datetime | None] | None = None
 
     # -- diagnostics ---------------------------------------------------------------------
     def report(
@@ -453,6 +455,8 @@ class TraceParser:
     # -- result --------------------------------------------------------------------------
     def summary(self) -> tuple[int, datetime | None, datetime | None]:
         """(unique symbols, first seen, last seen), in UTC."""
+        if self.summarised is not None:
+            return self.summarised
         tallies = self.tallies.values()
         if not self.tallies:
             return 0, None, None
@@ -610,6 +614,7 @@ def _collect(scanner: Any, parser: TraceParser, stats: StreamStats, bom: list[bo
     parser.lines = scanner.lines
     parser.records = scanner.records
     parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
+    parser.summarised = scanner.summary()
 
 
 def _check_limits(scanner: Any, limits: Limits) -> None:
