@@ -817,30 +817,79 @@ static inline int too_long(Scanner *s, const char *p, size_t n) {
 }
 
 /* One complete line (without its newline). 0 only when memory ran out. */
-static int do_line(Scanner *s, const char *line, size_t n) {
-    int64_t no = ++s->lines;
-    if (too_long(s, line, n)) {
-        s->nonblank = 1;
-        return add_event(s, no, EV_OVERLONG, 0, NULL, 0);
-    }
-    const unsigned char *p = (const unsigned char *)line, *end = p + n;
-    if (n == 0 || (n == 1 && p[0] == '\r')) return 1;
-    s->nonblank = 1;
-    if (skip_ws(p, end) == end) return 1; /* blank: ignored */
+/* A line parsed but not yet counted or aggregated (see do_lines). */
+enum { L_EMPTY, L_OVERLONG, L_BLANK, L_DEFER, L_RECORD };
+typedef struct {
+    const char *line;
+    size_t n;
+    int kind;
     Rec r;
     int64_t micros;
-    if (!parse_record(p, end, &r) || (r.present & REQUIRED) != REQUIRED ||
-        r.n[F_SYMBOL] < 1 || r.n[F_SYMBOL] > s->max_sym || r.num[F_COUNT] < 1 ||
-        r.num[F_COUNT] > MAX_COUNT ||
-        ((r.present & (1u << F_PID)) && r.num[F_PID] > MAX_PID) ||
-        ((r.present & (1u << F_CALLER)) && (r.n[F_CALLER] < 1 || r.n[F_CALLER] > s->max_sym)) ||
-        !timestamp(r.s[F_TS], r.n[F_TS], &micros))
+    uint64_t h;
+} Prep;
+
+/* The part of a line's job that changes nothing: split kinds, parse, check, hash the key,
+ * and ask for the key table's slot to be fetched (do_lines finishes the line later). */
+static void prep_line(Scanner *s, const char *line, size_t n, Prep *q) {
+    q->line = line;
+    q->n = n;
+    const unsigned char *p = (const unsigned char *)line, *end = p + n;
+    Rec *r = &q->r;
+    if (too_long(s, line, n)) q->kind = L_OVERLONG;
+    else if (n == 0 || (n == 1 && p[0] == '\r')) q->kind = L_EMPTY;
+    else if (skip_ws(p, end) == end) q->kind = L_BLANK;
+    else if (!parse_record(p, end, r) || (r->present & REQUIRED) != REQUIRED ||
+             r->n[F_SYMBOL] < 1 || r->n[F_SYMBOL] > s->max_sym || r->num[F_COUNT] < 1 ||
+             r->num[F_COUNT] > MAX_COUNT ||
+             ((r->present & (1u << F_PID)) && r->num[F_PID] > MAX_PID) ||
+             ((r->present & (1u << F_CALLER)) &&
+              (r->n[F_CALLER] < 1 || r->n[F_CALLER] > s->max_sym)) ||
+             !timestamp(r->s[F_TS], r->n[F_TS], &q->micros))
+        q->kind = L_DEFER;
+    else {
+        q->kind = L_RECORD;
+        const char *cp = (r->present & (1u << F_CONTAINER)) ? r->s[F_CONTAINER] : NULL;
+        q->h = key_hash(s, r->s[F_SYMBOL], r->n[F_SYMBOL], r->s[F_PURL], r->n[F_PURL], cp,
+                        cp ? r->n[F_CONTAINER] : 0);
+        if (s->ktab) __builtin_prefetch(&s->ktab[q->h & s->ktab_mask]);
+    }
+}
+
+/* Ask for the tally a prepared record's slot points at (its slot was fetched meanwhile). */
+static inline void prefetch_tally(Scanner *s, const Prep *q) {
+    if (q->kind != L_RECORD || !s->ktab) return;
+    uint64_t v = s->ktab[q->h & s->ktab_mask];
+    if (v) __builtin_prefetch(tally_at(s, v));
+}
+
+/* The rest of a line's job, in line order. 0 only when memory ran out. */
+static int finish_line(Scanner *s, Prep *q) {
+    int64_t no = ++s->lines;
+    const char *line = q->line;
+    size_t n = q->n;
+    switch (q->kind) {
+    case L_OVERLONG:
+        s->nonblank = 1;
+        return add_event(s, no, EV_OVERLONG, 0, NULL, 0);
+    case L_EMPTY:
+        return 1;
+    case L_BLANK: /* ignored */
+        s->nonblank = 1;
+        return 1;
+    case L_DEFER:
+        s->nonblank = 1;
         return add_event(s, no, EV_DEFER, 0, line, n);
+    default:
+        break;
+    }
+    s->nonblank = 1;
+    Rec r = q->r;
+    int64_t micros = q->micros;
+    uint64_t h = q->h;
     int missing = ((r.present & (1u << F_PID)) ? 0 : 1) |
                   ((r.present & (1u << F_CONTAINER)) ? 0 : 2);
     const char *cp = (r.present & (1u << F_CONTAINER)) ? r.s[F_CONTAINER] : NULL;
     size_t cn = cp ? r.n[F_CONTAINER] : 0;
-    uint64_t h = key_hash(s, r.s[F_SYMBOL], r.n[F_SYMBOL], r.s[F_PURL], r.n[F_PURL], cp, cn);
     Tally *t = tally_find(s, h, r.s[F_SYMBOL], r.n[F_SYMBOL], r.s[F_PURL], r.n[F_PURL], cp, cn);
     if (t) { /* a known key: its purl was found good, its strings are interned */
         uint32_t caller = NONE_ID, code = NONE_ID;
@@ -917,15 +966,37 @@ static inline int over_all_limits(Scanner *s) {
     return all_records(s) > s->max_records || all_edges(s) > s->max_edges;
 }
 
-/* The complete lines of p[0:n] (the text after the last newline is the caller's). */
+/* One complete line (without its newline). 0 only when memory ran out. */
+static int do_line(Scanner *s, const char *line, size_t n) {
+    Prep q;
+    prep_line(s, line, n, &q);
+    return finish_line(s, &q);
+}
+
+/* The complete lines of p[0:n] (the text after the last newline is the caller's), as a
+ * three-line pipeline that hides the two cache misses of a known key's look-up: line i is
+ * parsed and its key-table slot fetched, line i-1's tally is fetched, line i-2 finished.
+ * Only finishing changes anything, in line order: a limit stops at the same line. */
+#define DEPTH 3
 static int do_lines(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
+    Prep ring[DEPTH];
+    uint64_t prepared = 0, finished = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) break;
-        if (!do_line(s, p, (size_t)(nl - p))) return 0;
-        if (over_limits(s)) return 1;
+        prep_line(s, p, (size_t)(nl - p), &ring[prepared % DEPTH]);
+        prepared++;
         p = nl + 1;
+        if (prepared - finished >= 2) prefetch_tally(s, &ring[(prepared - 2) % DEPTH]);
+        if (prepared - finished == DEPTH) {
+            if (!finish_line(s, &ring[finished++ % DEPTH])) return 0;
+            if (over_limits(s)) return 1;
+        }
+    }
+    while (finished < prepared) {
+        if (!finish_line(s, &ring[finished++ % DEPTH])) return 0;
+        if (over_limits(s)) return 1;
     }
     return 1;
 }
