@@ -22,7 +22,16 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCE = Path("src/stella_signals/trace/_ctrace.c")
 PACKAGE_DIR = "stella_signals/trace"
-FLAGS = ["-O2", "-fPIC", "-shared", "-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+FLAGS = [
+    "-O2",
+    "-fPIC",
+    "-shared",
+    "-std=gnu11",
+    "-pthread",
+    "-Wall",
+    "-Wextra",
+    "-fvisibility=hidden",
+]
 
 
 def compile_core(source: Path, target: Path, extra: list[str] | None = None) -> str | None:

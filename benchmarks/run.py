@@ -292,6 +292,33 @@ def duckdb_group_by(path: Path) -> int:
     return int(row[1])
 
 
+def head_to_head(path: Path, rounds: int) -> dict[str, Any]:
+    """Ours, the floor and DuckDB back to back, ``rounds`` times: each round's two ratios
+    (on a shared machine the load moves between the best-of runs above), min and median."""
+    per_round = []
+    for _ in range(rounds):
+        load = os.getloadavg()[0]
+        seconds = {}
+        for name, fn in (("floor", floor), ("ours", ours), ("duckdb", duckdb_group_by)):
+            start = time.perf_counter()
+            fn(path)
+            seconds[name] = time.perf_counter() - start
+        per_round.append(
+            {
+                "load_average": round(load, 2),
+                "seconds": {k: round(v, 3) for k, v in seconds.items()},
+                "ours_vs_floor": round(seconds["floor"] / seconds["ours"], 3),
+                "ours_vs_duckdb": round(seconds["duckdb"] / seconds["ours"], 3),
+            }
+        )
+        print(f"round: {per_round[-1]}", flush=True)
+    summary: dict[str, Any] = {"rounds": per_round}
+    for ratio in ("ours_vs_floor", "ours_vs_duckdb"):
+        values = sorted(r[ratio] for r in per_round)
+        summary[ratio] = {"min": values[0], "median": values[len(values) // 2]}
+    return summary
+
+
 def best_of(fn: Callable[[Path], int], path: Path, repeat: int) -> tuple[float, int]:
     times = []
     records = 0
@@ -387,6 +414,7 @@ def main() -> None:
         ("python", python_parser),
         ("duckdb", duckdb_group_by),
     )
+    load_before = os.getloadavg()[0]
     for name, fn in runs:
         seconds, records = best_of(fn, path, args.repeat)
         assert records == args.records, (name, records)
@@ -397,6 +425,8 @@ def main() -> None:
             "mb_per_s_compressed": round(size / seconds / 1e6, 1),
         }
         print(f"{name:7} {seconds:7.3f} s  {records / seconds / 1e6:6.2f} M records/s", flush=True)
+    load_after = os.getloadavg()[0]
+    rounds = head_to_head(path, args.repeat)
     clean, defective, kept = defect_fixtures(path)
     defects: dict[str, Any] = {}
     for name, fixture_path, expected in (
@@ -453,6 +483,10 @@ def main() -> None:
         },
         "speed": speed,
         "parser": parser_in_use,
+        # The machine is shared: 1-minute load average around the speed runs, and ours,
+        # the floor and DuckDB run back to back in rounds (ratios of the same round).
+        "load_average": {"before": round(load_before, 2), "after": round(load_after, 2)},
+        "head_to_head": rounds,
         "ratios": {
             "ours_vs_floor": round(speed["floor"]["seconds"] / speed["ours"]["seconds"], 3),
             "ours_vs_duckdb": round(speed["duckdb"]["seconds"] / speed["ours"]["seconds"], 3),
@@ -544,6 +578,8 @@ def write_table(result: dict[str, Any]) -> None:
             "",
             anatomy_line(speed, trace["records"]),
             "",
+            head_to_head_line(result),
+            "",
             *graph_lines(result.get("graphs", {})),
             "",
             *http_lines(result.get("http", {}), speed["floor"]["records_per_s"]),
@@ -553,6 +589,20 @@ def write_table(result: dict[str, Any]) -> None:
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+
+
+def head_to_head_line(result: dict[str, Any]) -> str:
+    """The load around the speed runs and the ratios of the back-to-back rounds."""
+    load, rounds = result.get("load_average"), result.get("head_to_head")
+    if not load or not rounds:
+        return ""
+    floor_r, duck_r = rounds["ours_vs_floor"], rounds["ours_vs_duckdb"]
+    return (
+        f"Load average (1 min) {load['before']} before the speed runs, {load['after']} after; "
+        f"ours, the floor and DuckDB back to back in {len(rounds['rounds'])} rounds: ours / "
+        f"floor {floor_r['min']} (min) {floor_r['median']} (median), ours / DuckDB "
+        f"{duck_r['min']} (min) {duck_r['median']} (median)."
+    )
 
 
 def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:

@@ -26,7 +26,7 @@ import atheris
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "src" / "stella_signals" / "trace" / "_ctrace.c"
 OUT = REPO / "fuzz" / "results" / "ctrace-asan"
-COMMON = ["-O1", "-g", "-fPIC", "-std=gnu11", "-fno-omit-frame-pointer"]
+COMMON = ["-O1", "-g", "-fPIC", "-std=gnu11", "-pthread", "-fno-omit-frame-pointer"]
 SANITIZER_OPTIONS = {
     # CPython frees little at exit: leak reports would be noise, not findings.
     "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1:abort_on_error=0",

@@ -3,15 +3,24 @@ safety, at the speed of C.
 
 Input: the trace harness's format (`fuzz_trace.make_input`: one control byte, then the trace);
 the control byte picks the line limit, a short symbol-id limit and the chunk size (gzip is
-the stream layer's, not the core's: ignored here). The harness drives a `Scanner` as
-`parse_trace` does (feed, the purl verdicts, settle, finish, result), with purl verdicts
-derived from the purl itself, and checks what the core promises whatever the bytes:
+the stream layer's, not the core's, so bit 0 has another use here); bit 6 makes the
+one-chunk scan split every run of two lines or more between the core's two lanes (ADR 0010),
+which scan in turn on one thread, or on two threads when bits 7 and 0 are set too (an eighth
+of the inputs: a thread costs ASan hundreds of microseconds; the lanes share nothing).
+The harness drives a `Scanner` as `parse_trace` does (feed, the purl verdicts, settle,
+finish, result), with purl verdicts derived from the purl itself, and checks what the core
+promises whatever the bytes:
 
 * it counts every line (newlines, plus a last line without one), blank and overlong ones too;
 * each event names a distinct line, in order, and a deferred line comes back byte for byte;
 * records never outnumber lines; keys, edges and code ids decode as UTF-8;
 * the same bytes give the same events and aggregates in one chunk as in small ones (the
-  carried partial line is the core's most delicate memory).
+  carried partial line is the core's most delicate memory), and in two lanes as in one.
+
+Speed: the loop that drives the scanner runs in C (`_ctrace._fuzz_scan`, the same calls as
+`scan` below, which stays as its reference: `tests/trace/test_fuzz_driver.py` holds them
+equal), and the oracles format their messages only when they fail: under ASan, with
+``PYTHONMALLOC=malloc``, every Python object a piece or a message costs is ASan's.
 
 The pure-Python oracle (every report field equal to the careful parser's) is
 `fuzz_trace.py`'s: its fast path *is* this core whenever the core is built.
@@ -30,7 +39,7 @@ import importlib.util
 import os
 import sys
 
-from _harness import FUZZING, chunks, main, require, split_control
+from _harness import FUZZING, ContractViolation, main, require, split_control
 
 
 def _load_variant() -> None:
@@ -53,7 +62,7 @@ _load_variant()
 importlib.import_module("stella_signals.trace")
 
 import fuzz_trace  # noqa: E402
-from fuzz_trace import limits_for  # noqa: E402
+from fuzz_trace import limits_for as _limits_for  # noqa: E402
 
 from stella_signals.limits import Limits  # noqa: E402
 from stella_signals.trace._model import Tally  # noqa: E402
@@ -61,9 +70,18 @@ from stella_signals.trace._parse import _compiled_core  # noqa: E402
 
 MAX_LEN = 4 * 1024
 CHUNK_SIZES = (3, 16, 512, MAX_LEN * 2)
+TWO_LANES = 64
+LANE_THREADS = 128 | 1
+MAX_EDGES = 64
 make_input = fuzz_trace.make_input
 UNSET = object()
+DEFAULT_SPLIT_MIN = _compiled_core.Scanner(1, 1, 1, 1, 0).split_min if _compiled_core else 0
 DEFER, OVERLONG, MISSING = 0, 1, 2
+
+
+#: The limits of each control byte, built once (a `Limits` validates itself when built).
+_LIMITS = {control: _limits_for(control) for control in range(256)}
+limits_for = _LIMITS.__getitem__
 
 
 def purl_is_good(purl: str) -> bool:
@@ -71,18 +89,20 @@ def purl_is_good(purl: str) -> bool:
     return len(purl) % 3 != 0
 
 
-def scan(pieces: list[bytes], limits: Limits) -> tuple[object, ...]:
+def scan(pieces: list[bytes], limits: Limits, split_min: int | None = None) -> tuple[object, ...]:
     """Drive a Scanner as `parse_trace` does; its events, counts and aggregates."""
     assert _compiled_core is not None
     scanner = _compiled_core.Scanner(
-        limits.max_line_bytes, limits.max_symbol_id_bytes, limits.max_records, 64, 0
+        limits.max_line_bytes, limits.max_symbol_id_bytes, limits.max_records, MAX_EDGES, 0
     )
+    if split_min is not None:
+        scanner.split_min = split_min
     events: list[tuple[int, int, object]] = []
     for piece in [*pieces, None]:
         new = scanner.feed(piece) if piece is not None else scanner.finish()
         if new is None:
             continue
-        if scanner.records > limits.max_records or scanner.edge_count > 64:
+        if scanner.records > limits.max_records or scanner.edge_count > MAX_EDGES:
             return ("limit", scanner.records > limits.max_records)
         settled = scanner.settle([purl_is_good(p) for p in new])
         events += settled
@@ -95,6 +115,26 @@ def scan(pieces: list[bytes], limits: Limits) -> tuple[object, ...]:
     return ("scan", scanner.lines, scanner.records, events, tallies, edges, codes)
 
 
+def fast_scan(
+    trace: bytes, size: int, limits: Limits, split_min: int, *, threads: bool = False
+) -> tuple[object, ...]:
+    """`scan` of ``trace`` in ``size``-byte pieces, driven from C (`_ctrace._fuzz_scan`)."""
+    assert _compiled_core is not None
+    result: tuple[object, ...] = _compiled_core._fuzz_scan(
+        trace,
+        size,
+        limits.max_line_bytes,
+        limits.max_symbol_id_bytes,
+        limits.max_records,
+        MAX_EDGES,
+        split_min,
+        threads,
+        Tally,
+        UNSET,
+    )
+    return result
+
+
 def test_one_input(data: bytes) -> None:
     if _compiled_core is None:
         require(not FUZZING, "the compiled trace core is not built: nothing to fuzz")
@@ -102,9 +142,12 @@ def test_one_input(data: bytes) -> None:
     control, trace = split_control(data)
     size = CHUNK_SIZES[(control >> 4) & 3]
     limits = limits_for(control)
-    whole = scan([trace], limits)
-    pieces = scan(list(chunks(trace, size)), limits)
-    require(whole == pieces, f"one chunk {whole!r} != {size}-byte chunks {pieces!r}")
+    split_min = 1 if control & TWO_LANES else DEFAULT_SPLIT_MIN
+    threads = split_min == 1 and control & LANE_THREADS == LANE_THREADS
+    whole = fast_scan(trace, max(len(trace), 1), limits, split_min, threads=threads)
+    pieces = fast_scan(trace, size, limits, DEFAULT_SPLIT_MIN)
+    if whole != pieces:
+        raise ContractViolation(f"one chunk {whole!r} != {size}-byte chunks {pieces!r}")
     if whole[0] == "limit":
         return
     _, lines, records, events, tallies, edges, codes = whole
@@ -119,11 +162,15 @@ def test_one_input(data: bytes) -> None:
     require(all(count >= 1 for count in edges.values()), "an edge counted below 1")
     numbers = [line for line, _, _ in events]
     require(numbers == sorted(set(numbers)), "events out of order or repeated")
-    text_lines = trace.split(b"\n")
-    for line, kind, payload in events:
-        require(1 <= line <= lines, f"event on line {line} of {lines}")
-        if kind == DEFER:
-            require(payload == text_lines[line - 1], f"line {line} came back altered")
+    if not events:
+        return
+    require(1 <= numbers[0] and numbers[-1] <= lines, "an event past the last line")
+    deferred = [(line, payload) for line, kind, payload in events if kind == DEFER]
+    if deferred:
+        text_lines = trace.split(b"\n")
+        for line, payload in deferred:
+            if payload != text_lines[line - 1]:
+                raise ContractViolation(f"line {line} came back altered")
 
 
 if __name__ == "__main__":

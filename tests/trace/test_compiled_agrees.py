@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from stella_signals.errors import LimitExceeded
 from stella_signals.limits import Limits
-from stella_signals.trace import Diagnostic, parse_trace, trace_core
+from stella_signals.trace import Diagnostic, _parse, parse_trace, trace_core
 from stella_signals.trace._parse import _compiled_core
 
 pytestmark = pytest.mark.skipif(_compiled_core is None, reason="the compiled core is not built")
@@ -297,3 +297,62 @@ def test_a_trace_without_containers_counts_its_warnings() -> None:
         agree([data[i : i + 70_000] for i in range(0, len(data), 70_000)], limits)
     report = parse_trace([data])
     assert report.warning_count == 20_000 and report.error_count == 1
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    traces,
+    st.sampled_from([b"\n", b"\r\n"]),
+    st.booleans(),
+    st.integers(1, 64),
+    st.sampled_from([1, 2, 40, 200]),
+    limits_st,
+)
+def test_two_lanes_give_the_oracle_report(
+    lines: list[bytes],
+    end: bytes,
+    final_newline: bool,
+    chunk: int,
+    split_min: int,
+    limits: Limits,
+) -> None:
+    """The core splits a run of complete lines between two threads (ADR 0010), each with
+    tables of its own, merged at the end: the same report, line numbers, diagnostics in
+    order and limits as one lane and as the oracle. ``split_min`` makes tiny runs split."""
+    data = end.join(lines * 3) + (end if final_newline else b"")
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_parse, "_SPLIT_MIN_BYTES", split_min)
+        two_lanes = outcome(pieces, limits, "compiled"), outcome([data], limits, "compiled")
+        quiet = outcome([data], limits, "compiled", sink=False)
+    assert two_lanes[0] == outcome(pieces, limits, "careful")
+    assert two_lanes[1] == outcome([data], limits, "careful")
+    assert two_lanes[1] == outcome([data], limits, "compiled")
+    assert quiet == outcome([data], limits, "careful", sink=False)
+
+
+def test_two_lanes_on_big_chunks_near_the_limits() -> None:
+    """Chunks of 1 MiB split between two lanes (the default size): codes ids from the lowest
+    line whichever lane saw it, edges and counts summed across lanes, a bad purl and bad
+    lines in both halves; near a limit the lanes merge and the scan stops where one lane
+    would."""
+    lines = [
+        json.dumps(
+            {
+                "symbol_id": f"s{i % 3000}",
+                "purl": "pkg:unknown" if i % 997 else "pkg:bad purl",
+                "timestamp": f"2026-01-01T00:{i % 60:02d}:00Z",
+                "count": i % 5 + 1,
+                "container": f"c{i % 3}",
+                "code_id": f"k{i}",
+                "caller_symbol_id": f"s{(i * 7) % 3000}",
+            }
+        ).encode()
+        if i % 4999
+        else b'{"symbol_id": 1}'
+        for i in range(40_000)
+    ]
+    data = b"\n".join(lines) + b"\n"
+    pieces = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
+    for limits in (Limits(), Limits(max_records=25_000), Limits(max_edges=20_000)):
+        agree(pieces, limits)

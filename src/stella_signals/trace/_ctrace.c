@@ -21,8 +21,22 @@
 #include <datetime.h>
 #include <stdint.h>
 #include <string.h>
+#include <pthread.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 typedef unsigned __int128 u128;
+
+/* Arithmetic whose comparisons say nothing about the input (hash mixing, buffer sizing, word
+ * loops): left out of the fuzz build's coverage and comparison tracing (libFuzzer's
+ * -fsanitize=fuzzer-no-link), which otherwise calls a hook at each of their comparisons.
+ * They stay under ASan and UBSan. No effect on other builds. */
+#if defined(__clang__) && __clang_major__ >= 13
+#define NO_COVERAGE __attribute__((no_sanitize("coverage")))
+#else
+#define NO_COVERAGE
+#endif
 
 enum {
     F_SYMBOL, F_PURL, F_TS, F_COUNT, F_PID, F_CONTAINER, F_CODE, F_BUILD, F_LOADER,
@@ -44,16 +58,21 @@ typedef struct {
     uint8_t purl;      /* PURL_* */
     uint8_t listed;    /* handed to Python for a verdict already */
     uint32_t code;     /* string id of this symbol's first code_id, or NONE_ID */
-    uint32_t tally;    /* 1 + the index of this symbol's last tally used (0: none) */
     int64_t code_line; /* the line it came from */
 } Str;
 
+/* One (symbol_id, purl, container) in the tally arena, followed by its key's bytes (symbol
+ * id, purl, container, back to back; padded to TALLY_ALIGN): a record whose key is known
+ * is found with one probe of the key table and one look at a few adjacent cache lines,
+ * without interning its strings. 64 bytes. */
 typedef struct {
-    uint32_t sym, purl, cont;
-    uint32_t used; /* a slot of the tally table holding a tally */
+    uint64_t hash;
+    uint32_t sym, purl, cont;  /* string ids (cont: NONE_ID when absent) */
+    uint32_t slen, plen, clen; /* the key's lengths */
     u128 count;
     int64_t first, last;
 } Tally;
+#define TALLY_ALIGN 16
 
 typedef struct {
     uint32_t caller, callee;
@@ -83,7 +102,9 @@ typedef struct {
     size_t len, cap;
 } Buf;
 
-typedef struct {
+typedef struct Scanner Scanner;
+
+struct Scanner {
     PyObject_HEAD
     size_t max_line;
     size_t max_sym;
@@ -108,9 +129,10 @@ typedef struct {
     uint64_t *stab; /* slots: hash tag (high 32 bits) | 1 + index; 0 empty */
     size_t stab_mask;
 
-    Tally *tallies; /* the tally table itself (open addressing): one cache miss a lookup */
+    Buf tarena;     /* the tallies, each followed by its key bytes (see Tally) */
     uint32_t ntallies;
-    size_t ttab_mask;
+    uint64_t *ktab; /* slots: hash tag (high 32 bits) | 1 + offset / TALLY_ALIGN; 0 empty */
+    size_t ktab_mask;
 
     Edge *edges;
     uint32_t nedges, cap_edges;
@@ -131,12 +153,37 @@ typedef struct {
     /* settle(): missing-field events to hand over (-1: all); past it, only counted */
     long long missing_budget;
     long long suppressed; /* warnings counted, not handed over (see missing_budget) */
-} Scanner;
+    /* The second lane: a plain C Scanner (never seen by Python: no PyObject parts used)
+     * that scans the second half of a big chunk on another thread, with tables of its own,
+     * merged into this one (merge_lane) before anything needs the whole (see do_region). */
+    Scanner *lane;
+    int is_lane;
+    size_t split_min; /* complete lines of at least this many bytes are split in two lanes */
+    int in_turn;      /* the lanes scan one after the other, on this thread (the fuzz driver) */
+};
+/* Below this, a second thread costs more than it saves. */
+#define SPLIT_MIN_DEFAULT ((size_t)256 << 10)
 
 /* ---------------------------------------------------------------------------------------- */
 /* memory: plain malloc (callable without the GIL); a failure sets nomem                     */
 
-static int grow(void **p, size_t *cap, size_t need, size_t item) {
+/* Ask for transparent huge pages on a big table or arena: their lookups land anywhere in
+ * tens of MiB, and with 4 KiB pages nearly each one missed the TLB too (a page walk, which
+ * costs more still in a virtual machine). Only a hint; Linux only. */
+#define HUGE_PAGE ((size_t)2 << 20)
+NO_COVERAGE static void advise_huge(void *p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n < 2 * HUGE_PAGE) return;
+    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+NO_COVERAGE static int grow(void **p, size_t *cap, size_t need, size_t item) {
     if (need <= *cap) return 1;
     size_t n = *cap ? *cap : 16;
     while (n < need) {
@@ -145,6 +192,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t item) {
     }
     void *q = realloc(*p, n * item);
     if (!q) return 0;
+    advise_huge(q, n * item);
     *p = q;
     *cap = n;
     return 1;
@@ -188,7 +236,7 @@ static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
 /* ---------------------------------------------------------------------------------------- */
 /* hashing: keyed by a random seed per scanner                                               */
 
-static inline uint64_t mix64(uint64_t h) {
+NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -199,7 +247,7 @@ static inline uint64_t mix64(uint64_t h) {
 
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
-static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
+NO_COVERAGE static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
     uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
     while (n >= 8) {
         uint64_t w;
@@ -214,7 +262,7 @@ static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
     return mix64(h);
 }
 
-static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
+NO_COVERAGE static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
     return mix64(seed ^ mix64(((uint64_t)a << 32 | b) ^ mix64((uint64_t)c + 0x9E3779B97F4A7C15ULL)));
 }
 
@@ -232,6 +280,7 @@ static int rehash(uint64_t **tab, size_t *mask, size_t want, void *items, uint32
         s->nomem = 1;
         return 0;
     }
+    advise_huge(t, size * sizeof(uint64_t));
     for (uint32_t i = 0; i < count; i++) {
         uint64_t h = hash_of(s, items, i);
         size_t j = h & (size - 1);
@@ -293,7 +342,6 @@ static uint32_t intern(Scanner *s, const char *p, size_t n) {
     e->purl = PURL_UNKNOWN;
     e->listed = 0;
     e->code = NONE_ID;
-    e->tally = 0;
     e->code_line = 0;
     size_t j = h & s->stab_mask;
     while (s->stab[j]) j = (j + 1) & s->stab_mask;
@@ -319,58 +367,117 @@ static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
     else if (micros > t->last) t->last = micros;
 }
 
-#define MAX_TALLIES (1u << 30) /* slot numbers + 1 fit in 32 bits */
+#define MAX_TALLIES (1u << 30)
 
-static int tally_grow(Scanner *s) {
-    size_t size = s->tallies ? (s->ttab_mask + 1) * 2 : 64;
-    Tally *t = calloc(size, sizeof(Tally));
+/* The hash of a tally key (cont NULL: no container; "" is a container). */
+NO_COVERAGE static inline uint64_t key_hash(Scanner *s, const char *sp, size_t sn, const char *pp, size_t pn,
+                                const char *cp, size_t cn) {
+    uint64_t c = cp ? hash_bytes(cp, cn, s->seed ^ 0x2545F4914F6CDD1DULL) : 0x9E3779B97F4A7C15ULL;
+    uint64_t b = hash_bytes(pp, pn, s->seed ^ 0x94D049BB133111EBULL);
+    return mix64(hash_bytes(sp, sn, s->seed) ^ mix64(b ^ mix64(c)));
+}
+
+static inline size_t tally_size(const Tally *t) {
+    size_t n = sizeof(Tally) + t->slen + t->plen + t->clen;
+    return (n + TALLY_ALIGN - 1) & ~(size_t)(TALLY_ALIGN - 1);
+}
+
+static inline Tally *tally_at(Scanner *s, uint64_t slot) {
+    return (Tally *)(void *)(s->tarena.p + ((size_t)(uint32_t)slot - 1) * TALLY_ALIGN);
+}
+
+/* The tally of the key, or NULL. */
+static Tally *tally_find(Scanner *s, uint64_t h, const char *sp, size_t sn, const char *pp,
+                         size_t pn, const char *cp, size_t cn) {
+    if (!s->ktab) return NULL;
+    size_t j = h & s->ktab_mask;
+    uint64_t v;
+    while ((v = s->ktab[j])) {
+        if (TAG(v) == TAG(h)) { /* only then touch the tally: fewer cache misses */
+            Tally *t = tally_at(s, v);
+            if (t->hash == h && t->slen == sn && t->plen == pn && t->clen == cn &&
+                (t->cont == NONE_ID) == (cp == NULL)) {
+                const char *k = (const char *)(t + 1);
+                if (memcmp(k, sp, sn) == 0 && memcmp(k + sn, pp, pn) == 0 &&
+                    (cn == 0 || memcmp(k + sn + pn, cp, cn) == 0))
+                    return t;
+            }
+        }
+        j = (j + 1) & s->ktab_mask;
+    }
+    return NULL;
+}
+
+static int ktab_grow(Scanner *s) {
+    size_t size = s->ktab ? (s->ktab_mask + 1) * 2 : 64;
+    uint64_t *t = calloc(size, sizeof(uint64_t));
     if (!t) {
         s->nomem = 1;
         return 0;
     }
-    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
-        Tally *o = &s->tallies[i];
-        if (!o->used) continue;
-        size_t j = hash3(s->seed, o->sym, o->purl, o->cont) & (size - 1);
-        while (t[j].used) j = (j + 1) & (size - 1);
-        t[j] = *o;
+    advise_huge(t, size * sizeof(uint64_t));
+    for (size_t off = 0; off < s->tarena.len;) {
+        Tally *o = (Tally *)(void *)(s->tarena.p + off);
+        size_t j = o->hash & (size - 1);
+        while (t[j]) j = (j + 1) & (size - 1);
+        t[j] = TAG(o->hash) | (off / TALLY_ALIGN + 1);
+        off += tally_size(o);
     }
-    free(s->tallies);
-    s->tallies = t;
-    s->ttab_mask = size - 1;
+    free(s->ktab);
+    s->ktab = t;
+    s->ktab_mask = size - 1;
     return 1;
 }
 
-/* 1 + the slot of the tally the record went to; 0 when memory ran out. */
-static uint32_t add_tally(Scanner *s, uint32_t sym, uint32_t purl, uint32_t cont, uint64_t count,
-                          int64_t micros) {
-    if (!s->tallies || (size_t)(s->ntallies + 1) * 2 > s->ttab_mask + 1) {
-        if (!tally_grow(s)) return 0;
-    }
-    size_t j = hash3(s->seed, sym, purl, cont) & s->ttab_mask;
-    Tally *t;
-    while ((t = &s->tallies[j])->used) {
-        if (t->sym == sym && t->purl == purl && t->cont == cont) {
-            tally_add(t, count, micros);
-            return (uint32_t)(j + 1);
-        }
-        j = (j + 1) & s->ttab_mask;
-    }
-    if (s->ntallies >= MAX_TALLIES) {
+/* A new tally for the key (not in the table), count 0, first = last = micros; NULL when
+ * memory ran out. The key's bytes must not lie in the tally arena (they are copied in). */
+static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32_t purl, uint32_t cont,
+                        const char *sp, size_t sn, const char *pp, size_t pn, const char *cp,
+                        size_t cn, int64_t micros) {
+    if (s->ntallies >= MAX_TALLIES || sn + pn + cn > UINT32_MAX / 2) {
         s->nomem = 1;
-        return 0;
+        return NULL;
     }
-    t->used = 1;
-    t->sym = sym;
-    t->purl = purl;
-    t->cont = cont;
-    t->count = count;
-    t->first = t->last = micros;
+    if (!s->ktab || (size_t)(s->ntallies + 1) * 2 > s->ktab_mask + 1) {
+        if (!ktab_grow(s)) return NULL;
+    }
+    Tally head;
+    memset(&head, 0, sizeof head);
+    head.hash = h;
+    head.sym = sym;
+    head.purl = purl;
+    head.cont = cont;
+    head.slen = (uint32_t)sn;
+    head.plen = (uint32_t)pn;
+    head.clen = (uint32_t)cn;
+    head.first = head.last = micros;
+    size_t off = s->tarena.len, size = tally_size(&head);
+    if (off / TALLY_ALIGN + 1 >= UINT32_MAX) {
+        s->nomem = 1;
+        return NULL;
+    }
+    size_t cap = s->tarena.cap;
+    if (!grow((void **)&s->tarena.p, &cap, off + size, 1)) {
+        s->nomem = 1;
+        return NULL;
+    }
+    s->tarena.cap = cap;
+    char *at = s->tarena.p + off;
+    memset(at, 0, size);
+    memcpy(at, &head, sizeof head);
+    char *k = at + sizeof head;
+    memcpy(k, sp, sn);
+    if (pn) memcpy(k + sn, pp, pn);
+    if (cn) memcpy(k + sn + pn, cp, cn);
+    s->tarena.len = off + size;
+    size_t j = h & s->ktab_mask;
+    while (s->ktab[j]) j = (j + 1) & s->ktab_mask;
+    s->ktab[j] = TAG(h) | (off / TALLY_ALIGN + 1);
     s->ntallies++;
-    return (uint32_t)(j + 1);
+    return (Tally *)(void *)at;
 }
 
-static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count) {
+static int add_edge_count(Scanner *s, uint32_t caller, uint32_t callee, u128 count) {
     uint64_t h = hash3(s->seed ^ 0x5bd1e995ULL, caller, callee, 0);
     if (s->etab) {
         size_t j = h & s->etab_mask;
@@ -415,20 +522,17 @@ static int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count
     return 1;
 }
 
-/* One accepted record into the aggregates. */
-static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint32_t cont,
-                     uint32_t caller, uint32_t code, uint64_t count, int64_t micros) {
-    Str *e = &s->strs[sym];
-    /* the slot may since hold another key (the table grew): the whole key is compared */
-    Tally *last = e->tally ? &s->tallies[e->tally - 1] : NULL;
-    if (last && last->used && last->sym == sym && last->purl == purl && last->cont == cont) {
-        tally_add(last, count, micros);
-    } else {
-        uint32_t k = add_tally(s, sym, purl, cont, count, micros);
-        if (!k) return 0;
-        s->strs[sym].tally = k;
-    }
+static inline int add_edge(Scanner *s, uint32_t caller, uint32_t callee, uint64_t count) {
+    return add_edge_count(s, caller, callee, count);
+}
+
+/* One accepted record into its tally `t` and the other aggregates. */
+static int aggregate_into(Scanner *s, Tally *t, int64_t line, uint32_t caller, uint32_t code,
+                          uint64_t count, int64_t micros) {
+    tally_add(t, count, micros);
+    uint32_t sym = t->sym;
     if (code != NONE_ID) {
+        Str *e = &s->strs[sym];
         if (e->code == NONE_ID || line < e->code_line) {
             e->code = code;
             e->code_line = line;
@@ -437,6 +541,21 @@ static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint
     if (caller != NONE_ID && !add_edge(s, caller, sym, count)) return 0;
     s->records++;
     return 1;
+}
+
+/* One accepted record given by string ids (a pending line, a record from Python). */
+static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint32_t cont,
+                     uint32_t caller, uint32_t code, uint64_t count, int64_t micros) {
+    const Str *a = &s->strs[sym], *b = &s->strs[purl];
+    const Str *c = cont == NONE_ID ? NULL : &s->strs[cont];
+    const char *sp = s->arena.p + a->off, *pp = s->arena.p + b->off;
+    const char *cp = c ? s->arena.p + c->off : NULL;
+    size_t cn = c ? c->len : 0;
+    uint64_t h = key_hash(s, sp, a->len, pp, b->len, cp, cn);
+    Tally *t = tally_find(s, h, sp, a->len, pp, b->len, cp, cn);
+    if (t) return aggregate_into(s, t, line, caller, code, count, micros);
+    t = tally_new(s, h, sym, purl, cont, sp, a->len, pp, b->len, cp, cn, micros);
+    return t && aggregate_into(s, t, line, caller, code, count, micros);
 }
 
 static int add_event(Scanner *s, int64_t line, int kind, int flags, const char *p, size_t n) {
@@ -529,7 +648,7 @@ static int utf8_ok(const unsigned char *p, size_t n) {
 /* The longest run from p, in whole 8-byte words, with no '"', no backslash and no byte below
  * 0x20 (the bytes a JSON string value ends at or is refused for); ORs 0x80 into *high when it
  * held a byte of 0x80 or more. The caller goes on byte by byte from the returned position. */
-static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end,
+NO_COVERAGE static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end,
                                              unsigned char *high) {
     uint64_t seen = 0;
     while (end - p >= 8) {
@@ -698,25 +817,93 @@ static inline int too_long(Scanner *s, const char *p, size_t n) {
 }
 
 /* One complete line (without its newline). 0 only when memory ran out. */
-static int do_line(Scanner *s, const char *line, size_t n) {
-    int64_t no = ++s->lines;
-    if (too_long(s, line, n)) {
-        s->nonblank = 1;
-        return add_event(s, no, EV_OVERLONG, 0, NULL, 0);
-    }
-    const unsigned char *p = (const unsigned char *)line, *end = p + n;
-    if (n == 0 || (n == 1 && p[0] == '\r')) return 1;
-    s->nonblank = 1;
-    if (skip_ws(p, end) == end) return 1; /* blank: ignored */
+/* A line parsed but not yet counted or aggregated (see do_lines). */
+enum { L_EMPTY, L_OVERLONG, L_BLANK, L_DEFER, L_RECORD };
+typedef struct {
+    const char *line;
+    size_t n;
+    int kind;
     Rec r;
     int64_t micros;
-    if (!parse_record(p, end, &r) || (r.present & REQUIRED) != REQUIRED ||
-        r.n[F_SYMBOL] < 1 || r.n[F_SYMBOL] > s->max_sym || r.num[F_COUNT] < 1 ||
-        r.num[F_COUNT] > MAX_COUNT ||
-        ((r.present & (1u << F_PID)) && r.num[F_PID] > MAX_PID) ||
-        ((r.present & (1u << F_CALLER)) && (r.n[F_CALLER] < 1 || r.n[F_CALLER] > s->max_sym)) ||
-        !timestamp(r.s[F_TS], r.n[F_TS], &micros))
+    uint64_t h;
+} Prep;
+
+/* The part of a line's job that changes nothing: split kinds, parse, check, hash the key,
+ * and ask for the key table's slot to be fetched (do_lines finishes the line later). */
+static void prep_line(Scanner *s, const char *line, size_t n, Prep *q) {
+    q->line = line;
+    q->n = n;
+    const unsigned char *p = (const unsigned char *)line, *end = p + n;
+    Rec *r = &q->r;
+    if (too_long(s, line, n)) q->kind = L_OVERLONG;
+    else if (n == 0 || (n == 1 && p[0] == '\r')) q->kind = L_EMPTY;
+    else if (skip_ws(p, end) == end) q->kind = L_BLANK;
+    else if (!parse_record(p, end, r) || (r->present & REQUIRED) != REQUIRED ||
+             r->n[F_SYMBOL] < 1 || r->n[F_SYMBOL] > s->max_sym || r->num[F_COUNT] < 1 ||
+             r->num[F_COUNT] > MAX_COUNT ||
+             ((r->present & (1u << F_PID)) && r->num[F_PID] > MAX_PID) ||
+             ((r->present & (1u << F_CALLER)) &&
+              (r->n[F_CALLER] < 1 || r->n[F_CALLER] > s->max_sym)) ||
+             !timestamp(r->s[F_TS], r->n[F_TS], &q->micros))
+        q->kind = L_DEFER;
+    else {
+        q->kind = L_RECORD;
+        const char *cp = (r->present & (1u << F_CONTAINER)) ? r->s[F_CONTAINER] : NULL;
+        q->h = key_hash(s, r->s[F_SYMBOL], r->n[F_SYMBOL], r->s[F_PURL], r->n[F_PURL], cp,
+                        cp ? r->n[F_CONTAINER] : 0);
+        if (s->ktab) __builtin_prefetch(&s->ktab[q->h & s->ktab_mask]);
+    }
+}
+
+/* Ask for the tally a prepared record's slot points at (its slot was fetched meanwhile). */
+static inline void prefetch_tally(Scanner *s, const Prep *q) {
+    if (q->kind != L_RECORD || !s->ktab) return;
+    uint64_t v = s->ktab[q->h & s->ktab_mask];
+    if (v) __builtin_prefetch(tally_at(s, v));
+}
+
+/* The rest of a line's job, in line order. 0 only when memory ran out. */
+static int finish_line(Scanner *s, Prep *q) {
+    int64_t no = ++s->lines;
+    const char *line = q->line;
+    size_t n = q->n;
+    switch (q->kind) {
+    case L_OVERLONG:
+        s->nonblank = 1;
+        return add_event(s, no, EV_OVERLONG, 0, NULL, 0);
+    case L_EMPTY:
+        return 1;
+    case L_BLANK: /* ignored */
+        s->nonblank = 1;
+        return 1;
+    case L_DEFER:
+        s->nonblank = 1;
         return add_event(s, no, EV_DEFER, 0, line, n);
+    default:
+        break;
+    }
+    s->nonblank = 1;
+    Rec r = q->r;
+    int64_t micros = q->micros;
+    uint64_t h = q->h;
+    int missing = ((r.present & (1u << F_PID)) ? 0 : 1) |
+                  ((r.present & (1u << F_CONTAINER)) ? 0 : 2);
+    const char *cp = (r.present & (1u << F_CONTAINER)) ? r.s[F_CONTAINER] : NULL;
+    size_t cn = cp ? r.n[F_CONTAINER] : 0;
+    Tally *t = tally_find(s, h, r.s[F_SYMBOL], r.n[F_SYMBOL], r.s[F_PURL], r.n[F_PURL], cp, cn);
+    if (t) { /* a known key: its purl was found good, its strings are interned */
+        uint32_t caller = NONE_ID, code = NONE_ID;
+        if (r.present & (1u << F_CALLER)) {
+            caller = intern_field(s, F_CALLER, r.s[F_CALLER], r.n[F_CALLER]);
+            if (caller == NONE_ID) return 0;
+        }
+        if (r.present & (1u << F_CODE)) {
+            code = intern_field(s, F_CODE, r.s[F_CODE], r.n[F_CODE]);
+            if (code == NONE_ID) return 0;
+        }
+        if (!aggregate_into(s, t, no, caller, code, r.num[F_COUNT], micros)) return 0;
+        return missing ? add_event(s, no, EV_MISSING, missing, NULL, 0) : 1;
+    }
     uint32_t purl = intern_field(s, F_PURL, r.s[F_PURL], r.n[F_PURL]);
     if (purl == NONE_ID) return 0;
     if (s->strs[purl].purl == PURL_BAD) return add_event(s, no, EV_DEFER, 0, line, n);
@@ -735,8 +922,6 @@ static int do_line(Scanner *s, const char *line, size_t n) {
         if (code == NONE_ID) return 0;
     }
     if (sym == NONE_ID) return 0;
-    int missing = ((r.present & (1u << F_PID)) ? 0 : 1) |
-                  ((r.present & (1u << F_CONTAINER)) ? 0 : 2);
     if (s->strs[purl].purl == PURL_UNKNOWN) {
         if (!s->strs[purl].listed) {
             s->strs[purl].listed = 1;
@@ -762,26 +947,218 @@ static int do_line(Scanner *s, const char *line, size_t n) {
     return missing ? add_event(s, no, EV_MISSING, missing, NULL, 0) : 1;
 }
 
+/* This lane's own counts: while two lanes scan, each may look only at its own (and
+ * do_region splits only a chunk in which no limit can be passed). */
 static inline int over_limits(Scanner *s) {
     return s->records > s->max_records || (int64_t)s->nedges > s->max_edges;
 }
 
-/* The complete lines of p[0:n] (the text after the last newline is the caller's). */
+static inline int64_t all_records(Scanner *s) {
+    return s->records + (s->lane ? s->lane->records : 0);
+}
+
+/* Distinct edges of both lanes: exact once merged, else at most the sum. */
+static inline int64_t all_edges(Scanner *s) {
+    return (int64_t)s->nedges + (s->lane ? (int64_t)s->lane->nedges : 0);
+}
+
+static inline int over_all_limits(Scanner *s) {
+    return all_records(s) > s->max_records || all_edges(s) > s->max_edges;
+}
+
+/* One complete line (without its newline). 0 only when memory ran out. */
+static int do_line(Scanner *s, const char *line, size_t n) {
+    Prep q;
+    prep_line(s, line, n, &q);
+    return finish_line(s, &q);
+}
+
+/* The complete lines of p[0:n] (the text after the last newline is the caller's), as a
+ * three-line pipeline that hides the two cache misses of a known key's look-up: line i is
+ * parsed and its key-table slot fetched, line i-1's tally is fetched, line i-2 finished.
+ * Only finishing changes anything, in line order: a limit stops at the same line. */
+#define DEPTH 3
 static int do_lines(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
+    Prep ring[DEPTH];
+    uint64_t prepared = 0, finished = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) break;
-        if (!do_line(s, p, (size_t)(nl - p))) return 0;
-        if (over_limits(s)) return 1;
+        prep_line(s, p, (size_t)(nl - p), &ring[prepared % DEPTH]);
+        prepared++;
         p = nl + 1;
+        if (prepared - finished >= 2) prefetch_tally(s, &ring[(prepared - 2) % DEPTH]);
+        if (prepared - finished == DEPTH) {
+            if (!finish_line(s, &ring[finished++ % DEPTH])) return 0;
+            if (over_limits(s)) return 1;
+        }
     }
+    while (finished < prepared) {
+        if (!finish_line(s, &ring[finished++ % DEPTH])) return 0;
+        if (over_limits(s)) return 1;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* two lanes                                                                                 */
+
+static void free_buffers(Scanner *s) {
+    free(s->carry.p);
+    free(s->joined[0].p);
+    free(s->joined[1].p);
+    free(s->arena.p);
+    free(s->strs);
+    free(s->stab);
+    free(s->tarena.p);
+    free(s->ktab);
+    free(s->edges);
+    free(s->etab);
+    free(s->events);
+    free(s->pending);
+    free(s->newpurls);
+}
+
+static void lane_free(Scanner *s) {
+    if (!s->lane) return;
+    free_buffers(s->lane);
+    free(s->lane);
+    s->lane = NULL;
+}
+
+NO_COVERAGE static int64_t count_lines(const char *p, size_t n) {
+    int64_t k = 0;
+    const char *end = p + n;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
+/* The second lane's aggregates into this one (then the lane is gone): tallies by their key
+ * bytes, code ids by the lowest line, edges summed. 0 when memory ran out. */
+static int merge_lane(Scanner *s) {
+    Scanner *b = s->lane;
+    if (!b) return 1;
+    for (size_t off = 0; off < b->tarena.len;) {
+        Tally *o = (Tally *)(void *)(b->tarena.p + off);
+        off += tally_size(o);
+        const char *sp = (const char *)(o + 1), *pp = sp + o->slen;
+        const char *cp = o->cont == NONE_ID ? NULL : pp + o->plen;
+        uint64_t h = key_hash(s, sp, o->slen, pp, o->plen, cp, o->clen);
+        Tally *t = tally_find(s, h, sp, o->slen, pp, o->plen, cp, o->clen);
+        if (!t) {
+            uint32_t sym = intern(s, sp, o->slen), purl = intern(s, pp, o->plen);
+            uint32_t cont = cp ? intern(s, cp, o->clen) : NONE_ID;
+            if (sym == NONE_ID || purl == NONE_ID || (cp && cont == NONE_ID)) return 0;
+            s->strs[purl].purl = PURL_GOOD;
+            t = tally_new(s, h, sym, purl, cont, sp, o->slen, pp, o->plen, cp, o->clen, o->first);
+            if (!t) return 0;
+        }
+        t->count += o->count;
+        if (o->first < t->first) t->first = o->first;
+        if (o->last > t->last) t->last = o->last;
+    }
+    for (uint32_t i = 0; i < b->nstrs; i++) {
+        Str *e = &b->strs[i];
+        if (e->code == NONE_ID) continue;
+        Str *c = &b->strs[e->code];
+        uint32_t sym = intern(s, b->arena.p + e->off, e->len);
+        uint32_t code = sym == NONE_ID ? NONE_ID : intern(s, b->arena.p + c->off, c->len);
+        if (code == NONE_ID) return 0;
+        Str *mine = &s->strs[sym];
+        if (mine->code == NONE_ID || e->code_line < mine->code_line) {
+            mine->code = code;
+            mine->code_line = e->code_line;
+        }
+    }
+    for (uint32_t i = 0; i < b->nedges; i++) {
+        Edge *e = &b->edges[i];
+        Str *x = &b->strs[e->caller], *y = &b->strs[e->callee];
+        uint32_t caller = intern(s, b->arena.p + x->off, x->len);
+        uint32_t callee = caller == NONE_ID ? NONE_ID : intern(s, b->arena.p + y->off, y->len);
+        if (callee == NONE_ID || !add_edge_count(s, caller, callee, e->count)) return 0;
+    }
+    s->records += b->records;
+    lane_free(s);
+    return 1;
+}
+
+/* Before scanning `lines` more lines (at most) while a second lane holds aggregates: when
+ * they could pass a limit, merge it, so that the limits are checked on exact counts and
+ * stop the scan at the line one lane would have stopped at. 0 when memory ran out. */
+static int bound_lanes(Scanner *s, int64_t lines) {
+    if (!s->lane || (all_records(s) + lines <= s->max_records &&
+                     all_edges(s) + lines <= s->max_edges))
+        return 1;
+    if (merge_lane(s)) return 1;
+    s->nomem = 1;
+    return 0;
+}
+
+typedef struct {
+    Scanner *lane;
+    const char *p;
+    size_t n;
+    int ok;
+} LaneJob;
+
+static void *lane_run(void *arg) {
+    LaneJob *job = arg;
+    job->ok = do_lines(job->lane, job->p, job->n);
+    return NULL;
+}
+
+/* Complete lines p[0:n] (n > 0, ending with a newline). A big run is cut in two at a line
+ * end and the second half scanned by the second lane on its own thread, when no limit can
+ * be passed in it (every line at most one record and one edge): the limits then stop the
+ * scan at the same line as one lane would. Line numbers, events and aggregates come out as
+ * from one lane once merged (events are sorted by line in settle). */
+static int do_region(Scanner *s, const char *p, size_t n) {
+    if (s->is_lane || n < s->split_min || n < 2) return do_lines(s, p, n);
+    const char *mid = memchr(p + n / 2, '\n', n - n / 2); /* p[n - 1] is one */
+    const char *second = mid + 1, *end = p + n;
+    if (second == end) return do_lines(s, p, n);
+    int64_t first_lines = count_lines(p, (size_t)(second - p));
+    int64_t lines = first_lines + count_lines(second, (size_t)(end - second));
+    if (all_records(s) + lines > s->max_records || all_edges(s) + lines > s->max_edges)
+        return bound_lanes(s, lines) && do_lines(s, p, n); /* near a limit: one lane */
+    Scanner *b = s->lane;
+    if (!b) {
+        b = calloc(1, sizeof(Scanner));
+        if (!b) {
+            s->nomem = 1;
+            return 0;
+        }
+        b->max_line = s->max_line;
+        b->max_sym = s->max_sym;
+        b->max_records = s->max_records;
+        b->max_edges = s->max_edges;
+        b->seed = s->seed;
+        b->missing_budget = -1;
+        b->is_lane = 1;
+        s->lane = b;
+    }
+    b->lines = s->lines + first_lines;
+    LaneJob job = {b, second, (size_t)(end - second), 0};
+    pthread_t thread;
+    int threaded = !s->in_turn && pthread_create(&thread, NULL, lane_run, &job) == 0;
+    int ok = do_lines(s, p, (size_t)(second - p));
+    if (threaded) pthread_join(thread, NULL);
+    else lane_run(&job); /* no thread to be had: the same work, in turn */
+    if (b->nomem) s->nomem = 1;
+    if (!ok || !job.ok) return 0;
+    s->lines = b->lines;
+    s->nonblank |= b->nonblank;
     return 1;
 }
 
 /* A chunk: finish the partial line, scan the complete lines, keep the new partial line. */
 static int scan_chunk(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
+    if (s->lane && !bound_lanes(s, count_lines(p, n) + 1)) return 0;
     if (s->skipping) {
         const char *nl = memchr(p, '\n', n);
         if (!nl) return 1;
@@ -820,7 +1197,7 @@ static int scan_chunk(Scanner *s, const char *p, size_t n) {
         if (over_limits(s)) return 1;
         p = nl + 1;
     }
-    if (!do_lines(s, p, (size_t)(last + 1 - p))) return 0;
+    if (!do_region(s, p, (size_t)(last + 1 - p))) return 0;
     if (over_limits(s)) return 1;
     p = last + 1;
     size_t rest = (size_t)(end - p);
@@ -840,18 +1217,8 @@ static void release_chunk(Scanner *s) { Py_CLEAR(s->chunk); }
 
 static void Scanner_dealloc(Scanner *s) {
     release_chunk(s);
-    free(s->carry.p);
-    free(s->joined[0].p);
-    free(s->joined[1].p);
-    free(s->arena.p);
-    free(s->strs);
-    free(s->stab);
-    free(s->tallies);
-    free(s->edges);
-    free(s->etab);
-    free(s->events);
-    free(s->pending);
-    free(s->newpurls);
+    lane_free(s);
+    free_buffers(s);
     if (s->strobj) {
         for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
         free(s->strobj);
@@ -882,6 +1249,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
     s->max_edges = max_edges;
     s->seed = mix64(seed);
     s->missing_budget = -1;
+    s->split_min = SPLIT_MIN_DEFAULT;
     return 0;
 }
 
@@ -898,19 +1266,35 @@ static int enter(Scanner *s) {
     return 1;
 }
 
+static size_t all_new_purls(Scanner *s) {
+    return s->nnewpurls + (s->lane ? s->lane->nnewpurls : 0);
+}
+
+/* The purls seen for the first time: this lane's, then the second lane's (a purl may be in
+ * both: each lane keeps its own verdicts). */
 static PyObject *new_purls(Scanner *s) {
-    PyObject *out = PyList_New((Py_ssize_t)s->nnewpurls);
+    PyObject *out = PyList_New((Py_ssize_t)all_new_purls(s));
     if (!out) return NULL;
-    for (size_t i = 0; i < s->nnewpurls; i++) {
-        Str *e = &s->strs[s->newpurls[i]];
-        PyObject *u = PyUnicode_DecodeUTF8(s->arena.p + e->off, e->len, "strict");
-        if (!u) {
-            Py_DECREF(out);
-            return NULL;
+    Py_ssize_t k = 0;
+    for (Scanner *l = s; l; l = l->lane) {
+        for (size_t i = 0; i < l->nnewpurls; i++) {
+            Str *e = &l->strs[l->newpurls[i]];
+            PyObject *u = PyUnicode_DecodeUTF8(l->arena.p + e->off, e->len, "strict");
+            if (!u) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyList_SET_ITEM(out, k++, u);
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, u);
     }
     return out;
+}
+
+/* Whether a chunk left something to settle (events, pending lines, new purls) in a lane. */
+static int unsettled(Scanner *s) {
+    for (Scanner *l = s; l; l = l->lane)
+        if (l->nnewpurls || l->nevents || l->npending) return 1;
+    return 0;
 }
 
 static PyObject *after_scan(Scanner *s, int ok) {
@@ -919,7 +1303,7 @@ static PyObject *after_scan(Scanner *s, int ok) {
         s->nomem = 1;
         return PyErr_NoMemory();
     }
-    if (!s->nnewpurls && !s->nevents && !s->npending && !over_limits(s)) {
+    if (!unsettled(s) && !over_all_limits(s)) {
         release_chunk(s); /* nothing to settle: the common case, one call per chunk */
         Py_RETURN_NONE;
     }
@@ -937,7 +1321,7 @@ static PyObject *Scanner_feed(Scanner *s, PyObject *arg) {
         PyErr_SetString(PyExc_TypeError, "feed() takes bytes");
         return NULL;
     }
-    if (s->chunk || s->nevents || s->npending) {
+    if (s->chunk || unsettled(s)) {
         PyErr_SetString(PyExc_RuntimeError, "settle() the previous chunk first");
         return NULL;
     }
@@ -959,13 +1343,13 @@ PyDoc_STRVAR(finish_doc, "finish() -> list[str] | None\n\nThe last line, if the 
                          "not end with a newline; then settle() as after feed().");
 
 static PyObject *Scanner_finish(Scanner *s, PyObject *Py_UNUSED(ignored)) {
-    if (s->chunk || s->nevents || s->npending) {
+    if (s->chunk || unsettled(s)) {
         PyErr_SetString(PyExc_RuntimeError, "settle() the previous chunk first");
         return NULL;
     }
     if (!enter(s)) return NULL;
-    int ok = 1;
-    if (s->carry.len && !s->skipping) {
+    int ok = bound_lanes(s, 1);
+    if (ok && s->carry.len && !s->skipping) {
         s->nonblank = 1; /* a last line without its newline counts, even a lone CR */
         Buf *j = &s->joined[s->joined_next];
         s->joined_next ^= 1;
@@ -987,38 +1371,52 @@ PyDoc_STRVAR(settle_doc,
              "bytes) a line for the careful parser, (line, 1, None) a line over the limit, "
              "(line, 2, flags) an accepted record without pid (flag 1) or container (2).");
 
-static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
-    if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != s->nnewpurls) {
-        PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
-        return NULL;
+/* The verdicts good[at:at + lane->nnewpurls] on a lane's new purls; then its pending
+ * lines, in order; its events join the first lane's. 0 on an error (set). */
+static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
+    for (size_t i = 0; i < l->nnewpurls; i++) {
+        int verdict = PyObject_IsTrue(PyList_GET_ITEM(good, (Py_ssize_t)(at + i)));
+        if (verdict < 0) return 0;
+        l->strs[l->newpurls[i]].purl = verdict ? PURL_GOOD : PURL_BAD;
     }
-    if (!enter(s)) return NULL;
-    for (size_t i = 0; i < s->nnewpurls; i++) {
-        int verdict = PyObject_IsTrue(PyList_GET_ITEM(good, (Py_ssize_t)i));
-        if (verdict < 0) {
-            s->busy = 0;
-            return NULL;
-        }
-        s->strs[s->newpurls[i]].purl = verdict ? PURL_GOOD : PURL_BAD;
-    }
-    s->nnewpurls = 0;
+    l->nnewpurls = 0;
     int ok = 1;
-    for (size_t i = 0; ok && i < s->npending && !over_limits(s); i++) {
-        Pending *q = &s->pending[i];
-        if (s->strs[q->purl].purl == PURL_GOOD) {
-            ok = aggregate(s, q->line, q->sym, q->purl, q->cont, q->caller, q->code, q->count,
+    for (size_t i = 0; ok && i < l->npending && !over_limits(l); i++) {
+        Pending *q = &l->pending[i];
+        if (l->strs[q->purl].purl == PURL_GOOD) {
+            ok = aggregate(l, q->line, q->sym, q->purl, q->cont, q->caller, q->code, q->count,
                            q->micros) &&
                  (!q->missing || add_event(s, q->line, EV_MISSING, q->missing, NULL, 0));
         } else {
             ok = add_event(s, q->line, EV_DEFER, 0, q->p, q->n);
         }
     }
-    s->npending = 0;
-    s->busy = 0;
-    if (!ok || s->nomem) {
-        s->nomem = 1;
-        return PyErr_NoMemory();
+    l->npending = 0;
+    if (ok && l != s) {
+        for (size_t i = 0; ok && i < l->nevents; i++) {
+            Event *e = &l->events[i];
+            ok = add_event(s, e->line, e->kind, e->flags, e->p, e->n);
+        }
+        l->nevents = 0;
     }
+    if (!ok || l->nomem) {
+        s->nomem = 1;
+        PyErr_NoMemory();
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
+    if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
+        PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
+        return NULL;
+    }
+    if (!enter(s)) return NULL;
+    size_t mine = s->nnewpurls;
+    int ok = settle_lane(s, s, good, 0) && (!s->lane || settle_lane(s, s->lane, good, mine));
+    s->busy = 0;
+    if (!ok) return NULL;
     if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */
     if (s->missing_budget >= 0) {
         /* No sink, and room for `budget` more kept diagnostics: once that many missing-field
@@ -1148,7 +1546,12 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     PyObject *tally_type, *unset;
     if (!PyArg_ParseTuple(args, "OO", &tally_type, &unset)) return NULL;
     if (!enter(s)) return NULL;
+    int merged = merge_lane(s);
     s->busy = 0;
+    if (!merged) {
+        s->nomem = 1;
+        return PyErr_NoMemory();
+    }
     if (s->nstrobj < s->nstrs) {
         PyObject **more = realloc(s->strobj, s->nstrs * sizeof(PyObject *));
         if (!more) return PyErr_NoMemory();
@@ -1158,9 +1561,9 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     }
     PyObject *tallies = PyDict_New(), *edges = PyDict_New(), *codes = PyDict_New();
     if (!tallies || !edges || !codes) goto fail;
-    for (size_t i = 0; s->tallies && i <= s->ttab_mask; i++) {
-        Tally *t = &s->tallies[i];
-        if (!t->used) continue;
+    for (size_t off = 0; off < s->tarena.len;) {
+        Tally *t = (Tally *)(void *)(s->tarena.p + off);
+        off += tally_size(t);
         PyObject *key = PyTuple_New(3);
         if (!key) goto fail;
         /* one at a time: no call with an exception already set */
@@ -1174,6 +1577,9 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
             Py_DECREF(key);
             goto fail;
         }
+        /* strings and `unset` only: never part of a cycle, and untracked the cyclic
+         * collector does not walk 100,000s of them each time it runs */
+        PyObject_GC_UnTrack(key);
         PyObject *count = u128_long(t->count);
         PyObject *first = count ? utc_datetime(t->first) : NULL;
         PyObject *last = first ? utc_datetime(t->last) : NULL;
@@ -1219,17 +1625,46 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(summary_doc,
+             "summary() -> (unique_symbols, first_seen, last_seen)\n\nOver the tallies result() "
+             "returns: distinct symbol ids, the earliest and the latest time (UTC datetimes, "
+             "None when there is no tally).");
+
+static PyObject *Scanner_summary(Scanner *s, PyObject *Py_UNUSED(ignored)) {
+    if (!enter(s)) return NULL;
+    int merged = merge_lane(s);
+    s->busy = 0;
+    unsigned char *seen = merged ? calloc(s->nstrs ? s->nstrs : 1, 1) : NULL;
+    if (!seen) {
+        s->nomem = 1;
+        return PyErr_NoMemory();
+    }
+    long long symbols = 0;
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    for (size_t off = 0; off < s->tarena.len;) {
+        Tally *t = (Tally *)(void *)(s->tarena.p + off);
+        off += tally_size(t);
+        symbols += !seen[t->sym];
+        seen[t->sym] = 1;
+        if (t->first < first) first = t->first;
+        if (t->last > last) last = t->last;
+    }
+    free(seen);
+    if (!s->ntallies) return Py_BuildValue("(iOO)", 0, Py_None, Py_None);
+    return Py_BuildValue("(LNN)", symbols, utc_datetime(first), utc_datetime(last));
+}
+
 static PyObject *get_lines(Scanner *s, void *c) {
     (void)c;
     return PyLong_FromLongLong(s->lines);
 }
 static PyObject *get_records(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(s->records);
+    return PyLong_FromLongLong(all_records(s));
 }
 static PyObject *get_edges(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromUnsignedLong(s->nedges);
+    return PyLong_FromLongLong(all_edges(s));
 }
 static PyObject *get_nonblank(Scanner *s, void *c) {
     (void)c;
@@ -1237,7 +1672,7 @@ static PyObject *get_nonblank(Scanner *s, void *c) {
 }
 static PyObject *get_keys(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromUnsignedLong(s->ntallies);
+    return PyLong_FromUnsignedLong(s->ntallies + (s->lane ? s->lane->ntallies : 0));
 }
 
 static PyObject *get_budget(Scanner *s, void *c) {
@@ -1251,6 +1686,21 @@ static int set_budget(Scanner *s, PyObject *v, void *c) {
     s->missing_budget = b < 0 ? -1 : b;
     return 0;
 }
+static PyObject *get_split_min(Scanner *s, void *c) {
+    (void)c;
+    return PyLong_FromSize_t(s->split_min);
+}
+static int set_split_min(Scanner *s, PyObject *v, void *c) {
+    (void)c;
+    size_t n = v ? PyLong_AsSize_t(v) : (size_t)-1;
+    if (n == (size_t)-1 && PyErr_Occurred()) return -1;
+    if (!v) {
+        PyErr_SetString(PyExc_AttributeError, "split_min cannot be deleted");
+        return -1;
+    }
+    s->split_min = n;
+    return 0;
+}
 static PyObject *get_suppressed(Scanner *s, void *c) {
     (void)c;
     return PyLong_FromLongLong(s->suppressed);
@@ -1260,6 +1710,8 @@ static PyGetSetDef Scanner_getset[] = {
     {"missing_budget", (getter)get_budget, (setter)set_budget,
      "missing-field events settle() hands over before only counting them (-1: all)", NULL},
     {"suppressed", (getter)get_suppressed, NULL, "warnings counted but not handed over", NULL},
+    {"split_min", (getter)get_split_min, (setter)set_split_min,
+     "runs of complete lines this long or longer are scanned by two threads", NULL},
     {"lines", (getter)get_lines, NULL, "lines scanned (blank ones included)", NULL},
     {"records", (getter)get_records, NULL, "records aggregated", NULL},
     {"edge_count", (getter)get_edges, NULL, "distinct call edges (at most max_edges + 1)", NULL},
@@ -1274,6 +1726,7 @@ static PyMethodDef Scanner_methods[] = {
     {"settle", (PyCFunction)Scanner_settle, METH_O, settle_doc},
     {"add", (PyCFunction)Scanner_add, METH_VARARGS, add_doc},
     {"result", (PyCFunction)Scanner_result, METH_VARARGS, result_doc},
+    {"summary", (PyCFunction)Scanner_summary, METH_NOARGS, summary_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1289,6 +1742,146 @@ static PyTypeObject ScannerType = {
     .tp_getset = Scanner_getset,
 };
 
+/* ---------------------------------------------------------------------------------------- */
+/* the fuzz harness's driver                                                                 */
+
+/* A deferred line handed back as the fuzz harness's careful parser would (every fifth): its
+ * first nine characters the symbol id, the rest the container. 0 on an error (set). */
+static int fuzz_add_back(Scanner *s, PyObject *event) {
+    long long line = PyLong_AsLongLong(PyTuple_GET_ITEM(event, 0));
+    if (line == -1 && PyErr_Occurred()) return 0;
+    PyObject *payload = PyTuple_GET_ITEM(event, 2);
+    if (PyLong_AsLong(PyTuple_GET_ITEM(event, 1)) != EV_DEFER || line % 5 != 0) return 1;
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(payload),
+                                          PyBytes_GET_SIZE(payload), "replace");
+    if (!text) return 0;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    PyObject *head = PyUnicode_Substring(text, 0, len < 9 ? len : 9);
+    PyObject *tail = head ? PyUnicode_Substring(text, len < 9 ? len : 9, len) : NULL;
+    PyObject *sym = head ? PyUnicode_AsUTF8String(head) : NULL;
+    PyObject *cont = tail && sym ? PyUnicode_AsUTF8String(tail) : NULL;
+    PyObject *args = NULL, *done = NULL;
+    if (cont) {
+        PyObject *symbol = PyBytes_GET_SIZE(sym) ? Py_NewRef(sym) : PyBytes_FromString("s");
+        if (symbol)
+            args = Py_BuildValue("(LNyOiLOO)", line, symbol, "pkg:x",
+                                 PyBytes_GET_SIZE(cont) ? cont : Py_None, 1, line, Py_None,
+                                 Py_None);
+    }
+    if (args) done = Scanner_add(s, args);
+    Py_XDECREF(text);
+    Py_XDECREF(head);
+    Py_XDECREF(tail);
+    Py_XDECREF(sym);
+    Py_XDECREF(cont);
+    Py_XDECREF(args);
+    Py_XDECREF(done);
+    return done != NULL;
+}
+
+PyDoc_STRVAR(fuzz_scan_doc,
+             "_fuzz_scan(trace, size, max_line_bytes, max_symbol_id_bytes, max_records, "
+             "max_edges, split_min, threads, tally_type, unset) -> tuple\n\nThe fuzz harness's "
+             "`scan` (fuzz/fuzz_ctrace.py) without the interpreter in the loop: a Scanner fed "
+             "`trace` in `size`-byte pieces (the first as bytes through feed(), the others each "
+             "in a buffer of its own, ASan-guarded, straight to the scan), purls good unless "
+             "their length is a multiple of 3, every fifth deferred line added back; lanes on "
+             "two threads or in turn; ('limit', bool) or ('scan', lines, records, events, "
+             "tallies, edges, code_ids). Not for production.");
+
+static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *trace, *tally_type, *unset;
+    Py_ssize_t size, max_line, max_sym, split;
+    long long max_records, max_edges;
+    int threads;
+    if (!PyArg_ParseTuple(args, "SnnnLLnpOO", &trace, &size, &max_line, &max_sym, &max_records,
+                          &max_edges, &split, &threads, &tally_type, &unset))
+        return NULL;
+    if (size < 1 || split < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be positive, split_min not negative");
+        return NULL;
+    }
+    Scanner *s = (Scanner *)PyObject_CallFunction((PyObject *)&ScannerType, "nnLLK", max_line,
+                                                  max_sym, max_records, max_edges, 0ULL);
+    if (!s) return NULL;
+    s->split_min = (size_t)split;
+    s->in_turn = !threads;
+    PyObject *events = PyList_New(0), *out = NULL;
+    char *held = NULL; /* the piece being scanned, until its events are settled */
+    const char *data = PyBytes_AS_STRING(trace);
+    Py_ssize_t n = PyBytes_GET_SIZE(trace), at = 0;
+    int last = 0;
+    while (events && !last) {
+        PyObject *news;
+        free(held);
+        held = NULL;
+        if (at == 0 && n) {
+            Py_ssize_t k = n < size ? n : size;
+            PyObject *piece = PyBytes_FromStringAndSize(data, k);
+            at += k;
+            news = piece ? Scanner_feed(s, piece) : NULL;
+            Py_XDECREF(piece);
+        } else if (at < n) { /* feed() without a bytes object: a malloc'd copy, exact size */
+            Py_ssize_t k = n - at < size ? n - at : size;
+            held = malloc((size_t)k);
+            if (!held) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            memcpy(held, data + at, (size_t)k);
+            at += k;
+            if (!enter(s)) goto done;
+            news = after_scan(s, scan_chunk(s, held, (size_t)k));
+        } else {
+            last = 1;
+            news = Scanner_finish(s, NULL);
+        }
+        if (!news) goto done;
+        if (news == Py_None) {
+            Py_DECREF(news);
+            continue;
+        }
+        if (all_records(s) > max_records || all_edges(s) > max_edges) {
+            Py_DECREF(news);
+            out = Py_BuildValue("(sO)", "limit", all_records(s) > max_records ? Py_True : Py_False);
+            goto done;
+        }
+        Py_ssize_t count = PyList_GET_SIZE(news);
+        PyObject *good = PyList_New(count);
+        for (Py_ssize_t i = 0; good && i < count; i++)
+            PyList_SET_ITEM(good, i, Py_NewRef(PyUnicode_GET_LENGTH(PyList_GET_ITEM(news, i)) % 3
+                                                   ? Py_True : Py_False));
+        Py_DECREF(news);
+        PyObject *settled = good ? Scanner_settle(s, good) : NULL;
+        Py_XDECREF(good);
+        if (!settled) goto done;
+        int ok = 1;
+        for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(settled); i++) {
+            PyObject *event = PyList_GET_ITEM(settled, i);
+            ok = PyList_Append(events, event) == 0 && fuzz_add_back(s, event);
+        }
+        Py_DECREF(settled);
+        if (!ok) goto done;
+    }
+    if (events) {
+        PyObject *pair = Py_BuildValue("(OO)", tally_type, unset);
+        PyObject *result = pair ? Scanner_result(s, pair) : NULL;
+        Py_XDECREF(pair);
+        if (result)
+            out = Py_BuildValue("(sLLONNN)", "scan", (long long)s->lines, (long long)all_records(s),
+                                events, Py_NewRef(PyTuple_GET_ITEM(result, 0)),
+                                Py_NewRef(PyTuple_GET_ITEM(result, 1)),
+                                Py_NewRef(PyTuple_GET_ITEM(result, 2)));
+        Py_XDECREF(result);
+    }
+done:
+    Py_XDECREF(events);
+    Py_DECREF(s);
+    free(held);
+    return out;
+}
+
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python parser is then used.");
 
@@ -1300,6 +1893,7 @@ static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef module_methods[] = {
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
+    {"_fuzz_scan", fuzz_scan, METH_VARARGS, fuzz_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 

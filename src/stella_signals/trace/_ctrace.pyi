@@ -12,6 +12,7 @@ class Scanner:
     key_count: int
     missing_budget: int
     suppressed: int
+    split_min: int
     def __init__(
         self,
         max_line_bytes: int,
@@ -35,6 +36,7 @@ class Scanner:
         code_id: bytes | None,
         /,
     ) -> None: ...
+    def summary(self) -> tuple[int, Any, Any]: ...
     def result(
         self, tally_type: type[Any], unset: object, /
     ) -> tuple[dict[tuple[str, str, object], Any], dict[tuple[str, str], int], dict[str, str]]: ...

@@ -112,6 +112,8 @@ class TraceParser:
         # One string object per distinct symbol_id, purl and container among the tally keys:
         # a symbol seen in many containers keeps its bytes once.
         self.strings: dict[Any, Any] = {}
+        #: (unique symbols, first seen, last seen) when the compiled core worked them out.
+        self.summarised: tuple[int, datetime | None, datetime | None] | None = None
 
     # -- diagnostics ---------------------------------------------------------------------
     def report(
@@ -453,6 +455,8 @@ class TraceParser:
     # -- result --------------------------------------------------------------------------
     def summary(self) -> tuple[int, datetime | None, datetime | None]:
         """(unique symbols, first seen, last seen), in UTC."""
+        if self.summarised is not None:
+            return self.summarised
         tallies = self.tallies.values()
         if not self.tallies:
             return 0, None, None
@@ -533,6 +537,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Chunks at least this big are scanned while the next one is read and inflated.
 _OVERLAP_BYTES = 64 * 1024
 _MICROSECOND = timedelta(microseconds=1)
+#: Runs of complete lines the compiled core splits between two threads (None: its own
+#: default, 256 KiB); the tests make it tiny, so that small traces take the two-lane path.
+_SPLIT_MIN_BYTES: int | None = None
 _DEFER, _OVERLONG, _MISSING = 0, 1, 2
 
 
@@ -549,6 +556,8 @@ def _parse_compiled(
         limits.max_edges,
         random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
     )
+    if _SPLIT_MIN_BYTES is not None:
+        scanner.split_min = _SPLIT_MIN_BYTES
     bom = [False]  # reported yet
 
     def settle(new_purls: list[str] | None) -> None:
@@ -605,6 +614,7 @@ def _collect(scanner: Any, parser: TraceParser, stats: StreamStats, bom: list[bo
     parser.lines = scanner.lines
     parser.records = scanner.records
     parser.tallies, parser.edges, parser.code_ids = scanner.result(Tally, _UNSET)
+    parser.summarised = scanner.summary()
 
 
 def _check_limits(scanner: Any, limits: Limits) -> None:
