@@ -73,7 +73,8 @@ class SqlIngestStore(SqlDatabase):
             return appended
 
         # A second accepted ingest of the same bytes is `Conflict` (storage/_sql_errors.py).
-        return self._in_tx(work)
+        # Concurrent commits share a transaction (group commit); run alone when one fails.
+        return self._in_group_tx(work, tenant=ingest.tenant)
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:
         def work(conn: Connection) -> TimelineEvent:
