@@ -224,12 +224,7 @@ class SqlDatabase:
         """Chain ``drafts`` in order after the tenant's last event, in the caller's
         transaction: the last event is read once and the events inserted in one batch."""
         self._lock_tenant(conn, tenant)
-        row = conn.execute(
-            sa.select(timeline_events.c.body)
-            .where(timeline_events.c.tenant == tenant)
-            .order_by(timeline_events.c.seq.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_LAST_EVENT, {"tenant": tenant}).first()
         previous = parse_event(row.body.encode()) if row is not None else None
         events: list[TimelineEvent] = []
         for draft in drafts:
@@ -327,6 +322,15 @@ class _GroupCommit:
         except Exception:
             for job in batch:
                 job.alone = True
+
+
+#: The body of a tenant's last event, built once: every ingest's commit reads it (issue 19).
+_LAST_EVENT = (
+    sa.select(timeline_events.c.body)
+    .where(timeline_events.c.tenant == sa.bindparam("tenant"))
+    .order_by(timeline_events.c.seq.desc())
+    .limit(1)
+)
 
 
 def _sqlite_setup(engine: Engine) -> None:
