@@ -2,12 +2,18 @@
 embedded default (SQLite + filesystem CAS) and on PostgreSQL + S3 (SeaweedFS).
 
 (a) one 1 M-record gzip trace posted end to end (validated, mapped, persisted, receipted);
-(b) N concurrent clients posting distinct 1,000-record traces for S seconds — on PostgreSQL +
-    S3 once against one server and once spread over two (a round-robin "load balancer");
+(b) small ingests (issue 19): N concurrent clients (16) posting distinct 100-record traces for
+    S seconds, then the same clients asking ``GET /healthz`` for as long (the ceiling of the
+    HTTP stack on the same machine: ingests/s ÷ healthz/s is reported) — on PostgreSQL + S3
+    once against one server and once spread over two (a round-robin "load balancer");
 (c) the server's peak RSS (VmHWM) after ingesting a 10 M-record trace;
 (d) PostgreSQL only: writing 200,000 fact rows with COPY vs a driver-level executemany.
 
-The PostgreSQL cluster is durable (fsync on, the defaults), unlike the tests' throwaway one.
+The PostgreSQL cluster is durable (fsync on, the defaults), unlike the tests' throwaway one;
+the embedded default is durable as it ships (SQLite ``synchronous=FULL``, the CAS fsyncs).
+
+``python benchmarks/http_ingest.py --small-only`` runs only (b) on the embedded default
+(``--scaleout`` adds PostgreSQL + S3 with two servers), printing JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import gzip
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -112,18 +119,55 @@ def _post_file(server: _Server, graph: str, path: Path) -> tuple[float, dict[str
     return elapsed, receipt
 
 
+#: Records per trace of the small-ingest load (issue 19).
+SMALL_RECORDS = 100
+
+
 def _concurrent(
-    servers: list[_Server], graph: str, clients: int, seconds: float, seed: int
+    servers: list[_Server],
+    graph: str,
+    clients: int,
+    seconds: float,
+    seed: int,
+    *,
+    records: int = SMALL_RECORDS,
 ) -> dict[str, Any]:
-    bodies = [
-        gzip.compress(trace_bytes(SynthSpec(1000, seed=seed + i, symbols=2000)), 1, mtime=0)
-        for i in range(clients * 60)
+    """``clients`` threads posting distinct ``records``-record traces for ``seconds``, then
+    the same threads asking ``GET /healthz`` for as long: both under the same load."""
+    bases = [trace_bytes(SynthSpec(records, seed=seed + i, symbols=2000)) for i in range(16)]
+    bodies = [  # more than the load can use; each distinct by the first record's pid
+        gzip.compress(_with_first_pid(bases[i % len(bases)], i + 1), 1, mtime=0)
+        for i in range(int(seconds * 1500) + clients * 10)
     ]
+    ingest = _load(servers, clients, seconds, bodies, graph)
+    health = _load(servers, clients, seconds, None, graph)
+    ingest["records_per_trace"] = records
+    ingest["healthz"] = health
+    ingest["ingest_vs_healthz"] = round(ingest["ingests_per_s"] / health["ingests_per_s"], 3)
+    return ingest
+
+
+def _with_first_pid(trace: bytes, pid: int) -> bytes:
+    """``trace`` with its first record's ``pid`` set to ``pid``: another trace, as cheap to
+    make as a copy (synthesising each one costs a fifth of a second)."""
+    first, newline, rest = trace.partition(b"\n")
+    return re.sub(rb'"pid":\d+', b'"pid":%d' % pid, first, count=1) + newline + rest
+
+
+def _load(
+    servers: list[_Server],
+    clients: int,
+    seconds: float,
+    bodies: list[bytes] | None,
+    graph: str,
+) -> dict[str, Any]:
+    """Each client posts the next unused body (or, without bodies, asks ``/healthz``) until
+    ``seconds`` have passed or the bodies run out; every request's latency is kept."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
-    next_body = iter(range(len(bodies)))
+    next_body = iter(range(len(bodies))) if bodies is not None else itertools.count()
     # Client n talks to server n mod N: a round-robin load balancer.
     targets = itertools.cycle(servers)
 
@@ -135,12 +179,15 @@ def _concurrent(
                 if index is None:
                     return
                 start = time.perf_counter()
-                response = http.post(
-                    "/api/v1/runtime-facts",
-                    params={"graph_hash": graph},
-                    content=bodies[index],
-                    headers={"Content-Type": "application/x-ndjson"},
-                )
+                if bodies is None:
+                    response = http.get("/healthz")
+                else:
+                    response = http.post(
+                        "/api/v1/runtime-facts",
+                        params={"graph_hash": graph},
+                        content=bodies[index],
+                        headers={"Content-Type": "application/x-ndjson"},
+                    )
                 elapsed = time.perf_counter() - start
                 with lock:
                     latencies.append(elapsed)
@@ -157,19 +204,22 @@ def _concurrent(
     wall = time.perf_counter() - started
     latencies.sort()
     cpus = os.cpu_count() or 1
+    server_cpu = _cpu_seconds(servers) - servers_before
     return {
         # Where the CPU went: all of the machine's cores, the servers, this client process.
         "machine_cpu_busy": round((_machine_busy_seconds() - busy_before) / (wall * cpus), 3),
-        "server_cpu_s": round(_cpu_seconds(servers) - servers_before, 2),
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, len(latencies)), 2),
         "client_cpu_s": round(time.process_time() - client_before, 2),
         "cpu_s_available": round(wall * cpus, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "servers": len(servers),
         "clients": clients,
         "seconds": round(wall, 2),
         "ingests": len(latencies),
         "ingests_per_s": round(len(latencies) / wall, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
     }
 
@@ -204,13 +254,14 @@ def _post_graph(server: _Server, spec: SynthSpec) -> str:
 def deployment_benchmarks(
     deployment: Deployment,
     spec: SynthSpec,
-    trace_1m: Path,
+    trace_1m: Path | None,
     trace_10m: Path | None,
     *,
     clients: int,
     seconds: float,
     max_servers: int,
 ) -> dict[str, Any]:
+    """The benchmarks of one deployment; without ``trace_1m`` only the small-ingest load."""
     results: dict[str, Any] = {}
     label = deployment.name
     with tempfile.TemporaryDirectory(prefix="stella-bench-") as tmp:
@@ -220,15 +271,16 @@ def deployment_benchmarks(
         try:
             first = servers[0]
             graph = _post_graph(first, spec)
-            elapsed, receipt = _post_file(first, graph, trace_1m)
-            records = receipt["counts"]["records"]
-            results["single_1m"] = {
-                "seconds": round(elapsed, 3),
-                "records": records,
-                "records_per_s": round(records / elapsed),
-                "mapped_symbols": receipt["counts"]["mapped_symbols"],
-            }
-            print(f"[{label}] HTTP ingest 1 M: {results['single_1m']}", flush=True)
+            if trace_1m is not None:
+                elapsed, receipt = _post_file(first, graph, trace_1m)
+                records = receipt["counts"]["records"]
+                results["single_1m"] = {
+                    "seconds": round(elapsed, 3),
+                    "records": records,
+                    "records_per_s": round(records / elapsed),
+                    "mapped_symbols": receipt["counts"]["mapped_symbols"],
+                }
+                print(f"[{label}] HTTP ingest 1 M: {results['single_1m']}", flush=True)
             if clients:
                 small_graph = _post_graph(first, SynthSpec(1000, seed=10_000, symbols=2000))
                 for count in range(1, max_servers + 1):
@@ -236,7 +288,10 @@ def deployment_benchmarks(
                     results[key] = _concurrent(
                         servers[:count], small_graph, clients, seconds, seed=10_000 * count
                     )
-                    print(f"[{label}] HTTP concurrent, {count} server(s): {results[key]}")
+                    print(
+                        f"[{label}] HTTP concurrent, {count} server(s): {results[key]}",
+                        file=sys.stderr,
+                    )
             if trace_10m is not None:
                 elapsed, receipt = _post_file(first, graph, trace_10m)
                 results["single_10m"] = {
@@ -356,3 +411,36 @@ def http_benchmarks(
             results["facts_insert"] = facts_insert_benchmark(deployment.database_url)
             print(f"[postgres] facts insert: {results['facts_insert']}", flush=True)
     return results
+
+
+def main() -> None:
+    """Only the small-ingest load (issue 19), printed as JSON: for working on the request
+    path without the large fixtures. ``make bench`` runs everything through run.py."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--small-only", action="store_true", required=True)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--scaleout", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--embedded", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    spec = SynthSpec(1000, seed=1, symbols=2000)
+    results: dict[str, Any] = {}
+    if args.embedded:
+        results["embedded"] = deployment_benchmarks(
+            Deployment("embedded"), spec, None, None,
+            clients=args.clients, seconds=args.seconds, max_servers=1,
+        )  # fmt: skip
+    if args.scaleout:
+        with scaleout_deployment() as deployment:
+            results["postgres-s3"] = deployment_benchmarks(
+                deployment, spec, None, None,
+                clients=args.clients, seconds=args.seconds, max_servers=2,
+            )  # fmt: skip
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -385,7 +385,7 @@ def main() -> None:
     parser.add_argument("--graph-nodes", type=int, default=1_000_000)
     parser.add_argument("--verify-nodes", type=int, default=100_000)
     parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=16)  # issue 19's small-ingest load
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
         "--scaleout",
@@ -623,7 +623,8 @@ def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:
             c = runs[key]
             lines.append(
                 f"[{where}] {c['clients']} concurrent clients on {c.get('servers', 1)} "
-                f"server(s) posting 1,000-record traces for {c['seconds']} s: "
+                f"server(s) posting {c.get('records_per_trace', 1000):,}-record traces for "
+                f"{c['seconds']} s: "
                 f"{c['ingests_per_s']} ingests/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
                 f"(statuses {c['statuses']})"
                 + (
@@ -631,6 +632,13 @@ def http_lines(http: dict[str, Any], floor_rps: int) -> list[str]:
                     f"{c['server_cpu_s']} of {c['cpu_s_available']} CPU-s."
                     if "machine_cpu_busy" in c
                     else "."
+                )
+                + (
+                    f" GET /healthz, same clients: {c['healthz']['ingests_per_s']}/s; ingests / "
+                    f"healthz = {c['ingest_vs_healthz']} (load average "
+                    f"{c['load_average'][0]})."
+                    if "healthz" in c
+                    else ""
                 )
             )
         if "single_10m" in runs:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from stella_signals.api._bridge import SMALL_BODY_BYTES
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.storage import SqlRepository
 from stella_signals.tenancy import TenantId
@@ -291,14 +292,21 @@ def test_stella_ingest_resends_a_signed_window_with_its_envelope(
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
-@pytest.mark.parametrize("media", ["ndjson", "multipart"])
+@pytest.mark.parametrize("media", ["ndjson", "ndjson-streamed", "multipart"])
 def test_a_client_that_stops_mid_body_leaves_only_its_recorded_refusal(
     tenant_server: Server, media: str
 ) -> None:
+    """A small body is read whole before the pipeline runs, a larger one streams into it
+    (`api/_bridge.py`): either way the disconnect is recorded by the pipeline."""
     graph = post_graph(tenant_server)
     before = tenant_server.counts()
-    trace = gzip.compress(trace_bytes(SPEC))
-    if media == "ndjson":
+    if media == "ndjson-streamed":
+        trace = gzip.compress(trace_bytes(replace(SPEC, records=12_000)))
+        assert len(trace) > SMALL_BODY_BYTES
+    else:
+        trace = gzip.compress(trace_bytes(SPEC))
+        assert len(trace) <= SMALL_BODY_BYTES
+    if media.startswith("ndjson"):
         content_type, body = "application/x-ndjson", trace
     else:
         content_type = "multipart/form-data; boundary=b0undary"

@@ -98,3 +98,22 @@ def test_one_call_records_a_refusal_row_event_and_metric(ctx: IngestContext) -> 
     assert event.attributes["reason"] == "too_large" and event.event_id == failed.event.event_id
     assert ctx.metrics is not None
     assert b'result="too_large"' in ctx.metrics.render()[0]
+
+
+def test_a_graph_is_looked_up_until_registered_then_remembered(ctx: IngestContext) -> None:
+    """`resolve_graph` asks the store while the graph is absent (it may arrive at any
+    moment) and stops asking once it is there (a graph is never deleted; issue 19)."""
+    asked: list[bool] = []
+
+    def lookup(answer: bool) -> bool:
+        asked.append(answer)
+        return answer
+
+    catalog = ctx.graphs
+    assert not catalog.registered(ACME, GRAPH, lambda: lookup(False))
+    assert not catalog.registered(ACME, GRAPH, lambda: lookup(False))
+    assert catalog.registered(ACME, GRAPH, lambda: lookup(True))
+    assert catalog.registered(ACME, GRAPH, lambda: lookup(False))  # not asked any more
+    assert asked == [False, False, True]
+    other = parse_tenant("globex")  # per tenant: another tenant's graph is its own question
+    assert not catalog.registered(other, GRAPH, lambda: lookup(False))

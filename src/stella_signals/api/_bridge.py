@@ -13,9 +13,19 @@ from starlette.requests import ClientDisconnect, Request
 from stella_signals.errors import InvalidInput, LimitExceeded
 from stella_signals.timeline import FailureReason
 
-__all__ = ["blocking_chunks", "client_disconnected", "read_body", "read_json_body"]
+__all__ = [
+    "SMALL_BODY_BYTES",
+    "blocking_chunks",
+    "buffered_chunks",
+    "client_disconnected",
+    "read_body",
+    "read_json_body",
+]
 
 T = TypeVar("T")
+
+#: A body declared at most this long is read whole on the event loop (`buffered_chunks`).
+SMALL_BODY_BYTES = 256 * 1024
 
 
 def client_disconnected() -> InvalidInput:
@@ -46,6 +56,27 @@ def blocking_chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             return
         if chunk:
             yield chunk
+
+
+async def buffered_chunks(request: Request) -> Iterator[bytes]:
+    """The body of a small request (its ``Content-Length`` at most `SMALL_BODY_BYTES`; the
+    server holds the body to it), read on the event loop and handed over as chunks: one
+    switch to the pipeline's worker thread instead of two per chunk (`blocking_chunks`). A
+    client that went away mid-body is raised to whoever iterates the chunks, as with
+    `blocking_chunks`, so the pipeline records it the same way."""
+    chunks: list[bytes] = []
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                chunks.append(chunk)
+    except ClientDisconnect:
+        return _then_disconnected(chunks)
+    return iter(chunks)
+
+
+def _then_disconnected(chunks: list[bytes]) -> Iterator[bytes]:
+    yield from chunks
+    raise client_disconnected()
 
 
 async def read_body(request: Request, limit: int, *, limit_name: str) -> bytes:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import Admission, admit
-from stella_signals.api._bridge import blocking_chunks
+from stella_signals.api._bridge import SMALL_BODY_BYTES, blocking_chunks, buffered_chunks
 from stella_signals.api._multipart import (
     MULTIPART,
     PROBE_MANIFEST,
@@ -270,7 +270,8 @@ async def post_runtime_facts(
 
     dsse: bytes | None = None
     manifest: bytes | None = None
-    body: Iterator[bytes] = blocking_chunks(request.stream())
+    body: Iterator[bytes]
+    small = length is not None and length.isdigit() and int(length) <= SMALL_BODY_BYTES
     upload: MultipartUpload | None = None
     if media == MULTIPART:
         try:
@@ -292,6 +293,10 @@ async def post_runtime_facts(
             )
         declared = None  # it was about the whole multipart body, checked above
         body, dsse, manifest = file_chunks(upload.main), upload.dsse, upload.probe_manifest
+    elif small:
+        body = await buffered_chunks(request)
+    else:
+        body = blocking_chunks(request.stream())
     try:
         return await _ingest_and_answer(
             ctx, principal, ingest_id, digest, body, declared, dsse, manifest

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
@@ -119,6 +120,46 @@ _LIST_ITEMS: dict[str, Callable[..., Any]] = {
 }
 
 
+#: Graphs up to this many edges get an out-adjacency (kept for the last few indexes used),
+#: so that a small trace costs the edges of its own nodes rather than a scan of every edge
+#: (issue 19: the scan was the largest cost of a 100-record ingest against 5,000 edges).
+_ADJACENCY_MAX_EDGES = 250_000
+_ADJACENCY_SLOTS = 8
+_adjacencies: OrderedDict[int, tuple[GraphIndex, dict[int, list[int]]]] = OrderedDict()
+_adjacency_lock = threading.Lock()
+
+
+def _adjacency(index: GraphIndex) -> dict[int, list[int]] | None:
+    """node → its edges' targets (one entry per edge), or None for a graph too large."""
+    if index.edges_total > _ADJACENCY_MAX_EDGES:
+        return None
+    # Keyed by identity (the entry holds the index, so an id is not reused while kept);
+    # built under the lock, so that concurrent ingests against a new graph build it once.
+    with _adjacency_lock:
+        hit = _adjacencies.get(id(index))
+        if hit is not None:
+            _adjacencies.move_to_end(id(index))
+            return hit[1]
+        adjacency: dict[int, list[int]] = defaultdict(list)
+        for a, b in zip(index.edge_from, index.edge_to, strict=True):
+            adjacency[a].append(b)
+        built = dict(adjacency)
+        _adjacencies[id(index)] = (index, built)
+        while len(_adjacencies) > _ADJACENCY_SLOTS:
+            _adjacencies.popitem(last=False)
+        return built
+
+
+def _confirmed_edges(index: GraphIndex, observed: frozenset[int], flags: bytearray) -> int:
+    """How many edges have both ends among ``observed`` (``flags``: 1 for those nodes)."""
+    adjacency = _adjacency(index) if len(observed) * 4 < index.nodes_total else None
+    if adjacency is None:
+        return sum(
+            1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if flags[a] and flags[b]
+        )
+    return sum(1 for a in observed for b in adjacency.get(a, ()) if flags[b])
+
+
 def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> VerifyReport:
     """Resolve every distinct symbol of ``trace``: exact ``symbol_id`` (node symbol_id or id),
     else the record's ``code_id``, else unmapped. Work is per distinct key, not per record."""
@@ -145,9 +186,7 @@ def map_trace(trace: TraceReport, index: GraphIndex, *, graph_hash_ok: bool) -> 
     flags = bytearray(index.nodes_total)
     for node in observed:
         flags[node] = 1
-    edges_confirmed = sum(
-        1 for a, b in zip(index.edge_from, index.edge_to, strict=True) if flags[a] and flags[b]
-    )
+    edges_confirmed = _confirmed_edges(index, observed, flags)
     edges_observed, unexpected = _match_edges(trace, index)
     mapped = sum(1 for node in resolved.values() if node is not None)
     return VerifyReport(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stella_signals.cas import CasUri, Namespace
@@ -53,12 +54,32 @@ class GraphCatalog:
 
     #: Indexes kept in memory (most recently used), for ingests against the same graphs.
     MEMORY_SLOTS = 8
+    #: (tenant, graph) pairs remembered as registered; past this many the memory restarts.
+    REGISTERED_SLOTS = 65_536
 
     def __init__(self, blobs: BlobStore, indexes: IndexCache) -> None:
         self._blobs = blobs
         self._indexes = indexes
         self._memory: OrderedDict[tuple[str, str], GraphIndex] = OrderedDict()
+        self._registered: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def registered(self, tenant: TenantId, graph_hash: Digest, lookup: Callable[[], bool]) -> bool:
+        """Whether ``tenant`` has registered the graph, asking ``lookup`` (the metadata
+        store) until it says yes. A yes is remembered: a graph is never deleted and its
+        hash names its bytes, so "registered" cannot turn false; a no is asked again
+        every time (the graph may arrive at any moment)."""
+        key = (str(tenant), graph_hash.hex)
+        with self._lock:
+            if key in self._registered:
+                return True
+        if not lookup():
+            return False
+        with self._lock:
+            if len(self._registered) >= self.REGISTERED_SLOTS:
+                self._registered.clear()
+            self._registered.add(key)
+        return True
 
     def import_graph(self, tenant: TenantId, data: bytes) -> ImportedGraph:
         """Validate, hash, store and index; `InvalidGraph` (nothing written) when invalid."""

@@ -29,6 +29,7 @@ Reads outside the commit transaction, and why each is safe there (the commit is
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -150,8 +151,14 @@ def trusted_keys(
     repo: Repository, tenant: TenantId, purpose: KeyPurpose = KeyPurpose.ATTEST
 ) -> list[PublicKey]:
     """The keys ``tenant`` trusts for ``purpose`` (attestations of traces and graphs, by
-    default; an offline site's service key for sync)."""
-    return [load_public_key(key.public_pem) for key in repo.list_trusted_keys(tenant, purpose)]
+    default; an offline site's service key for sync). The store is asked every time (a key
+    revoked anywhere is no longer trusted from the next request on); only the parse of each
+    PEM is remembered, by its bytes."""
+    return [_public_key(key.public_pem) for key in repo.list_trusted_keys(tenant, purpose)]
+
+
+#: PEM bytes → the parsed key: a pure function of its argument, so kept (issue 19).
+_public_key = functools.lru_cache(maxsize=1024)(load_public_key)
 
 
 def envelope_of(dsse: bytes) -> Envelope:
@@ -201,8 +208,11 @@ def parse(chunks: Iterable[bytes], *, limits: Limits, name: str | None = None) -
 
 
 def resolve_graph(ctx: IngestContext, tenant: TenantId, graph_hash: Digest) -> LoadedGraph | None:
-    """The tenant's graph with its index, or None when it has not arrived (an orphan)."""
-    if ctx.repo.get_graph(tenant, str(graph_hash)) is None:
+    """The tenant's graph with its index, or None when it has not arrived (an orphan). The
+    store is asked until it has the graph; then the catalog remembers it (it stays)."""
+    if not ctx.graphs.registered(
+        tenant, graph_hash, lambda: ctx.repo.get_graph(tenant, str(graph_hash)) is not None
+    ):
         return None
     return ctx.graphs.load(tenant, graph_hash, rehash=False)
 

@@ -6,6 +6,13 @@ tenant's chain lock (SQLite: ``BEGIN IMMEDIATE`` serialises writers; PostgreSQL:
 transaction-scoped advisory lock per tenant, so servers append to different tenants in
 parallel), reads the tenant's last event and appends the next one. The chain never forks,
 and an ingest is recorded with its facts and event, or not at all.
+
+Group commit (issue 19): concurrent ingest commits share one transaction, so one fsync of
+the database serves them all (`_in_group_tx`). Each caller still returns only after that
+transaction committed, so an answered ingest is as durable as before; and a group that
+fails in any way (a refused row, a lost race, an outage, a failed COMMIT) is rolled back
+whole and each of its writes run again alone in a transaction of its own, exactly as they
+ran before grouping: no caller sees an outcome that depends on its neighbours.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ D = TypeVar("D", bound="DataclassInstance")
 
 #: Attempts of a write that lost a race (a unique key taken by a concurrent writer).
 _APPEND_ATTEMPTS = 5
+#: Writes one group transaction carries at most (bounded latency for the first of them).
+_GROUP_MAX = 64
 #: PostgreSQL advisory lock keys: migrations (one key), tenant chains (a namespace).
 _MIGRATION_LOCK = 0x5374656C6C61  # "Stella"
 _CHAIN_LOCK_NAMESPACE = 0x5354  # "ST"
@@ -150,15 +159,23 @@ class SqlDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = engine_url(url)
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        options: dict[str, Any] = {}
         if self.url.startswith("postgresql"):
             # A bounded pool per process; connection attempts fail fast so a database outage
-            # answers 503 at once instead of hanging the request.
+            # answers 503 at once instead of hanging the request. A pooled connection the
+            # server dropped is noticed before use (a ping per checkout).
             options |= {"pool_size": 8, "max_overflow": 8, "pool_timeout": 10}
+            options |= {"pool_pre_ping": True}
             options["connect_args"] = {"connect_timeout": 5, "application_name": "stella-signals"}
+        elif sa.engine.make_url(self.url).database not in (None, "", ":memory:"):
+            # A file on this host: no connection to lose, so no ping per checkout; and as
+            # many pooled connections as the server runs requests at once (the API's worker
+            # threads), so that none is opened, set up and closed per request (issue 19).
+            options |= {"pool_size": 40, "max_overflow": 16}
         self.engine: Engine = sa.create_engine(self.url, **options)
         self.dialect = self.engine.dialect.name
         self._writer_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
+        self._group = _GroupCommit(self)
         _sql_errors.install(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -226,6 +243,11 @@ class SqlDatabase:
                     raise translated from exc
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _in_group_tx(self, work: Callable[[Connection], T], *, tenant: TenantId) -> T:
+        """`_in_tx`, sharing the transaction (and its fsync) with concurrent callers of this
+        method; ``work`` must be safe to run again alone (it is, when its group fails)."""
+        return self._group.run(work, tenant)
 
     @staticmethod
     def _find(conn: Connection, table: sa.Table, tenant: TenantId, **key: Any) -> Any:
@@ -298,12 +320,7 @@ class SqlDatabase:
         """Chain ``drafts`` in order after the tenant's last event, in the caller's
         transaction: the last event is read once and the events inserted in one batch."""
         self._lock_tenant(conn, tenant)
-        row = conn.execute(
-            sa.select(timeline_events.c.body)
-            .where(timeline_events.c.tenant == tenant)
-            .order_by(timeline_events.c.seq.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_LAST_EVENT, {"tenant": tenant}).first()
         previous = parse_event(row.body.encode()) if row is not None else None
         events: list[TimelineEvent] = []
         for draft in drafts:
@@ -326,6 +343,90 @@ class SqlDatabase:
                 ],
             )
         return events
+
+
+class _GroupJob:
+    """One write waiting for a group transaction: its outcome, or the word to lead one."""
+
+    __slots__ = ("alone", "lead", "ready", "result", "tenant", "work")
+
+    def __init__(self, work: Callable[[Connection], Any], tenant: TenantId) -> None:
+        self.work = work
+        self.tenant = tenant
+        self.ready = threading.Event()
+        self.lead = False  # this job's thread runs the next group
+        self.alone = False  # the group failed: run it in a transaction of its own
+        self.result: Any = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit. A caller queues its write; if no group is running it
+    leads: it takes the queue (up to `_GROUP_MAX`), runs every write in one transaction in
+    queue order (by tenant, so concurrent servers take PostgreSQL's tenant locks in one
+    order), commits once and wakes the others with their results; then it hands the lead to
+    the first write still queued. Writes arriving meanwhile wait for the next group: under
+    load a group carries every write that arrived during the previous commit."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        self._mutex = threading.Lock()
+        self._queue: list[_GroupJob] = []
+        self._running = False
+
+    def run(self, work: Callable[[Connection], T], tenant: TenantId) -> T:
+        job = _GroupJob(work, tenant)
+        with self._mutex:
+            self._queue.append(job)
+            job.lead = not self._running
+            self._running = True
+        if not job.lead:
+            job.ready.wait()
+        if job.lead:
+            self._lead()
+        if job.alone:
+            return self._db._in_tx(work)
+        result: T = job.result
+        return result
+
+    def _lead(self) -> None:
+        with self._mutex:
+            batch, self._queue = self._queue[:_GROUP_MAX], self._queue[_GROUP_MAX:]
+        try:
+            self._commit(batch)
+        except BaseException:
+            for job in batch:
+                job.alone = True
+            raise
+        finally:
+            with self._mutex:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.ready.set()
+                else:
+                    self._running = False
+            for job in batch:
+                job.lead = False
+                job.ready.set()
+
+    def _commit(self, batch: list[_GroupJob]) -> None:
+        ordered = sorted(batch, key=lambda job: job.tenant)
+        try:
+            with self._db._writer_lock, self._db._write() as conn, conn.begin():
+                for job in ordered:
+                    job.result = job.work(conn)
+        except Exception:
+            for job in batch:
+                job.alone = True
+
+
+#: The body of a tenant's last event, built once: every ingest's commit reads it (issue 19).
+_LAST_EVENT = (
+    sa.select(timeline_events.c.body)
+    .where(timeline_events.c.tenant == sa.bindparam("tenant"))
+    .order_by(timeline_events.c.seq.desc())
+    .limit(1)
+)
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -39,6 +39,19 @@ __all__ = ["SqlIngestStore", "insert_edges", "insert_facts", "update_ingest"]
 
 #: Rows per INSERT batch for facts and edges (bounded memory whatever the trace).
 _FACT_BATCH = 5000
+#: The accepted ingest of these bytes for this graph, built once (issue 19). The statuses
+#: are rendered as literals: only then can SQLite see that the query implies the partial
+#: unique index ``ux_ingests_accepted`` (with bound values it scanned the tenant's ingests).
+_FIND_DUPLICATE = sa.select(ingests).where(
+    ingests.c.tenant == sa.bindparam("tenant"),
+    ingests.c.content_sha256 == sa.bindparam("content_sha256"),
+    ingests.c.graph_hash == sa.bindparam("graph_hash"),
+    ingests.c.status.in_(
+        sa.bindparam("accepted", ("ingested", "orphaned"), expanding=True, literal_execute=True)
+    ),
+)
+#: The ingest row's insert, its values passed as parameters (compiled once, not per row).
+_INSERT_INGEST = ingests.insert()
 
 
 class SqlIngestStore(IngestReads, SqlDatabase):
@@ -52,7 +65,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
         edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent:
         def work(conn: Connection) -> TimelineEvent:
-            conn.execute(ingests.insert().values(**_ingest_values(ingest)))
+            conn.execute(_INSERT_INGEST, _ingest_values(ingest))
             insert_facts(conn, self.dialect, ingest, facts_)
             insert_edges(conn, self.dialect, ingest, edges)
             appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
@@ -72,7 +85,8 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             return appended
 
         # A second accepted ingest of the same bytes is `Conflict` (storage/_sql_errors.py).
-        return self._in_tx(work)
+        # Concurrent commits share a transaction (group commit); run alone when one fails.
+        return self._in_group_tx(work, tenant=ingest.tenant)
 
     def record_failure(self, ingest: IngestRecord, event: EventDraft) -> TimelineEvent:
         def work(conn: Connection) -> TimelineEvent:
@@ -95,15 +109,9 @@ class SqlIngestStore(IngestReads, SqlDatabase):
     def find_duplicate(
         self, tenant: TenantId, content_sha256: str, graph_hash: str
     ) -> IngestRecord | None:
+        key = {"tenant": tenant, "content_sha256": content_sha256, "graph_hash": graph_hash}
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(ingests).where(
-                    ingests.c.tenant == tenant,
-                    ingests.c.content_sha256 == content_sha256,
-                    ingests.c.graph_hash == graph_hash,
-                    ingests.c.status.in_(("ingested", "orphaned")),
-                )
-            ).first()
+            row = conn.execute(_FIND_DUPLICATE, key).first()
         return _ingest_of(row) if row is not None else None
 
     def get_ingest(self, tenant: TenantId, ingest_id: str) -> IngestRecord | None:

@@ -55,14 +55,19 @@ def mark_graph_changed(conn: Connection, tenant: TenantId, graph_hash: str | Non
     """In an ingest's transaction: the graph's registered pairs are due again."""
     if graph_hash is None:
         return
-    conn.execute(
-        reach_registrations.update()
-        .where(
-            reach_registrations.c.tenant == tenant,
-            reach_registrations.c.graph_hash == graph_hash,
-        )
-        .values(change_seq=reach_registrations.c.change_seq + 1)
+    conn.execute(_GRAPH_CHANGED, {"of_tenant": tenant, "of_graph": graph_hash})
+
+
+#: `mark_graph_changed`'s update, built once: every ingest's commit runs it (issue 19).
+_GRAPH_CHANGED = (
+    reach_registrations.update()
+    .where(
+        # Not named after columns: an update's parameters named so would be SET values.
+        reach_registrations.c.tenant == sa.bindparam("of_tenant"),
+        reach_registrations.c.graph_hash == sa.bindparam("of_graph"),
     )
+    .values(change_seq=reach_registrations.c.change_seq + 1)
+)
 
 
 def _time(value: datetime | None) -> datetime | None:
