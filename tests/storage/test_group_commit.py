@@ -20,13 +20,18 @@ from stella_signals.timeline import check_chain
 from tests.storage.repository_contract import ACME, GLOBEX, draft, fact, ingest
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlRepository]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path / "signals.db")
-    else:
-        url = request.getfixturevalue("postgres_url")
-    repository = SqlRepository(url)
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[SqlRepository]:
+    """Groups are SQLite's (PostgreSQL commits each write alone: the last tests)."""
+    repository = SqlRepository(sqlite_url(tmp_path / "signals.db"))
+    repository.migrate()
+    yield repository
+    repository.close()
+
+
+@pytest.fixture
+def pg_repo(postgres_url: str) -> Iterator[SqlRepository]:
+    repository = SqlRepository(postgres_url)
     repository.migrate()
     yield repository
     repository.close()
@@ -128,3 +133,71 @@ def test_a_failing_write_sends_its_group_to_run_alone(repo: SqlRepository) -> No
     chain = list(repo.iter_events(ACME))
     assert chain[0].event_id == draft(1).event_id and len(chain) == 3
     assert check_chain(chain, tenant=ACME).ok
+
+
+def test_on_postgresql_a_busy_tenant_never_stalls_another(pg_repo: SqlRepository) -> None:
+    """Another server holds ACME's chain lock: GLOBEX's ingest commits at once, ACME's waits
+    for the lock only (no group holds one tenant's lock while it waits for another's)."""
+    holder = pg_repo.engine.connect()
+    transaction = holder.begin()
+    pg_repo._lock_tenant(holder, ACME)
+    try:
+        acme = ingest(1, tenant=ACME, event=1)
+        acme_thread, acme_outcome = _in_thread(
+            lambda: pg_repo.commit_ingest(acme, [fact("s", "n")], draft(1))
+        )
+        time.sleep(0.2)  # ACME's commit is now waiting for the held lock
+        globex = ingest(2, tenant=GLOBEX, event=2)
+        globex_thread, globex_outcome = _in_thread(
+            lambda: pg_repo.commit_ingest(globex, [fact("s", "n")], draft(2))
+        )
+        globex_thread.join(10)
+        assert not globex_thread.is_alive(), "GLOBEX waited for ACME's lock"
+        assert "error" not in globex_outcome, globex_outcome
+        assert acme_thread.is_alive()  # still waiting for ACME's lock
+    finally:
+        transaction.rollback()
+        holder.close()
+    acme_thread.join(30)
+    assert "error" not in acme_outcome, acme_outcome
+    assert pg_repo.get_ingest(ACME, acme.ingest_id) is not None
+
+
+def test_on_postgresql_the_same_bytes_on_two_servers_never_deadlock(
+    pg_repo: SqlRepository, postgres_url: str
+) -> None:
+    """Two servers (two repositories) commit the same tenant's same bytes at once, many
+    times: one ingests, the other is told `Conflict` (a duplicate) — never an outage."""
+    other = SqlRepository(postgres_url)
+    try:
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def commit(repo: SqlRepository, record: Any, n: int) -> None:
+            try:
+                repo.commit_ingest(record, [fact("s", "n")], draft(n))
+                verdict = "ok"
+            except Conflict:
+                verdict = "duplicate"
+            except Exception as exc:  # an outage (503) would land here
+                verdict = f"error: {exc!r}"
+            with lock:
+                outcomes.append(verdict)
+
+        threads = []
+        for n in range(1, 41):
+            first = ingest(100 + n, content=n, event=100 + n)
+            second = ingest(200 + n, content=n, event=200 + n)
+            threads += [
+                threading.Thread(target=commit, args=(pg_repo, first, 100 + n)),
+                threading.Thread(target=commit, args=(other, second, 200 + n)),
+            ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(set(outcomes)) == ["duplicate", "ok"], outcomes
+        assert outcomes.count("ok") == 40 and outcomes.count("duplicate") == 40
+        assert check_chain(list(pg_repo.iter_events(ACME)), tenant=ACME).ok
+    finally:
+        other.close()

@@ -7,8 +7,11 @@ transaction-scoped advisory lock per tenant, so servers append to different tena
 parallel), reads the tenant's last event and appends the next one. The chain never forks,
 and an ingest is recorded with its facts and event, or not at all.
 
-Group commit (issue 19): concurrent ingest commits share one transaction, so one fsync of
-the database serves them all (`_in_group_tx`). Each caller still returns only after that
+Group commit (issue 19): on SQLite, concurrent ingest commits share one transaction, so one
+fsync of the database serves them all (`_in_group_tx`). PostgreSQL commits each on its own:
+it already flushes the WAL of concurrent commits together, and a group there would hold one
+tenant's lock while it waited for another's (a commit of any tenant stalled behind a tenant
+busy on another server, and deadlocks between servers receiving the same bytes). Each caller still returns only after that
 transaction committed, so an answered ingest is as durable as before; and a group that
 fails in any way (a refused row, a lost race, an outage, a failed COMMIT) is rolled back
 whole and each of its writes run again alone in a transaction of its own, exactly as they
@@ -246,7 +249,11 @@ class SqlDatabase:
 
     def _in_group_tx(self, work: Callable[[Connection], T], *, tenant: TenantId) -> T:
         """`_in_tx`, sharing the transaction (and its fsync) with concurrent callers of this
-        method; ``work`` must be safe to run again alone (it is, when its group fails)."""
+        method on SQLite, whose writers are serialised anyway; ``work`` must be safe to run
+        again alone (it is, when its group fails). Elsewhere a transaction of its own (see
+        the module's docstring)."""
+        if self.dialect != "sqlite":
+            return self._in_tx(work)
         return self._group.run(work, tenant)
 
     @staticmethod
@@ -380,7 +387,16 @@ class _GroupCommit:
             job.lead = not self._running
             self._running = True
         if not job.lead:
-            job.ready.wait()
+            try:
+                job.ready.wait()
+            except BaseException:  # interrupted while queued: never leave the lead with nobody
+                with self._mutex:
+                    queued = job in self._queue and not job.lead
+                    if queued:
+                        self._queue.remove(job)
+                if not queued and job.lead:
+                    self._lead()
+                raise
         if job.lead:
             self._lead()
         if job.alone:

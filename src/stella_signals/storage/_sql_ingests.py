@@ -65,6 +65,10 @@ class SqlIngestStore(IngestReads, SqlDatabase):
         edges: Sequence[EdgeRow] = (),
     ) -> TimelineEvent:
         def work(conn: Connection) -> TimelineEvent:
+            # The tenant's lock before the ingest's row: a server that inserted the row first
+            # and then waited for the lock would deadlock with one holding the lock and
+            # inserting the same bytes (PostgreSQL's unique index waits for our row).
+            self._lock_tenant(conn, ingest.tenant)
             conn.execute(_INSERT_INGEST, _ingest_values(ingest))
             insert_facts(conn, self.dialect, ingest, facts_)
             insert_edges(conn, self.dialect, ingest, edges)
