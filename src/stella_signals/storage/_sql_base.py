@@ -11,11 +11,12 @@ Group commit (issue 19): on SQLite, concurrent ingest commits share one transact
 fsync of the database serves them all (`_in_group_tx`). PostgreSQL commits each on its own:
 it already flushes the WAL of concurrent commits together, and a group there would hold one
 tenant's lock while it waited for another's (a commit of any tenant stalled behind a tenant
-busy on another server, and deadlocks between servers receiving the same bytes). Each caller still returns only after that
-transaction committed, so an answered ingest is as durable as before; and a group that
-fails in any way (a refused row, a lost race, an outage, a failed COMMIT) is rolled back
-whole and each of its writes run again alone in a transaction of its own, exactly as they
-ran before grouping: no caller sees an outcome that depends on its neighbours.
+busy on another server, and deadlocks between servers receiving the same bytes). Each
+caller still returns only after that transaction committed, so an answered ingest is as
+durable as before; and a group that fails in any way (a refused row, a lost race, an
+outage, a failed COMMIT) is rolled back whole and each of its writes run again alone in a
+transaction of its own, exactly as they ran before grouping: no caller sees an outcome that
+depends on its neighbours.
 """
 
 from __future__ import annotations
