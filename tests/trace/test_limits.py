@@ -105,3 +105,32 @@ def test_line_exactly_at_the_limit_is_fine_even_with_crlf() -> None:
     body = line()
     limits = Limits(max_line_bytes=len(body))
     assert parse_trace([body + b"\r\n" + body + b"\n"], limits=limits).valid
+
+
+# A review found this on the compiled core: a last line without its newline, whose purl the
+# scan had not seen yet, waited for the purl check and was counted when it settled, with no
+# diagnostic to report; the limits were checked only after lines that brought diagnostics.
+_LAST_A = (
+    b'{"symbol_id":"a","purl":"pkg:x/a@1","timestamp":"2026-01-01T00:00:00Z","count":1,'
+    b'"pid":1,"container":"c","caller_symbol_id":"x"}'
+)
+_LAST_B = (
+    b'{"symbol_id":"b","purl":"pkg:x/b@1","timestamp":"2026-01-01T00:00:00Z","count":1,'
+    b'"pid":1,"container":"c","caller_symbol_id":"a"}'
+)
+
+
+@pytest.mark.parametrize("newline", [b"", b"\n"], ids=["no-final-newline", "final-newline"])
+@pytest.mark.parametrize(
+    ("limits", "name"),
+    [(Limits(max_records=1), "max_records"), (Limits(max_edges=1), "max_edges")],
+    ids=["records", "edges"],
+)
+def test_a_last_line_with_a_new_purl_cannot_pass_a_limit(
+    limits: Limits, name: str, newline: bytes
+) -> None:
+    with pytest.raises(LimitExceeded) as refused:
+        parse_trace(
+            [_LAST_A + b"\n" + _LAST_B + newline], limits=limits, on_diagnostic=lambda _: None
+        )
+    assert refused.value.limit == name

@@ -638,7 +638,8 @@ def _settle(
         scanner.missing_budget = max(0, limits.max_kept_diagnostics - len(parser.kept))
     events = scanner.settle([purl_problem(purl) is None for purl in new_purls])
     _bom_warning(scanner, stats, parser, bom)
-    if not events:
+    if not events:  # lines that waited on their purl were still counted by settle()
+        _check_limits(scanner, limits)
         return
     quiet = parser.sink is None
     for line, kind, payload in events:
