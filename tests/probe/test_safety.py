@@ -199,3 +199,19 @@ def test_the_duty_cycle_rearms_running_threads(tmp_path: Path, profiler: str) ->
             assert window.manifest["counts"] == "incomplete"
         assert window.manifest["sample"] == [0.3, 0.3]
     assert found[0].manifest["threads_parked"] == 0  # the first window saw every thread
+
+
+@BOTH
+def test_an_application_signal_handler_s_exception_reaches_the_application(
+    tmp_path: Path, profiler: str
+) -> None:
+    """A review found the probe swallowed a job timeout raised by a SIGALRM handler while it
+    resolved a function: the job went on forever. It is the application's exception."""
+    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
+                     [str(PROGRAMS / "alarm_timeout.py")], cwd=PROGRAMS,
+                     env=PROFILERS[profiler])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "timeout: the job ran out of time"
+    manifest = windows(tmp_path)[-1].manifest
+    assert manifest["disabled"] is True
+    assert "interrupted by the application's JobTimeout" in manifest["error"]

@@ -64,8 +64,8 @@ class Config:
             raise ConfigError(f"window: {self.window} is not a positive number of seconds")
         if self.sample is not None and not (self.sample[0] > 0 and self.sample[1] >= 0):
             raise ConfigError(f"sample: {self.sample} is not ON/OFF seconds (ON > 0, OFF >= 0)")
-        if self.max_keys < 1:
-            raise ConfigError("max_keys: must be at least 1")
+        if not 1 <= self.max_keys <= 1_000_000_000:
+            raise ConfigError("max_keys: must be between 1 and 1000000000")
         upload = {"tenant": self.tenant, "token_file": self.token_file}
         if self.server and not all(upload.values()):
             missing = [k for k, v in upload.items() if not v]

@@ -419,10 +419,25 @@ failed(Recorder *r)
         PyException_SetTraceback(value, tb);
     }
     PyObject *done = PyObject_CallFunctionObjArgs(r->core->fail, value ? value : Py_None, NULL);
+    int foreign = 0;
     if (done == NULL) {
         PyErr_Clear(); /* already failing: the application must go on */
+    } else {
+        foreign = PyObject_IsTrue(done);
+        if (foreign < 0) {
+            PyErr_Clear();
+            foreign = 0;
+        }
     }
     Py_XDECREF(done);
+    if (foreign) {
+        /* the application's own exception (its code ran meanwhile, e.g. a signal handler):
+         * it reaches the application, as out of a Python profile function */
+        PyEval_SetProfile(NULL, NULL);
+        PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);

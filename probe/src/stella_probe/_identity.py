@@ -107,6 +107,11 @@ class Resolver:
             stdlib += [os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if k in paths]
         self._stdlib = tuple(p.rstrip(os.sep) + os.sep for p in stdlib)
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (another thread of the parent may have held
+        this one at the fork, and nobody would ever release it in the child)."""
+        self._lock = threading.RLock()
+
     def resolve(self, code: CodeType, f_globals: dict[str, Any]) -> Symbol:
         cached = self.cache.get(id(code))
         if cached is not None:

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from datetime import datetime, timezone
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Callable, Optional
 
 from stella_probe._config import DEFAULT_SAMPLE, Config
@@ -210,6 +210,7 @@ class Probe:
             self.overflow = 0
             self.seq = 0
             self.dropped = 0
+            self.resolver.after_fork()
             if self.targeted is not None:
                 self.targeted.lock = threading.RLock()
                 for slot in self.targeted.slots:
@@ -245,13 +246,23 @@ class Probe:
             pass
 
     # -- errors --------------------------------------------------------------------------------
-    def _fail(self, exc: BaseException) -> None:
-        """An internal error: stop probing (the application goes on unprobed) and say why in
-        the manifest of the current window."""
+    def _fail(self, exc: BaseException) -> bool:
+        """An error while the probe worked: stop probing (the application goes on unprobed)
+        and say why in the manifest of the current window. True when the exception is the
+        application's own -- raised by its code that ran meanwhile, e.g. a signal handler
+        raising a job timeout -- which the caller must then pass on to the application."""
+        try:
+            foreign = self._applications(exc)
+        except Exception:
+            foreign = False
         if self.disabled:
-            return
+            return foreign
         self.disabled = True
-        self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        try:
+            said = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        except Exception:  # e.g. at the recursion limit: the type must do
+            said = type(exc).__name__
+        self.error = f"interrupted by the application's {said} (passed on)" if foreign else said
         try:
             if self.config.mode == "discovery":
                 self._profile_off()
@@ -259,6 +270,30 @@ class Probe:
                 self.targeted.uninstall()
         except Exception:  # noqa: S110 - already failing: the application must go on
             pass
+        return foreign
+
+    @staticmethod
+    def _applications(exc: BaseException) -> bool:
+        """Whether one of the application's signal handlers raised ``exc``: it ran while the
+        probe worked (the eval loop runs handlers between any two bytecodes, the probe's
+        included) and its exception -- e.g. a job timeout -- is the application's. Other
+        errors, even from code the application patched into the standard library, are the
+        probe's: they disable it and stay out of the application."""
+        handlers: set[CodeType] = set()
+        for number in signal.valid_signals():
+            try:
+                handler = signal.getsignal(number)
+            except (ValueError, OSError):
+                continue
+            code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+            if isinstance(code, CodeType):
+                handlers.add(code)
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in handlers:
+                return True
+            tb = tb.tb_next
+        return False
 
     def _count_drop(self) -> None:
         with self.lock:
@@ -377,12 +412,17 @@ class Probe:
             self._arm(profiler)
             profiler(frame, event, arg)
         except Exception as exc:
-            self._fail(exc)
+            if self._fail(exc):
+                raise
 
     def _arm(self, profiler: Callable[[FrameType, str, Any], None]) -> None:
         """Make ``profiler`` the calling thread's profile function."""
         if self.core is not None:
             profiler.install()  # type: ignore[attr-defined]  # PyEval_SetProfile, in C
+            # PyEval_SetProfile returns nothing: on 3.10/3.11 it can fail (another thread
+            # installing while audit hooks run) and only tell sys.unraisablehook
+            if sys.getprofile() is not profiler:
+                raise RuntimeError("the compiled profile function could not be installed")
         else:
             sys.setprofile(profiler)
 
@@ -438,7 +478,8 @@ class Probe:
                 else:
                     entry[0] += 1
             except Exception as exc:
-                fail(exc)
+                if fail(exc):
+                    raise  # the application's: out of a profile function, it reaches it
 
         return profile
 

@@ -51,7 +51,7 @@ class Targeted:
         self,
         targets: tuple[Target, ...],
         resolver: Resolver,
-        on_error: Callable[[BaseException], None],
+        on_error: Callable[[BaseException], object],
     ):
         self.resolver = resolver
         self.on_error = on_error
