@@ -215,3 +215,12 @@ def test_an_application_signal_handler_s_exception_reaches_the_application(
     manifest = windows(tmp_path)[-1].manifest
     assert manifest["disabled"] is True
     assert "interrupted by the application's JobTimeout" in manifest["error"]
+
+
+@BOTH
+def test_a_child_forked_while_the_resolver_is_busy_runs_on(tmp_path: Path, profiler: str) -> None:
+    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
+                     [str(PROGRAMS / "fork_during_resolve.py")], cwd=PROGRAMS,
+                     env=PROFILERS[profiler], timeout=30)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child"

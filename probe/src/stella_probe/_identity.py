@@ -107,9 +107,17 @@ class Resolver:
             stdlib += [os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if k in paths]
         self._stdlib = tuple(p.rstrip(os.sep) + os.sep for p in stdlib)
 
+    def before_fork(self) -> None:
+        """Hold the lock across a fork, so that no other thread holds it then: in the child
+        nobody would ever release it, and the child's first new function would wait forever
+        (the at-fork handlers themselves are new functions to resolve)."""
+        self._lock.acquire()
+
+    def after_fork_in_parent(self) -> None:
+        self._lock.release()
+
     def after_fork(self) -> None:
-        """In a forked child: a lock of its own (another thread of the parent may have held
-        this one at the fork, and nobody would ever release it in the child)."""
+        """In a forked child: a lock of its own, free."""
         self._lock = threading.RLock()
 
     def resolve(self, code: CodeType, f_globals: dict[str, Any]) -> Symbol:

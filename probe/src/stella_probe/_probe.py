@@ -155,7 +155,11 @@ class Probe:
         self._begin()
         atexit.register(self.stop)
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            os.register_at_fork(
+                before=self.resolver.before_fork,
+                after_in_parent=self.resolver.after_fork_in_parent,
+                after_in_child=self._after_fork,
+            )
         self._install_sigterm()
 
     def _begin(self) -> None:
