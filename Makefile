@@ -9,7 +9,7 @@ HOST ?=
 PORT ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv postgres tools screenshots run example test test-unit lint typecheck pytest bench fuzz reliability clean lock
+.PHONY: venv postgres tools screenshots run example test test-unit lint typecheck pytest coverage bench fuzz reliability clean lock
 
 venv: $(STAMP)
 
@@ -70,15 +70,27 @@ typecheck: venv
 	$(BIN)/mypy --strict src
 	cd probe && ../$(BIN)/mypy --strict
 
-# Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers (one per CPU); a
-# module's tests stay on one worker (--dist loadscope), so its shared servers start once.
-PYTEST_WORKERS ?= auto
+# Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers, three for two CPUs (a
+# worker waits on its servers and console scripts about a third of the time). A module's tests
+# stay on one worker (--dist loadscope), so its shared servers start once; tests/_schedule.py
+# hands the longest units out first. Bytecode is cached as Python does by default (an
+# inherited PYTHONDONTWRITEBYTECODE would make every worker and every console script a test
+# starts compile its modules again). Coverage is `make coverage`: the same run, traced.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+PYTEST_WORKERS ?= $(shell echo $$(( $(NPROC) + $(NPROC) / 2 )))
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -q
 pytest: venv postgres tools
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --cov --cov-report=term:skip-covered -q
+	$(PYTEST)
+
+# `make pytest` with line and branch coverage of stella_signals (pytest-cov combines the
+# workers' data). Nothing fails on a figure; the tracing costs the in-process tests about 60%
+# more CPU, so `make test` leaves it out (docs/testing.md).
+coverage: venv postgres tools
+	$(PYTEST) --cov --cov-report=term:skip-covered
 
 # The fast tier alone: no server, no subprocess start-up (docs/testing.md).
 test-unit: venv
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -m unit -q
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) -m unit -q
 
 test: lint typecheck pytest
 

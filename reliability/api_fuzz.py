@@ -56,6 +56,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.core import NOT_SET  # noqa: E402
 from schemathesis.core.failures import Failure, FailureGroup  # noqa: E402
+from schemathesis.python import asgi as schemathesis_asgi  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
     response_headers_conformance,
@@ -144,6 +145,10 @@ def open_app(
     try:
         yield LiveApp(create_app(services), services, grant_tokens(services, grants), data_dir)
     finally:
+        # schemathesis starts an app's lifespan once and keeps it (its background loops
+        # included) running until the process exits: stop it with the app, so that nothing of
+        # this run goes on working in a test process that runs other tests afterwards.
+        schemathesis_asgi.shutdown_lifespans()
         services.close()
 
 

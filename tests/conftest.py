@@ -44,3 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadscope` hands out the longest units first and splits the modules whose
+    tests start their own servers (tests/_schedule.py, docs/testing.md)."""
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from tests._schedule import LongestFirstScheduling
+
+    return LongestFirstScheduling(config, log)

@@ -9,11 +9,15 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from stella_signals_dev.synth import SynthSpec, trace_bytes
 from tests.api.test_server_process import Server, post_graph
 from tests.api.test_server_process import server as server  # the fixture, re-exported
 from tests.realservers.signals_process import signals
+
+#: Real `signals serve` processes and console scripts (docs/testing.md).
+pytestmark = pytest.mark.e2e
 
 BIG = SynthSpec(60_000, seed=21, symbols=400, purls=30)
 

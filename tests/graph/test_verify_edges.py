@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from stella_signals.cli.stella import app
@@ -131,6 +132,7 @@ def test_an_invalid_caller_is_an_input_error(tmp_path: Path) -> None:
     assert "caller_symbol_id: invalid_symbol_id" in result.output
 
 
+@pytest.mark.e2e  # a real `signals serve` and the `stella` console script
 def test_stella_verify_with_server_prints_the_servers_edges(
     server: Server,  # noqa: F811 - fixture
     tmp_path: Path,

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from stella_signals.ingest import evidence_record
 from stella_signals.locker import export_bundle
@@ -22,6 +23,9 @@ from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fi
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.realservers.signals_process import signals
 from tests.trace._lines import probe_manifest
+
+#: Real `signals serve` processes and console scripts (docs/testing.md).
+pytestmark = pytest.mark.e2e
 
 
 def offline(*args: str) -> subprocess.CompletedProcess[str]:
