@@ -862,6 +862,15 @@ static inline void prefetch_tally(Scanner *s, const Prep *q) {
     if (v) __builtin_prefetch(tally_at(s, v));
 }
 
+/* The optional field ``f`` of ``r`` interned into ``*id`` (NONE_ID when the record has no such
+ * field). 0 only when memory ran out. */
+static inline int intern_optional(Scanner *s, const Rec *r, int f, uint32_t *id) {
+    *id = NONE_ID;
+    if (!(r->present & (1u << f))) return 1;
+    *id = intern_field(s, f, r->s[f], r->n[f]);
+    return *id != NONE_ID;
+}
+
 /* The rest of a line's job, in line order. 0 only when memory ran out. */
 static int finish_line(Scanner *s, Prep *q) {
     int64_t no = ++s->lines;
@@ -892,15 +901,9 @@ static int finish_line(Scanner *s, Prep *q) {
     size_t cn = cp ? r.n[F_CONTAINER] : 0;
     Tally *t = tally_find(s, h, r.s[F_SYMBOL], r.n[F_SYMBOL], r.s[F_PURL], r.n[F_PURL], cp, cn);
     if (t) { /* a known key: its purl was found good, its strings are interned */
-        uint32_t caller = NONE_ID, code = NONE_ID;
-        if (r.present & (1u << F_CALLER)) {
-            caller = intern_field(s, F_CALLER, r.s[F_CALLER], r.n[F_CALLER]);
-            if (caller == NONE_ID) return 0;
-        }
-        if (r.present & (1u << F_CODE)) {
-            code = intern_field(s, F_CODE, r.s[F_CODE], r.n[F_CODE]);
-            if (code == NONE_ID) return 0;
-        }
+        uint32_t caller, code;
+        if (!intern_optional(s, &r, F_CALLER, &caller) || !intern_optional(s, &r, F_CODE, &code))
+            return 0;
         if (!aggregate_into(s, t, no, caller, code, r.num[F_COUNT], micros)) return 0;
         return missing ? add_event(s, no, EV_MISSING, missing, NULL, 0) : 1;
     }
@@ -908,19 +911,10 @@ static int finish_line(Scanner *s, Prep *q) {
     if (purl == NONE_ID) return 0;
     if (s->strs[purl].purl == PURL_BAD) return add_event(s, no, EV_DEFER, 0, line, n);
     uint32_t sym = intern_field(s, F_SYMBOL, r.s[F_SYMBOL], r.n[F_SYMBOL]);
-    uint32_t cont = NONE_ID, caller = NONE_ID, code = NONE_ID;
-    if (r.present & (1u << F_CONTAINER)) {
-        cont = intern_field(s, F_CONTAINER, r.s[F_CONTAINER], r.n[F_CONTAINER]);
-        if (cont == NONE_ID) return 0;
-    }
-    if (r.present & (1u << F_CALLER)) {
-        caller = intern_field(s, F_CALLER, r.s[F_CALLER], r.n[F_CALLER]);
-        if (caller == NONE_ID) return 0;
-    }
-    if (r.present & (1u << F_CODE)) {
-        code = intern_field(s, F_CODE, r.s[F_CODE], r.n[F_CODE]);
-        if (code == NONE_ID) return 0;
-    }
+    uint32_t cont, caller, code;
+    if (!intern_optional(s, &r, F_CONTAINER, &cont) || !intern_optional(s, &r, F_CALLER, &caller) ||
+        !intern_optional(s, &r, F_CODE, &code))
+        return 0;
     if (sym == NONE_ID) return 0;
     if (s->strs[purl].purl == PURL_UNKNOWN) {
         if (!s->strs[purl].listed) {
