@@ -312,6 +312,42 @@ print(probe.disabled, probe.dropped, probe.error)
     assert not list(out.glob(".*.tmp"))
 
 
+def test_stopping_while_the_loop_writes_a_window_waits_for_that_window(tmp_path: Path) -> None:
+    """The program exits while the probe's own thread is still signing a window: `stop`
+    waits for that window to be renamed into place, so no hidden staging directory is left
+    and the window is not lost."""
+    key = key_file(tmp_path)
+    out = tmp_path / "out"
+    script = f"""
+import threading, time
+from stella_probe import Config, start
+probe = start(Config(mode="discovery", sample=(0.2, 0), out={str(out)!r}, tenant="acme",
+                     sign_key={str(key)!r}))
+real = probe.signer._sign
+signing = threading.Event()
+def slow(data):
+    if threading.current_thread() is probe.thread:
+        signing.set()
+        time.sleep(0.8)
+    return real(data)
+probe.signer._sign = slow
+def work(i):
+    return i + 1
+while not signing.is_set():
+    work(1)
+    time.sleep(0.01)
+probe.stop()
+print(probe.dropped)
+"""
+    done = run_script(tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
+    assert not list(out.glob(".*.tmp"))
+    found = windows(out)
+    assert len([w for w in found if w.records]) >= 1
+    assert all((w.path / DSSE).exists() for w in found if w.records)
+
+
 def test_the_signed_trace_file_is_the_one_attested(tmp_path: Path) -> None:
     """Whatever the window holds, the subject is the gzip file on disk, by its SHA-256."""
     signer = load_signer(str(key_file(tmp_path)))

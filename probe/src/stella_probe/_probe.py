@@ -30,6 +30,8 @@ __all__ = ["Probe", "current", "start"]
 
 SCHEMA = "stella.probe-manifest/v1"
 #: How often the probe's thread wakes to fold finished threads' counts in (seconds).
+#: How long `Probe.stop` waits for a window the loop thread is writing.
+_STOP_JOIN = 10.0
 _TICK = 0.5
 #: Python >= 3.12: sets (or clears) the profiler of every running thread.
 _SETPROFILE_ALL = getattr(threading, "setprofile_all_threads", None)
@@ -192,6 +194,12 @@ class Probe:
                 return
             self.stopped = True
         self.wake.set()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            # A window the loop is writing right now is finished (renamed into place) before
+            # the process may exit, never left as a hidden staging directory; bounded, so a
+            # stuck disk or signer cannot hold the application's exit for long.
+            thread.join(_STOP_JOIN)
         if self.config.mode == "discovery":
             self.parked_at_end = self._parked_now()
             self._profile_off()
