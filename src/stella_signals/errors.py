@@ -65,8 +65,14 @@ __all__ = [
 class StellaError(Exception):
     """Base of every error stella-signals raises on purpose."""
 
-    #: Stable reason code; subclasses override, instances may refine.
+    #: Stable reason code; a subclass names its own (``class NotFound(StellaError,
+    #: reason="not_found")``), an instance may refine it.
     default_reason = "error"
+
+    def __init_subclass__(cls, *, reason: str = "", **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if reason:
+            cls.default_reason = reason
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
@@ -77,8 +83,7 @@ class StellaError(Exception):
         return self.message
 
 
-class InvalidInput(StellaError):
-    default_reason = "schema_invalid"
+class InvalidInput(StellaError, reason="schema_invalid"): ...
 
 
 class InvalidDocument(InvalidInput):
@@ -119,27 +124,21 @@ class InvalidTrace(InvalidDocument):
         return self.problems
 
 
-class InvalidDigest(InvalidInput):
-    default_reason = "invalid_digest"
+class InvalidDigest(InvalidInput, reason="invalid_digest"): ...
 
 
-class InvalidCasUri(InvalidInput):
-    default_reason = "invalid_cas_uri"
+class InvalidCasUri(InvalidInput, reason="invalid_cas_uri"): ...
 
 
-class InvalidTenant(InvalidInput):
-    default_reason = "invalid_tenant"
+class InvalidTenant(InvalidInput, reason="invalid_tenant"): ...
 
 
-class InvalidManifest(InvalidInput):
-    default_reason = "manifest_invalid"
+class InvalidManifest(InvalidInput, reason="manifest_invalid"): ...
 
 
-class InvalidConfig(InvalidInput):
+class InvalidConfig(InvalidInput, reason="config_invalid"):
     """A setting (flag, ``STELLA_*`` variable, config-file key) or a file it names (the config
     file, a token file) cannot be used: the operator's mistake, a usage error (exit 2)."""
-
-    default_reason = "config_invalid"
 
 
 class InvalidField(InvalidInput):
@@ -152,57 +151,46 @@ class InvalidField(InvalidInput):
         self.field = field
 
 
-class UnsupportedMediaType(InvalidInput):
-    default_reason = "unsupported_media_type"
+class UnsupportedMediaType(InvalidInput, reason="unsupported_media_type"): ...
 
 
-class VerificationFailed(StellaError):
-    default_reason = "verification_failed"
+class VerificationFailed(StellaError, reason="verification_failed"): ...
 
 
-class HashMismatch(VerificationFailed):
-    default_reason = "hash_mismatch"
+class HashMismatch(VerificationFailed, reason="hash_mismatch"): ...
 
 
-class NotAuthenticated(StellaError):
-    default_reason = "unauthenticated"
+class NotAuthenticated(StellaError, reason="unauthenticated"): ...
 
 
-class Forbidden(StellaError):
-    default_reason = "forbidden"
+class Forbidden(StellaError, reason="forbidden"): ...
 
 
-class NotFound(StellaError):
-    default_reason = "not_found"
+class NotFound(StellaError, reason="not_found"): ...
 
 
-class Conflict(StellaError):
-    default_reason = "conflict"
+class Conflict(StellaError, reason="conflict"): ...
 
 
-class LimitExceeded(StellaError):
+class LimitExceeded(StellaError, reason="too_large"):
     """An input passed a named limit; ``limit`` is the `Limits` field name."""
-
-    default_reason = "too_large"
 
     def __init__(self, message: str, *, limit: str, reason: str | None = None) -> None:
         super().__init__(message, reason=reason)
         self.limit = limit
 
 
-class Unavailable(StellaError):
+class Unavailable(StellaError, reason="unavailable"):
     """A store or dependency of ours cannot be used right now (HTTP 503 + Retry-After): the
     same request, retried later, is safe."""
 
-    default_reason = "unavailable"
     retry_after_seconds: int = 5
 
 
-class InsufficientStorage(Unavailable):
+class InsufficientStorage(Unavailable, reason="insufficient_storage"):
     """Our disk (or database volume) is full: HTTP 507 + Retry-After. Nothing was kept; the
     same request succeeds once space is freed."""
 
-    default_reason = "insufficient_storage"
     retry_after_seconds: int = 60
 
 
