@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from starlette.responses import JSONResponse
 
 from stella_signals.errors import InvalidInput
+from stella_signals.ids import parse_ulid
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -18,6 +19,7 @@ __all__ = [
     "encode_token",
     "json_page",
     "page_size",
+    "ulid_token",
 ]
 
 R = TypeVar("R")
@@ -44,6 +46,13 @@ def decode_token(token: str | None, *, max_chars: int = 64) -> str | None:
     if version != "v1" or not sep or not position or len(position) > max_chars:
         raise InvalidInput("malformed page_token", reason="invalid_page_token")
     return position
+
+
+def ulid_token(token: str | None) -> str | None:
+    """The id a page token of a list ordered by id names; `InvalidInput` for a malformed token
+    (``invalid_page_token``) or a position that is not a ULID (``invalid_id``)."""
+    position = decode_token(token)
+    return None if position is None else parse_ulid(position)
 
 
 def page_size(value: int | None) -> int:

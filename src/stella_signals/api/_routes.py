@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import blocking_chunks, read_body
 from stella_signals.api._multipart import MULTIPART, read_multipart
-from stella_signals.api._pagination import decode_token, json_page, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size, ulid_token
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.api._runtime import TRACE_BODY
 from stella_signals.api._schemas import (
@@ -247,9 +247,7 @@ def list_ingests(
     page_size_: Annotated[int | None, Query(alias="page_size")] = None,
 ) -> Response:
     size = page_size(page_size_)
-    after = decode_token(page_token)
-    if after is not None:
-        parse_ulid(after)
+    after = ulid_token(page_token)
     graph = str(parse_graph_hash(graph_hash)) if graph_hash is not None else None
     if status is not None and status not in {"ingested", "orphaned", "expired", "failed"}:
         raise InvalidInput(f"unknown status {status!r}", reason="invalid_status")

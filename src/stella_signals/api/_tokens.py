@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import Admin
 from stella_signals.api._bridge import read_json_body
-from stella_signals.api._pagination import decode_token, json_page, page_size
+from stella_signals.api._pagination import json_page, page_size, ulid_token
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.api._schemas import (
     TOKEN,
@@ -68,9 +68,7 @@ def list_tokens(
     page_size_: Annotated[int | None, Query(alias="page_size")] = None,
 ) -> Response:
     size = page_size(page_size_)
-    after = decode_token(page_token)
-    if after is not None:
-        parse_ulid(after)
+    after = ulid_token(page_token)
     services = request.app.state.services
     records = services.tokens.list_tokens(tenant=principal.tenant, after=after, limit=size + 1)
     now = services.clock.now()
