@@ -196,6 +196,7 @@ CORE = {
     "reach/_osv.py",
     "pyscan/_naming.py",  # SPEC §14 naming: the verdict engine derives target symbol ids
     "attest/_dsse.py",
+    "attest/_members.py",
     "attest/_graph_attest.py",
     "attest/_keys.py",
     "attest/_sign.py",

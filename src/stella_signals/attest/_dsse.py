@@ -10,10 +10,9 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from stella_signals.attest._members import InvalidMember, member
 from stella_signals.canonical import canonical_json
-from stella_signals.errors import InvalidInput
 from stella_signals.strictjson import loads_strict
 from stella_signals.wire import json_type
 
@@ -34,14 +33,8 @@ _URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 _URL_TO_STD = str.maketrans("-_", "+/")
 
 
-class InvalidEnvelope(InvalidInput):
+class InvalidEnvelope(InvalidMember):
     """A DSSE envelope is malformed; ``field`` names the member at fault (``signatures[1].sig``)."""
-
-    default_reason = "dsse_invalid"
-
-    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None):
-        super().__init__(message, reason=reason)
-        self.field = field
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -114,9 +107,9 @@ def parse_envelope(data: bytes, *, max_signatures: int = MAX_SIGNATURES) -> Enve
         raise InvalidEnvelope(f"envelope is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidEnvelope(f"envelope must be a JSON object, got {json_type(document)}")
-    payload = _b64decode(_member(document, "payload", ""), "payload")
-    payload_type = _text(_member(document, "payloadType", ""), "payloadType")
-    raw_signatures = _member(document, "signatures", "")
+    payload = _b64decode(member(document, "payload", "", InvalidEnvelope), "payload")
+    payload_type = _text(member(document, "payloadType", "", InvalidEnvelope), "payloadType")
+    raw_signatures = member(document, "signatures", "", InvalidEnvelope)
     if not isinstance(raw_signatures, list):
         raise InvalidEnvelope(
             f"signatures: must be an array, got {json_type(raw_signatures)}", field="signatures"
@@ -137,16 +130,9 @@ def parse_envelope(data: bytes, *, max_signatures: int = MAX_SIGNATURES) -> Enve
 def _parse_signature(item: object, where: str) -> EnvelopeSignature:
     if not isinstance(item, dict):
         raise InvalidEnvelope(f"{where}: must be an object, got {json_type(item)}", field=where)
-    sig = _b64decode(_member(item, "sig", where), f"{where}.sig")
+    sig = _b64decode(member(item, "sig", where, InvalidEnvelope), f"{where}.sig")
     keyid = _text(item.get("keyid", ""), f"{where}.keyid")
     return EnvelopeSignature(keyid=keyid, sig=sig)
-
-
-def _member(obj: dict[str, Any], name: str, where: str) -> object:
-    field = f"{where}.{name}" if where else name
-    if name not in obj:
-        raise InvalidEnvelope(f"{field}: missing", field=field)
-    return obj[name]
 
 
 def _text(value: object, field: str) -> str:

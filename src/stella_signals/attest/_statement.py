@@ -17,13 +17,14 @@ from typing import Any, Literal
 
 from stella_signals.attest._dsse import Envelope
 from stella_signals.attest._keys import PublicKey, Signer
+from stella_signals.attest._members import InvalidMember, member
 from stella_signals.attest._sign import IN_TOTO_PAYLOAD_TYPE, sign_envelope
 from stella_signals.attest._verify import EnvelopeReport, SignatureInvalid, check_envelope
 from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace, parse_cas_uri
 from stella_signals.clock import format_utc
 from stella_signals.digests import Algorithm, Digest, parse_digest
-from stella_signals.errors import HashMismatch, InvalidDigest, InvalidInput, StellaError
+from stella_signals.errors import HashMismatch, InvalidDigest, StellaError
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
 from stella_signals.trace import TraceReport
@@ -68,14 +69,8 @@ _HEX_LENGTHS = {"sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 
 AttestationReason = Literal["dsse_invalid", "hash_mismatch"]
 
 
-class InvalidStatement(InvalidInput):
+class InvalidStatement(InvalidMember):
     """A payload is not a well-formed in-toto Statement v1; ``field`` names the member at fault."""
-
-    default_reason = "dsse_invalid"
-
-    def __init__(self, message: str, *, field: str | None = None, reason: str | None = None):
-        super().__init__(message, reason=reason)
-        self.field = field
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -201,12 +196,12 @@ def parse_statement(payload: bytes) -> Statement:
         raise InvalidStatement(
             f"statement must be a JSON object, got {json_type(document, empty_string=True)}"
         )
-    statement_type = _member(document, "_type", "")
+    statement_type = member(document, "_type", "", InvalidStatement)
     if statement_type != STATEMENT_TYPE:
         raise InvalidStatement(
             f"_type: expected {STATEMENT_TYPE!r}, got {statement_type!r}", field="_type"
         )
-    raw_subjects = _member(document, "subject", "")
+    raw_subjects = member(document, "subject", "", InvalidStatement)
     if not isinstance(raw_subjects, list):
         raise InvalidStatement(
             f"subject: must be an array, got {json_type(raw_subjects, empty_string=True)}",
@@ -215,8 +210,8 @@ def parse_statement(payload: bytes) -> Statement:
     if not raw_subjects:
         raise InvalidStatement("subject: at least one subject is required", field="subject")
     subjects = tuple(_parse_subject(item, f"subject[{i}]") for i, item in enumerate(raw_subjects))
-    predicate_type = _text(_member(document, "predicateType", ""), "predicateType")
-    predicate = _member(document, "predicate", "")
+    predicate_type = _text(member(document, "predicateType", "", InvalidStatement), "predicateType")
+    predicate = member(document, "predicate", "", InvalidStatement)
     if not isinstance(predicate, dict):
         raise InvalidStatement(
             f"predicate: must be an object, got {json_type(predicate, empty_string=True)}",
@@ -230,8 +225,8 @@ def _parse_subject(item: object, where: str) -> Subject:
         raise InvalidStatement(
             f"{where}: must be an object, got {json_type(item, empty_string=True)}", field=where
         )
-    name = _text(_member(item, "name", where), f"{where}.name")
-    digest = _digest_set(_member(item, "digest", where), f"{where}.digest")
+    name = _text(member(item, "name", where, InvalidStatement), f"{where}.name")
+    digest = _digest_set(member(item, "digest", where, InvalidStatement), f"{where}.digest")
     return Subject(name=name, digest=digest)
 
 
@@ -511,13 +506,6 @@ def _graph_digest(text: object) -> Digest:
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _member(obj: Mapping[str, Any], name: str, where: str) -> object:
-    path = f"{where}.{name}" if where else name
-    if name not in obj:
-        raise InvalidStatement(f"{path}: missing", field=path)
-    return obj[name]
 
 
 def _text(value: object, where: str) -> str:
