@@ -13,7 +13,14 @@ from starlette.responses import JSONResponse, Response
 from stella_signals.api._auth import Admin
 from stella_signals.api._bridge import read_body, read_json_body
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
-from stella_signals.api._schemas import KEY_ADDED, KEY_PAGE, POLICY, binary_body, json_response
+from stella_signals.api._schemas import (
+    KEY_ADDED,
+    KEY_PAGE,
+    POLICY,
+    binary_body,
+    json_response,
+    stored_responses,
+)
 from stella_signals.attest import load_public_key
 from stella_signals.errors import InvalidInput, NotFound
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
@@ -58,12 +65,9 @@ def list_keys(
 @router.post(
     "/api/v1/keys",
     status_code=201,
-    responses=COMMON_RESPONSES
-    | {
-        200: json_response(KEY_ADDED, "already trusted"),
-        201: json_response(KEY_ADDED, "trusted from now on"),
-        413: PROBLEM,
-    },
+    responses=stored_responses(
+        KEY_ADDED, created="trusted from now on", existing="already trusted"
+    ),
     summary="Trust a public key (PEM body) for the tenant; effective at once",
     openapi_extra=binary_body("application/x-pem-file", description="a PEM public key"),
 )

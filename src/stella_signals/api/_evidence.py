@@ -17,6 +17,7 @@ from stella_signals.api._schemas import (
     binary_body,
     header,
     json_response,
+    stored_responses,
     tar_gz_download,
     tar_gz_response,
 )
@@ -118,13 +119,8 @@ def get_blob(request: Request, principal: Reader, namespace: str, digest: str) -
 @router.post(
     "/api/v1/evidence/import",
     status_code=201,
-    responses=COMMON_RESPONSES
-    | {
-        200: json_response(EVIDENCE_IMPORT, "already imported"),
-        201: json_response(EVIDENCE_IMPORT, "imported"),
-        413: PROBLEM,
-        422: PROBLEM,
-    },
+    responses=stored_responses(EVIDENCE_IMPORT, created="imported", existing="already imported")
+    | {422: PROBLEM},
     summary="Import an offline site's Evidence Locker bundle (sync on reconnect)",
     openapi_extra=binary_body("application/gzip", description="an evidence bundle, as exported"),
 )

@@ -35,6 +35,7 @@ from stella_signals.api._schemas import (
     json_body,
     json_response,
     multipart_with_dsse,
+    stored_responses,
 )
 from stella_signals.clock import format_utc
 from stella_signals.errors import InvalidInput, LimitExceeded, NotFound
@@ -99,13 +100,13 @@ _GRAPH_BODY: dict[str, Any] = {
 @router.post(
     "/api/v1/graphs",
     status_code=201,
-    responses=COMMON_RESPONSES
-    | {
-        200: json_response(GRAPH_CREATED, "graph already known", headers=_GRAPH_HEADERS),
-        201: json_response(GRAPH_CREATED, "graph stored", headers=_GRAPH_HEADERS),
-        413: PROBLEM,
-        422: PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"},
-    },
+    responses=stored_responses(
+        GRAPH_CREATED,
+        created="graph stored",
+        existing="graph already known",
+        headers=_GRAPH_HEADERS,
+    )
+    | {422: PROBLEM | {"description": "DSSE invalid (dsse_invalid) or of another graph"}},
     summary="Ingest a richgraph-v1 static graph (JSON, or multipart `graph` + `dsse`)",
     openapi_extra=_GRAPH_BODY,
 )
@@ -261,12 +262,9 @@ def list_ingests(
 @router.post(
     "/api/v1/symbols/ingest",
     status_code=201,
-    responses=COMMON_RESPONSES
-    | {
-        200: json_response(SYMBOLS_STORED, "manifest already stored"),
-        201: json_response(SYMBOLS_STORED, "manifest stored"),
-        413: PROBLEM,
-    },
+    responses=stored_responses(
+        SYMBOLS_STORED, created="manifest stored", existing="manifest already stored"
+    ),
     summary="Ingest a SYMBOL_MANIFEST/v1",
     openapi_extra=json_body(description="SYMBOL_MANIFEST/v1"),
 )

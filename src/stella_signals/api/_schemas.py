@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import Response
 
 from stella_signals.api._multipart import MULTIPART
+from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM
 from stella_signals.digests import sha256_hex
 from stella_signals.receipt import RECEIPT_SCHEMA
 
@@ -511,6 +512,23 @@ def json_response(
     if headers:
         response["headers"] = headers
     return response
+
+
+def stored_responses(
+    schema: dict[str, Any],
+    *,
+    created: str,
+    existing: str,
+    headers: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The responses of a POST that stores a thing once: 201 ``created``, 200 ``existing``
+    (the same thing again: nothing new), both a JSON body of ``schema``; 413 over its size
+    limit; and the problems every authenticated route has."""
+    return COMMON_RESPONSES | {
+        200: json_response(schema, existing, headers=headers),
+        201: json_response(schema, created, headers=headers),
+        413: PROBLEM,
+    }
 
 
 def json_body(schema: dict[str, Any] | None = None, *, description: str = "") -> dict[str, Any]:
