@@ -14,6 +14,7 @@
     │   ├── InvalidField             a request field is missing, malformed or given twice
     │   └── UnsupportedMediaType     a body of a type we do not take
     ├── VerificationFailed           the evidence does not check out
+    │   ├── CheckFailed              ... and the check's report says which part and why
     │   └── HashMismatch             bytes differ from the digest or size they were declared with
     ├── NotAuthenticated             no valid bearer token
     ├── Forbidden                    the token does not allow this tenant or scope
@@ -31,13 +32,14 @@ maps it to an HTTP status and title in one table, used by the API's problem+json
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from stella_signals.trace import Diagnostic
     from stella_signals.wire import Problem
 
 __all__ = [
+    "CheckFailed",
     "Conflict",
     "Forbidden",
     "HashMismatch",
@@ -155,6 +157,19 @@ class UnsupportedMediaType(InvalidInput, reason="unsupported_media_type"): ...
 
 
 class VerificationFailed(StellaError, reason="verification_failed"): ...
+
+
+R = TypeVar("R")
+
+
+class CheckFailed(VerificationFailed, Generic[R]):
+    """The evidence failed a check; ``report``, when the check made one, says which part failed
+    and why (the report of ``check_…()``, STYLE habit 5). ``SignatureInvalid`` and
+    ``AnchorInvalid`` are ones."""
+
+    def __init__(self, message: str, *, report: R | None = None, reason: str | None = None):
+        super().__init__(message, reason=reason)
+        self.report = report
 
 
 class HashMismatch(VerificationFailed, reason="hash_mismatch"): ...

@@ -14,7 +14,7 @@ from typing import Any
 
 from stella_signals.attest._dsse import Envelope
 from stella_signals.attest._keys import PublicKey
-from stella_signals.errors import VerificationFailed
+from stella_signals.errors import CheckFailed
 
 __all__ = [
     "CheckReason",
@@ -85,16 +85,8 @@ class EnvelopeReport:
         }
 
 
-class SignatureInvalid(VerificationFailed):
+class SignatureInvalid(CheckFailed[EnvelopeReport], reason="dsse_invalid"):
     """An envelope failed verification; ``report`` says which signatures failed and why."""
-
-    default_reason = "dsse_invalid"
-
-    def __init__(
-        self, message: str, *, report: EnvelopeReport | None = None, reason: str | None = None
-    ) -> None:
-        super().__init__(message, reason=reason)
-        self.report = report
 
 
 _TOKEN = object()

@@ -28,7 +28,7 @@ from stella_signals.attest import (
 )
 from stella_signals.canonical import canonical_json
 from stella_signals.clock import format_utc
-from stella_signals.errors import VerificationFailed
+from stella_signals.errors import CheckFailed
 from stella_signals.strictjson import loads_strict
 from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, parse_rfc3339
 
@@ -51,16 +51,8 @@ _FORMAT = re.compile(r"[a-z0-9][a-z0-9./+-]{0,63}")
 _TOKEN_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-class AnchorInvalid(VerificationFailed):
+class AnchorInvalid(CheckFailed["AnchorReport"], reason="anchor_invalid"):
     """A time anchor was refused; ``report`` says why."""
-
-    default_reason = "anchor_invalid"
-
-    def __init__(
-        self, message: str, *, report: AnchorReport | None = None, reason: str | None = None
-    ) -> None:
-        super().__init__(message, reason=reason)
-        self.report = report
 
 
 class ReplayedAnchor(AnchorInvalid):
