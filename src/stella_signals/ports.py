@@ -818,6 +818,41 @@ class StoredVerdict:
     changed_at: datetime
     body: Mapping[str, Any]
 
+    @classmethod
+    def after(
+        cls,
+        evaluation: EvaluationRecord,
+        verdict: VerdictRow,
+        position: int,
+        before: StoredVerdict | None,
+    ) -> StoredVerdict:
+        """The current verdict of a target once ``verdict`` (at ``position`` of
+        ``evaluation``) is recorded over ``before``, the stored one: the id stays the one the
+        first evaluation of the target gave it, ``changed_at`` moves only with the state. (The
+        SQL store applies the same rule to every row of an evaluation in two statements.)"""
+        if before is None:
+            ident, changed_at = (
+                verdict_id(evaluation.evaluation_id, position),
+                evaluation.computed_at,
+            )
+        else:
+            ident = before.verdict_id
+            same = before.state == verdict.state
+            changed_at = before.changed_at if same else evaluation.computed_at
+        return cls(
+            verdict_id=ident,
+            tenant=evaluation.tenant,
+            graph_hash=evaluation.graph_hash,
+            catalog_digest=evaluation.catalog_digest,
+            vuln_id=verdict.vuln_id,
+            package=verdict.package,
+            symbol=verdict.symbol,
+            state=verdict.state,
+            evaluation_id=evaluation.evaluation_id,
+            changed_at=changed_at,
+            body=verdict.body,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class VerdictChange:

@@ -13,7 +13,6 @@ from stella_signals.ports import (
     StoredVerdict,
     VerdictChange,
     VexRecord,
-    verdict_id,
 )
 from stella_signals.storage._memory_base import MemoryDatabase, json_copy
 from stella_signals.storage._reads import Page, VerdictReads
@@ -121,27 +120,9 @@ class MemoryVerdictStore(VerdictReads, PairSchedule, EvaluationRecording, Memory
             )
             updated = dict(current)
             for position, verdict in enumerate(verdicts):
-                before = current.get(verdict.key)
-                updated[verdict.key] = StoredVerdict(
-                    verdict_id=(
-                        before.verdict_id
-                        if before is not None
-                        else verdict_id(evaluation.evaluation_id, position)
-                    ),
-                    tenant=tenant,
-                    graph_hash=evaluation.graph_hash,
-                    catalog_digest=evaluation.catalog_digest,
-                    vuln_id=verdict.vuln_id,
-                    package=verdict.package,
-                    symbol=verdict.symbol,
-                    state=verdict.state,
-                    evaluation_id=evaluation.evaluation_id,
-                    changed_at=(
-                        before.changed_at
-                        if before is not None and before.state == verdict.state
-                        else evaluation.computed_at
-                    ),
-                    body=json_copy(verdict.body),
+                kept = replace(verdict, body=json_copy(verdict.body))
+                updated[verdict.key] = StoredVerdict.after(
+                    evaluation, kept, position, current.get(verdict.key)
                 )
             for appended in events:
                 self._keep(appended)
