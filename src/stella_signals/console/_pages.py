@@ -7,7 +7,7 @@ templates below. No inline script or style: the stylesheet is /ui/static/console
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -356,10 +356,7 @@ def _counts(receipt: Mapping[str, Any] | None, name: str) -> str:
 
 
 def ingests_page(page: Page[IngestRecord], *, graph_hash: str, status: str, after: str) -> Markup:
-    options = join(
-        render("<option{a}>{s}</option>", s=s or "any", a=attrs(value=s, selected=s == status))
-        for s in ("", *STATUSES)
-    )
+    options = _options(STATUSES, status)
     form = render(
         '<form method="get" action="/ui/ingests" class="filters" role="search">'
         '<label for="f-graph">Graph hash</label>'
@@ -383,24 +380,40 @@ def ingests_page(page: Page[IngestRecord], *, graph_hash: str, status: str, afte
         )
         for r in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="ingests"><thead><tr>'
-        '<th scope="col">ingest</th><th scope="col">received</th><th scope="col">status</th>'
-        '<th scope="col">graph</th><th scope="col">records</th><th scope="col">reason</th>'
-        "</tr></thead><tbody>{rows}</tbody></table></div>",
-        rows=rows or Markup('<tr><td colspan="6">no ingests</td></tr>'),
+    table = _list_table(
+        "ingests",
+        ("ingest", "received", "status", "graph", "records", "reason"),
+        rows,
+        "no ingests",
     )
-    pager = _pager(
-        "/ui/ingests",
-        after=after,
-        next_after=page.next_after,
-        graph_hash=graph_hash,
-        status=status,
-    )
+    pager = _pager("/ui/ingests", page, after, graph_hash=graph_hash, status=status)
     return render("{f}{t}{p}", f=form, t=table, p=pager)
 
 
-def _pager(path: str, *, after: str, next_after: str | None, **keep: str) -> Markup:
+def _options(values: Iterable[str], selected: str) -> Markup:
+    """A filter's ``<option>``s: "any" (the empty value), then ``values``; ``selected`` marked."""
+    return join(
+        render("<option{a}>{s}</option>", s=s or "any", a=attrs(value=s, selected=s == selected))
+        for s in ("", *values)
+    )
+
+
+def _list_table(table_id: str, columns: Sequence[str], rows: Markup, empty: str) -> Markup:
+    """A list page's table: one header cell per column, then ``rows``, or one row saying
+    ``empty`` across every column when there are none."""
+    return render(
+        '<div class="scroll"><table class="list" id="{id}"><thead><tr>{heads}</tr></thead>'
+        "<tbody>{rows}</tbody></table></div>",
+        id=table_id,
+        heads=join(render('<th scope="col">{c}</th>', c=c) for c in columns),
+        rows=rows or render('<tr><td colspan="{n}">{e}</td></tr>', n=len(columns), e=empty),
+    )
+
+
+def _pager(path: str, page: Page[Any], after: str, **keep: str) -> Markup:
+    """Links to the first page (when not on it) and the next one (when there is one), each
+    keeping the filters ``keep``."""
+    next_after = page.next_after
     links = []
     if after:
         links.append(render('<a href="{h}">First page</a>', h=query(path, **keep)))
@@ -554,10 +567,7 @@ def timeline_page(
     csrf: str,
     chain: ChainReport | None,
 ) -> Markup:
-    options = join(
-        render("<option{a}>{s}</option>", s=s or "any", a=attrs(value=s, selected=s == event_type))
-        for s in ("", *sorted(t.value for t in EventType))
-    )
+    options = _options(sorted(t.value for t in EventType), event_type)
     form = render(
         '<form method="get" action="/ui/timeline" class="filters" role="search">'
         '<label for="f-type">Event type</label><select id="f-type" name="type">{o}</select>'
@@ -607,14 +617,9 @@ def timeline_page(
         )
         for row in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="events"><thead><tr><th scope="col">seq</th>'
-        '<th scope="col">type</th><th scope="col">occurred</th><th scope="col">hash</th>'
-        '<th scope="col">hash ok</th><th scope="col">link ok</th>'
-        '<th scope="col">imported from</th></tr></thead><tbody>{rows}</tbody></table></div>',
-        rows=rows or Markup('<tr><td colspan="7">no events</td></tr>'),
-    )
-    pager = _pager("/ui/timeline", after=after, next_after=page.next_after, type=event_type)
+    columns = ("seq", "type", "occurred", "hash", "hash ok", "link ok", "imported from")
+    table = _list_table("events", columns, rows, "no events")
+    pager = _pager("/ui/timeline", page, after, type=event_type)
     return render(
         '<div class="bar-row">{f}{v}</div>{s}<p class="hint">Each row: the event hashes to its '
         "hash, and its prev_hash is the hash of the event before it.</p>{t}{p}",
@@ -652,15 +657,9 @@ def graphs_page(page: Page[TimelineEvent], *, after: str) -> Markup:
         )
         for e in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="graphs"><thead><tr><th scope="col">graph</th>'
-        '<th scope="col">nodes</th><th scope="col">edges</th><th scope="col">ingested</th>'
-        '<th scope="col">DSSE</th></tr></thead><tbody>{rows}</tbody></table></div>',
-        rows=rows or Markup('<tr><td colspan="5">no graphs</td></tr>'),
-    )
-    return render(
-        "{t}{p}", t=table, p=_pager("/ui/graphs", after=after, next_after=page.next_after)
-    )
+    columns = ("graph", "nodes", "edges", "ingested", "DSSE")
+    table = _list_table("graphs", columns, rows, "no graphs")
+    return render("{t}{p}", t=table, p=_pager("/ui/graphs", page, after))
 
 
 def graph_page(view: GraphView, picture: Picture, q: str) -> Markup:
@@ -812,10 +811,7 @@ _VEX_LOOKUP = Markup(
 def verdicts_page(
     page: Page[StoredVerdict], *, graph_hash: str, vuln_id: str, state: str, after: str
 ) -> Markup:
-    options = join(
-        render("<option{a}>{s}</option>", s=s or "any", a=attrs(value=s, selected=s == state))
-        for s in ("", *STATE_MEANING)
-    )
+    options = _options(STATE_MEANING, state)
     form = render(
         '<form method="get" action="/ui/verdicts" class="filters" role="search">'
         '<label for="f-graph">Graph hash</label>'
@@ -852,28 +848,18 @@ def verdicts_page(
         )
         for v in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="verdicts"><thead><tr>'
-        '<th scope="col">vulnerability</th><th scope="col">package</th>'
-        '<th scope="col">symbol</th><th scope="col">state</th><th scope="col">confidence</th>'
-        '<th scope="col">hits</th><th scope="col">state since</th>'
-        "</tr></thead><tbody>{rows}</tbody></table></div>",
-        rows=rows or Markup('<tr><td colspan="7">no verdicts: evaluate a catalog first '
-                            "(<code>stella reach evaluate</code>)</td></tr>"),
-    )  # fmt: skip
+    table = _list_table(
+        "verdicts",
+        ("vulnerability", "package", "symbol", "state", "confidence", "hits", "state since"),
+        rows,
+        Markup("no verdicts: evaluate a catalog first (<code>stella reach evaluate</code>)"),
+    )
     legend = render(
         '<details class="card"><summary>What the states mean</summary>{d}</details>',
         d=_dl([(k, v) for k, v in STATE_MEANING.items()]),
     )
     vex = render('{f}<p><a href="/ui/vex">All VEX documents</a></p>', f=_VEX_LOOKUP)
-    pager = _pager(
-        "/ui/verdicts",
-        after=after,
-        next_after=page.next_after,
-        graph_hash=graph_hash,
-        vuln_id=vuln_id,
-        state=state,
-    )
+    pager = _pager("/ui/verdicts", page, after, graph_hash=graph_hash, vuln_id=vuln_id, state=state)
     return render("{f}{vex}{legend}{t}{p}", f=form, vex=vex, legend=legend, t=table, p=pager)
 
 
@@ -893,21 +879,10 @@ def history_page(
         )
         for c in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="history"><thead><tr>'
-        '<th scope="col">at</th><th scope="col">vulnerability</th><th scope="col">symbol</th>'
-        '<th scope="col">from</th><th scope="col">to</th>'
-        '<th scope="col">reach.verdict.changed event</th></tr></thead><tbody>{rows}</tbody>'
-        "</table></div>",
-        rows=rows or Markup('<tr><td colspan="6">no changes</td></tr>'),
-    )
+    columns = ("at", "vulnerability", "symbol", "from", "to", "reach.verdict.changed event")
+    table = _list_table("history", columns, rows, "no changes")
     pager = _pager(
-        "/ui/verdicts/history",
-        after=after,
-        next_after=page.next_after,
-        graph_hash=graph_hash,
-        vuln_id=vuln_id,
-        symbol=symbol,
+        "/ui/verdicts/history", page, after, graph_hash=graph_hash, vuln_id=vuln_id, symbol=symbol
     )
     back = Markup('<p><a href="/ui/verdicts">All verdicts</a></p>')
     return render("{b}{t}{p}", b=back, t=table, p=pager)
@@ -941,19 +916,14 @@ def unknowns_page(page: Page[StoredUnknown], *, graph_hash: str, after: str) -> 
         )
         for u in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="unknowns"><thead><tr>'
-        '<th scope="col">kind</th><th scope="col">symbol</th><th scope="col">purl</th>'
-        '<th scope="col">vulnerability</th><th scope="col">why</th><th scope="col">ingests</th>'
-        '<th scope="col">graph</th></tr></thead><tbody>{rows}</tbody></table></div>',
-        rows=rows or Markup('<tr><td colspan="7">no unknowns</td></tr>'),
-    )
+    columns = ("kind", "symbol", "purl", "vulnerability", "why", "ingests", "graph")
+    table = _list_table("unknowns", columns, rows, "no unknowns")
     hint = Markup(
         '<p class="hint">Where the evidence is too thin to trust a not_affected: unmapped '
         "symbols, unexpected edges, targets in no scanned code, disagreements (latest "
         "evaluation of each graph and catalog).</p>"
     )
-    pager = _pager("/ui/unknowns", after=after, next_after=page.next_after, graph_hash=graph_hash)
+    pager = _pager("/ui/unknowns", page, after, graph_hash=graph_hash)
     return render("{h}{f}{t}{p}", h=hint, f=form, t=table, p=pager)
 
 
@@ -976,15 +946,13 @@ def vex_list_page(page: Page[VexRecord], *, after: str) -> Markup:
         )
         for v in page.items
     )
-    table = render(
-        '<div class="scroll"><table class="list" id="vex-documents"><thead><tr>'
-        '<th scope="col">id</th><th scope="col">format</th><th scope="col">created</th>'
-        '<th scope="col">graph</th><th scope="col">catalog</th><th scope="col">sha256</th>'
-        "</tr></thead><tbody>{rows}</tbody></table></div>",
-        rows=rows or Markup('<tr><td colspan="6">no VEX documents: evaluate a catalog with '
-                            "<code>--vex openvex</code> first</td></tr>"),
-    )  # fmt: skip
-    pager = _pager("/ui/vex", after=after, next_after=page.next_after)
+    table = _list_table(
+        "vex-documents",
+        ("id", "format", "created", "graph", "catalog", "sha256"),
+        rows,
+        Markup("no VEX documents: evaluate a catalog with <code>--vex openvex</code> first"),
+    )
+    pager = _pager("/ui/vex", page, after)
     return render("{t}{p}{f}", t=table, p=pager, f=_VEX_LOOKUP)
 
 
