@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Literal
@@ -424,35 +424,28 @@ def verify_bundle(
     return report
 
 
+@dataclass
 class _Checker:
     """One run of the checks over one bundle; collects problems and per-check outcomes."""
 
-    def __init__(
-        self,
-        data: bytes,
-        *,
-        service_keys: tuple[PublicKey, ...],
-        attestation_keys: tuple[PublicKey, ...],
-        max_extracted_bytes: int,
-        max_members: int,
-    ) -> None:
-        self.data = data
-        self.service_keys = service_keys
-        self.attestation_keys = attestation_keys
-        self.max_extracted_bytes = max_extracted_bytes
-        self.max_members = max_members
-        self.problems: list[BundleProblem] = []
-        self.skipped: dict[str, str] = {}
-        self.notes: dict[str, str] = {}
-        self.files: dict[str, bytes] = {}
-        self.digests: dict[str, str] = {}
-        self.trace_name: str | None = None
-        self.manifest_ingest_id: str | None = None
-        self.manifest_tenant: str | None = None
-        self.receipt_envelope: Envelope | None = None
-        self.receipt_report: EnvelopeReport | None = None
-        self.receipt: dict[str, Any] | None = None
-        self.attestation_keyids: tuple[str, ...] = ()
+    data: bytes
+    _: KW_ONLY
+    service_keys: tuple[PublicKey, ...]
+    attestation_keys: tuple[PublicKey, ...]
+    max_extracted_bytes: int
+    max_members: int
+    problems: list[BundleProblem] = field(default_factory=list, init=False)
+    skipped: dict[str, str] = field(default_factory=dict, init=False)
+    notes: dict[str, str] = field(default_factory=dict, init=False)
+    files: dict[str, bytes] = field(default_factory=dict, init=False)
+    digests: dict[str, str] = field(default_factory=dict, init=False)
+    trace_name: str | None = field(default=None, init=False)
+    manifest_ingest_id: str | None = field(default=None, init=False)
+    manifest_tenant: str | None = field(default=None, init=False)
+    receipt_envelope: Envelope | None = field(default=None, init=False)
+    receipt_report: EnvelopeReport | None = field(default=None, init=False)
+    receipt: dict[str, Any] | None = field(default=None, init=False)
+    attestation_keyids: tuple[str, ...] = field(default=(), init=False)
 
     def problem(
         self,
