@@ -9,12 +9,13 @@ from datetime import datetime
 from stella_signals.errors import Conflict
 from stella_signals.ports import KeyPurpose, ServiceKeyRecord, TenantPolicy, TrustedKey
 from stella_signals.storage._memory_base import MemoryDatabase
+from stella_signals.storage._writes import AnchorAppend, AnchorEntry
 from stella_signals.tenancy import TenantId
 
 __all__ = ["MemoryServiceKeyStore", "MemoryTrustStore"]
 
 
-class MemoryTrustStore(MemoryDatabase):
+class MemoryTrustStore(AnchorAppend, MemoryDatabase):
     """`TrustStore` in memory: trusted keys, policies, time anchors."""
 
     def __init__(self) -> None:
@@ -68,20 +69,12 @@ class MemoryTrustStore(MemoryDatabase):
             self._policies[tenant] = policy
             return policy
 
-    def add_time_anchor(
-        self,
-        tenant: TenantId,
-        *,
-        counter: int,
-        anchor_time: datetime,
-        envelope: bytes,
-        at: datetime,
-    ) -> bool:
+    def _append_anchor(self, entry: AnchorEntry) -> bool:
         with self._lock:
-            anchors = self._anchors.setdefault(tenant, [])
-            if anchors and counter <= anchors[-1][0]:
+            anchors = self._anchors.setdefault(entry.tenant, [])
+            if not entry.follows(anchors[-1][0] if anchors else None):
                 return False
-            anchors.append((counter, bytes(envelope)))
+            anchors.append((entry.counter, entry.envelope))
             return True
 
     def latest_time_anchor(self, tenant: TenantId) -> tuple[int, bytes] | None:

@@ -12,12 +12,13 @@ from sqlalchemy.engine import Connection
 from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
 from stella_signals.storage._schema import tenant_policies, time_anchors, trusted_keys
 from stella_signals.storage._sql_base import SqlDatabase, record_of
+from stella_signals.storage._writes import AnchorAppend, AnchorEntry
 from stella_signals.tenancy import TenantId
 
 __all__ = ["SqlTrustStore"]
 
 
-class SqlTrustStore(SqlDatabase):
+class SqlTrustStore(AnchorAppend, SqlDatabase):
     """`TrustStore` over a SQL database."""
 
     def add_trusted_key(self, key: TrustedKey) -> bool:
@@ -122,31 +123,23 @@ class SqlTrustStore(SqlDatabase):
 
         return self._in_tx(work)
 
-    def add_time_anchor(
-        self,
-        tenant: TenantId,
-        *,
-        counter: int,
-        anchor_time: datetime,
-        envelope: bytes,
-        at: datetime,
-    ) -> bool:
+    def _append_anchor(self, entry: AnchorEntry) -> bool:
         def work(conn: Connection) -> bool:
-            self._lock_tenant(conn, tenant)
+            self._lock_tenant(conn, entry.tenant)
             highest = conn.execute(
                 sa.select(sa.func.max(time_anchors.c.counter)).where(
-                    time_anchors.c.tenant == tenant
+                    time_anchors.c.tenant == entry.tenant
                 )
             ).scalar_one()
-            if highest is not None and counter <= highest:
+            if not entry.follows(highest):
                 return False
             conn.execute(
                 time_anchors.insert().values(
-                    tenant=tenant,
-                    counter=counter,
-                    anchor_time=anchor_time,
-                    envelope=envelope,
-                    imported_at=at,
+                    tenant=entry.tenant,
+                    counter=entry.counter,
+                    anchor_time=entry.anchor_time,
+                    envelope=entry.envelope,
+                    imported_at=entry.at,
                 )
             )
             return True

@@ -29,6 +29,8 @@ from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent
 
 __all__ = [
+    "AnchorAppend",
+    "AnchorEntry",
     "EvaluationRecording",
     "EvaluationWrite",
     "EvidenceImport",
@@ -195,6 +197,42 @@ class TokenIssue:
 
     def _insert_token(self, token_hash: str, record: TokenRecord) -> None:
         """Keep ``record`` under ``token_hash``; `Conflict` when that hash is taken."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorEntry:
+    """A verified time anchor to keep for ``tenant`` (its envelope as received)."""
+
+    tenant: TenantId
+    counter: int
+    anchor_time: datetime
+    envelope: bytes
+    at: datetime
+
+    def follows(self, highest: int | None) -> bool:
+        """Whether it may be kept after the highest counter kept for the tenant: only a
+        rising counter (an equal or lower one is a replay)."""
+        return highest is None or self.counter > highest
+
+
+class AnchorAppend:
+    """`TrustStore.add_time_anchor`: the entry and its rule (`AnchorEntry.follows`) are here;
+    the backend reads the tenant's highest counter and appends, in one transaction."""
+
+    def add_time_anchor(
+        self,
+        tenant: TenantId,
+        *,
+        counter: int,
+        anchor_time: datetime,
+        envelope: bytes,
+        at: datetime,
+    ) -> bool:
+        return self._append_anchor(AnchorEntry(tenant, counter, anchor_time, bytes(envelope), at))
+
+    def _append_anchor(self, entry: AnchorEntry) -> bool:
+        """Keep ``entry`` if it `follows` the tenant's highest counter: then True."""
         raise NotImplementedError
 
 
