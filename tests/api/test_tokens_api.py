@@ -249,6 +249,18 @@ def test_a_malformed_token_id_is_400(admin: Admin) -> None:
         assert response.status_code == 400, (method, response.text)
 
 
+def test_a_page_token_naming_no_id_is_a_malformed_page_token(admin: Admin) -> None:
+    """A well-encoded token whose position is not an id is refused as every list refuses a
+    bad token: the client never wrote the position, the token is what is wrong."""
+    from stella_signals.api._pagination import encode_token
+
+    headers = admin.as_("acme-admin")
+    for token in (encode_token("not-a-ulid"), "bm9wZQ"):
+        response = admin.client.get(f"/api/v1/tokens?page_token={token}", headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["reason"] == "invalid_page_token"
+
+
 def test_tokens_are_listed_by_page(admin: Admin) -> None:
     made = []
     for _ in range(4):

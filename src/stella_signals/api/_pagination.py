@@ -49,10 +49,16 @@ def decode_token(token: str | None, *, max_chars: int = 64) -> str | None:
 
 
 def ulid_token(token: str | None) -> str | None:
-    """The id a page token of a list ordered by id names; `InvalidInput` for a malformed token
-    (``invalid_page_token``) or a position that is not a ULID (``invalid_id``)."""
+    """The id a page token of a list ordered by id names; `InvalidInput`
+    (``invalid_page_token``) for a malformed token, a position that is not a ULID included:
+    the client never writes the position, so the token is what is wrong, as on every list."""
     position = decode_token(token)
-    return None if position is None else parse_ulid(position)
+    if position is None:
+        return None
+    try:
+        return parse_ulid(position)
+    except InvalidInput:
+        raise InvalidInput("malformed page_token", reason="invalid_page_token") from None
 
 
 def page_size(value: int | None) -> int:
