@@ -13,6 +13,13 @@ bytes, hash and index from a fraction of that:
 - node ids are numbered in canonical (sorted) order, so the edges sort as integers;
 - the canonical bytes are made in chunks on demand (`CompactGraph.chunks`), never whole.
 
+The edges, nine in ten of a large graph's bytes, are read by the compiled core when it is built
+(`_cgraph.c`, ADR 0011): endpoints found by their bytes in a table of the node ids, attribute
+sets interned by their raw bytes, without the GIL; Python then decodes each distinct set once
+with the same typed decoder. What that scan cannot read exactly gives None there, and the edges
+go through the typed pieces below instead (`STELLA_PURE_PYTHON=1` forces that path; the tests
+hold both equal).
+
 It takes only input where equality with the general path is cheap to prove: no backslash in
 the bytes (so every string is its own canonical text and every ``"`` delimits a string) and no
 ``sourceId``/``targetId`` aliases. Whatever it cannot prove -- a type error, a duplicate key or
@@ -24,11 +31,13 @@ names every problem exactly as before.
 from __future__ import annotations
 
 import re
+import secrets
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, compress, count, islice, repeat
 from operator import add, and_, attrgetter, gt, lshift, xor
+from types import ModuleType
 from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
@@ -45,7 +54,13 @@ from stella_signals.graph._model import (
 )
 from stella_signals.trace import purl_problem
 
-__all__ = ["CompactGraph", "compact_graph"]
+_compiled_core: ModuleType | None
+try:
+    from stella_signals.graph import _cgraph as _compiled_core
+except ImportError:  # not built (no compiler at install): the pure-Python path serves
+    _compiled_core = None
+
+__all__ = ["CompactGraph", "compact_graph", "graph_core"]
 
 _UNSET = msgspec.UNSET
 _Unset = msgspec.UnsetType
@@ -201,6 +216,8 @@ _ATTRIBUTES = attrgetter("attributes")
 _EDGE_ATTRIBUTES = attrgetter("kind", "purl", "confidence")
 _FROM = attrgetter("source")
 _TO = attrgetter("target")
+#: The members of an attribute set as `_cgraph.scan_edges` gives them.
+_SET_MEMBERS = (b"kind", b"purl", b"confidence", b"evidence")
 
 
 class _Builder:
@@ -224,6 +241,8 @@ class _Builder:
         self.edge_to = array("I")
         self.edge_attrs = array("I")
         self.attrs = _Pool()
+        #: edges per attribute set, when the compiled scan counted them.
+        self.edge_uses: Counter[int] | None = None
         self.rank: dict[str, int] = {}
 
     def generic(self, value: Any) -> str:
@@ -324,13 +343,47 @@ class _Builder:
         # members are counted per set (`edge_quotes`), not per edge.
         self.edge_attrs.extend(array("I", list(map(self.attrs.__getitem__, keys))))
 
+    def add_compiled_edges(self, core: ModuleType, raw: msgspec.Raw) -> bool:
+        """The edges by the compiled scan (`_cgraph.scan_edges`); False, having added nothing,
+        when it cannot read them exactly (`add_edges` then takes them piece by piece)."""
+        scanned = core.scan_edges(self.ids, raw, secrets.randbits(64))
+        if scanned is None:
+            return False
+        edge_from, edge_to, edge_attrs, sets, uses = scanned
+        numbers: list[int] = []
+        self.edge_uses = Counter()
+        for members, used in zip(sets, uses, strict=True):
+            # Each distinct set decoded once, by the same typed decoder as `add_edges`.
+            text = b",".join(
+                b'"' + name + b'":' + value
+                for name, value in zip(_SET_MEMBERS, members, strict=True)
+                if value is not None
+            )
+            (edge,) = _edges.decode(b'[{"from":"-","to":"-"' + b"," * bool(text) + text + b"}]")
+            key: _Attributes = _EDGE_ATTRIBUTES(edge)
+            if edge.evidence is not _UNSET:
+                before = self.quotes
+                key += ('"evidence":' + self.generic(edge.evidence) + ",",)
+                self.quotes += (self.quotes - before) * (used - 1) + 2 * used
+            number = self.attrs[key]
+            numbers.append(number)
+            self.edge_uses[number] += used
+        self.edge_from.frombytes(edge_from)
+        self.edge_to.frombytes(edge_to)
+        attrs = array("I")
+        attrs.frombytes(edge_attrs)
+        if numbers != list(range(len(numbers))):  # sets whose raw bytes differ, values not
+            attrs = array("I", list(map(numbers.__getitem__, attrs)))
+        self.edge_attrs.extend(attrs)
+        return True
+
     def edge_quotes(self) -> int:
         """Quotes of every edge's ``from``/``to`` and of the members its attribute set holds."""
         per_set = [
             4 * (kind is not _UNSET) + 4 * (purl is not _UNSET) + 2 * (confidence is not _UNSET)
             for kind, purl, confidence, *_ in self.attrs
         ]
-        uses = Counter(self.edge_attrs)
+        uses = Counter(self.edge_attrs) if self.edge_uses is None else self.edge_uses
         return 8 * len(self.edge_attrs) + sum(per_set[a] * used for a, used in uses.items())
 
 
@@ -580,8 +633,10 @@ def _build(data: bytes) -> CompactGraph:
     for piece in _decoded(top["nodes"], _NodeDecoder()):
         builder.add_nodes(piece)
     builder.number_nodes()
-    for edges in _decoded(top["edges"], _edges):
-        builder.add_edges(edges)
+    core = _core()
+    if core is None or not builder.add_compiled_edges(core, top["edges"]):
+        for edges in _decoded(top["edges"], _edges):
+            builder.add_edges(edges)
     roots = _read_roots(builder, top["roots"]) if "roots" in top else None
     members: list[tuple[str, str | None]] = []
     claimed: str | None = None
@@ -611,6 +666,20 @@ def _build(data: bytes) -> CompactGraph:
         if purl_problem(purl) is not None:
             raise _NotFast
     return CompactGraph(builder, members, roots, claimed)
+
+
+def graph_core() -> Literal["compiled", "python"]:
+    """Which reads a compact graph's edges: ``"compiled"`` (`_cgraph.c`, ADR 0011) or
+    ``"python"`` (the extension was not built, or ``STELLA_PURE_PYTHON`` is set to anything
+    but ``0``)."""
+    return "python" if _core() is None else "compiled"
+
+
+def _core() -> ModuleType | None:
+    core = _compiled_core
+    if core is None or core.pure_python_forced():
+        return None
+    return core
 
 
 def compact_graph(data: bytes) -> CompactGraph | None:
