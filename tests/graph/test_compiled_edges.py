@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from array import array
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -191,14 +193,58 @@ def test_the_compiled_path_is_the_one_taken(monkeypatch: pytest.MonkeyPatch) -> 
     result changes (and the pure path's does not)."""
     assert _compiled_core is not None
     good = _on("compiled", lambda: _outcome(as_bytes(BASE)))
-    real, real_forced = _compiled_core.scan_edges, _compiled_core.pure_python_forced
+    real = _compiled_core.scan_edges
 
     def swapped(ids: list[str], edges: Any, seed: int) -> Any:
         edge_from, edge_to, *rest = real(ids, edges, seed)
         return (edge_to, edge_from, *rest)
 
-    broken = type("Core", (), {"scan_edges": staticmethod(swapped),
-                               "pure_python_forced": staticmethod(real_forced)})  # fmt: skip
+    broken = SimpleNamespace(**vars(_compiled_core))
+    broken.scan_edges = swapped
     monkeypatch.setattr(_compact, "_compiled_core", broken)
     assert _on("compiled", lambda: _outcome(as_bytes(BASE))) != good
     assert _on("python", lambda: _outcome(as_bytes(BASE))) == good
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0, 1, 65_535, 65_536, 70_000, 2**32 - 1]),
+                  st.sampled_from([0, 2, 65_536, 2**31]), st.integers(0, 3)),
+        max_size=40,
+    ),
+    st.lists(st.sampled_from([0, 1, 2, 70_000]), min_size=4, max_size=4),
+)  # fmt: skip
+def test_the_compiled_edge_order_is_a_stable_sort_by_from_to_and_kind(
+    edges: list[tuple[int, int, int]], kind_rank: list[int]
+) -> None:
+    """Numbers past one 16-bit radix digit, repeated keys: the order of `sorted` by (from, to,
+    kind rank), positions breaking ties, and every tie reported."""
+    assert _compiled_core is not None
+    columns = [array("I", column) for column in zip(*edges, strict=True)] or [array("I")] * 3
+    packed, ties = _compiled_core.edge_order(*columns, array("I", kind_rank))
+    key = [(f, t, kind_rank[a]) for f, t, a in edges]
+    expected = sorted(range(len(edges)), key=key.__getitem__)
+    assert list(memoryview(packed).cast("I")) == expected
+    assert ties == [i for i in range(1, len(expected)) if key[expected[i - 1]] == key[expected[i]]]
+    order = array("I", expected)
+    assert list(memoryview(_compiled_core.permuted(columns[0], order)).cast("I")) == [
+        edges[i][0] for i in expected
+    ]
+
+
+def test_the_compiled_helpers_refuse_numbers_past_their_tables() -> None:
+    assert _compiled_core is not None
+    one, two = array("I", [1]), array("I", [0, 1])
+    with pytest.raises(ValueError, match="kind rank"):
+        _compiled_core.edge_order(one, one, one, array("I", [0]))
+    with pytest.raises(ValueError, match="32-bit"):
+        _compiled_core.edge_order(one, two, one, array("I", [0, 0]))
+    with pytest.raises(ValueError, match="past the values"):
+        _compiled_core.permuted(one, array("I", [1]))
+    with pytest.raises(ValueError, match="past its table"):
+        _compiled_core.edge_text(["a"], ["{"], ['"'], one, one, array("I", [0]), 0, 1)
+    with pytest.raises(ValueError, match="range"):
+        _compiled_core.edge_text(["a"], ["{"], ['"'], one, one, array("I", [0]), 0, 2)
+    assert _compiled_core.edge_text(["a", "b"], ["{<", "{"], [">", "|"], two, two[::-1],
+                                    two, 0, 2) == b'{<a>b"},{b|a"}'  # fmt: skip

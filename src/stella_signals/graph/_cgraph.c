@@ -20,6 +20,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #if defined(__clang__) && __clang_major__ >= 13
 #define NO_COVERAGE __attribute__((no_sanitize("coverage")))
@@ -59,6 +62,22 @@ NO_COVERAGE static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_
     return mix64(h);
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Ask for transparent huge pages (Linux; a hint): the id table's look-ups land anywhere in
+ * tens of MiB, and nearly each one would miss the TLB too. */
+NO_COVERAGE static void advise_huge(void *p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (n < 2 * HUGE_PAGE) return;
+    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* A growable array of 32-bit numbers. */
 typedef struct {
     uint32_t *p;
@@ -86,14 +105,34 @@ typedef struct {
     uint64_t uses;
 } Set;
 
+/* A slot of the node-id table: one cache line's half. The id's first HEAD bytes live in the
+ * slot, so a look-up of a short id reads nothing else; a longer one compares the rest in the
+ * arena. */
+#define HEAD 20
+typedef struct {
+    uint32_t tag;  /* high 32 bits of the id's hash */
+    uint32_t node; /* 1 + node number; 0: empty */
+    uint32_t len;
+    unsigned char head[HEAD];
+} Slot;
+
+/* An endpoint read but not yet looked up: look-ups go in batches, each slot prefetched when
+ * its id is read, so that the cache misses of a batch overlap instead of following in turn. */
+#define BATCH 32
+typedef struct {
+    const unsigned char *id;
+    size_t len;
+    uint64_t hash;
+    size_t edge; /* the edge whose `to` it is */
+} Pending;
+
 typedef struct {
     uint64_t seed;
-    /* node ids: bytes back to back, offsets (n + 1), open-addressing table of
-     * hash tag (high 32 bits) | 1 + node number */
+    /* node ids: bytes back to back, offsets (n + 1), open-addressing table of slots */
     unsigned char *arena;
     size_t *offs;
     size_t nids;
-    uint64_t *itab;
+    Slot *itab;
     size_t imask;
     /* distinct sets and their table (tag | 1 + set number) */
     Set *sets;
@@ -101,6 +140,12 @@ typedef struct {
     uint64_t *stab;
     size_t smask;
     U32s from, to, attrs;
+    Pending pending[BATCH];
+    int npending;
+    /* the last edge's from id: edges come grouped by caller, as a rule */
+    const unsigned char *last_from;
+    size_t last_from_len;
+    int64_t last_from_node;
     const unsigned char *base;
     int nomem;
 } Graph;
@@ -122,43 +167,52 @@ static size_t table_size(size_t items) {
     return size;
 }
 
+/* Whether slot e holds the id that is the n bytes at p (whose hash has tag `tag`). */
+static inline int slot_is(const Graph *g, const Slot *e, uint32_t tag, const unsigned char *p,
+                          size_t n) {
+    if (e->tag != tag || e->len != n) return 0;
+    if (n <= HEAD) return memcmp(e->head, p, n) == 0;
+    return memcmp(e->head, p, HEAD) == 0 &&
+           memcmp(g->arena + g->offs[e->node - 1] + HEAD, p + HEAD, n - HEAD) == 0;
+}
+
 /* The node ids' table; 0 when out of memory. Duplicate ids: the first one is found. */
 static int build_ids(Graph *g) {
     size_t size = table_size(g->nids);
-    g->itab = calloc(size, sizeof(uint64_t));
+    g->itab = calloc(size, sizeof(Slot));
     if (!g->itab) return 0;
+    advise_huge(g->itab, size * sizeof(Slot));
     g->imask = size - 1;
     for (size_t i = 0; i < g->nids; i++) {
         const unsigned char *p = g->arena + g->offs[i];
         size_t n = g->offs[i + 1] - g->offs[i];
         uint64_t h = hash_bytes(p, n, g->seed);
+        uint32_t tag = (uint32_t)(h >> 32);
         size_t j = h & g->imask;
         int dup = 0;
-        while (g->itab[j]) {
-            uint64_t slot = g->itab[j];
-            size_t k = (size_t)(slot & 0xFFFFFFFFu) - 1;
-            if (TAG(slot) == TAG(h) && g->offs[k + 1] - g->offs[k] == n &&
-                memcmp(g->arena + g->offs[k], p, n) == 0) {
+        while (g->itab[j].node) {
+            if (slot_is(g, &g->itab[j], tag, p, n)) {
                 dup = 1;
                 break;
             }
             j = (j + 1) & g->imask;
         }
-        if (!dup) g->itab[j] = TAG(h) | (uint64_t)(i + 1);
+        if (dup) continue;
+        Slot *e = &g->itab[j];
+        e->tag = tag;
+        e->node = (uint32_t)(i + 1);
+        e->len = (uint32_t)n; /* ids are shorter than the document, itself < 4 GiB here */
+        memcpy(e->head, p, n < HEAD ? n : HEAD);
     }
     return 1;
 }
 
-/* The number of the node whose id is the n bytes at p, or -1. */
-static int64_t find_id(const Graph *g, const unsigned char *p, size_t n) {
-    uint64_t h = hash_bytes(p, n, g->seed);
+/* The number of the node whose id is the n bytes at p (hash h), or -1. */
+static int64_t find_id(const Graph *g, const unsigned char *p, size_t n, uint64_t h) {
+    uint32_t tag = (uint32_t)(h >> 32);
     size_t j = h & g->imask;
-    while (g->itab[j]) {
-        uint64_t slot = g->itab[j];
-        size_t k = (size_t)(slot & 0xFFFFFFFFu) - 1;
-        if (TAG(slot) == TAG(h) && g->offs[k + 1] - g->offs[k] == n &&
-            memcmp(g->arena + g->offs[k], p, n) == 0)
-            return (int64_t)k;
+    while (g->itab[j].node) {
+        if (slot_is(g, &g->itab[j], tag, p, n)) return (int64_t)g->itab[j].node - 1;
         j = (j + 1) & g->imask;
     }
     return -1;
@@ -278,10 +332,25 @@ static int key_is(const unsigned char *k, size_t n, const char *name) {
     return n == strlen(name) && memcmp(k, name, n) == 0;
 }
 
+/* Look the pending `to` ids up; 0 when one is no node's. */
+static int flush(Graph *g) {
+    for (int i = 0; i < g->npending; i++) {
+        const Pending *e = &g->pending[i];
+        int64_t node = find_id(g, e->id, e->len, e->hash);
+        if (node < 0) return 0;
+        g->to.p[e->edge] = (uint32_t)node;
+    }
+    g->npending = 0;
+    return 1;
+}
+
 /* One edge object opening at *pp; 1 and *pp past it when read, 0 when not. */
 static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *end) {
     const unsigned char *p = skip_ws(*pp + 1, end);
-    int64_t ends[2] = {-1, -1};
+    int64_t from = -1;
+    const unsigned char *to_id = NULL;
+    size_t to_len = 0;
+    uint64_t to_hash = 0;
     size_t off[NM] = {0}, len[NM] = {0};
     unsigned seen = 0;
     for (;;) {
@@ -309,9 +378,24 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
             p = string_end(p, end);
             if (!p) return 0;
             if (member >= NM) {
-                int64_t node = find_id(g, v + 1, (size_t)(p - 1 - (v + 1)));
-                if (node < 0) return 0; /* an unknown endpoint (or not a node id's bytes) */
-                ends[member - NM] = node;
+                const unsigned char *id = v + 1;
+                size_t n = (size_t)(p - 1 - id);
+                if (member == NM + 1) { /* to: looked up with its batch (`flush`) */
+                    to_id = id;
+                    to_len = n;
+                    to_hash = hash_bytes(id, n, g->seed);
+                    __builtin_prefetch(&g->itab[to_hash & g->imask]);
+                    goto next;
+                }
+                if (g->last_from && n == g->last_from_len && memcmp(id, g->last_from, n) == 0) {
+                    from = g->last_from_node;
+                } else {
+                    from = find_id(g, id, n, hash_bytes(id, n, g->seed));
+                    if (from < 0) return 0; /* an unknown endpoint (or not a node id's bytes) */
+                    g->last_from = id;
+                    g->last_from_len = n;
+                    g->last_from_node = from;
+                }
                 goto next;
             }
         } else if (member == M_CONFIDENCE) {
@@ -335,15 +419,21 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
         p++;
         break;
     }
-    if (ends[0] < 0 || ends[1] < 0) return 0;
+    if (from < 0 || !to_id) return 0;
     if (g->attrs.len >= MAX_ITEMS) return 0;
     int64_t set = intern_set(g, off, len);
     if (set < 0) return 0;
-    if (!u32_push(&g->from, (uint32_t)ends[0]) || !u32_push(&g->to, (uint32_t)ends[1]) ||
+    if (!u32_push(&g->from, (uint32_t)from) || !u32_push(&g->to, 0) ||
         !u32_push(&g->attrs, (uint32_t)set)) {
         g->nomem = 1;
         return 0;
     }
+    Pending *pending = &g->pending[g->npending++];
+    pending->id = to_id;
+    pending->len = to_len;
+    pending->hash = to_hash;
+    pending->edge = g->to.len - 1;
+    if (g->npending == BATCH && !flush(g)) return 0;
     *pp = p;
     return 1;
 }
@@ -365,7 +455,7 @@ static int scan(Graph *g, const unsigned char *p, size_t n) {
         if (p >= end || *p != '{' || !read_edge(g, &p, end)) return 0;
         p = skip_ws(p, end);
         if (p >= end) return 0;
-        if (*p == ']') return skip_ws(p + 1, end) == end;
+        if (*p == ']') return skip_ws(p + 1, end) == end && flush(g);
         if (*p != ',') return 0;
         p = skip_ws(p + 1, end);
     }
@@ -492,6 +582,223 @@ static PyObject *scan_edges(PyObject *m, PyObject *args) {
     return out;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* canonical edge order and text                                                             */
+
+/* A buffer argument of 32-bit numbers; 0 with an exception set when its size is no multiple
+ * of 4 or not `want` numbers (want < 0: any count). */
+static int u32_view(Py_buffer *b, Py_ssize_t want, const char *what) {
+    if (b->len % 4 != 0 || (want >= 0 && b->len / 4 != want)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd 32-bit numbers", what, want);
+        return 0;
+    }
+    return 1;
+}
+
+/* One stable counting-sort pass of idx (n positions) by 16-bit digit `shift` of key[]. */
+static void radix_pass(const uint32_t *key, int shift, const uint32_t *idx, uint32_t *out,
+                       size_t n, size_t *counts) {
+    memset(counts, 0, 65537 * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) counts[((key[idx[i]] >> shift) & 0xFFFF) + 1]++;
+    for (size_t d = 0; d < 65536; d++) counts[d + 1] += counts[d];
+    for (size_t i = 0; i < n; i++) out[counts[(key[idx[i]] >> shift) & 0xFFFF]++] = idx[i];
+}
+
+PyDoc_STRVAR(edge_order_doc,
+             "edge_order(edge_from, edge_to, edge_attrs, kind_rank) -> (order, ties)\n\n"
+             "Edge positions sorted by (from, to, kind rank of the attribute set), ties in input\n"
+             "order (a stable sort); `ties` lists each i > 0 whose edge has the same key as the\n"
+             "one before it. Arguments and `order`: native 32-bit unsigned numbers.");
+
+static PyObject *edge_order(PyObject *m, PyObject *args) {
+    (void)m;
+    Py_buffer fb, tb, ab, kb;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*:edge_order", &fb, &tb, &ab, &kb)) return NULL;
+    PyObject *out = NULL, *ties = NULL, *order = NULL;
+    uint32_t *tmp = NULL, *kinds = NULL;
+    size_t *counts = NULL;
+    Py_ssize_t n = fb.len / 4;
+    if (!u32_view(&fb, -1, "edge_from") || !u32_view(&tb, n, "edge_to") ||
+        !u32_view(&ab, n, "edge_attrs") || !u32_view(&kb, -1, "kind_rank"))
+        goto done;
+    const uint32_t *from = fb.buf, *to = tb.buf, *attrs = ab.buf, *rank = kb.buf;
+    size_t nkinds = (size_t)kb.len / 4;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (attrs[i] >= nkinds) {
+            PyErr_SetString(PyExc_ValueError, "an attribute set without a kind rank");
+            goto done;
+        }
+    order = PyBytes_FromStringAndSize(NULL, n * 4);
+    tmp = malloc((size_t)n * 4 + 4);
+    kinds = malloc((size_t)n * 4 + 4);
+    counts = malloc(65537 * sizeof(size_t));
+    if (!order || !tmp || !kinds || !counts) {
+        if (order) PyErr_NoMemory();
+        goto done;
+    }
+    uint32_t *idx = (uint32_t *)PyBytes_AS_STRING(order);
+    Py_BEGIN_ALLOW_THREADS
+    uint32_t maxk = 0, maxt = 0, maxf = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        idx[i] = (uint32_t)i;
+        kinds[i] = rank[attrs[i]];
+        if (kinds[i] > maxk) maxk = kinds[i];
+        if (to[i] > maxt) maxt = to[i];
+        if (from[i] > maxf) maxf = from[i];
+    }
+    /* least significant key first; a pass whose digit is 0 everywhere changes nothing */
+    const uint32_t *keys[3] = {kinds, to, from};
+    uint32_t maxes[3] = {maxk, maxt, maxf};
+    for (int k = 0; k < 3; k++)
+        for (int shift = 0; shift < 32 && (maxes[k] >> shift) != 0; shift += 16) {
+            radix_pass(keys[k], shift, idx, tmp, (size_t)n, counts);
+            memcpy(idx, tmp, (size_t)n * 4);
+        }
+    Py_END_ALLOW_THREADS
+    ties = PyList_New(0);
+    if (!ties) goto done;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        uint32_t a = idx[i - 1], b = idx[i];
+        if (from[a] == from[b] && to[a] == to[b] && kinds[a] == kinds[b]) {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (!at || PyList_Append(ties, at) < 0) {
+                Py_XDECREF(at);
+                goto done;
+            }
+            Py_DECREF(at);
+        }
+    }
+    out = Py_BuildValue("(OO)", order, ties);
+done:
+    Py_XDECREF(order);
+    Py_XDECREF(ties);
+    free(tmp);
+    free(kinds);
+    free(counts);
+    PyBuffer_Release(&fb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&ab);
+    PyBuffer_Release(&kb);
+    return out;
+}
+
+PyDoc_STRVAR(permuted_doc, "permuted(values, order) -> bytes\n\n"
+                           "values[order[i]] for each i (native 32-bit unsigned numbers).");
+
+static PyObject *permuted(PyObject *m, PyObject *args) {
+    (void)m;
+    Py_buffer vb, ob;
+    if (!PyArg_ParseTuple(args, "y*y*:permuted", &vb, &ob)) return NULL;
+    PyObject *out = NULL;
+    if (u32_view(&vb, -1, "values") && u32_view(&ob, -1, "order")) {
+        const uint32_t *values = vb.buf, *order = ob.buf;
+        size_t n = (size_t)ob.len / 4, nv = (size_t)vb.len / 4;
+        int ok = 1;
+        for (size_t i = 0; i < n; i++)
+            if (order[i] >= nv) ok = 0;
+        if (!ok) {
+            PyErr_SetString(PyExc_ValueError, "an order past the values");
+        } else if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * 4))) {
+            uint32_t *p = (uint32_t *)PyBytes_AS_STRING(out);
+            for (size_t i = 0; i < n; i++) p[i] = values[order[i]];
+        }
+    }
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&ob);
+    return out;
+}
+
+/* The UTF-8 of each str in `items` (borrowed: the list keeps them); 0 with an exception. */
+static int utf8_items(PyObject *items, const char ***text, Py_ssize_t **len) {
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    *text = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(char *));
+    *len = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_ssize_t));
+    if (!*text || !*len) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "expected a list of str");
+            return 0;
+        }
+        (*text)[i] = PyUnicode_AsUTF8AndSize(item, &(*len)[i]);
+        if (!(*text)[i]) return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(edge_text_doc,
+             "edge_text(ids, pre, mid, edge_from, edge_to, edge_attrs, start, stop) -> bytes\n\n"
+             "The canonical text of edges start..stop, each ',' + pre[a] + ids[from] + mid[a] +\n"
+             "ids[to] + '\"}' (a: its attribute set), without the first comma when start is 0.");
+
+static PyObject *edge_text(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *ids, *pre, *mid, *out = NULL;
+    Py_buffer fb, tb, ab;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "O!O!O!y*y*y*nn:edge_text", &PyList_Type, &ids, &PyList_Type,
+                          &pre, &PyList_Type, &mid, &fb, &tb, &ab, &start, &stop))
+        return NULL;
+    const char **idt = NULL, **pret = NULL, **midt = NULL;
+    Py_ssize_t *idn = NULL, *pren = NULL, *midn = NULL;
+    Py_ssize_t n = fb.len / 4;
+    if (!u32_view(&fb, -1, "edge_from") || !u32_view(&tb, n, "edge_to") ||
+        !u32_view(&ab, n, "edge_attrs"))
+        goto done;
+    if (start < 0 || stop < start || stop > n || PyList_GET_SIZE(pre) != PyList_GET_SIZE(mid)) {
+        PyErr_SetString(PyExc_ValueError, "edge_text: bad range or attribute texts");
+        goto done;
+    }
+    if (!utf8_items(ids, &idt, &idn) || !utf8_items(pre, &pret, &pren) ||
+        !utf8_items(mid, &midt, &midn))
+        goto done;
+    const uint32_t *from = fb.buf, *to = tb.buf, *attrs = ab.buf;
+    size_t nids = (size_t)PyList_GET_SIZE(ids), nsets = (size_t)PyList_GET_SIZE(pre);
+    size_t size = 0;
+    for (Py_ssize_t i = start; i < stop; i++) {
+        if (from[i] >= nids || to[i] >= nids || attrs[i] >= nsets) {
+            PyErr_SetString(PyExc_ValueError, "edge_text: a number past its table");
+            goto done;
+        }
+        size += 3 + (size_t)pren[attrs[i]] + (size_t)idn[from[i]] + (size_t)midn[attrs[i]] +
+                (size_t)idn[to[i]];
+    }
+    if (start == 0 && stop > 0) size--;
+    if (size > (size_t)PY_SSIZE_T_MAX || !(out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size))) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    char *p = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = start; i < stop; i++) {
+        uint32_t a = attrs[i];
+        if (i) *p++ = ',';
+        memcpy(p, pret[a], (size_t)pren[a]);
+        p += pren[a];
+        memcpy(p, idt[from[i]], (size_t)idn[from[i]]);
+        p += idn[from[i]];
+        memcpy(p, midt[a], (size_t)midn[a]);
+        p += midn[a];
+        memcpy(p, idt[to[i]], (size_t)idn[to[i]]);
+        p += idn[to[i]];
+        *p++ = '"';
+        *p++ = '}';
+    }
+done:
+    PyMem_Free(idt);
+    PyMem_Free(idn);
+    PyMem_Free(pret);
+    PyMem_Free(pren);
+    PyMem_Free(midt);
+    PyMem_Free(midn);
+    PyBuffer_Release(&fb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&ab);
+    return out;
+}
+
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python import path is then used.");
 
@@ -503,6 +810,9 @@ static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef module_methods[] = {
     {"scan_edges", scan_edges, METH_VARARGS, scan_edges_doc},
+    {"edge_order", edge_order, METH_VARARGS, edge_order_doc},
+    {"permuted", permuted, METH_VARARGS, permuted_doc},
+    {"edge_text", edge_text, METH_VARARGS, edge_text_doc},
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
     {NULL, NULL, 0, NULL},
 };

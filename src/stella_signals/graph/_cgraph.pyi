@@ -1,5 +1,7 @@
 """Types of the compiled graph-import core (`_cgraph.c`, ADR 0011)."""
 
+from array import array
+
 from msgspec import Raw
 
 def pure_python_forced() -> bool: ...
@@ -15,3 +17,18 @@ def scan_edges(
     ]
     | None
 ): ...
+def edge_order(
+    edge_from: array[int], edge_to: array[int], edge_attrs: array[int], kind_rank: array[int], /
+) -> tuple[bytes, list[int]]: ...
+def permuted(values: array[int], order: array[int], /) -> bytes: ...
+def edge_text(
+    ids: list[str],
+    pre: list[str],
+    mid: list[str],
+    edge_from: array[int],
+    edge_to: array[int],
+    edge_attrs: array[int],
+    start: int,
+    stop: int,
+    /,
+) -> bytes: ...

@@ -70,6 +70,8 @@ PIECE_BYTES = 4 << 20
 _PIECE_ITEMS = 32_768
 #: Nodes or edges per chunk of canonical text.
 _OUT_ITEMS = 32_768
+#: Edges per chunk of canonical text made by the compiled core (each call reads every id).
+_OUT_EDGES_COMPILED = 1 << 18
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
@@ -387,9 +389,20 @@ class _Builder:
         return 8 * len(self.edge_attrs) + sum(per_set[a] * used for a, used in uses.items())
 
 
-def _edge_order(builder: _Builder, kind_rank: list[int]) -> array[int]:
+def _edge_order(builder: _Builder, kind_rank: list[int], core: ModuleType | None) -> array[int]:
     """Edge positions in canonical order: by (from, to, kind or "") as node numbers and kind
-    ranks, packed into one integer with the position; ties by the edges' canonical text."""
+    ranks, packed into one integer with the position (in C: a stable radix sort by the same
+    keys); ties by the edges' canonical text."""
+    if core is not None:
+        packed, ties = core.edge_order(
+            builder.edge_from, builder.edge_to, builder.edge_attrs, array("I", kind_rank)
+        )
+        order = array("I")
+        order.frombytes(packed)
+        del packed
+        if ties:
+            _break_ties(builder, order, ties)
+        return order
     edges = len(builder.edge_from)
     position_bits = max(edges.bit_length(), 1)
     node_bits = max(len(builder.ids).bit_length(), 1)
@@ -443,8 +456,12 @@ def _break_ties(builder: _Builder, order: array[int], ties: list[int]) -> None:
         order[start:end] = array("I", run)
 
 
-def _permuted(values: array[int], order: array[int]) -> array[int]:
-    return array("I", list(map(values.__getitem__, order)))
+def _permuted(values: array[int], order: array[int], core: ModuleType | None) -> array[int]:
+    if core is None:
+        return array("I", list(map(values.__getitem__, order)))
+    permuted = array("I")
+    permuted.frombytes(core.permuted(values, order))
+    return permuted
 
 
 def _edge_text(pre: str, source: str, mid: str, target: str) -> str:
@@ -489,10 +506,11 @@ class CompactGraph:
             if purl not in self._purl_texts:
                 self._purl_texts[purl] = f',"purl":"{purl}"'
         self._pre, self._mid = _attribute_texts(builder)
-        order = _edge_order(builder, _kind_ranks(builder))
-        self.edge_from = _permuted(builder.edge_from, order)
-        self.edge_to = _permuted(builder.edge_to, order)
-        self._edge_attrs = _permuted(builder.edge_attrs, order)
+        self._core = core = _core()
+        order = _edge_order(builder, _kind_ranks(builder), core)
+        self.edge_from = _permuted(builder.edge_from, order, core)
+        self.edge_to = _permuted(builder.edge_to, order, core)
+        self._edge_attrs = _permuted(builder.edge_attrs, order, core)
         #: top-level members in canonical order; None stands for nodes, edges or roots.
         self._members = members
         self._roots = roots or []
@@ -527,6 +545,11 @@ class CompactGraph:
             for start in range(0, len(self.node_ids), _OUT_ITEMS):
                 text = "".join(chain.from_iterable(self._node_parts(start, start + _OUT_ITEMS)))
                 yield (text if start else text[1:]).encode()
+        elif key == "edges" and self._core is not None:
+            for start in range(0, len(self.edge_from), _OUT_EDGES_COMPILED):
+                stop = min(start + _OUT_EDGES_COMPILED, len(self.edge_from))
+                yield self._core.edge_text(self.node_ids, self._pre, self._mid, self.edge_from,
+                                           self.edge_to, self._edge_attrs, start, stop)  # fmt: skip
         elif key == "edges":
             ids = self.node_ids.__getitem__
             pre, mid = self._pre.__getitem__, self._mid.__getitem__
