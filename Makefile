@@ -101,9 +101,11 @@ bench: venv postgres
 # fuzz/results/latest.json. `make test` replays the regressions and runs a short pass.
 FUZZ_SECONDS ?= 60
 # The compiled trace core's harness (fuzz_ctrace) runs on an ASan + UBSan build of it
-# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc).
+# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc); the graph
+# core's (fuzz_cgraph) likewise (fuzz/build_cgraph.py).
 fuzz: venv
 	$(BIN)/python fuzz/build_ctrace.py
+	$(BIN)/python fuzz/build_cgraph.py
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # The long reliability runs behind docs/reliability.md (about an hour on 2 CPUs): fuzzing,

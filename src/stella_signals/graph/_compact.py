@@ -33,10 +33,11 @@ from __future__ import annotations
 import re
 import secrets
 from array import array
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, compress, count, islice, repeat
-from operator import add, and_, attrgetter, gt, lshift, xor
+from operator import add, and_, attrgetter, eq, gt, lshift, xor
 from types import ModuleType
 from typing import Annotated, Any, Literal, Protocol
 
@@ -318,15 +319,25 @@ class _Builder:
             setattr(self, name, list(map(column.__getitem__, order)))
         for name, column in self.optional.items():
             self.optional[name] = list(map(column.__getitem__, order))
-        self.rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
-        if len(self.rank) != len(self.ids):
-            raise _NotFast  # a duplicate node id
-        if any(len(s) > 256 and len(s.encode()) > 1024 for s in self.symbols):
+        if any(map(eq, self.ids, islice(self.ids, 1, None))):
+            raise _NotFast  # a duplicate node id (sorted: next to its twin)
+        if max(map(len, self.symbols), default=0) > 256 and any(
+            len(s) > 256 and len(s.encode()) > 1024 for s in self.symbols
+        ):
             raise _NotFast  # a symbol_id over 1024 bytes
         return order
 
+    def number_of(self, node_id: str) -> int:
+        """The number of the node ``node_id`` (KeyError: no such node)."""
+        at = bisect_left(self.ids, node_id)
+        if at == len(self.ids) or self.ids[at] != node_id:
+            raise KeyError(node_id)
+        return at
+
     def add_edges(self, edges: list[_Edge]) -> None:
         n = len(edges)
+        if not self.rank:  # made for the first piece: the compiled scan needs none
+            self.rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
         rank = self.rank.__getitem__
         try:
             # array(list) copies machine words; array.extend(iterator) goes item by item.
@@ -634,7 +645,7 @@ def _read_roots(builder: _Builder, raw: msgspec.Raw) -> list[tuple[int, str]]:
     for part in _decoded(raw, _roots):
         builder.quotes += sum(8 if r.source is _UNSET else 12 for r in part)
         try:
-            roots.extend((builder.rank[r.id], r.phase, _root_text(r)) for r in part)
+            roots.extend((builder.number_of(r.id), r.phase, _root_text(r)) for r in part)
         except KeyError:
             raise _NotFast from None  # a root that is no node
     roots.sort(key=lambda r: (r[0], r[1], r[2].encode()))
