@@ -248,20 +248,3 @@ def test_the_compiled_helpers_refuse_numbers_past_their_tables() -> None:
         _compiled_core.edge_text(["a"], ["{"], ['"'], one, one, array("I", [0]), 0, 2)
     assert _compiled_core.edge_text(["a", "b"], ["{<", "{"], [">", "|"], two, two[::-1],
                                     two, 0, 2) == b'{<a>b"},{b|a"}'  # fmt: skip
-
-
-def test_the_install_built_the_graph_core_and_the_switch_turns_it_off(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """`make venv` compiles `_cgraph.c` (hatch_build.py) wherever it compiles the trace core."""
-    from stella_signals.trace._parse import _compiled_core as trace_core
-
-    assert (_compiled_core is None) == (trace_core is None)
-    for value, expected in [
-        ("1", "python"),
-        ("yes", "python"),
-        ("0", "compiled"),
-        ("", "compiled"),
-    ]:
-        monkeypatch.setenv("STELLA_PURE_PYTHON", value)
-        assert graph_core() == expected
