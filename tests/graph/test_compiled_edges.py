@@ -248,3 +248,16 @@ def test_the_compiled_helpers_refuse_numbers_past_their_tables() -> None:
         _compiled_core.edge_text(["a"], ["{"], ['"'], one, one, array("I", [0]), 0, 2)
     assert _compiled_core.edge_text(["a", "b"], ["{<", "{"], [">", "|"], two, two[::-1],
                                     two, 0, 2) == b'{<a>b"},{b|a"}'  # fmt: skip
+
+
+def test_join_rows_writes_each_rows_parts_and_refuses_short_columns() -> None:
+    assert _compiled_core is not None
+    columns: list[Any] = [",{", ["a", "é"], ('"x":"', [None, "v"], '",'), "}"]
+    assert _compiled_core.join_rows(columns, 0, 2) == ',{a},{é"x":"v",}'.encode()
+    assert _compiled_core.join_rows(columns, 1, 1) == b""
+    with pytest.raises(ValueError, match="shorter"):
+        _compiled_core.join_rows(columns, 0, 3)
+    with pytest.raises(TypeError, match="tuple column"):
+        _compiled_core.join_rows([("a", ["b"])], 0, 1)
+    with pytest.raises(TypeError, match="not str"):
+        _compiled_core.join_rows([[1]], 0, 1)

@@ -799,6 +799,107 @@ done:
     return out;
 }
 
+/* A growable byte buffer for join_rows. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Bytes;
+
+static int bytes_put(Bytes *b, const char *p, size_t n) {
+    if (n > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 1 << 16;
+        while (n > cap - b->len) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 1;
+}
+
+static int put_str(Bytes *b, PyObject *s) {
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "join_rows: an item that is not str");
+        return 0;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    return u && bytes_put(b, u, (size_t)n);
+}
+
+PyDoc_STRVAR(join_rows_doc,
+             "join_rows(columns, start, stop) -> bytes\n\n"
+             "Rows start..stop of `columns`, each row the UTF-8 of its columns' parts in turn. A\n"
+             "column is a str (the same in every row), a list of str (item i in row i), or a\n"
+             "tuple (head, values, tail): head + values[i] + tail, or nothing where values[i]\n"
+             "is None. Every list must hold at least `stop` items.");
+
+static PyObject *join_rows(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *columns;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "O!nn:join_rows", &PyList_Type, &columns, &start, &stop))
+        return NULL;
+    Py_ssize_t ncols = PyList_GET_SIZE(columns);
+    if (start < 0 || stop < start) {
+        PyErr_SetString(PyExc_ValueError, "join_rows: bad range");
+        return NULL;
+    }
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        PyObject *col = PyList_GET_ITEM(columns, c);
+        PyObject *values = col;
+        if (PyTuple_Check(col)) {
+            if (PyTuple_GET_SIZE(col) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(col, 0)) ||
+                !PyUnicode_Check(PyTuple_GET_ITEM(col, 2))) {
+                PyErr_SetString(PyExc_TypeError, "join_rows: a tuple column is (str, list, str)");
+                return NULL;
+            }
+            values = PyTuple_GET_ITEM(col, 1);
+        } else if (PyUnicode_Check(col)) {
+            continue;
+        }
+        if (!PyList_Check(values) || PyList_GET_SIZE(values) < stop) {
+            PyErr_SetString(PyExc_ValueError, "join_rows: a column shorter than the rows");
+            return NULL;
+        }
+    }
+    Bytes b = {NULL, 0, 0};
+    for (Py_ssize_t i = start; i < stop; i++) {
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            PyObject *col = PyList_GET_ITEM(columns, c);
+            int ok;
+            if (PyUnicode_Check(col)) {
+                ok = put_str(&b, col);
+            } else if (PyList_Check(col)) {
+                /* a list may have shrunk only if Python code ran: none runs here */
+                ok = i < PyList_GET_SIZE(col) && put_str(&b, PyList_GET_ITEM(col, i));
+            } else {
+                PyObject *values = PyTuple_GET_ITEM(col, 1);
+                if (i >= PyList_GET_SIZE(values)) {
+                    ok = 0;
+                } else {
+                    PyObject *v = PyList_GET_ITEM(values, i);
+                    ok = v == Py_None || (put_str(&b, PyTuple_GET_ITEM(col, 0)) &&
+                                          put_str(&b, v) && put_str(&b, PyTuple_GET_ITEM(col, 2)));
+                }
+            }
+            if (!ok) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "join_rows: a column changed");
+                free(b.p);
+                return NULL;
+            }
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(b.p ? b.p : "", (Py_ssize_t)b.len);
+    free(b.p);
+    return out;
+}
+
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python import path is then used.");
 
@@ -813,6 +914,7 @@ static PyMethodDef module_methods[] = {
     {"edge_order", edge_order, METH_VARARGS, edge_order_doc},
     {"permuted", permuted, METH_VARARGS, permuted_doc},
     {"edge_text", edge_text, METH_VARARGS, edge_text_doc},
+    {"join_rows", join_rows, METH_VARARGS, join_rows_doc},
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -1,6 +1,7 @@
 """Types of the compiled graph-import core (`_cgraph.c`, ADR 0011)."""
 
 from array import array
+from typing import Any
 
 from msgspec import Raw
 
@@ -32,3 +33,4 @@ def edge_text(
     stop: int,
     /,
 ) -> bytes: ...
+def join_rows(columns: list[Any], start: int, stop: int, /) -> bytes: ...

@@ -203,8 +203,21 @@ def _optional_texts(values: list[str | None], name: str, *, before_id: bool) -> 
     (members sorting before the required ``id``) or before (those after)."""
     if values.count(None) == len(values):
         return repeat("")
-    head, tail = (f'"{name}":"', '",') if before_id else (f',"{name}":"', '"')
+    head, tail = _affixes(name, before_id=before_id)
     return ["" if value is None else head + value + tail for value in values]
+
+
+def _optional_column(
+    values: list[str | None], name: str, *, before_id: bool
+) -> tuple[str, list[str | None], str]:
+    """`_optional_texts` as a column of `_cgraph.join_rows`."""
+    head, tail = _affixes(name, before_id=before_id)
+    return head, values, tail
+
+
+def _affixes(name: str, *, before_id: bool) -> tuple[str, str]:
+    """The text before and after an optional member's value (`_optional_texts`)."""
+    return (f'"{name}":"', '",') if before_id else (f',"{name}":"', '"')
 
 
 _ID = attrgetter("id")
@@ -552,7 +565,13 @@ class CompactGraph:
         yield "".join(pending).encode()
 
     def _array(self, key: str) -> Iterator[bytes]:
-        if key == "nodes":
+        if key == "nodes" and self._core is not None:
+            columns = self._node_columns()
+            for start in range(0, len(self.node_ids), _OUT_ITEMS):
+                stop = min(start + _OUT_ITEMS, len(self.node_ids))
+                data = self._core.join_rows(columns, start, stop)
+                yield data if start else data[1:]
+        elif key == "nodes":
             for start in range(0, len(self.node_ids), _OUT_ITEMS):
                 text = "".join(chain.from_iterable(self._node_parts(start, start + _OUT_ITEMS)))
                 yield (text if start else text[1:]).encode()
@@ -579,6 +598,30 @@ class CompactGraph:
                 yield (text if start else text[1:]).encode()
         else:
             yield ",".join(text for _, text in self._roots).encode()
+
+    def _node_columns(self) -> list[Any]:
+        """The columns of `_node_parts` for `_cgraph.join_rows`: whole lists, constants, and
+        (head, values, tail) for the optional members (nothing where a value is None)."""
+        return [
+            ",{",
+            self._attributes,
+            _optional_column(self._builds, "build_id", before_id=True),
+            _optional_column(self.node_codes, "code_id", before_id=True),
+            _optional_column(self.node_displays, "display", before_id=True),
+            self._evidence,
+            '"id":"',
+            self.node_ids,
+            '","kind":"',
+            self._kinds,
+            '","lang":"',
+            self._langs,
+            '"',
+            (',"purl":"', self.node_purls, '"'),
+            _optional_column(self._digests, "symbol_digest", before_id=False),
+            ',"symbol_id":"',
+            self.node_symbols,
+            '"}',
+        ]
 
     def _node_parts(self, start: int, stop: int) -> Iterator[tuple[str, ...]]:
         """The nodes from ``start`` to ``stop``, each a ``,``-led tuple of text parts (members
