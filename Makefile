@@ -15,7 +15,7 @@ venv: $(STAMP)
 
 # Re-installs only when the project metadata or the lock changes.
 $(STAMP): pyproject.toml requirements.lock requirements-servers.txt hatch_build.py \
-		src/stella_signals/trace/_ctrace.c probe/pyproject.toml probe/hatch_build.py \
+		src/stella_signals/trace/_ctrace.c src/stella_signals/graph/_cgraph.c probe/pyproject.toml probe/hatch_build.py \
 		probe/src/stella_probe/_cprofile.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
@@ -101,9 +101,11 @@ bench: venv postgres
 # fuzz/results/latest.json. `make test` replays the regressions and runs a short pass.
 FUZZ_SECONDS ?= 60
 # The compiled trace core's harness (fuzz_ctrace) runs on an ASan + UBSan build of it
-# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc).
+# (fuzz/build_ctrace.py: clang when present, for C coverage guidance; else gcc); the graph
+# core's (fuzz_cgraph) likewise (fuzz/build_cgraph.py).
 fuzz: venv
 	$(BIN)/python fuzz/build_ctrace.py
+	$(BIN)/python fuzz/build_cgraph.py
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 # The long reliability runs behind docs/reliability.md (about an hour on 2 CPUs): fuzzing,

@@ -1,9 +1,11 @@
-"""Build hook: compile the trace core (`src/stella_signals/trace/_ctrace.c`, ADR 0008).
+"""Build hook: compile the trace core (`src/stella_signals/trace/_ctrace.c`, ADR 0008) and
+the graph-import core (`src/stella_signals/graph/_cgraph.c`, ADR 0011).
 
 Runs for every wheel hatchling builds, the editable one of ``make venv`` included, with the
 compiler ``CC`` names, else the one the running Python was built with (``sysconfig``). No
 compiler, or a failed compile, is a warning, never a failed install: the pure-Python parser
-then serves (`stella_signals.trace.trace_core()` says which one runs).
+then serves (`stella_signals.trace.trace_core()` says which one runs; for graphs,
+`stella_signals.graph._compact.graph_core()`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCE = Path("src/stella_signals/trace/_ctrace.c")
 PACKAGE_DIR = "stella_signals/trace"
+#: Further extension modules: (source, package directory, what serves without it).
+EXTRA_MODULES = [
+    (
+        Path("src/stella_signals/graph/_cgraph.c"),
+        "stella_signals/graph",
+        "pure-Python graph import",
+    ),
+]
 FLAGS = [
     "-O2",
     "-fPIC",
@@ -54,8 +64,8 @@ def compile_core(source: Path, target: Path, extra: list[str] | None = None) -> 
     return None
 
 
-def module_name() -> str:
-    return "_ctrace" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+def module_name(stem: str = "_ctrace") -> str:
+    return stem + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
 
 
 class CompiledTraceCore(BuildHookInterface):  # type: ignore[type-arg]
@@ -64,6 +74,9 @@ class CompiledTraceCore(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel":
             return
+        if self._compile_extra_modules(version, build_data):
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
         source = Path(self.root) / SOURCE
         if version == "editable":  # next to the source: the editable install's path finds it
             target = source.with_name(module_name())
@@ -81,3 +94,26 @@ class CompiledTraceCore(BuildHookInterface):  # type: ignore[type-arg]
         build_data["infer_tag"] = True
         if version != "editable":
             build_data["force_include"][str(target)] = f"{PACKAGE_DIR}/{target.name}"
+
+    def _compile_extra_modules(self, version: str, build_data: dict[str, Any]) -> bool:
+        """Compile `EXTRA_MODULES` as the trace core is; whether any was built."""
+        built = False
+        for extra_source, package_dir, fallback in EXTRA_MODULES:
+            source = Path(self.root) / extra_source
+            name = module_name(source.stem)
+            if version == "editable":
+                target = source.with_name(name)
+            else:
+                target = Path(tempfile.mkdtemp(prefix=f"{source.stem}-")) / name
+            problem = compile_core(source, target)
+            if problem is not None:
+                warnings.warn(
+                    f"stella-signals: {source.name} was not built ({problem}); the {fallback} "
+                    "will be used",
+                    stacklevel=1,
+                )
+                continue
+            built = True
+            if version != "editable":
+                build_data["force_include"][str(target)] = f"{package_dir}/{target.name}"
+        return built

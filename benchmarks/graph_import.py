@@ -10,6 +10,8 @@ Three fresh interpreters on the same cached fixture (`run.big_graph`, 1,000,000 
 - **stages**: the same steps through the graph catalog, timed one by one: parse + validate +
   canonical order (`load_canonical`), canonical bytes + hash + CAS write (`GraphCatalog.stage`),
   publish + index + index write (`GraphCatalog.commit`); peak RSS from ``VmHWM``.
+  `stages.core` says which reads the edges: ``compiled`` (`_cgraph.c`, ADR 0011) or ``python``
+  (`STELLA_PURE_PYTHON=1` in the environment forces it, for all three).
 - **general**: the general path the compact one replaced (`canonical_graph(parse_graph())`,
   the whole canonical bytes to the CAS, `build_index`), as the yardstick of the same run.
 
@@ -40,7 +42,7 @@ TARGETS = {"import_seconds_max": 20, "import_peak_rss_mib_max": 1536}
 EDGES_PER_NODE = 5
 
 STAGES_CODE = """
-import os, sys, time
+import importlib, os, sys, time
 from pathlib import Path
 from stella_signals.graph import load_canonical
 from stella_signals.storage import FilesystemIndexCache
@@ -60,7 +62,9 @@ with catalog.stage(tenant, canonical) as staged:
     imported = catalog.commit(tenant, canonical, staged)
 done = time.perf_counter()
 cpu = os.times()
+compact = importlib.import_module("stella_signals.graph._compact")
 RESULT = {"cpu_s": round(cpu.user + cpu.system, 2),
+          "core": getattr(compact, "graph_core", lambda: "python (no compiled core)")(),
           "nodes": imported.index.nodes_total, "edges": imported.index.edges_total,
           "graph_hash": str(imported.graph_hash), "canonical_bytes": imported.size,
           "read_s": round(read - start, 2), "parse_validate_order_s": round(parsed - read, 2),
@@ -200,7 +204,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"| `stella graph import`, peak RSS | {i['peak_rss_mib']} MiB "
         f"| < {t['import_peak_rss_mib_max']} MiB | {yes[r['met']['import_peak_rss']]} |",
         "",
-        f"Stages (catalog, one interpreter): read {s['read_s']} s, parse + validate + "
+        f"Stages (catalog, one interpreter; edges read by the {s.get('core', 'python')} core): "
+        f"read {s['read_s']} s, parse + validate + "
         f"canonical order {s['parse_validate_order_s']} s, canonical bytes + hash + CAS write "
         f"{s['canonical_hash_write_s']} s, publish + index {s['publish_index_s']} s; "
         f"total {s['total_s']} s ({s['cpu_s']} s CPU), peak RSS {s['peak_rss_mib']} MiB.",

@@ -39,9 +39,14 @@ def _output(command: list[str]) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def build() -> dict[str, str]:
-    OUT.mkdir(parents=True, exist_ok=True)
-    target = OUT / ("_ctrace" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+def build(
+    source: Path = SOURCE, out: Path = OUT, variable: str = "STELLA_CTRACE_SO"
+) -> dict[str, str]:
+    """Build ``source`` (an extension module) so into ``out``; ``variable`` names the build in
+    the environment written to ``out/env.json`` (`fuzz/build_cgraph.py` builds the graph core
+    this way)."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / (source.stem + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
     include = sysconfig.get_paths()["include"]
     clang = shutil.which("clang") or shutil.which("clang-14")
     if clang:
@@ -64,16 +69,16 @@ def build() -> dict[str, str]:
     # Compile instrumented, link plain: the sanitizer runtime comes from LD_PRELOAD, so the
     # extension needs no runtime archive of its own (Debian's clang ships none).
     obj = target.with_suffix(".o")
-    compile_ = [compiler, *COMMON, *flags, f"-I{include}", "-c", str(SOURCE), "-o", str(obj)]
+    compile_ = [compiler, *COMMON, *flags, f"-I{include}", "-c", str(source), "-o", str(obj)]
     subprocess.run(compile_, check=True)
     subprocess.run([compiler, "-shared", str(obj), "-o", str(target)], check=True)
     env = {
-        "STELLA_CTRACE_SO": str(target),
+        variable: str(target),
         "LD_PRELOAD": " ".join(preload),
-        "STELLA_CTRACE_BUILD": kind,
+        variable.removesuffix("_SO") + "_BUILD": kind,
         **SANITIZER_OPTIONS,
     }
-    (OUT / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+    (out / "env.json").write_text(json.dumps(env, indent=2) + "\n")
     return env
 
 

@@ -92,6 +92,22 @@ def graph_seeds() -> dict[str, bytes]:
     }
 
 
+def cgraph_seeds() -> dict[str, bytes]:
+    """`fuzz_cgraph`'s inputs: control byte 0 and a graph document; control byte 1, a JSON
+    array of node ids, a newline and an edges array."""
+    seeds = {f"doc-{name}": b"\x00" + data for name, data in graph_seeds().items()}
+    doc = build_graph(SynthSpec(0, seed=4, **SMALL))
+    ids = _json(sorted(node["id"] for node in doc["nodes"]))
+    seeds["scan-edges.json"] = b"\x01" + ids + b"\n" + _json(doc["edges"])
+    odd = [
+        {"to": doc["nodes"][0]["id"], "from": doc["nodes"][1]["id"], "evidence": [{"k": "]"}]},
+        {"from": doc["nodes"][0]["id"], "to": doc["nodes"][0]["id"], "confidence": 1e-7},
+        {"from": doc["nodes"][1]["id"], "to": "unknown", "kind": "call"},
+    ]
+    seeds["scan-odd.json"] = b"\x01" + ids + b"\n" + json.dumps(odd, indent=1).encode()
+    return seeds
+
+
 def symbols_seeds() -> dict[str, bytes]:
     entry = {
         "image_digest": "sha256:" + "a" * 64,
@@ -239,6 +255,7 @@ SEEDS = {
     "trace": trace_seeds,
     "ctrace": trace_seeds,  # the same input format (fuzz_ctrace.make_input)
     "graph": graph_seeds,
+    "cgraph": cgraph_seeds,  # control-byte-led (fuzz_cgraph)
     "symbols": symbols_seeds,
     "dsse": dsse_seeds,
     "bundle_manifest": bundle_manifest_seeds,

@@ -73,11 +73,16 @@ class HarnessResult:
     exit_codes: list[int] = field(default_factory=list)
 
 
+#: Harnesses of compiled code, each run on the sanitizer build in its results folder
+#: (``fuzz/build_ctrace.py``, ``fuzz/build_cgraph.py``; both run by `make fuzz`).
+SANITIZED = {"ctrace": "ctrace-asan", "cgraph": "cgraph-asan"}
+
+
 def harness_env(name: str) -> dict[str, str] | None:
-    """The environment of harness ``name``: for ``ctrace``, the sanitizer build's
-    (``fuzz/build_ctrace.py``, run by `make fuzz`) when there is one."""
-    variant = RESULTS / "ctrace-asan" / "env.json"
-    if name != "ctrace" or not variant.is_file():
+    """The environment of harness ``name``: for a `SANITIZED` one, its sanitizer build's when
+    there is one."""
+    variant = RESULTS / SANITIZED.get(name, "-") / "env.json"
+    if name not in SANITIZED or not variant.is_file():
         return None
     return {**os.environ, **json.loads(variant.read_text())}
 

@@ -42,6 +42,7 @@ def test_every_parser_has_a_harness() -> None:
         [
             "bundle_archive",
             "bundle_manifest",
+            "cgraph",
             "ctrace",
             "dsse",
             "graph",

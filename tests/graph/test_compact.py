@@ -1,10 +1,11 @@
 """The compact import path (`load_canonical`) gives what the general path gives: the same
-canonical bytes, hash, index and problems, on generated graphs valid and invalid."""
+canonical bytes, hash, index and problems, on generated graphs valid and invalid. Every test
+runs with the edges read by the compiled scan (`_cgraph.c`) and by the pure-Python path."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,9 +20,22 @@ from stella_signals.graph import (
     load_canonical,
     parse_graph,
 )
-from stella_signals.graph._compact import compact_graph
+from stella_signals.graph._compact import _compiled_core, compact_graph, graph_core
 from tests.graph._graphs import BASE, as_bytes
 from tests.graph.test_fast_validation_agrees import mutated
+
+
+@pytest.fixture(scope="module", params=["compiled", "python"], autouse=True)
+def edge_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which path reads the edges (module scope: the Hypothesis tests use it too)."""
+    wanted: str = request.param
+    if wanted == "compiled" and _compiled_core is None:
+        pytest.skip("the compiled graph core is not built (no C compiler at install)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STELLA_PURE_PYTHON", "0" if wanted == "compiled" else "1")
+        assert graph_core() == wanted
+        yield wanted
+
 
 # Ids and texts with characters that sort differently in UTF-8, UTF-16 and code points.
 texts = st.text(alphabet=st.sampled_from("ab9_:/é€\ue000\uffff😀"), min_size=1, max_size=4)

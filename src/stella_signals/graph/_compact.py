@@ -13,6 +13,13 @@ bytes, hash and index from a fraction of that:
 - node ids are numbered in canonical (sorted) order, so the edges sort as integers;
 - the canonical bytes are made in chunks on demand (`CompactGraph.chunks`), never whole.
 
+The edges, nine in ten of a large graph's bytes, are read by the compiled core when it is built
+(`_cgraph.c`, ADR 0011): endpoints found by their bytes in a table of the node ids, attribute
+sets interned by their raw bytes, without the GIL; Python then decodes each distinct set once
+with the same typed decoder. What that scan cannot read exactly gives None there, and the edges
+go through the typed pieces below instead (`STELLA_PURE_PYTHON=1` forces that path; the tests
+hold both equal).
+
 It takes only input where equality with the general path is cheap to prove: no backslash in
 the bytes (so every string is its own canonical text and every ``"`` delimits a string) and no
 ``sourceId``/``targetId`` aliases. Whatever it cannot prove -- a type error, a duplicate key or
@@ -24,11 +31,14 @@ names every problem exactly as before.
 from __future__ import annotations
 
 import re
+import secrets
 from array import array
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from itertools import chain, compress, count, islice, repeat
-from operator import add, and_, attrgetter, gt, lshift, xor
+from operator import add, and_, attrgetter, eq, gt, lshift, xor
+from types import ModuleType
 from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
@@ -45,7 +55,13 @@ from stella_signals.graph._model import (
 )
 from stella_signals.trace import purl_problem
 
-__all__ = ["CompactGraph", "compact_graph"]
+_compiled_core: ModuleType | None
+try:
+    from stella_signals.graph import _cgraph as _compiled_core
+except ImportError:  # not built (no compiler at install): the pure-Python path serves
+    _compiled_core = None
+
+__all__ = ["CompactGraph", "compact_graph", "graph_core"]
 
 _UNSET = msgspec.UNSET
 _Unset = msgspec.UnsetType
@@ -55,6 +71,8 @@ PIECE_BYTES = 4 << 20
 _PIECE_ITEMS = 32_768
 #: Nodes or edges per chunk of canonical text.
 _OUT_ITEMS = 32_768
+#: Edges per chunk of canonical text made by the compiled core (each call reads every id).
+_OUT_EDGES_COMPILED = 1 << 18
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
@@ -185,8 +203,21 @@ def _optional_texts(values: list[str | None], name: str, *, before_id: bool) -> 
     (members sorting before the required ``id``) or before (those after)."""
     if values.count(None) == len(values):
         return repeat("")
-    head, tail = (f'"{name}":"', '",') if before_id else (f',"{name}":"', '"')
+    head, tail = _affixes(name, before_id=before_id)
     return ["" if value is None else head + value + tail for value in values]
+
+
+def _optional_column(
+    values: list[str | None], name: str, *, before_id: bool
+) -> tuple[str, list[str | None], str]:
+    """`_optional_texts` as a column of `_cgraph.join_rows`."""
+    head, tail = _affixes(name, before_id=before_id)
+    return head, values, tail
+
+
+def _affixes(name: str, *, before_id: bool) -> tuple[str, str]:
+    """The text before and after an optional member's value (`_optional_texts`)."""
+    return (f'"{name}":"', '",') if before_id else (f',"{name}":"', '"')
 
 
 _ID = attrgetter("id")
@@ -201,6 +232,8 @@ _ATTRIBUTES = attrgetter("attributes")
 _EDGE_ATTRIBUTES = attrgetter("kind", "purl", "confidence")
 _FROM = attrgetter("source")
 _TO = attrgetter("target")
+#: The members of an attribute set as `_cgraph.scan_edges` gives them.
+_SET_MEMBERS = (b"kind", b"purl", b"confidence", b"evidence")
 
 
 class _Builder:
@@ -224,6 +257,8 @@ class _Builder:
         self.edge_to = array("I")
         self.edge_attrs = array("I")
         self.attrs = _Pool()
+        #: edges per attribute set, when the compiled scan counted them.
+        self.edge_uses: Counter[int] | None = None
         self.rank: dict[str, int] = {}
 
     def generic(self, value: Any) -> str:
@@ -297,15 +332,25 @@ class _Builder:
             setattr(self, name, list(map(column.__getitem__, order)))
         for name, column in self.optional.items():
             self.optional[name] = list(map(column.__getitem__, order))
-        self.rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
-        if len(self.rank) != len(self.ids):
-            raise _NotFast  # a duplicate node id
-        if any(len(s) > 256 and len(s.encode()) > 1024 for s in self.symbols):
+        if any(map(eq, self.ids, islice(self.ids, 1, None))):
+            raise _NotFast  # a duplicate node id (sorted: next to its twin)
+        if max(map(len, self.symbols), default=0) > 256 and any(
+            len(s) > 256 and len(s.encode()) > 1024 for s in self.symbols
+        ):
             raise _NotFast  # a symbol_id over 1024 bytes
         return order
 
+    def number_of(self, node_id: str) -> int:
+        """The number of the node ``node_id`` (KeyError: no such node)."""
+        at = bisect_left(self.ids, node_id)
+        if at == len(self.ids) or self.ids[at] != node_id:
+            raise KeyError(node_id)
+        return at
+
     def add_edges(self, edges: list[_Edge]) -> None:
         n = len(edges)
+        if not self.rank:  # made for the first piece: the compiled scan needs none
+            self.rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
         rank = self.rank.__getitem__
         try:
             # array(list) copies machine words; array.extend(iterator) goes item by item.
@@ -324,19 +369,64 @@ class _Builder:
         # members are counted per set (`edge_quotes`), not per edge.
         self.edge_attrs.extend(array("I", list(map(self.attrs.__getitem__, keys))))
 
+    def add_compiled_edges(self, core: ModuleType, raw: msgspec.Raw) -> bool:
+        """The edges by the compiled scan (`_cgraph.scan_edges`); False, having added nothing,
+        when it cannot read them exactly (`add_edges` then takes them piece by piece)."""
+        scanned = core.scan_edges(self.ids, raw, secrets.randbits(64))
+        if scanned is None:
+            return False
+        edge_from, edge_to, edge_attrs, sets, uses = scanned
+        numbers: list[int] = []
+        self.edge_uses = Counter()
+        for members, used in zip(sets, uses, strict=True):
+            # Each distinct set decoded once, by the same typed decoder as `add_edges`.
+            text = b",".join(
+                b'"' + name + b'":' + value
+                for name, value in zip(_SET_MEMBERS, members, strict=True)
+                if value is not None
+            )
+            (edge,) = _edges.decode(b'[{"from":"-","to":"-"' + b"," * bool(text) + text + b"}]")
+            key: _Attributes = _EDGE_ATTRIBUTES(edge)
+            if edge.evidence is not _UNSET:
+                before = self.quotes
+                key += ('"evidence":' + self.generic(edge.evidence) + ",",)
+                self.quotes += (self.quotes - before) * (used - 1) + 2 * used
+            number = self.attrs[key]
+            numbers.append(number)
+            self.edge_uses[number] += used
+        self.edge_from.frombytes(edge_from)
+        self.edge_to.frombytes(edge_to)
+        attrs = array("I")
+        attrs.frombytes(edge_attrs)
+        if numbers != list(range(len(numbers))):  # sets whose raw bytes differ, values not
+            attrs = array("I", list(map(numbers.__getitem__, attrs)))
+        self.edge_attrs.extend(attrs)
+        return True
+
     def edge_quotes(self) -> int:
         """Quotes of every edge's ``from``/``to`` and of the members its attribute set holds."""
         per_set = [
             4 * (kind is not _UNSET) + 4 * (purl is not _UNSET) + 2 * (confidence is not _UNSET)
             for kind, purl, confidence, *_ in self.attrs
         ]
-        uses = Counter(self.edge_attrs)
+        uses = Counter(self.edge_attrs) if self.edge_uses is None else self.edge_uses
         return 8 * len(self.edge_attrs) + sum(per_set[a] * used for a, used in uses.items())
 
 
-def _edge_order(builder: _Builder, kind_rank: list[int]) -> array[int]:
+def _edge_order(builder: _Builder, kind_rank: list[int], core: ModuleType | None) -> array[int]:
     """Edge positions in canonical order: by (from, to, kind or "") as node numbers and kind
-    ranks, packed into one integer with the position; ties by the edges' canonical text."""
+    ranks, packed into one integer with the position (in C: a stable radix sort by the same
+    keys); ties by the edges' canonical text."""
+    if core is not None:
+        packed, ties = core.edge_order(
+            builder.edge_from, builder.edge_to, builder.edge_attrs, array("I", kind_rank)
+        )
+        order = array("I")
+        order.frombytes(packed)
+        del packed
+        if ties:
+            _break_ties(builder, order, ties)
+        return order
     edges = len(builder.edge_from)
     position_bits = max(edges.bit_length(), 1)
     node_bits = max(len(builder.ids).bit_length(), 1)
@@ -390,8 +480,12 @@ def _break_ties(builder: _Builder, order: array[int], ties: list[int]) -> None:
         order[start:end] = array("I", run)
 
 
-def _permuted(values: array[int], order: array[int]) -> array[int]:
-    return array("I", list(map(values.__getitem__, order)))
+def _permuted(values: array[int], order: array[int], core: ModuleType | None) -> array[int]:
+    if core is None:
+        return array("I", list(map(values.__getitem__, order)))
+    permuted = array("I")
+    permuted.frombytes(core.permuted(values, order))
+    return permuted
 
 
 def _edge_text(pre: str, source: str, mid: str, target: str) -> str:
@@ -436,10 +530,11 @@ class CompactGraph:
             if purl not in self._purl_texts:
                 self._purl_texts[purl] = f',"purl":"{purl}"'
         self._pre, self._mid = _attribute_texts(builder)
-        order = _edge_order(builder, _kind_ranks(builder))
-        self.edge_from = _permuted(builder.edge_from, order)
-        self.edge_to = _permuted(builder.edge_to, order)
-        self._edge_attrs = _permuted(builder.edge_attrs, order)
+        self._core = core = _core()
+        order = _edge_order(builder, _kind_ranks(builder), core)
+        self.edge_from = _permuted(builder.edge_from, order, core)
+        self.edge_to = _permuted(builder.edge_to, order, core)
+        self._edge_attrs = _permuted(builder.edge_attrs, order, core)
         #: top-level members in canonical order; None stands for nodes, edges or roots.
         self._members = members
         self._roots = roots or []
@@ -470,10 +565,21 @@ class CompactGraph:
         yield "".join(pending).encode()
 
     def _array(self, key: str) -> Iterator[bytes]:
-        if key == "nodes":
+        if key == "nodes" and self._core is not None:
+            columns = self._node_columns()
+            for start in range(0, len(self.node_ids), _OUT_ITEMS):
+                stop = min(start + _OUT_ITEMS, len(self.node_ids))
+                data = self._core.join_rows(columns, start, stop)
+                yield data if start else data[1:]
+        elif key == "nodes":
             for start in range(0, len(self.node_ids), _OUT_ITEMS):
                 text = "".join(chain.from_iterable(self._node_parts(start, start + _OUT_ITEMS)))
                 yield (text if start else text[1:]).encode()
+        elif key == "edges" and self._core is not None:
+            for start in range(0, len(self.edge_from), _OUT_EDGES_COMPILED):
+                stop = min(start + _OUT_EDGES_COMPILED, len(self.edge_from))
+                yield self._core.edge_text(self.node_ids, self._pre, self._mid, self.edge_from,
+                                           self.edge_to, self._edge_attrs, start, stop)  # fmt: skip
         elif key == "edges":
             ids = self.node_ids.__getitem__
             pre, mid = self._pre.__getitem__, self._mid.__getitem__
@@ -492,6 +598,30 @@ class CompactGraph:
                 yield (text if start else text[1:]).encode()
         else:
             yield ",".join(text for _, text in self._roots).encode()
+
+    def _node_columns(self) -> list[Any]:
+        """The columns of `_node_parts` for `_cgraph.join_rows`: whole lists, constants, and
+        (head, values, tail) for the optional members (nothing where a value is None)."""
+        return [
+            ",{",
+            self._attributes,
+            _optional_column(self._builds, "build_id", before_id=True),
+            _optional_column(self.node_codes, "code_id", before_id=True),
+            _optional_column(self.node_displays, "display", before_id=True),
+            self._evidence,
+            '"id":"',
+            self.node_ids,
+            '","kind":"',
+            self._kinds,
+            '","lang":"',
+            self._langs,
+            '"',
+            (',"purl":"', self.node_purls, '"'),
+            _optional_column(self._digests, "symbol_digest", before_id=False),
+            ',"symbol_id":"',
+            self.node_symbols,
+            '"}',
+        ]
 
     def _node_parts(self, start: int, stop: int) -> Iterator[tuple[str, ...]]:
         """The nodes from ``start`` to ``stop``, each a ``,``-led tuple of text parts (members
@@ -558,7 +688,7 @@ def _read_roots(builder: _Builder, raw: msgspec.Raw) -> list[tuple[int, str]]:
     for part in _decoded(raw, _roots):
         builder.quotes += sum(8 if r.source is _UNSET else 12 for r in part)
         try:
-            roots.extend((builder.rank[r.id], r.phase, _root_text(r)) for r in part)
+            roots.extend((builder.number_of(r.id), r.phase, _root_text(r)) for r in part)
         except KeyError:
             raise _NotFast from None  # a root that is no node
     roots.sort(key=lambda r: (r[0], r[1], r[2].encode()))
@@ -580,8 +710,10 @@ def _build(data: bytes) -> CompactGraph:
     for piece in _decoded(top["nodes"], _NodeDecoder()):
         builder.add_nodes(piece)
     builder.number_nodes()
-    for edges in _decoded(top["edges"], _edges):
-        builder.add_edges(edges)
+    core = _core()
+    if core is None or not builder.add_compiled_edges(core, top["edges"]):
+        for edges in _decoded(top["edges"], _edges):
+            builder.add_edges(edges)
     roots = _read_roots(builder, top["roots"]) if "roots" in top else None
     members: list[tuple[str, str | None]] = []
     claimed: str | None = None
@@ -611,6 +743,20 @@ def _build(data: bytes) -> CompactGraph:
         if purl_problem(purl) is not None:
             raise _NotFast
     return CompactGraph(builder, members, roots, claimed)
+
+
+def graph_core() -> Literal["compiled", "python"]:
+    """Which reads a compact graph's edges: ``"compiled"`` (`_cgraph.c`, ADR 0011) or
+    ``"python"`` (the extension was not built, or ``STELLA_PURE_PYTHON`` is set to anything
+    but ``0``)."""
+    return "python" if _core() is None else "compiled"
+
+
+def _core() -> ModuleType | None:
+    core = _compiled_core
+    if core is None or core.pure_python_forced():
+        return None
+    return core
 
 
 def compact_graph(data: bytes) -> CompactGraph | None:
