@@ -183,6 +183,7 @@ struct Scanner {
     int is_lane;
     size_t split_min; /* complete lines of at least this many bytes are split in two lanes */
     int in_turn;      /* the lanes scan one after the other, on this thread (the fuzz driver) */
+    int use_worker;   /* the second lane runs on the fuzz driver's long-lived thread */
 };
 /* Below this, a second thread costs more than it saves. */
 #define SPLIT_MIN_DEFAULT ((size_t)256 << 10)
@@ -1195,6 +1196,62 @@ static void *lane_run(void *arg) {
     return NULL;
 }
 
+/* The fuzz driver's second-lane thread, started once and kept: under ASan a thread costs
+ * hundreds of microseconds to start and end (its stack's shadow is cleared), more than the
+ * scan of a fuzz input. The lanes still run at the same time on two threads. One job at a
+ * time: a second driver in flight (another Python thread) starts a thread of its own. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    LaneJob *job; /* posted, not yet finished */
+    int busy;     /* posted and not yet waited for */
+    int started;
+} Worker;
+static Worker fuzz_worker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+
+NO_COVERAGE static void *worker_main(void *arg) {
+    Worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->job) pthread_cond_wait(&w->cv, &w->mu);
+        LaneJob *job = w->job;
+        pthread_mutex_unlock(&w->mu);
+        lane_run(job);
+        pthread_mutex_lock(&w->mu);
+        w->job = NULL;
+        pthread_cond_broadcast(&w->cv);
+    }
+    return NULL;
+}
+
+/* 1 when the worker took the job (then worker_wait), 0 when it cannot (busy, no thread). */
+NO_COVERAGE static int worker_post(Worker *w, LaneJob *job) {
+    int taken = 0;
+    pthread_mutex_lock(&w->mu);
+    if (!w->busy) {
+        pthread_t thread;
+        if (!w->started && pthread_create(&thread, NULL, worker_main, w) == 0) {
+            pthread_detach(thread);
+            w->started = 1;
+        }
+        if (w->started) {
+            w->busy = 1;
+            w->job = job;
+            pthread_cond_broadcast(&w->cv);
+            taken = 1;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return taken;
+}
+
+NO_COVERAGE static void worker_wait(Worker *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->job) pthread_cond_wait(&w->cv, &w->mu);
+    w->busy = 0;
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Complete lines p[0:n] (n > 0, ending with a newline). A big run is cut in two at a line
  * end and the second half scanned by the second lane on its own thread, when no limit can
  * be passed in it (every line at most one record and one edge): the limits then stop the
@@ -1228,9 +1285,11 @@ static int do_region(Scanner *s, const char *p, size_t n) {
     b->lines = s->lines + first_lines;
     LaneJob job = {b, second, (size_t)(end - second), 0};
     pthread_t thread;
-    int threaded = !s->in_turn && pthread_create(&thread, NULL, lane_run, &job) == 0;
+    int pooled = !s->in_turn && s->use_worker && worker_post(&fuzz_worker, &job);
+    int threaded = !s->in_turn && !pooled && pthread_create(&thread, NULL, lane_run, &job) == 0;
     int ok = do_lines(s, p, (size_t)(second - p));
-    if (threaded) pthread_join(thread, NULL);
+    if (pooled) worker_wait(&fuzz_worker);
+    else if (threaded) pthread_join(thread, NULL);
     else lane_run(&job); /* no thread to be had: the same work, in turn */
     if (b->nomem) s->nomem = 1;
     if (!ok || !job.ok) return 0;
@@ -1893,7 +1952,7 @@ PyDoc_STRVAR(fuzz_scan_doc,
              "`trace` in `size`-byte pieces (the first as bytes through feed(), the others each "
              "in a buffer of its own, ASan-guarded, straight to the scan), purls good unless "
              "their length is a multiple of 3, every fifth deferred line added back; lanes on "
-             "two threads or in turn; ('limit', bool) or ('scan', lines, records, events, "
+             "two threads (the second a long-lived one) or in turn; ('limit', bool) or ('scan', lines, records, events, "
              "tallies, edges, code_ids). Not for production.");
 
 NO_COVERAGE static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
@@ -1914,6 +1973,7 @@ NO_COVERAGE static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
     if (!s) return NULL;
     s->split_min = (size_t)split;
     s->in_turn = !threads;
+    s->use_worker = 1;
     PyObject *events = PyList_New(0), *out = NULL;
     const char *data = PyBytes_AS_STRING(trace);
     Py_ssize_t n = PyBytes_GET_SIZE(trace), at = 0;
