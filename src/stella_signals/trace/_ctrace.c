@@ -666,22 +666,33 @@ typedef struct {
     uint32_t present;
 } Rec;
 
-static int field_of(const char *k, size_t n) {
-#define IS(name, f) if (memcmp(k, name, n) == 0) return f
-    switch (n) {
-    case 3: IS("pid", F_PID); break;
-    case 4: IS("purl", F_PURL); break;
-    case 5: IS("count", F_COUNT); break;
-    case 7: IS("code_id", F_CODE); break;
-    case 8: IS("build_id", F_BUILD); break;
-    case 9:
-        IS("symbol_id", F_SYMBOL);
-        IS("timestamp", F_TS);
+/* The field whose name (then its closing quote) starts at k, and its length; -1 for any
+ * other key (unknown, escaped, unterminated...: the careful path names it). The names are
+ * matched directly, by their first letter and bytes, instead of scanning for the quote. */
+static inline int field_at(const unsigned char *k, const unsigned char *end, size_t *len) {
+#define IS(name, f)                                                                       \
+    if ((size_t)(end - k) > sizeof(name) - 1 && memcmp(k, name, sizeof(name) - 1) == 0 &&   \
+        k[sizeof(name) - 1] == '"') {                                                     \
+        *len = sizeof(name) - 1;                                                          \
+        return f;                                                                         \
+    }
+    if (k == end) return -1;
+    switch (*k) {
+    case 'b': IS("build_id", F_BUILD); break;
+    case 'c':
+        IS("count", F_COUNT);
         IS("container", F_CONTAINER);
+        IS("code_id", F_CODE);
+        IS("caller_symbol_id", F_CALLER);
         break;
-    case 11: IS("loader_base", F_LOADER); break;
-    case 12: IS("process_name", F_PROCESS); break;
-    case 16: IS("caller_symbol_id", F_CALLER); break;
+    case 'l': IS("loader_base", F_LOADER); break;
+    case 'p':
+        IS("pid", F_PID);
+        IS("purl", F_PURL);
+        IS("process_name", F_PROCESS);
+        break;
+    case 's': IS("symbol_id", F_SYMBOL); break;
+    case 't': IS("timestamp", F_TS); break;
     default: break;
     }
 #undef IS
@@ -758,14 +769,10 @@ static int parse_record(const unsigned char *p, const unsigned char *end, Rec *r
     p = skip_ws(p + 1, end);
     for (;;) {
         if (p == end || *p != '"') return 0;
-        const unsigned char *k = ++p;
-        while (p < end && *p != '"') {
-            if (*p < 0x20 || *p == '\\' || *p >= 0x80) return 0;
-            p++;
-        }
-        if (p == end) return 0;
-        int f = field_of((const char *)k, (size_t)(p - k));
+        size_t klen;
+        int f = field_at(++p, end, &klen);
         if (f < 0) return 0; /* unknown field: the careful path warns and keeps it */
+        p += klen;
         if (r->present & (1u << f)) return 0; /* duplicate key */
         r->present |= 1u << f;
         p = skip_ws(p + 1, end);
