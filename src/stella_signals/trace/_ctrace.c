@@ -1178,13 +1178,17 @@ static int merge_lane(Scanner *s) {
     return 1;
 }
 
+/* Whether `lines` more lines (at most one record and one new edge each) keep both lanes
+ * together within the limits. */
+static inline int lanes_within(Scanner *s, int64_t lines) {
+    return all_records(s) + lines <= s->max_records && all_edges(s) + lines <= s->max_edges;
+}
+
 /* Before scanning `lines` more lines (at most) while a second lane holds aggregates: when
  * they could pass a limit, merge it, so that the limits are checked on exact counts and
  * stop the scan at the line one lane would have stopped at. 0 when memory ran out. */
 static int bound_lanes(Scanner *s, int64_t lines) {
-    if (!s->lane || (all_records(s) + lines <= s->max_records &&
-                     all_edges(s) + lines <= s->max_edges))
-        return 1;
+    if (!s->lane || lanes_within(s, lines)) return 1;
     if (merge_lane(s)) return 1;
     s->nomem = 1;
     return 0;
@@ -1270,8 +1274,10 @@ static int do_region(Scanner *s, const char *p, size_t n) {
     const char *second = mid + 1, *end = p + n;
     if (second == end) return do_lines(s, p, n);
     int64_t first_lines = count_lines(p, (size_t)(second - p));
-    int64_t lines = first_lines + count_lines(second, (size_t)(end - second));
-    if (all_records(s) + lines > s->max_records || all_edges(s) + lines > s->max_edges)
+    /* the second half's bytes bound its lines: counted only when that bound is too loose */
+    int64_t lines = first_lines + (int64_t)(end - second);
+    if (!lanes_within(s, lines)) lines = first_lines + count_lines(second, (size_t)(end - second));
+    if (!lanes_within(s, lines))
         return bound_lanes(s, lines) && do_lines(s, p, n); /* near a limit: one lane */
     Scanner *b = s->lane;
     if (!b) {
@@ -1308,7 +1314,9 @@ static int do_region(Scanner *s, const char *p, size_t n) {
 /* A chunk: finish the partial line, scan the complete lines, keep the new partial line. */
 static int scan_chunk(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
-    if (s->lane && !bound_lanes(s, count_lines(p, n) + 1)) return 0;
+    /* n bytes hold at most n lines: the exact count only when that bound is too loose */
+    if (s->lane && !lanes_within(s, (int64_t)n + 1) && !bound_lanes(s, count_lines(p, n) + 1))
+        return 0;
     if (s->skipping) {
         const char *nl = memchr(p, '\n', n);
         if (!nl) return 1;
