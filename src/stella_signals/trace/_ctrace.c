@@ -1965,10 +1965,11 @@ PyDoc_STRVAR(fuzz_scan_doc,
              "max_edges, split_min, threads, tally_type, unset) -> tuple\n\nThe fuzz harness's "
              "`scan` (fuzz/fuzz_ctrace.py) without the interpreter in the loop: a Scanner fed "
              "`trace` in `size`-byte pieces (the first as bytes through feed(), the others each "
-             "in a buffer of its own, ASan-guarded, straight to the scan), purls good unless "
-             "their length is a multiple of 3, every fifth deferred line added back; lanes on "
-             "two threads (the second a long-lived one) or in turn; ('limit', bool) or ('scan', lines, records, events, "
-             "tallies, edges, code_ids). Not for production.");
+             "in an 8-byte-aligned slot of its own, ASan-poisoned around it, straight to the "
+             "scan), purls good unless their length is a multiple of 3, every fifth deferred "
+             "line added back; lanes on two threads (the second a long-lived one) or in turn; "
+             "('limit', bool) or ('scan', lines, records, events, tallies, edges, code_ids). "
+             "Not for production.");
 
 NO_COVERAGE static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
     (void)m;
