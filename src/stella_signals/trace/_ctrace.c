@@ -269,8 +269,6 @@ NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
     return h;
 }
 
-static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
 /* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
 NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
     u128 r = (u128)a * b;
