@@ -28,14 +28,37 @@
 
 typedef unsigned __int128 u128;
 
-/* Arithmetic whose comparisons say nothing about the input (hash mixing, buffer sizing, word
- * loops): left out of the fuzz build's coverage and comparison tracing (libFuzzer's
- * -fsanitize=fuzzer-no-link), which otherwise calls a hook at each of their comparisons.
- * They stay under ASan and UBSan. No effect on other builds. */
+/* Code whose comparisons say nothing about the input (hash mixing, buffer sizing, word
+ * loops, hash tables, events, the bookkeeping around each chunk, the fuzz driver's own loop;
+ * not the parsing, the carried line, the lanes or the limits): left out of the fuzz build's
+ * coverage and comparison tracing (libFuzzer's -fsanitize=fuzzer-no-link), which otherwise
+ * calls a hook at each of their comparisons. They stay under ASan and UBSan. No effect on
+ * other builds. */
 #if defined(__clang__) && __clang_major__ >= 13
 #define NO_COVERAGE __attribute__((no_sanitize("coverage")))
 #else
 #define NO_COVERAGE
+#endif
+
+/* The fuzz driver's pieces (see fuzz_scan) live in one arena whose bytes are poisoned for
+ * AddressSanitizer except the piece being scanned: as guarded as a malloc per piece (a read
+ * before or past it, or of an earlier piece, is reported), without an allocation each. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CTRACE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CTRACE_ASAN 1
+#endif
+#ifdef CTRACE_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 enum {
@@ -160,6 +183,7 @@ struct Scanner {
     int is_lane;
     size_t split_min; /* complete lines of at least this many bytes are split in two lanes */
     int in_turn;      /* the lanes scan one after the other, on this thread (the fuzz driver) */
+    int use_worker;   /* the second lane runs on the fuzz driver's long-lived thread */
 };
 /* Below this, a second thread costs more than it saves. */
 #define SPLIT_MIN_DEFAULT ((size_t)256 << 10)
@@ -208,7 +232,7 @@ NO_COVERAGE static int grow(void **p, size_t *cap, size_t need, size_t item) {
         (cap) = _c;                                                                     \
     } while (0)
 
-static int buf_set(Scanner *s, Buf *b, const char *p, size_t n) {
+NO_COVERAGE static int buf_set(Scanner *s, Buf *b, const char *p, size_t n) {
     size_t cap = b->cap;
     if (!grow((void **)&b->p, &cap, n ? n : 1, 1)) {
         s->nomem = 1;
@@ -220,7 +244,7 @@ static int buf_set(Scanner *s, Buf *b, const char *p, size_t n) {
     return 1;
 }
 
-static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
+NO_COVERAGE static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
     size_t cap = b->cap;
     /* at least one byte: b->p is never NULL once used (no arithmetic on NULL) */
     if (!grow((void **)&b->p, &cap, b->len + n ? b->len + n : 1, 1)) {
@@ -245,21 +269,82 @@ NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
     return h;
 }
 
-static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
+NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
+    u128 r = (u128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
 
+NO_COVERAGE static inline uint64_t read8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+NO_COVERAGE static inline uint64_t read4(const char *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+#define K1 0xa0761d6478bd642fULL
+#define K2 0xe7037ed1a0b428dbULL
+#define K3 0x8ebc6af09c88c6e3ULL
+
+/* A keyed hash of p[0:n] in the manner of wyhash: 16 bytes per multiply, and no byte-wise
+ * tail (the last bytes are read as overlapping words, always inside p[0:n]). The seed is
+ * random per scanner, so collisions cannot be precomputed; equality is always checked on
+ * the bytes, so the hash decides only where a key is looked for. */
 NO_COVERAGE static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
-    uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-        p += 8;
-        n -= 8;
+    uint64_t h = seed ^ mum(seed ^ K1, (uint64_t)n ^ K2), a, b;
+    if (n <= 16) {
+        if (n >= 4) {
+            size_t off = (n >> 3) << 2;
+            a = read4(p) << 32 | read4(p + off);
+            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
+        } else if (n > 0) {
+            a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n >> 1] << 8 |
+                (unsigned char)p[n - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = n;
+        if (i > 48) {
+            uint64_t g = h, f = h;
+            do {
+                h = mum(read8(p) ^ K1, read8(p + 8) ^ h);
+                g = mum(read8(p + 16) ^ K2, read8(p + 24) ^ g);
+                f = mum(read8(p + 32) ^ K3, read8(p + 40) ^ f);
+                p += 48;
+                i -= 48;
+            } while (i > 48);
+            h ^= g ^ f;
+        }
+        while (i > 16) {
+            h = mum(read8(p) ^ K1, read8(p + 8) ^ h);
+            p += 16;
+            i -= 16;
+        }
+        a = read8(p + i - 16);
+        b = read8(p + i - 8);
     }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-    return mix64(h);
+    return mum(K1 ^ (uint64_t)n, mum(a ^ K1, b ^ h));
+}
+
+/* p[0:n] == q[0:n], a word at a time (n is short: a symbol id, a purl, a container). */
+NO_COVERAGE static inline int same_bytes(const char *p, const char *q, size_t n) {
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 < n; i += 8)
+            if (read8(p + i) != read8(q + i)) return 0;
+        return read8(p + n - 8) == read8(q + n - 8);
+    }
+    if (n >= 4) return read4(p) == read4(q) && read4(p + n - 4) == read4(q + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != q[i]) return 0;
+    return 1;
 }
 
 NO_COVERAGE static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
@@ -271,7 +356,7 @@ NO_COVERAGE static inline uint64_t hash3(uint64_t seed, uint32_t a, uint32_t b, 
 
 #define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
 
-static int rehash(uint64_t **tab, size_t *mask, size_t want, void *items, uint32_t count,
+NO_COVERAGE static int rehash(uint64_t **tab, size_t *mask, size_t want, void *items, uint32_t count,
                   uint64_t (*hash_of)(Scanner *, void *, uint32_t), Scanner *s) {
     size_t size = 16;
     while (size < want * 2) size *= 2;
@@ -304,7 +389,7 @@ static uint64_t edge_hash_of(Scanner *s, void *items, uint32_t i) {
 }
 
 /* The id of the string p[0:n], added if new; NONE_ID when memory ran out. */
-static uint32_t intern(Scanner *s, const char *p, size_t n) {
+NO_COVERAGE static uint32_t intern(Scanner *s, const char *p, size_t n) {
     uint64_t h = hash_bytes(p, n, s->seed);
     if (s->stab) {
         size_t j = h & s->stab_mask;
@@ -313,7 +398,7 @@ static uint32_t intern(Scanner *s, const char *p, size_t n) {
             if (TAG(v) == TAG(h)) { /* only then touch the entry: fewer cache misses */
                 uint32_t k = (uint32_t)v;
                 Str *e = &s->strs[k - 1];
-                if (e->hash == h && e->len == n && memcmp(s->arena.p + e->off, p, n) == 0)
+                if (e->hash == h && e->len == n && same_bytes(s->arena.p + e->off, p, n))
                     return k - 1;
             }
             j = (j + 1) & s->stab_mask;
@@ -354,7 +439,7 @@ static inline uint32_t intern_field(Scanner *s, int f, const char *p, size_t n) 
     uint32_t id = s->last[f];
     if (id < s->nstrs) {
         Str *e = &s->strs[id];
-        if (e->len == n && memcmp(s->arena.p + e->off, p, n) == 0) return id;
+        if (e->len == n && same_bytes(s->arena.p + e->off, p, n)) return id;
     }
     id = intern(s, p, n);
     s->last[f] = id;
@@ -370,11 +455,11 @@ static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
 #define MAX_TALLIES (1u << 30)
 
 /* The hash of a tally key (cont NULL: no container; "" is a container). */
-NO_COVERAGE static inline uint64_t key_hash(Scanner *s, const char *sp, size_t sn, const char *pp, size_t pn,
-                                const char *cp, size_t cn) {
-    uint64_t c = cp ? hash_bytes(cp, cn, s->seed ^ 0x2545F4914F6CDD1DULL) : 0x9E3779B97F4A7C15ULL;
-    uint64_t b = hash_bytes(pp, pn, s->seed ^ 0x94D049BB133111EBULL);
-    return mix64(hash_bytes(sp, sn, s->seed) ^ mix64(b ^ mix64(c)));
+NO_COVERAGE static inline uint64_t key_hash(Scanner *s, const char *sp, size_t sn, const char *pp,
+                                            size_t pn, const char *cp, size_t cn) {
+    uint64_t c = cp ? hash_bytes(cp, cn, s->seed ^ K3) : K2;
+    uint64_t b = hash_bytes(pp, pn, s->seed ^ K2);
+    return mum(hash_bytes(sp, sn, s->seed) ^ c, b ^ K1);
 }
 
 static inline size_t tally_size(const Tally *t) {
@@ -387,7 +472,7 @@ static inline Tally *tally_at(Scanner *s, uint64_t slot) {
 }
 
 /* The tally of the key, or NULL. */
-static Tally *tally_find(Scanner *s, uint64_t h, const char *sp, size_t sn, const char *pp,
+NO_COVERAGE static Tally *tally_find(Scanner *s, uint64_t h, const char *sp, size_t sn, const char *pp,
                          size_t pn, const char *cp, size_t cn) {
     if (!s->ktab) return NULL;
     size_t j = h & s->ktab_mask;
@@ -398,8 +483,8 @@ static Tally *tally_find(Scanner *s, uint64_t h, const char *sp, size_t sn, cons
             if (t->hash == h && t->slen == sn && t->plen == pn && t->clen == cn &&
                 (t->cont == NONE_ID) == (cp == NULL)) {
                 const char *k = (const char *)(t + 1);
-                if (memcmp(k, sp, sn) == 0 && memcmp(k + sn, pp, pn) == 0 &&
-                    (cn == 0 || memcmp(k + sn + pn, cp, cn) == 0))
+                if (same_bytes(k, sp, sn) && same_bytes(k + sn, pp, pn) &&
+                    same_bytes(k + sn + pn, cp, cn))
                     return t;
             }
         }
@@ -408,7 +493,7 @@ static Tally *tally_find(Scanner *s, uint64_t h, const char *sp, size_t sn, cons
     return NULL;
 }
 
-static int ktab_grow(Scanner *s) {
+NO_COVERAGE static int ktab_grow(Scanner *s) {
     size_t size = s->ktab ? (s->ktab_mask + 1) * 2 : 64;
     uint64_t *t = calloc(size, sizeof(uint64_t));
     if (!t) {
@@ -431,7 +516,7 @@ static int ktab_grow(Scanner *s) {
 
 /* A new tally for the key (not in the table), count 0, first = last = micros; NULL when
  * memory ran out. The key's bytes must not lie in the tally arena (they are copied in). */
-static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32_t purl, uint32_t cont,
+NO_COVERAGE static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32_t purl, uint32_t cont,
                         const char *sp, size_t sn, const char *pp, size_t pn, const char *cp,
                         size_t cn, int64_t micros) {
     if (s->ntallies >= MAX_TALLIES || sn + pn + cn > UINT32_MAX / 2) {
@@ -477,7 +562,7 @@ static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32_t purl, uin
     return (Tally *)(void *)at;
 }
 
-static int add_edge_count(Scanner *s, uint32_t caller, uint32_t callee, u128 count) {
+NO_COVERAGE static int add_edge_count(Scanner *s, uint32_t caller, uint32_t callee, u128 count) {
     uint64_t h = hash3(s->seed ^ 0x5bd1e995ULL, caller, callee, 0);
     if (s->etab) {
         size_t j = h & s->etab_mask;
@@ -558,7 +643,7 @@ static int aggregate(Scanner *s, int64_t line, uint32_t sym, uint32_t purl, uint
     return t && aggregate_into(s, t, line, caller, code, count, micros);
 }
 
-static int add_event(Scanner *s, int64_t line, int kind, int flags, const char *p, size_t n) {
+NO_COVERAGE static int add_event(Scanner *s, int64_t line, int kind, int flags, const char *p, size_t n) {
     GROW(s, s->events, s->nevents, s->cap_events, s->nevents + 1);
     Event *e = &s->events[s->nevents++];
     e->line = line;
@@ -579,22 +664,33 @@ typedef struct {
     uint32_t present;
 } Rec;
 
-static int field_of(const char *k, size_t n) {
-#define IS(name, f) if (memcmp(k, name, n) == 0) return f
-    switch (n) {
-    case 3: IS("pid", F_PID); break;
-    case 4: IS("purl", F_PURL); break;
-    case 5: IS("count", F_COUNT); break;
-    case 7: IS("code_id", F_CODE); break;
-    case 8: IS("build_id", F_BUILD); break;
-    case 9:
-        IS("symbol_id", F_SYMBOL);
-        IS("timestamp", F_TS);
+/* The field whose name (then its closing quote) starts at k, and its length; -1 for any
+ * other key (unknown, escaped, unterminated...: the careful path names it). The names are
+ * matched directly, by their first letter and bytes, instead of scanning for the quote. */
+static inline int field_at(const unsigned char *k, const unsigned char *end, size_t *len) {
+#define IS(name, f)                                                                       \
+    if ((size_t)(end - k) > sizeof(name) - 1 && memcmp(k, name, sizeof(name) - 1) == 0 &&   \
+        k[sizeof(name) - 1] == '"') {                                                     \
+        *len = sizeof(name) - 1;                                                          \
+        return f;                                                                         \
+    }
+    if (k == end) return -1;
+    switch (*k) {
+    case 'b': IS("build_id", F_BUILD); break;
+    case 'c':
+        IS("count", F_COUNT);
         IS("container", F_CONTAINER);
+        IS("code_id", F_CODE);
+        IS("caller_symbol_id", F_CALLER);
         break;
-    case 11: IS("loader_base", F_LOADER); break;
-    case 12: IS("process_name", F_PROCESS); break;
-    case 16: IS("caller_symbol_id", F_CALLER); break;
+    case 'l': IS("loader_base", F_LOADER); break;
+    case 'p':
+        IS("pid", F_PID);
+        IS("purl", F_PURL);
+        IS("process_name", F_PROCESS);
+        break;
+    case 's': IS("symbol_id", F_SYMBOL); break;
+    case 't': IS("timestamp", F_TS); break;
     default: break;
     }
 #undef IS
@@ -671,14 +767,10 @@ static int parse_record(const unsigned char *p, const unsigned char *end, Rec *r
     p = skip_ws(p + 1, end);
     for (;;) {
         if (p == end || *p != '"') return 0;
-        const unsigned char *k = ++p;
-        while (p < end && *p != '"') {
-            if (*p < 0x20 || *p == '\\' || *p >= 0x80) return 0;
-            p++;
-        }
-        if (p == end) return 0;
-        int f = field_of((const char *)k, (size_t)(p - k));
+        size_t klen;
+        int f = field_at(++p, end, &klen);
         if (f < 0) return 0; /* unknown field: the careful path warns and keeps it */
+        p += klen;
         if (r->present & (1u << f)) return 0; /* duplicate key */
         r->present |= 1u << f;
         p = skip_ws(p + 1, end);
@@ -968,10 +1060,13 @@ static int do_line(Scanner *s, const char *line, size_t n) {
 }
 
 /* The complete lines of p[0:n] (the text after the last newline is the caller's), as a
- * three-line pipeline that hides the two cache misses of a known key's look-up: line i is
- * parsed and its key-table slot fetched, line i-1's tally is fetched, line i-2 finished.
- * Only finishing changes anything, in line order: a limit stops at the same line. */
+ * pipeline that hides the two cache misses of a known key's look-up: line i is parsed and
+ * its key-table slot fetched, line i - TALLY_AHEAD's tally is fetched, line i - DEPTH + 1
+ * finished. Only finishing changes anything, in line order: a limit stops at the same line. */
+#ifndef DEPTH
 #define DEPTH 3
+#endif
+#define TALLY_AHEAD (DEPTH / 2)
 static int do_lines(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
     Prep ring[DEPTH];
@@ -982,7 +1077,8 @@ static int do_lines(Scanner *s, const char *p, size_t n) {
         prep_line(s, p, (size_t)(nl - p), &ring[prepared % DEPTH]);
         prepared++;
         p = nl + 1;
-        if (prepared - finished >= 2) prefetch_tally(s, &ring[(prepared - 2) % DEPTH]);
+        if (prepared - finished > TALLY_AHEAD)
+            prefetch_tally(s, &ring[(prepared - 1 - TALLY_AHEAD) % DEPTH]);
         if (prepared - finished == DEPTH) {
             if (!finish_line(s, &ring[finished++ % DEPTH])) return 0;
             if (over_limits(s)) return 1;
@@ -1041,7 +1137,7 @@ static int merge_lane(Scanner *s) {
         off += tally_size(o);
         const char *sp = (const char *)(o + 1), *pp = sp + o->slen;
         const char *cp = o->cont == NONE_ID ? NULL : pp + o->plen;
-        uint64_t h = key_hash(s, sp, o->slen, pp, o->plen, cp, o->clen);
+        uint64_t h = o->hash; /* the lanes share the seed: key_hash(s, ...) */
         Tally *t = tally_find(s, h, sp, o->slen, pp, o->plen, cp, o->clen);
         if (!t) {
             uint32_t sym = intern(s, sp, o->slen), purl = intern(s, pp, o->plen);
@@ -1080,13 +1176,17 @@ static int merge_lane(Scanner *s) {
     return 1;
 }
 
+/* Whether `lines` more lines (at most one record and one new edge each) keep both lanes
+ * together within the limits. */
+static inline int lanes_within(Scanner *s, int64_t lines) {
+    return all_records(s) + lines <= s->max_records && all_edges(s) + lines <= s->max_edges;
+}
+
 /* Before scanning `lines` more lines (at most) while a second lane holds aggregates: when
  * they could pass a limit, merge it, so that the limits are checked on exact counts and
  * stop the scan at the line one lane would have stopped at. 0 when memory ran out. */
 static int bound_lanes(Scanner *s, int64_t lines) {
-    if (!s->lane || (all_records(s) + lines <= s->max_records &&
-                     all_edges(s) + lines <= s->max_edges))
-        return 1;
+    if (!s->lane || lanes_within(s, lines)) return 1;
     if (merge_lane(s)) return 1;
     s->nomem = 1;
     return 0;
@@ -1105,6 +1205,62 @@ static void *lane_run(void *arg) {
     return NULL;
 }
 
+/* The fuzz driver's second-lane thread, started once and kept: under ASan a thread costs
+ * hundreds of microseconds to start and end (its stack's shadow is cleared), more than the
+ * scan of a fuzz input. The lanes still run at the same time on two threads. One job at a
+ * time: a second driver in flight (another Python thread) starts a thread of its own. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    LaneJob *job; /* posted, not yet finished */
+    int busy;     /* posted and not yet waited for */
+    int started;
+} Worker;
+static Worker fuzz_worker = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+
+NO_COVERAGE static void *worker_main(void *arg) {
+    Worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->job) pthread_cond_wait(&w->cv, &w->mu);
+        LaneJob *job = w->job;
+        pthread_mutex_unlock(&w->mu);
+        lane_run(job);
+        pthread_mutex_lock(&w->mu);
+        w->job = NULL;
+        pthread_cond_broadcast(&w->cv);
+    }
+    return NULL;
+}
+
+/* 1 when the worker took the job (then worker_wait), 0 when it cannot (busy, no thread). */
+NO_COVERAGE static int worker_post(Worker *w, LaneJob *job) {
+    int taken = 0;
+    pthread_mutex_lock(&w->mu);
+    if (!w->busy) {
+        pthread_t thread;
+        if (!w->started && pthread_create(&thread, NULL, worker_main, w) == 0) {
+            pthread_detach(thread);
+            w->started = 1;
+        }
+        if (w->started) {
+            w->busy = 1;
+            w->job = job;
+            pthread_cond_broadcast(&w->cv);
+            taken = 1;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return taken;
+}
+
+NO_COVERAGE static void worker_wait(Worker *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->job) pthread_cond_wait(&w->cv, &w->mu);
+    w->busy = 0;
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Complete lines p[0:n] (n > 0, ending with a newline). A big run is cut in two at a line
  * end and the second half scanned by the second lane on its own thread, when no limit can
  * be passed in it (every line at most one record and one edge): the limits then stop the
@@ -1116,8 +1272,10 @@ static int do_region(Scanner *s, const char *p, size_t n) {
     const char *second = mid + 1, *end = p + n;
     if (second == end) return do_lines(s, p, n);
     int64_t first_lines = count_lines(p, (size_t)(second - p));
-    int64_t lines = first_lines + count_lines(second, (size_t)(end - second));
-    if (all_records(s) + lines > s->max_records || all_edges(s) + lines > s->max_edges)
+    /* the second half's bytes bound its lines: counted only when that bound is too loose */
+    int64_t lines = first_lines + (int64_t)(end - second);
+    if (!lanes_within(s, lines)) lines = first_lines + count_lines(second, (size_t)(end - second));
+    if (!lanes_within(s, lines))
         return bound_lanes(s, lines) && do_lines(s, p, n); /* near a limit: one lane */
     Scanner *b = s->lane;
     if (!b) {
@@ -1138,9 +1296,11 @@ static int do_region(Scanner *s, const char *p, size_t n) {
     b->lines = s->lines + first_lines;
     LaneJob job = {b, second, (size_t)(end - second), 0};
     pthread_t thread;
-    int threaded = !s->in_turn && pthread_create(&thread, NULL, lane_run, &job) == 0;
+    int pooled = !s->in_turn && s->use_worker && worker_post(&fuzz_worker, &job);
+    int threaded = !s->in_turn && !pooled && pthread_create(&thread, NULL, lane_run, &job) == 0;
     int ok = do_lines(s, p, (size_t)(second - p));
-    if (threaded) pthread_join(thread, NULL);
+    if (pooled) worker_wait(&fuzz_worker);
+    else if (threaded) pthread_join(thread, NULL);
     else lane_run(&job); /* no thread to be had: the same work, in turn */
     if (b->nomem) s->nomem = 1;
     if (!ok || !job.ok) return 0;
@@ -1152,7 +1312,9 @@ static int do_region(Scanner *s, const char *p, size_t n) {
 /* A chunk: finish the partial line, scan the complete lines, keep the new partial line. */
 static int scan_chunk(Scanner *s, const char *p, size_t n) {
     const char *end = p + n;
-    if (s->lane && !bound_lanes(s, count_lines(p, n) + 1)) return 0;
+    /* n bytes hold at most n lines: the exact count only when that bound is too loose */
+    if (s->lane && !lanes_within(s, (int64_t)n + 1) && !bound_lanes(s, count_lines(p, n) + 1))
+        return 0;
     if (s->skipping) {
         const char *nl = memchr(p, '\n', n);
         if (!nl) return 1;
@@ -1285,13 +1447,13 @@ static PyObject *new_purls(Scanner *s) {
 }
 
 /* Whether a chunk left something to settle (events, pending lines, new purls) in a lane. */
-static int unsettled(Scanner *s) {
+NO_COVERAGE static int unsettled(Scanner *s) {
     for (Scanner *l = s; l; l = l->lane)
         if (l->nnewpurls || l->nevents || l->npending) return 1;
     return 0;
 }
 
-static PyObject *after_scan(Scanner *s, int ok) {
+NO_COVERAGE static PyObject *after_scan(Scanner *s, int ok) {
     s->busy = 0;
     if (!ok || s->nomem) {
         s->nomem = 1;
@@ -1353,7 +1515,7 @@ static PyObject *Scanner_finish(Scanner *s, PyObject *Py_UNUSED(ignored)) {
     return after_scan(s, ok);
 }
 
-static int event_order(const void *a, const void *b) {
+NO_COVERAGE static int event_order(const void *a, const void *b) {
     int64_t x = ((const Event *)a)->line, y = ((const Event *)b)->line;
     return (x > y) - (x < y);
 }
@@ -1401,7 +1563,7 @@ static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
     return 1;
 }
 
-static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
+NO_COVERAGE static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
     if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
         PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
         return NULL;
@@ -1452,7 +1614,7 @@ static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
     return out;
 }
 
-static uint32_t intern_arg(Scanner *s, PyObject *o) {
+NO_COVERAGE static uint32_t intern_arg(Scanner *s, PyObject *o) {
     if (o == Py_None) return NONE_ID;
     if (!PyBytes_Check(o)) {
         PyErr_SetString(PyExc_TypeError, "add() takes bytes or None");
@@ -1470,7 +1632,7 @@ PyDoc_STRVAR(add_doc, "add(line, symbol_id, purl, container, count, micros, call
                       "\n\nAggregate a record the careful parser accepted (strings as UTF-8 "
                       "bytes or None; micros: UTC microseconds since 1970).");
 
-static PyObject *Scanner_add(Scanner *s, PyObject *args) {
+NO_COVERAGE static PyObject *Scanner_add(Scanner *s, PyObject *args) {
     long long line, micros;
     unsigned long long count;
     PyObject *sym_o, *purl_o, *cont_o, *caller_o, *code_o;
@@ -1648,33 +1810,54 @@ static PyObject *Scanner_summary(Scanner *s, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(LNN)", symbols, utc_datetime(first), utc_datetime(last));
 }
 
+/* The attributes read or write what a scan writes from threads without the GIL: while a
+ * scan is in progress (feed() on another thread, busy set) they refuse instead of racing. */
+static int idle(Scanner *s) {
+    if (!s->busy) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Scanner is scanning: its counts are not settled");
+    return 0;
+}
+
 static PyObject *get_lines(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(s->lines);
+    return idle(s) ? PyLong_FromLongLong(s->lines) : NULL;
 }
 static PyObject *get_records(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(all_records(s));
+    return idle(s) ? PyLong_FromLongLong(all_records(s)) : NULL;
 }
 static PyObject *get_edges(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(all_edges(s));
+    return idle(s) ? PyLong_FromLongLong(all_edges(s)) : NULL;
 }
 static PyObject *get_nonblank(Scanner *s, void *c) {
     (void)c;
-    return PyBool_FromLong(s->nonblank);
+    return idle(s) ? PyBool_FromLong(s->nonblank) : NULL;
 }
+/* Distinct keys of both lanes, exactly: the second lane's keys the first lane also holds
+ * are counted once (looked up, not merged: reading changes nothing). */
 static PyObject *get_keys(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromUnsignedLong(s->ntallies + (s->lane ? s->lane->ntallies : 0));
+    if (!idle(s)) return NULL;
+    unsigned long long keys = s->ntallies;
+    Scanner *b = s->lane;
+    for (size_t off = 0; b && off < b->tarena.len;) {
+        Tally *o = (Tally *)(void *)(b->tarena.p + off);
+        off += tally_size(o);
+        const char *sp = (const char *)(o + 1), *pp = sp + o->slen;
+        const char *cp = o->cont == NONE_ID ? NULL : pp + o->plen;
+        keys += !tally_find(s, o->hash, sp, o->slen, pp, o->plen, cp, o->clen);
+    }
+    return PyLong_FromUnsignedLongLong(keys);
 }
 
 static PyObject *get_budget(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(s->missing_budget);
+    return idle(s) ? PyLong_FromLongLong(s->missing_budget) : NULL;
 }
 static int set_budget(Scanner *s, PyObject *v, void *c) {
     (void)c;
+    if (!idle(s)) return -1;
     long long b = v ? PyLong_AsLongLong(v) : -1;
     if (b == -1 && PyErr_Occurred()) return -1;
     s->missing_budget = b < 0 ? -1 : b;
@@ -1682,10 +1865,11 @@ static int set_budget(Scanner *s, PyObject *v, void *c) {
 }
 static PyObject *get_split_min(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromSize_t(s->split_min);
+    return idle(s) ? PyLong_FromSize_t(s->split_min) : NULL;
 }
 static int set_split_min(Scanner *s, PyObject *v, void *c) {
     (void)c;
+    if (!idle(s)) return -1;
     size_t n = v ? PyLong_AsSize_t(v) : (size_t)-1;
     if (n == (size_t)-1 && PyErr_Occurred()) return -1;
     if (!v) {
@@ -1697,7 +1881,7 @@ static int set_split_min(Scanner *s, PyObject *v, void *c) {
 }
 static PyObject *get_suppressed(Scanner *s, void *c) {
     (void)c;
-    return PyLong_FromLongLong(s->suppressed);
+    return idle(s) ? PyLong_FromLongLong(s->suppressed) : NULL;
 }
 
 static PyGetSetDef Scanner_getset[] = {
@@ -1710,7 +1894,8 @@ static PyGetSetDef Scanner_getset[] = {
     {"records", (getter)get_records, NULL, "records aggregated", NULL},
     {"edge_count", (getter)get_edges, NULL, "distinct call edges (at most max_edges + 1)", NULL},
     {"nonblank", (getter)get_nonblank, NULL, "a line other than '' or '\\r' was seen", NULL},
-    {"key_count", (getter)get_keys, NULL, "distinct (symbol_id, purl, container)", NULL},
+    {"key_count", (getter)get_keys, NULL,
+     "distinct (symbol_id, purl, container), both lanes (a key in both counted once)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1741,7 +1926,7 @@ static PyTypeObject ScannerType = {
 
 /* A deferred line handed back as the fuzz harness's careful parser would (every fifth): its
  * first nine characters the symbol id, the rest the container. 0 on an error (set). */
-static int fuzz_add_back(Scanner *s, PyObject *event) {
+NO_COVERAGE static int fuzz_add_back(Scanner *s, PyObject *event) {
     long long line = PyLong_AsLongLong(PyTuple_GET_ITEM(event, 0));
     if (line == -1 && PyErr_Occurred()) return 0;
     PyObject *payload = PyTuple_GET_ITEM(event, 2);
@@ -1778,12 +1963,13 @@ PyDoc_STRVAR(fuzz_scan_doc,
              "max_edges, split_min, threads, tally_type, unset) -> tuple\n\nThe fuzz harness's "
              "`scan` (fuzz/fuzz_ctrace.py) without the interpreter in the loop: a Scanner fed "
              "`trace` in `size`-byte pieces (the first as bytes through feed(), the others each "
-             "in a buffer of its own, ASan-guarded, straight to the scan), purls good unless "
-             "their length is a multiple of 3, every fifth deferred line added back; lanes on "
-             "two threads or in turn; ('limit', bool) or ('scan', lines, records, events, "
-             "tallies, edges, code_ids). Not for production.");
+             "in an 8-byte-aligned slot of its own, ASan-poisoned around it, straight to the "
+             "scan), purls good unless their length is a multiple of 3, every fifth deferred "
+             "line added back; lanes on two threads (the second a long-lived one) or in turn; "
+             "('limit', bool) or ('scan', lines, records, events, tallies, edges, code_ids). "
+             "Not for production.");
 
-static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
+NO_COVERAGE static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
     (void)m;
     PyObject *trace, *tally_type, *unset;
     Py_ssize_t size, max_line, max_sym, split;
@@ -1801,14 +1987,26 @@ static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
     if (!s) return NULL;
     s->split_min = (size_t)split;
     s->in_turn = !threads;
+    s->use_worker = 1;
     PyObject *events = PyList_New(0), *out = NULL;
-    char *held = NULL; /* the piece being scanned, until its events are settled */
     const char *data = PyBytes_AS_STRING(trace);
     Py_ssize_t n = PyBytes_GET_SIZE(trace), at = 0;
+    /* Every later piece gets a slot of its own in `arena`, 8-byte aligned (ASan's shadow
+     * granule: both ends of a piece are then exact), poisoned again once its events are
+     * settled; the slots are never reused, so a stale pointer into one is caught too. */
+    size_t room = (size_t)n + 8 * ((size_t)n / (size_t)size + 2);
+    char *arena = malloc(room), *held = NULL;
+    size_t used = 0, held_n = 0;
+    if (!arena) {
+        Py_XDECREF(events);
+        Py_DECREF(s);
+        return PyErr_NoMemory();
+    }
+    POISON(arena, room);
     int last = 0;
     while (events && !last) {
         PyObject *news;
-        free(held);
+        if (held) POISON(held, held_n);
         held = NULL;
         if (at == 0 && n) {
             Py_ssize_t k = n < size ? n : size;
@@ -1816,13 +2014,12 @@ static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
             at += k;
             news = piece ? Scanner_feed(s, piece) : NULL;
             Py_XDECREF(piece);
-        } else if (at < n) { /* feed() without a bytes object: a malloc'd copy, exact size */
+        } else if (at < n) { /* feed() without a bytes object: a slot of the arena */
             Py_ssize_t k = n - at < size ? n - at : size;
-            held = malloc((size_t)k);
-            if (!held) {
-                PyErr_NoMemory();
-                goto done;
-            }
+            held = arena + used;
+            held_n = (size_t)k;
+            used += ((size_t)k + 7) & ~(size_t)7;
+            UNPOISON(held, held_n);
             memcpy(held, data + at, (size_t)k);
             at += k;
             if (!enter(s)) goto done;
@@ -1872,7 +2069,8 @@ static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
 done:
     Py_XDECREF(events);
     Py_DECREF(s);
-    free(held);
+    UNPOISON(arena, room); /* as malloc gave it: free() and the allocator may write it */
+    free(arena);
     return out;
 }
 

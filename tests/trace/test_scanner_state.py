@@ -1,0 +1,91 @@
+"""The compiled core's attributes while it scans and across its two lanes (ADR 0010): a
+count is read only when no lane is writing it, and a key both lanes saw counts once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from stella_signals.trace._model import Tally
+from stella_signals.trace._parse import _compiled_core
+
+pytestmark = pytest.mark.skipif(_compiled_core is None, reason="the compiled core is not built")
+
+ATTRIBUTES = (
+    "lines",
+    "records",
+    "edge_count",
+    "nonblank",
+    "key_count",
+    "missing_budget",
+    "suppressed",
+    "split_min",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def core() -> Iterator[str]:
+    """The Scanner is the compiled core's alone (overrides conftest's fixture)."""
+    yield "compiled"
+
+
+def _scanner(split_min: int | None = None) -> Any:
+    assert _compiled_core is not None
+    scanner = _compiled_core.Scanner(1 << 20, 1024, 10**9, 10**9, 7)
+    if split_min is not None:
+        scanner.split_min = split_min
+    return scanner
+
+
+def _line(symbol: str, container: str, second: int) -> bytes:
+    return (
+        f'{{"symbol_id":"{symbol}","purl":"pkg:pypi/a@1","timestamp":'
+        f'"2026-01-01T00:00:{second:02d}Z","count":2,"pid":1,"container":"{container}"}}\n'
+    ).encode()
+
+
+def test_attributes_refuse_while_a_scan_runs() -> None:
+    """feed() on another thread (the GIL released): every attribute raises instead of
+    reading or writing a count a lane is writing; once the scan is done they answer."""
+    refused: set[str] = set()
+    for _ in range(5):  # the scan must still run when this thread looks: retried if not
+        scanner = _scanner()
+        chunk = b"\n" * 30_000_000  # empty lines: long to scan, nothing kept
+        worker = threading.Thread(target=scanner.feed, args=(chunk,))
+        worker.start()
+        while worker.is_alive() and len(refused) <= len(ATTRIBUTES):
+            for name in ATTRIBUTES:
+                try:
+                    getattr(scanner, name)
+                except RuntimeError as exc:
+                    assert "scanning" in str(exc)
+                    refused.add(name)
+            try:
+                scanner.missing_budget = 5
+            except RuntimeError:
+                refused.add("missing_budget =")
+        worker.join()
+        assert scanner.lines == 30_000_000
+        if refused == {*ATTRIBUTES, "missing_budget ="}:
+            break
+    assert refused == {*ATTRIBUTES, "missing_budget ="}
+
+
+def test_key_count_counts_a_key_of_both_lanes_once() -> None:
+    """The same keys in both halves of a split chunk: before the lanes are merged (result()
+    merges them) key_count is the number of distinct keys, not the sum of the lanes'."""
+    keys = [("s1", "c"), ("s2", "c"), ("s1", "d")]
+    first = b"".join(_line(s, c, 1) for s, c in keys)
+    second = b"".join(_line(s, c, 2) for s, c in [*keys, ("s3", "c")])
+    scanner = _scanner(split_min=1)
+    assert scanner.feed(first + second) == ["pkg:pypi/a@1", "pkg:pypi/a@1"]
+    scanner.settle([True, True])
+    assert scanner.finish() is None
+    assert scanner.key_count == 4
+    tallies, _, _ = scanner.result(Tally, None)
+    assert len(tallies) == 4
+    assert scanner.key_count == 4
+    assert tallies[("s1", "pkg:pypi/a@1", "c")].count == 4
