@@ -68,6 +68,8 @@ _GROUP_MAX = 64
 #: PostgreSQL advisory lock keys: migrations (one key), tenant chains (a namespace).
 _MIGRATION_LOCK = 0x5374656C6C61  # "Stella"
 _CHAIN_LOCK_NAMESPACE = 0x5354  # "ST"
+#: ``YYYY-MM-DD HH:MM:SS.ffffff``: `sqlite_time`'s text.
+_SQLITE_TIME_CHARS = 26
 
 
 def sqlite_url(path: Path) -> str:
@@ -138,7 +140,9 @@ def sqlite_time(moment: datetime) -> str:
     """SQLAlchemy's SQLite storage format for DateTime (``YYYY-MM-DD HH:MM:SS.ffffff``), UTC."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # The aware form's text up to its "+00:00": one call fewer than dropping the zone first,
+    # for the 2 * 10^5 fact times of a large ingest (issue 19).
+    return moment.isoformat(" ", "microseconds")[:_SQLITE_TIME_CHARS]
 
 
 def past_cursor(key: list[Any], cursor: tuple[Any, ...], *, descending: bool = False) -> Any:
