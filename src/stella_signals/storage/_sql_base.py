@@ -184,6 +184,7 @@ class SqlDatabase:
         self.dialect = self.engine.dialect.name
         self._writer_lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
         self._group = _GroupCommit(self)
+        self._heads = _ChainHeads()
         _sql_errors.install(self.engine)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -333,12 +334,13 @@ class SqlDatabase:
         transaction: the last event is read once and the events inserted in one batch."""
         self._lock_tenant(conn, tenant)
         row = conn.execute(_LAST_EVENT, {"tenant": tenant}).first()
-        previous = parse_event(row.body.encode()) if row is not None else None
+        previous = None if row is None else self._heads.event(tenant, row.seq, row.hash, row.body)
         events: list[TimelineEvent] = []
         for draft in drafts:
             previous = draft.chained_after(previous, tenant)
             events.append(previous)
         if events:
+            self._heads.remember(events[-1])
             conn.execute(
                 timeline_events.insert(),
                 [
@@ -441,9 +443,38 @@ class _GroupCommit:
                 job.alone = True
 
 
-#: The body of a tenant's last event, built once: every ingest's commit reads it (issue 19).
+class _ChainHeads:
+    """The last event of each tenant's chain as this process last appended it, so that the
+    next append need not parse it again from its stored body (issue 19: every ingest's commit
+    did). Only a hint: an entry serves only when the database's last row has its ``seq`` and
+    ``hash`` (which covers the whole event), so an entry left by a transaction that rolled
+    back, or overtaken by another process's append, is never used. Bounded: forgotten whole
+    past `_CHAIN_HEADS` tenants."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, TimelineEvent] = {}
+
+    def event(self, tenant: TenantId, seq: int, hash_: str, body: str) -> TimelineEvent:
+        """The stored last event of ``tenant`` (``seq``, ``hash_``, ``body`` of its row)."""
+        known = self._events.get(tenant)
+        if known is not None and known.seq == seq and known.hash == hash_:
+            return known
+        return parse_event(body.encode())
+
+    def remember(self, event: TimelineEvent) -> None:
+        with self._lock:
+            if len(self._events) >= _CHAIN_HEADS and event.tenant not in self._events:
+                self._events.clear()
+            self._events[event.tenant] = event
+
+
+#: Tenants whose chain head a process remembers (`_ChainHeads`).
+_CHAIN_HEADS = 4096
+
+#: A tenant's last event, built once: every ingest's commit reads it (issue 19).
 _LAST_EVENT = (
-    sa.select(timeline_events.c.body)
+    sa.select(timeline_events.c.seq, timeline_events.c.hash, timeline_events.c.body)
     .where(timeline_events.c.tenant == sa.bindparam("tenant"))
     .order_by(timeline_events.c.seq.desc())
     .limit(1)
