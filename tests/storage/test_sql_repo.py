@@ -77,9 +77,9 @@ def test_each_append_chains_after_the_stored_last_event_whoever_wrote_it(
     never makes it chain after a stale head."""
     other = SqlRepository(repo.url)  # a second server on the same database
     try:
-        first = repo.append_event(ACME, draft(1))
+        repo.append_event(ACME, draft(1))
         second = other.append_event(ACME, draft(2))
-        third = repo.append_event(ACME, draft(3))  # its remembered head is `first`
+        third = repo.append_event(ACME, draft(3))  # it remembers its own first event
         assert (third.seq, third.prev_hash) == (3, second.hash)
 
         class Abandoned(Exception):
