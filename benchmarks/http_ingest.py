@@ -425,12 +425,12 @@ def large_vs_duckdb(rounds: int) -> dict[str, Any]:
     spec = SynthSpec(1_000_000, seed=1, symbols=20_000, purls=400)
     deployment = Deployment("embedded")
     per_round: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="stella-bench-") as tmp:
-        work = Path(tmp)
-        server = _Server(work / "server0", deployment, _token(work, deployment))
-        try:
-            graph = _post_graph(server, spec)
-            for _ in range(rounds):
+    for _ in range(rounds):  # a fresh server each round: the same bytes again are a duplicate
+        with tempfile.TemporaryDirectory(prefix="stella-bench-") as tmp:
+            work = Path(tmp)
+            server = _Server(work / "server0", deployment, _token(work, deployment))
+            try:
+                graph = _post_graph(server, spec)
                 load = os.getloadavg()[0]
                 start = time.perf_counter()
                 records = duckdb_group_by(path)
@@ -447,8 +447,8 @@ def large_vs_duckdb(rounds: int) -> dict[str, Any]:
                     "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
                 })  # fmt: skip
                 print(per_round[-1], file=sys.stderr, flush=True)
-        finally:
-            server.stop()
+            finally:
+                server.stop()
     ratios = sorted(r["ratio"] for r in per_round)
     return {"rounds": per_round, "ratio_median": ratios[len(ratios) // 2], "target": 0.7}
 
