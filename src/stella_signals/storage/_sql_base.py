@@ -323,16 +323,27 @@ class SqlDatabase:
                 {"ns": _CHAIN_LOCK_NAMESPACE, "tenant": tenant},
             )
 
-    def _append(self, conn: Connection, tenant: TenantId, draft: EventDraft) -> TimelineEvent:
-        """Chain ``draft`` after the tenant's last event, in the caller's transaction."""
-        return self._append_many(conn, tenant, [draft])[0]
+    def _append(
+        self, conn: Connection, tenant: TenantId, draft: EventDraft, *, locked: bool = False
+    ) -> TimelineEvent:
+        """Chain ``draft`` after the tenant's last event, in the caller's transaction
+        (``locked``: which holds the tenant's lock already)."""
+        return self._append_many(conn, tenant, [draft], locked=locked)[0]
 
     def _append_many(
-        self, conn: Connection, tenant: TenantId, drafts: list[EventDraft]
+        self,
+        conn: Connection,
+        tenant: TenantId,
+        drafts: list[EventDraft],
+        *,
+        locked: bool = False,
     ) -> list[TimelineEvent]:
         """Chain ``drafts`` in order after the tenant's last event, in the caller's
-        transaction: the last event is read once and the events inserted in one batch."""
-        self._lock_tenant(conn, tenant)
+        transaction: the last event is read once and the events inserted in one batch. The
+        tenant's lock is taken unless the caller says it holds it (``locked``: a round trip
+        to PostgreSQL fewer per ingest)."""
+        if not locked:
+            self._lock_tenant(conn, tenant)
         row = conn.execute(_LAST_EVENT, {"tenant": tenant}).first()
         previous = None if row is None else self._heads.event(tenant, row.seq, row.hash, row.body)
         events: list[TimelineEvent] = []

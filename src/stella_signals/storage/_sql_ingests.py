@@ -70,7 +70,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             conn.execute(_INSERT_INGEST, _ingest_values(ingest))
             insert_facts(conn, self.dialect, ingest, facts_)
             insert_edges(conn, self.dialect, ingest, edges)
-            appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
+            appended = self._append(conn, ingest.tenant, event, locked=True)
             if ingest.status == "ingested":  # the graph's registered pairs are due again
                 mark_graph_changed(conn, ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned":
@@ -104,7 +104,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             self._lock_tenant(conn, ingest.tenant)
             if not update_ingest(conn, ingest, previous_event_id=previous_event_id):
                 return None
-            return self._append(conn, ingest.tenant, event)
+            return self._append(conn, ingest.tenant, event, locked=True)
 
         return self._in_tx(work)
 
