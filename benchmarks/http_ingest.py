@@ -13,7 +13,8 @@ The PostgreSQL cluster is durable (fsync on, the defaults), unlike the tests' th
 the embedded default is durable as it ships (SQLite ``synchronous=FULL``, the CAS fsyncs).
 
 ``python benchmarks/http_ingest.py --small-only`` runs only (b) on the embedded default
-(``--scaleout`` adds PostgreSQL + S3 with two servers), printing JSON.
+(``--scaleout`` adds PostgreSQL + S3 with two servers), printing JSON; ``--large-only`` runs
+(a) alternating with DuckDB on the same file, for the ratio of issue 19 round by round.
 """
 
 from __future__ import annotations
@@ -314,6 +315,7 @@ def facts_insert_benchmark(database_url: str, rows: int = 200_000) -> dict[str, 
     from stella_signals.ports import FactRow, IngestRecord
     from stella_signals.storage import SqlRepository
     from stella_signals.storage._schema import facts, ingests
+    from stella_signals.storage._sql_ingests import insert_facts
     from stella_signals.tenancy import TenantId
 
     repo = SqlRepository(database_url)
@@ -343,7 +345,7 @@ def facts_insert_benchmark(database_url: str, rows: int = 200_000) -> dict[str, 
                 )
                 start = time.perf_counter()
                 if method == "copy":
-                    repo._insert_facts(conn, ingest, sample)
+                    insert_facts(conn, repo.dialect, ingest, sample)
                 else:
                     conn.exec_driver_sql(
                         sql,
@@ -413,19 +415,65 @@ def http_benchmarks(
     return results
 
 
+def large_vs_duckdb(rounds: int) -> dict[str, Any]:
+    """The 1 M-record trace posted to the embedded default, alternating with DuckDB's
+    ``read_json`` + ``GROUP BY`` of the same file (`run.duckdb_group_by`), ``rounds`` times:
+    each round's ratio of records/s, as issue 19's target is stated, with the load."""
+    from run import duckdb_group_by, fixture  # benchmarks/ is on sys.path as a script
+
+    path = fixture(1_000_000)
+    spec = SynthSpec(1_000_000, seed=1, symbols=20_000, purls=400)
+    deployment = Deployment("embedded")
+    per_round: list[dict[str, Any]] = []
+    for _ in range(rounds):  # a fresh server each round: the same bytes again are a duplicate
+        with tempfile.TemporaryDirectory(prefix="stella-bench-") as tmp:
+            work = Path(tmp)
+            server = _Server(work / "server0", deployment, _token(work, deployment))
+            try:
+                graph = _post_graph(server, spec)
+                load = os.getloadavg()[0]
+                start = time.perf_counter()
+                records = duckdb_group_by(path)
+                duck = records / (time.perf_counter() - start)
+                cpu_before = _cpu_seconds([server])
+                elapsed, receipt = _post_file(server, graph, path)
+                ours = receipt["counts"]["records"] / elapsed
+                per_round.append({
+                    "http_records_per_s": round(ours),
+                    "duckdb_records_per_s": round(duck),
+                    "ratio": round(ours / duck, 3),
+                    "http_seconds": round(elapsed, 3),
+                    "server_cpu_s": round(_cpu_seconds([server]) - cpu_before, 2),
+                    "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+                })  # fmt: skip
+                print(per_round[-1], file=sys.stderr, flush=True)
+            finally:
+                server.stop()
+    ratios = sorted(r["ratio"] for r in per_round)
+    return {"rounds": per_round, "ratio_median": ratios[len(ratios) // 2], "target": 0.7}
+
+
 def main() -> None:
-    """Only the small-ingest load (issue 19), printed as JSON: for working on the request
-    path without the large fixtures. ``make bench`` runs everything through run.py."""
+    """Parts of the HTTP benchmarks, printed as JSON, for working on the request path
+    without the whole of ``make bench`` (which runs everything through run.py):
+    ``--small-only``, the small-ingest load (issue 19); ``--large-only``, the 1 M-record
+    ingest against DuckDB, round by round."""
     import argparse
     import json
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--small-only", action="store_true", required=True)
+    only = parser.add_mutually_exclusive_group(required=True)
+    only.add_argument("--small-only", action="store_true")
+    only.add_argument("--large-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="--large-only rounds")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--scaleout", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--embedded", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
+    if args.large_only:
+        print(json.dumps(large_vs_duckdb(args.rounds), indent=2))
+        return
     spec = SynthSpec(1000, seed=1, symbols=2000)
     results: dict[str, Any] = {}
     if args.embedded:

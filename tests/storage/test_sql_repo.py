@@ -69,6 +69,35 @@ def test_timeline_is_append_only_in_the_database(repo: SqlRepository) -> None:
     assert len(repo.list_events(ACME, event_type=None, since=None, after_seq=None, limit=10)) == 1
 
 
+def test_each_append_chains_after_the_stored_last_event_whoever_wrote_it(
+    repo: SqlRepository,
+) -> None:
+    """A process remembers the chain head it appended (issue 19), but chains after what the
+    database holds: another process's append in between, or its own append rolled back,
+    never makes it chain after a stale head."""
+    other = SqlRepository(repo.url)  # a second server on the same database
+    try:
+        repo.append_event(ACME, draft(1))
+        second = other.append_event(ACME, draft(2))
+        third = repo.append_event(ACME, draft(3))  # it remembers its own first event
+        assert (third.seq, third.prev_hash) == (3, second.hash)
+
+        class Abandoned(Exception):
+            pass
+
+        def append_then_fail(conn: sa.Connection) -> None:
+            repo._append(conn, ACME, draft(4))
+            raise Abandoned
+
+        with pytest.raises(Abandoned):
+            repo._in_tx(append_then_fail)  # remembered as head, then rolled back
+        fifth = repo.append_event(ACME, draft(5))
+        assert (fifth.seq, fifth.prev_hash) == (4, third.hash)
+        assert other.append_event(ACME, draft(6)).prev_hash == fifth.hash
+    finally:
+        other.close()
+
+
 def test_manifests_announced_before_0008_are_on_record_after_it(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "old.db")
     old = SqlRepository(url)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,7 +70,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             conn.execute(_INSERT_INGEST, _ingest_values(ingest))
             insert_facts(conn, self.dialect, ingest, facts_)
             insert_edges(conn, self.dialect, ingest, edges)
-            appended = self._append(conn, ingest.tenant, event)  # takes the tenant's lock
+            appended = self._append(conn, ingest.tenant, event, locked=True)
             if ingest.status == "ingested":  # the graph's registered pairs are due again
                 mark_graph_changed(conn, ingest.tenant, ingest.graph_hash)
             if ingest.status == "orphaned":
@@ -106,7 +104,7 @@ class SqlIngestStore(IngestReads, SqlDatabase):
             self._lock_tenant(conn, ingest.tenant)
             if not update_ingest(conn, ingest, previous_event_id=previous_event_id):
                 return None
-            return self._append(conn, ingest.tenant, event)
+            return self._append(conn, ingest.tenant, event, locked=True)
 
         return self._in_tx(work)
 
@@ -289,13 +287,29 @@ def _stored_receipt(receipt: Mapping[str, Any] | None) -> str | None:
 def insert_facts(
     conn: Connection, dialect: str, ingest: IngestRecord, rows: Sequence[FactRow]
 ) -> None:
-    """An ingest's facts in bulk (`_bulk_insert`)."""
-    when = _time_for(dialect)
+    """An ingest's facts in bulk (`_bulk_insert`), numbered in the given order.
+
+    A `FactRow` holds the facts columns after (ingest_id, tenant, seq) in the table's order,
+    so each row is unpacked once, not read field by field (issue 19: 10^5 facts per large
+    ingest, where building the rows in Python cost as much as SQLite inserting them)."""
     ingest_id, tenant = ingest.ingest_id, ingest.tenant
+    if dialect == "postgresql":  # COPY takes the datetimes as they are
+        _bulk_insert(
+            conn, dialect, facts,
+            lambda start, part: [(ingest_id, tenant, i, *row)
+                                 for i, row in enumerate(part, start)],
+            rows,
+        )  # fmt: skip
+        return
     _bulk_insert(
         conn, dialect, facts,
-        ((ingest_id, tenant, i, f.symbol_id, f.purl, f.container, f.hits,
-          when(f.first_seen), when(f.last_seen), f.node) for i, f in enumerate(rows)),
+        lambda start, part: [
+            (ingest_id, tenant, i, symbol_id, purl, container, hits, sqlite_time(first),
+             sqlite_time(last), node)
+            for i, (symbol_id, purl, container, hits, first, last, node)
+            in enumerate(part, start)
+        ],
+        rows,
     )  # fmt: skip
 
 
@@ -306,40 +320,61 @@ def insert_edges(
     ingest_id, tenant = ingest.ingest_id, ingest.tenant
     _bulk_insert(
         conn, dialect, observed_edges,
-        ((ingest_id, tenant, i, e.caller_symbol_id, e.symbol_id, e.hits, e.caller_node,
-          e.callee_node, e.in_graph) for i, e in enumerate(rows)),
+        lambda start, part: [(ingest_id, tenant, i, *row) for i, row in enumerate(part, start)],
+        rows,
     )  # fmt: skip
 
 
-def _time_for(dialect: str) -> Callable[[datetime], Any]:
-    """How a timestamp travels to the driver: as is to PostgreSQL, as text to SQLite."""
-    return (lambda moment: moment) if dialect == "postgresql" else sqlite_time
-
-
 def _bulk_insert(
-    conn: Connection, dialect: str, table: sa.Table, rows: Iterable[tuple[Any, ...]]
+    conn: Connection,
+    dialect: str,
+    table: sa.Table,
+    values: Callable[[int, Sequence[Any]], list[tuple[Any, ...]]],
+    rows: Sequence[Any],
 ) -> None:
-    """Rows (values in the table's column order) in bulk: COPY on PostgreSQL, a driver-level
-    executemany on SQLite in batches (SQLAlchemy's per-row parameter processing cost more
-    than the inserts themselves for 10^5 facts)."""
-    columns = [c.name for c in table.columns]
-    pending = iter(rows)
-    if dialect == "postgresql":
-        first = next(pending, None)
-        if first is None:
-            return
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # Table and column names come from our own schema; the rows travel as COPY data.
-        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-        with cursor.copy(statement) as copy:
-            for row in itertools.chain([first], pending):
-                copy.write_row(row)
+    """``rows`` in bulk, `_FACT_BATCH` at a time (bounded memory whatever the trace), each
+    batch turned into the table's values (in its column order) by ``values(first_seq,
+    batch)``: COPY on PostgreSQL, a driver-level executemany with one prepared statement on
+    SQLite (SQLAlchemy's per-row parameter processing cost more than the inserts themselves
+    for 10^5 facts). All in the caller's transaction."""
+    if not rows:
         return
-    marks = ", ".join(["?"] * len(columns))
+    columns = ", ".join(c.name for c in table.columns)
+    if dialect == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # Table and column names come from our own schema; the rows travel as COPY data, in
+        # the binary format (each value dumped by its column's type: a fifth of the client
+        # CPU of the text format for 10^5 facts, and a quarter less time).
+        statement = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)"
+        with cursor.copy(statement) as copy:
+            copy.set_types([_copy_type(column) for column in table.columns])
+            for start in range(0, len(rows), _FACT_BATCH):
+                for row in values(start, rows[start : start + _FACT_BATCH]):
+                    copy.write_row(row)
+        return
+    marks = ", ".join(["?"] * len(table.columns))
     # Table and column names come from our own schema; every value is a bound parameter.
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    while batch := list(itertools.islice(pending, _FACT_BATCH)):
-        conn.exec_driver_sql(sql, batch)
+    sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
+    for start in range(0, len(rows), _FACT_BATCH):
+        conn.exec_driver_sql(sql, values(start, rows[start : start + _FACT_BATCH]))
+
+
+def _copy_type(column: sa.Column[Any]) -> str:
+    """The PostgreSQL type a binary COPY sends ``column``'s values as: its own."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return "bool"
+    if isinstance(kind, sa.BigInteger):
+        return "int8"
+    if isinstance(kind, sa.Integer):
+        return "int4"
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz" if kind.timezone else "timestamp"
+    if isinstance(kind, sa.Text):
+        return "text"
+    if isinstance(kind, sa.String):
+        return "varchar"
+    raise TypeError(f"no COPY type for {column.table}.{column.name} ({kind})")  # pragma: no cover
 
 
 def update_ingest(

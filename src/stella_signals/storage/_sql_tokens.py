@@ -37,7 +37,7 @@ class SqlTokenStore(TokenIssue, SqlDatabase):
         # No cache on purpose: every request asks the store, so a revocation committed by
         # any process of the deployment refuses the token's next request on every server.
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash)).first()
+            row = conn.execute(_FIND_TOKEN, {"token_hash": token_hash}).first()
         return None if row is None else _token_of(row)
 
     def list_tokens(
@@ -92,3 +92,7 @@ def _token_of(row: Any) -> TokenRecord:
 
 def _json_set(stored: str) -> frozenset[str]:
     return frozenset(json.loads(stored))
+
+
+#: The token with a given hash, built once: every request asks it (issue 19).
+_FIND_TOKEN = sa.select(tokens).where(tokens.c.token_hash == sa.bindparam("token_hash"))
