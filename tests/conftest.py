@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import tests._examples  # noqa: F401 - registers the hypothesis profile `unit` (docs/testing.md)
 from tests.realservers.backends import backend, module_backend  # noqa: F401 - fixtures
 from tests.realservers.fixtures import seaweed  # noqa: F401
 from tests.realservers.postgres import postgres, postgres_url  # noqa: F401

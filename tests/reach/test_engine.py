@@ -29,6 +29,7 @@ from stella_signals.reach import (
     target_symbol_id,
     watches_whole_window,
 )
+from tests._examples import examples
 from tests.reach import _program
 
 NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
@@ -283,7 +284,7 @@ def names_id(i: int) -> str:
 
 # -- properties -------------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=examples(40), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 
