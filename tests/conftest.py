@@ -47,6 +47,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tier))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """A unit test that starts a process fails (tests/_tiers.py)."""
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    from tests._tiers import no_process_started
+
+    with no_process_started(item.nodeid):
+        return (yield)
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """`--dist loadscope` hands out the longest units first and splits the modules whose
     tests start their own servers (tests/_schedule.py, docs/testing.md)."""

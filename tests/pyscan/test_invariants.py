@@ -20,6 +20,11 @@ from stella_signals.pyscan import (
     symbol_id,
 )
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 REPO = Path(__file__).resolve().parents[2]
 REAL_DISTRIBUTIONS = ("httpx", "typer", "click")
 

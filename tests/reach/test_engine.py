@@ -32,6 +32,11 @@ from stella_signals.reach import (
 from tests._examples import examples
 from tests.reach import _program
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
 PKG = "pkg:pypi/vulnlib@1.2"
 
