@@ -47,6 +47,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tier))
 
 
+@pytest.fixture(autouse=True)
+def _migrated_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests: a new embedded database is a copy of one migrated once per process
+    (tests/_template_db.py)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    from stella_signals.storage._sql_base import SqlDatabase
+    from tests._template_db import copying_migrate
+
+    monkeypatch.setattr(SqlDatabase, "migrate", copying_migrate(SqlDatabase.migrate))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     """A unit test that starts a process fails (tests/_tiers.py)."""
