@@ -88,9 +88,11 @@ pytest: venv postgres tools
 coverage: venv postgres tools
 	$(PYTEST) --cov --cov-report=term:skip-covered
 
-# The fast tier alone: no server, no subprocess start-up (docs/testing.md).
+# The fast tier alone: no server, no subprocess start-up; property tests search a fifth of
+# their examples (hypothesis profile `unit`, tests/_examples.py; docs/testing.md).
 test-unit: venv
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) -m unit -q
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m unit -q \
+		--hypothesis-profile=unit
 
 test: lint typecheck pytest
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import tests._examples  # noqa: F401 - registers the hypothesis profile `unit` (docs/testing.md)
 from tests.realservers.backends import backend, module_backend  # noqa: F401 - fixtures
 from tests.realservers.fixtures import seaweed  # noqa: F401
 from tests.realservers.postgres import postgres, postgres_url  # noqa: F401
@@ -44,6 +45,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _migrated_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests: a new embedded database is a copy of one migrated once per process
+    (tests/_template_db.py)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    from stella_signals.storage._sql_base import SqlDatabase
+    from tests._template_db import copying_migrate
+
+    monkeypatch.setattr(SqlDatabase, "migrate", copying_migrate(SqlDatabase.migrate))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """A unit test that starts a process fails (tests/_tiers.py)."""
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    from tests._tiers import no_process_started
+
+    with no_process_started(item.nodeid):
+        return (yield)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:

@@ -150,6 +150,7 @@ def test_same_spec_same_bytes_and_other_seeds_differ() -> None:
     assert graph_bytes(other) != graph_bytes(SMALL)
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_output_does_not_depend_on_the_process(tmp_path: Path) -> None:
     """No hash randomisation or global state leaks in: a fresh interpreter with another
     PYTHONHASHSEED produces the same trace and graph."""

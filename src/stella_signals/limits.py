@@ -52,3 +52,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+#: TCP ports a server can listen on (`signals serve --port`, config ``server.port``).
+PORT_RANGE = range(1, 65536)

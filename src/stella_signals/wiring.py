@@ -30,7 +30,7 @@ from stella_signals.ingest import (
     retry_orphans,
     worker_name,
 )
-from stella_signals.limits import DEFAULT_LIMITS, Limits
+from stella_signals.limits import DEFAULT_LIMITS, PORT_RANGE, Limits
 from stella_signals.metrics import Metrics
 from stella_signals.ports import (
     BlobStore,
@@ -155,8 +155,6 @@ def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
 
 #: A config or token file is small: anything larger is not one (and is not read whole).
 MAX_TEXT_FILE_BYTES = 1024 * 1024
-#: TCP ports a server can listen on.
-PORT_RANGE = range(1, 65536)
 
 
 def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:

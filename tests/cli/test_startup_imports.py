@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 HEAVY = ("sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "boto3")
 
 
-def loaded_packages(module: str, *args: str) -> tuple[int, set[str]]:
+def loaded_modules(module: str, *args: str) -> tuple[int, set[str]]:
+    """Exit code and every module the console script ``module`` imported for ``args``."""
     code = (
         "import atexit, importlib, json, sys\n"
         "atexit.register(lambda: print('\\nMODULES ' + json.dumps(sorted(sys.modules))))\n"
@@ -37,8 +38,50 @@ def loaded_packages(module: str, *args: str) -> tuple[int, set[str]]:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     marker = done.stdout.rindex("MODULES ")
-    names = json.loads(done.stdout[marker + len("MODULES ") :])
-    return done.returncode, {name.split(".")[0] for name in names}
+    return done.returncode, set(json.loads(done.stdout[marker + len("MODULES ") :]))
+
+
+def loaded_packages(module: str, *args: str) -> tuple[int, set[str]]:
+    code, names = loaded_modules(module, *args)
+    return code, {name.split(".")[0] for name in names}
+
+
+#: What a help screen or a command that opens no store must not load either: the wiring (it
+#: imports the ingest pipeline, the metrics, the ports), the evidence locker, the HTTP client
+#: and the cryptography (cli/_lazy.py: a command's module loads when the command is named).
+NOT_FOR_HELP = (
+    "stella_signals.wiring",
+    "stella_signals.locker",
+    "stella_signals.ingest",
+    "httpx",
+    "cryptography",
+    "prometheus_client",
+)
+
+
+def command_modules(names: set[str]) -> set[str]:
+    return {n for n in names if n.startswith("stella_signals.cli._") and n.endswith("_cmds")}
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "commands"),
+    [
+        ("stella", ["--help"], set()),
+        ("signals", ["--help"], set()),
+        ("stella", ["trace", "--help"], {"stella_signals.cli._trace_cmds"}),
+        ("signals", ["tokens", "--help"], {"stella_signals.cli._token_cmds"}),
+    ],
+)
+def test_a_help_screen_loads_only_its_own_commands(
+    module: str, args: list[str], commands: set[str]
+) -> None:
+    """``signals --help`` used to import every command module, and with them the evidence
+    locker (through cli/_exit.py), the ingest pipeline and the cryptography."""
+    code, names = loaded_modules(module, *args)
+    assert code == 0
+    assert command_modules(names) == commands
+    heavy = {n for n in names if n.split(".")[0] in HEAVY or n.startswith(NOT_FOR_HELP)}
+    assert not heavy, sorted(heavy)
 
 
 @pytest.mark.parametrize("module", ["stella", "signals", "offline"])
@@ -60,7 +103,8 @@ def test_offline_trace_check_loads_no_database(tmp_path: Path) -> None:
 
 def test_a_command_that_opens_the_store_does_load_it(tmp_path: Path) -> None:
     """The check above can fail: a command that opens the metadata store loads SQLAlchemy."""
-    code, packages = loaded_packages(
-        "signals", "tokens", "list", "--data-dir", str(tmp_path / "data")
-    )
-    assert "sqlalchemy" in packages, code
+    code, names = loaded_modules("signals", "tokens", "list", "--data-dir", str(tmp_path / "data"))
+    assert "sqlalchemy" in {name.split(".")[0] for name in names}, code
+    # ... and no other group's commands, nor the web stack
+    assert command_modules(names) == {"stella_signals.cli._token_cmds"}
+    assert not {n.split(".")[0] for n in names} & {"fastapi", "starlette", "uvicorn"}

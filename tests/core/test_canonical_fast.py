@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from stella_signals.canonical import canonical_json, canonical_json_fast
 from stella_signals.graph import InvalidGraph, canonical_graph, parse_graph
+from tests._examples import examples
 
 SAFE = 2**53 - 1
 
@@ -46,7 +47,7 @@ def encodable(value: Any) -> bool:
     return True
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(json_values)
 def test_fast_equals_reference(value: Any) -> None:
     if not encodable(value):
@@ -54,7 +55,7 @@ def test_fast_equals_reference(value: Any) -> None:
     assert canonical_json_fast(copy.deepcopy(value)) == canonical_json(copy.deepcopy(value))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(json_values, json_values)
 def test_graph_encoding_equals_reference(extra: Any, attribute: Any) -> None:
     doc = {
@@ -79,7 +80,7 @@ def test_graph_encoding_equals_reference(extra: Any, attribute: Any) -> None:
     assert json.loads(canonical.data) == json.loads(canonical_json(canonical.document))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(json_values)
 def test_canonical_json_equals_the_rfc8785_package(value: Any) -> None:
     """`canonical_json` encodes float-free values with msgspec (issue 19): the bytes, and

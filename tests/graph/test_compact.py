@@ -21,6 +21,7 @@ from stella_signals.graph import (
     parse_graph,
 )
 from stella_signals.graph._compact import _compiled_core, compact_graph, graph_core
+from tests._examples import examples
 from tests.graph._graphs import BASE, as_bytes
 from tests.graph.test_fast_validation_agrees import mutated
 
@@ -131,7 +132,7 @@ def _encodings(doc: dict[str, Any]) -> list[bytes]:
     ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(graphs(), st.sampled_from([1, 40, 1 << 22]))
 def test_compact_path_gives_the_general_paths_bytes_hash_and_index(
     doc: dict[str, Any], piece_bytes: int
@@ -148,7 +149,7 @@ def test_compact_path_gives_the_general_paths_bytes_hash_and_index(
             assert _compact_result(data) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated())
 def test_compact_path_refuses_or_agrees_on_spoilt_graphs(data: bytes) -> None:
     assert _outcome(_compact_result, data) == _outcome(_general, data)

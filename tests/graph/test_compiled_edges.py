@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from stella_signals.errors import LimitExceeded
 from stella_signals.graph import InvalidGraph, _compact, load_canonical
 from stella_signals.graph._compact import _compiled_core, compact_graph, graph_core
+from tests._examples import examples
 from tests.graph._graphs import BASE, as_bytes
 from tests.graph.test_compact import graphs
 from tests.graph.test_fast_validation_agrees import mutated
@@ -69,7 +70,7 @@ def _edge_bytes(doc: dict[str, Any]) -> Iterator[bytes]:
         yield text.encode()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(graphs())
 def test_both_paths_agree_and_the_scan_reads_every_generated_edge_list(doc: dict[str, Any]) -> None:
     for data in (json.dumps(doc, ensure_ascii=False).encode(),
@@ -94,7 +95,7 @@ def test_both_paths_agree_and_the_scan_reads_every_generated_edge_list(doc: dict
             assert (evidence and json.loads(evidence)) == edge.get("evidence", None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated())
 def test_both_paths_refuse_spoilt_graphs_alike(data: bytes) -> None:
     _both(data)
@@ -115,7 +116,7 @@ def spliced(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(spliced())
 @example(as_bytes(BASE).replace(b'"to": "n3"', b'"to": "n9"'))  # unknown endpoint
 @example(as_bytes(BASE).replace(b'"n2", "symbol_id"', b'"n1", "symbol_id"'))  # duplicate id
@@ -206,7 +207,7 @@ def test_the_compiled_path_is_the_one_taken(monkeypatch: pytest.MonkeyPatch) -> 
     assert _on("python", lambda: _outcome(as_bytes(BASE))) == good
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from([0, 1, 65_535, 65_536, 70_000, 2**32 - 1]),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from stella_signals.graph import _verify
 from stella_signals.graph._index import GraphIndex
+from tests._examples import examples
 
 
 def _index(nodes: int, edges: list[tuple[int, int]]) -> GraphIndex:
@@ -26,7 +27,7 @@ def _index(nodes: int, edges: list[tuple[int, int]]) -> GraphIndex:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.data())
 def test_adjacency_count_equals_the_scan(data: st.DataObject) -> None:
     nodes = data.draw(st.integers(min_value=1, max_value=60))

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stella_signals.graph import check_graph
+from tests._examples import examples
 from tests.graph._graphs import BASE
 
 values = st.one_of(
@@ -46,7 +47,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return json.dumps(doc).encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(mutated())
 def test_fast_and_detailed_checks_agree(data: bytes) -> None:
     fast_graph, fast_problems = check_graph(data)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stella_signals.graph import canonical_graph, parse_graph
+from tests._examples import examples
 from tests.graph._graphs import BASE, as_bytes, graph
 
 SMALL = {
@@ -78,7 +79,7 @@ def shuffled(doc: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return result
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(0, 2**32))
 def test_hash_ignores_order_of_nodes_edges_roots_keys_and_string_arrays(seed: int) -> None:
     doc = graph()

@@ -72,6 +72,7 @@ from stella_signals.locker import (
     verify_bundle,
 )
 from stella_signals.trace import parse_trace
+from tests._examples import examples
 from tests.trace._lines import gz, line, ndjson, probe_manifest
 
 TENANT = "acme"
@@ -1195,7 +1196,7 @@ def test_limits_must_be_positive_integers(world: World, bad: Any) -> None:
         world.check(world.bundle, max_members=bad)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_damage_never_raises(world: World, data: st.DataObject) -> None:
     bundle = world.bundle

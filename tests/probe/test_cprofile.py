@@ -23,6 +23,11 @@ from stella_probe._probe import Probe, compiled_profiler
 from tests.probe._probe import PROFILERS, REPO, run_probe, windows
 from tests.pyscan._corpus import PROGRAMS as CORPUS
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 PROGRAMS = Path(__file__).parent / "programs"
 COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 SOURCE = REPO / "probe" / "src" / "stella_probe" / "_cprofile.c"

@@ -18,6 +18,11 @@ import stella_signals.pyscan._naming as scan_naming
 from tests.probe._probe import records, run_probe
 from tests.pyscan._corpus import PROGRAMS, call_edges, expected, scan_dir
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=40)
 SEGMENT = st.sampled_from(["f", "<locals>", "<lambda>", "<listcomp>", "C", "ü", "_x", "<module>"])
 

@@ -17,6 +17,11 @@ from stella_probe._naming import symbol_id
 
 from tests.probe._probe import PROFILERS, REPO, probe_env, records, run_probe, windows
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 PROGRAMS = Path(__file__).parent / "programs"
 
 

@@ -88,6 +88,7 @@ def product_check(window: Path, pem: bytes, *, tenant: str, graph_hash: str | No
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa-p256"])
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_signed_windows_carry_what_stella_attest_runtime_makes(tmp_path: Path, kind: str) -> None:
     key = key_file(tmp_path, kind)
     out = tmp_path / "out"
@@ -188,6 +189,7 @@ def test_bad_keys_are_refused_at_start(tmp_path: Path, case: str) -> None:
         Probe(load_config(str(config)))  # the STELLA_PROBE path: `start` makes a Probe first
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_under_stella_probe_a_bad_key_leaves_the_application_running(tmp_path: Path) -> None:
     path = tmp_path / "key.pem"
     path.write_bytes(BAD_KEYS["encrypted"][0] or b"")
@@ -204,6 +206,7 @@ def test_under_stella_probe_a_bad_key_leaves_the_application_running(tmp_path: P
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_the_command_line_refuses_a_bad_key_and_runs_nothing(tmp_path: Path) -> None:
     path = tmp_path / "key.pem"
     path.write_bytes(BAD_KEYS["rsa"][0] or b"")
@@ -232,6 +235,7 @@ def test_signing_needs_a_tenant_and_a_blake3_graph_hash(
         load_config(str(config))
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_without_the_sign_extra_signing_is_a_configuration_error(tmp_path: Path) -> None:
     """``-S``: a bare environment with the probe and the standard library, no cryptography."""
     out = tmp_path / "out"
@@ -244,6 +248,7 @@ def test_without_the_sign_extra_signing_is_a_configuration_error(tmp_path: Path)
     assert not out.exists()  # never a silent unsigned run
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_the_unsigned_probe_never_imports_cryptography(tmp_path: Path) -> None:
     """Site-packages on (cryptography importable), every probe module loaded, windows written
     and uploaded: still no `cryptography` in the process."""
@@ -274,6 +279,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "cryptography"))
     assert cryptography.__version__
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_a_signing_failure_drops_the_window_and_disables_nothing(tmp_path: Path) -> None:
     """The signer starts failing (a key store gone away), then recovers: the failing windows
     are dropped and counted, the program and the probe carry on, and later windows are signed."""
@@ -312,6 +318,7 @@ print(probe.disabled, probe.dropped, probe.error)
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_stopping_while_the_loop_writes_a_window_waits_for_that_window(tmp_path: Path) -> None:
     """The program exits while the probe's own thread is still signing a window: `stop`
     waits for that window to be renamed into place, so no hidden staging directory is left

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from stella_probe._naming import symbol_id
 
 from tests.probe._probe import run_probe, windows
@@ -40,6 +41,7 @@ def run_service(tmp_path: Path, seconds: float, window: float) -> tuple[str, lis
     return done.stdout, windows(out)  # type: ignore[return-value]
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_targets_record_first_hits_and_rearm(tmp_path: Path) -> None:
     stdout, found = run_service(tmp_path, seconds=1.6, window=0.5)
     assert json.loads(stdout) == [{"key": "a"}, 7, 4, "named by its symbol id", '{"x": 1}', "late"]
@@ -77,6 +79,7 @@ def test_targets_record_first_hits_and_rearm(tmp_path: Path) -> None:
     assert "app.late:f" not in found[late_window].manifest["targets_watched_whole_window"]
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_without_targets_the_program_is_unchanged(tmp_path: Path) -> None:
     stdout, found = run_service(tmp_path, seconds=0.2, window=10)
     assert json.loads(stdout)[0] == {"key": "a"}

@@ -73,6 +73,7 @@ def upload_options(url: str, tmp_path: Path) -> list[str]:
             "--graph-hash", GRAPH, "--upload-retries", "2", "--upload-backoff", "0.05"]  # fmt: skip
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_windows_are_uploaded_with_their_manifest(server: Recorder, tmp_path: Path) -> None:
     out = tmp_path / "out"
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -107,6 +108,7 @@ def test_windows_are_uploaded_with_their_manifest(server: Recorder, tmp_path: Pa
     assert all(w.manifest["dropped"] == 0 for w in windows(out))
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_an_unreachable_server_drops_windows_and_counts_them(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

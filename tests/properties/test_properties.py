@@ -26,9 +26,12 @@ from stella_signals.ids import MonotonicUlids
 from stella_signals.strictjson import loads_strict
 from stella_signals.timeline import BreakReason, EventType, TimelineEvent, check_chain, next_event
 from stella_signals.trace import parse_trace
+from tests._examples import examples
 
 SAFE = 2**53 - 1
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # --- canonical JSON (RFC 8785) ------------------------------------------------------------------
 
@@ -75,7 +78,7 @@ def _safe(value: Any) -> bool:
     return True
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(json_values)
 def test_canonical_json_round_trips_and_is_idempotent(value: Any) -> None:
     data = canonical_json(value)

@@ -17,10 +17,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stella_signals.trace import Reason, TraceReport, parse_trace
+from tests._examples import examples
 from tests.trace._lines import line, ndjson
 
 REFUSALS = {Reason.INVALID_TIMESTAMP, Reason.OUT_OF_RANGE}
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite

@@ -23,6 +23,11 @@ import pytest
 
 from tests.pyscan._corpus import call_edges, expected, scan_dir, score_corpus
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 CORPUS = Path(__file__).parent / "corpus_independent"
 PROGRAMS = sorted(p.parent for p in CORPUS.glob("*/*/expected.json"))
 TRACER = Path(__file__).parent / "_tracer.py"

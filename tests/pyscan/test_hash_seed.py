@@ -23,6 +23,11 @@ import pytest
 
 from tests.pyscan._corpus import PROGRAMS, call_edges, scan_dir
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = range(8)
 #: prints the scanned document of the folder in argv[1], with sorted keys

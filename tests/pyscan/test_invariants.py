@@ -20,6 +20,11 @@ from stella_signals.pyscan import (
     symbol_id,
 )
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 REPO = Path(__file__).resolve().parents[2]
 REAL_DISTRIBUTIONS = ("httpx", "typer", "click")
 
@@ -41,16 +46,26 @@ def graph_hash(document: dict[str, Any]) -> str:
     return str(canonical_graph(parse_graph(json.dumps(document).encode())).hash)
 
 
+Inputs = tuple[list[SourceFile], list[str], tuple[Distribution, ...]]
+
+
 @pytest.fixture(scope="module")
-def repo_and_libraries() -> tuple[list[SourceFile], list[str], tuple[Distribution, ...]]:
+def repo_and_libraries() -> Inputs:
     files, entry_points = project_sources([REPO / "src"], None)
     return files, entry_points, venv_distributions()
 
 
-def test_ids_unique_and_every_endpoint_a_node(
-    repo_and_libraries: tuple[list[SourceFile], list[str], tuple[Distribution, ...]],
-) -> None:
-    document = scanned(*repo_and_libraries)
+@pytest.fixture(scope="module")
+def document(repo_and_libraries: Inputs) -> dict[str, Any]:
+    """One scan of the inputs, its first pass in worker processes (as for any project of
+    more than a few files), shared by the checks that only read it: a scan of src/ and three
+    libraries is seconds of CPU, and the module used to run seven."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_scan, "_PARALLEL_FROM", 2)
+        return scanned(*repo_and_libraries)
+
+
+def test_ids_unique_and_every_endpoint_a_node(document: dict[str, Any]) -> None:
     ids = [node["id"] for node in document["nodes"]]
     assert len(ids) == len(set(ids))
     known = set(ids)
@@ -66,10 +81,7 @@ def test_ids_unique_and_every_endpoint_a_node(
     assert own["symbol_id"] == symbol_id("", "stella_signals.pyscan._naming", "symbol_id")
 
 
-def test_edges_from_the_app_land_on_library_nodes(
-    repo_and_libraries: tuple[list[SourceFile], list[str], tuple[Distribution, ...]],
-) -> None:
-    document = scanned(*repo_and_libraries)
+def test_edges_from_the_app_land_on_library_nodes(document: dict[str, Any]) -> None:
     node = {n["id"]: n for n in document["nodes"]}
     crossing = {
         (node[e["from"]]["display"], node[e["to"]]["display"])
@@ -84,10 +96,11 @@ def test_edges_from_the_app_land_on_library_nodes(
 
 
 def test_hash_stable_across_runs_and_file_order(
-    repo_and_libraries: tuple[list[SourceFile], list[str], tuple[Distribution, ...]],
+    repo_and_libraries: Inputs, document: dict[str, Any]
 ) -> None:
+    """Two more scans (the shared one is the first run): again, and in reverse order."""
     files, entry_points, dists = repo_and_libraries
-    first = graph_hash(scanned(files, entry_points, dists))
+    first = graph_hash(document)
     again = graph_hash(scanned(files, entry_points, dists))
     reversed_order = graph_hash(
         scanned(list(reversed(files)), list(reversed(entry_points)), tuple(reversed(dists)))
@@ -96,12 +109,11 @@ def test_hash_stable_across_runs_and_file_order(
 
 
 def test_worker_processes_give_the_same_graph(
-    repo_and_libraries: tuple[list[SourceFile], list[str], tuple[Distribution, ...]],
-    monkeypatch: pytest.MonkeyPatch,
+    repo_and_libraries: Inputs, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first pass runs in worker processes for many files: same bytes either way."""
+    """The first pass runs in worker processes for many files (the shared scan): same bytes
+    as one process alone."""
     files, entry_points, dists = repo_and_libraries
     monkeypatch.setattr(_scan, "_PARALLEL_FROM", 10**9)
     alone = graph_hash(scanned(files, entry_points, dists))
-    monkeypatch.setattr(_scan, "_PARALLEL_FROM", 2)
-    assert graph_hash(scanned(files, entry_points, dists)) == alone
+    assert graph_hash(document) == alone

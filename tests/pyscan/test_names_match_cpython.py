@@ -75,6 +75,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.parametrize("folder", PROGRAMS, ids=[p.name for p in PROGRAMS])
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_module_names_are_the_import_systems(folder: Path) -> None:
     files, _ = project_sources([folder], None)
     names = {f.module: f.path for f in files}

@@ -131,6 +131,7 @@ def make_venv(where: Path) -> Path:
     return where
 
 
+@pytest.mark.e2e  # starts a Python interpreter (tests/_tiers.py)
 def test_include_installed_of_another_venv(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "venv")
     project = tmp_path / "shop"

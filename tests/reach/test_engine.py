@@ -29,7 +29,13 @@ from stella_signals.reach import (
     target_symbol_id,
     watches_whole_window,
 )
+from tests._examples import examples
 from tests.reach import _program
+
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
 
 NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
 PKG = "pkg:pypi/vulnlib@1.2"
@@ -283,7 +289,7 @@ def names_id(i: int) -> str:
 
 # -- properties -------------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=examples(40), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 

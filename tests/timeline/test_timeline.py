@@ -32,6 +32,7 @@ from stella_signals.timeline import (
     read_events_ndjson,
     verify_chain,
 )
+from tests._examples import examples
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 HEX = "ab" * 32
@@ -577,7 +578,7 @@ def _mutate(
     return name, mutated
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.lists(attribute_maps, min_size=1, max_size=6))
 def test_any_single_field_mutation_is_detected(data: st.DataObject, attrs: list[Any]) -> None:
     events = make_chain(len(attrs), attributes=lambda i: attrs[i])
@@ -589,7 +590,7 @@ def test_any_single_field_mutation_is_detected(data: st.DataObject, attrs: list[
     assert report.first_break.position in (k + 1, k + 2)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.lists(attribute_maps, min_size=2, max_size=6))
 def test_a_rehashed_mutation_is_detected_by_the_next_event(
     data: st.DataObject, attrs: list[Any]
@@ -613,7 +614,7 @@ def test_a_rehashed_last_event_needs_a_known_head() -> None:
 # --- NDJSON export ------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(attribute_maps, min_size=0, max_size=5))
 def test_ndjson_round_trip_is_byte_stable(attrs: list[Any]) -> None:
     events = make_chain(len(attrs), attributes=lambda i: attrs[i])

@@ -24,6 +24,7 @@ from stella_signals.errors import LimitExceeded
 from stella_signals.limits import Limits
 from stella_signals.trace import Diagnostic, _parse, parse_trace, trace_core
 from stella_signals.trace._parse import _compiled_core
+from tests._examples import examples
 
 pytestmark = pytest.mark.skipif(_compiled_core is None, reason="the compiled core is not built")
 
@@ -192,7 +193,7 @@ def agree(pieces: list[bytes], limits: Limits) -> None:
     assert quiet == outcome(pieces, limits, "careful", sink=False)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     traces,
     st.sampled_from([b"\n", b"\r\n"]),
@@ -299,7 +300,7 @@ def test_a_trace_without_containers_counts_its_warnings() -> None:
     assert report.warning_count == 20_000 and report.error_count == 1
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     traces,
     st.sampled_from([b"\n", b"\r\n"]),

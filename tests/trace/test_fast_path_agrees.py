@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stella_signals.trace import parse_trace
+from tests._examples import examples
 from tests.trace._lines import GOOD
 
 FIELDS = [*GOOD, "code_id", "build_id", "loader_base", "process_name", "caller_symbol_id", "x"]
@@ -84,7 +85,7 @@ def summary(data: bytes, fast: bool) -> tuple[object, ...]:
     )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(traces, st.sampled_from([b"\n", b"\r\n"]))
 def test_fast_and_careful_paths_agree(lines: list[bytes], end: bytes) -> None:
     data = b"".join(item + end for item in lines)

@@ -52,6 +52,11 @@ from stella_signals.verdicts import (
 from stella_signals.vex import VexFormat, verify_vex
 from tests.verdicts._world import CATALOG_BYTES, Upload, World, discover, make_world
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 ACME, GLOBEX = parse_tenant("acme"), parse_tenant("globex")
 

@@ -23,6 +23,11 @@ from stella_signals.verdicts import evaluate_pair, store_catalog
 from stella_signals.wiring import Services, load_settings
 from tests.verdicts._world import CATALOG_BYTES, Upload, World, make_world
 
+#: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
+#: (tests/_tiers.py, docs/testing.md).
+pytestmark = pytest.mark.e2e
+
+
 ACME = parse_tenant("acme")
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,7 +16,9 @@ from rich.console import Console
 from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.errors import InvalidDocument, StellaError
 from stella_signals.tenancy import TenantId, parse_tenant
-from stella_signals.wiring import Services, Settings, load_settings, open_local_repository
+
+if TYPE_CHECKING:  # the wiring (database, ingest, metrics) loads when a command opens it
+    from stella_signals.wiring import Services, Settings
 
 __all__ = [
     "CasOption",
@@ -27,7 +29,6 @@ __all__ = [
     "TenantOption",
     "fail",
     "local_settings",
-    "open_local_repository",
     "open_services",
     "read_input",
     "require_dev_tools",
@@ -189,6 +190,8 @@ def open_services(
     config: Path | None = None,
 ) -> Services:
     """The services of a deployment (settings from flags, STELLA_* and the config file)."""
+    from stella_signals.wiring import Services, load_settings
+
     settings = run_guarded(
         lambda: load_settings(
             config_file=config, data_dir=data_dir, database_url=database, cas_url=cas
@@ -202,6 +205,8 @@ def local_settings(
 ) -> Settings:
     """The local deployment's settings (flags, STELLA_* and the config file), opening nothing;
     `InvalidInput` for a bad config file. Callers choose the exit code."""
+    from stella_signals.wiring import load_settings
+
     return load_settings(config_file=config, data_dir=data_dir, database_url=database)
 
 

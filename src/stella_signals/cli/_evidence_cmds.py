@@ -29,12 +29,12 @@ from stella_signals.cli._common import (
     ServiceDataDir,
     fail,
     local_settings,
-    open_local_repository,
     stderr,
 )
 from stella_signals.cli._exit import ExitCode, exit_code_for_bundle
 from stella_signals.errors import StellaError
 from stella_signals.locker import DEFAULT_MAX_EXTRACTED_BYTES, BundleReport, check_bundle
+from stella_signals.wiring import open_local_repository
 
 __all__ = ["app"]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from stella_signals.errors import (
     HashMismatch,
@@ -14,8 +16,9 @@ from stella_signals.errors import (
     StellaError,
     VerificationFailed,
 )
-from stella_signals.locker import BundleReport, ProblemKind
-from stella_signals.timeanchor import AnchorTimeRefused, TimeUntrusted
+
+if TYPE_CHECKING:  # the evidence locker loads for the commands that check a bundle
+    from stella_signals.locker import BundleReport, ProblemKind
 
 __all__ = ["ExitCode", "exit_code_for", "exit_code_for_bundle"]
 
@@ -31,10 +34,18 @@ class ExitCode(IntEnum):
     ORPHAN = 7
 
 
-#: Most specific first: the first matching class decides.
+@functools.cache
+def _table() -> tuple[tuple[type[StellaError], ExitCode], ...]:
+    """Most specific first: the first matching class decides (the time errors' module is
+    imported on the first error, not when a command line starts)."""
+    from stella_signals.timeanchor import AnchorTimeRefused, TimeUntrusted
+
+    time_errors = (TimeUntrusted, AnchorTimeRefused)
+    return tuple((kind, ExitCode.TIME_UNTRUSTED) for kind in time_errors) + _TABLE
+
+
+#: After the time errors (`_table`), most specific first.
 _TABLE: tuple[tuple[type[StellaError], ExitCode], ...] = (
-    (TimeUntrusted, ExitCode.TIME_UNTRUSTED),
-    (AnchorTimeRefused, ExitCode.TIME_UNTRUSTED),
     (HashMismatch, ExitCode.HASH_MISMATCH),
     (VerificationFailed, ExitCode.SIGNATURE_INVALID),
     (InvalidTenant, ExitCode.USAGE),
@@ -50,18 +61,22 @@ def exit_code_for(error: StellaError, *, argument: bool = False) -> ExitCode:
     command line (a URI, an id), so malformed input is a usage error (exit 2)."""
     if argument and isinstance(error, InvalidInput):
         return ExitCode.USAGE
-    for kind, code in _TABLE:
+    for kind, code in _table():
         if isinstance(error, kind):
             return code
     return ExitCode.CHECK_FAILED
 
 
-#: An Evidence Locker bundle's problems, most specific first: the first kind found decides.
-_BUNDLE_TABLE: tuple[tuple[ProblemKind, ExitCode], ...] = (
-    (ProblemKind.UNREADABLE, ExitCode.USAGE),
-    (ProblemKind.HASH_MISMATCH, ExitCode.HASH_MISMATCH),
-    (ProblemKind.SIGNATURE, ExitCode.SIGNATURE_INVALID),
-)
+def _bundle_table() -> tuple[tuple[ProblemKind, ExitCode], ...]:
+    """An Evidence Locker bundle's problems, most specific first: the first kind found
+    decides."""
+    from stella_signals.locker import ProblemKind
+
+    return (
+        (ProblemKind.UNREADABLE, ExitCode.USAGE),
+        (ProblemKind.HASH_MISMATCH, ExitCode.HASH_MISMATCH),
+        (ProblemKind.SIGNATURE, ExitCode.SIGNATURE_INVALID),
+    )
 
 
 def exit_code_for_bundle(report: BundleReport) -> ExitCode:
@@ -70,7 +85,7 @@ def exit_code_for_bundle(report: BundleReport) -> ExitCode:
     if report.ok:
         return ExitCode.OK
     kinds = {problem.kind for problem in report.problems}
-    for kind, code in _BUNDLE_TABLE:
+    for kind, code in _bundle_table():
         if kind in kinds:
             return code
     return ExitCode.CHECK_FAILED

@@ -21,7 +21,6 @@ from stella_signals.cli._common import (
     DataDirOption,
     fail,
     local_settings,
-    open_local_repository,
     open_services,
     read_input,
     run_guarded,
@@ -43,7 +42,7 @@ from stella_signals.ingest import GraphCatalog, ingest_graph, parse_graph_hash
 from stella_signals.pyscan import installed_distributions, project_sources, scan_sources
 from stella_signals.tenancy import TenantId
 from stella_signals.trace import parse_trace
-from stella_signals.wiring import local_graph_catalog, read_file_chunks
+from stella_signals.wiring import local_graph_catalog, open_local_repository, read_file_chunks
 
 __all__ = ["app", "catalog_for"]
 

@@ -15,7 +15,6 @@ from stella_signals.cli._exit import ExitCode, exit_code_for
 from stella_signals.clock import format_utc
 from stella_signals.errors import HashMismatch, LimitExceeded
 from stella_signals.trace import Diagnostic, TraceReport, parse_trace
-from stella_signals.wiring import read_file_chunks
 
 __all__ = ["app", "validate_trace"]
 
@@ -46,6 +45,8 @@ def _print_line(diagnostic: Diagnostic) -> None:
 
 def validate_trace(file: Path, manifest: Path | None, as_json: bool) -> int:
     """Validate ``file`` (and its manifest entry); print the report; return the exit code."""
+    from stella_signals.wiring import read_file_chunks  # not for `stella trace --help`
+
     if not file.is_file():
         fail(f"{file}: no such file", ExitCode.USAGE)
     manifest_doc = None

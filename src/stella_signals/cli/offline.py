@@ -41,7 +41,6 @@ from stella_signals.cli._client import (
 from stella_signals.cli._common import (
     fail,
     local_settings,
-    open_local_repository,
     open_services,
     read_input,
     root_callback,
@@ -72,7 +71,7 @@ from stella_signals.locker import export_bundle
 from stella_signals.ports import IngestRecord
 from stella_signals.receipt import with_envelope
 from stella_signals.tenancy import TenantId
-from stella_signals.wiring import Services, read_file_chunks
+from stella_signals.wiring import Services, open_local_repository, read_file_chunks
 
 __all__ = ["app", "main"]
 

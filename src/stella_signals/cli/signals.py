@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stella_signals.auth import Scope, new_token, token_hash
-from stella_signals.cli import _token_cmds, _trust_cmds
 from stella_signals.cli._common import (
     CasOption,
     ConfigOption,
@@ -20,13 +18,42 @@ from stella_signals.cli._common import (
     run_guarded,
     unwrap_help,
 )
+from stella_signals.cli._lazy import Lazy, lazy_group
 from stella_signals.errors import StellaError
-from stella_signals.wiring import PORT_RANGE, Services, load_settings
+from stella_signals.limits import PORT_RANGE
+
+if TYPE_CHECKING:  # the wiring (database, ingest, metrics) loads when a command opens it
+    from stella_signals.wiring import Services
 
 __all__ = ["app", "main"]
 
 #: How often `signals worker` sweeps abandoned staging files.
 _SWEEP_EVERY_SECONDS = 60.0
+
+
+def _group(module: str, attribute: str) -> typer.Typer:
+    import importlib
+
+    sub: typer.Typer = getattr(importlib.import_module(f"stella_signals.cli.{module}"), attribute)
+    return unwrap_help(sub)
+
+
+#: The command groups, imported when named (cli/_lazy.py): `signals serve` loads neither the
+#: token nor the trust commands. The help is the loaded group's (tests/cli/test_lazy_groups.py).
+GROUPS = (
+    Lazy("tokens", "Bearer tokens.", lambda: _group("_token_cmds", "tokens_app")),
+    Lazy(
+        "keys",
+        "Keys a tenant trusts (DSSE attestations, time anchors, offline sites), and the "
+        "deployment's own service key.",
+        lambda: _group("_trust_cmds", "keys_app"),
+    ),
+    Lazy(
+        "policy",
+        "Per-tenant ingest policy (require DSSE, threshold).",
+        lambda: _group("_trust_cmds", "policy_app"),
+    ),
+)
 
 app = typer.Typer(
     name="signals",
@@ -34,6 +61,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=lazy_group(GROUPS),
 )
 
 DataDir = ServiceDataDir
@@ -81,6 +109,8 @@ def serve_command(
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     if demo:  # before anything is opened or created
         require_dev_tools("signals serve --demo")
+    from stella_signals.wiring import Services, load_settings
+
     settings = run_guarded(
         lambda: load_settings(
             config_file=config,
@@ -180,13 +210,9 @@ def worker_command(
                     time.sleep(0.2)
 
 
-app.add_typer(_token_cmds.tokens_app, name="tokens")
-app.add_typer(_trust_cmds.keys_app, name="keys")
-app.add_typer(_trust_cmds.policy_app, name="policy")
-
-
 def _print_demo(services: Services) -> None:
     """Seed the demo tenant and print a ready-to-paste ingest (the runbook's curl)."""
+    from stella_signals.auth import Scope, new_token, token_hash
     from stella_signals.ingest import ingest_graph
     from stella_signals.tenancy import parse_tenant
     from stella_signals_dev.synth import SynthSpec, graph_bytes, write_trace
