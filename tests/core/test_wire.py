@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
@@ -168,6 +169,17 @@ def test_duplicate_keys_are_found_at_their_pointers() -> None:
     assert duplicate_keys(text) == [("/a", "a"), ("/b/0/k", "k"), ("/x~1y/z", "z")]
     assert duplicate_keys(b'{"a": 1}') == []
     assert duplicate_keys(b"{") == []
+
+
+def test_the_utf8_form_of_a_surrogate_is_not_json_text() -> None:
+    """Python's json.loads decodes bytes with surrogatepass; a document holding ED A0..BF is
+    refused with its line and column, and its neighbours (U+D7FF, U+E000) are not."""
+    with pytest.raises(json.JSONDecodeError) as caught:
+        loads_strict(b'{"a":\n "x\xed\xa0\x80"}')
+    assert (caught.value.lineno, caught.value.colno) == (2, 4)
+    assert "surrogate" in caught.value.msg
+    assert loads_strict(b'{"a": "\xed\x9f\xbf\xee\x80\x80"}') == {"a": "\ud7ff\ue000"}
+    assert loads_strict('{"a": "\\ud800"}') == {"a": "\ud800"}  # an escape: the caller's call
 
 
 def test_freeze_checked_copies_json_data_read_only() -> None:

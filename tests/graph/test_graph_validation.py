@@ -163,6 +163,24 @@ BROKEN: list[tuple[str, bytes, str, str]] = [
         "/analyzer/a~1b~0c",
         "number_out_of_range",
     ),
+    (  # the UTF-8 form of a surrogate is not UTF-8, whatever a decoder lets through
+        "raw surrogate in a string",
+        as_bytes(BASE).replace(b'"sym:python:main"', b'"sym:python:main\xed\xa0\x80"'),
+        "",
+        "invalid_json",
+    ),
+    (
+        "raw surrogate in a member name",
+        edit(lambda d: d["analyzer"].update({"xk": 1})).replace(b'"xk"', b'"x\xed\xa0\x80"'),
+        "",
+        "invalid_json",
+    ),
+    (  # an escape may name a lone surrogate: valid JSON, no UTF-8 form, refused where it is
+        "escaped surrogate in a member name",
+        edit(lambda d: d["analyzer"].update({"xk": 1})).replace(b'"xk"', b'"x\\ud800"'),
+        "/analyzer/x\ud800",
+        "invalid_string",
+    ),
 ]
 
 

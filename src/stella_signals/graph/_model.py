@@ -130,15 +130,17 @@ class _Checker(ProblemSink[GraphProblem]):
             item, path = stack.pop()
             if isinstance(item, dict):
                 stack.extend((v, (*path, k)) for k, v in item.items())
+                for key in item:
+                    if not key.isascii() and not _encodable(key):
+                        self.add(
+                            json_pointer(*path, key),
+                            "invalid_string",
+                            "unpaired surrogate in a member name",
+                        )
             elif isinstance(item, list):
                 stack.extend((v, (*path, i)) for i, v in enumerate(item))
-            elif isinstance(item, str) and not item.isascii():
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError:
-                    self.add(
-                        json_pointer(*path), "invalid_string", "unpaired surrogate in a string"
-                    )
+            elif isinstance(item, str) and not item.isascii() and not _encodable(item):
+                self.add(json_pointer(*path), "invalid_string", "unpaired surrogate in a string")
             elif (isinstance(item, int) and not isinstance(item, bool)) or (
                 isinstance(item, float) and item.is_integer()
             ):
@@ -289,13 +291,27 @@ _from_of = itemgetter("from")
 _to_of = itemgetter("to")
 
 
+#: The UTF-8 form of a surrogate code point (U+D800..U+DFFF), which is not UTF-8 at all.
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _surely_valid(doc: dict[str, Any], data: bytes) -> bool:
     """The fast check: typed conversion plus set arithmetic, no Python loop per object.
 
     True means the detailed checker would find nothing; False means "ask it".
     """
-    if b"\\u" in data:
-        return False  # escapes may hide unpaired surrogates: the detailed walk checks strings
+    if b"\\u" in data or (b"\xed" in data and _RAW_SURROGATE.search(data)):
+        # Escapes may hide unpaired surrogates, and the decoder lets the raw UTF-8 bytes of one
+        # (ED A0-BF ..) through inside objects: the detailed walk checks strings and keys.
+        return False
     try:
         msgspec.convert(doc, _Top, strict=True)
         purls: set[object] = set()
@@ -310,7 +326,9 @@ def _surely_valid(doc: dict[str, Any], data: bytes) -> bool:
             purls.update(e.purl for e in msgspec.convert(part, list[_Edge], strict=True))
         for part in _chunks(doc.get("roots", [])):
             msgspec.convert(part, list[_Root], strict=True)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeError):
+        # UnicodeError: a key written as the raw UTF-8 bytes of a surrogate, which the decoder
+        # lets through and conversion cannot encode; the detailed walk names it.
         return False
     node_ids = list(map(_id_of, doc["nodes"]))
     known = set(node_ids)
