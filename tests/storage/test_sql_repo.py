@@ -94,6 +94,14 @@ def test_each_append_chains_after_the_stored_last_event_whoever_wrote_it(
         fifth = repo.append_event(ACME, draft(5))
         assert (fifth.seq, fifth.prev_hash) == (4, third.hash)
         assert other.append_event(ACME, draft(6)).prev_hash == fifth.hash
+
+        # Its append rolled back, then another server stores the same seq with another hash:
+        # the remembered head has the stored seq but not the stored hash, so it is not used.
+        with pytest.raises(Abandoned):
+            repo._in_tx(append_then_fail)  # remembers seq 6 with the hash of draft(4)
+        seventh = other.append_event(ACME, draft(7))  # the stored seq 6
+        eighth = repo.append_event(ACME, draft(8))
+        assert (seventh.seq, eighth.seq, eighth.prev_hash) == (6, 7, seventh.hash)
     finally:
         other.close()
 

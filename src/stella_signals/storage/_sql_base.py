@@ -480,8 +480,10 @@ class _ChainHeads:
             self._events[event.tenant] = event
 
 
-#: Tenants whose chain head a process remembers (`_ChainHeads`).
-_CHAIN_HEADS = 4096
+#: Tenants whose chain head a process remembers (`_ChainHeads`): events are small (about a
+#: kilobyte), at most `MAX_EVENT_BYTES` (64 KiB), so the cache stays under 64 MiB whatever
+#: the tenants append.
+_CHAIN_HEADS = 1024
 
 #: A tenant's last event, built once: every ingest's commit reads it (issue 19).
 _LAST_EVENT = (
