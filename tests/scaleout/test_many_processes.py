@@ -99,7 +99,8 @@ class Deployment:
 
 @pytest.fixture
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    backend: Backend = open_backend("postgres-s3", request)
+    # an empty database: the five processes starting together must migrate it themselves
+    backend: Backend = open_backend("postgres-s3", request, migrated=False)
     quiet = {**backend.environ, "STELLA_ORPHAN_RETRY_SECONDS": "0"}  # servers leave it to workers
     busy = {**backend.environ, "STELLA_ORPHAN_RETRY_SECONDS": "0.5"}
 
