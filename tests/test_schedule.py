@@ -44,7 +44,8 @@ def test_units_are_modules_classes_or_split_tests() -> None:
 
 
 def test_costs_come_from_the_table_else_per_test() -> None:
-    split = "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left[postgres-s3]"
+    split = "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left"
+    split += "[postgres-s3]"
     assert cost_of(split, 1) == WEIGHTS[split.split("[")[0]]
     assert cost_of("tests/api/test_api_fuzz.py", 5) == WEIGHTS["tests/api/test_api_fuzz.py"]
     assert cost_of("tests/core/test_unlisted.py", 40) == pytest.approx(40 * 0.05)
