@@ -40,11 +40,10 @@ from reliability.state import check_state  # noqa: E402
 from stella_signals.graph import canonical_graph, parse_graph  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
-from tests.realservers.backends import Backend, standalone_scaleout  # noqa: E402
+from tests.realservers.backends import Backend, issue_token, standalone_scaleout  # noqa: E402
 from tests.realservers.signals_process import (  # noqa: E402
     BIN,
     SignalsProcess,
-    create_token,
     free_port,
     serve_with_token,
     signals,
@@ -83,9 +82,7 @@ def _post(url: str, headers: dict[str, str], graph: str, body: bytes) -> int | N
 
 def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
-    server, headers = serve_with_token(
-        backend.flags(), work / "data", work / "server.log", env=backend.environ
-    )
+    server, headers = serve_with_token(backend, work / "data", work / "server.log")
     sent: list[bytes] = []
     stats: dict[str, Any] = {"rounds": rounds, "answered": {}, "interrupted": 0}
     violations: list[str] = []
@@ -238,7 +235,7 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
             raise RuntimeError(done.stderr)
     flags = ["--data-dir", str(work / "online"), *backend.flags()]
     token_file = work / "token"
-    token_file.write_text(create_token("acme", *flags, env=backend.environ) + "\n")
+    token_file.write_text(issue_token(backend, work / "online", "acme") + "\n")
     key = work / "site.pub.pem"
     signals("keys", "export-service", "--data-dir", str(site), "--out", str(key))
     signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags,

@@ -11,8 +11,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.realservers.backends import Backend
 
 BIN = Path(sys.executable).parent
 
@@ -99,7 +103,7 @@ class SignalsProcess:
 
 
 def serve_with_token(
-    backend_flags: Sequence[str],
+    backend: Backend,
     data_dir: Path,
     log: Path,
     *,
@@ -107,9 +111,17 @@ def serve_with_token(
     tenant: str = "acme",
 ) -> tuple[SignalsProcess, dict[str, str]]:
     """A started `signals serve` on a deployment, and request headers for a read+write
-    token of ``tenant`` on it."""
-    flags = ["--data-dir", str(data_dir), *backend_flags]
-    token = create_token(tenant, *flags, env=env)
-    server = SignalsProcess(["serve", *flags], log, env=dict(env or {}), port=free_port())
+    token of ``tenant`` on it. The token is stored from this process as `signals tokens
+    create` stores it (`issue_token`: no console-script start-up per server;
+    tests/cli/test_tokens_lifecycle.py covers the command). ``env`` adds to the backend's."""
+    from tests.realservers.backends import issue_token
+
+    token = issue_token(backend, data_dir, tenant)
+    server = SignalsProcess(
+        ["serve", "--data-dir", str(data_dir), *backend.flags()],
+        log,
+        env={**backend.environ, **(env or {})},
+        port=free_port(),
+    )
     server.start()
     return server, {"Authorization": f"Bearer {token}", "X-Stella-Tenant": tenant}

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.realservers.backends import Backend
 from tests.realservers.signals_process import BIN, SignalsProcess, serve_with_token, signals
 from tests.verdicts._world import CATALOG, Upload, World, discover, make_world
 
@@ -32,7 +33,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def server(tmp_path: Path) -> Iterator[tuple[SignalsProcess, dict[str, str], Path]]:
     data = tmp_path / "data"
     process, headers = serve_with_token(
-        [], data, tmp_path / "serve.log", env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"}
+        Backend("embedded"),
+        data,
+        tmp_path / "serve.log",
+        env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"},
     )
     try:
         yield process, headers, data
