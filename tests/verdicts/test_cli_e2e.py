@@ -85,14 +85,21 @@ def test_reach_and_vex_commands_through_a_real_server(
 
     # A new ingest: the server's background loop re-evaluates the registered pair.
     upload(url, headers, graph_hash, world.second)
-    history: list[dict[str, Any]] = []
+    # Wait on the API (a request, not a `stella` process of ~1 s of CPU per poll), then
+    # read the history with the command.
+    query = {"graph_hash": graph_hash, "vuln_id": "V-LATER"}
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(history) < 2:
-        done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
-                      token=token, url=url)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        history = json.loads(done.stdout)["items"]
-        time.sleep(0.2)
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        while time.monotonic() < deadline:
+            answer = client.get("/api/v1/reachability/verdicts/history", params=query)
+            assert answer.status_code == 200, answer.text
+            if len(answer.json()["items"]) >= 2:
+                break
+            time.sleep(0.1)
+    done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
+                  token=token, url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    history: list[dict[str, Any]] = json.loads(done.stdout)["items"]
     assert [(h["from"], h["to"]) for h in history] == [(None, "RU"), ("RU", "CR")]
     events = httpx.get(f"{url}/api/v1/timeline/events", params={"type": "reach.verdict.changed"},
                        headers=headers).json()["items"]  # fmt: skip
