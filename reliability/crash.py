@@ -46,7 +46,6 @@ from tests.realservers.signals_process import (  # noqa: E402
     SignalsProcess,
     free_port,
     serve_with_token,
-    signals,
 )
 
 ACME = TenantId("acme")
@@ -151,18 +150,20 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def offline_here(*args: str) -> None:
-    """`signals-offline ARGS` run in this process, through typer's runner: the command's own
-    code without a process start-up (about a second of CPU each). For the site's set-up
-    steps only (tests/offline runs these commands as processes); what is killed runs as a
-    process. Raises on a non-zero exit."""
+def run_here(program: str, *args: str) -> None:
+    """``program ARGS`` (`signals` or `signals-offline`) run in this process, through typer's
+    runner: the command's own code without a process start-up (about a second of CPU each).
+    For set-up steps only (tests/offline and tests/cli run these commands as processes);
+    what is killed runs as a process. Raises on a non-zero exit."""
     from typer.testing import CliRunner
 
-    from stella_signals.cli.offline import app
+    from stella_signals.cli import offline as offline_cli
+    from stella_signals.cli import signals as signals_cli
 
+    app = {"signals": signals_cli.app, "signals-offline": offline_cli.app}[program]
     result = CliRunner().invoke(app, list(args))
     if result.exit_code != 0:
-        raise RuntimeError(f"signals-offline {args[0]} exited {result.exit_code}: {result.output}")
+        raise RuntimeError(f"{program} {args[0]} exited {result.exit_code}: {result.output}")
 
 
 def _bundle(root: Path, trace: bytes, graph_hash: str) -> Path:
@@ -197,7 +198,9 @@ def _site(work: Path) -> tuple[Path, str]:
     work.mkdir(parents=True, exist_ok=True)
     graph = work / "graph.json"
     graph.write_bytes(graph_bytes(GRAPH_SPEC))
-    offline_here("import-graph", str(graph), "--tenant", "acme", "--data-dir", str(site))
+    run_here(
+        "signals-offline", "import-graph", str(graph), "--tenant", "acme", "--data-dir", str(site)
+    )
     return site, str(canonical_graph(parse_graph(graph_bytes(GRAPH_SPEC))).hash)
 
 
@@ -242,14 +245,16 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
     rng = random.Random(seed)
     site, graph_hash = _site(work)
     for n, trace in enumerate(trace_pool(6, seed)):
-        offline_here(*_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site))
+        run_here(
+            "signals-offline",
+            *_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site),
+        )
     flags = ["--data-dir", str(work / "online"), *backend.flags()]
     token_file = work / "token"
     token_file.write_text(issue_token(backend, work / "online", "acme") + "\n")
     key = work / "site.pub.pem"
-    signals("keys", "export-service", "--data-dir", str(site), "--out", str(key))
-    signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags,
-            env=backend.environ)  # fmt: skip
+    run_here("signals", "keys", "export-service", "--data-dir", str(site), "--out", str(key))
+    run_here("signals", "keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags)
     server = SignalsProcess(
         ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
     )
