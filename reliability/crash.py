@@ -40,14 +40,12 @@ from reliability.state import check_state  # noqa: E402
 from stella_signals.graph import canonical_graph, parse_graph  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
-from tests.realservers.backends import Backend, standalone_scaleout  # noqa: E402
+from tests.realservers.backends import Backend, issue_token, standalone_scaleout  # noqa: E402
 from tests.realservers.signals_process import (  # noqa: E402
     BIN,
     SignalsProcess,
-    create_token,
     free_port,
     serve_with_token,
-    signals,
 )
 
 ACME = TenantId("acme")
@@ -83,9 +81,7 @@ def _post(url: str, headers: dict[str, str], graph: str, body: bytes) -> int | N
 
 def server_rounds(backend: Backend, work: Path, rounds: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
-    server, headers = serve_with_token(
-        backend.flags(), work / "data", work / "server.log", env=backend.environ
-    )
+    server, headers = serve_with_token(backend, work / "data", work / "server.log")
     sent: list[bytes] = []
     stats: dict[str, Any] = {"rounds": rounds, "answered": {}, "interrupted": 0}
     violations: list[str] = []
@@ -154,6 +150,22 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_here(program: str, *args: str) -> None:
+    """``program ARGS`` (`signals` or `signals-offline`) run in this process, through typer's
+    runner: the command's own code without a process start-up (about a second of CPU each).
+    For set-up steps only (tests/offline and tests/cli run these commands as processes);
+    what is killed runs as a process. Raises on a non-zero exit."""
+    from typer.testing import CliRunner
+
+    from stella_signals.cli import offline as offline_cli
+    from stella_signals.cli import signals as signals_cli
+
+    app = {"signals": signals_cli.app, "signals-offline": offline_cli.app}[program]
+    result = CliRunner().invoke(app, list(args))
+    if result.exit_code != 0:
+        raise RuntimeError(f"{program} {args[0]} exited {result.exit_code}: {result.output}")
+
+
 def _bundle(root: Path, trace: bytes, graph_hash: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "runtime-trace.ndjson.gz").write_bytes(trace)
@@ -186,9 +198,9 @@ def _site(work: Path) -> tuple[Path, str]:
     work.mkdir(parents=True, exist_ok=True)
     graph = work / "graph.json"
     graph.write_bytes(graph_bytes(GRAPH_SPEC))
-    done = offline("import-graph", str(graph), "--tenant", "acme", "--data-dir", str(site))
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr)
+    run_here(
+        "signals-offline", "import-graph", str(graph), "--tenant", "acme", "--data-dir", str(site)
+    )
     return site, str(canonical_graph(parse_graph(graph_bytes(GRAPH_SPEC))).hash)
 
 
@@ -233,16 +245,16 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
     rng = random.Random(seed)
     site, graph_hash = _site(work)
     for n, trace in enumerate(trace_pool(6, seed)):
-        done = offline(*_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site))
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr)
+        run_here(
+            "signals-offline",
+            *_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site),
+        )
     flags = ["--data-dir", str(work / "online"), *backend.flags()]
     token_file = work / "token"
-    token_file.write_text(create_token("acme", *flags, env=backend.environ) + "\n")
+    token_file.write_text(issue_token(backend, work / "online", "acme") + "\n")
     key = work / "site.pub.pem"
-    signals("keys", "export-service", "--data-dir", str(site), "--out", str(key))
-    signals("keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags,
-            env=backend.environ)  # fmt: skip
+    run_here("signals", "keys", "export-service", "--data-dir", str(site), "--out", str(key))
+    run_here("signals", "keys", "add", str(key), "--tenant", "acme", "--purpose", "sync", *flags)
     server = SignalsProcess(
         ["serve", *flags], work / "server.log", env=backend.environ, port=free_port()
     )

@@ -29,8 +29,8 @@ from reliability._runner import run_in_tmp  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
-from tests.realservers.backends import Backend  # noqa: E402
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port  # noqa: E402
+from tests.realservers.backends import Backend, issue_token  # noqa: E402
+from tests.realservers.signals_process import SignalsProcess, free_port  # noqa: E402
 
 ACME = TenantId("acme")
 MiB = 1 << 20
@@ -74,7 +74,7 @@ def run(work: Path, size_mib: int = 64) -> dict[str, Any]:
     with small_filesystem(work / "mnt", size_mib) as mnt:
         data = mnt / "data"
         flags = ["--data-dir", str(data)]
-        token = create_token("acme", *flags)
+        token = issue_token(Backend("embedded"), data, "acme")
         headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "acme"}
         server = SignalsProcess(["serve", *flags], work / "server.log", port=free_port())
         server.start()

@@ -55,9 +55,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[str, Any]:
-    server, headers = serve_with_token(
-        backend.flags(), work / "data", work / "server.log", env=backend.environ
-    )
+    server, headers = serve_with_token(backend, work / "data", work / "server.log")
     assert server.process is not None
     lock = threading.Lock()
     statuses: dict[str, dict[str, int]] = {kind: {} for kind in EXPECTED}

@@ -29,7 +29,6 @@ from xdist.scheduler import LoadScopeScheduling
 SPLIT = frozenset(
     {
         "tests/reliability/test_short_runs.py",
-        "tests/offline/test_sync.py",
         "tests/api/test_staging_sweep.py",
         "tests/scaleout/test_faults.py",
     }
@@ -45,18 +44,17 @@ DETACHED = frozenset(
 #: measured on the 2-CPU machine; only the order they give matters.
 _SHORT_RUNS = "tests/reliability/test_short_runs.py::"
 WEIGHTS: dict[str, float] = {
-    _SHORT_RUNS + "test_sync_killed_mid_push_imports_every_event_exactly_once": 40,
+    _SHORT_RUNS + "test_sync_killed_mid_push_imports_every_event_exactly_once": 15,
     _SHORT_RUNS + "test_server_killed_at_random_points_keeps_every_invariant": 21,
     _SHORT_RUNS + "test_mixed_load_has_no_5xx_and_loses_nothing": 8,
     _SHORT_RUNS + "test_a_full_disk_refuses_cleanly_and_recovers": 13,
-    _SHORT_RUNS + "test_offline_ingest_killed_mid_way_is_finished_by_a_rerun": 9,
-    "tests/offline/test_sync.py::test_sync_pushes_once_and_resumes": 27,
-    "tests/offline/test_sync.py::test_unknown_site_key_is_refused": 7,
-    "tests/api/test_staging_sweep.py::test_signals_worker_sweeps_the_part_file_a_kill_left": 6,
-    "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left": 5,
+    _SHORT_RUNS + "test_offline_ingest_killed_mid_way_is_finished_by_a_rerun": 7,
+    "tests/api/test_staging_sweep.py::test_signals_worker_sweeps_the_part_file_a_kill_left": 4,
+    "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left": 4,
     "tests/api/test_server_process.py::test_a_server_killed_mid_ingest_leaves_all_or_nothing": 20,
     "tests/api/test_api_fuzz.py": 40,
-    "tests/api/test_server_process.py": 40,
+    "tests/offline/test_sync.py": 50,
+    "tests/api/test_server_process.py": 34,
     "tests/console/test_console_browser.py": 32,
     "tests/pyscan/test_invariants.py": 29,
     "tests/trace/test_compiled_agrees.py": 28,

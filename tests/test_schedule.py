@@ -33,7 +33,9 @@ def test_every_named_module_and_test_exists(key: str) -> None:
 def test_units_are_modules_classes_or_split_tests() -> None:
     assert scope_of("tests/core/test_ids.py::test_x[a]") == "tests/core/test_ids.py"
     assert scope_of("tests/x.py::TestA::test_b[1]") == "tests/x.py::TestA"
-    split = "tests/offline/test_sync.py::test_sync_pushes_once_and_resumes[embedded]"
+    split = (
+        "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left[embedded]"
+    )
     assert scope_of(split) == split
     detached = next(iter(DETACHED)) + "[postgres-s3]"
     assert scope_of(detached) == detached
@@ -42,7 +44,8 @@ def test_units_are_modules_classes_or_split_tests() -> None:
 
 
 def test_costs_come_from_the_table_else_per_test() -> None:
-    split = "tests/offline/test_sync.py::test_sync_pushes_once_and_resumes[postgres-s3]"
+    split = "tests/api/test_staging_sweep.py::test_a_restart_sweeps_the_part_file_a_kill_left"
+    split += "[postgres-s3]"
     assert cost_of(split, 1) == WEIGHTS[split.split("[")[0]]
     assert cost_of("tests/api/test_api_fuzz.py", 5) == WEIGHTS["tests/api/test_api_fuzz.py"]
     assert cost_of("tests/core/test_unlisted.py", 40) == pytest.approx(40 * 0.05)

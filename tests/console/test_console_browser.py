@@ -26,7 +26,8 @@ from stella_signals.locker import check_bundle
 from stella_signals.vex import verify_vex
 from stella_signals_dev.synth import SynthSpec, write_trace
 from tests.console.demo import CHROMIUM, curl_ingest, seeded_demo
-from tests.realservers.signals_process import create_token, signals
+from tests.realservers.backends import Backend, issue_token
+from tests.realservers.signals_process import signals
 from tests.verdicts._world import CATALOG, make_world
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run `make tools`")
     with seeded_demo(tmp_path_factory.mktemp("console")) as seeded:
-        other = create_token("globex", "--data-dir", str(seeded.data_dir))
+        other = issue_token(Backend("embedded"), seeded.data_dir, "globex")
         yield Demo(
             seeded.url,
             seeded.data_dir,

@@ -136,7 +136,14 @@ def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
     made = signals("tokens", "create", "--tenant", "shop", "--tenant", "shop-lab",
                    "--scope", "signals:read", "--scope", "signals:write", *data)  # fmt: skip
     token = made.stdout.strip().splitlines()[-1]
-    server = SignalsProcess(["serve", *data], tmp_path / "server.log", port=free_port())
+    # The background loop every second, not every 5 s (the default): step 12 of the
+    # walkthrough waits for it, polling with a `stella` process each time.
+    server = SignalsProcess(
+        ["serve", *data],
+        tmp_path / "server.log",
+        env={"STELLA_ORPHAN_RETRY_SECONDS": "1"},
+        port=free_port(),
+    )
     server.start()
     headers = {"Authorization": f"Bearer {token}", "X-Stella-Tenant": "shop"}
     lab = headers | {"X-Stella-Tenant": "shop-lab"}

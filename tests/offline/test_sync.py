@@ -1,5 +1,9 @@
 """Sync on reconnect (runbook §3 step 5): the offline site's events and evidence reach the
-online tenant once, whatever number of times sync runs, and an interrupted sync resumes."""
+online tenant once, whatever number of times sync runs, and an interrupted sync resumes.
+
+One `signals serve` per deployment serves the module (`shared_server`, tenant ``acme``):
+each test syncs a site of its own, whose service key is made with the site, so the key one
+test trusts vouches for no other test's site, and a refused sync imports nothing."""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stella_signals.ingest import evidence_record
-from stella_signals.locker import export_bundle
+from stella_signals.attest import load_public_key
+from stella_signals.ingest import evidence_with_receipt
+from stella_signals.locker import check_bundle, export_bundle
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services, load_settings
 from stella_signals_dev.synth import SynthSpec, trace_bytes
-from tests.api.test_server_process import BIN, Server, server  # noqa: F401 - fixture
+from tests.api.test_server_process import BIN, Server, shared_server  # noqa: F401 - fixture
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.realservers.signals_process import signals
 from tests.trace._lines import probe_manifest
@@ -32,7 +37,8 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "signals-offline"), *args], capture_output=True, text=True)
 
 
-def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  # noqa: F811
+def test_sync_pushes_once_and_resumes(shared_server: Server, tmp_path: Path) -> None:  # noqa: F811
+    server = shared_server
     site = tmp_path / "site"
     data = ["--data-dir", str(site)]
     (tmp_path / "g.json").write_bytes(GRAPH)
@@ -89,25 +95,33 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
     vouched = [line for line in verify.stdout.splitlines() if "imported from site event" in line]
     assert len(vouched) == site_events
     assert all(line.endswith(f"vouched for by site key {site_keyid}") for line in vouched)
+    # The site's evidence of each ingest: its receipt and the bundle the site would export.
+    site_services = Services.open(load_settings(data_dir=site, environ={}))
+    try:
+        ctx = site_services.ingest_context("test")
+        site_evidence = {i: evidence_with_receipt(ctx, TenantId("acme"), i) for i in ids}
+    finally:
+        site_services.close()
+    site_bundles = {i: export_bundle(record) for i, (record, _) in site_evidence.items()}
     # evidence: every offline ingest's trace is now in the online CAS
-    for ingest_id in ids:
-        receipt = json.loads(offline("export-receipt", ingest_id, "--tenant", "acme", *data).stdout)
+    for _, receipt in site_evidence.values():
         sha = receipt["content_sha256"]
         blob = httpx.get(
             f"{server.url}/api/v1/cas/reachability/runtime/{sha}", headers=server.headers()
         )
         assert blob.status_code == 200
-        assert hashlib.sha256(blob.content).hexdigest() == receipt["content_sha256"]
+        assert hashlib.sha256(blob.content).hexdigest() == sha
+    # the site's own command exports the same receipt (one ingest: tests/offline covers it)
+    exported = offline("export-receipt", ids[0], "--tenant", "acme", *data)
+    assert exported.returncode == 0, exported.stderr
+    assert (
+        json.loads(exported.stdout)["content_sha256"] == site_evidence[ids[0]][1]["content_sha256"]
+    )
     # ... and the Evidence Locker online serves each offline ingest's record and bundle: the
     # very bytes the site would export, still verifiable with the site's key
-    site_services = Services.open(load_settings(data_dir=site, environ={}))
-    try:
-        ctx = site_services.ingest_context("test")
-        site_bundles = {i: export_bundle(evidence_record(ctx, TenantId("acme"), i)) for i in ids}
-    finally:
-        site_services.close()
     with tarfile.open(fileobj=io.BytesIO(site_bundles[ids[0]]), mode="r:gz") as tar:
         assert "probe-manifest.json" in tar.getnames()
+    site_key = load_public_key(key.read_bytes())
     for ingest_id in ids:
         record = httpx.get(f"{server.url}/api/v1/evidence/{ingest_id}", headers=server.headers())
         assert record.status_code == 200, record.text
@@ -119,15 +133,20 @@ def test_sync_pushes_once_and_resumes(server: Server, tmp_path: Path) -> None:  
         )
         assert online.status_code == 200
         assert online.content == site_bundles[ingest_id]
-        (tmp_path / "online.tar.gz").write_bytes(online.content)
-        verified = subprocess.run(
-            [str(BIN / "stella"), "evidence", "verify", str(tmp_path / "online.tar.gz"),
-             "--service-key", str(key)], capture_output=True, text=True,
-        )  # fmt: skip
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+        # `stella evidence verify` runs `check_bundle`: the console script checks the first
+        # bundle (the one with a probe manifest), the function itself the others
+        report = check_bundle(online.content, service_keys=[site_key])
+        assert report.ok, report.to_dict()
+    (tmp_path / "online.tar.gz").write_bytes(site_bundles[ids[0]])
+    verified = subprocess.run(
+        [str(BIN / "stella"), "evidence", "verify", str(tmp_path / "online.tar.gz"),
+         "--service-key", str(key)], capture_output=True, text=True,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_unknown_site_key_is_refused(server: Server, tmp_path: Path) -> None:  # noqa: F811
+def test_unknown_site_key_is_refused(shared_server: Server, tmp_path: Path) -> None:  # noqa: F811
+    server = shared_server
     site = tmp_path / "site"
     data = ["--data-dir", str(site)]
     (tmp_path / "g.json").write_bytes(GRAPH)

@@ -100,12 +100,16 @@ def scaleout_backend(database_url: str, seaweed: SeaweedServer, prefix: str) -> 
     )
 
 
-def open_backend(name: str, request: pytest.FixtureRequest) -> Backend:
+def open_backend(name: str, request: pytest.FixtureRequest, *, migrated: bool = True) -> Backend:
+    """A deployment for one test: ``postgres-s3`` on a fresh database (with the schema at
+    head unless ``migrated`` is false: `PostgresServer.create_database`) and a fresh key
+    prefix of the bucket."""
     if name == "embedded":
         return Backend(name)
     postgres = request.getfixturevalue("postgres")
     seaweed = request.getfixturevalue("seaweed")
-    backend = scaleout_backend(postgres.create_database(), seaweed, f"t-{secrets.token_hex(6)}")
+    database = postgres.create_database(migrated=migrated)
+    backend = scaleout_backend(database, seaweed, f"t-{secrets.token_hex(6)}")
     monkeypatch = request.getfixturevalue("monkeypatch")
     for key, value in backend.environ.items():
         monkeypatch.setenv(key, value)
@@ -142,7 +146,8 @@ def module_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         return
     postgres = request.getfixturevalue("postgres")
     seaweed = request.getfixturevalue("seaweed")
-    backend = scaleout_backend(postgres.create_database(), seaweed, f"m-{secrets.token_hex(6)}")
+    database = postgres.create_database(migrated=True)
+    backend = scaleout_backend(database, seaweed, f"m-{secrets.token_hex(6)}")
     with pytest.MonkeyPatch.context() as monkeypatch:
         for key, value in backend.environ.items():
             monkeypatch.setenv(key, value)

@@ -11,8 +11,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.realservers.backends import Backend
 
 BIN = Path(sys.executable).parent
 
@@ -71,16 +75,19 @@ class SignalsProcess:
             )
         if self.port is None:
             return
+        # One client for the whole wait: each `httpx.get` builds a client and its TLS
+        # context (about 25 ms of CPU), which made a 0.1 s poll cost a fifth of a CPU.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{argv} exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{argv} exited: {self.log.read_text()[-2000:]}")
+                try:
+                    if client.get(f"{self.url}/readyz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise RuntimeError(f"{argv} did not become ready: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
@@ -99,7 +106,7 @@ class SignalsProcess:
 
 
 def serve_with_token(
-    backend_flags: Sequence[str],
+    backend: Backend,
     data_dir: Path,
     log: Path,
     *,
@@ -107,9 +114,17 @@ def serve_with_token(
     tenant: str = "acme",
 ) -> tuple[SignalsProcess, dict[str, str]]:
     """A started `signals serve` on a deployment, and request headers for a read+write
-    token of ``tenant`` on it."""
-    flags = ["--data-dir", str(data_dir), *backend_flags]
-    token = create_token(tenant, *flags, env=env)
-    server = SignalsProcess(["serve", *flags], log, env=dict(env or {}), port=free_port())
+    token of ``tenant`` on it. The token is stored from this process as `signals tokens
+    create` stores it (`issue_token`: no console-script start-up per server;
+    tests/cli/test_tokens_lifecycle.py covers the command). ``env`` adds to the backend's."""
+    from tests.realservers.backends import issue_token
+
+    token = issue_token(backend, data_dir, tenant)
+    server = SignalsProcess(
+        ["serve", "--data-dir", str(data_dir), *backend.flags()],
+        log,
+        env={**backend.environ, **(env or {})},
+        port=free_port(),
+    )
     server.start()
     return server, {"Authorization": f"Bearer {token}", "X-Stella-Tenant": tenant}

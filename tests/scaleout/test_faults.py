@@ -20,10 +20,10 @@ from stella_signals.tenancy import TenantId
 from stella_signals.timeline import check_chain
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
 from tests.api.conftest import SPEC, Api, make_api
-from tests.realservers.backends import Backend, open_backend
+from tests.realservers.backends import Backend, issue_token, open_backend
 from tests.realservers.postgres import PostgresServer, running_postgres
 from tests.realservers.seaweed import SeaweedServer
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port
+from tests.realservers.signals_process import SignalsProcess, free_port
 
 ACME = TenantId("acme")
 PROBLEM = "application/problem+json"
@@ -44,10 +44,10 @@ def own_postgres() -> Iterator[PostgresServer]:
 def test_postgres_restarted_under_load_answers_503_then_recovers(
     request: pytest.FixtureRequest, own_postgres: PostgresServer, tmp_path: Path
 ) -> None:
-    s3 = open_backend("postgres-s3", request)
+    s3 = open_backend("postgres-s3", request, migrated=False)  # for its bucket prefix only
     backend = Backend("postgres-s3", own_postgres.create_database(), s3.cas_url, environ=s3.environ)
     flags = ["--data-dir", str(tmp_path / "data"), *backend.flags()]
-    token = create_token("acme", *flags, env=backend.environ)
+    token = issue_token(backend, tmp_path / "data", "acme")
     server = SignalsProcess(
         ["serve", *flags], tmp_path / "server.log", env=backend.environ, port=free_port()
     )

@@ -26,8 +26,8 @@ import pytest
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.timeline import check_chain, read_events_ndjson
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
-from tests.realservers.backends import Backend, open_backend
-from tests.realservers.signals_process import SignalsProcess, create_token, free_port
+from tests.realservers.backends import Backend, issue_token, open_backend
+from tests.realservers.signals_process import SignalsProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,8 @@ class Deployment:
 
 @pytest.fixture
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    backend: Backend = open_backend("postgres-s3", request)
+    # an empty database: the five processes starting together must migrate it themselves
+    backend: Backend = open_backend("postgres-s3", request, migrated=False)
     quiet = {**backend.environ, "STELLA_ORPHAN_RETRY_SECONDS": "0"}  # servers leave it to workers
     busy = {**backend.environ, "STELLA_ORPHAN_RETRY_SECONDS": "0.5"}
 
@@ -128,10 +129,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     for thread in starters:
         thread.join()
     try:
-        tokens = {
-            tenant: create_token(tenant, *deployment_flags("cli"), env=backend.environ)
-            for tenant in TENANTS
-        }
+        tokens = {tenant: issue_token(backend, tmp_path / "cli", tenant) for tenant in TENANTS}
         yield Deployment(servers, workers, tokens, itertools.count())
     finally:
         for process in servers + workers:

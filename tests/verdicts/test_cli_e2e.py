@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.realservers.backends import Backend
 from tests.realservers.signals_process import BIN, SignalsProcess, serve_with_token, signals
 from tests.verdicts._world import CATALOG, Upload, World, discover, make_world
 
@@ -32,7 +33,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def server(tmp_path: Path) -> Iterator[tuple[SignalsProcess, dict[str, str], Path]]:
     data = tmp_path / "data"
     process, headers = serve_with_token(
-        [], data, tmp_path / "serve.log", env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"}
+        Backend("embedded"),
+        data,
+        tmp_path / "serve.log",
+        env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"},
     )
     try:
         yield process, headers, data
@@ -81,14 +85,21 @@ def test_reach_and_vex_commands_through_a_real_server(
 
     # A new ingest: the server's background loop re-evaluates the registered pair.
     upload(url, headers, graph_hash, world.second)
-    history: list[dict[str, Any]] = []
+    # Wait on the API (a request, not a `stella` process of ~1 s of CPU per poll), then
+    # read the history with the command.
+    query = {"graph_hash": graph_hash, "vuln_id": "V-LATER"}
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(history) < 2:
-        done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
-                      token=token, url=url)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        history = json.loads(done.stdout)["items"]
-        time.sleep(0.2)
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        while time.monotonic() < deadline:
+            answer = client.get("/api/v1/reachability/verdicts/history", params=query)
+            assert answer.status_code == 200, answer.text
+            if len(answer.json()["items"]) >= 2:
+                break
+            time.sleep(0.1)
+    done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
+                  token=token, url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    history: list[dict[str, Any]] = json.loads(done.stdout)["items"]
     assert [(h["from"], h["to"]) for h in history] == [(None, "RU"), ("RU", "CR")]
     events = httpx.get(f"{url}/api/v1/timeline/events", params={"type": "reach.verdict.changed"},
                        headers=headers).json()["items"]  # fmt: skip
