@@ -1527,11 +1527,11 @@ PyDoc_STRVAR(settle_doc,
              "bytes) a line for the careful parser, (line, 1, None) a line over the limit, "
              "(line, 2, flags) an accepted record without pid (flag 1) or container (2).");
 
-/* The verdicts good[at:at + lane->nnewpurls] on a lane's new purls; then its pending
- * lines, in order; its events join the first lane's. 0 on an error (set). */
+/* The verdicts good[at:at + lane->nnewpurls] (a tuple) on a lane's new purls; then its
+ * pending lines, in order; its events join the first lane's. 0 on an error (set). */
 static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
     for (size_t i = 0; i < l->nnewpurls; i++) {
-        int verdict = PyObject_IsTrue(PyList_GET_ITEM(good, (Py_ssize_t)(at + i)));
+        int verdict = PyObject_IsTrue(PyTuple_GET_ITEM(good, (Py_ssize_t)(at + i)));
         if (verdict < 0) return 0;
         l->strs[l->newpurls[i]].purl = verdict ? PURL_GOOD : PURL_BAD;
     }
@@ -1564,13 +1564,24 @@ static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
 }
 
 NO_COVERAGE static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
-    if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
+    if (!PyList_Check(good)) {
         PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
         return NULL;
     }
+    /* Busy first: the count of new purls reads the second lane, which a feed() on another
+     * thread (the GIL released) may be writing or freeing. */
     if (!enter(s)) return NULL;
+    if ((size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
+        s->busy = 0;
+        PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
+        return NULL;
+    }
+    /* A copy: a verdict's __bool__ runs Python code, which could shrink the list. */
+    PyObject *verdicts = PyList_AsTuple(good);
     size_t mine = s->nnewpurls;
-    int ok = settle_lane(s, s, good, 0) && (!s->lane || settle_lane(s, s->lane, good, mine));
+    int ok = verdicts && settle_lane(s, s, verdicts, 0) &&
+             (!s->lane || settle_lane(s, s->lane, verdicts, mine));
+    Py_XDECREF(verdicts);
     s->busy = 0;
     if (!ok) return NULL;
     if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */
