@@ -6,6 +6,7 @@ limit), and the scan reads exactly what it claims to, refusing (None) everything
 from __future__ import annotations
 
 import json
+import random
 import secrets
 from array import array
 from collections.abc import Callable, Iterator
@@ -262,3 +263,105 @@ def test_join_rows_writes_each_rows_parts_and_refuses_short_columns() -> None:
         _compiled_core.join_rows([("a", ["b"])], 0, 1)
     with pytest.raises(TypeError, match="not str"):
         _compiled_core.join_rows([[1]], 0, 1)
+
+
+# The first hash of `_cgraph.c` (until session 7): the seed went into its starting state only.
+_M = (1 << 64) - 1
+_C1, _C2 = 0x87C37B91114253D5, 0x4CF5AD432745937F
+
+
+def _old_hash(data: bytes, seed: int) -> int:
+    def rotl(x: int) -> int:
+        return ((x << 31) | (x >> 33)) & _M
+
+    n, h = len(data), (seed ^ (len(data) * 0x9E3779B97F4A7C15)) & _M
+    words = [data[i : i + 8] for i in range(0, n - n % 8, 8)] + [data[n - n % 8 :]]
+    for word in words:
+        h = rotl(h ^ (int.from_bytes(word.ljust(8, b"\0"), "little") * _C1 & _M)) * _C2 & _M
+    for shift, factor in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53), (33, 1)):
+        h ^= h >> shift
+        h = h * factor & _M
+    return h
+
+
+def _old_collisions(k: int) -> list[bytes]:
+    """2^k kind texts (quoted) on which `_old_hash` agrees for every seed: per 16-byte block,
+    bit 32 of word 1 times C1 flipped (rotated to bit 63 of the state) and bit 63 of word 2
+    flipped to undo it (the construction of the review of session 7)."""
+    rng, inverse = random.Random(1), pow(_C1, -1, 1 << 64)
+    blocks = []
+    while len(blocks) < k:
+        first = bytes(rng.randrange(0x23, 0x7F) for _ in range(8))
+        flipped = ((int.from_bytes(first, "little") * _C1 & _M) ^ (1 << 32)) * inverse & _M
+        other = flipped.to_bytes(8, "little")
+        if b"\\" in first or any(c < 0x20 or c in b'"\\' for c in other):
+            continue
+        second = bytes(rng.randrange(0x23, 0x5B) for _ in range(7)) + b"A"
+        blocks.append((first + second, other + second[:7] + b"\xc1"))
+    texts = [b""]
+    for one, two in blocks:
+        texts = [t + one for t in texts] + [t + two for t in texts]
+    return [b'"' + b"K" * 15 + t + b'"' for t in texts]
+
+
+def _flood(kinds: list[bytes]) -> bytes:
+    nodes = [{"id": i, "symbol_id": i, "lang": "c", "kind": "f"} for i in "ab"]
+    edges = b",".join(b'{"from":"a","to":"b","kind":' + kind + b"}" for kind in kinds)
+    head = json.dumps({"schema": "richgraph-v1", "nodes": nodes}).encode()[:-1]
+    return head + b', "edges": [' + edges + b"]}"
+
+
+def test_texts_that_collided_under_the_old_hash_do_not_collide_and_are_declined() -> None:
+    """Hash flooding: kind texts that shared one hash for every seed (all on one probe chain of
+    the attribute sets' table) get distinct hashes, and the scan declines them anyway (not
+    UTF-8) before it interns a set; both paths refuse the document alike."""
+    assert _compiled_core is not None
+    kinds = _old_collisions(8)
+    assert len(set(kinds)) == 256
+    for seed in (1, 2, secrets.randbits(64)):
+        assert len({_old_hash(kind, seed) for kind in kinds}) == 1  # the construction holds
+        assert len({_compiled_core.table_hash(kind, seed) for kind in kinds}) == 256
+    edges = b"[" + b",".join(b'{"from":"a","to":"b","kind":' + k + b"}" for k in kinds) + b"]"
+    assert _scan(["a", "b"], edges) is None
+    assert _both(_flood(kinds))[0] == "invalid"
+
+
+def test_a_probe_cap_reached_declines_to_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A look-up that steps past more than `max_probes` slots declines (None), and the import
+    then gives what the pure path gives. With no step allowed, 2000 ids in a table of 4096
+    slots (and 2000 distinct sets) collide somewhere for any seed but with odds of e^-400."""
+    assert _compiled_core is not None
+    ids = [f"n{i}" for i in range(2000)]
+    nodes = [{"id": i, "symbol_id": i, "lang": "c", "kind": "f"} for i in ids]
+    edges = [{"from": i, "to": ids[0], "kind": f"k{n}"} for n, i in enumerate(ids)]
+    raw = json.dumps(edges).encode()
+    assert _scan(ids, raw) is not None  # the default cap: read
+    assert _compiled_core.scan_edges(ids, raw, secrets.randbits(64), 0) is None
+    with pytest.raises(ValueError, match="max_probes"):
+        _compiled_core.scan_edges(ids, raw, 1, -1)
+    data = json.dumps({"schema": "richgraph-v1", "nodes": nodes, "edges": edges}).encode()
+    good = _both(data)
+    assert good[0] is True
+    real = _compiled_core.scan_edges
+    declined: list[bool] = []
+
+    def capped(ids: list[str], edges: Any, seed: int) -> Any:
+        out = real(ids, edges, seed, 0)
+        declined.append(out is None)
+        return out
+
+    capped_core = SimpleNamespace(**vars(_compiled_core))
+    capped_core.scan_edges = capped
+    monkeypatch.setattr(_compact, "_compiled_core", capped_core)
+    assert _on("compiled", lambda: _outcome(data)) == good
+    assert declined and all(declined)
+
+
+def test_the_scan_declines_bytes_that_are_not_utf8() -> None:
+    ids = ["a", "b"]
+    for text in (b"\xc1A", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3", b"\x80"):
+        assert _scan(ids, b'[{"from":"a","to":"b","kind":"' + text + b'"}]') is None, text
+        assert _scan(ids, b'[{"from":"a","to":"b","evidence":["' + text + b'"]}]') is None, text
+    for text in ("é", "€", "\U0010ffff", "\ud7ff", "x" * 9 + "é"):
+        edges = ('[{"from":"a","to":"b","kind":"' + text + '"}]').encode()
+        assert _scan(ids, edges) is not None, text

@@ -89,3 +89,37 @@ def test_key_count_counts_a_key_of_both_lanes_once() -> None:
     assert len(tallies) == 4
     assert scanner.key_count == 4
     assert tallies[("s1", "pkg:pypi/a@1", "c")].count == 4
+
+
+def test_settle_while_busy_refuses_before_it_reads_the_lanes() -> None:
+    """settle() marks the scanner busy before it counts the new purls (which reads the second
+    lane, that a feed() on another thread may be freeing): a settle() from inside a settle()
+    (a verdict's __bool__) is refused as busy, whatever its list, not measured against the
+    lanes. And a verdict that empties the list settles from a copy, not freed items."""
+    scanner = _scanner(split_min=1)
+    chunk = _line("s1", "c", 1) * 3 + _line("s2", "c", 2) * 3
+    assert scanner.feed(chunk) == ["pkg:pypi/a@1", "pkg:pypi/a@1"]
+    seen: list[str] = []
+    verdicts: list[Any] = []
+
+    class Verdict:
+        def __bool__(self) -> bool:
+            for good in ([], [True, True]):
+                try:
+                    scanner.settle(good)
+                except RuntimeError as exc:
+                    seen.append(str(exc))
+            verdicts.clear()
+            return True
+
+    verdicts.extend([Verdict(), Verdict()])
+    assert scanner.settle(verdicts) == []
+    assert seen == ["Scanner used from two threads at once"] * 4
+    assert scanner.finish() is None
+    tallies, _, _ = scanner.result(Tally, None)
+    assert {key: tally.count for key, tally in tallies.items()} == {
+        ("s1", "pkg:pypi/a@1", "c"): 6,
+        ("s2", "pkg:pypi/a@1", "c"): 6,
+    }
+    with pytest.raises(ValueError, match="one bool per new purl"):
+        scanner.settle([True])

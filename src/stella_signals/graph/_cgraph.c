@@ -7,11 +7,13 @@
  * raw members and how many edges use it. It accepts only what it can read exactly: strict JSON
  * of an array of objects, each with the members from and to (strings equal byte for byte to a
  * node id) and optionally kind, purl (strings), confidence (a number token) and evidence (an
- * array, skipped by its brackets); no backslash anywhere, no duplicate or other member. Anything
- * else -- an unknown endpoint, a duplicate key, an escape, a stray byte -- gives None, and the
- * caller takes its pure-Python path, which says what (if anything) is wrong. The values of the
- * distinct sets are not checked here: Python decodes each distinct set once (UTF-8, the number
- * grammar and range, the evidence's JSON), as its own path would.
+ * array, skipped by its brackets); no backslash anywhere, no duplicate or other member; UTF-8
+ * throughout. Anything else -- an unknown endpoint, a duplicate key, an escape, a stray byte, a
+ * byte sequence that is not UTF-8, a table look-up longer than `max_probes` slots -- gives None,
+ * and the caller takes its pure-Python path, which says what (if anything) is wrong. The values
+ * of the distinct sets are not checked here: Python decodes each distinct set once (the number
+ * grammar and range, the evidence's JSON), as its own path would. The hash tables are keyed by
+ * secrets drawn from the caller's random seed, so that a document cannot be made to collide.
  *
  * Memory: the copied ids and their table, three 32-bit columns per edge, the distinct sets.
  * The table build and the scan run without the GIL. Nothing here decides what a problem says.
@@ -33,6 +35,11 @@
 #define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
 #define MAX_ITEMS ((size_t)UINT32_MAX - 1) /* node, edge and set numbers fit 32 bits */
 #define MAX_DEPTH 64                       /* evidence nesting read here; deeper: None */
+/* Slots a look-up or an insertion may step past in a table (linear probing, at most half
+ * full) before the scan declines (None: the pure-Python path reads the document). With keys
+ * hashed at random the longest run stays far below it (about 50 at 2^25 keys), so it costs
+ * nothing to an honest document and bounds the work one made to collide can cause. */
+#define MAX_PROBES 128
 
 enum { M_KIND, M_PURL, M_CONFIDENCE, M_EVIDENCE, NM };
 
@@ -45,21 +52,71 @@ NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
     return h;
 }
 
-static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+typedef unsigned __int128 u128;
 
-NO_COVERAGE static uint64_t hash_bytes(const unsigned char *p, size_t n, uint64_t seed) {
-    uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-        p += 8;
-        n -= 8;
+/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
+NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
+    u128 r = (u128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+NO_COVERAGE static inline uint64_t read8(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+NO_COVERAGE static inline uint64_t read4(const unsigned char *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The secrets of one scan's hash, derived from its random seed (splitmix64), so that every
+ * block of every key is mixed with values an author of the document cannot know. A hash that
+ * folded the seed into its starting state only (as this file's first one did) has collisions
+ * that hold for every seed: a change to one word undone by a change to the next. */
+typedef struct {
+    uint64_t k[3];
+} Secrets;
+
+static Secrets secrets_of(uint64_t seed) {
+    Secrets s;
+    for (int i = 0; i < 3; i++) {
+        seed += 0x9E3779B97F4A7C15ULL;
+        s.k[i] = mix64(seed) | 1; /* odd: never a zero factor by itself */
     }
-    uint64_t w = 0;
-    if (n) memcpy(&w, p, n);
-    h = rotl(h ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL;
-    return mix64(h);
+    return s;
+}
+
+/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets: 16
+ * bytes per multiply, the last bytes read as overlapping words inside p[0:n]. Equality is
+ * always checked on the bytes: the hash decides only where a key is looked for. */
+NO_COVERAGE static uint64_t hash_bytes(const Secrets *k, const unsigned char *p, size_t n,
+                                       uint64_t seed) {
+    uint64_t h = seed ^ mum(seed ^ k->k[0], (uint64_t)n ^ k->k[1]), a, b;
+    if (n <= 16) {
+        if (n >= 4) {
+            size_t off = (n >> 3) << 2;
+            a = read4(p) << 32 | read4(p + off);
+            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
+        } else if (n > 0) {
+            a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = n;
+        while (i > 16) {
+            h = mum(read8(p) ^ k->k[1], read8(p + 8) ^ h);
+            p += 16;
+            i -= 16;
+        }
+        a = read8(p + i - 16);
+        b = read8(p + i - 8);
+    }
+    return mum(k->k[2] ^ (uint64_t)n, mum(a ^ k->k[1], b ^ h));
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -128,6 +185,8 @@ typedef struct {
 
 typedef struct {
     uint64_t seed;
+    Secrets key;       /* the hash's secrets, from the seed */
+    size_t max_probes; /* slots a look-up may step past before the scan declines */
     /* node ids: bytes back to back, offsets (n + 1), open-addressing table of slots */
     unsigned char *arena;
     size_t *offs;
@@ -176,7 +235,8 @@ static inline int slot_is(const Graph *g, const Slot *e, uint32_t tag, const uns
            memcmp(g->arena + g->offs[e->node - 1] + HEAD, p + HEAD, n - HEAD) == 0;
 }
 
-/* The node ids' table; 0 when out of memory. Duplicate ids: the first one is found. */
+/* The node ids' table; 0 when out of memory, -1 when a run of slots is too long (the scan
+ * declines). Duplicate ids: the first one is found. */
 static int build_ids(Graph *g) {
     size_t size = table_size(g->nids);
     g->itab = calloc(size, sizeof(Slot));
@@ -186,15 +246,17 @@ static int build_ids(Graph *g) {
     for (size_t i = 0; i < g->nids; i++) {
         const unsigned char *p = g->arena + g->offs[i];
         size_t n = g->offs[i + 1] - g->offs[i];
-        uint64_t h = hash_bytes(p, n, g->seed);
+        uint64_t h = hash_bytes(&g->key, p, n, g->seed);
         uint32_t tag = (uint32_t)(h >> 32);
         size_t j = h & g->imask;
         int dup = 0;
+        size_t probes = 0;
         while (g->itab[j].node) {
             if (slot_is(g, &g->itab[j], tag, p, n)) {
                 dup = 1;
                 break;
             }
+            if (++probes > g->max_probes) return -1;
             j = (j + 1) & g->imask;
         }
         if (dup) continue;
@@ -207,12 +269,14 @@ static int build_ids(Graph *g) {
     return 1;
 }
 
-/* The number of the node whose id is the n bytes at p (hash h), or -1. */
+/* The number of the node whose id is the n bytes at p (hash h), or -1: none, or not found
+ * within g->max_probes slots (either way the scan declines). */
 static int64_t find_id(const Graph *g, const unsigned char *p, size_t n, uint64_t h) {
     uint32_t tag = (uint32_t)(h >> 32);
-    size_t j = h & g->imask;
+    size_t j = h & g->imask, probes = 0;
     while (g->itab[j].node) {
         if (slot_is(g, &g->itab[j], tag, p, n)) return (int64_t)g->itab[j].node - 1;
+        if (++probes > g->max_probes) return -1;
         j = (j + 1) & g->imask;
     }
     return -1;
@@ -221,7 +285,7 @@ static int64_t find_id(const Graph *g, const unsigned char *p, size_t n, uint64_
 NO_COVERAGE static uint64_t set_hash(const Graph *g, const size_t *off, const size_t *len) {
     uint64_t h = g->seed ^ 0x2545F4914F6CDD1DULL;
     for (int m = 0; m < NM; m++)
-        h = mix64(h ^ (len[m] ? hash_bytes(g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
+        h = mix64(h ^ (len[m] ? hash_bytes(&g->key, g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
                               : 0x9E3779B97F4A7C15ULL * (uint64_t)(m + 1)));
     return h;
 }
@@ -234,6 +298,8 @@ static int set_equal(const Graph *g, const Set *s, const size_t *off, const size
     return 1;
 }
 
+/* Room for twice the sets, and their table rebuilt: 1; 0 when out of memory, -1 when a run
+ * of slots is too long (the scan declines). */
 static int grow_sets(Graph *g) {
     size_t cap = g->setcap ? g->setcap * 2 : 64;
     Set *sets = realloc(g->sets, cap * sizeof(Set));
@@ -244,8 +310,14 @@ static int grow_sets(Graph *g) {
     uint64_t *t = calloc(size, sizeof(uint64_t));
     if (!t) return 0;
     for (size_t i = 0; i < g->nsets; i++) {
-        size_t j = g->sets[i].hash & (size - 1);
-        while (t[j]) j = (j + 1) & (size - 1);
+        size_t j = g->sets[i].hash & (size - 1), probes = 0;
+        while (t[j]) {
+            if (++probes > g->max_probes) {
+                free(t);
+                return -1;
+            }
+            j = (j + 1) & (size - 1);
+        }
         t[j] = TAG(g->sets[i].hash) | (uint64_t)(i + 1);
     }
     free(g->stab);
@@ -255,11 +327,11 @@ static int grow_sets(Graph *g) {
 }
 
 /* The number of the set with these members (a new one when unseen); -1: none left (out of
- * memory sets g->nomem, too many sets does not). */
+ * memory sets g->nomem; too many sets, or a run of more than g->max_probes slots, does not). */
 static int64_t intern_set(Graph *g, const size_t *off, const size_t *len) {
     uint64_t h = set_hash(g, off, len);
     if (g->stab) {
-        size_t j = h & g->smask;
+        size_t j = h & g->smask, probes = 0;
         while (g->stab[j]) {
             uint64_t slot = g->stab[j];
             size_t k = (size_t)(slot & 0xFFFFFFFFu) - 1;
@@ -267,21 +339,28 @@ static int64_t intern_set(Graph *g, const size_t *off, const size_t *len) {
                 g->sets[k].uses++;
                 return (int64_t)k;
             }
+            if (++probes > g->max_probes) return -1;
             j = (j + 1) & g->smask;
         }
     }
     if (g->nsets >= MAX_ITEMS) return -1;
-    if (g->nsets == g->setcap && !grow_sets(g)) {
-        g->nomem = 1;
-        return -1;
+    if (g->nsets == g->setcap) {
+        int grown = grow_sets(g);
+        if (grown <= 0) {
+            g->nomem = grown == 0;
+            return -1;
+        }
     }
     Set *s = &g->sets[g->nsets];
     s->hash = h;
     memcpy(s->off, off, sizeof(s->off));
     memcpy(s->len, len, sizeof(s->len));
     s->uses = 1;
-    size_t j = h & g->smask;
-    while (g->stab[j]) j = (j + 1) & g->smask;
+    size_t j = h & g->smask, probes = 0;
+    while (g->stab[j]) {
+        if (++probes > g->max_probes) return -1;
+        j = (j + 1) & g->smask;
+    }
     g->stab[j] = TAG(h) | (uint64_t)(g->nsets + 1);
     return (int64_t)g->nsets++;
 }
@@ -383,14 +462,14 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
                 if (member == NM + 1) { /* to: looked up with its batch (`flush`) */
                     to_id = id;
                     to_len = n;
-                    to_hash = hash_bytes(id, n, g->seed);
+                    to_hash = hash_bytes(&g->key, id, n, g->seed);
                     __builtin_prefetch(&g->itab[to_hash & g->imask]);
                     goto next;
                 }
                 if (g->last_from && n == g->last_from_len && memcmp(id, g->last_from, n) == 0) {
                     from = g->last_from_node;
                 } else {
-                    from = find_id(g, id, n, hash_bytes(id, n, g->seed));
+                    from = find_id(g, id, n, hash_bytes(&g->key, id, n, g->seed));
                     if (from < 0) return 0; /* an unknown endpoint (or not a node id's bytes) */
                     g->last_from = id;
                     g->last_from_len = n;
@@ -438,13 +517,57 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
     return 1;
 }
 
+/* Whether p[0:n] is strict UTF-8 (RFC 3629: no overlong form, surrogate or code point past
+ * U+10FFFF), as Python decodes it; ASCII eight bytes at a time. The scan keeps raw bytes
+ * that Python decodes only afterwards, once per distinct set, and skips evidence unread:
+ * bytes that could never decode are declined here, before they cost anything. */
+static int utf8_ok(const unsigned char *p, size_t n) {
+    const unsigned char *end = p + n;
+    while (p < end) {
+        if ((size_t)(end - p) >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                p += 8;
+                continue;
+            }
+        }
+        unsigned char c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            else if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0) lo = 0x90;
+            else if (c == 0xF4) hi = 0x8F;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) <= need) return 0;
+        if (p[1] < lo || p[1] > hi) return 0;
+        for (size_t i = 2; i <= need; i++)
+            if ((p[i] & 0xC0) != 0x80) return 0;
+        p += need + 1;
+    }
+    return 1;
+}
+
 /* The whole edges array: 1 when every edge was read. */
 static int scan(Graph *g, const unsigned char *p, size_t n) {
     const unsigned char *end = p + n;
     g->base = p;
-    if (memchr(p, '\\', n)) return 0;
-    if (!build_ids(g)) {
-        g->nomem = 1;
+    if (memchr(p, '\\', n) || !utf8_ok(p, n)) return 0;
+    int built = build_ids(g);
+    if (built <= 0) {
+        g->nomem = built == 0;
         return 0;
     }
     p = skip_ws(p, end);
@@ -549,24 +672,34 @@ fail:
 }
 
 PyDoc_STRVAR(scan_edges_doc,
-             "scan_edges(ids, edges, seed) -> (from, to, attrs, sets, uses) | None\n\n"
+             "scan_edges(ids, edges, seed, max_probes=128) -> (from, to, attrs, sets, uses) | None\n\n"
              "The edges array `edges` (a buffer of its raw JSON) read against the node ids `ids`\n"
              "(a list of str, in node-number order): per edge its from and to node numbers and\n"
              "its attribute set number (native 32-bit unsigned, as bytes); per distinct set its\n"
              "raw (kind, purl, confidence, evidence) bytes or None, and how many edges use it.\n"
              "None when the text is not one this scan reads exactly (the caller then takes the\n"
-             "pure-Python path). `seed` keys the hash tables.");
+             "pure-Python path): also when the text is not UTF-8, or a look-up in a table steps past\n"
+             "more than `max_probes` slots (default 128). `seed` keys the hash tables.");
 
 static PyObject *scan_edges(PyObject *m, PyObject *args) {
     (void)m;
     PyObject *ids;
     Py_buffer buf;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "O!y*K:scan_edges", &PyList_Type, &ids, &buf, &seed))
+    Py_ssize_t max_probes = MAX_PROBES;
+    if (!PyArg_ParseTuple(args, "O!y*K|n:scan_edges", &PyList_Type, &ids, &buf, &seed,
+                          &max_probes))
         return NULL;
+    if (max_probes < 0) {
+        PyErr_SetString(PyExc_ValueError, "scan_edges: max_probes must be >= 0");
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
     Graph g;
     memset(&g, 0, sizeof(g));
     g.seed = seed;
+    g.key = secrets_of(seed);
+    g.max_probes = (size_t)max_probes;
     PyObject *out = NULL;
     if (copy_ids(&g, ids)) {
         int read;
@@ -900,6 +1033,21 @@ static PyObject *join_rows(PyObject *m, PyObject *args) {
     return out;
 }
 
+PyDoc_STRVAR(table_hash_doc, "table_hash(data, seed) -> int\n\n"
+                             "The keyed hash by which scan_edges(..., seed) places the bytes `data`"
+                             " in its tables\n(the node ids under `seed`): for tests.");
+
+static PyObject *table_hash(PyObject *m, PyObject *args) {
+    (void)m;
+    Py_buffer buf;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "y*K:table_hash", &buf, &seed)) return NULL;
+    Secrets key = secrets_of(seed);
+    uint64_t h = hash_bytes(&key, buf.buf, (size_t)buf.len, seed);
+    PyBuffer_Release(&buf);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python import path is then used.");
 
@@ -916,6 +1064,7 @@ static PyMethodDef module_methods[] = {
     {"edge_text", edge_text, METH_VARARGS, edge_text_doc},
     {"join_rows", join_rows, METH_VARARGS, join_rows_doc},
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
+    {"table_hash", table_hash, METH_VARARGS, table_hash_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,8 +6,9 @@ from typing import Any
 from msgspec import Raw
 
 def pure_python_forced() -> bool: ...
+def table_hash(data: bytes, seed: int, /) -> int: ...
 def scan_edges(
-    ids: list[str], edges: bytes | Raw, seed: int, /
+    ids: list[str], edges: bytes | Raw, seed: int, max_probes: int = 128, /
 ) -> (
     tuple[
         bytes,

@@ -134,6 +134,7 @@ struct Scanner {
     int64_t max_records;
     int64_t max_edges;
     uint64_t seed;
+    uint64_t key[3]; /* hash_bytes' secrets, derived from the seed (`derive_key`) */
 
     int64_t lines;
     int64_t records;
@@ -287,16 +288,28 @@ NO_COVERAGE static inline uint64_t read4(const char *p) {
     return w;
 }
 
+/* Public constants that keep key_hash's three strings apart (the secrets are the scanner's). */
 #define K1 0xa0761d6478bd642fULL
 #define K2 0xe7037ed1a0b428dbULL
 #define K3 0x8ebc6af09c88c6e3ULL
 
-/* A keyed hash of p[0:n] in the manner of wyhash: 16 bytes per multiply, and no byte-wise
- * tail (the last bytes are read as overlapping words, always inside p[0:n]). The seed is
- * random per scanner, so collisions cannot be precomputed; equality is always checked on
- * the bytes, so the hash decides only where a key is looked for. */
-NO_COVERAGE static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
-    uint64_t h = seed ^ mum(seed ^ K1, (uint64_t)n ^ K2), a, b;
+/* The secrets of the scanner's hash, derived once from its random seed (splitmix64): every
+ * 16-byte block is mixed with values a trace's author cannot know, where wyhash's public
+ * constants would leave the seed in the starting state only. */
+static void derive_key(uint64_t key[3], uint64_t seed) {
+    for (int i = 0; i < 3; i++) {
+        seed += 0x9E3779B97F4A7C15ULL;
+        key[i] = mix64(seed) | 1;
+    }
+}
+
+/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets k:
+ * 16 bytes per multiply, and no byte-wise tail (the last bytes are read as overlapping words,
+ * always inside p[0:n]). Equality is always checked on the bytes, so the hash decides only
+ * where a key is looked for. */
+NO_COVERAGE static uint64_t hash_bytes(const uint64_t k[3], const char *p, size_t n,
+                                       uint64_t seed) {
+    uint64_t h = seed ^ mum(seed ^ k[0], (uint64_t)n ^ k[1]), a, b;
     if (n <= 16) {
         if (n >= 4) {
             size_t off = (n >> 3) << 2;
@@ -314,23 +327,23 @@ NO_COVERAGE static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
         if (i > 48) {
             uint64_t g = h, f = h;
             do {
-                h = mum(read8(p) ^ K1, read8(p + 8) ^ h);
-                g = mum(read8(p + 16) ^ K2, read8(p + 24) ^ g);
-                f = mum(read8(p + 32) ^ K3, read8(p + 40) ^ f);
+                h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
+                g = mum(read8(p + 16) ^ k[1], read8(p + 24) ^ g);
+                f = mum(read8(p + 32) ^ k[2], read8(p + 40) ^ f);
                 p += 48;
                 i -= 48;
             } while (i > 48);
             h ^= g ^ f;
         }
         while (i > 16) {
-            h = mum(read8(p) ^ K1, read8(p + 8) ^ h);
+            h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
             p += 16;
             i -= 16;
         }
         a = read8(p + i - 16);
         b = read8(p + i - 8);
     }
-    return mum(K1 ^ (uint64_t)n, mum(a ^ K1, b ^ h));
+    return mum(k[2] ^ (uint64_t)n, mum(a ^ k[0], b ^ h));
 }
 
 /* p[0:n] == q[0:n], a word at a time (n is short: a symbol id, a purl, a container). */
@@ -390,7 +403,7 @@ static uint64_t edge_hash_of(Scanner *s, void *items, uint32_t i) {
 
 /* The id of the string p[0:n], added if new; NONE_ID when memory ran out. */
 NO_COVERAGE static uint32_t intern(Scanner *s, const char *p, size_t n) {
-    uint64_t h = hash_bytes(p, n, s->seed);
+    uint64_t h = hash_bytes(s->key, p, n, s->seed);
     if (s->stab) {
         size_t j = h & s->stab_mask;
         uint64_t v;
@@ -457,9 +470,9 @@ static inline void tally_add(Tally *t, uint64_t count, int64_t micros) {
 /* The hash of a tally key (cont NULL: no container; "" is a container). */
 NO_COVERAGE static inline uint64_t key_hash(Scanner *s, const char *sp, size_t sn, const char *pp,
                                             size_t pn, const char *cp, size_t cn) {
-    uint64_t c = cp ? hash_bytes(cp, cn, s->seed ^ K3) : K2;
-    uint64_t b = hash_bytes(pp, pn, s->seed ^ K2);
-    return mum(hash_bytes(sp, sn, s->seed) ^ c, b ^ K1);
+    uint64_t c = cp ? hash_bytes(s->key, cp, cn, s->seed ^ K3) : K2;
+    uint64_t b = hash_bytes(s->key, pp, pn, s->seed ^ K2);
+    return mum(hash_bytes(s->key, sp, sn, s->seed) ^ c, b ^ K1);
 }
 
 static inline size_t tally_size(const Tally *t) {
@@ -1289,6 +1302,7 @@ static int do_region(Scanner *s, const char *p, size_t n) {
         b->max_records = s->max_records;
         b->max_edges = s->max_edges;
         b->seed = s->seed;
+        memcpy(b->key, s->key, sizeof(b->key));
         b->missing_budget = -1;
         b->is_lane = 1;
         s->lane = b;
@@ -1404,6 +1418,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
     s->max_records = max_records;
     s->max_edges = max_edges;
     s->seed = mix64(seed);
+    derive_key(s->key, s->seed);
     s->missing_budget = -1;
     s->split_min = SPLIT_MIN_DEFAULT;
     return 0;
@@ -1527,11 +1542,11 @@ PyDoc_STRVAR(settle_doc,
              "bytes) a line for the careful parser, (line, 1, None) a line over the limit, "
              "(line, 2, flags) an accepted record without pid (flag 1) or container (2).");
 
-/* The verdicts good[at:at + lane->nnewpurls] on a lane's new purls; then its pending
- * lines, in order; its events join the first lane's. 0 on an error (set). */
+/* The verdicts good[at:at + lane->nnewpurls] (a tuple) on a lane's new purls; then its
+ * pending lines, in order; its events join the first lane's. 0 on an error (set). */
 static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
     for (size_t i = 0; i < l->nnewpurls; i++) {
-        int verdict = PyObject_IsTrue(PyList_GET_ITEM(good, (Py_ssize_t)(at + i)));
+        int verdict = PyObject_IsTrue(PyTuple_GET_ITEM(good, (Py_ssize_t)(at + i)));
         if (verdict < 0) return 0;
         l->strs[l->newpurls[i]].purl = verdict ? PURL_GOOD : PURL_BAD;
     }
@@ -1564,13 +1579,24 @@ static int settle_lane(Scanner *s, Scanner *l, PyObject *good, size_t at) {
 }
 
 NO_COVERAGE static PyObject *Scanner_settle(Scanner *s, PyObject *good) {
-    if (!PyList_Check(good) || (size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
+    if (!PyList_Check(good)) {
         PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
         return NULL;
     }
+    /* Busy first: the count of new purls reads the second lane, which a feed() on another
+     * thread (the GIL released) may be writing or freeing. */
     if (!enter(s)) return NULL;
+    if ((size_t)PyList_GET_SIZE(good) != all_new_purls(s)) {
+        s->busy = 0;
+        PyErr_SetString(PyExc_ValueError, "settle() takes one bool per new purl");
+        return NULL;
+    }
+    /* A copy: a verdict's __bool__ runs Python code, which could shrink the list. */
+    PyObject *verdicts = PyList_AsTuple(good);
     size_t mine = s->nnewpurls;
-    int ok = settle_lane(s, s, good, 0) && (!s->lane || settle_lane(s, s->lane, good, mine));
+    int ok = verdicts && settle_lane(s, s, verdicts, 0) &&
+             (!s->lane || settle_lane(s, s->lane, verdicts, mine));
+    Py_XDECREF(verdicts);
     s->busy = 0;
     if (!ok) return NULL;
     if (s->nevents > 1) qsort(s->events, s->nevents, sizeof(Event), event_order); /* never NULL */

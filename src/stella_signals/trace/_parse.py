@@ -14,7 +14,7 @@ Three paths give the same answer:
 
 from __future__ import annotations
 
-import random
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -554,7 +554,7 @@ def _parse_compiled(
         limits.max_symbol_id_bytes,
         limits.max_records,
         limits.max_edges,
-        random.getrandbits(64),  # keys the scanner's hash tables: no precomputed collisions
+        secrets.randbits(64),  # keys the scanner's hash tables: no precomputed collisions
     )
     if _SPLIT_MIN_BYTES is not None:
         scanner.split_min = _SPLIT_MIN_BYTES
