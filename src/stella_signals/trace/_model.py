@@ -246,10 +246,7 @@ class TraceReport:
                 key[0],
                 key[1],
                 None if container is msgspec.UNSET else str(container),
-                # A sum past the largest count a record may carry (2^53-1, the largest exact
-                # integer of canonical JSON and a stored fact) is kept at it: a lower bound,
-                # not a wrapped or refused number (docs/contract.md).
-                min(tally.count, MAX_COUNT),
+                tally.count,
                 _utc(tally.first),
                 _utc(tally.last),
             )
