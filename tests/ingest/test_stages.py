@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,15 @@ import pytest
 from stella_signals.attest import SignatureInvalid
 from stella_signals.clock import FixedClock
 from stella_signals.errors import InvalidTrace, LimitExceeded
-from stella_signals.ingest import IngestContext, parse_graph_hash
+from stella_signals.ids import new_ulid
+from stella_signals.ingest import (
+    IngestContext,
+    Outcome,
+    RuntimeUpload,
+    ingest_graph,
+    ingest_runtime,
+    parse_graph_hash,
+)
 from stella_signals.ingest._stages import (
     attest,
     make_receipt,
@@ -22,6 +31,7 @@ from stella_signals.ingest._stages import (
 from stella_signals.ports import TenantPolicy
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeanchor import system_status
+from stella_signals.trace import MAX_COUNT
 from stella_signals.wiring import Services, load_settings
 from tests.trace._lines import line, ndjson
 
@@ -117,3 +127,26 @@ def test_a_graph_is_looked_up_until_registered_then_remembered(ctx: IngestContex
     assert asked == [False, False, True]
     other = parse_tenant("globex")  # per tenant: another tenant's graph is its own question
     assert not catalog.registered(other, GRAPH, lambda: lookup(False))
+
+
+def test_counts_that_add_up_past_the_largest_are_stored_at_it(ctx: IngestContext) -> None:
+    """1,100 records of the largest count (their sum is about 2^63, past a 64-bit column):
+    the ingest stores the fact and the edge at 2^53-1, a lower bound, instead of failing."""
+    graph = json.dumps(
+        {
+            "schema": "richgraph-v1",
+            "nodes": [{"id": "n1", "symbol_id": "sym:python:a", "lang": "python", "kind": "f"}],
+            "edges": [],
+        }
+    ).encode()
+    stored = ingest_graph(ctx, ACME, graph)
+    big = line(symbol_id="sym:python:a", count=MAX_COUNT, caller_symbol_id="sym:python:c")
+    upload = RuntimeUpload(
+        tenant=ACME,
+        ingest_id=new_ulid(ctx.clock),
+        graph_hash=parse_graph_hash(str(stored.graph_hash)),
+        body=[ndjson(*[big] * 1_100)],
+    )
+    assert ingest_runtime(ctx, upload).outcome is Outcome.INGESTED
+    assert [f.hits for f in ctx.repo.list_facts(ACME, upload.ingest_id)] == [MAX_COUNT]
+    assert [e.hits for e in ctx.repo.list_edges(ACME, upload.ingest_id)] == [MAX_COUNT]

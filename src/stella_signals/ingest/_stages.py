@@ -74,7 +74,13 @@ from stella_signals.receipt import Receipt, ReceiptCounts, ReceiptStatus, Receip
 from stella_signals.tenancy import TenantId
 from stella_signals.timeanchor import TimeStatus, TimeUntrusted
 from stella_signals.timeline import EventType, FailureReason
-from stella_signals.trace import Diagnostic, TraceReport, check_probe_manifest, parse_trace
+from stella_signals.trace import (
+    MAX_COUNT,
+    Diagnostic,
+    TraceReport,
+    check_probe_manifest,
+    parse_trace,
+)
 
 __all__ = [
     "ORPHAN_FIRST_RETRY",
@@ -233,14 +239,17 @@ def map_facts(report: TraceReport, graph: LoadedGraph) -> Mapped:
     index = graph.index
     verify = map_trace(report, index, graph_hash_ok=True)
     nodes = _node_of_symbols(report, index)
+    # A sum of counts is exact in the report, but a stored count is kept at 2^53-1 (the
+    # largest a record may carry, and the largest integer canonical JSON and a 64-bit column
+    # hold exactly): a lower bound that only a forged or broken trace reaches.
     facts = [
-        FactRow(f.symbol_id, f.purl, f.container, f.count, f.first_seen, f.last_seen,
-                nodes.get(f.symbol_id))
+        FactRow(f.symbol_id, f.purl, f.container, min(f.count, MAX_COUNT), f.first_seen,
+                f.last_seen, nodes.get(f.symbol_id))
         for f in report.iter_facts()
     ]  # fmt: skip
     names = index.node_ids
     edges = [
-        EdgeRow(p.caller_symbol_id, p.symbol_id, p.hits,
+        EdgeRow(p.caller_symbol_id, p.symbol_id, min(p.hits, MAX_COUNT),
                 None if p.caller_node is None else names[p.caller_node],
                 None if p.callee_node is None else names[p.callee_node], p.in_graph)
         for p in resolve_edges(report, index)
