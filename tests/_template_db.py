@@ -11,6 +11,7 @@ migrations themselves are tested in tests/storage/ (contract tier), where nothin
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ Migrate = Callable[[SqlDatabase, str], None]
 def _template(real: Migrate) -> Path:
     """A database migrated to head by the real `migrate`, closed (no WAL file beside it)."""
     folder = Path(tempfile.mkdtemp(prefix="stella-template-db-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # one per test process
     path = folder / "template.sqlite"
     database = SqlDatabase(f"sqlite:///{path}")
     real(database, "head")
