@@ -307,6 +307,7 @@ def test_a_trace_without_containers_counts_its_warnings() -> None:
     st.booleans(),
     st.integers(1, 64),
     st.sampled_from([1, 2, 40, 200]),
+    st.sampled_from([None, 0, 1, 3]),
     limits_st,
 )
 def test_two_lanes_give_the_oracle_report(
@@ -315,15 +316,18 @@ def test_two_lanes_give_the_oracle_report(
     final_newline: bool,
     chunk: int,
     split_min: int,
+    lane_max_keys: int | None,
     limits: Limits,
 ) -> None:
     """The core splits a run of complete lines between two threads (ADR 0010), each with
-    tables of its own, merged at the end: the same report, line numbers, diagnostics in
-    order and limits as one lane and as the oracle. ``split_min`` makes tiny runs split."""
+    tables of its own, merged at the end, or at the start of a chunk once the keys pass
+    ``lane_max_keys`` (then one lane scans on): the same report, line numbers, diagnostics
+    in order and limits as one lane and as the oracle. ``split_min`` makes tiny runs split."""
     data = end.join(lines * 3) + (end if final_newline else b"")
     pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_parse, "_SPLIT_MIN_BYTES", split_min)
+        patch.setattr(_parse, "_LANE_MAX_KEYS", lane_max_keys)
         two_lanes = outcome(pieces, limits, "compiled"), outcome([data], limits, "compiled")
         quiet = outcome([data], limits, "compiled", sink=False)
     assert two_lanes[0] == outcome(pieces, limits, "careful")
@@ -357,3 +361,7 @@ def test_two_lanes_on_big_chunks_near_the_limits() -> None:
     pieces = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
     for limits in (Limits(), Limits(max_records=25_000), Limits(max_edges=20_000)):
         agree(pieces, limits)
+    with pytest.MonkeyPatch.context() as patch:  # the second lane merged after the first MiB
+        patch.setattr(_parse, "_LANE_MAX_KEYS", 100)
+        for limits in (Limits(), Limits(max_records=25_000)):
+            agree(pieces, limits)

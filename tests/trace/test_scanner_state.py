@@ -23,6 +23,7 @@ ATTRIBUTES = (
     "missing_budget",
     "suppressed",
     "split_min",
+    "lane_max_keys",
 )
 
 

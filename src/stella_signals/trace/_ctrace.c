@@ -183,11 +183,18 @@ struct Scanner {
     Scanner *lane;
     int is_lane;
     size_t split_min; /* complete lines of at least this many bytes are split in two lanes */
+    uint32_t lane_max_keys; /* past this many tallies here, one lane again (see do_region) */
     int in_turn;      /* the lanes scan one after the other, on this thread (the fuzz driver) */
     int use_worker;   /* the second lane runs on the fuzz driver's long-lived thread */
 };
 /* Below this, a second thread costs more than it saves. */
 #define SPLIT_MIN_DEFAULT ((size_t)256 << 10)
+/* Past this many distinct keys the second lane is merged and not used again: each lane keeps
+ * a copy of every key it meets (tally, key bytes, strings, tables: about 300 bytes a key), so
+ * on a trace of many keys two lanes held twice the tables (a 160,000-key trace: 40 MiB more
+ * at the peak of a 10 M-record ingest, issue 19) and spent the time saved on merging them
+ * (measured slower than one lane). 16,384 keys: a lane of a few MiB at most. */
+#define LANE_MAX_KEYS_DEFAULT (1u << 14)
 
 /* ---------------------------------------------------------------------------------------- */
 /* memory: plain malloc (callable without the GIL); a failure sets nomem                     */
@@ -1280,7 +1287,8 @@ NO_COVERAGE static void worker_wait(Worker *w) {
  * scan at the same line as one lane would. Line numbers, events and aggregates come out as
  * from one lane once merged (events are sorted by line in settle). */
 static int do_region(Scanner *s, const char *p, size_t n) {
-    if (s->is_lane || n < s->split_min || n < 2) return do_lines(s, p, n);
+    if (s->is_lane || n < s->split_min || n < 2 || s->ntallies > s->lane_max_keys)
+        return do_lines(s, p, n);
     const char *mid = memchr(p + n / 2, '\n', n - n / 2); /* p[n - 1] is one */
     const char *second = mid + 1, *end = p + n;
     if (second == end) return do_lines(s, p, n);
@@ -1329,6 +1337,12 @@ static int scan_chunk(Scanner *s, const char *p, size_t n) {
     /* n bytes hold at most n lines: the exact count only when that bound is too loose */
     if (s->lane && !lanes_within(s, (int64_t)n + 1) && !bound_lanes(s, count_lines(p, n) + 1))
         return 0;
+    /* Many keys: the second lane's copy of them goes now (one lane from here on, do_region),
+     * at the start of a chunk like the merge above, when nothing of the lane waits to settle. */
+    if (s->lane && s->ntallies > s->lane_max_keys && !merge_lane(s)) {
+        s->nomem = 1;
+        return 0;
+    }
     if (s->skipping) {
         const char *nl = memchr(p, '\n', n);
         if (!nl) return 1;
@@ -1421,6 +1435,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
     derive_key(s->key, s->seed);
     s->missing_budget = -1;
     s->split_min = SPLIT_MIN_DEFAULT;
+    s->lane_max_keys = LANE_MAX_KEYS_DEFAULT;
     return 0;
 }
 
@@ -1905,6 +1920,26 @@ static int set_split_min(Scanner *s, PyObject *v, void *c) {
     s->split_min = n;
     return 0;
 }
+static PyObject *get_lane_max_keys(Scanner *s, void *c) {
+    (void)c;
+    return idle(s) ? PyLong_FromUnsignedLong(s->lane_max_keys) : NULL;
+}
+static int set_lane_max_keys(Scanner *s, PyObject *v, void *c) {
+    (void)c;
+    if (!idle(s)) return -1;
+    if (!v) {
+        PyErr_SetString(PyExc_AttributeError, "lane_max_keys cannot be deleted");
+        return -1;
+    }
+    unsigned long n = PyLong_AsUnsignedLong(v);
+    if (n == (unsigned long)-1 && PyErr_Occurred()) return -1;
+    if (n > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "lane_max_keys is at most 2**32 - 1");
+        return -1;
+    }
+    s->lane_max_keys = (uint32_t)n;
+    return 0;
+}
 static PyObject *get_suppressed(Scanner *s, void *c) {
     (void)c;
     return idle(s) ? PyLong_FromLongLong(s->suppressed) : NULL;
@@ -1916,6 +1951,8 @@ static PyGetSetDef Scanner_getset[] = {
     {"suppressed", (getter)get_suppressed, NULL, "warnings counted but not handed over", NULL},
     {"split_min", (getter)get_split_min, (setter)set_split_min,
      "runs of complete lines this long or longer are scanned by two threads", NULL},
+    {"lane_max_keys", (getter)get_lane_max_keys, (setter)set_lane_max_keys,
+     "past this many distinct keys the second lane is merged and one lane scans on", NULL},
     {"lines", (getter)get_lines, NULL, "lines scanned (blank ones included)", NULL},
     {"records", (getter)get_records, NULL, "records aggregated", NULL},
     {"edge_count", (getter)get_edges, NULL, "distinct call edges (at most max_edges + 1)", NULL},

@@ -13,6 +13,7 @@ class Scanner:
     missing_budget: int
     suppressed: int
     split_min: int
+    lane_max_keys: int
     def __init__(
         self,
         max_line_bytes: int,

@@ -540,6 +540,9 @@ _MICROSECOND = timedelta(microseconds=1)
 #: Runs of complete lines the compiled core splits between two threads (None: its own
 #: default, 256 KiB); the tests make it tiny, so that small traces take the two-lane path.
 _SPLIT_MIN_BYTES: int | None = None
+#: Distinct keys past which the compiled core merges its second lane and scans on with one
+#: (None: its own default, 16,384); the tests make it tiny, so that the merge runs early.
+_LANE_MAX_KEYS: int | None = None
 _DEFER, _OVERLONG, _MISSING = 0, 1, 2
 
 
@@ -558,6 +561,8 @@ def _parse_compiled(
     )
     if _SPLIT_MIN_BYTES is not None:
         scanner.split_min = _SPLIT_MIN_BYTES
+    if _LANE_MAX_KEYS is not None:
+        scanner.lane_max_keys = _LANE_MAX_KEYS
     bom = [False]  # reported yet
 
     def settle(new_purls: list[str] | None) -> None:
