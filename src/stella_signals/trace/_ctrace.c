@@ -2023,7 +2023,8 @@ NO_COVERAGE static int fuzz_add_back(Scanner *s, PyObject *event) {
 
 PyDoc_STRVAR(fuzz_scan_doc,
              "_fuzz_scan(trace, size, max_line_bytes, max_symbol_id_bytes, max_records, "
-             "max_edges, split_min, threads, tally_type, unset) -> tuple\n\nThe fuzz harness's "
+             "max_edges, split_min, threads, tally_type, unset[, lane_max_keys]) -> tuple\n\n"
+             "The fuzz harness's "
              "`scan` (fuzz/fuzz_ctrace.py) without the interpreter in the loop: a Scanner fed "
              "`trace` in `size`-byte pieces (the first as bytes through feed(), the others each "
              "in an 8-byte-aligned slot of its own, ASan-poisoned around it, straight to the "
@@ -2038,17 +2039,21 @@ NO_COVERAGE static PyObject *fuzz_scan(PyObject *m, PyObject *args) {
     Py_ssize_t size, max_line, max_sym, split;
     long long max_records, max_edges;
     int threads;
-    if (!PyArg_ParseTuple(args, "SnnnLLnpOO", &trace, &size, &max_line, &max_sym, &max_records,
-                          &max_edges, &split, &threads, &tally_type, &unset))
+    long long lane_keys = -1; /* -1: the scanner's default */
+    if (!PyArg_ParseTuple(args, "SnnnLLnpOO|L", &trace, &size, &max_line, &max_sym,
+                          &max_records, &max_edges, &split, &threads, &tally_type, &unset,
+                          &lane_keys))
         return NULL;
-    if (size < 1 || split < 0) {
-        PyErr_SetString(PyExc_ValueError, "size must be positive, split_min not negative");
+    if (size < 1 || split < 0 || lane_keys < -1 || lane_keys > (long long)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "size must be positive, split_min not negative, "
+                                          "lane_max_keys -1 (default) or 0..2**32-1");
         return NULL;
     }
     Scanner *s = (Scanner *)PyObject_CallFunction((PyObject *)&ScannerType, "nnLLK", max_line,
                                                   max_sym, max_records, max_edges, 0ULL);
     if (!s) return NULL;
     s->split_min = (size_t)split;
+    if (lane_keys >= 0) s->lane_max_keys = (uint32_t)lane_keys;
     s->in_turn = !threads;
     s->use_worker = 1;
     PyObject *events = PyList_New(0), *out = NULL;
