@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["DuplicateKeyError", "loads_strict"]
+__all__ = ["DuplicateKeyError", "has_raw_surrogate", "loads_strict"]
 
 
 class DuplicateKeyError(ValueError):
@@ -33,6 +33,11 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 #: The UTF-8 form of a surrogate code point (U+D800..U+DFFF): not UTF-8 (RFC 3629), yet
 #: ``json.loads`` decodes bytes with ``surrogatepass`` and lets it through.
 _RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+def has_raw_surrogate(data: bytes) -> bool:
+    """Whether ``data`` holds the UTF-8 form of a surrogate (a memchr-fast test first)."""
+    return b"\xed" in data and _RAW_SURROGATE.search(data) is not None
 
 
 def _refuse_raw_surrogates(data: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from stella_signals.errors import InvalidDocument, LimitExceeded
-from stella_signals.strictjson import DuplicateKeyError, loads_strict
+from stella_signals.strictjson import DuplicateKeyError, has_raw_surrogate, loads_strict
 from stella_signals.trace import purl_problem
 from stella_signals.wire import MAX_SAFE_INTEGER, Problem, ProblemSink, json_pointer
 
@@ -291,10 +291,6 @@ _from_of = itemgetter("from")
 _to_of = itemgetter("to")
 
 
-#: The UTF-8 form of a surrogate code point (U+D800..U+DFFF), which is not UTF-8 at all.
-_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
-
-
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -308,7 +304,7 @@ def _surely_valid(doc: dict[str, Any], data: bytes) -> bool:
 
     True means the detailed checker would find nothing; False means "ask it".
     """
-    if b"\\u" in data or (b"\xed" in data and _RAW_SURROGATE.search(data)):
+    if b"\\u" in data or has_raw_surrogate(data):
         # Escapes may hide unpaired surrogates, and the decoder lets the raw UTF-8 bytes of one
         # (ED A0-BF ..) through inside objects: the detailed walk checks strings and keys.
         return False
