@@ -22,13 +22,18 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src/stella_signals/trace/_ctrace.c")
-PACKAGE_DIR = "stella_signals/trace"
-#: Further extension modules: (source, package directory, what serves without it).
-EXTRA_MODULES = [
+#: The extension modules: (source, package directory, what it is, what serves without it).
+MODULES = [
+    (
+        Path("src/stella_signals/trace/_ctrace.c"),
+        "stella_signals/trace",
+        "the compiled trace core",
+        "pure-Python parser",
+    ),
     (
         Path("src/stella_signals/graph/_cgraph.c"),
         "stella_signals/graph",
+        "_cgraph.c",
         "pure-Python graph import",
     ),
 ]
@@ -64,7 +69,7 @@ def compile_core(source: Path, target: Path, extra: list[str] | None = None) -> 
     return None
 
 
-def module_name(stem: str = "_ctrace") -> str:
+def module_name(stem: str) -> str:
     return stem + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
 
 
@@ -74,46 +79,22 @@ class CompiledTraceCore(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel":
             return
-        if self._compile_extra_modules(version, build_data):
-            build_data["pure_python"] = False
-            build_data["infer_tag"] = True
-        source = Path(self.root) / SOURCE
-        if version == "editable":  # next to the source: the editable install's path finds it
-            target = source.with_name(module_name())
-        else:
-            target = Path(tempfile.mkdtemp(prefix="ctrace-")) / module_name()
-        problem = compile_core(source, target)
-        if problem is not None:
-            warnings.warn(
-                f"stella-signals: the compiled trace core was not built ({problem}); "
-                "the pure-Python parser will be used",
-                stacklevel=1,
-            )
-            return
-        build_data["pure_python"] = False
-        build_data["infer_tag"] = True
-        if version != "editable":
-            build_data["force_include"][str(target)] = f"{PACKAGE_DIR}/{target.name}"
-
-    def _compile_extra_modules(self, version: str, build_data: dict[str, Any]) -> bool:
-        """Compile `EXTRA_MODULES` as the trace core is; whether any was built."""
-        built = False
-        for extra_source, package_dir, fallback in EXTRA_MODULES:
-            source = Path(self.root) / extra_source
+        for module_source, package_dir, what, fallback in MODULES:
+            source = Path(self.root) / module_source
             name = module_name(source.stem)
-            if version == "editable":
+            if version == "editable":  # next to the source: the editable install's path finds it
                 target = source.with_name(name)
             else:
                 target = Path(tempfile.mkdtemp(prefix=f"{source.stem}-")) / name
             problem = compile_core(source, target)
             if problem is not None:
                 warnings.warn(
-                    f"stella-signals: {source.name} was not built ({problem}); the {fallback} "
+                    f"stella-signals: {what} was not built ({problem}); the {fallback} "
                     "will be used",
                     stacklevel=1,
                 )
                 continue
-            built = True
+            build_data["pure_python"] = False
+            build_data["infer_tag"] = True
             if version != "editable":
                 build_data["force_include"][str(target)] = f"{package_dir}/{target.name}"
-        return built
