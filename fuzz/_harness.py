@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -39,6 +41,7 @@ __all__ = [
     "guarded",
     "gzip_wrap",
     "instrumented",
+    "load_variant",
     "main",
     "require",
     "split_control",
@@ -70,6 +73,19 @@ def guarded(call: Callable[[], T]) -> T | None:
         return call()
     except StellaError:
         return None
+
+
+def load_variant(variable: str, name: str) -> None:
+    """Put the sanitizer build of extension module ``name`` in the installed one's place, when
+    the environment variable ``variable`` names one (`fuzz/build_ctrace.py`'s output)."""
+    path = os.environ.get(variable)
+    if not path:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
 
 
 def require(condition: bool, message: str) -> None:

@@ -21,29 +21,20 @@ the guidance is the C code's.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from typing import Any
 
 import msgspec
-from _harness import FUZZING, ContractViolation, main, require, split_control
+from _harness import (
+    FUZZING,
+    ContractViolation,
+    load_variant,
+    main,
+    require,
+    split_control,
+)
 
-
-def _load_variant() -> None:
-    """Put the sanitizer build of the core in the installed one's place, if one is named."""
-    path = os.environ.get("STELLA_CGRAPH_SO")
-    if not path:
-        return
-    name = "stella_signals.graph._cgraph"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-
-
-_load_variant()
+load_variant("STELLA_CGRAPH_SO", "stella_signals.graph._cgraph")
 
 from stella_signals.graph import _compact  # noqa: E402
 from stella_signals.graph._compact import _compiled_core, _edges, compact_graph  # noqa: E402

@@ -36,27 +36,17 @@ extension the harness has nothing to fuzz and says so.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
-import sys
 
-from _harness import FUZZING, ContractViolation, main, require, split_control
+from _harness import (
+    FUZZING,
+    ContractViolation,
+    load_variant,
+    main,
+    require,
+    split_control,
+)
 
-
-def _load_variant() -> None:
-    """Put the sanitizer build of the core in the installed one's place, if one is named."""
-    path = os.environ.get("STELLA_CTRACE_SO")
-    if not path:
-        return
-    name = "stella_signals.trace._ctrace"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
-
-
-_load_variant()
+load_variant("STELLA_CTRACE_SO", "stella_signals.trace._ctrace")
 
 # Loaded before fuzz_trace, so that its instrumented() block finds the parser loaded: the
 # Python code stays uninstrumented here.
