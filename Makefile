@@ -7,6 +7,8 @@ DATA_DIR ?= ./data
 #: `make run PORT=9090 HOST=0.0.0.0`; unset, STELLA_PORT / STELLA_HOST or 127.0.0.1:8080 apply.
 HOST ?=
 PORT ?=
+#: A command prefix for the static checks (`make test` sets it to `nice -n 10`).
+NICE ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv postgres tools screenshots run example test test-unit lint typecheck pytest coverage bench fuzz reliability clean lock
@@ -62,13 +64,13 @@ screenshots: venv tools
 	$(BIN)/python scripts/console/screenshots.py
 
 lint: venv
-	$(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
-	$(BIN)/ruff check src tests benchmarks scripts reliability fuzz
-	cd probe && ../$(BIN)/ruff format --check src && ../$(BIN)/ruff check src
+	$(NICE) $(BIN)/ruff format --check src tests benchmarks scripts reliability fuzz
+	$(NICE) $(BIN)/ruff check src tests benchmarks scripts reliability fuzz
+	cd probe && $(NICE) ../$(BIN)/ruff format --check src && $(NICE) ../$(BIN)/ruff check src
 
 typecheck: venv
-	$(BIN)/mypy --strict src
-	cd probe && ../$(BIN)/mypy --strict
+	$(NICE) $(BIN)/mypy --strict src
+	cd probe && $(NICE) ../$(BIN)/mypy --strict
 
 # Every tier (docs/testing.md) on PYTEST_WORKERS pytest-xdist workers, three for two CPUs (a
 # worker waits on its servers and console scripts about a third of the time). A module's tests
@@ -94,7 +96,12 @@ test-unit: venv
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m unit -q \
 		--hypothesis-profile=unit
 
-test: lint typecheck pytest
+# ruff and mypy run beside the tests at a lower priority (nice 10): they take the CPU time the
+# test workers leave while they wait on servers and console scripts, instead of adding ~20 s
+# in front of the first test. Each part's output is printed whole when it ends; any failure
+# fails `make test`.
+test: venv postgres tools
+	$(MAKE) --no-print-directory -j3 --output-sync=target NICE="nice -n 10" lint typecheck pytest
 
 bench: venv postgres
 	$(BIN)/python benchmarks/run.py
