@@ -32,6 +32,8 @@
 #define NO_COVERAGE
 #endif
 
+#include "../_cshared.h" /* advise_huge, skip_ws, utf8_ok, pure_python_forced */
+
 #define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
 #define MAX_ITEMS ((size_t)UINT32_MAX - 1) /* node, edge and set numbers fit 32 bits */
 #define MAX_DEPTH 64                       /* evidence nesting read here; deeper: None */
@@ -117,22 +119,6 @@ NO_COVERAGE static uint64_t hash_bytes(const Secrets *k, const unsigned char *p,
         b = read8(p + i - 8);
     }
     return mum(k->k[2] ^ (uint64_t)n, mum(a ^ k->k[1], b ^ h));
-}
-
-#define HUGE_PAGE ((size_t)2 << 20)
-
-/* Ask for transparent huge pages (Linux; a hint): the id table's look-ups land anywhere in
- * tens of MiB, and nearly each one would miss the TLB too. */
-NO_COVERAGE static void advise_huge(void *p, size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (n < 2 * HUGE_PAGE) return;
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)n;
-#endif
 }
 
 /* A growable array of 32-bit numbers. */
@@ -368,11 +354,6 @@ static int64_t intern_set(Graph *g, const size_t *off, const size_t *len) {
 /* ---------------------------------------------------------------------------------------- */
 /* the scan                                                                                  */
 
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-    return p;
-}
-
 /* The end of the string whose opening quote is at p (just past its closing quote), or NULL. */
 static inline const unsigned char *string_end(const unsigned char *p, const unsigned char *end) {
     const unsigned char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
@@ -514,49 +495,6 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
     pending->edge = g->to.len - 1;
     if (g->npending == BATCH && !flush(g)) return 0;
     *pp = p;
-    return 1;
-}
-
-/* Whether p[0:n] is strict UTF-8 (RFC 3629: no overlong form, surrogate or code point past
- * U+10FFFF), as Python decodes it; ASCII eight bytes at a time. The scan keeps raw bytes
- * that Python decodes only afterwards, once per distinct set, and skips evidence unread:
- * bytes that could never decode are declined here, before they cost anything. */
-static int utf8_ok(const unsigned char *p, size_t n) {
-    const unsigned char *end = p + n;
-    while (p < end) {
-        if ((size_t)(end - p) >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (!(w & 0x8080808080808080ULL)) {
-                p += 8;
-                continue;
-            }
-        }
-        unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            else if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            else if (c == 0xF4) hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if ((size_t)(end - p) <= need) return 0;
-        if (p[1] < lo || p[1] > hi) return 0;
-        for (size_t i = 2; i <= need; i++)
-            if ((p[i] & 0xC0) != 0x80) return 0;
-        p += need + 1;
-    }
     return 1;
 }
 
@@ -1050,12 +988,6 @@ static PyObject *table_hash(PyObject *m, PyObject *args) {
 
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python import path is then used.");
-
-static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
-    (void)m;
-    const char *v = getenv("STELLA_PURE_PYTHON");
-    return PyBool_FromLong(v && *v && strcmp(v, "0") != 0);
-}
 
 static PyMethodDef module_methods[] = {
     {"scan_edges", scan_edges, METH_VARARGS, scan_edges_doc},

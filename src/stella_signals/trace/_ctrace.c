@@ -40,6 +40,8 @@ typedef unsigned __int128 u128;
 #define NO_COVERAGE
 #endif
 
+#include "../_cshared.h" /* advise_huge, skip_ws, utf8_ok, pure_python_forced */
+
 /* The fuzz driver's pieces (see fuzz_scan) live in one arena whose bytes are poisoned for
  * AddressSanitizer except the piece being scanned: as guarded as a malloc per piece (a read
  * before or past it, or of an earlier piece, is reported), without an allocation each. */
@@ -198,22 +200,6 @@ struct Scanner {
 
 /* ---------------------------------------------------------------------------------------- */
 /* memory: plain malloc (callable without the GIL); a failure sets nomem                     */
-
-/* Ask for transparent huge pages on a big table or arena: their lookups land anywhere in
- * tens of MiB, and with 4 KiB pages nearly each one missed the TLB too (a page walk, which
- * costs more still in a virtual machine). Only a hint; Linux only. */
-#define HUGE_PAGE ((size_t)2 << 20)
-NO_COVERAGE static void advise_huge(void *p, size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (n < 2 * HUGE_PAGE) return;
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
 
 NO_COVERAGE static int grow(void **p, size_t *cap, size_t need, size_t item) {
     if (need <= *cap) return 1;
@@ -715,44 +701,6 @@ static inline int field_at(const unsigned char *k, const unsigned char *end, siz
     }
 #undef IS
     return -1;
-}
-
-static inline int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && is_ws(*p)) p++;
-    return p;
-}
-
-/* Strict UTF-8, as Python's decoder: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int utf8_ok(const unsigned char *p, size_t n) {
-    const unsigned char *end = p + n;
-    while (p < end) {
-        unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (end - p < 2 || (p[1] & 0xC0) != 0x80) return 0;
-            p += 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-            if (c == 0xE0 && p[1] < 0xA0) return 0;
-            if (c == 0xED && p[1] > 0x9F) return 0;
-            p += 3;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-                (p[3] & 0xC0) != 0x80)
-                return 0;
-            if (c == 0xF0 && p[1] < 0x90) return 0;
-            if (c == 0xF4 && p[1] > 0x8F) return 0;
-            p += 4;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 #define ONES 0x0101010101010101ULL
@@ -2144,12 +2092,6 @@ done:
 
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python parser is then used.");
-
-static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
-    (void)m;
-    const char *v = getenv("STELLA_PURE_PYTHON");
-    return PyBool_FromLong(v && *v && strcmp(v, "0") != 0);
-}
 
 static PyMethodDef module_methods[] = {
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
