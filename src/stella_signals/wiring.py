@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
+    PublicKey,
     ServiceKey,
     load_or_create_service_key,
     new_service_key_pem,
@@ -37,12 +38,14 @@ from stella_signals.ports import (
     BlobStore,
     GraphStore,
     IngestStore,
+    KeyPurpose,
     OrphanQueue,
     ServiceKeyStore,
     SyncStore,
     TimelineStore,
     TokenRecord,
     TokenStore,
+    TrustedKey,
     TrustStore,
     VerdictStore,
 )
@@ -415,6 +418,19 @@ class Services:
             token_id, tenants, request.scopes, created_at=now, expires_at=expires_at
         )
         return IssuedToken(secret=secret, record=record)
+
+    def trust_key(self, tenant: TenantId, purpose: KeyPurpose, key: PublicKey) -> bool:
+        """Trust ``key`` for ``tenant``'s ``purpose`` from now on; False when it already was.
+        The one way `signals keys add` and ``POST /api/v1/keys`` trust a key."""
+        return self.trust.add_trusted_key(
+            TrustedKey(
+                tenant=tenant,
+                purpose=purpose,
+                keyid=key.keyid,
+                public_pem=key.pem,
+                added_at=self.clock.now(),
+            )
+        )
 
     def ingest_context(self, source: str) -> IngestContext:
         return IngestContext(
