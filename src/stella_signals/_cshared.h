@@ -24,6 +24,90 @@ NO_COVERAGE static void advise_huge(void *p, size_t n) {
 #endif
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* hashing: keyed by secrets drawn from a random seed, so that input cannot be made to collide */
+
+NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
+NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+NO_COVERAGE static inline uint64_t read8(const void *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+NO_COVERAGE static inline uint64_t read4(const void *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The secrets of a scan's hash, derived from its random seed (splitmix64), so that every
+ * 16-byte block of every key is mixed with values the input's author cannot know. A hash that
+ * folded the seed into its starting state only (wyhash's public constants) has collisions
+ * that hold for every seed: a change to one word undone by a change to the next. */
+static void derive_key(uint64_t key[3], uint64_t seed) {
+    for (int i = 0; i < 3; i++) {
+        seed += 0x9E3779B97F4A7C15ULL;
+        key[i] = mix64(seed) | 1; /* odd: never a zero factor by itself */
+    }
+}
+
+/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets k:
+ * 16 bytes per multiply (three lanes over long keys), and no byte-wise tail (the last bytes
+ * are read as overlapping words, always inside p[0:n]). Equality is always checked on the
+ * bytes, so the hash decides only where a key is looked for. */
+NO_COVERAGE static uint64_t hash_bytes(const uint64_t k[3], const void *data, size_t n,
+                                       uint64_t seed) {
+    const unsigned char *p = data;
+    uint64_t h = seed ^ mum(seed ^ k[0], (uint64_t)n ^ k[1]), a, b;
+    if (n <= 16) {
+        if (n >= 4) {
+            size_t off = (n >> 3) << 2;
+            a = read4(p) << 32 | read4(p + off);
+            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
+        } else if (n > 0) {
+            a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = n;
+        if (i > 48) {
+            uint64_t g = h, f = h;
+            do {
+                h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
+                g = mum(read8(p + 16) ^ k[1], read8(p + 24) ^ g);
+                f = mum(read8(p + 32) ^ k[2], read8(p + 40) ^ f);
+                p += 48;
+                i -= 48;
+            } while (i > 48);
+            h ^= g ^ f;
+        }
+        while (i > 16) {
+            h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
+            p += 16;
+            i -= 16;
+        }
+        a = read8(p + i - 16);
+        b = read8(p + i - 8);
+    }
+    return mum(k[2] ^ (uint64_t)n, mum(a ^ k[0], b ^ h));
+}
+
 /* JSON white space (RFC 8259 §2). */
 static inline int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 

@@ -45,80 +45,15 @@
 
 enum { M_KIND, M_PURL, M_CONFIDENCE, M_EVIDENCE, NM };
 
-NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-typedef unsigned __int128 u128;
-
-/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
-NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
-    u128 r = (u128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-NO_COVERAGE static inline uint64_t read8(const unsigned char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-NO_COVERAGE static inline uint64_t read4(const unsigned char *p) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
-/* The secrets of one scan's hash, derived from its random seed (splitmix64), so that every
- * block of every key is mixed with values an author of the document cannot know. A hash that
- * folded the seed into its starting state only (as this file's first one did) has collisions
- * that hold for every seed: a change to one word undone by a change to the next. */
+/* The secrets of one scan's hash (`derive_key`, `hash_bytes`: _cshared.h). */
 typedef struct {
     uint64_t k[3];
 } Secrets;
 
 static Secrets secrets_of(uint64_t seed) {
     Secrets s;
-    for (int i = 0; i < 3; i++) {
-        seed += 0x9E3779B97F4A7C15ULL;
-        s.k[i] = mix64(seed) | 1; /* odd: never a zero factor by itself */
-    }
+    derive_key(s.k, seed);
     return s;
-}
-
-/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets: 16
- * bytes per multiply, the last bytes read as overlapping words inside p[0:n]. Equality is
- * always checked on the bytes: the hash decides only where a key is looked for. */
-NO_COVERAGE static uint64_t hash_bytes(const Secrets *k, const unsigned char *p, size_t n,
-                                       uint64_t seed) {
-    uint64_t h = seed ^ mum(seed ^ k->k[0], (uint64_t)n ^ k->k[1]), a, b;
-    if (n <= 16) {
-        if (n >= 4) {
-            size_t off = (n >> 3) << 2;
-            a = read4(p) << 32 | read4(p + off);
-            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
-        } else if (n > 0) {
-            a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = n;
-        while (i > 16) {
-            h = mum(read8(p) ^ k->k[1], read8(p + 8) ^ h);
-            p += 16;
-            i -= 16;
-        }
-        a = read8(p + i - 16);
-        b = read8(p + i - 8);
-    }
-    return mum(k->k[2] ^ (uint64_t)n, mum(a ^ k->k[1], b ^ h));
 }
 
 /* A growable array of 32-bit numbers. */
@@ -232,7 +167,7 @@ static int build_ids(Graph *g) {
     for (size_t i = 0; i < g->nids; i++) {
         const unsigned char *p = g->arena + g->offs[i];
         size_t n = g->offs[i + 1] - g->offs[i];
-        uint64_t h = hash_bytes(&g->key, p, n, g->seed);
+        uint64_t h = hash_bytes(g->key.k, p, n, g->seed);
         uint32_t tag = (uint32_t)(h >> 32);
         size_t j = h & g->imask;
         int dup = 0;
@@ -271,7 +206,7 @@ static int64_t find_id(const Graph *g, const unsigned char *p, size_t n, uint64_
 NO_COVERAGE static uint64_t set_hash(const Graph *g, const size_t *off, const size_t *len) {
     uint64_t h = g->seed ^ 0x2545F4914F6CDD1DULL;
     for (int m = 0; m < NM; m++)
-        h = mix64(h ^ (len[m] ? hash_bytes(&g->key, g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
+        h = mix64(h ^ (len[m] ? hash_bytes(g->key.k, g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
                               : 0x9E3779B97F4A7C15ULL * (uint64_t)(m + 1)));
     return h;
 }
@@ -443,14 +378,14 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
                 if (member == NM + 1) { /* to: looked up with its batch (`flush`) */
                     to_id = id;
                     to_len = n;
-                    to_hash = hash_bytes(&g->key, id, n, g->seed);
+                    to_hash = hash_bytes(g->key.k, id, n, g->seed);
                     __builtin_prefetch(&g->itab[to_hash & g->imask]);
                     goto next;
                 }
                 if (g->last_from && n == g->last_from_len && memcmp(id, g->last_from, n) == 0) {
                     from = g->last_from_node;
                 } else {
-                    from = find_id(g, id, n, hash_bytes(&g->key, id, n, g->seed));
+                    from = find_id(g, id, n, hash_bytes(g->key.k, id, n, g->seed));
                     if (from < 0) return 0; /* an unknown endpoint (or not a node id's bytes) */
                     g->last_from = id;
                     g->last_from_len = n;
@@ -981,7 +916,7 @@ static PyObject *table_hash(PyObject *m, PyObject *args) {
     unsigned long long seed;
     if (!PyArg_ParseTuple(args, "y*K:table_hash", &buf, &seed)) return NULL;
     Secrets key = secrets_of(seed);
-    uint64_t h = hash_bytes(&key, buf.buf, (size_t)buf.len, seed);
+    uint64_t h = hash_bytes(key.k, buf.buf, (size_t)buf.len, seed);
     PyBuffer_Release(&buf);
     return PyLong_FromUnsignedLongLong(h);
 }

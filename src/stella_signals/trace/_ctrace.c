@@ -254,90 +254,10 @@ NO_COVERAGE static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
 /* ---------------------------------------------------------------------------------------- */
 /* hashing: keyed by a random seed per scanner                                               */
 
-NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
-NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
-    u128 r = (u128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-NO_COVERAGE static inline uint64_t read8(const char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-NO_COVERAGE static inline uint64_t read4(const char *p) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
 /* Public constants that keep key_hash's three strings apart (the secrets are the scanner's). */
 #define K1 0xa0761d6478bd642fULL
 #define K2 0xe7037ed1a0b428dbULL
 #define K3 0x8ebc6af09c88c6e3ULL
-
-/* The secrets of the scanner's hash, derived once from its random seed (splitmix64): every
- * 16-byte block is mixed with values a trace's author cannot know, where wyhash's public
- * constants would leave the seed in the starting state only. */
-static void derive_key(uint64_t key[3], uint64_t seed) {
-    for (int i = 0; i < 3; i++) {
-        seed += 0x9E3779B97F4A7C15ULL;
-        key[i] = mix64(seed) | 1;
-    }
-}
-
-/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets k:
- * 16 bytes per multiply, and no byte-wise tail (the last bytes are read as overlapping words,
- * always inside p[0:n]). Equality is always checked on the bytes, so the hash decides only
- * where a key is looked for. */
-NO_COVERAGE static uint64_t hash_bytes(const uint64_t k[3], const char *p, size_t n,
-                                       uint64_t seed) {
-    uint64_t h = seed ^ mum(seed ^ k[0], (uint64_t)n ^ k[1]), a, b;
-    if (n <= 16) {
-        if (n >= 4) {
-            size_t off = (n >> 3) << 2;
-            a = read4(p) << 32 | read4(p + off);
-            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
-        } else if (n > 0) {
-            a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n >> 1] << 8 |
-                (unsigned char)p[n - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = n;
-        if (i > 48) {
-            uint64_t g = h, f = h;
-            do {
-                h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
-                g = mum(read8(p + 16) ^ k[1], read8(p + 24) ^ g);
-                f = mum(read8(p + 32) ^ k[2], read8(p + 40) ^ f);
-                p += 48;
-                i -= 48;
-            } while (i > 48);
-            h ^= g ^ f;
-        }
-        while (i > 16) {
-            h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
-            p += 16;
-            i -= 16;
-        }
-        a = read8(p + i - 16);
-        b = read8(p + i - 8);
-    }
-    return mum(k[2] ^ (uint64_t)n, mum(a ^ k[0], b ^ h));
-}
 
 /* p[0:n] == q[0:n], a word at a time (n is short: a symbol id, a purl, a container). */
 NO_COVERAGE static inline int same_bytes(const char *p, const char *q, size_t n) {
