@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 # Re-installs only when the project metadata or the lock changes.
 $(STAMP): pyproject.toml requirements.lock requirements-servers.txt hatch_build.py \
-		src/stella_signals/trace/_ctrace.c src/stella_signals/graph/_cgraph.c probe/pyproject.toml probe/hatch_build.py \
+		src/stella_signals/trace/_ctrace.c src/stella_signals/graph/_cgraph.c src/stella_signals/_cshared.h probe/pyproject.toml probe/hatch_build.py \
 		probe/src/stella_probe/_cprofile.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"

@@ -24,6 +24,7 @@ __all__ = [
     "TOKEN_PREFIX",
     "Principal",
     "Scope",
+    "TokenRequest",
     "TokenStatus",
     "bearer_token",
     "new_token",
@@ -143,6 +144,33 @@ def token_expiry(
             f"expiry {expires_at.isoformat()} is not in the future", reason="invalid_expiry"
         )
     return expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """What a new token is to allow and how long, parsed from a front door's words (the API's
+    JSON body, the CLI's options); `expiry` is decided at the creation time."""
+
+    scopes: frozenset[str]
+    expires_in: timedelta | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls, scopes: list[str], *, expires_in: str | None, expires_at: str | None
+    ) -> TokenRequest:
+        """Scopes as `parse_scopes` reads them, a duration as `parse_duration`, a time as
+        `parse_expiry_time`: `InvalidInput` at the first that is wrong, in that order. Both an
+        expiry duration and time are let through: `expiry` refuses them."""
+        return cls(
+            scopes=parse_scopes(scopes),
+            expires_in=parse_duration(expires_in) if expires_in is not None else None,
+            expires_at=parse_expiry_time(expires_at) if expires_at is not None else None,
+        )
+
+    def expiry(self, now: datetime) -> datetime | None:
+        """When a token made at ``now`` for this request expires (`token_expiry`)."""
+        return token_expiry(now=now, expires_in=self.expires_in, expires_at=self.expires_at)
 
 
 def new_token() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "require_count"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -47,8 +47,17 @@ class Limits:
     def __post_init__(self) -> None:
         for name in self.__slots__:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
+            require_count(value, f"Limits.{name}")
+
+
+def require_count(value: object, name: str, *, allow_zero: bool = False) -> int:
+    """``value`` when it is an ``int`` (a ``bool`` is not) of at least 1 (0 with
+    ``allow_zero``); `ValueError` naming ``name`` otherwise. For arguments and settings (a
+    programming or configuration error), never for wire input, which has its own refusals."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+    return value
 
 
 DEFAULT_LIMITS = Limits()

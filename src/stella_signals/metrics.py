@@ -54,6 +54,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from stella_signals.limits import require_count
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeline import FailureReason
 
@@ -91,12 +92,6 @@ class _WithoutCreated:
             created = metric.name + "_created"
             kept.samples = [s for s in metric.samples if s.name != created]
             yield kept
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
 
 
 class Metrics:
@@ -174,8 +169,8 @@ class Metrics:
         """
         if result not in INGEST_RESULTS:
             raise ValueError(f"unknown ingest result {result!r}; expected one of INGEST_RESULTS")
-        _count("records", records)
-        _count("size", size)
+        require_count(records, "records", allow_zero=True)
+        require_count(size, "size", allow_zero=True)
         if isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"seconds must be finite and non-negative, got {seconds!r}")
         self._ingests.labels(result=str(result)).inc()
@@ -189,11 +184,11 @@ class Metrics:
 
     def set_orphan_queue_depth(self, n: int) -> None:
         """Set the number of orphans waiting (all tenants together)."""
-        self._orphan_depth.set(_count("n", n))
+        self._orphan_depth.set(require_count(n, "n", allow_zero=True))
 
     def staging_swept(self, n: int) -> None:
         """Count ``n`` abandoned staging files or objects removed by a sweep."""
-        self._staging_swept.inc(_count("n", n))
+        self._staging_swept.inc(require_count(n, "n", allow_zero=True))
 
     def set_time(self, staleness_seconds: float | None, drift_ms: float | None) -> None:
         """Export the time service's last measurement (SPEC §11); None exports NaN.

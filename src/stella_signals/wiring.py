@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stella_signals.attest import (
+    PublicKey,
     ServiceKey,
     load_or_create_service_key,
     new_service_key_pem,
     service_key_from_pem,
 )
+from stella_signals.auth import TokenRequest, new_token, token_hash
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.clock import Clock, SystemClock
 from stella_signals.errors import InvalidConfig
@@ -36,11 +38,14 @@ from stella_signals.ports import (
     BlobStore,
     GraphStore,
     IngestStore,
+    KeyPurpose,
     OrphanQueue,
     ServiceKeyStore,
     SyncStore,
     TimelineStore,
+    TokenRecord,
     TokenStore,
+    TrustedKey,
     TrustStore,
     VerdictStore,
 )
@@ -55,6 +60,7 @@ if TYPE_CHECKING:
     from stella_signals.verdicts import ReevaluationStats
 
 __all__ = [
+    "IssuedToken",
     "OrphanRetrier",
     "Services",
     "Settings",
@@ -293,6 +299,18 @@ def _limits(doc: Mapping[str, Any], env: Mapping[str, str], given: Limits | None
         raise InvalidConfig(str(exc)) from None
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token just made: its secret (``stl_...``), to be shown this once, and its record."""
+
+    secret: str
+    record: TokenRecord
+
+    @property
+    def token_id(self) -> str:
+        return self.record.token_id
+
+
 @dataclass(kw_only=True)
 class Services:
     """Long-lived services of one process."""
@@ -380,6 +398,39 @@ class Services:
     @property
     def verdicts(self) -> VerdictStore:
         return self.repo
+
+    def issue_token(self, *, tenants: frozenset[str], request: TokenRequest) -> IssuedToken:
+        """Make a bearer token for ``tenants``: a random secret, kept only as its SHA-256,
+        expiring as ``request`` says from now (`InvalidInput`, reason ``invalid_expiry``, when
+        that is ambiguous or not in the future). The one way `signals tokens create`,
+        ``POST /api/v1/tokens`` and the demo mint a token."""
+        now = self.clock.now()
+        expires_at = request.expiry(now)
+        secret = new_token()
+        token_id = self.tokens.add_token(
+            token_hash=token_hash(secret),
+            tenants=tenants,
+            scopes=request.scopes,
+            at=now,
+            expires_at=expires_at,
+        )
+        record = TokenRecord(
+            token_id, tenants, request.scopes, created_at=now, expires_at=expires_at
+        )
+        return IssuedToken(secret=secret, record=record)
+
+    def trust_key(self, tenant: TenantId, purpose: KeyPurpose, key: PublicKey) -> bool:
+        """Trust ``key`` for ``tenant``'s ``purpose`` from now on; False when it already was.
+        The one way `signals keys add` and ``POST /api/v1/keys`` trust a key."""
+        return self.trust.add_trusted_key(
+            TrustedKey(
+                tenant=tenant,
+                purpose=purpose,
+                keyid=key.keyid,
+                public_pem=key.pem,
+                added_at=self.clock.now(),
+            )
+        )
 
     def ingest_context(self, source: str) -> IngestContext:
         return IngestContext(

@@ -176,6 +176,7 @@ def test_refusals_are_problems_naming_field_and_reason(api: Api, world: World) -
     for path, params in (
         ("/api/v1/reachability/verdicts", "state=ZZ"),
         ("/api/v1/reachability/verdicts", "page_token=bm9wZQ"),
+        ("/api/v1/vex", "page_token=bm9wZQ"),  # "nope": not a ULID
         ("/api/v1/reachability/verdicts/history", "graph_hash=nope"),
         ("/api/v1/unknowns", f"graph_hash={graph}&graph_hash={graph}"),
         ("/api/v1/vex/not-an-id", ""),

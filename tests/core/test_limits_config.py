@@ -10,8 +10,21 @@ from pathlib import Path
 import pytest
 
 from stella_signals.errors import InvalidInput
-from stella_signals.limits import DEFAULT_LIMITS, Limits
+from stella_signals.limits import DEFAULT_LIMITS, Limits, require_count
 from stella_signals.wiring import limit_keys, load_settings
+
+
+def test_a_count_is_a_whole_number_and_not_a_bool() -> None:
+    assert require_count(3, "n") == 3
+    assert require_count(0, "n", allow_zero=True) == 0
+    for value, allow_zero in ((0, False), (-1, True), (True, False), (1.0, False), ("2", True)):
+        kind = "non-negative" if allow_zero else "positive"
+        with pytest.raises(ValueError, match=f"^n must be a {kind} integer, got "):
+            require_count(value, "n", allow_zero=allow_zero)
+    with pytest.raises(
+        ValueError, match=r"^Limits\.max_compression_ratio must be a positive integer"
+    ):
+        Limits(max_compression_ratio=0)
 
 
 @pytest.mark.parametrize("name", [f.name for f in fields(Limits)])

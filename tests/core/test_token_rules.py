@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stella_signals.auth import (
+    TokenRequest,
     TokenStatus,
     parse_duration,
     parse_expiry_time,
@@ -59,6 +60,29 @@ def test_an_expiry_is_one_thing_and_in_the_future() -> None:
     with pytest.raises(InvalidInput):
         token_expiry(now=datetime(9999, 12, 31, tzinfo=UTC), expires_in=timedelta(days=2),
                      expires_at=None)  # fmt: skip
+
+
+def test_a_token_request_is_read_once_for_both_front_doors() -> None:
+    request = TokenRequest.parse(
+        ["signals:read,signals:write"], expires_in="1h30m", expires_at=None
+    )
+    assert request.scopes == {"signals:read", "signals:write"}
+    assert request.expiry(NOW) == NOW + timedelta(minutes=90)
+    assert (
+        TokenRequest.parse(["signals:admin"], expires_in=None, expires_at=None).expiry(NOW) is None
+    )
+    # the first wrong field is the one named: scopes, then the duration, then the time
+    for scopes, expires_in, expires_at, reason in (
+        (["signals:nope"], "soon", "never", "unknown_scope"),
+        (["signals:read"], "soon", "never", "invalid_expiry"),
+        (["signals:read"], None, "2026-03-01T00:00:00", "invalid_expiry"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            TokenRequest.parse(scopes, expires_in=expires_in, expires_at=expires_at)
+        assert caught.value.reason == reason
+    both = TokenRequest.parse(["signals:read"], expires_in="1h", expires_at="2027-01-01T00:00:00Z")
+    with pytest.raises(InvalidInput, match="not both"):
+        both.expiry(NOW)
 
 
 def test_standing_at_an_instant() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stella_signals.auth import new_token, token_hash
+from stella_signals.auth import TokenRequest
 from stella_signals.wiring import Services, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -60,13 +60,8 @@ def grant_tokens(
     stores it (its hash only); returns name -> token."""
     tokens: dict[str, str] = {}
     for name, (tenants, scopes) in grants.items():
-        token = new_token()
-        services.repo.add_token(
-            token_hash=token_hash(token),
-            tenants=frozenset(tenants),
-            scopes=frozenset(scopes),
-            at=services.clock.now(),
-        )
+        request = TokenRequest(frozenset(scopes))
+        token = services.issue_token(tenants=frozenset(tenants), request=request).secret
         tokens[name] = token
     return tokens
 

@@ -77,14 +77,7 @@ async def add_key(
     key = load_public_key(await read_body(request, MAX_PEM_BYTES, limit_name="max_pem_bytes"))
     services = request.app.state.services
     created = await anyio.to_thread.run_sync(  # the store blocks: never on the event loop
-        services.trust.add_trusted_key,
-        TrustedKey(
-            tenant=principal.tenant,
-            purpose=purpose,
-            keyid=key.keyid,
-            public_pem=key.pem,
-            added_at=services.clock.now(),
-        ),
+        services.trust_key, principal.tenant, purpose, key
     )
     return JSONResponse(
         {"keyid": key.keyid, "purpose": purpose.value}, status_code=201 if created else 200

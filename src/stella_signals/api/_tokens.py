@@ -28,17 +28,9 @@ from stella_signals.api._schemas import (
     header,
     json_response,
 )
-from stella_signals.auth import (
-    new_token,
-    parse_duration,
-    parse_expiry_time,
-    parse_scopes,
-    token_expiry,
-    token_hash,
-)
+from stella_signals.auth import TokenRequest
 from stella_signals.errors import NotFound
 from stella_signals.ids import parse_ulid
-from stella_signals.ports import TokenRecord
 
 __all__ = ["MAX_TOKEN_REQUEST_BYTES", "router"]
 
@@ -103,31 +95,19 @@ async def create_token(request: Request, principal: Admin) -> Response:
         request, _TokenRequest, MAX_TOKEN_REQUEST_BYTES,
         limit_name="max_token_request_bytes", what="token request",
     )  # fmt: skip
-    scopes = parse_scopes(body.scopes)
+    token_request = TokenRequest.parse(
+        body.scopes, expires_in=body.expires_in, expires_at=body.expires_at
+    )
     services = request.app.state.services
-    now = services.clock.now()
-    expires_at = token_expiry(
-        now=now,
-        expires_in=parse_duration(body.expires_in) if body.expires_in is not None else None,
-        expires_at=parse_expiry_time(body.expires_at) if body.expires_at is not None else None,
+    issued = await anyio.to_thread.run_sync(
+        partial(services.issue_token, tenants=frozenset({principal.tenant}), request=token_request)
     )
-    token, tenants = new_token(), frozenset({principal.tenant})
-    token_id = await anyio.to_thread.run_sync(
-        partial(
-            services.tokens.add_token,
-            token_hash=token_hash(token),
-            tenants=tenants,
-            scopes=scopes,
-            at=now,
-            expires_at=expires_at,
-        )
-    )
-    record = TokenRecord(token_id, tenants, scopes, created_at=now, expires_at=expires_at)
-    view = {key: value for key, value in record.public_view(now).items() if key != "status"}
+    now = issued.record.created_at
+    view = {k: v for k, v in issued.record.public_view(now).items() if k != "status"}
     return JSONResponse(
-        view | {"token": token},
+        view | {"token": issued.secret},
         status_code=201,
-        headers=_NO_STORE | {"Location": f"/api/v1/tokens/{token_id}"},
+        headers=_NO_STORE | {"Location": f"/api/v1/tokens/{issued.token_id}"},
     )
 
 

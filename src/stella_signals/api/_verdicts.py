@@ -13,13 +13,12 @@ from starlette.responses import JSONResponse, Response
 
 from stella_signals.api._auth import Reader, Writer
 from stella_signals.api._bridge import read_body
-from stella_signals.api._pagination import decode_token, json_page, page_size
+from stella_signals.api._pagination import decode_token, json_page, page_size, ulid_token
 from stella_signals.api._problems import COMMON_RESPONSES, PROBLEM, problem_for
 from stella_signals.api._schemas import (
     DSSE_ENVELOPE,
     EVALUATION,
     SHA256_HEX,
-    ULID_PATTERN,
     UNKNOWN_PAGE,
     VERDICT_HISTORY_PAGE,
     VERDICT_PAGE,
@@ -56,7 +55,6 @@ router = APIRouter()
 #: (`ports.verdict_id`).
 _POSITION_TOKEN = re.compile(r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.([0-9]{9})")
 #: Page tokens of VEX documents: the last document's id.
-_ULID = re.compile(ULID_PATTERN)
 
 
 def _position(token: str | None) -> tuple[str, int] | None:
@@ -245,9 +243,7 @@ def list_vex(
     page_size_: Annotated[int | None, Query(alias="page_size")] = None,
 ) -> Response:
     size = page_size(page_size_)
-    after = decode_token(page_token)
-    if after is not None and _ULID.fullmatch(after) is None:
-        raise InvalidInput("malformed page_token", reason="invalid_page_token")
+    after = ulid_token(page_token)
     rows = request.app.state.services.verdicts.list_vex(
         principal.tenant, graph_hash=_graph(graph_hash), after=after, limit=size + 1
     )

@@ -15,6 +15,7 @@ from typing import Any
 from stella_signals.attest._dsse import Envelope
 from stella_signals.attest._keys import PublicKey
 from stella_signals.errors import CheckFailed
+from stella_signals.limits import require_count
 
 __all__ = [
     "CheckReason",
@@ -121,8 +122,7 @@ def check_envelope(
     ``ok`` when the envelope's payload type is ``payload_type`` and at least ``threshold``
     distinct trusted keys verified a signature over ``PAE(payload_type, payload)``.
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-        raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
+    require_count(threshold, "threshold")
     keys: dict[str, PublicKey] = {}
     for key in trusted:
         keys.setdefault(key.keyid, key)

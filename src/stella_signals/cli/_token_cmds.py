@@ -15,16 +15,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from stella_signals.auth import (
-    TOKEN_PREFIX,
-    TokenStatus,
-    new_token,
-    parse_duration,
-    parse_expiry_time,
-    parse_scopes,
-    token_expiry,
-    token_hash,
-)
+from stella_signals.auth import TOKEN_PREFIX, TokenRequest, TokenStatus
 from stella_signals.cli._common import (
     CasOption,
     ConfigOption,
@@ -86,24 +77,22 @@ def tokens_create(
     Scopes: --scope a --scope b, --scope a b or --scope a,b (SPEC §13). Without --expires-in
     or --expires-at the token lasts until revoked."""
     tenants = frozenset(tenant_from(t) for t in tenant)
-    scopes = _usage(lambda: parse_scopes([*scope, *(more_scopes or [])]))
-    duration = _usage(lambda: parse_duration(expires_in)) if expires_in is not None else None
-    moment = _usage(lambda: parse_expiry_time(expires_at)) if expires_at is not None else None
-    if duration is not None and moment is not None:
+    request = _usage(
+        lambda: TokenRequest.parse(
+            [*scope, *(more_scopes or [])], expires_in=expires_in, expires_at=expires_at
+        )
+    )
+    if request.expires_in is not None and request.expires_at is not None:
         fail("give --expires-in or --expires-at, not both", ExitCode.USAGE)
     with open_services(data_dir, database=database, cas=cas, config=config) as services:
-        now = services.clock.now()
-        expiry = _usage(lambda: token_expiry(now=now, expires_in=duration, expires_at=moment))
-        token = new_token()
-        token_id = services.tokens.add_token(
-            token_hash=token_hash(token), tenants=tenants, scopes=scopes, at=now, expires_at=expiry
-        )
+        issued = _usage(lambda: services.issue_token(tenants=tenants, request=request))
+    expiry = issued.record.expires_at
     until = f"expires {format_utc(expiry)}" if expiry is not None else "no expiry"
     sys.stderr.write(
-        f"token {token_id} for {', '.join(sorted(tenants))} ({', '.join(sorted(scopes))}; "
-        f"{until}); it is shown once:\n"
+        f"token {issued.token_id} for {', '.join(sorted(tenants))} "
+        f"({', '.join(sorted(request.scopes))}; {until}); it is shown once:\n"
     )
-    sys.stdout.write(f"{token}\n")
+    sys.stdout.write(f"{issued.secret}\n")
 
 
 @tokens_app.command("list")

@@ -24,7 +24,7 @@ from stella_signals.cli._common import (
     tenant_from,
 )
 from stella_signals.cli._exit import ExitCode, exit_code_for
-from stella_signals.ports import KeyPurpose, TenantPolicy, TrustedKey
+from stella_signals.ports import KeyPurpose, TenantPolicy
 
 __all__ = ["keys_app", "policy_app"]
 
@@ -69,15 +69,7 @@ def keys_add(
         fail(f"{file}: {exc.reason}: {exc}", code)
     with open_services(data_dir, database=database, cas=cas, config=config) as services:
         for key in keys:
-            created = services.trust.add_trusted_key(
-                TrustedKey(
-                    tenant=tenant_id,
-                    purpose=purpose,
-                    keyid=key.keyid,
-                    public_pem=key.pem,
-                    added_at=services.clock.now(),
-                )
-            )
+            created = services.trust_key(tenant_id, purpose, key)
             state = "trusted" if created else "already trusted"
             sys.stderr.write(f"{key.keyid}: {state} for {tenant_id} ({purpose})\n")
             sys.stdout.write(f"{key.keyid}\n")

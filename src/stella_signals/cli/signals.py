@@ -212,7 +212,7 @@ def worker_command(
 
 def _print_demo(services: Services) -> None:
     """Seed the demo tenant and print a ready-to-paste ingest (the runbook's curl)."""
-    from stella_signals.auth import Scope, new_token, token_hash
+    from stella_signals.auth import Scope, TokenRequest
     from stella_signals.ingest import ingest_graph
     from stella_signals.tenancy import parse_tenant
     from stella_signals_dev.synth import SynthSpec, graph_bytes, write_trace
@@ -223,13 +223,10 @@ def _print_demo(services: Services) -> None:
     work = services.settings.data_dir / "demo"
     work.mkdir(parents=True, exist_ok=True)
     trace = write_trace(work / "runtime-trace.ndjson.gz", spec)
-    token = new_token()
-    services.tokens.add_token(
-        token_hash=token_hash(token),
+    token = services.issue_token(
         tenants=frozenset({tenant}),
-        scopes=frozenset({Scope.READ.value, Scope.WRITE.value}),
-        at=services.clock.now(),
-    )
+        request=TokenRequest(frozenset({Scope.READ.value, Scope.WRITE.value})),
+    ).secret
     token_file = work / "token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)

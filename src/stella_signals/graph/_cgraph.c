@@ -32,6 +32,8 @@
 #define NO_COVERAGE
 #endif
 
+#include "../_cshared.h" /* advise_huge, skip_ws, utf8_ok, pure_python_forced */
+
 #define TAG(h) ((h) & 0xFFFFFFFF00000000ULL)
 #define MAX_ITEMS ((size_t)UINT32_MAX - 1) /* node, edge and set numbers fit 32 bits */
 #define MAX_DEPTH 64                       /* evidence nesting read here; deeper: None */
@@ -43,96 +45,15 @@
 
 enum { M_KIND, M_PURL, M_CONFIDENCE, M_EVIDENCE, NM };
 
-NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-typedef unsigned __int128 u128;
-
-/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
-NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
-    u128 r = (u128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-NO_COVERAGE static inline uint64_t read8(const unsigned char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-NO_COVERAGE static inline uint64_t read4(const unsigned char *p) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
-/* The secrets of one scan's hash, derived from its random seed (splitmix64), so that every
- * block of every key is mixed with values an author of the document cannot know. A hash that
- * folded the seed into its starting state only (as this file's first one did) has collisions
- * that hold for every seed: a change to one word undone by a change to the next. */
+/* The secrets of one scan's hash (`derive_key`, `hash_bytes`: _cshared.h). */
 typedef struct {
     uint64_t k[3];
 } Secrets;
 
 static Secrets secrets_of(uint64_t seed) {
     Secrets s;
-    for (int i = 0; i < 3; i++) {
-        seed += 0x9E3779B97F4A7C15ULL;
-        s.k[i] = mix64(seed) | 1; /* odd: never a zero factor by itself */
-    }
+    derive_key(s.k, seed);
     return s;
-}
-
-/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets: 16
- * bytes per multiply, the last bytes read as overlapping words inside p[0:n]. Equality is
- * always checked on the bytes: the hash decides only where a key is looked for. */
-NO_COVERAGE static uint64_t hash_bytes(const Secrets *k, const unsigned char *p, size_t n,
-                                       uint64_t seed) {
-    uint64_t h = seed ^ mum(seed ^ k->k[0], (uint64_t)n ^ k->k[1]), a, b;
-    if (n <= 16) {
-        if (n >= 4) {
-            size_t off = (n >> 3) << 2;
-            a = read4(p) << 32 | read4(p + off);
-            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
-        } else if (n > 0) {
-            a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = n;
-        while (i > 16) {
-            h = mum(read8(p) ^ k->k[1], read8(p + 8) ^ h);
-            p += 16;
-            i -= 16;
-        }
-        a = read8(p + i - 16);
-        b = read8(p + i - 8);
-    }
-    return mum(k->k[2] ^ (uint64_t)n, mum(a ^ k->k[1], b ^ h));
-}
-
-#define HUGE_PAGE ((size_t)2 << 20)
-
-/* Ask for transparent huge pages (Linux; a hint): the id table's look-ups land anywhere in
- * tens of MiB, and nearly each one would miss the TLB too. */
-NO_COVERAGE static void advise_huge(void *p, size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (n < 2 * HUGE_PAGE) return;
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)n;
-#endif
 }
 
 /* A growable array of 32-bit numbers. */
@@ -246,7 +167,7 @@ static int build_ids(Graph *g) {
     for (size_t i = 0; i < g->nids; i++) {
         const unsigned char *p = g->arena + g->offs[i];
         size_t n = g->offs[i + 1] - g->offs[i];
-        uint64_t h = hash_bytes(&g->key, p, n, g->seed);
+        uint64_t h = hash_bytes(g->key.k, p, n, g->seed);
         uint32_t tag = (uint32_t)(h >> 32);
         size_t j = h & g->imask;
         int dup = 0;
@@ -285,7 +206,7 @@ static int64_t find_id(const Graph *g, const unsigned char *p, size_t n, uint64_
 NO_COVERAGE static uint64_t set_hash(const Graph *g, const size_t *off, const size_t *len) {
     uint64_t h = g->seed ^ 0x2545F4914F6CDD1DULL;
     for (int m = 0; m < NM; m++)
-        h = mix64(h ^ (len[m] ? hash_bytes(&g->key, g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
+        h = mix64(h ^ (len[m] ? hash_bytes(g->key.k, g->base + off[m], len[m], g->seed + (uint64_t)m + 1)
                               : 0x9E3779B97F4A7C15ULL * (uint64_t)(m + 1)));
     return h;
 }
@@ -367,11 +288,6 @@ static int64_t intern_set(Graph *g, const size_t *off, const size_t *len) {
 
 /* ---------------------------------------------------------------------------------------- */
 /* the scan                                                                                  */
-
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
-    return p;
-}
 
 /* The end of the string whose opening quote is at p (just past its closing quote), or NULL. */
 static inline const unsigned char *string_end(const unsigned char *p, const unsigned char *end) {
@@ -462,14 +378,14 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
                 if (member == NM + 1) { /* to: looked up with its batch (`flush`) */
                     to_id = id;
                     to_len = n;
-                    to_hash = hash_bytes(&g->key, id, n, g->seed);
+                    to_hash = hash_bytes(g->key.k, id, n, g->seed);
                     __builtin_prefetch(&g->itab[to_hash & g->imask]);
                     goto next;
                 }
                 if (g->last_from && n == g->last_from_len && memcmp(id, g->last_from, n) == 0) {
                     from = g->last_from_node;
                 } else {
-                    from = find_id(g, id, n, hash_bytes(&g->key, id, n, g->seed));
+                    from = find_id(g, id, n, hash_bytes(g->key.k, id, n, g->seed));
                     if (from < 0) return 0; /* an unknown endpoint (or not a node id's bytes) */
                     g->last_from = id;
                     g->last_from_len = n;
@@ -514,49 +430,6 @@ static int read_edge(Graph *g, const unsigned char **pp, const unsigned char *en
     pending->edge = g->to.len - 1;
     if (g->npending == BATCH && !flush(g)) return 0;
     *pp = p;
-    return 1;
-}
-
-/* Whether p[0:n] is strict UTF-8 (RFC 3629: no overlong form, surrogate or code point past
- * U+10FFFF), as Python decodes it; ASCII eight bytes at a time. The scan keeps raw bytes
- * that Python decodes only afterwards, once per distinct set, and skips evidence unread:
- * bytes that could never decode are declined here, before they cost anything. */
-static int utf8_ok(const unsigned char *p, size_t n) {
-    const unsigned char *end = p + n;
-    while (p < end) {
-        if ((size_t)(end - p) >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (!(w & 0x8080808080808080ULL)) {
-                p += 8;
-                continue;
-            }
-        }
-        unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 1;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) lo = 0xA0;
-            else if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) lo = 0x90;
-            else if (c == 0xF4) hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if ((size_t)(end - p) <= need) return 0;
-        if (p[1] < lo || p[1] > hi) return 0;
-        for (size_t i = 2; i <= need; i++)
-            if ((p[i] & 0xC0) != 0x80) return 0;
-        p += need + 1;
-    }
     return 1;
 }
 
@@ -1043,19 +916,13 @@ static PyObject *table_hash(PyObject *m, PyObject *args) {
     unsigned long long seed;
     if (!PyArg_ParseTuple(args, "y*K:table_hash", &buf, &seed)) return NULL;
     Secrets key = secrets_of(seed);
-    uint64_t h = hash_bytes(&key, buf.buf, (size_t)buf.len, seed);
+    uint64_t h = hash_bytes(key.k, buf.buf, (size_t)buf.len, seed);
     PyBuffer_Release(&buf);
     return PyLong_FromUnsignedLongLong(h);
 }
 
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python import path is then used.");
-
-static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
-    (void)m;
-    const char *v = getenv("STELLA_PURE_PYTHON");
-    return PyBool_FromLong(v && *v && strcmp(v, "0") != 0);
-}
 
 static PyMethodDef module_methods[] = {
     {"scan_edges", scan_edges, METH_VARARGS, scan_edges_doc},

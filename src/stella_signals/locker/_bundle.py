@@ -67,6 +67,7 @@ from stella_signals.canonical import canonical_json
 from stella_signals.cas import CasUri, Namespace
 from stella_signals.digests import sha256_hex
 from stella_signals.errors import InvalidField, InvalidManifest, LimitExceeded, VerificationFailed
+from stella_signals.limits import require_count
 from stella_signals.receipt import RECEIPT_SCHEMA
 from stella_signals.strictjson import loads_strict
 from stella_signals.tenancy import parse_tenant
@@ -392,9 +393,8 @@ def check_bundle(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"check_bundle needs bytes, got {type(data).__name__}")
-    for name, limit in (("max_extracted_bytes", max_extracted_bytes), ("max_members", max_members)):
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"{name} must be a positive integer, got {limit!r}")
+    require_count(max_extracted_bytes, "max_extracted_bytes")
+    require_count(max_members, "max_members")
     return _Checker(
         bytes(data),
         service_keys=tuple(service_keys),

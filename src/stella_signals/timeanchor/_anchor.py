@@ -29,6 +29,7 @@ from stella_signals.attest import (
 from stella_signals.canonical import canonical_json
 from stella_signals.clock import format_utc
 from stella_signals.errors import CheckFailed
+from stella_signals.limits import require_count
 from stella_signals.strictjson import loads_strict
 from stella_signals.wire import MAX_SAFE_INTEGER, Rfc3339, parse_rfc3339
 
@@ -217,10 +218,8 @@ def check_anchor(
     anchor's counter must be greater, else the reason is ``replayed_anchor``. Every other
     failure (size, envelope, signature, payload type, payload schema) is ``anchor_invalid``.
     """
-    if last_counter is not None and (
-        isinstance(last_counter, bool) or not isinstance(last_counter, int) or last_counter < 0
-    ):
-        raise ValueError(f"last_counter must be a non-negative integer or None: {last_counter!r}")
+    if last_counter is not None:
+        require_count(last_counter, "last_counter", allow_zero=True)
     anchor_sha256 = "sha256:" + hashlib.sha256(data).hexdigest()
     if len(data) > MAX_ANCHOR_BYTES:
         text = f"anchor is {len(data)} bytes, at most {MAX_ANCHOR_BYTES} accepted"

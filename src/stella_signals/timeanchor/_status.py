@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from stella_signals.clock import format_utc
 from stella_signals.errors import Unavailable
+from stella_signals.limits import require_count
 from stella_signals.timeanchor._anchor import AnchorTimeRefused, VerifiedAnchor
 
 __all__ = [
@@ -166,10 +167,9 @@ def anchor_status(
     ``clock_drift`` and ``drift_ms`` = ``now - anchor_time`` (negative).
     """
     _require_aware(now)
-    _require_positive(budget_seconds, "budget_seconds")
-    if isinstance(skew_seconds, bool) or not isinstance(skew_seconds, int) or skew_seconds < 0:
-        raise ValueError(f"skew_seconds must be a non-negative integer, got {skew_seconds!r}")
-    _require_positive(retry_after_seconds, "retry_after_seconds")
+    require_count(budget_seconds, "budget_seconds")
+    require_count(skew_seconds, "skew_seconds", allow_zero=True)
+    require_count(retry_after_seconds, "retry_after_seconds")
     if anchor is None:
         return TimeStatus.judged(
             TimeMode.ANCHOR,
@@ -269,7 +269,7 @@ def ntp_status(
     (``measurement`` is None) or ``|drift_ms| > max_drift_ms``."""
     if isinstance(max_drift_ms, bool) or not max_drift_ms >= 0:
         raise ValueError(f"max_drift_ms must be a non-negative number, got {max_drift_ms!r}")
-    _require_positive(retry_after_seconds, "retry_after_seconds")
+    require_count(retry_after_seconds, "retry_after_seconds")
     if measurement is None:
         return TimeStatus.judged(
             TimeMode.NTP,
@@ -328,8 +328,3 @@ def past_budget(status: TimeStatus | None) -> bool:
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
-
-
-def _require_positive(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")

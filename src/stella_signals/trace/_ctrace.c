@@ -40,6 +40,8 @@ typedef unsigned __int128 u128;
 #define NO_COVERAGE
 #endif
 
+#include "../_cshared.h" /* advise_huge, skip_ws, utf8_ok, pure_python_forced */
+
 /* The fuzz driver's pieces (see fuzz_scan) live in one arena whose bytes are poisoned for
  * AddressSanitizer except the piece being scanned: as guarded as a malloc per piece (a read
  * before or past it, or of an earlier piece, is reported), without an allocation each. */
@@ -199,22 +201,6 @@ struct Scanner {
 /* ---------------------------------------------------------------------------------------- */
 /* memory: plain malloc (callable without the GIL); a failure sets nomem                     */
 
-/* Ask for transparent huge pages on a big table or arena: their lookups land anywhere in
- * tens of MiB, and with 4 KiB pages nearly each one missed the TLB too (a page walk, which
- * costs more still in a virtual machine). Only a hint; Linux only. */
-#define HUGE_PAGE ((size_t)2 << 20)
-NO_COVERAGE static void advise_huge(void *p, size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (n < 2 * HUGE_PAGE) return;
-    uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
-    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 NO_COVERAGE static int grow(void **p, size_t *cap, size_t need, size_t item) {
     if (need <= *cap) return 1;
     size_t n = *cap ? *cap : 16;
@@ -268,90 +254,10 @@ NO_COVERAGE static int buf_append(Scanner *s, Buf *b, const char *p, size_t n) {
 /* ---------------------------------------------------------------------------------------- */
 /* hashing: keyed by a random seed per scanner                                               */
 
-NO_COVERAGE static inline uint64_t mix64(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-/* 64 x 64 -> 128-bit multiply, folded: the mixing step of the hash below (as wyhash's). */
-NO_COVERAGE static inline uint64_t mum(uint64_t a, uint64_t b) {
-    u128 r = (u128)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-NO_COVERAGE static inline uint64_t read8(const char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-
-NO_COVERAGE static inline uint64_t read4(const char *p) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
 /* Public constants that keep key_hash's three strings apart (the secrets are the scanner's). */
 #define K1 0xa0761d6478bd642fULL
 #define K2 0xe7037ed1a0b428dbULL
 #define K3 0x8ebc6af09c88c6e3ULL
-
-/* The secrets of the scanner's hash, derived once from its random seed (splitmix64): every
- * 16-byte block is mixed with values a trace's author cannot know, where wyhash's public
- * constants would leave the seed in the starting state only. */
-static void derive_key(uint64_t key[3], uint64_t seed) {
-    for (int i = 0; i < 3; i++) {
-        seed += 0x9E3779B97F4A7C15ULL;
-        key[i] = mix64(seed) | 1;
-    }
-}
-
-/* A keyed hash of p[0:n] in the manner of wyhash, its constants replaced by the secrets k:
- * 16 bytes per multiply, and no byte-wise tail (the last bytes are read as overlapping words,
- * always inside p[0:n]). Equality is always checked on the bytes, so the hash decides only
- * where a key is looked for. */
-NO_COVERAGE static uint64_t hash_bytes(const uint64_t k[3], const char *p, size_t n,
-                                       uint64_t seed) {
-    uint64_t h = seed ^ mum(seed ^ k[0], (uint64_t)n ^ k[1]), a, b;
-    if (n <= 16) {
-        if (n >= 4) {
-            size_t off = (n >> 3) << 2;
-            a = read4(p) << 32 | read4(p + off);
-            b = read4(p + n - 4) << 32 | read4(p + n - 4 - off);
-        } else if (n > 0) {
-            a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n >> 1] << 8 |
-                (unsigned char)p[n - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = n;
-        if (i > 48) {
-            uint64_t g = h, f = h;
-            do {
-                h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
-                g = mum(read8(p + 16) ^ k[1], read8(p + 24) ^ g);
-                f = mum(read8(p + 32) ^ k[2], read8(p + 40) ^ f);
-                p += 48;
-                i -= 48;
-            } while (i > 48);
-            h ^= g ^ f;
-        }
-        while (i > 16) {
-            h = mum(read8(p) ^ k[0], read8(p + 8) ^ h);
-            p += 16;
-            i -= 16;
-        }
-        a = read8(p + i - 16);
-        b = read8(p + i - 8);
-    }
-    return mum(k[2] ^ (uint64_t)n, mum(a ^ k[0], b ^ h));
-}
 
 /* p[0:n] == q[0:n], a word at a time (n is short: a symbol id, a purl, a container). */
 NO_COVERAGE static inline int same_bytes(const char *p, const char *q, size_t n) {
@@ -715,44 +621,6 @@ static inline int field_at(const unsigned char *k, const unsigned char *end, siz
     }
 #undef IS
     return -1;
-}
-
-static inline int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
-    while (p < end && is_ws(*p)) p++;
-    return p;
-}
-
-/* Strict UTF-8, as Python's decoder: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int utf8_ok(const unsigned char *p, size_t n) {
-    const unsigned char *end = p + n;
-    while (p < end) {
-        unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (end - p < 2 || (p[1] & 0xC0) != 0x80) return 0;
-            p += 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-            if (c == 0xE0 && p[1] < 0xA0) return 0;
-            if (c == 0xED && p[1] > 0x9F) return 0;
-            p += 3;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-                (p[3] & 0xC0) != 0x80)
-                return 0;
-            if (c == 0xF0 && p[1] < 0x90) return 0;
-            if (c == 0xF4 && p[1] > 0x8F) return 0;
-            p += 4;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 #define ONES 0x0101010101010101ULL
@@ -2144,12 +2012,6 @@ done:
 
 PyDoc_STRVAR(forced_doc, "pure_python_forced() -> bool\n\nWhether STELLA_PURE_PYTHON is set "
                          "(to anything but '' or '0'): the pure-Python parser is then used.");
-
-static PyObject *pure_python_forced(PyObject *m, PyObject *Py_UNUSED(ignored)) {
-    (void)m;
-    const char *v = getenv("STELLA_PURE_PYTHON");
-    return PyBool_FromLong(v && *v && strcmp(v, "0") != 0);
-}
 
 static PyMethodDef module_methods[] = {
     {"pure_python_forced", pure_python_forced, METH_NOARGS, forced_doc},
