@@ -4,9 +4,12 @@ say in one line that they need it, and the dev install (`make venv`) runs them."
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = "needs the developer tools (stella_signals_dev)"
+COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 
 
 @dataclass(frozen=True)
@@ -38,17 +42,18 @@ class ProductInstall:
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> ProductInstall:
-    """The wheel `pip wheel .` builds, unpacked beside the dev venv's third-party packages in
-    a fresh venv: what an operator installs, without the repository's `src/` on the path."""
+    """The wheel `python -m build` makes (the sdist, then the wheel built from the unpacked
+    sdist, as a packager does), unpacked beside the dev venv's third-party packages in a fresh
+    venv: what an operator installs, without the repository's `src/` on the path."""
     base = tmp_path_factory.mktemp("product")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(base)],
+        [sys.executable, "-m", "build", str(ROOT), "--outdir", str(base)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     (wheel,) = base.glob("stella_signals-*.whl")
     site = base / "site"
     with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(site)
+        archive.extractall(site)  # noqa: S202 (the wheel this fixture just built)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -61,6 +66,25 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> ProductInstall:
     dependencies = sysconfig.get_paths()["purelib"]
     (Path(purelib) / "product.pth").write_text(f"{site}\n{dependencies}\n")
     return ProductInstall(wheel, python)
+
+
+@pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})")
+def test_the_sdist_builds_both_compiled_cores(product: ProductInstall) -> None:
+    """The build hook only warns when a core does not compile (a machine without a compiler
+    still gets a working pure-Python wheel), so a source file missing from the sdist (the
+    cores' shared header) would pass unnoticed but for this: the wheel was built from the
+    sdist, and it must hold both extensions."""
+    (sdist,) = product.wheel.parent.glob("stella_signals-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        sources = {name.split("/", 1)[1] for name in archive.getnames()}
+    assert {
+        "src/stella_signals/_cshared.h",
+        "src/stella_signals/trace/_ctrace.c",
+        "src/stella_signals/graph/_cgraph.c",
+    } <= sources
+    with zipfile.ZipFile(product.wheel) as archive:
+        built = {n.rsplit("/", 1)[1].split(".")[0] for n in archive.namelist() if n.endswith(".so")}
+    assert built == {"_ctrace", "_cgraph"}
 
 
 def test_the_wheel_holds_the_product_package_only(product: ProductInstall) -> None:

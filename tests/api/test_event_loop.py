@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,9 +140,18 @@ def test_a_slow_store_call_does_not_hold_other_requests(services: Services, rout
     assert status == expected
 
 
-#: What a route reaches the deployment's stores through (`wiring.Services`).
-STORES = {"tokens", "trust", "graph_records", "ingests", "orphans", "timeline", "service_keys"}
-STORES |= {"sync", "repo", "blobs", "graphs"}
+#: What a route reaches the deployment's stores through (`wiring.Services`): its ports, read
+#: from the class so that a new one is covered, and the attributes that hold stores.
+STORES = {name for name, value in vars(Services).items() if isinstance(value, property)}
+STORES |= {"repo", "blobs", "graphs"}
+#: `Services` methods that work on the stores themselves (`services.issue_token(...)`): every
+#: public one (a new one is covered) but those that only build a value from what it holds.
+BUILDS_ONLY = {"ingest_context"}
+SERVICE_METHODS = {
+    name
+    for name, value in vars(Services).items()
+    if inspect.isfunction(value) and not name.startswith("_")
+} - BUILDS_ONLY
 API = Path(__file__).resolve().parents[2] / "src" / "stella_signals" / "api"
 
 
@@ -164,7 +174,8 @@ def store_calls_on_the_loop(source: str) -> list[str]:
                     target = target.value
                 if isinstance(target, ast.Name):
                     chain.append(target.id)
-                if STORES & set(chain[1:]):
+                through_services = len(chain) > 1 and chain[1] == "services"
+                if STORES & set(chain[1:]) or (through_services and chain[0] in SERVICE_METHODS):
                     found.append(f"{function.name}, line {node.lineno}: {'.'.join(chain[::-1])}")
             todo.extend(ast.iter_child_nodes(node))
     return found
@@ -188,3 +199,11 @@ def test_the_scan_sees_a_store_call_on_the_loop() -> None:
     )
     assert store_calls_on_the_loop(blocking) == ["route, line 2: services.trust.get_policy"]
     assert store_calls_on_the_loop(threaded) == []
+    for call in ("services.issue_token(tenants=t, request=r)", "services.trust_key(t, p, k)"):
+        method = call.split("(")[0]
+        direct = f"async def route(services):\n    return {call}\n"
+        assert store_calls_on_the_loop(direct) == [f"route, line 2: {method}"]
+        via_app = f"async def route(request):\n    return request.app.state.{call}\n"
+        assert store_calls_on_the_loop(via_app) == [f"route, line 2: request.app.state.{method}"]
+        handed_off = f"async def route(services):\n    return await run_sync(lambda: {call})\n"
+        assert store_calls_on_the_loop(handed_off) == []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from stella_signals.graph._compact import _compiled_core as _compiled_graph_core
 from stella_signals.trace import trace_core
 from stella_signals.trace._parse import _compiled_core
 
@@ -24,6 +25,7 @@ COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 @pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})")
 def test_the_install_built_the_core() -> None:
     assert _compiled_core is not None, "make venv should have compiled _ctrace.c"
+    assert _compiled_graph_core is not None, "make venv should have compiled _cgraph.c"
 
 
 @pytest.mark.skipif(_compiled_core is None, reason="the compiled core is not built")
