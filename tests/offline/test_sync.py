@@ -8,7 +8,7 @@ test trusts vouches for no other test's site, and a refused sync imports nothing
 `signals-offline sync`, `export-receipt`, `stella timeline verify` and `stella evidence
 verify` run as the console scripts an operator runs. The site's set-up (import a graph,
 ingest bundles, export and trust its service key) runs the same commands in this process
-(`setup`: about 1 s of CPU less per command than an interpreter start-up); their console
+(`set_up`: about 1 s of CPU less per command than an interpreter start-up); their console
 scripts are tested in tests/offline/test_offline_ingest.py and tests/cli."""
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
-from typer import Typer
-from typer.testing import CliRunner
 
 from stella_signals.attest import load_public_key
 from stella_signals.cli.offline import app as offline_app
@@ -35,7 +32,12 @@ from stella_signals.locker import check_bundle, export_bundle
 from stella_signals.tenancy import TenantId
 from stella_signals.wiring import Services, load_settings
 from stella_signals_dev.synth import SynthSpec, trace_bytes
-from tests.api.test_server_process import BIN, Server, shared_server  # noqa: F401 - fixture
+from tests.api.test_server_process import (  # noqa: F401 - shared_server: the fixture
+    BIN,
+    Server,
+    set_up,
+    shared_server,
+)
 from tests.offline.test_offline_ingest import GRAPH, GRAPH_HASH, ingest_args, make_bundle
 from tests.trace._lines import probe_manifest
 
@@ -47,34 +49,26 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "signals-offline"), *args], capture_output=True, text=True)
 
 
-def setup(app: Typer, *args: str) -> Result:
-    """One set-up command (`signals-offline` or `signals`), run in this process; it must
-    succeed."""
-    done = CliRunner().invoke(app, list(args))
-    assert done.exit_code == 0, (args, done.output, done.exception)
-    return done
-
-
 def test_sync_pushes_once_and_resumes(shared_server: Server, tmp_path: Path) -> None:  # noqa: F811
     server = shared_server
     site = tmp_path / "site"
     data = ["--data-dir", str(site)]
     (tmp_path / "g.json").write_bytes(GRAPH)
-    setup(offline_app, "import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data)
+    set_up(offline_app, "import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data)
     ids = []
     for seed in (1, 2, 3):
         trace = gzip.compress(trace_bytes(SynthSpec(300, seed=seed, symbols=50, purls=5)))
         # the first carries its probe manifest (SPEC §14): it must reach the online locker too
         extra = {"probe-manifest.json": probe_manifest(trace)} if seed == 1 else None
         bundle = make_bundle(tmp_path / f"b{seed}", trace, extra=extra)
-        done = setup(offline_app, *ingest_args(bundle), *data)
+        done = set_up(offline_app, *ingest_args(bundle), *data)
         ids.append(json.loads(done.stdout)["ingest_id"])
     # the online tenant trusts the site's service key for sync, exported by the site
     key = tmp_path / "site.pub.pem"
-    setup(signals_app, "keys", "export-service", "--data-dir", str(site), "--out", str(key))
+    set_up(signals_app, "keys", "export-service", "--data-dir", str(site), "--out", str(key))
     trust = ["keys", "add", str(key), "--tenant", "acme", "--purpose", "sync"]
     # (module_backend has put the backend's AWS_* variables in this process's environment)
-    added = setup(signals_app, *trust, "--data-dir", str(server.data_dir), *server.backend.flags())
+    added = set_up(signals_app, *trust, "--data-dir", str(server.data_dir), *server.backend.flags())
     site_keyid = added.stdout.strip()
     common = [
         "--tenant",
@@ -162,9 +156,9 @@ def test_unknown_site_key_is_refused(shared_server: Server, tmp_path: Path) -> N
     site = tmp_path / "site"
     data = ["--data-dir", str(site)]
     (tmp_path / "g.json").write_bytes(GRAPH)
-    setup(offline_app, "import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data)
+    set_up(offline_app, "import-graph", str(tmp_path / "g.json"), "--tenant", "acme", *data)
     trace = gzip.compress(trace_bytes(SynthSpec(100, seed=9, symbols=20, purls=3)))
-    setup(offline_app, *ingest_args(make_bundle(tmp_path / "b", trace)), *data)
+    set_up(offline_app, *ingest_args(make_bundle(tmp_path / "b", trace)), *data)
     common = [
         "--tenant",
         "acme",
