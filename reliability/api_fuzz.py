@@ -599,16 +599,22 @@ class Fuzzer:
             self._fail(label, "not_a_server_error", 500, message, case, kind)
             return 500
         stats.statuses[response.status_code] += 1
-        for name, check in CHECKS.items():
-            try:
-                case.validate_response(response, checks=[check], headers=headers)
-            except FailureGroup as group:
-                for failure in group.exceptions:
-                    message = f"{failure.title}: {getattr(failure, 'message', '')}"
+        try:
+            # Every check at once: one check context per answer instead of one per check
+            # (0.36 -> 0.08 ms of CPU per answer, measured on recorded answers).
+            case.validate_response(response, checks=list(CHECKS.values()), headers=headers)
+        except (Failure, FailureGroup):
+            # Something failed: run the checks one by one, to name the check of each failure.
+            for name, check in CHECKS.items():
+                try:
+                    case.validate_response(response, checks=[check], headers=headers)
+                except FailureGroup as group:
+                    for failure in group.exceptions:
+                        message = f"{failure.title}: {getattr(failure, 'message', '')}"
+                        self._fail(label, name, response.status_code, message, case, kind)
+                except Failure as failure:
+                    message = f"{failure.title}: {failure.message}"
                     self._fail(label, name, response.status_code, message, case, kind)
-            except Failure as failure:
-                message = f"{failure.title}: {failure.message}"
-                self._fail(label, name, response.status_code, message, case, kind)
         if expect is not None:
             problem = (response.headers.get("content-type") or [""])[0]
             if response.status_code not in expect:

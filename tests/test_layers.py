@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "stella_signals"
 LAYERS = {
     "errors": 0,
     "limits": 0,
+    "textfile": 0,
     "clock": 0,
     "digests": 0,
     "canonical": 0,

@@ -50,6 +50,7 @@ from stella_signals.ports import (
     VerdictStore,
 )
 from stella_signals.tenancy import TenantId
+from stella_signals.textfile import read_text_file
 from stella_signals.timeanchor import DriftMonitor, TimeMode, parse_ntp_server
 
 if TYPE_CHECKING:
@@ -159,47 +160,12 @@ def _lookup(doc: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
-#: A config or token file is small: anything larger is not one (and is not read whole).
-MAX_TEXT_FILE_BYTES = 1024 * 1024
-
-
 def read_file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
     """A local file (a trace, an attestation, a bundle member) in chunks, for the core's
     streaming parsers and the blob stores."""
     with path.open("rb") as handle:
         while chunk := handle.read(chunk_size):
             yield chunk
-
-
-def read_text_file(path: Path, *, what: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str:
-    """The text of a config or secret file an operator named (``what``: "config file", "token
-    file"). `InvalidConfig` (exit 2), in one line naming ``what`` and the file, when it cannot
-    be read, is larger than ``max_bytes``, or is not UTF-8 text (a binary file)."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise InvalidConfig(
-            f"{what} {path}: {exc.strerror or exc}", reason="unreadable_file"
-        ) from None
-    if len(data) > max_bytes:
-        raise InvalidConfig(
-            f"{what} {path}: more than {max_bytes} bytes, not a {what}", reason="unreadable_file"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidConfig(
-            f"{what} {path}: not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); "
-            "is it a binary file?",
-            reason="unreadable_file",
-        ) from None
-    if "\x00" in text:
-        raise InvalidConfig(
-            f"{what} {path}: holds a NUL byte (at {text.index(chr(0))}); is it a binary file?",
-            reason="unreadable_file",
-        )
-    return text
 
 
 def load_settings(

@@ -11,6 +11,7 @@ The start-up time itself is measured by `make bench` (benchmarks/cli_startup.py)
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,26 @@ def test_a_command_that_opens_the_store_does_load_it(tmp_path: Path) -> None:
     # ... and no other group's commands, nor the web stack
     assert command_modules(names) == {"stella_signals.cli._token_cmds"}
     assert not {n.split(".")[0] for n in names} & {"fastapi", "starlette", "uvicorn"}
+
+
+def test_a_client_command_loads_no_wiring_nor_store(tmp_path: Path) -> None:
+    """`stella ingest` talks to the server over HTTP: it reads its token file (stella_signals.
+    textfile) without the wiring, the ingest pipeline or a database stack (the wiring alone
+    cost every client command a quarter of a second of CPU at start-up)."""
+    trace = tmp_path / "runtime-trace.ndjson"
+    trace.write_bytes(ndjson(line(), line(count=3)))
+    token = tmp_path / "token"
+    token.write_text("stl_" + "t" * 43 + "\n")
+    with socket.socket() as closed:  # a port nobody listens on: the upload fails to connect
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        code, names = loaded_modules(
+            "stella", "ingest", str(trace), "--graph-hash", "blake3:" + "1" * 64,
+            "--server", url, "--tenant", "acme", "--token-file", str(token),
+        )  # fmt: skip
+    assert code != 0
+    assert "httpx" in {n.split(".")[0] for n in names}  # it did try the server
+    assert "stella_signals.textfile" in names
+    unwanted = ("stella_signals.wiring", "stella_signals.ingest", "stella_signals.storage")
+    heavy = {n for n in names if n.split(".")[0] in HEAVY or n.startswith(unwanted)}
+    assert not heavy, sorted(heavy)

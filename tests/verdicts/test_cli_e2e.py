@@ -2,12 +2,16 @@
 evaluate, re-evaluation by the server's background loop after a new ingest, history,
 unknowns, and a VEX document that `stella vex verify` checks offline with the key
 `signals keys export-service` writes; the unknowns of a discovery ingest, as `GET
-/api/v1/unknowns` and `stella reach unknowns` list them."""
+/api/v1/unknowns` and `stella reach unknowns` list them.
+
+One server serves the module (`deployment`); each test works in a tenant of its own, whose
+graphs, verdicts, unknowns and timeline start empty."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.realservers.backends import Backend
+from tests.realservers.backends import Backend, issue_token
 from tests.realservers.signals_process import BIN, SignalsProcess, serve_with_token, signals
 from tests.verdicts._world import CATALOG, Upload, World, discover, make_world
 
@@ -29,24 +33,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return make_world(tmp_path_factory.mktemp("cli-verdicts"))
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[SignalsProcess, dict[str, str], Path]]:
-    data = tmp_path / "data"
-    process, headers = serve_with_token(
-        Backend("embedded"),
-        data,
-        tmp_path / "serve.log",
-        env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"},
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SignalsProcess, Path]]:
+    """One `signals serve` for the module (its tests leave it running)."""
+    root = tmp_path_factory.mktemp("cli-verdicts-server")
+    data = root / "data"
+    process, _ = serve_with_token(
+        Backend("embedded"), data, root / "serve.log", env={"STELLA_ORPHAN_RETRY_SECONDS": "0.3"}
     )
     try:
-        yield process, headers, data
+        yield process, data
     finally:
         process.stop()
 
 
-def stella(*args: str, token: Path, url: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def server(
+    deployment: tuple[SignalsProcess, Path],
+) -> tuple[SignalsProcess, dict[str, str], Path]:
+    """The module's server, seen by a tenant of this test's own: its graphs, verdicts,
+    unknowns and timeline start empty, as on a fresh server."""
+    process, data = deployment
+    tenant = f"t{secrets.token_hex(6)}"
+    token = issue_token(Backend("embedded"), data, tenant)
+    return process, {"Authorization": f"Bearer {token}", "X-Stella-Tenant": tenant}, data
+
+
+def stella(*args: str, token: Path, url: str, tenant: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "stella"), *args, "--tenant", "acme", "--server", url, "--token-file",
+        [str(BIN / "stella"), *args, "--tenant", tenant, "--server", url, "--token-file",
          str(token)],
         capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if not k.startswith("STELLA_")},
@@ -68,7 +83,7 @@ def test_reach_and_vex_commands_through_a_real_server(
 ) -> None:
     process, headers, data = server
     url = process.url
-    token = tmp_path / "token"
+    token, tenant = tmp_path / "token", headers["X-Stella-Tenant"]
     token.write_text(headers["Authorization"].removeprefix("Bearer "))
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
@@ -77,7 +92,7 @@ def test_reach_and_vex_commands_through_a_real_server(
     upload(url, headers, graph_hash, world.first)
 
     done = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(catalog),
-                  token=token, url=url)  # fmt: skip
+                  token=token, url=url, tenant=tenant)  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:-1]}
     assert rows["V-USED"][3] == "CR" and rows["V-LATER"][3] == "RU"
@@ -97,7 +112,7 @@ def test_reach_and_vex_commands_through_a_real_server(
                 break
             time.sleep(0.1)
     done = stella("reach", "history", "--graph", graph_hash, "--vuln", "V-LATER", "--json",
-                  token=token, url=url)  # fmt: skip
+                  token=token, url=url, tenant=tenant)  # fmt: skip
     assert done.returncode == 0, done.stderr
     history: list[dict[str, Any]] = json.loads(done.stdout)["items"]
     assert [(h["from"], h["to"]) for h in history] == [(None, "RU"), ("RU", "CR")]
@@ -105,7 +120,9 @@ def test_reach_and_vex_commands_through_a_real_server(
                        headers=headers).json()["items"]  # fmt: skip
     assert [e["attributes"]["to"] for e in events] == ["CR"]
 
-    done = stella("reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url)
+    done = stella(
+        "reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url, tenant=tenant
+    )
     assert done.returncode == 0, done.stderr
     kinds = {u["kind"] for u in json.loads(done.stdout)["items"]}
     assert {"target_not_scanned", "disagreement"} <= kinds
@@ -113,7 +130,7 @@ def test_reach_and_vex_commands_through_a_real_server(
     out = tmp_path / "vex.json"
     done = stella("vex", "export", "--graph", graph_hash, "--catalog", str(catalog),
                   "--format", "openvex", "--product", "pkg:pypi/shop@1.0", "--out", str(out),
-                  token=token, url=url)  # fmt: skip
+                  token=token, url=url, tenant=tenant)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "vex.json.dsse.json").is_file()
     key = tmp_path / "service.pem"
@@ -129,10 +146,10 @@ def test_reach_and_vex_commands_through_a_real_server(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "stella.vuln-catalog/v1", "entries": [{"vuln_id": 1}]}))
     refused = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(bad),
-                     token=token, url=url)  # fmt: skip
+                     token=token, url=url, tenant=tenant)  # fmt: skip
     assert refused.returncode == 6, refused.stderr
     unknown = stella("reach", "evaluate", "--graph", "blake3:" + "0" * 64, "--catalog",
-                     str(catalog), token=token, url=url)  # fmt: skip
+                     str(catalog), token=token, url=url, tenant=tenant)  # fmt: skip
     assert unknown.returncode == 2 and "404" in unknown.stderr
 
 
@@ -145,7 +162,7 @@ def test_a_discovery_ingest_s_unknowns_through_the_api_and_the_cli(
     (`target_not_scanned`) and `dynamic` ran without a static path (`disagreement`, X)."""
     process, headers, _ = server
     url = process.url
-    token = tmp_path / "token"
+    token, tenant = tmp_path / "token", headers["X-Stella-Tenant"]
     token.write_text(headers["Authorization"].removeprefix("Bearer "))
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(CATALOG))
@@ -154,7 +171,7 @@ def test_a_discovery_ingest_s_unknowns_through_the_api_and_the_cli(
     for window in discover(world, tmp_path / "discovery"):
         upload(url, headers, graph_hash, window)
     done = stella("reach", "evaluate", "--graph", graph_hash, "--catalog", str(catalog),
-                  token=token, url=url)  # fmt: skip
+                  token=token, url=url, tenant=tenant)  # fmt: skip
     assert done.returncode == 0, done.stderr
 
     listed = httpx.get(f"{url}/api/v1/unknowns", params={"graph_hash": graph_hash},
@@ -170,10 +187,12 @@ def test_a_discovery_ingest_s_unknowns_through_the_api_and_the_cli(
         u["kind"] == "unexpected_edge" and u["detail"].startswith(f"{main} -> {dynamic}:")
         for u in items
     )
-    as_json = stella("reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url)
+    as_json = stella(
+        "reach", "unknowns", "--graph", graph_hash, "--json", token=token, url=url, tenant=tenant
+    )
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["items"] == items
-    table = stella("reach", "unknowns", "--graph", graph_hash, token=token, url=url)
+    table = stella("reach", "unknowns", "--graph", graph_hash, token=token, url=url, tenant=tenant)
     assert table.returncode == 0, table.stderr
     rows = table.stdout.splitlines()
     assert rows[0].split() == ["KIND", "VULN", "SYMBOL", "DETAIL"]

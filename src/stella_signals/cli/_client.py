@@ -13,7 +13,7 @@ import typer
 from stella_signals.cli._common import fail, run_guarded
 from stella_signals.cli._exit import ExitCode
 from stella_signals.tenancy import parse_tenant
-from stella_signals.wiring import read_text_file
+from stella_signals.textfile import read_text_file
 
 __all__ = ["ServerOption", "TokenFileOption", "client_for", "fail_from_problem"]
 
