@@ -54,6 +54,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
 
 
+#: Symbol universes the new traces are drawn from, in turn.
+UNIVERSES = 4
+
+
+def new_trace_spec(n: int) -> SynthSpec:
+    """The ``n``-th never-sent trace: 500 records from one of `UNIVERSES` symbol universes,
+    spread over a window one second longer for each ``n``, so that no two have one byte
+    sequence (the last record's timestamp grows with the window). A new universe per trace
+    (a seed each) cost the clients about 50 ms of CPU per request (the generator's tables),
+    more than the server spent on the ingest; these tables are made once."""
+    return SynthSpec(
+        500, seed=1_000_000 + n % UNIVERSES, symbols=300, purls=20, duration_seconds=600 + n
+    )
+
+
 def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[str, Any]:
     server, headers = serve_with_token(backend, work / "data", work / "server.log")
     assert server.process is not None
@@ -82,7 +97,7 @@ def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[s
                 if previous is not None:
                     return kind, previous, graph
                 kind = "new"  # nothing accepted yet to send again
-            data = trace_bytes(SynthSpec(500, seed=1_000_000 + seed, symbols=300, purls=20))
+            data = trace_bytes(new_trace_spec(seed))
             if kind == "invalid":
                 data += b'{"symbol_id": 42}\n'
             target = graph if kind != "orphan" else "blake3:" + f"{seed:064x}"
@@ -125,7 +140,7 @@ def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[s
         def sample() -> None:
             while time.monotonic() < stop_at:
                 rss.append((round(time.monotonic() - started, 1), round(_rss_mib(pid), 1)))
-                time.sleep(2)
+                time.sleep(max(0.0, min(2.0, stop_at - time.monotonic())))
 
         pid = server.process.pid
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
