@@ -34,6 +34,7 @@ from reliability.crash import deployment  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
+from tests._traces import distinct_trace_spec  # noqa: E402
 from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import serve_with_token  # noqa: E402
 
@@ -52,21 +53,6 @@ def _rss_mib(pid: int) -> float:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
-
-
-#: Symbol universes the new traces are drawn from, in turn.
-UNIVERSES = 4
-
-
-def new_trace_spec(n: int) -> SynthSpec:
-    """The ``n``-th never-sent trace: 500 records from one of `UNIVERSES` symbol universes,
-    spread over a window one second longer for each ``n``, so that no two have one byte
-    sequence (the last record's timestamp grows with the window). A new universe per trace
-    (a seed each) cost the clients about 50 ms of CPU per request (the generator's tables),
-    more than the server spent on the ingest; these tables are made once."""
-    return SynthSpec(
-        500, seed=1_000_000 + n % UNIVERSES, symbols=300, purls=20, duration_seconds=600 + n
-    )
 
 
 def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[str, Any]:
@@ -97,7 +83,10 @@ def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[s
                 if previous is not None:
                     return kind, previous, graph
                 kind = "new"  # nothing accepted yet to send again
-            data = trace_bytes(new_trace_spec(seed))
+            spec = distinct_trace_spec(
+                seed, records=500, symbols=300, purls=20, base_seed=1_000_000
+            )
+            data = trace_bytes(spec)
             if kind == "invalid":
                 data += b'{"symbol_id": 42}\n'
             target = graph if kind != "orphan" else "blake3:" + f"{seed:064x}"
