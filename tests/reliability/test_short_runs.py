@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_server_killed_at_random_points_keeps_every_invariant(
     backend: Backend, tmp_path: Path
 ) -> None:
-    result = crash.server_rounds(backend, tmp_path, rounds=3, seed=11)
+    result = crash.server_rounds(backend, tmp_path, rounds=3, seed=11, kill_within=0.8)
     assert result["violations"] == []
     assert result["final"]["accepted"] >= 1 and result["final"]["chain_ok"]
 
