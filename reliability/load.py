@@ -34,6 +34,7 @@ from reliability.crash import deployment  # noqa: E402
 from reliability.state import check_state  # noqa: E402
 from stella_signals.tenancy import TenantId  # noqa: E402
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes  # noqa: E402
+from tests._traces import distinct_trace_spec  # noqa: E402
 from tests.realservers.backends import Backend  # noqa: E402
 from tests.realservers.signals_process import serve_with_token  # noqa: E402
 
@@ -82,7 +83,10 @@ def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[s
                 if previous is not None:
                     return kind, previous, graph
                 kind = "new"  # nothing accepted yet to send again
-            data = trace_bytes(SynthSpec(500, seed=1_000_000 + seed, symbols=300, purls=20))
+            spec = distinct_trace_spec(
+                seed, records=500, symbols=300, purls=20, base_seed=1_000_000
+            )
+            data = trace_bytes(spec)
             if kind == "invalid":
                 data += b'{"symbol_id": 42}\n'
             target = graph if kind != "orphan" else "blake3:" + f"{seed:064x}"
@@ -125,7 +129,7 @@ def run(backend: Backend, work: Path, *, seconds: float, clients: int) -> dict[s
         def sample() -> None:
             while time.monotonic() < stop_at:
                 rss.append((round(time.monotonic() - started, 1), round(_rss_mib(pid), 1)))
-                time.sleep(2)
+                time.sleep(max(0.0, min(2.0, stop_at - time.monotonic())))
 
         pid = server.process.pid
         threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]

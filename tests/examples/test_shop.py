@@ -27,7 +27,9 @@ from packaging.version import Version
 
 from stella_signals.attest import parse_envelope
 from stella_signals.locker import read_vex_bundle
-from tests.realservers.signals_process import BIN, SignalsProcess, free_port, signals
+from stella_signals.wiring import Services
+from tests.realservers.backends import Backend, grant_tokens
+from tests.realservers.signals_process import BIN, SignalsProcess, free_port
 from tests.vex._evaluations import openvex_validator
 
 pytestmark = pytest.mark.e2e
@@ -133,9 +135,14 @@ def check_the_cyclonedx(document: dict[str, Any], receipt: str) -> None:
 
 def test_the_walkthrough_from_scan_to_what_ran(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
-    made = signals("tokens", "create", "--tenant", "shop", "--tenant", "shop-lab",
-                   "--scope", "signals:read", "--scope", "signals:write", *data)  # fmt: skip
-    token = made.stdout.strip().splitlines()[-1]
+    # One token for both tenants, stored from this process as `signals tokens create`
+    # stores it (tests/cli/test_tokens_lifecycle.py covers the command).
+    services = Services.open(Backend("embedded").settings(tmp_path / "data"))
+    try:
+        scopes = ["signals:read", "signals:write"]
+        token = grant_tokens(services, {"shop": (["shop", "shop-lab"], scopes)})["shop"]
+    finally:
+        services.close()
     # The background loop every second, not every 5 s (the default): step 12 of the
     # walkthrough waits for it, polling with a `stella` process each time.
     server = SignalsProcess(

@@ -55,6 +55,24 @@ confidences = st.one_of(
 )
 
 
+# The strategies `graphs` draws from, built once: a strategy made inside the composite is
+# built and validated again on every draw, which cost more than the comparison did.
+id_lists = st.lists(texts, min_size=1, max_size=8, unique=True)
+langs = st.sampled_from(["c", "python"])
+optional_texts = st.one_of(st.just(""), texts)
+node_purls = st.sampled_from(["pkg:pypi/a@1", "pkg:npm/b@2.0"])
+node_evidence = st.lists(st.one_of(texts, json_values), max_size=3)
+json_objects = st.dictionaries(texts, json_values, max_size=3)
+edge_counts = st.integers(0, 12)
+edge_kinds = st.sampled_from(["", "call", "import", "é"])
+edge_purls = st.just("pkg:pypi/a@1")
+edge_evidence = st.lists(json_values, max_size=2)
+phases = st.sampled_from(["load", "init"])
+root_counts = st.integers(0, 4)
+graph_hashes = st.just("blake3:" + "0" * 64)
+extra_keys = st.sampled_from(["x-note", "\ue000k", "zz"])
+
+
 def _maybe(draw: st.DrawFn, target: dict[str, Any], key: str, strategy: Any) -> None:
     if draw(st.booleans()):
         value = draw(strategy)
@@ -64,42 +82,43 @@ def _maybe(draw: st.DrawFn, target: dict[str, Any], key: str, strategy: Any) -> 
 
 @st.composite
 def graphs(draw: st.DrawFn) -> dict[str, Any]:
-    ids = draw(st.lists(texts, min_size=1, max_size=8, unique=True))
+    ids = draw(id_lists)
     nodes = []
     for node_id in ids:
         node: dict[str, Any] = {
             "id": node_id,
             "symbol_id": draw(texts),
-            "lang": draw(st.sampled_from(["c", "python"])),
+            "lang": draw(langs),
             "kind": draw(texts),
         }
         for key in ("display", "code_id", "build_id", "symbol_digest"):
-            _maybe(draw, node, key, st.one_of(st.just(""), texts))
-        _maybe(draw, node, "purl", st.sampled_from(["pkg:pypi/a@1", "pkg:npm/b@2.0"]))
-        _maybe(draw, node, "evidence", st.lists(st.one_of(texts, json_values), max_size=3))
-        _maybe(draw, node, "attributes", st.dictionaries(texts, json_values, max_size=3))
+            _maybe(draw, node, key, optional_texts)
+        _maybe(draw, node, "purl", node_purls)
+        _maybe(draw, node, "evidence", node_evidence)
+        _maybe(draw, node, "attributes", json_objects)
         nodes.append(node)
     edges = []
-    for _ in range(draw(st.integers(0, 12))):
+    node_ids = st.sampled_from(ids)
+    for _ in range(draw(edge_counts)):
         edge: dict[str, Any] = {
-            "from": draw(st.sampled_from(ids)),
-            "to": draw(st.sampled_from(ids)),
+            "from": draw(node_ids),
+            "to": draw(node_ids),
         }
-        _maybe(draw, edge, "kind", st.sampled_from(["", "call", "import", "é"]))
-        _maybe(draw, edge, "purl", st.just("pkg:pypi/a@1"))
+        _maybe(draw, edge, "kind", edge_kinds)
+        _maybe(draw, edge, "purl", edge_purls)
         _maybe(draw, edge, "confidence", confidences)
-        _maybe(draw, edge, "evidence", st.lists(json_values, max_size=2))
+        _maybe(draw, edge, "evidence", edge_evidence)
         edges.append(edge)
     doc: dict[str, Any] = {"schema": "richgraph-v1", "nodes": nodes, "edges": edges}
     if draw(st.booleans()):
         doc["roots"] = [
-            {"id": draw(st.sampled_from(ids)), "phase": draw(st.sampled_from(["load", "init"]))}
+            {"id": draw(node_ids), "phase": draw(phases)}
             | ({"source": draw(texts)} if draw(st.booleans()) else {})
-            for _ in range(draw(st.integers(0, 4)))
+            for _ in range(draw(root_counts))
         ]
-    _maybe(draw, doc, "analyzer", st.dictionaries(texts, json_values, max_size=3))
-    _maybe(draw, doc, "graph_hash", st.just("blake3:" + "0" * 64))
-    _maybe(draw, doc, draw(st.sampled_from(["x-note", "\ue000k", "zz"])), json_values)
+    _maybe(draw, doc, "analyzer", json_objects)
+    _maybe(draw, doc, "graph_hash", graph_hashes)
+    _maybe(draw, doc, draw(extra_keys), json_values)
     return doc
 
 

@@ -26,6 +26,7 @@ import pytest
 from stella_signals.graph import canonical_graph, parse_graph
 from stella_signals.timeline import check_chain, read_events_ndjson
 from stella_signals_dev.synth import SynthSpec, graph_bytes, trace_bytes
+from tests._traces import distinct_trace_spec
 from tests.realservers.backends import Backend, issue_token, open_backend
 from tests.realservers.signals_process import SignalsProcess, free_port
 
@@ -38,8 +39,10 @@ TRACES = 10  # per tenant, each sent twice at once to two servers
 ORPHANS = 8  # per tenant before its graph arrives, and as many while it arrives
 
 
-def gz_trace(seed: int, symbols: int = 120) -> bytes:
-    return gzip.compress(trace_bytes(SynthSpec(300, seed=seed, symbols=symbols, purls=12)))
+def gz_trace(n: int) -> bytes:
+    """The ``n``-th distinct trace (tests/_traces.py: a new symbol universe per trace cost
+    about 50 ms of CPU each, 3 s for the 52 of this test)."""
+    return gzip.compress(trace_bytes(distinct_trace_spec(n, records=300, symbols=120, purls=12)))
 
 
 @dataclass
