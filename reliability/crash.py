@@ -217,17 +217,30 @@ def offline_rounds(work: Path, rounds: int, seed: int = 2) -> dict[str, Any]:
     results: dict[str, int] = {}
     for round_, trace in enumerate(pool):
         bundle = _bundle(work / f"bundle{round_}", trace, graph_hash)
+        before = _blob_files(site)
         process = subprocess.Popen(
             [str(BIN / "signals-offline"), *_ingest_args(bundle, graph_hash, site)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.3, 2.5))
+        # Not a fixed delay: the start-up (imports, opening the store) takes most of a run
+        # and its length depends on the machine's load, so a kill at a fixed time lands in
+        # the start-up on a busy machine and after the commit on a quiet one. The kill
+        # waits for the ingest's first blob file (staged or published), then a random
+        # moment of the write, the publication and the commit that follow.
+        started = _wait_for_new_blob(site, before, process)
+        time.sleep(rng.uniform(0.0, 0.15))
         killed = process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait(30)
+        wrote = _blob_files(site) - before
         again = offline(*_ingest_args(bundle, graph_hash, site))
-        key = f"killed, rerun exit {again.returncode}" if killed else "finished before the kill"
+        if not killed:
+            key = "finished before the kill"
+        elif started:
+            key = f"killed mid-ingest ({len(wrote)} blob files), rerun exit {again.returncode}"
+        else:
+            key = f"killed before writing, rerun exit {again.returncode}"
         results[key] = results.get(key, 0) + 1
         if again.returncode != 0:
             violations.append(f"round {round_}: rerun exited {again.returncode}: {again.stderr}")
@@ -244,6 +257,23 @@ def offline_rounds(work: Path, rounds: int, seed: int = 2) -> dict[str, Any]:
         "final": final.to_dict(),
         "violations": violations,
     }
+
+
+def _blob_files(data_dir: Path) -> set[Path]:
+    """Files of the site's blob store, its staging area included."""
+    return {path for path in (data_dir / "cas").rglob("*") if path.is_file()}
+
+
+def _wait_for_new_blob(
+    data_dir: Path, before: set[Path], process: subprocess.Popen[bytes], timeout: float = 60.0
+) -> bool:
+    """Whether a blob file ``before`` does not hold appeared while ``process`` ran."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if _blob_files(data_dir) - before:
+            return True
+        time.sleep(0.002)
+    return bool(_blob_files(data_dir) - before)
 
 
 def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dict[str, Any]:

@@ -26,6 +26,10 @@ def test_offline_ingest_killed_mid_way_is_finished_by_a_rerun(tmp_path: Path) ->
     result = crash.offline_rounds(tmp_path, rounds=2, seed=12)
     assert result["violations"] == []
     assert result["final"]["accepted"] == 2
+    # the kills landed in the ingest (after its first blob file, before it ended), not in
+    # the start-up or after the commit
+    mid_ingest = [k for k in result["outcomes"] if k.startswith("killed mid-ingest")]
+    assert sum(result["outcomes"][k] for k in mid_ingest) >= 1, result["outcomes"]
 
 
 def test_sync_killed_mid_push_imports_every_event_exactly_once(
