@@ -298,14 +298,37 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
               "--data-dir", str(site), "--batch-size", "3"]  # fmt: skip
     violations: list[str] = []
     kills = 0
+
+    def imported() -> list[str]:
+        """The offline events the online tenant holds (their origin ids), in order."""
+        export = httpx.get(
+            f"{server.url}/api/v1/timeline/export",
+            headers={"Authorization": f"Bearer {token_file.read_text().strip()}",
+                     "X-Stella-Tenant": "acme"},
+        ).text.splitlines()  # fmt: skip
+        return [
+            json.loads(line)["attributes"]["origin"]["event_id"]
+            for line in export
+            if "origin" in json.loads(line)["attributes"]
+        ]
+
     try:
         for _ in range(rounds):
+            before = len(imported())
             process = subprocess.Popen(
                 [str(BIN / "signals-offline"), "sync", *common],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            time.sleep(rng.uniform(0.2, 1.5))
+            # Not a fixed delay (it landed in the start-up on a busy machine): the kill
+            # waits for this run's first batch to arrive online, then a random moment of
+            # the push that follows, so the next batch is in flight or not yet sent.
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                if len(imported()) > before:
+                    break
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.02))  # a batch takes 20-50 ms
             if process.poll() is None:
                 kills += 1
             process.send_signal(signal.SIGKILL)
@@ -314,16 +337,7 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
         if done.returncode != 0:
             violations.append(f"final sync exited {done.returncode}: {done.stderr}")
         site_events = check_state(Backend("embedded").settings(site), ACME).events
-        export = httpx.get(
-            f"{server.url}/api/v1/timeline/export",
-            headers={"Authorization": f"Bearer {token_file.read_text().strip()}",
-                     "X-Stella-Tenant": "acme"},
-        ).text.splitlines()  # fmt: skip
-        origins = [
-            json.loads(line)["attributes"]["origin"]["event_id"]
-            for line in export
-            if "origin" in json.loads(line)["attributes"]
-        ]
+        origins = imported()
         if len(origins) != len(set(origins)):
             violations.append("an offline event was imported twice")
         if len(set(origins)) != site_events:

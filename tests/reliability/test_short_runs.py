@@ -38,6 +38,7 @@ def test_sync_killed_mid_push_imports_every_event_exactly_once(
     result = crash.sync_rounds(backend, tmp_path, rounds=2, seed=13)
     assert result["violations"] == []
     assert result["imported_once"] == result["offline_events"] > 0
+    assert result["killed_mid_sync"] >= 1  # a kill after a batch landed, before the end
 
 
 def test_a_full_disk_refuses_cleanly_and_recovers(tmp_path: Path) -> None:
