@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -238,8 +238,16 @@ class TraceReport:
 
     def iter_facts(self) -> Iterator[RuntimeFact]:
         """The same facts, one at a time and not kept (a 10 M-record trace may have 10^6)."""
+        return self.facts_in(self.fact_order())
+
+    def fact_order(self) -> list[tuple[str, str, object]]:
+        """The keys of `tallies` in the facts' order (symbol_id, purl, container)."""
+        return sorted(self.tallies, key=_sort_key)
+
+    def facts_in(self, keys: Iterable[tuple[str, str, object]]) -> Iterator[RuntimeFact]:
+        """The facts of ``keys`` (`fact_order`, sorted once for several passes), one at a time."""
         tallies = self.tallies
-        for key in sorted(tallies, key=_sort_key):
+        for key in keys:
             tally = tallies[key]
             container = key[2]
             yield RuntimeFact(
