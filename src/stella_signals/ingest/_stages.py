@@ -245,9 +245,9 @@ class FactRows(Sequence[FactRow]):
         # A sum of counts is exact in the report, but a stored count is kept at 2^53-1 (the
         # largest a record may carry, and the largest integer canonical JSON and a 64-bit
         # column hold exactly): a lower bound that only a forged or broken trace reaches.
-        for f in self._report.facts_in(self._keys):
-            yield FactRow(f.symbol_id, f.purl, f.container, min(f.count, MAX_COUNT),
-                          f.first_seen, f.last_seen, nodes.get(f.symbol_id))  # fmt: skip
+        for symbol_id, purl, container, count, first, last in self._report.fact_fields(self._keys):
+            yield FactRow(symbol_id, purl, container, min(count, MAX_COUNT), first, last,
+                          nodes.get(symbol_id))  # fmt: skip
 
     @overload
     def __getitem__(self, index: int) -> FactRow: ...
