@@ -465,9 +465,10 @@ def large_rss(*, embedded: bool, scaleout: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
 
     def one(deployment: Deployment) -> None:
-        measured = deployment_benchmarks(
-            deployment, spec, None, path, clients=0, seconds=0, max_servers=1
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # its progress lines: stdout is JSON
+            measured = deployment_benchmarks(
+                deployment, spec, None, path, clients=0, seconds=0, max_servers=1
+            )
         results[f"{deployment.name}_10m"] = measured["single_10m"] | {
             "load_average": [round(x, 2) for x in os.getloadavg()]
         }
