@@ -14,7 +14,8 @@ the embedded default is durable as it ships (SQLite ``synchronous=FULL``, the CA
 
 ``python benchmarks/http_ingest.py --small-only`` runs only (b) on the embedded default
 (``--scaleout`` adds PostgreSQL + S3 with two servers), printing JSON; ``--large-only`` runs
-(a) alternating with DuckDB on the same file, for the ratio of issue 19 round by round.
+(a) alternating with DuckDB on the same file, for the ratio of issue 19 round by round, then
+(c) on a fresh server (``--scaleout``: PostgreSQL + S3 too).
 """
 
 from __future__ import annotations
@@ -453,11 +454,39 @@ def large_vs_duckdb(rounds: int) -> dict[str, Any]:
     return {"rounds": per_round, "ratio_median": ratios[len(ratios) // 2], "target": 0.7}
 
 
+def large_rss(*, embedded: bool, scaleout: bool) -> dict[str, Any]:
+    """The 10 M-record trace posted to a fresh server of each deployment asked for: its time
+    and the server's peak RSS (issue 19: under 300 MiB). Without the small-ingest load that
+    `make bench` runs on the same server first, which leaves a higher floor."""
+    from run import fixture  # benchmarks/ is on sys.path as a script
+
+    path = fixture(10_000_000)
+    spec = SynthSpec(1_000_000, seed=1, symbols=20_000, purls=400)
+    results: dict[str, Any] = {}
+
+    def one(deployment: Deployment) -> None:
+        with contextlib.redirect_stdout(sys.stderr):  # its progress lines: stdout is JSON
+            measured = deployment_benchmarks(
+                deployment, spec, None, path, clients=0, seconds=0, max_servers=1
+            )
+        results[f"{deployment.name}_10m"] = measured["single_10m"] | {
+            "load_average": [round(x, 2) for x in os.getloadavg()]
+        }
+
+    if embedded:
+        one(Deployment("embedded"))
+    if scaleout:
+        with scaleout_deployment() as deployment:
+            one(deployment)
+    return results
+
+
 def main() -> None:
     """Parts of the HTTP benchmarks, printed as JSON, for working on the request path
     without the whole of ``make bench`` (which runs everything through run.py):
     ``--small-only``, the small-ingest load (issue 19); ``--large-only``, the 1 M-record
-    ingest against DuckDB, round by round."""
+    ingest against DuckDB, round by round, then the 10 M-record ingest's server peak RSS on
+    a fresh server (``--scaleout``: PostgreSQL + S3 too; ``--no-embedded``: only that)."""
     import argparse
     import json
 
@@ -472,7 +501,12 @@ def main() -> None:
     parser.add_argument("--embedded", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     if args.large_only:
-        print(json.dumps(large_vs_duckdb(args.rounds), indent=2))
+        large: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
+        if args.embedded:
+            large["embedded_1m_vs_duckdb"] = large_vs_duckdb(args.rounds)
+        large |= large_rss(embedded=args.embedded, scaleout=args.scaleout)
+        large["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(large, indent=2))
         return
     spec = SynthSpec(1000, seed=1, symbols=2000)
     results: dict[str, Any] = {}

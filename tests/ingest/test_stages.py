@@ -22,12 +22,14 @@ from stella_signals.ingest import (
     parse_graph_hash,
 )
 from stella_signals.ingest._stages import (
+    FactRows,
     attest,
     make_receipt,
     parse,
     record_rejection,
     resolve_graph,
 )
+from stella_signals.limits import DEFAULT_LIMITS
 from stella_signals.ports import TenantPolicy
 from stella_signals.tenancy import parse_tenant
 from stella_signals.timeanchor import system_status
@@ -150,3 +152,26 @@ def test_counts_that_add_up_past_the_largest_are_stored_at_it(ctx: IngestContext
     assert ingest_runtime(ctx, upload).outcome is Outcome.INGESTED
     assert [f.hits for f in ctx.repo.list_facts(ACME, upload.ingest_id)] == [MAX_COUNT]
     assert [e.hits for e in ctx.repo.list_edges(ACME, upload.ingest_id)] == [MAX_COUNT]
+
+
+def test_fact_rows_are_made_anew_each_pass_in_the_reports_order() -> None:
+    """`FactRows` (issue 19): no list of the rows is kept; each pass (a group commit that
+    failed runs again alone) makes the same rows, in the report's fact order, with the nodes."""
+    report = parse(
+        [
+            ndjson(
+                *[line(symbol_id=f"sym:python:{n % 7}", container=f"c{n % 3}") for n in range(40)]
+            )
+        ],
+        limits=DEFAULT_LIMITS,
+    )
+    rows = FactRows(report, {"sym:python:2": "n2"})
+    first, second = list(rows), list(rows)
+    assert first == second and len(rows) == len(first) == len(report.tallies) == 21
+    assert first[0] is not second[0]  # made anew, not kept
+    assert [(r.symbol_id, r.container) for r in first] == [
+        (f.symbol_id, f.container) for f in report.iter_facts()
+    ]
+    assert {r.node for r in first if r.symbol_id == "sym:python:2"} == {"n2"}
+    assert {r.node for r in first if r.symbol_id != "sym:python:2"} == {None}
+    assert rows[3] == first[3] and rows[-2:] == first[-2:]

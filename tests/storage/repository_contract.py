@@ -10,9 +10,11 @@ PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -194,6 +196,25 @@ class IngestStoreContract:
         assert repo.list_facts(ACME, record.ingest_id) == rows
         assert repo.get_ingest(GLOBEX, record.ingest_id) is None
         assert repo.list_facts(GLOBEX, record.ingest_id) == []
+
+    def test_facts_are_written_as_they_are_read_in_their_order(self, repo: Repository) -> None:
+        """12,001 facts handed over as an iterable that makes them as it is read (as
+        `ingest.FactRows` does): past two of the SQL stores' insert batches, in order."""
+        rows = [fact(f"s{n:05d}", f"n{n}" if n % 3 else None, hits=n + 1) for n in range(12_001)]
+
+        class Made(Sequence[FactRow]):
+            def __len__(self) -> int:
+                return len(rows)
+
+            def __iter__(self) -> Iterator[FactRow]:
+                return (FactRow(*row) for row in rows)
+
+            def __getitem__(self, index: Any) -> Any:  # the stores only iterate
+                raise AssertionError("indexed")
+
+        record = ingest(1, event=1)
+        repo.commit_ingest(record, Made(), draft(1, "reach.runtime.ingested"))
+        assert repo.list_facts(ACME, record.ingest_id) == rows
 
     def test_the_same_bytes_for_the_same_graph_are_accepted_once(self, repo: Repository) -> None:
         repo.commit_ingest(ingest(1), [], draft(1))

@@ -117,10 +117,40 @@ def test_settle_while_busy_refuses_before_it_reads_the_lanes() -> None:
     assert scanner.settle(verdicts) == []
     assert seen == ["Scanner used from two threads at once"] * 4
     assert scanner.finish() is None
+    with pytest.raises(ValueError, match="one bool per new purl"):
+        scanner.settle([True])
     tallies, _, _ = scanner.result(Tally, None)
     assert {key: tally.count for key, tally in tallies.items()} == {
         ("s1", "pkg:pypi/a@1", "c"): 6,
         ("s2", "pkg:pypi/a@1", "c"): 6,
     }
-    with pytest.raises(ValueError, match="one bool per new purl"):
-        scanner.settle([True])
+
+
+def test_result_is_the_last_act() -> None:
+    """result() releases the scanner's tables while it builds the dicts (issue 19: a 10 M-record
+    ingest held both at its peak): afterwards summary() and the counts answer as before, and
+    every method that would need the tables refuses instead of reading freed memory. The
+    arena is big enough (over a MiB of tallies, on both lanes) that pages are given back."""
+    lines = b"".join(_line(f"s{n:06d}{'x' * 40}", f"c{n % 7}", n % 5 + 1) for n in range(20_000))
+    scanner = _scanner(split_min=1)
+    assert scanner.feed(lines) == ["pkg:pypi/a@1"] * 2
+    scanner.settle([True, True])
+    assert scanner.finish() is None
+    before = scanner.summary()
+    tallies, edges, codes = scanner.result(Tally, None)
+    assert len(tallies) == scanner.key_count == 20_000
+    assert scanner.records == 20_000
+    assert sum(t.count for t in tallies.values()) == 40_000  # count 2 a line
+    assert tallies[(f"s{19_999:06d}{'x' * 40}", "pkg:pypi/a@1", f"c{19_999 % 7}")].count == 2
+    assert (edges, codes) == ({}, {})
+    assert scanner.summary() == before
+    assert (scanner.lines, scanner.edge_count) == (20_000, 0)
+    for call in (
+        lambda: scanner.feed(lines),
+        scanner.finish,
+        lambda: scanner.settle([]),
+        lambda: scanner.add(1, b"s", b"pkg:pypi/a@1", None, 1, 0, None, None),
+        lambda: scanner.result(Tally, None),
+    ):
+        with pytest.raises(RuntimeError, match=r"result\(\) was taken"):
+            call()

@@ -109,8 +109,9 @@ def serve_command(
     """Run the HTTP API (embedded default: SQLite + filesystem CAS under the data dir)."""
     if demo:  # before anything is opened or created
         require_dev_tools("signals serve --demo")
-    from stella_signals.wiring import Services, load_settings
+    from stella_signals.wiring import Services, load_settings, tune_allocator
 
+    tune_allocator()
     settings = run_guarded(
         lambda: load_settings(
             config_file=config,
@@ -164,8 +165,9 @@ def worker_command(
     import signal
     import time
 
-    from stella_signals.wiring import OrphanRetrier, sweep_staging
+    from stella_signals.wiring import OrphanRetrier, sweep_staging, tune_allocator
 
+    tune_allocator()
     with open_services(data_dir, database=database, cas=cas, config=config) as services:
         settings = services.settings
         retrier = OrphanRetrier(services)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -285,7 +286,7 @@ def _stored_receipt(receipt: Mapping[str, Any] | None) -> str | None:
 
 
 def insert_facts(
-    conn: Connection, dialect: str, ingest: IngestRecord, rows: Sequence[FactRow]
+    conn: Connection, dialect: str, ingest: IngestRecord, rows: Iterable[FactRow]
 ) -> None:
     """An ingest's facts in bulk (`_bulk_insert`), numbered in the given order.
 
@@ -296,49 +297,42 @@ def insert_facts(
     if dialect == "postgresql":  # COPY takes the datetimes as they are
         _bulk_insert(
             conn, dialect, facts,
-            lambda start, part: [(ingest_id, tenant, i, *row)
-                                 for i, row in enumerate(part, start)],
-            rows,
+            ((ingest_id, tenant, i, *row) for i, row in enumerate(rows)),
         )  # fmt: skip
         return
     _bulk_insert(
         conn, dialect, facts,
-        lambda start, part: [
+        (
             (ingest_id, tenant, i, symbol_id, purl, container, hits, sqlite_time(first),
              sqlite_time(last), node)
-            for i, (symbol_id, purl, container, hits, first, last, node)
-            in enumerate(part, start)
-        ],
-        rows,
+            for i, (symbol_id, purl, container, hits, first, last, node) in enumerate(rows)
+        ),
     )  # fmt: skip
 
 
 def insert_edges(
-    conn: Connection, dialect: str, ingest: IngestRecord, rows: Sequence[EdgeRow]
+    conn: Connection, dialect: str, ingest: IngestRecord, rows: Iterable[EdgeRow]
 ) -> None:
     """An ingest's observed caller → callee pairs in bulk (`_bulk_insert`)."""
     ingest_id, tenant = ingest.ingest_id, ingest.tenant
     _bulk_insert(
         conn, dialect, observed_edges,
-        lambda start, part: [(ingest_id, tenant, i, *row) for i, row in enumerate(part, start)],
-        rows,
+        ((ingest_id, tenant, i, *row) for i, row in enumerate(rows)),
     )  # fmt: skip
 
 
 def _bulk_insert(
-    conn: Connection,
-    dialect: str,
-    table: sa.Table,
-    values: Callable[[int, Sequence[Any]], list[tuple[Any, ...]]],
-    rows: Sequence[Any],
+    conn: Connection, dialect: str, table: sa.Table, values: Iterator[tuple[Any, ...]]
 ) -> None:
-    """``rows`` in bulk, `_FACT_BATCH` at a time (bounded memory whatever the trace), each
-    batch turned into the table's values (in its column order) by ``values(first_seq,
-    batch)``: COPY on PostgreSQL, a driver-level executemany with one prepared statement on
-    SQLite (SQLAlchemy's per-row parameter processing cost more than the inserts themselves
-    for 10^5 facts). All in the caller's transaction."""
-    if not rows:
+    """The table's rows ``values`` (each in its column order), made as they are written and
+    `_FACT_BATCH` at a time at most (bounded memory whatever the trace): COPY on PostgreSQL, a
+    driver-level executemany with one prepared statement on SQLite (SQLAlchemy's per-row
+    parameter processing cost more than the inserts themselves for 10^5 facts). All in the
+    caller's transaction."""
+    first = next(values, None)
+    if first is None:
         return
+    values = itertools.chain([first], values)
     columns = ", ".join(c.name for c in table.columns)
     if dialect == "postgresql":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -348,15 +342,14 @@ def _bulk_insert(
         statement = f"COPY {table.name} ({columns}) FROM STDIN (FORMAT BINARY)"
         with cursor.copy(statement) as copy:
             copy.set_types([_copy_type(column) for column in table.columns])
-            for start in range(0, len(rows), _FACT_BATCH):
-                for row in values(start, rows[start : start + _FACT_BATCH]):
-                    copy.write_row(row)
+            for row in values:
+                copy.write_row(row)
         return
     marks = ", ".join(["?"] * len(table.columns))
     # Table and column names come from our own schema; every value is a bound parameter.
     sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
-    for start in range(0, len(rows), _FACT_BATCH):
-        conn.exec_driver_sql(sql, values(start, rows[start : start + _FACT_BATCH]))
+    while batch := list(itertools.islice(values, _FACT_BATCH)):
+        conn.exec_driver_sql(sql, batch)
 
 
 def _copy_type(column: sa.Column[Any]) -> str:

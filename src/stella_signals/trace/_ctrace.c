@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <pthread.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
@@ -188,6 +189,11 @@ struct Scanner {
     uint32_t lane_max_keys; /* past this many tallies here, one lane again (see do_region) */
     int in_turn;      /* the lanes scan one after the other, on this thread (the fuzz driver) */
     int use_worker;   /* the second lane runs on the fuzz driver's long-lived thread */
+    /* result() was taken: the tables are released (see Scanner_result); summary() answers
+     * from what it kept, every other method refuses. */
+    int spent;
+    long long kept_symbols;
+    int64_t kept_first, kept_last;
 };
 /* Below this, a second thread costs more than it saves. */
 #define SPLIT_MIN_DEFAULT ((size_t)256 << 10)
@@ -440,6 +446,57 @@ NO_COVERAGE static int ktab_grow(Scanner *s) {
     return 1;
 }
 
+/* The tally arena: on Linux (not under ASan, whose checks need malloc's blocks) mapped on its
+ * own and grown with mremap, which moves page tables instead of copying: a realloc that fell
+ * back to malloc + copy put both the old and the new arena in memory at once (a 32 MiB spike
+ * at the peak of a 10 M-record ingest, issue 19). Freeing it gives its pages back whatever the
+ * allocator's thresholds. 0 when memory ran out. */
+#if defined(__linux__) && defined(MREMAP_MAYMOVE) && !defined(CTRACE_ASAN)
+#define TARENA_MAPPED 1
+#endif
+
+NO_COVERAGE static int tarena_grow(Buf *b, size_t need) {
+#ifdef TARENA_MAPPED
+    if (need <= b->cap) return 1;
+    size_t n = b->cap ? b->cap : ((size_t)64 << 10);
+    while (n < need) {
+        if (n > SIZE_MAX / 2) return 0;
+        n *= 2;
+    }
+    void *q = b->p ? mremap(b->p, b->cap, n, MREMAP_MAYMOVE) : MAP_FAILED;
+    if (q == MAP_FAILED) { /* the first time; or the old mapping cannot move: copy it */
+        q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED) return 0;
+        if (b->p) {
+            memcpy(q, b->p, b->len);
+            (void)munmap(b->p, b->cap);
+        }
+    }
+#ifdef MADV_HUGEPAGE
+    /* The whole mapping, not its huge-page-aligned middle (advise_huge): a part would split
+     * it in several areas, which mremap refuses to move (EFAULT). */
+    if (n >= 2 * HUGE_PAGE) (void)madvise(q, n, MADV_HUGEPAGE);
+#endif
+    b->p = q;
+    b->cap = n;
+    return 1;
+#else
+    size_t cap = b->cap;
+    if (!grow((void **)&b->p, &cap, need, 1)) return 0;
+    b->cap = cap;
+    return 1;
+#endif
+}
+
+NO_COVERAGE static void tarena_free(Buf *b) {
+#ifdef TARENA_MAPPED
+    if (b->p) (void)munmap(b->p, b->cap);
+#else
+    free(b->p);
+#endif
+    memset(b, 0, sizeof(Buf));
+}
+
 /* A new tally for the key (not in the table), count 0, first = last = micros; NULL when
  * memory ran out. The key's bytes must not lie in the tally arena (they are copied in). */
 NO_COVERAGE static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32_t purl, uint32_t cont,
@@ -467,12 +524,10 @@ NO_COVERAGE static Tally *tally_new(Scanner *s, uint64_t h, uint32_t sym, uint32
         s->nomem = 1;
         return NULL;
     }
-    size_t cap = s->tarena.cap;
-    if (!grow((void **)&s->tarena.p, &cap, off + size, 1)) {
+    if (!tarena_grow(&s->tarena, off + size)) {
         s->nomem = 1;
         return NULL;
     }
-    s->tarena.cap = cap;
     char *at = s->tarena.p + off;
     memset(at, 0, size);
     memcpy(at, &head, sizeof head);
@@ -989,7 +1044,7 @@ static void free_buffers(Scanner *s) {
     free(s->arena.p);
     free(s->strs);
     free(s->stab);
-    free(s->tarena.p);
+    tarena_free(&s->tarena);
     free(s->ktab);
     free(s->edges);
     free(s->etab);
@@ -1312,6 +1367,10 @@ static int enter(Scanner *s) {
         PyErr_SetString(PyExc_RuntimeError, "Scanner used from two threads at once");
         return 0;
     }
+    if (s->spent) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner's result() was taken: it holds nothing more");
+        return 0;
+    }
     if (s->nomem) {
         PyErr_NoMemory();
         return 0;
@@ -1602,10 +1661,95 @@ static PyObject *utc_datetime(int64_t us) {
         (int)(rem % 1000000), PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
 }
 
+/* Pages of [*released, upto) of the tally arena go back to the system as result() passes
+ * them (Linux): the Python tallies grow while the C ones shrink, instead of both at once (a
+ * 160,000-key trace: 38 MiB of arena; issue 19). Only whole pages strictly inside the block
+ * (malloc's own bookkeeping is before it); under ASan they are poisoned too: a read of a
+ * released tally is reported. Never read again: the arena is freed at the end of result(). */
+#define RELEASE_STEP ((size_t)1 << 20)
+static size_t page_size;
+
+NO_COVERAGE static void release_pages(char *base, size_t *released, size_t upto) {
+    size_t page = page_size ? page_size : 4096;
+    uintptr_t start = ((uintptr_t)base + *released + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t end = ((uintptr_t)base + upto) & ~(uintptr_t)(page - 1);
+    if (end <= start) return;
+    POISON((void *)start, end - start);
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    (void)madvise((void *)start, end - start, MADV_DONTNEED);
+#endif
+    *released = (size_t)(end - (uintptr_t)base);
+}
+
+/* Everything result() no longer needs, and at its end everything: the scanner is spent. */
+NO_COVERAGE static void drop_tables(Scanner *s) {
+    free(s->ktab);
+    free(s->stab);
+    free(s->etab);
+    free(s->events);
+    free(s->pending);
+    free(s->newpurls);
+    free(s->carry.p);
+    free(s->joined[0].p);
+    free(s->joined[1].p);
+    s->ktab = s->stab = s->etab = NULL;
+    s->ktab_mask = s->stab_mask = s->etab_mask = 0;
+    s->events = NULL;
+    s->pending = NULL;
+    s->newpurls = NULL;
+    s->nevents = s->cap_events = s->npending = s->cap_pending = 0;
+    s->nnewpurls = s->cap_newpurls = 0;
+    memset(&s->carry, 0, sizeof(Buf));
+    memset(s->joined, 0, sizeof(s->joined));
+}
+
+NO_COVERAGE static void drop_all(Scanner *s) {
+    drop_tables(s);
+    UNPOISON(s->tarena.p, s->tarena.cap); /* as malloc gave it: free() may write it */
+    tarena_free(&s->tarena);
+    free(s->arena.p);
+    free(s->strs);
+    free(s->edges);
+    memset(&s->arena, 0, sizeof(Buf));
+    s->strs = NULL;
+    s->cap_strs = 0;
+    s->edges = NULL;
+    s->cap_edges = 0;
+    if (s->strobj) {
+        for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
+        free(s->strobj);
+        s->strobj = NULL;
+        s->nstrobj = 0;
+    }
+}
+
+/* Distinct symbol ids, the earliest and the latest time over the tallies (summary()). 0 when
+ * memory ran out. */
+static int summarise(Scanner *s, long long *symbols, int64_t *first, int64_t *last) {
+    unsigned char *seen = calloc(s->nstrs ? s->nstrs : 1, 1);
+    if (!seen) return 0;
+    *symbols = 0;
+    *first = INT64_MAX;
+    *last = INT64_MIN;
+    for (size_t off = 0; off < s->tarena.len;) {
+        Tally *t = (Tally *)(void *)(s->tarena.p + off);
+        off += tally_size(t);
+        *symbols += !seen[t->sym];
+        seen[t->sym] = 1;
+        if (t->first < *first) *first = t->first;
+        if (t->last > *last) *last = t->last;
+    }
+    free(seen);
+    return 1;
+}
+
 PyDoc_STRVAR(result_doc,
              "result(tally_type, unset) -> (tallies, edges, code_ids)\n\nThe aggregates as "
              "the pure-Python parser builds them: {(symbol_id, purl, container or unset): "
-             "tally_type(count, first, last)}, {(caller, callee): count}, {symbol_id: code_id}.");
+             "tally_type(count, first, last)}, {(caller, callee): count}, {symbol_id: code_id}."
+             "\n\nThe scanner's last act: its tables are released while the dicts are built; "
+             "afterwards summary() and the counts answer, every other method raises "
+             "RuntimeError.");
 
 static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     PyObject *tally_type, *unset;
@@ -1613,19 +1757,27 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     if (!enter(s)) return NULL;
     int merged = merge_lane(s);
     s->busy = 0;
-    if (!merged) {
+    if (!merged || !summarise(s, &s->kept_symbols, &s->kept_first, &s->kept_last)) {
         s->nomem = 1;
         return PyErr_NoMemory();
     }
+    /* From here on the scanner is spent (also for a call re-entering from tally_type) and
+     * the lookup tables are gone: only the arenas are read, front to back. */
+    s->spent = 1;
+    drop_tables(s);
+    PyObject *tallies = NULL, *edges = NULL, *codes = NULL;
     if (s->nstrobj < s->nstrs) {
         PyObject **more = realloc(s->strobj, s->nstrs * sizeof(PyObject *));
-        if (!more) return PyErr_NoMemory();
+        if (!more) goto fail;
         memset(more + s->nstrobj, 0, (s->nstrs - s->nstrobj) * sizeof(PyObject *));
         s->strobj = more;
         s->nstrobj = s->nstrs;
     }
-    PyObject *tallies = PyDict_New(), *edges = PyDict_New(), *codes = PyDict_New();
+    tallies = PyDict_New();
+    edges = PyDict_New();
+    codes = PyDict_New();
     if (!tallies || !edges || !codes) goto fail;
+    size_t released = 0, step = 0;
     for (size_t off = 0; off < s->tarena.len;) {
         Tally *t = (Tally *)(void *)(s->tarena.p + off);
         off += tally_size(t);
@@ -1658,6 +1810,10 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
         Py_XDECREF(tally);
         Py_DECREF(key);
         if (bad) goto fail;
+        if (off - step >= RELEASE_STEP) { /* `t` is not read again */
+            release_pages(s->tarena.p, &released, off);
+            step = off;
+        }
     }
     for (uint32_t i = 0; i < s->nedges && (int64_t)i < s->max_edges; i++) {
         Edge *e = &s->edges[i];
@@ -1681,8 +1837,11 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
         Py_XDECREF(b);
         if (bad) goto fail;
     }
+    drop_all(s);
     return Py_BuildValue("(NNN)", tallies, edges, codes);
 fail:
+    drop_all(s);
+    s->nomem = 1;
     Py_XDECREF(tallies);
     Py_XDECREF(edges);
     Py_XDECREF(codes);
@@ -1696,25 +1855,21 @@ PyDoc_STRVAR(summary_doc,
              "None when there is no tally).");
 
 static PyObject *Scanner_summary(Scanner *s, PyObject *Py_UNUSED(ignored)) {
-    if (!enter(s)) return NULL;
-    int merged = merge_lane(s);
-    s->busy = 0;
-    unsigned char *seen = merged ? calloc(s->nstrs ? s->nstrs : 1, 1) : NULL;
-    if (!seen) {
-        s->nomem = 1;
-        return PyErr_NoMemory();
+    long long symbols;
+    int64_t first, last;
+    if (s->spent && !s->busy && !s->nomem) { /* what result() kept */
+        symbols = s->kept_symbols;
+        first = s->kept_first;
+        last = s->kept_last;
+    } else {
+        if (!enter(s)) return NULL;
+        int merged = merge_lane(s);
+        s->busy = 0;
+        if (!merged || !summarise(s, &symbols, &first, &last)) {
+            s->nomem = 1;
+            return PyErr_NoMemory();
+        }
     }
-    long long symbols = 0;
-    int64_t first = INT64_MAX, last = INT64_MIN;
-    for (size_t off = 0; off < s->tarena.len;) {
-        Tally *t = (Tally *)(void *)(s->tarena.p + off);
-        off += tally_size(t);
-        symbols += !seen[t->sym];
-        seen[t->sym] = 1;
-        if (t->first < first) first = t->first;
-        if (t->last > last) last = t->last;
-    }
-    free(seen);
     if (!s->ntallies) return Py_BuildValue("(iOO)", 0, Py_None, Py_None);
     return Py_BuildValue("(LNN)", symbols, utc_datetime(first), utc_datetime(last));
 }
@@ -2027,6 +2182,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__ctrace(void) {
     PyDateTime_IMPORT;
     if (!PyDateTimeAPI) return NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    page_size = page > 0 ? (size_t)page : 4096;
     MIN_US = days_from_civil(1, 1, 1) * US_PER_DAY;
     MAX_US = days_from_civil(9999, 12, 31) * US_PER_DAY + US_PER_DAY - 1;
     if (PyType_Ready(&ScannerType) < 0) return NULL;

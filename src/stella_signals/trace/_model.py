@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -238,14 +238,31 @@ class TraceReport:
 
     def iter_facts(self) -> Iterator[RuntimeFact]:
         """The same facts, one at a time and not kept (a 10 M-record trace may have 10^6)."""
+        return self.facts_in(self.fact_order())
+
+    def fact_order(self) -> list[tuple[str, str, object]]:
+        """The keys of `tallies` in the facts' order (symbol_id, purl, container)."""
+        return sorted(self.tallies, key=_sort_key)
+
+    def facts_in(self, keys: Iterable[tuple[str, str, object]]) -> Iterator[RuntimeFact]:
+        """The facts of ``keys`` (`fact_order`, sorted once for several passes), one at a time."""
+        for fields in self.fact_fields(keys):
+            yield RuntimeFact(*fields)
+
+    def fact_fields(
+        self, keys: Iterable[tuple[str, str, object]]
+    ) -> Iterator[tuple[str, str, str | None, int, datetime, datetime]]:
+        """`facts_in` as plain tuples of `RuntimeFact`'s fields, for a caller that makes rows
+        of its own from 10^5 of them (``ingest.FactRows``)."""
         tallies = self.tallies
-        for key in sorted(tallies, key=_sort_key):
+        unset = msgspec.UNSET
+        for key in keys:
             tally = tallies[key]
             container = key[2]
-            yield RuntimeFact(
+            yield (
                 key[0],
                 key[1],
-                None if container is msgspec.UNSET else str(container),
+                None if container is unset else str(container),
                 tally.count,
                 _utc(tally.first),
                 _utc(tally.last),
