@@ -154,3 +154,30 @@ def test_result_is_the_last_act() -> None:
     ):
         with pytest.raises(RuntimeError, match=r"result\(\) was taken"):
             call()
+
+
+def test_a_result_that_fails_half_way_still_answers_its_summary() -> None:
+    """A failure while result() builds the dicts (here the tally type raising on its 1,000th
+    call, after pages were given back) leaves a spent scanner: summary() and the counts
+    answer from what result() kept, everything else refuses (the review of the early page
+    release found summary() refusing too)."""
+    lines = b"".join(_line(f"s{n:06d}{'x' * 40}", f"c{n % 7}", 1) for n in range(20_000))
+    scanner = _scanner(split_min=1)
+    scanner.settle([True] * len(scanner.feed(lines)))
+    assert scanner.finish() is None
+    before = scanner.summary()
+    made = 0
+
+    def failing_tally(*args: object) -> Tally:
+        nonlocal made
+        made += 1
+        if made == 1_000:
+            raise ValueError("the tally type failed")
+        return Tally(*args)  # type: ignore[arg-type]
+
+    with pytest.raises(ValueError, match="the tally type failed"):
+        scanner.result(failing_tally, None)
+    assert scanner.summary() == before
+    assert (scanner.records, scanner.key_count) == (20_000, 20_000)
+    with pytest.raises(RuntimeError, match=r"result\(\) was taken"):
+        scanner.result(Tally, None)

@@ -228,7 +228,8 @@ class FactRows(Sequence[FactRow]):
     """The fact rows of a mapped trace, made as they are read (issue 19): a 10 M-record trace
     has 10^5 facts, and a list of them beside the report's tallies cost 18 MiB at the peak of
     its ingest, and the cyclic collector a quarter of the mapping time while it grew. Iterate
-    it (each pass makes the rows anew, in the report's fact order); indexing makes them all."""
+    it (each pass makes the rows anew, in the report's fact order); indexing makes them all,
+    so each index costs a pass (for tests and small traces: the stores only iterate)."""
 
     __slots__ = ("_keys", "_nodes", "_report")
 

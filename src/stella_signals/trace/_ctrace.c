@@ -1839,9 +1839,8 @@ static PyObject *Scanner_result(Scanner *s, PyObject *args) {
     }
     drop_all(s);
     return Py_BuildValue("(NNN)", tallies, edges, codes);
-fail:
+fail: /* spent refuses everything but summary() and the counts, which stay true */
     drop_all(s);
-    s->nomem = 1;
     Py_XDECREF(tallies);
     Py_XDECREF(edges);
     Py_XDECREF(codes);
