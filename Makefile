@@ -40,7 +40,8 @@ postgres:
 # Chromium for the console's browser tests (Playwright drives /usr/bin/chromium; no browser is
 # ever downloaded with `playwright install`).
 TOOLS := promtool:prometheus curl:curl sha256sum:coreutils tar:tar gzip:gzip chromium:chromium
-tools:
+# After `postgres` (order only): under `make -jN` the two would race for apt's lock.
+tools: | postgres
 	@missing=""; for pair in $(TOOLS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \

@@ -279,7 +279,9 @@ def _wait_for_new_blob(
 def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
     site, graph_hash = _site(work)
-    for n, trace in enumerate(trace_pool(6, seed)):
+    # three batches' worth of events a round (--batch-size 3), so that every round of a long
+    # run still has a batch in flight to interrupt
+    for n, trace in enumerate(trace_pool(3 * rounds + 3, seed)):
         run_here(
             "signals-offline",
             *_ingest_args(_bundle(work / f"b{n}", trace, graph_hash), graph_hash, site),
@@ -295,9 +297,10 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
     )
     server.start()
     common = ["--tenant", "acme", "--server", server.url, "--token-file", str(token_file),
-              "--data-dir", str(site), "--batch-size", "3"]  # fmt: skip
+              "--data-dir", str(site), "--batch-size", "1"]  # fmt: skip
     violations: list[str] = []
     kills = 0
+    site_events = check_state(Backend("embedded").settings(site), ACME).events
 
     def imported() -> list[str]:
         """The offline events the online tenant holds (their origin ids), in order."""
@@ -324,15 +327,19 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
             # waits for this run's first batch to arrive online, then a random moment of
             # the push that follows, so the next batch is in flight or not yet sent.
             deadline = time.monotonic() + 60
+            landed = False
             while process.poll() is None and time.monotonic() < deadline:
                 if len(imported()) > before:
+                    landed = True
                     break
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.02))  # a batch takes 20-50 ms
-            if process.poll() is None:
-                kills += 1
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.01))  # an event's batch takes a few ms
+            alive = process.poll() is None
             process.send_signal(signal.SIGKILL)
             process.wait(30)
+            # mid-push: a batch of this run had arrived, and the kill left events unsent
+            if landed and alive and len(imported()) < site_events:
+                kills += 1
         done = offline("sync", *common)
         if done.returncode != 0:
             violations.append(f"final sync exited {done.returncode}: {done.stderr}")

@@ -43,11 +43,12 @@ class ProductInstall:
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> ProductInstall:
     """The wheel `python -m build` makes (the sdist, then the wheel built from the unpacked
-    sdist, as a packager does), unpacked beside the dev venv's third-party packages in a fresh
-    venv: what an operator installs, without the repository's `src/` on the path."""
+    sdist, as a packager does; with the dev venv's hatchling, so nothing is downloaded),
+    unpacked beside the dev venv's third-party packages in a fresh venv: what an operator
+    installs, without the repository's `src/` on the path."""
     base = tmp_path_factory.mktemp("product")
     subprocess.run(
-        [sys.executable, "-m", "build", str(ROOT), "--outdir", str(base)],
+        [sys.executable, "-m", "build", "--no-isolation", str(ROOT), "--outdir", str(base)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     (wheel,) = base.glob("stella_signals-*.whl")

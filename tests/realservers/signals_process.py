@@ -66,6 +66,22 @@ class SignalsProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 60) -> None:
+        """Start it; a server answers /readyz before this returns. A port `free_port` chose
+        can be taken by any other process (an outgoing connection's ephemeral port, another
+        worker's server) before the server binds it: then the server exits with EADDRINUSE
+        and is started again on another free port (``url`` follows), twice at the most."""
+        for attempt in range(3):
+            offset = self.log.stat().st_size if self.log.exists() else 0
+            try:
+                self._start_once(timeout)
+                return
+            except RuntimeError:
+                lost_port = "address already in use" in self.log.read_text()[offset:]
+                if self.port is None or not lost_port or attempt == 2:
+                    raise
+                self.port = free_port()
+
+    def _start_once(self, timeout: float) -> None:
         argv = [str(BIN / "signals"), *self.command]
         if self.port is not None:
             argv += ["--port", str(self.port)]
