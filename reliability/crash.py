@@ -279,8 +279,8 @@ def _wait_for_new_blob(
 def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dict[str, Any]:
     rng = random.Random(seed)
     site, graph_hash = _site(work)
-    # three batches' worth of events a round (--batch-size 3), so that every round of a long
-    # run still has a batch in flight to interrupt
+    # three events a round (one a batch, --batch-size 1 below), so that every round of a long
+    # run still has batches left to interrupt
     for n, trace in enumerate(trace_pool(3 * rounds + 3, seed)):
         run_here(
             "signals-offline",
