@@ -4,8 +4,6 @@ say in one line that they need it, and the dev install (`make venv`) runs them."
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -18,12 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from stella_signals.cli.stella import app as stella_app
+from tests._compiler import needs_compiler
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = "needs the developer tools (stella_signals_dev)"
-COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> ProductInstall:
     return ProductInstall(wheel, python)
 
 
-@pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})")
+@needs_compiler
 def test_the_sdist_builds_both_compiled_cores(product: ProductInstall) -> None:
     """The build hook only warns when a core does not compile (a machine without a compiler
     still gets a working pure-Python wheel), so a source file missing from the sdist (the

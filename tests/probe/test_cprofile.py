@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +20,7 @@ import pytest
 from stella_probe._config import Config
 from stella_probe._probe import Probe, compiled_profiler
 
+from tests._compiler import COMPILER, needs_compiler
 from tests.probe._probe import PROFILERS, REPO, run_probe, windows
 from tests.pyscan._corpus import PROGRAMS as CORPUS
 
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.e2e
 
 
 PROGRAMS = Path(__file__).parent / "programs"
-COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 SOURCE = REPO / "probe" / "src" / "stella_probe" / "_cprofile.c"
 #: manifest fields that differ between two runs of the same program whatever the profiler
 VARYING = {"window", "pid", "trace_sha256"}
@@ -98,11 +96,6 @@ def both(
         assert done.returncode == 0, done.stderr
         seen[name] = outcome(out)
     return seen
-
-
-needs_compiler = pytest.mark.skipif(
-    shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})"
-)
 
 
 @needs_compiler

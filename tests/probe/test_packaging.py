@@ -5,16 +5,15 @@
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests._compiler import COMPILER
 from tests.probe._probe import REPO
 
 
@@ -49,9 +48,8 @@ def test_the_wheel_has_the_compiled_profiler_or_none(tmp_path: Path) -> None:
     """With a compiler the wheel holds `stella_probe._cprofile` (tagged for this platform);
     without one the build warns and goes on: a pure wheel whose discovery mode runs the
     pure-Python profiler (docs/adr/0009)."""
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
     builds = {"without": {**os.environ, "CC": str(tmp_path / "no-such-cc")}}
-    if shutil.which(compiler) is not None:
+    if shutil.which(COMPILER) is not None:
         builds["with"] = dict(os.environ)
     for name, env in builds.items():
         out = tmp_path / name

@@ -6,25 +6,21 @@ times, and the report must be the pure-Python parser's."""
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stella_signals.trace._parse import _compiled_core
-
-COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+from tests._compiler import COMPILER, needs_compiler
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(_compiled_core is None, reason="the compiled core is not built"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the mapped arena is Linux's"),
-    pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})"),
+    needs_compiler,
 ]
 
 

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -17,12 +14,12 @@ import pytest
 from stella_signals.graph._compact import _compiled_core as _compiled_graph_core
 from stella_signals.trace import trace_core
 from stella_signals.trace._parse import _compiled_core
+from tests._compiler import needs_compiler
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPILER = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
 
 
-@pytest.mark.skipif(shutil.which(COMPILER) is None, reason=f"no C compiler ({COMPILER})")
+@needs_compiler
 def test_the_install_built_the_core() -> None:
     assert _compiled_core is not None, "make venv should have compiled _ctrace.c"
     assert _compiled_graph_core is not None, "make venv should have compiled _cgraph.c"
