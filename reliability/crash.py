@@ -343,7 +343,6 @@ def sync_rounds(backend: Backend, work: Path, rounds: int, seed: int = 3) -> dic
         done = offline("sync", *common)
         if done.returncode != 0:
             violations.append(f"final sync exited {done.returncode}: {done.stderr}")
-        site_events = check_state(Backend("embedded").settings(site), ACME).events
         origins = imported()
         if len(origins) != len(set(origins)):
             violations.append("an offline event was imported twice")

@@ -76,7 +76,7 @@ class SignalsProcess:
                 self._start_once(timeout)
                 return
             except RuntimeError:
-                lost_port = "address already in use" in self.log.read_text()[offset:]
+                lost_port = b"address already in use" in self.log.read_bytes()[offset:]
                 if self.port is None or not lost_port or attempt == 2:
                     raise
                 self.port = free_port()
