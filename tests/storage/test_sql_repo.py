@@ -5,6 +5,8 @@ What every backend of the ports must do (memory too) is in `repository_contract.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from stella_signals.ports import (
     SymbolManifestRecord,
 )
 from stella_signals.storage import SqlRepository, sqlite_url
-from stella_signals.storage._schema import metadata
+from stella_signals.storage._schema import HEAD_REVISION, metadata
 from stella_signals.tenancy import TenantId
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,6 +60,36 @@ def test_migrations_create_exactly_the_declared_schema(repo: SqlRepository) -> N
 def test_migrate_is_idempotent(repo: SqlRepository) -> None:
     repo.migrate()
     repo.migrate()
+
+
+def test_the_head_revision_the_code_names_is_the_newest_migration(repo: SqlRepository) -> None:
+    """`migrate` skips Alembic for a database at `HEAD_REVISION`: a new migration that did not
+    move it would never run on a database at the old head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "stella_signals.storage:migrations")
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+    assert repo.revision() == HEAD_REVISION
+
+
+def test_a_database_at_head_opens_without_alembic_and_an_older_one_is_upgraded(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    old = SqlRepository(url)
+    old.migrate("0010")
+    assert old.revision() == "0010"
+    old.close()
+    probe = (
+        "import sys; from stella_signals.storage import SqlRepository; "
+        f"r = SqlRepository({url!r}); r.migrate(); print(r.revision(), 'alembic' in sys.modules)"
+    )
+    upgraded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert upgraded.stdout.split() == [HEAD_REVISION, "True"], upgraded.stderr
+    reopened = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert reopened.stdout.split() == [HEAD_REVISION, "False"], reopened.stderr
 
 
 def test_timeline_is_append_only_in_the_database(repo: SqlRepository) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "HEAD_REVISION",
     "facts",
     "graphs",
     "imported_events",
@@ -30,6 +31,10 @@ __all__ = [
     "tokens",
     "trusted_keys",
 ]
+
+#: The newest migration under ``migrations/versions`` (a test holds the two together): a
+#: database at this revision has exactly the tables below.
+HEAD_REVISION = "0012"
 
 metadata = sa.MetaData()
 

@@ -31,15 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
 from stella_signals.errors import InvalidConfig
 from stella_signals.ports import EventDraft
 from stella_signals.storage import _sql_errors
 from stella_signals.storage._reads import Page
-from stella_signals.storage._schema import timeline_events
+from stella_signals.storage._schema import HEAD_REVISION, timeline_events
 from stella_signals.tenancy import TenantId
 from stella_signals.timeline import TimelineEvent, parse_event
 
@@ -196,7 +194,15 @@ class SqlDatabase:
 
     # -- schema ------------------------------------------------------------------------
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema up to ``revision`` (Alembic), whoever else is starting."""
+        """Bring the schema up to ``revision`` (Alembic), whoever else is starting. A database
+        already at the head revision this code ships (`HEAD_REVISION`: the usual restart) is
+        left as it is without loading Alembic, which is a fifth of a server's start-up; what
+        `alembic upgrade head` would do there is nothing, too."""
+        if revision == "head" and self.revision() == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option(
             "script_location", str(files("stella_signals.storage") / "migrations")
@@ -216,6 +222,16 @@ class SqlDatabase:
                         sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK}
                     )
                     connection.commit()
+
+    def revision(self) -> str | None:
+        """The schema revision the database records (Alembic's ``alembic_version``); None
+        for a database no migration has touched."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            found = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            versions = [str(row[0]) for row in found]
+        return versions[0] if len(versions) == 1 else None
 
     def close(self) -> None:
         self.engine.dispose()
