@@ -367,6 +367,10 @@ def git_commit() -> str:
 SEPARATE: dict[str, tuple[str, str]] = {
     "pyscan": ("pyscan.py", "run the Python scanner benchmark (benchmarks/pyscan.py)"),
     "probe": ("probe.py", "run the runtime probe benchmark (benchmarks/probe.py)"),
+    "probe-hooks": (
+        "probe_hooks.py",
+        "compare discovery's hooks on Python 3.12+ (benchmarks/probe_hooks.py)",
+    ),
     "console": ("console.py", "time the console's pages on the demo (benchmarks/console.py)"),
     "verdicts": ("verdicts.py", "run the verdict engine benchmark (benchmarks/verdicts.py)"),
     "cli-startup": ("cli_startup.py", "time the CLIs' start-up (benchmarks/cli_startup.py)"),

@@ -6,14 +6,11 @@ but for times and pids."""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,7 +18,19 @@ from stella_probe._config import Config
 from stella_probe._probe import Probe, compiled_profiler
 
 from tests._compiler import COMPILER, needs_compiler
-from tests.probe._probe import PROFILERS, REPO, run_probe, windows
+from tests.probe._probe import (
+    ALL_PROFILERS,
+    KINDS,
+    MONITORING,
+    PROFILERS,
+    REPO,
+    hook,
+    layout,
+    monitoring_pythons,
+    pythons,
+    run_probe,
+    windows,
+)
 from tests.pyscan._corpus import PROGRAMS as CORPUS
 
 #: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
@@ -32,39 +41,8 @@ pytestmark = pytest.mark.e2e
 PROGRAMS = Path(__file__).parent / "programs"
 SOURCE = REPO / "probe" / "src" / "stella_probe" / "_cprofile.c"
 #: manifest fields that differ between two runs of the same program whatever the profiler
-VARYING = {"window", "pid", "trace_sha256"}
-
-
-def hook() -> ModuleType:
-    """probe/hatch_build.py (its compiler command; hatchling need not be installed)."""
-    spec = importlib.util.spec_from_file_location(
-        "probe_hatch_build", REPO / "probe/hatch_build.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def pythons() -> list[str]:
-    """Every CPython 3.9+ on this machine with its headers: this one, and pyenv's."""
-    found = {f"{sys.version_info[0]}.{sys.version_info[1]}": sys.executable}
-    for candidate in sorted(Path("/root/.pyenv/versions").glob("3.*/bin/python")):
-        version = candidate.parent.parent.name.rsplit(".", 1)[0]
-        if version not in found and tuple(map(int, version.split("."))) >= (3, 9):
-            found[version] = str(candidate)
-    return [found[v] for v in sorted(found, key=lambda v: tuple(map(int, v.split("."))))]
-
-
-@functools.cache
-def layout(python: str) -> tuple[str, str, bool]:
-    """(include directory, extension suffix, free-threaded) of an interpreter."""
-    query = ("import sysconfig; print(sysconfig.get_paths()['include']); "
-             "print(sysconfig.get_config_var('EXT_SUFFIX')); "
-             "print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))")  # fmt: skip
-    done = subprocess.run([python, "-c", query], capture_output=True, text=True, check=True)
-    include, suffix, free = done.stdout.split("\n")[:3]
-    return include, suffix, free == "True"
+#: (``profiler`` says which ran: checked on its own)
+VARYING = {"window", "pid", "trace_sha256", "profiler"}
 
 
 def outcome(out: Path) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -87,15 +65,34 @@ def both(
     python: str = sys.executable,
     env: dict[str, str] | None = None,
 ) -> dict[str, tuple[list[Any], list[dict[str, Any]]]]:
-    """The same program run under each profiler: what each recorded."""
+    """The same program run under each profiler this Python has (the setprofile ones, and on
+    3.12+ the monitoring ones): what each recorded. Each run's manifests must name the
+    profiler asked for (a silent fallback would make the comparison empty)."""
+    names = list(PROFILERS)
+    _, _, free, version = layout(python)
+    if version >= (3, 12) and not free:
+        names += list(MONITORING)
+    built = compiled_profiler() is not None if python == sys.executable else True
     seen = {}
-    for name, switch in PROFILERS.items():
+    for name in names:
         out = tmp_path / name
         done = run_probe(["--mode", "discovery", "--out", str(out), *options], program, cwd=cwd,
-                         python=python, env={**(env or {}), **switch})  # fmt: skip
+                         python=python, env={**(env or {}), **ALL_PROFILERS[name]})  # fmt: skip
         assert done.returncode == 0, done.stderr
+        hook_name, compiled = KINDS[name]
+        for window in windows(out):
+            assert window.manifest["profiler"] == {
+                "hook": hook_name,
+                "compiled": compiled and built,
+                "fallback": None,
+            }, (name, window.manifest["profiler"])
         seen[name] = outcome(out)
     return seen
+
+
+def same(seen: dict[str, tuple[list[Any], list[dict[str, Any]]]]) -> bool:
+    """Every profiler recorded what the pure-Python setprofile one (the oracle) did."""
+    return all(outcome == seen["python"] for outcome in seen.values())
 
 
 @needs_compiler
@@ -126,7 +123,7 @@ def strict_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Bu
 
     def build(python: str) -> Build:
         if python not in built:
-            include, suffix, _ = layout(python)
+            include, suffix, _, _ = layout(python)
             target = tmp_path_factory.mktemp("cprofile") / f"_cprofile{suffix}"
             built[python] = (
                 target,
@@ -152,12 +149,12 @@ def test_it_compiles_without_a_warning(python: str, strict_build: Callable[[str]
 def test_the_same_records_on_the_scanners_corpus(program: Path, tmp_path: Path) -> None:
     seen = both([], [str(program / "main.py")], program, tmp_path)
     assert seen["compiled"][0], "the program ran: the probe saw it"
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
 
 
 def test_the_same_records_from_threads(tmp_path: Path) -> None:
     seen = both([], [str(PROGRAMS / "threads.py")], PROGRAMS, tmp_path)
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
     assert seen["compiled"][1][-1]["counts"] == "exact"
 
 
@@ -167,21 +164,21 @@ def test_the_same_keys_kept_and_calls_counted_beyond_max_keys(tmp_path: Path) ->
     module.write_text("".join(f"def f{i:03d}():\n    return {i}\n\n\n" for i in range(300)))
     seen = both(["--max-keys", "50"], [str(PROGRAMS / "many.py"), str(module.parent)], PROGRAMS,
                 tmp_path)  # fmt: skip
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
     ((manifest,),) = (seen["compiled"][1],)
     assert manifest["counts"] == "incomplete" and manifest["calls_not_recorded"] >= 250 * 3
 
 
 def test_the_same_internal_error_report(tmp_path: Path) -> None:
     seen = both([], [str(PROGRAMS / "breaks_probe.py")], PROGRAMS, tmp_path)
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
     assert seen["compiled"][1][-1]["disabled"] is True
     assert "RuntimeError: relpath is broken" in seen["compiled"][1][-1]["error"]
 
 
 def test_the_same_records_in_a_forked_child(tmp_path: Path) -> None:
     seen = both([], [str(PROGRAMS / "forks.py")], PROGRAMS, tmp_path)
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
     assert len(seen["compiled"][1]) == 2  # the parent's window and the child's
 
 
@@ -192,8 +189,10 @@ def test_the_same_records_on_every_python(
     python: str, tmp_path: Path, strict_build: Callable[[str], Build]
 ) -> None:
     """The version guards (frame API before and after 3.11, the 3.12+ profiler shim): the
-    probe with an extension built for that Python records what its pure-Python one does."""
-    include, suffix, free_threaded = layout(python)
+    probe with an extension built for that Python records what its pure-Python one does; on
+    3.12+ so do both sys.monitoring callbacks, on the whole corpus, a forked child and an
+    internal error too."""
+    include, suffix, free_threaded, version = layout(python)
     if free_threaded:
         pytest.skip("free-threaded: no compiled profiler by design")
     site = tmp_path / "site"
@@ -211,12 +210,15 @@ def test_the_same_records_on_every_python(
     loaded = subprocess.run([python, "-S", "-c", check], env={**env, "PATH": ""},
                             capture_output=True, text=True, check=True)  # fmt: skip
     assert "_cprofile" in loaded.stdout, loaded.stdout
-    runs = [(p / "main.py", p) for p in CORPUS if p.name in ("generators", "closures", "dynamic")]
+    picked = ("generators", "closures", "dynamic")
+    runs = [(p / "main.py", p) for p in CORPUS if version >= (3, 12) or p.name in picked]
     runs.append((PROGRAMS / "threads.py", PROGRAMS))
+    if version >= (3, 12):
+        runs += [(PROGRAMS / "forks.py", PROGRAMS), (PROGRAMS / "breaks_probe.py", PROGRAMS)]
     for number, (script, cwd) in enumerate(runs):
         seen = both([], [str(script)], cwd, tmp_path / str(number), python=python, env=env)
-        assert seen["compiled"][0], script
-        assert seen["compiled"] == seen["python"], script
+        assert seen["compiled"][0] or script.name == "breaks_probe.py", script
+        assert same(seen), (script, {n: o == seen["python"] for n, o in seen.items()})
 
 
 STRESS = """
@@ -268,7 +270,7 @@ def test_the_same_records_from_threads_sharing_functions(tmp_path: Path) -> None
     stress(tmp_path)
     program = [str(tmp_path / "stress.py"), str(tmp_path / "mod")]
     seen = both(["--max-keys", "4000"], program, tmp_path, tmp_path)
-    assert seen["compiled"] == seen["python"]
+    assert same(seen)
     records = seen["compiled"][0]
     assert len({(r[0], r[1]) for r in records}) == len(records) > 1500
 
@@ -287,15 +289,18 @@ def sanitizer_runtimes() -> list[str] | None:
 
 
 @pytest.mark.slow
-def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("python", [sys.executable, *monitoring_pythons()[:1]],
+                         ids=lambda p: Path(p).parts[-3])  # fmt: skip
+def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path, python: str) -> None:
     """An ASan + UBSan build of the extension (Python's allocations through ASan's malloc)
     runs four threads growing their tables past the initial size with collections between,
     generators, exec'd code, the duty cycle's parking and re-arming, a fork and an internal
-    error: no report, and the same records as the Python profiler."""
+    error: no report, and the same records as the Python profiler. On 3.12+ the same for the
+    monitoring callback (the duty cycle then runs on it: the default hook)."""
     runtimes = sanitizer_runtimes()
     if runtimes is None:
         pytest.skip(f"{COMPILER}: no libasan and libubsan (not gcc?)")
-    include, suffix, _ = layout(sys.executable)
+    include, suffix, _, _ = layout(python)
     site = tmp_path / "site"
     shutil.copytree(REPO / "probe" / "src" / "stella_probe", site / "stella_probe",
                     ignore=shutil.ignore_patterns("*.so", "__pycache__"))  # fmt: skip
@@ -313,10 +318,10 @@ def test_under_address_and_undefined_behaviour_sanitizers(tmp_path: Path) -> Non
         ([str(PROGRAMS / "breaks_probe.py")], PROGRAMS, []),
     ]
     for number, (program, cwd, options) in enumerate(runs):
-        seen = both(options, program, cwd, tmp_path / str(number), env=env)
-        assert seen["compiled"] == seen["python"], program
+        seen = both(options, program, cwd, tmp_path / str(number), python=python, env=env)
+        assert same(seen), program
     options = ["--mode", "discovery", "--sample", "0.2/0.1", "--out", str(tmp_path / "c")]
     cycled = run_probe(options, [str(PROGRAMS / "loop.py"), "1.2", "thread"], cwd=PROGRAMS,
-                       env=env)  # fmt: skip
+                       python=python, env=env)  # fmt: skip
     assert cycled.returncode == 0 and "Sanitizer" not in cycled.stderr, cycled.stderr
     assert len(windows(tmp_path / "c")) >= 3

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stella_probe._naming as probe_naming
@@ -15,7 +17,14 @@ from hypothesis import strategies as st
 from stella_probe._identity import container_id
 
 import stella_signals.pyscan._naming as scan_naming
-from tests.probe._probe import records, run_probe
+from tests.probe._probe import (
+    ALL_PROFILERS,
+    KINDS,
+    monitoring_pythons,
+    records,
+    run_probe,
+    windows,
+)
 from tests.pyscan._corpus import PROGRAMS, call_edges, expected, scan_dir
 
 #: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
@@ -64,16 +73,11 @@ def test_known_ids() -> None:
 DYNAMIC_EDGES = {"dynamic": {("main.command", "main.Robot.talk")}}
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
-def test_discovery_on_the_corpus_maps_onto_the_scanners_graph(
-    program: Path, tmp_path: Path
-) -> None:
+def maps_onto_the_scanners_graph(program: Path, seen: list[dict[str, Any]]) -> None:
+    """Every symbol the probe saw is a node of the scanner's graph of ``program``, and every
+    edge is in it and in the human-written expected graph (dynamic precision 1.0)."""
     document = scan_dir(program)
     display = {node["id"]: node["display"] for node in document["nodes"]}
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)], [str(program / "main.py")],
-                     cwd=program)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    seen = records(tmp_path)
     assert seen, "the program ran: the probe saw it"
     assert {r["symbol_id"] for r in seen} <= set(display)  # every symbol maps
     assert {r["purl"] for r in seen} == {f"pkg:generic/{program.name}"}
@@ -84,6 +88,44 @@ def test_discovery_on_the_corpus_maps_onto_the_scanners_graph(
     assert observed - call_edges(document) == DYNAMIC_EDGES.get(program.name, set())
     # most of what the human expects ran and was seen (edges guarded by branches may not)
     assert len(observed & want) >= len(want) // 2
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
+def test_discovery_on_the_corpus_maps_onto_the_scanners_graph(
+    program: Path, tmp_path: Path
+) -> None:
+    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)], [str(program / "main.py")],
+                     cwd=program)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    maps_onto_the_scanners_graph(program, records(tmp_path))
+
+
+def comparable(seen: list[dict[str, Any]]) -> list[tuple[str, str, str, int]]:
+    return sorted(
+        (r["symbol_id"], r.get("caller_symbol_id") or "", r["purl"], r["count"]) for r in seen
+    )
+
+
+@pytest.mark.parametrize("python", monitoring_pythons(), ids=lambda p: Path(p).parts[-3])
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
+def test_monitoring_on_the_corpus_records_what_setprofile_does(
+    program: Path, python: str, tmp_path: Path, site_for: Callable[[str], dict[str, str]]
+) -> None:
+    """Python 3.12+: discovery's default hook, sys.monitoring (its compiled callback and its
+    closure), sees exactly what the pure-Python setprofile profiler (the oracle) sees, and so
+    maps onto the scanner's graph the same way."""
+    seen = {}
+    for name in ("python", "monitoring", "monitoring-python"):
+        out = tmp_path / name
+        done = run_probe(["--mode", "discovery", "--out", str(out)], [str(program / "main.py")],
+                         cwd=program, python=python,
+                         env={**site_for(python), **ALL_PROFILERS[name]})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert {w.manifest["profiler"]["hook"] for w in windows(out)} == {KINDS[name][0]}
+        seen[name] = records(out)
+    assert comparable(seen["monitoring"]) == comparable(seen["python"])
+    assert comparable(seen["monitoring-python"]) == comparable(seen["python"])
+    maps_onto_the_scanners_graph(program, seen["monitoring"])
 
 
 def test_module_level_code_has_no_caller(tmp_path: Path) -> None:

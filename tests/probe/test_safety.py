@@ -10,12 +10,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from stella_probe._naming import symbol_id
 
-from tests.probe._probe import PROFILERS, REPO, probe_env, records, run_probe, windows
+from tests.probe._probe import (
+    KINDS,
+    REPO,
+    Variant,
+    monitoring_pythons,
+    probe_env,
+    records,
+    run_probe,
+    windows,
+)
 
 #: Starts Python interpreters (the probe, another venv, a traced run): e2e, not unit
 #: (tests/_tiers.py, docs/testing.md).
@@ -25,31 +35,32 @@ pytestmark = pytest.mark.e2e
 PROGRAMS = Path(__file__).parent / "programs"
 
 
-#: discovery's tests run under both profilers (docs/adr/0009)
-BOTH = pytest.mark.parametrize("profiler", list(PROFILERS))
-
-
 def sid(module: str, qualname: str) -> str:
     return symbol_id("", module, qualname)
 
 
-@BOTH
-def test_threads_are_counted_exactly(tmp_path: Path, profiler: str) -> None:
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "threads.py")], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+def test_threads_are_counted_exactly(tmp_path: Path, profiler: Variant) -> None:
+    done = profiler.run(
+        ["--mode", "discovery", "--out", str(tmp_path)],
+        [str(PROGRAMS / "threads.py")],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     work = [r for r in records(tmp_path) if r["symbol_id"] == sid("threads", "work")]
     assert sum(r["count"] for r in work) == 4000
     assert {r["caller_symbol_id"] for r in work} == {sid("threads", "worker")}
-    assert windows(tmp_path)[-1].manifest["counts"] == "exact"
+    manifest = windows(tmp_path)[-1].manifest
+    assert manifest["counts"] == "exact"
+    hook, compiled = KINDS[profiler.name]  # the profiler asked for ran, not a fallback
+    assert manifest["profiler"] == {"hook": hook, "compiled": compiled, "fallback": None}
 
 
-@BOTH
-def test_a_forked_child_writes_its_own_trace(tmp_path: Path, profiler: str) -> None:
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "forks.py")], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+def test_a_forked_child_writes_its_own_trace(tmp_path: Path, profiler: Variant) -> None:
+    done = profiler.run(
+        ["--mode", "discovery", "--out", str(tmp_path)],
+        [str(PROGRAMS / "forks.py")],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     by_pid: dict[int, set[str]] = {}
     for window in windows(tmp_path):
@@ -93,13 +104,14 @@ def test_a_refused_write_drops_the_window_and_counts_it(tmp_path: Path) -> None:
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written window
 
 
-@BOTH
 def test_an_internal_error_disables_the_probe_and_is_reported(
-    tmp_path: Path, profiler: str
+    tmp_path: Path, profiler: Variant
 ) -> None:
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "breaks_probe.py")], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+    done = profiler.run(
+        ["--mode", "discovery", "--out", str(tmp_path)],
+        [str(PROGRAMS / "breaks_probe.py")],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"  # the program went on
     manifest = windows(tmp_path)[-1].manifest
@@ -107,15 +119,16 @@ def test_an_internal_error_disables_the_probe_and_is_reported(
     assert "relpath is broken" in manifest["error"]
 
 
-@BOTH
-def test_memory_follows_distinct_keys_not_calls(tmp_path: Path, profiler: str) -> None:
+def test_memory_follows_distinct_keys_not_calls(tmp_path: Path, profiler: Variant) -> None:
     module = tmp_path / "mod" / "many_funcs.py"
     module.parent.mkdir()
     module.write_text("".join(f"def f{i:03d}():\n    return {i}\n\n\n" for i in range(300)))
     out = tmp_path / "out"
-    done = run_probe(["--mode", "discovery", "--max-keys", "50", "--out", str(out)],
-                     [str(PROGRAMS / "many.py"), str(module.parent)], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+    done = profiler.run(
+        ["--mode", "discovery", "--max-keys", "50", "--out", str(out)],
+        [str(PROGRAMS / "many.py"), str(module.parent)],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     (window,) = windows(out)
     assert len(window.records) == 50
@@ -183,14 +196,15 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     assert not os.path.exists(PROGRAMS / "stella-probe-out")
 
 
-@BOTH
-def test_the_duty_cycle_rearms_running_threads(tmp_path: Path, profiler: str) -> None:
+def test_the_duty_cycle_rearms_running_threads(tmp_path: Path, profiler: Variant) -> None:
     """Off phases cost nothing (profilers removed); every on phase sees the main thread's loop
     again. A running thread that allocates nothing and raises no audit event cannot be re-armed
     before Python 3.12: the manifest then says so (threads_parked, counts incomplete)."""
-    done = run_probe(["--mode", "discovery", "--sample", "0.3/0.3", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "loop.py"), "2.2", "thread"], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+    done = profiler.run(
+        ["--mode", "discovery", "--sample", "0.3/0.3", "--out", str(tmp_path)],
+        [str(PROGRAMS / "loop.py"), "2.2", "thread"],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     found = windows(tmp_path)
     assert len(found) >= 3
@@ -198,23 +212,27 @@ def test_the_duty_cycle_rearms_running_threads(tmp_path: Path, profiler: str) ->
         callers = {r.get("caller_symbol_id") for r in window.records
                    if r["symbol_id"] == sid("loop", "work")}  # fmt: skip
         assert sid("loop", "") in callers, window.manifest["window"]  # the main thread
+        if KINDS[profiler.name][0] == "monitoring":  # global: no thread is ever parked
+            assert window.manifest["threads_parked"] == 0
+            assert sid("loop", "in_thread") in callers
         if sid("loop", "in_thread") not in callers:
-            assert sys.version_info < (3, 12)
+            assert profiler.version < (3, 12)
             assert window.manifest["threads_parked"] == 1
             assert window.manifest["counts"] == "incomplete"
         assert window.manifest["sample"] == [0.3, 0.3]
     assert found[0].manifest["threads_parked"] == 0  # the first window saw every thread
 
 
-@BOTH
 def test_an_application_signal_handler_s_exception_reaches_the_application(
-    tmp_path: Path, profiler: str
+    tmp_path: Path, profiler: Variant
 ) -> None:
     """A review found the probe swallowed a job timeout raised by a SIGALRM handler while it
     resolved a function: the job went on forever. It is the application's exception."""
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "alarm_timeout.py")], cwd=PROGRAMS,
-                     env=PROFILERS[profiler])  # fmt: skip
+    done = profiler.run(
+        ["--mode", "discovery", "--out", str(tmp_path)],
+        [str(PROGRAMS / "alarm_timeout.py")],
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "timeout: the job ran out of time"
     manifest = windows(tmp_path)[-1].manifest
@@ -222,10 +240,53 @@ def test_an_application_signal_handler_s_exception_reaches_the_application(
     assert "interrupted by the application's JobTimeout" in manifest["error"]
 
 
-@BOTH
-def test_a_child_forked_while_the_resolver_is_busy_runs_on(tmp_path: Path, profiler: str) -> None:
-    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
-                     [str(PROGRAMS / "fork_during_resolve.py")], cwd=PROGRAMS,
-                     env=PROFILERS[profiler], timeout=30)  # fmt: skip
+def test_a_child_forked_while_the_resolver_is_busy_runs_on(
+    tmp_path: Path, profiler: Variant
+) -> None:
+    done = profiler.run(
+        ["--mode", "discovery", "--out", str(tmp_path)],
+        [str(PROGRAMS / "fork_during_resolve.py")],
+        cwd=PROGRAMS,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "child"
+
+
+@pytest.mark.parametrize("python", monitoring_pythons(), ids=lambda p: Path(p).parts[-3])
+@pytest.mark.parametrize("taken", ["all", "profiler"])
+def test_monitoring_takes_a_free_tool_id_or_falls_back_to_setprofile(
+    tmp_path: Path, python: str, taken: str, site_for: Callable[[str], dict[str, str]]
+) -> None:
+    """Every sys.monitoring tool id taken (a debugger, coverage...): discovery runs on
+    setprofile and the manifest says why; the profiler's id taken: another one serves. Either
+    way the same records, and `stop()` leaves the ids as it found them."""
+    done = subprocess.run(
+        [python, "-S", str(PROGRAMS / "tools_taken.py"), str(tmp_path), taken],
+        cwd=PROGRAMS, env=probe_env(**site_for(python)), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kind, holders = done.stdout.split(" ", 1)
+    (window,) = windows(tmp_path)
+    profiler = window.manifest["profiler"]
+    if taken == "all":
+        assert kind == "compiled"
+        assert profiler["hook"] == "setprofile"
+        assert "every tool id is taken" in profiler["fallback"]
+        assert holders.strip() == str([f"other-{tool}" for tool in range(6)])
+    else:
+        assert kind == "monitoring"
+        assert profiler == {"hook": "monitoring", "compiled": True, "fallback": None}
+        assert holders.strip() == str([None, None, "other-2", None, None, None])  # freed
+    work = [r for r in window.records if r["symbol_id"] == sid("tools_taken", "work")]
+    assert [(r["count"], r["caller_symbol_id"]) for r in work] == [(1, sid("tools_taken", "main"))]
+    assert window.manifest["counts"] == "exact"
+
+
+def test_an_unknown_hook_is_refused(tmp_path: Path) -> None:
+    done = run_probe(["--mode", "discovery", "--out", str(tmp_path)],
+                     [str(PROGRAMS / "threads.py")], cwd=PROGRAMS,
+                     env={"STELLA_PROBE_HOOK": "ptrace"})  # fmt: skip
+    assert done.returncode == 2
+    assert "STELLA_PROBE_HOOK" in done.stderr and "ptrace" in done.stderr

@@ -20,6 +20,10 @@
  * Counts are read out (and reset) by `Recorder.take()`, which returns what the Python
  * profiler's `state.counts` holds: {(Symbol, caller id or None): [count, first seen]}.
  *
+ * On Python 3.12+ the same rules also serve as a `sys.monitoring` PY_START callback
+ * (`Recorder.py_start`, docs/adr/0009 addendum): one Recorder for every thread, the starting
+ * frame from PyEval_GetFrame, DISABLE for code never recorded as a callee.
+ *
  * Public C API only, per version: PyFrame_GetCode / PyFrame_GetBack (3.9+),
  * PyFrame_GetLasti / PyFrame_GetGlobals (3.11+; the frame struct before). Not for
  * free-threaded builds (the hot path relies on the GIL): those use the Python profiler.
@@ -77,6 +81,8 @@ typedef struct {
     double first;
 } Count;
 
+#define MAX_IGNORED 8
+
 typedef struct {
     PyObject_HEAD
     Core *core;
@@ -84,6 +90,9 @@ typedef struct {
     size_t mask;
     size_t used;
     long long overflow;
+    PyObject *disable; /* sys.monitoring.DISABLE (the PY_START callback's answer), or NULL */
+    unsigned long ignored[MAX_IGNORED]; /* the probe's own threads (PY_START callback) */
+    int n_ignored;
 } Recorder;
 
 static PyTypeObject CoreType;
@@ -402,12 +411,14 @@ count(Recorder *r, PyObject *symbol, PyObject *caller)
  * anything else (KeyboardInterrupt, SystemExit) is the application's: remove this profiler
  * and let it propagate (-1), as out of a Python profile function. */
 static int
-failed(Recorder *r)
+failed_as(Recorder *r, int profiler)
 {
     if (!PyErr_ExceptionMatches(PyExc_Exception)) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        PyEval_SetProfile(NULL, NULL);
+        if (profiler) {
+            PyEval_SetProfile(NULL, NULL);
+        }
         PyErr_Clear();
         PyErr_Restore(type, value, tb);
         return -1;
@@ -433,7 +444,9 @@ failed(Recorder *r)
     if (foreign) {
         /* the application's own exception (its code ran meanwhile, e.g. a signal handler):
          * it reaches the application, as out of a Python profile function */
-        PyEval_SetProfile(NULL, NULL);
+        if (profiler) {
+            PyEval_SetProfile(NULL, NULL);
+        }
         PyErr_Clear();
         PyErr_Restore(type, value, tb);
         return -1;
@@ -441,6 +454,40 @@ failed(Recorder *r)
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);
+    return 0;
+}
+
+static int
+failed(Recorder *r)
+{
+    return failed_as(r, 1);
+}
+
+/* The nearest recorded caller of `frame` (borrowed canonical id into *caller, NULL: none):
+ * walking back over transparent frames to a RECORD, stopping at a BARRIER. -1: an error. */
+static int
+caller_of(Core *c, PyFrameObject *frame, PyObject **caller)
+{
+    *caller = NULL;
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    while (back != NULL) {
+        Entry *found = entry_of(c, back);
+        if (found == NULL) {
+            Py_DECREF(back);
+            return -1;
+        }
+        if (found->kind == RECORD) {
+            *caller = found->symbol_id;
+            break;
+        }
+        if (found->kind == BARRIER) {
+            break;
+        }
+        PyFrameObject *next = PyFrame_GetBack(back);
+        Py_DECREF(back);
+        back = next;
+    }
+    Py_XDECREF(back);
     return 0;
 }
 
@@ -477,26 +524,8 @@ on_call(Recorder *r, PyFrameObject *frame)
         return 0; /* a generator or coroutine resumed, not called */
     }
     PyObject *caller = NULL; /* borrowed: the Core's canonical id */
-    if (!entry->module_level) {
-        PyFrameObject *back = PyFrame_GetBack(frame);
-        while (back != NULL) {
-            Entry *found = entry_of(c, back);
-            if (found == NULL) {
-                Py_DECREF(back);
-                return failed(r);
-            }
-            if (found->kind == RECORD) {
-                caller = found->symbol_id;
-                break;
-            }
-            if (found->kind == BARRIER) {
-                break;
-            }
-            PyFrameObject *next = PyFrame_GetBack(back);
-            Py_DECREF(back);
-            back = next;
-        }
-        Py_XDECREF(back);
+    if (!entry->module_level && caller_of(c, frame, &caller) < 0) {
+        return failed(r);
     }
     if (count(r, entry->symbol, caller) < 0) {
         return failed(r);
@@ -516,6 +545,93 @@ profile(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
     int result = on_call(r, frame);
     Py_DECREF(r);
     return result;
+}
+
+/* -- the sys.monitoring PY_START callback (Python 3.12+) ---------------------------------- */
+
+/* PY_START comes once per call, and for a generator or coroutine only when its body first
+ * starts (resumptions are PY_RESUME): no `first_lasti` rule, no duty-cycle check (the probe
+ * turns the event off). Code never recorded as a callee (the standard library, the probe,
+ * comprehensions, barriers) answers DISABLE: the interpreter then stops calling for it. One
+ * table for every thread: the GIL serialises the callbacks, and `count` finds its slot again
+ * after the one Python call it makes (the clock). */
+static PyObject *
+started(Recorder *r, PyObject *code, PyFrameObject *frame)
+{
+    Core *c = r->core;
+    Entry *entry = cache_get(c, code);
+    if (entry == NULL) {
+        entry = resolve(c, code, frame);
+        if (entry == NULL) {
+            goto error;
+        }
+    }
+    if (entry->skip) {
+        if (r->disable != NULL) {
+            Py_INCREF(r->disable);
+            return r->disable;
+        }
+        Py_RETURN_NONE;
+    }
+    if (r->n_ignored > 0) {
+        unsigned long me = PyThread_get_thread_ident();
+        for (int i = 0; i < r->n_ignored; i++) {
+            if (r->ignored[i] == me) {
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    PyObject *caller = NULL; /* borrowed: the Core's canonical id */
+    if (!entry->module_level && caller_of(c, frame, &caller) < 0) {
+        goto error;
+    }
+    if (count(r, entry->symbol, caller) < 0) {
+        goto error;
+    }
+    Py_RETURN_NONE;
+error:
+    if (failed_as(r, 0) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+recorder_py_start(Recorder *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "py_start(code, instruction_offset)");
+        return NULL;
+    }
+    Core *c = r->core;
+    if (c == NULL || c->slots == NULL) { /* a core cleared by the collector: nothing to do */
+        Py_RETURN_NONE;
+    }
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed: the frame starting */
+    if (frame == NULL) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(r); /* fail may unregister us: stay alive until the end */
+    Py_INCREF(frame);
+    PyObject *result = started(r, args[0], frame);
+    Py_DECREF(frame);
+    Py_DECREF(r);
+    return result;
+}
+
+static PyObject *
+recorder_ignore(Recorder *r, PyObject *ident)
+{
+    unsigned long value = PyLong_AsUnsignedLong(ident);
+    if (value == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (r->n_ignored >= MAX_IGNORED) {
+        PyErr_SetString(PyExc_ValueError, "ignore: too many threads");
+        return NULL;
+    }
+    r->ignored[r->n_ignored++] = value;
+    Py_RETURN_NONE;
 }
 
 /* -- Core --------------------------------------------------------------------------------- */
@@ -646,9 +762,11 @@ static PyTypeObject CoreType = {
 static PyObject *
 recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"core", NULL};
+    static char *names[] = {"core", "disable", NULL};
     PyObject *core;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:Recorder", names, &CoreType, &core)) {
+    PyObject *disable = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!|O:Recorder", names, &CoreType, &core,
+                                     &disable)) {
         return NULL;
     }
     if (((Core *)core)->slots == NULL) {
@@ -661,6 +779,10 @@ recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     Py_INCREF(core);
     r->core = (Core *)core;
+    if (disable != NULL && disable != Py_None) {
+        Py_INCREF(disable);
+        r->disable = disable;
+    }
     return (PyObject *)r;
 }
 
@@ -755,6 +877,7 @@ static int
 recorder_traverse(Recorder *r, visitproc visit, void *arg)
 {
     Py_VISIT(r->core);
+    Py_VISIT(r->disable);
     if (r->slots != NULL) {
         for (size_t i = 0; i <= r->mask; i++) {
             if (r->slots[i].symbol != NULL) {
@@ -777,6 +900,7 @@ recorder_clear(Recorder *r)
         r->used = 0;
         release_counts(slots, size);
     }
+    Py_CLEAR(r->disable);
     Py_CLEAR(r->core);
     return 0;
 }
@@ -792,6 +916,10 @@ recorder_dealloc(Recorder *r)
 static PyMethodDef recorder_methods[] = {
     {"install", (PyCFunction)recorder_install, METH_NOARGS,
      "Make this the calling thread's profile function (PyEval_SetProfile)."},
+    {"py_start", (PyCFunction)(void (*)(void))recorder_py_start, METH_FASTCALL,
+     "The sys.monitoring PY_START callback: (code, instruction_offset) -> DISABLE or None."},
+    {"ignore", (PyCFunction)recorder_ignore, METH_O,
+     "py_start records nothing for the thread of this ident (the probe's own threads)."},
     {"take", (PyCFunction)recorder_take, METH_NOARGS,
      "({(Symbol, caller id or None): [count, first seen]}, calls not recorded), and reset."},
     {NULL, NULL, 0, NULL},
@@ -802,7 +930,8 @@ static PyTypeObject RecorderType = {
     .tp_name = "stella_probe._cprofile.Recorder",
     .tp_basicsize = sizeof(Recorder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Recorder(core): one thread's compiled profile function and its counts.",
+    .tp_doc = "Recorder(core, disable=None): one thread's compiled profile function and its "
+              "counts, or (py_start) every thread's sys.monitoring PY_START callback.",
     .tp_new = recorder_new,
     .tp_call = (ternaryfunc)recorder_call,
     .tp_traverse = (traverseproc)recorder_traverse,

@@ -13,6 +13,7 @@ import gc
 import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -20,7 +21,7 @@ from datetime import datetime, timezone
 from types import CodeType, FrameType
 from typing import Any, Callable, Optional
 
-from stella_probe._config import DEFAULT_SAMPLE, Config
+from stella_probe._config import DEFAULT_SAMPLE, Config, ConfigError
 from stella_probe._identity import BARRIER, RECORD, Resolver, Symbol, container_id
 from stella_probe._ship import Uploader, write_window
 from stella_probe._sign import SigningFailed, WindowSigner, load_signer, runtime_statement
@@ -39,6 +40,34 @@ _current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Pytho
 #: Set (to anything but "" or "0") to run discovery's pure-Python profiler even where the
 #: compiled one (`stella_probe._cprofile`, docs/adr/0009) was built.
 PURE_PYTHON_ENV = "STELLA_PROBE_PURE_PYTHON"
+#: Discovery's hook, read when the probe starts: "monitoring" (`sys.monitoring`'s PY_START,
+#: Python >= 3.12 with the GIL) or "setprofile"; unset or empty: the default, monitoring where
+#: it exists (the cheapest, measured: docs/adr/0009 addendum), else setprofile.
+HOOK_ENV = "STELLA_PROBE_HOOK"
+HOOKS = ("monitoring", "setprofile")
+#: whether this Python offers what the monitoring hook needs (free-threaded builds: no; the
+#: compiled callback relies on the GIL, and so does the shared table)
+MONITORING = sys.version_info >= (3, 12) and not sysconfig.get_config_var("Py_GIL_DISABLED")
+_monitoring: Any = getattr(sys, "monitoring", None)
+#: the tool ids tried in turn: the profiler's, the unassigned ones, then the others'
+_TOOL_IDS = (2, 3, 4, 5, 1, 0)
+_TOOL_NAME = "stella-probe"
+#: set once a probe of this process answered DISABLE: the next one restarts the events, as
+#: what one probe never records (say the standard library) another may (``include_stdlib``)
+_DISABLED_EVENTS = [False]
+
+
+def discovery_hook() -> tuple[str, str | None]:
+    """(the hook discovery uses, why it is not the one asked for); ``STELLA_PROBE_HOOK``
+    naming neither hook is refused (`ConfigError`)."""
+    asked = os.environ.get(HOOK_ENV, "")
+    if asked not in ("", *HOOKS):
+        raise ConfigError(f"{HOOK_ENV}: {asked!r} is neither 'monitoring' nor 'setprofile'")
+    if asked == "setprofile" or (asked == "" and not MONITORING):
+        return "setprofile", None
+    if not MONITORING:
+        return "setprofile", "sys.monitoring needs Python 3.12 or later with the GIL"
+    return "monitoring", None
 
 
 def compiled_profiler() -> Any:
@@ -71,7 +100,8 @@ def start(config: Config) -> Probe:
 class _ThreadState:
     __slots__ = ("counts", "overflow", "recorder", "thread")
 
-    def __init__(self, thread: threading.Thread) -> None:
+    def __init__(self, thread: threading.Thread | None) -> None:
+        #: None: every thread's (the monitoring hook's compiled callback), never finished
         self.thread = thread
         #: (callee Symbol, caller symbol id or None) → [count, first seen]
         self.counts: dict[tuple[Symbol, str | None], list[Any]] = {}
@@ -145,12 +175,25 @@ class Probe:
         self.core: Any = None
         self.new_recorder: Callable[[], Any] | None = None
         cprofile = compiled_profiler() if config.mode == "discovery" else None
+        self.cprofile: Any = cprofile
         if cprofile is not None:
             core = self.core = cprofile.Core(
                 self.resolver.resolve, self.on, config.max_keys, self._fail, self._park, time.time
             )
             self.new_recorder = lambda: cprofile.Recorder(core)
-        self.profiler_kind = "python" if self.core is None else "compiled"
+        #: "monitoring" or "setprofile"; `fallback`: why not the hook asked for (the manifest
+        #: says it), e.g. every sys.monitoring tool id taken by a debugger or coverage
+        self.hook, self.fallback = discovery_hook() if config.mode == "discovery" else ("", None)
+        self.tool: int | None = None
+        #: the monitoring hook's table for every thread (compiled callback), else None
+        self.shared: _ThreadState | None = None
+        self.profiler_kind = self._kind()
+
+    def _kind(self) -> str:
+        """compiled | python (setprofile), monitoring | monitoring-python."""
+        if self.hook == "monitoring":
+            return "monitoring" if self.core is not None else "monitoring-python"
+        return "python" if self.core is None else "compiled"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -186,6 +229,8 @@ class Probe:
             self._profile_on()
         self.thread = threading.Thread(target=self._loop, name="stella-probe", daemon=True)
         self.thread.start()
+        if self.config.mode == "discovery":
+            self._ignore_own_threads()
 
     def stop(self) -> None:
         """Flush the current window and stop (atexit, SIGTERM, or the CLI at the end)."""
@@ -216,6 +261,7 @@ class Probe:
             self.lock = threading.RLock()
             self.wake = threading.Event()
             self.states = []
+            self.shared = None
             self.profilers = {}
             self.parked = set()
             self.folded = {}
@@ -323,6 +369,8 @@ class Probe:
     def _profile_on(self) -> None:
         if self.disabled:
             return
+        if self.hook == "monitoring" and self._monitoring_on():
+            return
         self.on[0] = True
         threading.setprofile(self._thread_bootstrap)
         self._arm(self._thread_profiler())
@@ -331,14 +379,18 @@ class Probe:
 
     def _pause(self) -> None:
         self.on[0] = False
-        if _SETPROFILE_ALL is not None:
+        if self.tool is not None:  # every thread at once: none is parked
+            _monitoring.set_events(self.tool, 0)
+        elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(None)
 
     def _resume(self) -> None:
         if self.disabled:
             return
         self.on[0] = True
-        if _SETPROFILE_ALL is not None:
+        if self.tool is not None:
+            _monitoring.set_events(self.tool, _monitoring.events.PY_START)
+        elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(self._thread_bootstrap)
         elif self.parked:
             if self._rearm not in gc.callbacks:
@@ -351,6 +403,9 @@ class Probe:
 
     def _profile_off(self) -> None:
         self.on[0] = False
+        if self.tool is not None:
+            self._monitoring_off()
+            return
         threading.setprofile(None)
         if _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(None)
@@ -358,6 +413,130 @@ class Probe:
             sys.setprofile(None)
         if self._rearm in gc.callbacks:
             gc.callbacks.remove(self._rearm)
+
+    # The monitoring hook (Python >= 3.12): one PY_START callback for every thread, new ones
+    # included; the duty cycle turns the event on and off for all of them (nothing is parked).
+    def _monitoring_on(self) -> bool:
+        """Take a tool id (unless this process -- or the parent of this forked child --
+        already holds it) and start PY_START; False when every id is taken: the setprofile
+        hook then runs, and the manifest says why."""
+        monitoring = _monitoring
+        if self.tool is None:
+            for tool in _TOOL_IDS:
+                try:
+                    monitoring.use_tool_id(tool, _TOOL_NAME)
+                except ValueError:
+                    continue
+                self.tool = tool
+                break
+            else:
+                taken = ", ".join(f"{t} {monitoring.get_tool(t)!r}" for t in sorted(_TOOL_IDS))
+                self.hook = "setprofile"
+                self.fallback = f"sys.monitoring: every tool id is taken ({taken})"
+                self.profiler_kind = self._kind()
+                return False
+            if _DISABLED_EVENTS[0]:
+                monitoring.restart_events()
+        monitoring.register_callback(
+            self.tool, monitoring.events.PY_START, self._monitoring_callback()
+        )
+        _DISABLED_EVENTS[0] = True
+        self.on[0] = True
+        monitoring.set_events(self.tool, monitoring.events.PY_START)
+        return True
+
+    def _monitoring_off(self) -> None:
+        """Stop the event, drop the callback, free the tool id (3.12 frees the name only)."""
+        tool, self.tool = self.tool, None
+        if tool is None:
+            return
+        monitoring = _monitoring
+        monitoring.set_events(tool, 0)
+        monitoring.register_callback(tool, monitoring.events.PY_START, None)
+        monitoring.free_tool_id(tool)
+
+    def _monitoring_callback(self) -> Callable[[CodeType, int], Any]:
+        """A fresh PY_START callback and table(s): the compiled one (`Recorder.py_start`, one
+        table for every thread, the probe's own threads ignored by ident), else a closure with
+        the rules of `_profiler` and a table per thread."""
+        if self.core is not None:
+            recorder = self.cprofile.Recorder(self.core, _monitoring.DISABLE)
+            state = _ThreadState(None)
+            state.recorder = recorder
+            self.shared = state
+            return recorder.py_start  # type: ignore[no-any-return]
+        get = self.resolver.cache.get
+        resolve = self.resolver.resolve
+        limit = self.config.max_keys
+        clock = time.time
+        fail = self._fail
+        getframe = sys._getframe
+        disable = _monitoring.DISABLE
+        local = threading.local()
+        new_state = self._monitored_thread
+
+        def py_start(code: CodeType, offset: int) -> Any:
+            try:
+                frame = getframe(1)  # the frame starting (this callback is called from it)
+                symbol = get(id(code))
+                if symbol is None:
+                    symbol = resolve(code, frame.f_globals)
+                if symbol.skip:  # the standard library, the probe, a comprehension...
+                    return disable  # never recorded as a callee: the interpreter stops asking
+                try:
+                    state = local.state
+                except AttributeError:
+                    state = local.state = new_state()
+                if state is None:  # the probe's own threads
+                    return None
+                caller = None
+                if not symbol.module_level:
+                    back = frame.f_back
+                    while back is not None:
+                        found = get(id(back.f_code))
+                        if found is None:
+                            found = resolve(back.f_code, back.f_globals)
+                        if found.kind == RECORD:
+                            caller = found.symbol_id
+                            break
+                        if found.kind == BARRIER:
+                            break
+                        back = back.f_back
+                key = (symbol, caller)
+                counts = state.counts
+                entry = counts.get(key)
+                if entry is None:
+                    if len(counts) >= limit:
+                        state.overflow += 1
+                        return None
+                    counts[key] = [1, clock()]
+                else:
+                    entry[0] += 1
+            except Exception as exc:
+                if fail(exc):
+                    raise  # the application's: out of a callback, it reaches it
+            return None
+
+        return py_start
+
+    def _monitored_thread(self) -> _ThreadState | None:
+        """The calling thread's table for the monitoring closure (None: a probe thread)."""
+        thread = threading.current_thread()
+        if thread.name.startswith("stella-probe"):
+            return None
+        state = _ThreadState(thread)
+        with self.lock:
+            self.states.append(state)
+        return state
+
+    def _ignore_own_threads(self) -> None:
+        """The compiled monitoring callback records nothing in the probe's own threads (its
+        window writer and uploader: signing runs code from `cryptography`, say)."""
+        if self.shared is None or self.shared.recorder is None:
+            return
+        for thread in (self.thread, self.uploader.thread if self.uploader else None):
+            if thread is not None and thread.ident is not None:
+                self.shared.recorder.ignore(thread.ident)
 
     def _park(self) -> None:
         sys.setprofile(None)
@@ -503,12 +682,14 @@ class Probe:
             keep: list[_ThreadState] = []
             taken: list[_ThreadState] = []
             for state in self.states:
-                alive = state.thread.is_alive()
+                alive = state.thread is not None and state.thread.is_alive()
                 if alive:
                     keep.append(state)
                 if every or not alive:
                     taken.append(state)
             self.states = keep
+            if every and self.shared is not None:
+                taken.append(self.shared)
             if self.parked:
                 self.parked &= {t.ident for t in threading.enumerate()}
             limit = self.config.max_keys
@@ -584,6 +765,8 @@ class Probe:
         manifest.update(fields)
         if self.config.mode == "discovery":
             manifest["sample"] = list(self.sample) if self.sample else None
+            manifest["profiler"] = {"hook": self.hook, "compiled": self.core is not None,
+                                    "fallback": self.fallback}  # fmt: skip
         name = f"window-{self.pid}-{seq:06d}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(start))}"
         try:
             written = write_window(self.config.out, name, records, manifest, sign=self._sign)

@@ -1,0 +1,24 @@
+"""Takes sys.monitoring tool ids (argv[2]: "all" or "profiler"; a debugger or coverage got
+there first), then starts the probe in discovery mode through its API (out: argv[1]), runs,
+stops it and prints which profiler ran and who holds each tool id afterwards."""
+
+import sys
+
+from stella_probe import Config, start
+
+for tool in range(6) if sys.argv[2] == "all" else [sys.monitoring.PROFILER_ID]:
+    sys.monitoring.use_tool_id(tool, f"other-{tool}")
+
+
+def work():
+    return 1
+
+
+def main():
+    return work()
+
+
+probe = start(Config(mode="discovery", out=sys.argv[1], sample=(3600.0, 0.0)))
+main()
+probe.stop()
+print(probe.profiler_kind, [sys.monitoring.get_tool(tool) for tool in range(6)])
