@@ -467,8 +467,7 @@ class Probe:
             return recorder.py_start  # type: ignore[no-any-return]
         get = self.resolver.cache.get
         resolve = self.resolver.resolve
-        limit = self.config.max_keys
-        clock = time.time
+        count = self._counter()
         fail = self._fail
         getframe = sys._getframe
         disable = _monitoring.DISABLE
@@ -489,29 +488,7 @@ class Probe:
                     state = local.state = new_state()
                 if state is None:  # the probe's own threads
                     return None
-                caller = None
-                if not symbol.module_level:
-                    back = frame.f_back
-                    while back is not None:
-                        found = get(id(back.f_code))
-                        if found is None:
-                            found = resolve(back.f_code, back.f_globals)
-                        if found.kind == RECORD:
-                            caller = found.symbol_id
-                            break
-                        if found.kind == BARRIER:
-                            break
-                        back = back.f_back
-                key = (symbol, caller)
-                counts = state.counts
-                entry = counts.get(key)
-                if entry is None:
-                    if len(counts) >= limit:
-                        state.overflow += 1
-                        return None
-                    counts[key] = [1, clock()]
-                else:
-                    entry[0] += 1
+                count(state, symbol, frame)
             except Exception as exc:
                 if fail(exc):
                     raise  # the application's: out of a callback, it reaches it
@@ -617,6 +594,43 @@ class Probe:
         else:
             sys.setprofile(profiler)
 
+    def _counter(self) -> Callable[[_ThreadState, Symbol, FrameType], None]:
+        """What both Python hooks do with a call they record (`_cprofile.c` does the same): its
+        caller is the nearest recorded frame above (transparent frames skipped, none past a
+        barrier, none for module-level code), and the (callee, caller) key is counted in the
+        thread's table, or counted as overflow once the table holds ``max_keys`` keys."""
+        get = self.resolver.cache.get
+        resolve = self.resolver.resolve
+        limit = self.config.max_keys
+        clock = time.time
+
+        def count(state: _ThreadState, symbol: Symbol, frame: FrameType) -> None:
+            caller = None
+            if not symbol.module_level:
+                back = frame.f_back
+                while back is not None:
+                    found = get(id(back.f_code))
+                    if found is None:
+                        found = resolve(back.f_code, back.f_globals)
+                    if found.kind == RECORD:
+                        caller = found.symbol_id
+                        break
+                    if found.kind == BARRIER:
+                        break
+                    back = back.f_back
+            key = (symbol, caller)
+            counts = state.counts
+            entry = counts.get(key)
+            if entry is None:
+                if len(counts) >= limit:
+                    state.overflow += 1
+                    return
+                counts[key] = [1, clock()]
+            else:
+                entry[0] += 1
+
+        return count
+
     def _profiler(self, state: _ThreadState) -> Callable[[FrameType, str, Any], None]:
         """A thread's profiler: the compiled one (`_cprofile.c` keeps the same rules as the
         closure below), else the closure, which is also the tests' oracle."""
@@ -625,9 +639,8 @@ class Probe:
             return state.recorder  # type: ignore[no-any-return]
         get = self.resolver.cache.get
         resolve = self.resolver.resolve
-        limit = self.config.max_keys
+        count = self._counter()
         on = self.on
-        clock = time.time
         fail = self._fail
         park = self._park
 
@@ -645,29 +658,7 @@ class Probe:
                     return
                 if symbol.first_lasti is not None and frame.f_lasti != symbol.first_lasti:
                     return  # a generator or coroutine resumed, not called
-                caller = None
-                if not symbol.module_level:
-                    back = frame.f_back
-                    while back is not None:
-                        found = get(id(back.f_code))
-                        if found is None:
-                            found = resolve(back.f_code, back.f_globals)
-                        if found.kind == RECORD:
-                            caller = found.symbol_id
-                            break
-                        if found.kind == BARRIER:
-                            break
-                        back = back.f_back
-                key = (symbol, caller)
-                counts = state.counts
-                entry = counts.get(key)
-                if entry is None:
-                    if len(counts) >= limit:
-                        state.overflow += 1
-                        return
-                    counts[key] = [1, clock()]
-                else:
-                    entry[0] += 1
+                count(state, symbol, frame)
             except Exception as exc:
                 if fail(exc):
                     raise  # the application's: out of a profile function, it reaches it
