@@ -49,8 +49,10 @@ HOOKS = ("monitoring", "setprofile")
 #: compiled callback relies on the GIL, and so does the shared table)
 MONITORING = sys.version_info >= (3, 12) and not sysconfig.get_config_var("Py_GIL_DISABLED")
 _monitoring: Any = getattr(sys, "monitoring", None)
-#: the tool ids tried in turn: the profiler's, the unassigned ones, then the others'
-_TOOL_IDS = (2, 3, 4, 5, 1, 0)
+#: the tool ids tried in turn: the profiler's, then the two PEP 669 leaves unassigned; never
+#: the debugger's (0), coverage's (1) or the optimizer's (5): a debugger attached later must
+#: find its id free, so with all three taken discovery falls back to setprofile
+_TOOL_IDS = (2, 3, 4)
 _TOOL_NAME = "stella-probe"
 #: set once a probe of this process answered DISABLE: the next one restarts the events, as
 #: what one probe never records (say the standard library) another may (``include_stdlib``)
@@ -432,7 +434,7 @@ class Probe:
             else:
                 taken = ", ".join(f"{t} {monitoring.get_tool(t)!r}" for t in sorted(_TOOL_IDS))
                 self.hook = "setprofile"
-                self.fallback = f"sys.monitoring: every tool id is taken ({taken})"
+                self.fallback = f"sys.monitoring: every tool id it may take is taken ({taken})"
                 self.profiler_kind = self._kind()
                 return False
             if _DISABLED_EVENTS[0]:
