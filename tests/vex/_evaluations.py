@@ -6,11 +6,12 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from stella_signals.reach import CONFIDENCE, Evaluation, RuntimeEvidence, State, Verdict
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 GRAPH = "blake3:" + "a1" * 32
 CATALOG = "sha256:" + "c3" * 32
@@ -96,5 +97,9 @@ def with_verdicts(base: Evaluation, *verdicts: Verdict) -> Evaluation:
 
 
 def openvex_validator() -> Draft202012Validator:
+    # Imported here: importing jsonschema costs about 1 CPU-s (its IRI format checker builds
+    # a grammar), which every test worker would otherwise pay while collecting.
+    from jsonschema import Draft202012Validator
+
     schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
