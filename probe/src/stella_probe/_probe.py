@@ -17,6 +17,7 @@ import sysconfig
 import threading
 import time
 import traceback
+import weakref
 from datetime import datetime, timezone
 from types import CodeType, FrameType
 from typing import Any, Callable, Optional
@@ -49,10 +50,11 @@ HOOKS = ("monitoring", "setprofile")
 #: compiled callback relies on the GIL, and so does the shared table)
 MONITORING = sys.version_info >= (3, 12) and not sysconfig.get_config_var("Py_GIL_DISABLED")
 _monitoring: Any = getattr(sys, "monitoring", None)
-#: the tool ids tried in turn: the profiler's, then the two PEP 669 leaves unassigned; never
-#: the debugger's (0), coverage's (1) or the optimizer's (5): a debugger attached later must
-#: find its id free, so with all three taken discovery falls back to setprofile
-_TOOL_IDS = (2, 3, 4)
+#: the tool ids tried in turn: the two PEP 669 leaves unassigned, never one it assigns (the
+#: debugger's 0, coverage's 1, the profiler's 2 -- cProfile's on 3.12+ --, the optimizer's 5):
+#: a debugger, coverage or profiler the application starts later must find its id free; with
+#: both taken discovery falls back to setprofile
+_TOOL_IDS = (3, 4)
 _TOOL_NAME = "stella-probe"
 #: set once a probe of this process answered DISABLE: the next one restarts the events, as
 #: what one probe never records (say the standard library) another may (``include_stdlib``)
@@ -99,12 +101,24 @@ def start(config: Config) -> Probe:
     return probe
 
 
-class _ThreadState:
-    __slots__ = ("counts", "overflow", "recorder", "thread")
+class _Token:
+    """Kept only in a thread's thread-local data: while a weak reference to it answers, the
+    thread runs."""
 
-    def __init__(self, thread: threading.Thread | None) -> None:
+    __slots__ = ("__weakref__",)
+
+
+class _ThreadState:
+    __slots__ = ("alive", "counts", "overflow", "recorder", "thread")
+
+    def __init__(
+        self, thread: threading.Thread | None, alive: Callable[[], bool] | None = None
+    ) -> None:
         #: None: every thread's (the monitoring hook's compiled callback), never finished
         self.thread = thread
+        #: whether the thread still runs, where ``thread.is_alive()`` cannot tell: a thread
+        #: `threading` did not start (``_thread``, C code) has a dummy Thread, alive forever
+        self.alive = alive
         #: (callee Symbol, caller symbol id or None) → [count, first seen]
         self.counts: dict[tuple[Symbol, str | None], list[Any]] = {}
         self.overflow = 0
@@ -379,10 +393,17 @@ class Probe:
         if _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(self._thread_bootstrap)
 
+    # Once disabled (`_fail`, which turned the hook off) the duty cycle touches nothing: the
+    # profile functions the application installed since are its own. Each hook switches only
+    # what it installed: the monitoring hook never calls setprofile.
     def _pause(self) -> None:
         self.on[0] = False
-        if self.tool is not None:  # every thread at once: none is parked
-            _monitoring.set_events(self.tool, 0)
+        if self.disabled:
+            return
+        if self.hook == "monitoring":  # every thread at once: none is parked
+            tool = self.tool  # read once: `_fail` may free it meanwhile
+            if tool is not None:
+                _monitoring.set_events(tool, 0)
         elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(None)
 
@@ -390,8 +411,10 @@ class Probe:
         if self.disabled:
             return
         self.on[0] = True
-        if self.tool is not None:
-            _monitoring.set_events(self.tool, _monitoring.events.PY_START)
+        if self.hook == "monitoring":
+            tool = self.tool
+            if tool is not None:
+                _monitoring.set_events(tool, _monitoring.events.PY_START)
         elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(self._thread_bootstrap)
         elif self.parked:
@@ -405,7 +428,7 @@ class Probe:
 
     def _profile_off(self) -> None:
         self.on[0] = False
-        if self.tool is not None:
+        if self.hook == "monitoring":
             self._monitoring_off()
             return
         threading.setprofile(None)
@@ -487,7 +510,7 @@ class Probe:
                 try:
                     state = local.state
                 except AttributeError:
-                    state = local.state = new_state()
+                    state = local.state = new_state(local)
                 if state is None:  # the probe's own threads
                     return None
                 count(state, symbol, frame)
@@ -498,12 +521,17 @@ class Probe:
 
         return py_start
 
-    def _monitored_thread(self) -> _ThreadState | None:
-        """The calling thread's table for the monitoring closure (None: a probe thread)."""
+    def _monitored_thread(self, local: threading.local) -> _ThreadState | None:
+        """The calling thread's table for the monitoring closure (None: a probe thread). It
+        lives as long as a token only ``local`` holds: a thread's thread-local data goes when
+        the thread ends, however it was started (`_thread`, C code: `threading` gives those a
+        dummy Thread that never ends)."""
         thread = threading.current_thread()
         if thread.name.startswith("stella-probe"):
             return None
-        state = _ThreadState(thread)
+        token = local.token = _Token()
+        ref = weakref.ref(token)
+        state = _ThreadState(thread, lambda: ref() is not None)
         with self.lock:
             self.states.append(state)
         return state
@@ -575,7 +603,7 @@ class Probe:
             if threading.current_thread().name.startswith("stella-probe"):
                 sys.setprofile(None)  # the probe's own threads
                 return
-            if not self.on[0]:
+            if not self.on[0] or self.disabled:
                 self._park()
                 return
             profiler = self._thread_profiler()
@@ -675,7 +703,10 @@ class Probe:
             keep: list[_ThreadState] = []
             taken: list[_ThreadState] = []
             for state in self.states:
-                alive = state.thread is not None and state.thread.is_alive()
+                if state.alive is not None:
+                    alive = state.alive()
+                else:
+                    alive = state.thread is not None and state.thread.is_alive()
                 if alive:
                     keep.append(state)
                 if every or not alive:
