@@ -2,11 +2,14 @@
 
 Most unit tests open a fresh embedded deployment (`Services.open` on a new data dir), and
 migrating a new SQLite file runs the whole Alembic chain: about 0.05 s of CPU each time, for
-hundreds of tests. For a unit test, `SqlDatabase.migrate` on a SQLite file that does not exist
-yet, to ``head``, copies a template instead: the file the real `migrate` made, in this
-process, from nothing to ``head`` (the same schema, rows and ``alembic_version``). Any other
-case (an existing file, another revision, PostgreSQL) runs Alembic as before, and the
-migrations themselves are tested in tests/storage/ (contract tier), where nothing is copied.
+hundreds of tests. For a unit test, and for a contract test outside tests/storage/ (the
+embedded side of the API and ingest tests that also run on PostgreSQL, whose databases are
+already copies of a migrated template there), `SqlDatabase.migrate` on a SQLite file that
+does not exist yet, to ``head``, copies a template instead: the file the real `migrate`
+made, in this process, from nothing to ``head`` (the same schema, rows and
+``alembic_version``). Any other case (an existing file, another revision, PostgreSQL) runs
+Alembic as before, and the migrations themselves are tested in tests/storage/ (contract
+tier), where nothing is copied.
 """
 
 from __future__ import annotations
