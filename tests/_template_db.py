@@ -9,7 +9,8 @@ does not exist yet, to ``head``, copies a template instead: the file the real `m
 made, in this process, from nothing to ``head`` (the same schema, rows and
 ``alembic_version``). Any other case (an existing file, another revision, PostgreSQL) runs
 Alembic as before, and the migrations themselves are tested in tests/storage/ (contract
-tier), where nothing is copied.
+tier) on fresh databases; its port contract (test_repository_contract.py) starts from a copy
+of this template too (`migrated_template`), as it is a test of the ports, not the migrations.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ Migrate = Callable[[SqlDatabase, str], None]
 
 
 @functools.cache
-def _template(real: Migrate) -> Path:
+def migrated_template(real: Migrate) -> Path:
     """A database migrated to head by the real `migrate`, closed (no WAL file beside it)."""
     folder = Path(tempfile.mkdtemp(prefix="stella-template-db-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # one per test process
@@ -44,13 +45,13 @@ def _template(real: Migrate) -> Path:
 
 def copying_migrate(real: Migrate) -> Migrate:
     """``real`` (`SqlDatabase.migrate`), except that a new SQLite file migrated to head is a
-    copy of `_template`."""
+    copy of `migrated_template`."""
 
     def migrate(self: SqlDatabase, revision: str = "head") -> None:
         target = sa.engine.make_url(self.url).database if self.dialect == "sqlite" else None
         if revision != "head" or not target or target == ":memory:" or Path(target).exists():
             real(self, revision)
             return
-        shutil.copyfile(_template(real), target)
+        shutil.copyfile(migrated_template(real), target)
 
     return migrate
