@@ -2,11 +2,15 @@
 
 Most unit tests open a fresh embedded deployment (`Services.open` on a new data dir), and
 migrating a new SQLite file runs the whole Alembic chain: about 0.05 s of CPU each time, for
-hundreds of tests. For a unit test, `SqlDatabase.migrate` on a SQLite file that does not exist
-yet, to ``head``, copies a template instead: the file the real `migrate` made, in this
-process, from nothing to ``head`` (the same schema, rows and ``alembic_version``). Any other
-case (an existing file, another revision, PostgreSQL) runs Alembic as before, and the
-migrations themselves are tested in tests/storage/ (contract tier), where nothing is copied.
+hundreds of tests. For a unit test, and for a contract test outside tests/storage/ (the
+embedded side of the API and ingest tests that also run on PostgreSQL, whose databases are
+already copies of a migrated template there), `SqlDatabase.migrate` on a SQLite file that
+does not exist yet, to ``head``, copies a template instead: the file the real `migrate`
+made, in this process, from nothing to ``head`` (the same schema, rows and
+``alembic_version``). Any other case (an existing file, another revision, PostgreSQL) runs
+Alembic as before, and the migrations themselves are tested in tests/storage/ (contract
+tier) on fresh databases; its port contract (test_repository_contract.py) starts from a copy
+of this template too (`migrated_template`), as it is a test of the ports, not the migrations.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ Migrate = Callable[[SqlDatabase, str], None]
 
 
 @functools.cache
-def _template(real: Migrate) -> Path:
+def migrated_template(real: Migrate) -> Path:
     """A database migrated to head by the real `migrate`, closed (no WAL file beside it)."""
     folder = Path(tempfile.mkdtemp(prefix="stella-template-db-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # one per test process
@@ -41,13 +45,13 @@ def _template(real: Migrate) -> Path:
 
 def copying_migrate(real: Migrate) -> Migrate:
     """``real`` (`SqlDatabase.migrate`), except that a new SQLite file migrated to head is a
-    copy of `_template`."""
+    copy of `migrated_template`."""
 
     def migrate(self: SqlDatabase, revision: str = "head") -> None:
         target = sa.engine.make_url(self.url).database if self.dialect == "sqlite" else None
         if revision != "head" or not target or target == ":memory:" or Path(target).exists():
             real(self, revision)
             return
-        shutil.copyfile(_template(real), target)
+        shutil.copyfile(migrated_template(real), target)
 
     return migrate

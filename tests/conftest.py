@@ -49,9 +49,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _migrated_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unit tests: a new embedded database is a copy of one migrated once per process
-    (tests/_template_db.py)."""
-    if request.node.get_closest_marker("unit") is None:
+    """Unit tests, and contract tests outside tests/storage/ (where the migrations and the
+    ports are tested): a new embedded database is a copy of one migrated once per process
+    (tests/_template_db.py), as their PostgreSQL deployment is a copy of a template database
+    migrated once per cluster (`PostgresServer.create_database`)."""
+    node = request.node
+    contract = node.get_closest_marker("contract") is not None
+    if node.get_closest_marker("unit") is None and (
+        not contract or node.path.parent.name in CONTRACT_DIRS
+    ):
         return
     from stella_signals.storage._sql_base import SqlDatabase
     from tests._template_db import copying_migrate

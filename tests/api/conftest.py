@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -21,6 +22,12 @@ from tests.realservers.backends import Backend, grant_tokens
 SPEC = SynthSpec(2000, seed=5, symbols=300, purls=20)
 
 
+@functools.cache
+def spec_graph() -> bytes:
+    """`graph_bytes(SPEC)`, made once per process (deterministic: the spec is seeded)."""
+    return graph_bytes(SPEC)
+
+
 @dataclass
 class Api:
     client: TestClient
@@ -37,7 +44,7 @@ class Api:
 
     def post_graph(self, who: str = "acme", data: bytes | None = None) -> str:
         response = self.client.post(
-            "/api/v1/graphs", content=data or graph_bytes(SPEC), headers=self.headers(who)
+            "/api/v1/graphs", content=data or spec_graph(), headers=self.headers(who)
         )
         assert response.status_code in (200, 201), response.text
         graph_hash: str = response.json()["graph_hash"]

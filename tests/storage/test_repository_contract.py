@@ -1,7 +1,14 @@
-"""Every metadata port's contract on every backend: in memory, SQLite and PostgreSQL."""
+"""Every metadata port's contract on every backend: in memory, SQLite and PostgreSQL.
+
+The SQL databases start at head as copies of one migrated once (SQLite: per process,
+tests/_template_db.py; PostgreSQL: per cluster, `create_database(migrated=True)`): these
+tests are of the ports, and running the Alembic chain for each of them was most of their
+set-up. The migrations themselves are tested in test_sql_repo.py (the declared schema,
+idempotence, head, upgrades) and test_sync_purpose_migration.py, on fresh databases."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +16,8 @@ import pytest
 
 from stella_signals.ports import Repository
 from stella_signals.storage import MemoryRepository, SqlRepository, sqlite_url
+from stella_signals.storage._sql_base import SqlDatabase
+from tests._template_db import migrated_template
 
 from .repository_contract import (
     GraphStoreContract,
@@ -29,11 +38,13 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]
         yield MemoryRepository()
         return
     if request.param == "sqlite":
-        url = sqlite_url(tmp_path / "signals.db")
+        path = tmp_path / "signals.db"
+        shutil.copyfile(migrated_template(SqlDatabase.migrate), path)
+        url = sqlite_url(path)
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres").create_database(migrated=True)
     repository = SqlRepository(url)
-    repository.migrate()
+    repository.migrate()  # at head already: a no-op, as on any restart
     yield repository
     repository.close()
 

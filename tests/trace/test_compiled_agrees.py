@@ -295,7 +295,11 @@ def test_many_distinct_keys_and_a_bad_line_among_them() -> None:
 
 def test_big_chunks_scanned_while_the_next_inflates() -> None:
     """Chunks of 64 KiB and more are scanned by a helper thread while the next one inflates:
-    the same report, also when the gzip stream breaks or a limit passes mid-way."""
+    the same report, also when the gzip stream breaks or a limit passes mid-way.
+
+    20,000 lines inflate to three chunks (1 MiB, 1 MiB, 0.35 MiB): the first scanned inline,
+    the other two by the helper thread; the record limit passes in the second chunk, as the
+    decompressed-bytes limit does (it crosses 2,000,000 there)."""
     lines = [
         json.dumps(
             {
@@ -307,13 +311,15 @@ def test_big_chunks_scanned_while_the_next_inflates() -> None:
                 "container": "c",
             }
         ).encode()
-        for i in range(60_000)
+        for i in range(20_000)
     ]
-    body = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1)
+    raw = b"\n".join(lines) + b"\n"
+    assert 2 << 20 < len(raw) < 3 << 20
+    body = gzip.compress(raw, compresslevel=1)
     pieces = [body[i : i + 200_000] for i in range(0, len(body), 200_000)]
     agree(pieces, Limits())
     agree([*pieces[:-1], pieces[-1][:-20]], Limits())  # truncated: decompression fails
-    agree(pieces, Limits(max_records=30_000))
+    agree(pieces, Limits(max_records=10_000))
     agree(pieces, Limits(max_decompressed_bytes=2_000_000))
 
 
@@ -370,7 +376,12 @@ def test_two_lanes_on_big_chunks_near_the_limits() -> None:
     """Chunks of 1 MiB split between two lanes (the default size): codes ids from the lowest
     line whichever lane saw it, edges and counts summed across lanes, a bad purl and bad
     lines in both halves; near a limit the lanes merge and the scan stops where one lane
-    would."""
+    would.
+
+    16,000 lines make three chunks (1 MiB, 1 MiB, 0.5 MiB; bad lines at 0 and 4,999 fall in
+    both halves of the first): the record limit passes in the second chunk; the edge limit
+    (never reached: 3,000 distinct edges) makes the lanes count the lines of the first chunk
+    exactly before they split, and merge at the second, as near the record limit."""
     lines = [
         json.dumps(
             {
@@ -385,13 +396,14 @@ def test_two_lanes_on_big_chunks_near_the_limits() -> None:
         ).encode()
         if i % 4999
         else b'{"symbol_id": 1}'
-        for i in range(40_000)
+        for i in range(16_000)
     ]
     data = b"\n".join(lines) + b"\n"
     pieces = [data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
-    for limits in (Limits(), Limits(max_records=25_000), Limits(max_edges=20_000)):
+    assert len(pieces) == 3
+    for limits in (Limits(), Limits(max_records=10_000), Limits(max_edges=8_000)):
         agree(pieces, limits)
     with pytest.MonkeyPatch.context() as patch:  # the second lane merged after the first MiB
         patch.setattr(_parse, "_LANE_MAX_KEYS", 100)
-        for limits in (Limits(), Limits(max_records=25_000)):
+        for limits in (Limits(), Limits(max_records=10_000)):
             agree(pieces, limits)
