@@ -175,3 +175,20 @@ def variants() -> list[tuple[str, str]]:
 def variant_id(variant: tuple[str, str]) -> str:
     version = ".".join(map(str, layout(variant[0])[3]))
     return f"{version}-{variant[1]}"
+
+
+#: Manifest fields that differ between two runs of the same program (times, pids, digests of
+#: files holding them) and the profiler, which each comparison asserts on its own.
+VARYING = {"window", "pid", "trace_sha256", "profiler"}
+
+
+def outcome(out: Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """What a run recorded, without what varies between runs (times, pids)."""
+    found = windows(out)
+    records = sorted(
+        (r["symbol_id"], r.get("caller_symbol_id") or "", r["purl"], r["count"], r["process_name"])
+        for w in found
+        for r in w.records
+    )
+    manifests = [{k: v for k, v in w.manifest.items() if k not in VARYING} for w in found]
+    return records, manifests

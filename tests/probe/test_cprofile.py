@@ -27,6 +27,7 @@ from tests.probe._probe import (
     hook,
     layout,
     monitoring_pythons,
+    outcome,
     pythons,
     run_probe,
     windows,
@@ -40,23 +41,10 @@ pytestmark = pytest.mark.e2e
 
 PROGRAMS = Path(__file__).parent / "programs"
 SOURCE = REPO / "probe" / "src" / "stella_probe" / "_cprofile.c"
+
+
 #: manifest fields that differ between two runs of the same program whatever the profiler
 #: (``profiler`` says which ran: checked on its own)
-VARYING = {"window", "pid", "trace_sha256", "profiler"}
-
-
-def outcome(out: Path) -> tuple[list[Any], list[dict[str, Any]]]:
-    """What a run recorded, without what varies between runs (times, pids)."""
-    found = windows(out)
-    records = sorted(
-        (r["symbol_id"], r.get("caller_symbol_id") or "", r["purl"], r["count"], r["process_name"])
-        for w in found
-        for r in w.records
-    )
-    manifests = [{k: v for k, v in w.manifest.items() if k not in VARYING} for w in found]
-    return records, manifests
-
-
 def both(
     options: list[str],
     program: list[str],

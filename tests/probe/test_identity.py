@@ -21,6 +21,7 @@ from tests.probe._probe import (
     ALL_PROFILERS,
     KINDS,
     monitoring_pythons,
+    outcome,
     records,
     run_probe,
     windows,
@@ -100,20 +101,16 @@ def test_discovery_on_the_corpus_maps_onto_the_scanners_graph(
     maps_onto_the_scanners_graph(program, records(tmp_path))
 
 
-def comparable(seen: list[dict[str, Any]]) -> list[tuple[str, str, str, int]]:
-    return sorted(
-        (r["symbol_id"], r.get("caller_symbol_id") or "", r["purl"], r["count"]) for r in seen
-    )
-
-
 @pytest.mark.parametrize("python", monitoring_pythons(), ids=lambda p: Path(p).parts[-3])
 @pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
 def test_monitoring_on_the_corpus_records_what_setprofile_does(
     program: Path, python: str, tmp_path: Path, site_for: Callable[[str], dict[str, str]]
 ) -> None:
     """Python 3.12+: discovery's default hook, sys.monitoring (its compiled callback and its
-    closure), sees exactly what the pure-Python setprofile profiler (the oracle) sees, and so
-    maps onto the scanner's graph the same way."""
+    closure), records and reports exactly what the pure-Python setprofile profiler (the
+    oracle) does -- records, process names and every manifest field but the profiler's own,
+    which must name the profiler asked for (no silent fallback) -- and so maps onto the
+    scanner's graph the same way."""
     seen = {}
     for name in ("python", "monitoring", "monitoring-python"):
         out = tmp_path / name
@@ -121,11 +118,15 @@ def test_monitoring_on_the_corpus_records_what_setprofile_does(
                          cwd=program, python=python,
                          env={**site_for(python), **ALL_PROFILERS[name]})  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert {w.manifest["profiler"]["hook"] for w in windows(out)} == {KINDS[name][0]}
-        seen[name] = records(out)
-    assert comparable(seen["monitoring"]) == comparable(seen["python"])
-    assert comparable(seen["monitoring-python"]) == comparable(seen["python"])
-    maps_onto_the_scanners_graph(program, seen["monitoring"])
+        hook, compiled = KINDS[name]
+        for window in windows(out):
+            assert window.manifest["profiler"] == {
+                "hook": hook, "compiled": compiled, "fallback": None,
+            }, (name, window.manifest["profiler"])  # fmt: skip
+        seen[name] = outcome(out)
+    assert seen["monitoring"] == seen["python"]
+    assert seen["monitoring-python"] == seen["python"]
+    maps_onto_the_scanners_graph(program, records(tmp_path / "monitoring"))
 
 
 def test_module_level_code_has_no_caller(tmp_path: Path) -> None:

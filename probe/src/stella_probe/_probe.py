@@ -9,6 +9,7 @@ with calls.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import signal
@@ -37,6 +38,16 @@ _STOP_JOIN = 10.0
 _TICK = 0.5
 #: Python >= 3.12: sets (or clears) the profiler of every running thread.
 _SETPROFILE_ALL = getattr(threading, "setprofile_all_threads", None)
+
+
+def _threading_profile() -> object:
+    """The profile function `threading` gives new threads (``threading.getprofile`` is 3.10+)."""
+    getprofile = getattr(threading, "getprofile", None)
+    if getprofile is not None:
+        return getprofile()
+    return getattr(threading, "_profile_hook", None)
+
+
 _current: Optional[Probe] = None  # noqa: UP045 - evaluated at run time on Python 3.9
 #: Set (to anything but "" or "0") to run discovery's pure-Python profiler even where the
 #: compiled one (`stella_probe._cprofile`, docs/adr/0009) was built.
@@ -168,6 +179,10 @@ class Probe:
         self.lock = threading.RLock()
         self.on = [False]
         self.states: list[_ThreadState] = []
+        #: the monitoring closure's tables by thread ident: a thread state that comes and goes
+        #: under one thread (C code calling Python through PyGILState_Ensure gets new
+        #: thread-local data each time) counts into its thread's table, not a new one per call
+        self.monitored: dict[int, _ThreadState] = {}
         #: thread ident → (thread, its profiler); idents of threads parked by the duty cycle
         self.profilers: dict[
             int, tuple[threading.Thread, Callable[[FrameType, str, Any], None]]
@@ -263,7 +278,8 @@ class Probe:
             thread.join(_STOP_JOIN)
         if self.config.mode == "discovery":
             self.parked_at_end = self._parked_now()
-            self._profile_off()
+            if not self.disabled:  # else `_fail` turned it off; what is installed now is not ours
+                self._profile_off()
         self._flush(time.time())
         if self.targeted is not None:
             self.targeted.uninstall()
@@ -277,6 +293,7 @@ class Probe:
             self.lock = threading.RLock()
             self.wake = threading.Event()
             self.states = []
+            self.monitored = {}
             self.shared = None
             self.profilers = {}
             self.parked = set()
@@ -403,7 +420,8 @@ class Probe:
         if self.hook == "monitoring":  # every thread at once: none is parked
             tool = self.tool  # read once: `_fail` may free it meanwhile
             if tool is not None:
-                _monitoring.set_events(tool, 0)
+                with contextlib.suppress(ValueError):  # freed meanwhile: nothing to pause
+                    _monitoring.set_events(tool, 0)
         elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(None)
 
@@ -414,7 +432,8 @@ class Probe:
         if self.hook == "monitoring":
             tool = self.tool
             if tool is not None:
-                _monitoring.set_events(tool, _monitoring.events.PY_START)
+                with contextlib.suppress(ValueError):  # freed meanwhile: disabled
+                    _monitoring.set_events(tool, _monitoring.events.PY_START)
         elif _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(self._thread_bootstrap)
         elif self.parked:
@@ -431,13 +450,26 @@ class Probe:
         if self.hook == "monitoring":
             self._monitoring_off()
             return
-        threading.setprofile(None)
+        # Only what is still ours: a profile function the application installed since (on
+        # this thread, or for new threads) stays. On 3.12+ no API removes ours from the other
+        # threads alone: setprofile_all_threads clears every thread's (the setprofile hook is
+        # not the default there).
+        if self._ours(_threading_profile()):
+            threading.setprofile(None)
         if _SETPROFILE_ALL is not None:
             _SETPROFILE_ALL(None)
-        else:
+        elif self._ours(sys.getprofile()):
             sys.setprofile(None)
         if self._rearm in gc.callbacks:
             gc.callbacks.remove(self._rearm)
+
+    def _ours(self, function: object) -> bool:
+        """Whether ``function`` is a profile function this probe installed."""
+        if function is None:
+            return False
+        if function == self._thread_bootstrap:  # a bound method: equal, not the same object
+            return True
+        return any(function is profiler for _, profiler in list(self.profilers.values()))
 
     # The monitoring hook (Python >= 3.12): one PY_START callback for every thread, new ones
     # included; the duty cycle turns the event on and off for all of them (nothing is parked).
@@ -531,9 +563,13 @@ class Probe:
             return None
         token = local.token = _Token()
         ref = weakref.ref(token)
-        state = _ThreadState(thread, lambda: ref() is not None)
+        ident = threading.get_ident()
         with self.lock:
-            self.states.append(state)
+            state = self.monitored.get(ident)
+            if state is None:
+                state = self.monitored[ident] = _ThreadState(thread)
+                self.states.append(state)
+            state.alive = lambda: ref() is not None
         return state
 
     def _ignore_own_threads(self) -> None:
@@ -712,6 +748,9 @@ class Probe:
                 if every or not alive:
                     taken.append(state)
             self.states = keep
+            if self.monitored:
+                kept = {id(state) for state in keep}
+                self.monitored = {i: st for i, st in self.monitored.items() if id(st) in kept}
             if every and self.shared is not None:
                 taken.append(self.shared)
             if self.parked:

@@ -1,11 +1,14 @@
 """Breaks the probe (as breaks_probe.py does) when argv[1] is "break", then installs a profile
 function of its own and lives through several duty cycles (run it with a short --sample):
-a disabled probe must leave the application's profile function alone. Prints whether it is
-still installed and how many events it saw after the probe's windows went by."""
+a disabled probe must leave the application's profile function alone, when it stops too.
+Prints whether it is still installed and saw events after the probe's windows went by, and
+whether it is still installed once the probe stopped."""
 
 import os.path
 import sys
 import time
+
+from stella_probe import _probe
 
 
 def before():
@@ -41,4 +44,6 @@ def tick():
 
 
 tick()
-print(sys.getprofile() is mine, seen[0] > 0)
+after_windows = sys.getprofile() is mine, seen[0] > 0
+_probe.current().stop()
+print(*after_windows, sys.getprofile() is mine)
