@@ -1,6 +1,7 @@
 """Threads started with `_thread` (as C code and some servers start theirs): `threading` gives
-each a dummy Thread that never ends. Each calls work() once; once they ended and the probe
-folded its tables (0.5 s), prints how many per-thread tables the probe still keeps."""
+each a dummy Thread that never ends. Each calls work() once; once they ended, waits (10 s at
+the most) for the probe's folds (every 0.5 s) to drop their tables, and prints how many
+per-thread tables the probe still keeps."""
 
 import _thread
 import time
@@ -22,6 +23,8 @@ for _ in range(50):
     done.acquire()
     _thread.start_new_thread(worker, (done,))
     done.acquire()
-time.sleep(1.2)
 probe = _probe.current()
+deadline = time.monotonic() + 10
+while len(probe.states) > 1 and time.monotonic() < deadline:
+    time.sleep(0.1)
 print(len(probe.states))
