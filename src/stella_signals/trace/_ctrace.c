@@ -1037,25 +1037,52 @@ static int do_lines(Scanner *s, const char *p, size_t n) {
 /* ---------------------------------------------------------------------------------------- */
 /* two lanes                                                                                 */
 
-static void free_buffers(Scanner *s) {
-    free(s->carry.p);
-    free(s->joined[0].p);
-    free(s->joined[1].p);
-    free(s->arena.p);
-    free(s->strs);
-    free(s->stab);
-    tarena_free(&s->tarena);
+/* Everything result() no longer needs (drop_tables), and at its end everything (drop_all):
+ * the scanner is spent. drop_all is also how a scanner or a lane is freed (dealloc). */
+NO_COVERAGE static void drop_tables(Scanner *s) {
     free(s->ktab);
-    free(s->edges);
+    free(s->stab);
     free(s->etab);
     free(s->events);
     free(s->pending);
     free(s->newpurls);
+    free(s->carry.p);
+    free(s->joined[0].p);
+    free(s->joined[1].p);
+    s->ktab = s->stab = s->etab = NULL;
+    s->ktab_mask = s->stab_mask = s->etab_mask = 0;
+    s->events = NULL;
+    s->pending = NULL;
+    s->newpurls = NULL;
+    s->nevents = s->cap_events = s->npending = s->cap_pending = 0;
+    s->nnewpurls = s->cap_newpurls = 0;
+    memset(&s->carry, 0, sizeof(Buf));
+    memset(s->joined, 0, sizeof(s->joined));
+}
+
+NO_COVERAGE static void drop_all(Scanner *s) {
+    drop_tables(s);
+    UNPOISON(s->tarena.p, s->tarena.cap); /* as malloc gave it: free() may write it */
+    tarena_free(&s->tarena);
+    free(s->arena.p);
+    free(s->strs);
+    free(s->edges);
+    memset(&s->arena, 0, sizeof(Buf));
+    s->strs = NULL;
+    s->cap_strs = 0;
+    s->edges = NULL;
+    s->cap_edges = 0;
+    if (s->strobj) {
+        for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
+        free(s->strobj);
+        s->strobj = NULL;
+        s->nstrobj = 0;
+    }
 }
 
 static void lane_free(Scanner *s) {
     if (!s->lane) return;
-    free_buffers(s->lane);
+    drop_all(s->lane);
     free(s->lane);
     s->lane = NULL;
 }
@@ -1325,11 +1352,7 @@ static void release_chunk(Scanner *s) { Py_CLEAR(s->chunk); }
 static void Scanner_dealloc(Scanner *s) {
     release_chunk(s);
     lane_free(s);
-    free_buffers(s);
-    if (s->strobj) {
-        for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
-        free(s->strobj);
-    }
+    drop_all(s);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -1681,47 +1704,6 @@ NO_COVERAGE static void release_pages(char *base, size_t *released, size_t upto)
     *released = (size_t)(end - (uintptr_t)base);
 }
 
-/* Everything result() no longer needs, and at its end everything: the scanner is spent. */
-NO_COVERAGE static void drop_tables(Scanner *s) {
-    free(s->ktab);
-    free(s->stab);
-    free(s->etab);
-    free(s->events);
-    free(s->pending);
-    free(s->newpurls);
-    free(s->carry.p);
-    free(s->joined[0].p);
-    free(s->joined[1].p);
-    s->ktab = s->stab = s->etab = NULL;
-    s->ktab_mask = s->stab_mask = s->etab_mask = 0;
-    s->events = NULL;
-    s->pending = NULL;
-    s->newpurls = NULL;
-    s->nevents = s->cap_events = s->npending = s->cap_pending = 0;
-    s->nnewpurls = s->cap_newpurls = 0;
-    memset(&s->carry, 0, sizeof(Buf));
-    memset(s->joined, 0, sizeof(s->joined));
-}
-
-NO_COVERAGE static void drop_all(Scanner *s) {
-    drop_tables(s);
-    UNPOISON(s->tarena.p, s->tarena.cap); /* as malloc gave it: free() may write it */
-    tarena_free(&s->tarena);
-    free(s->arena.p);
-    free(s->strs);
-    free(s->edges);
-    memset(&s->arena, 0, sizeof(Buf));
-    s->strs = NULL;
-    s->cap_strs = 0;
-    s->edges = NULL;
-    s->cap_edges = 0;
-    if (s->strobj) {
-        for (uint32_t i = 0; i < s->nstrobj; i++) Py_XDECREF(s->strobj[i]);
-        free(s->strobj);
-        s->strobj = NULL;
-        s->nstrobj = 0;
-    }
-}
 
 /* Distinct symbol ids, the earliest and the latest time over the tallies (summary()). 0 when
  * memory ran out. */
