@@ -306,6 +306,17 @@ def test_a_disabled_probe_leaves_the_applications_profile_function_alone(
     assert windows(tmp_path)[-1].manifest["disabled"] is (broken == "break")
 
 
+def calls_of(out: Path, module: str, qualname: str) -> int:
+    """How many calls of ``module.qualname`` the windows in ``out`` counted."""
+    return sum(r["count"] for r in records(out) if r["symbol_id"] == sid(module, qualname))
+
+
+def sees_threads_threading_did_not_start(profiler: Variant) -> bool:
+    """sys.monitoring sees every thread; threading.setprofile never reaches one `threading`
+    did not start (`_thread`, C code: docs/probe.md, Modes)."""
+    return KINDS[profiler.name][0] == "monitoring"
+
+
 def test_tables_of_threads_threading_did_not_start_go_when_they_end(
     tmp_path: Path, profiler: Variant
 ) -> None:
@@ -319,11 +330,9 @@ def test_tables_of_threads_threading_did_not_start_go_when_they_end(
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) <= 1  # the main thread's at most
-    work = [r for r in records(tmp_path) if r["symbol_id"] == sid("raw_threads", "work")]
-    # sys.monitoring sees every thread; threading.setprofile never reaches one `threading`
-    # did not start (docs/probe.md, Modes)
-    seen = 50 if KINDS[profiler.name][0] == "monitoring" else 0
-    assert sum(r["count"] for r in work) == seen
+    assert calls_of(tmp_path, "raw_threads", "work") == (
+        50 if sees_threads_threading_did_not_start(profiler) else 0
+    )
 
 
 @needs_compiler
@@ -344,11 +353,9 @@ def test_c_code_calling_back_from_its_thread_counts_into_one_table(
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) <= 2  # the main thread's and the C thread's at most
-    work = [r for r in records(out) if r["symbol_id"] == sid("c_callbacks", "work")]
-    # sys.monitoring sees every thread; threading.setprofile never reaches one `threading`
-    # did not start (docs/probe.md, Modes)
-    seen = 2000 if KINDS[profiler.name][0] == "monitoring" else 0
-    assert sum(r["count"] for r in work) == seen
+    assert calls_of(out, "c_callbacks", "work") == (
+        2000 if sees_threads_threading_did_not_start(profiler) else 0
+    )
 
 
 def test_an_unknown_hook_is_refused(tmp_path: Path) -> None:
